@@ -1,0 +1,280 @@
+package explain
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/explainer-sidecar/explainer/sampler"
+)
+
+// Defaults and limits of a LIME request.
+const (
+	DefaultNumSamples  = 5000
+	DefaultNumFeatures = 10
+	// MaxNumSamples caps a request's samples: n×p interpretable and raw
+	// values are held in memory at once (100000 × 1000 features ≈ 1.6 GB
+	// would not fit, so the server also caps n×p; see server.MaxSampleValues).
+	MaxNumSamples = 100000
+)
+
+// LIMERequest is one tabular LIME explanation. Zero values are lime's
+// defaults where lime has one.
+type LIMERequest struct {
+	// Instance is the row to explain, in the model's feature order.
+	Instance []float64
+	// FeatureNames name the features in descriptions; nil gives "x0", "x1", ...
+	FeatureNames []string
+	// CategoryNames names the categories of categorical features: code c of
+	// feature j is CategoryNames[j][c]. Optional.
+	CategoryNames map[int][]string
+	// Stats are the training statistics the neighbourhood is drawn from;
+	// they also decide discretization (Stats.Discretizer non-nil) and which
+	// features are categorical. Required.
+	Stats *sampler.Stats
+	// SampleAroundInstance draws continuous features around the instance
+	// rather than the training mean.
+	SampleAroundInstance bool
+	// NumSamples is the neighbourhood size, the instance included.
+	// Default DefaultNumSamples; 2 to MaxNumSamples.
+	NumSamples int
+	// NumFeatures is the number of features in each explanation. Default
+	// DefaultNumFeatures, capped at the feature count.
+	NumFeatures int
+	// Selection is lime's feature_selection. Default SelectAuto.
+	Selection FeatureSelection
+	// KernelWidth is w in sqrt(exp(−d²/w²)). Default 0.75·sqrt(p).
+	KernelWidth float64
+	// Labels are the class indices to explain. When empty and TopLabels is
+	// 0, the class with the highest score for the instance is explained.
+	Labels []int
+	// TopLabels explains the TopLabels highest-scoring classes, highest
+	// first; it takes precedence over Labels.
+	TopLabels int
+	// Seed seeds the sampler.
+	Seed uint64
+	// Surrogate configures the regression (ridge by default).
+	Surrogate SurrogateConfig
+}
+
+// Result is an explanation of one instance.
+type Result struct {
+	// Method names the estimator: "lime".
+	Method string
+	// Labels holds one explanation per explained class.
+	Labels []LabelResult
+	// InstanceScores are the model's scores for the instance itself.
+	InstanceScores []float64
+	// NumSamples is the number of rows the model scored.
+	NumSamples int
+	// Seed is the seed used.
+	Seed uint64
+	// KernelWidth is the kernel width used.
+	KernelWidth float64
+	// Selection is the feature selection used, with auto resolved.
+	Selection FeatureSelection
+}
+
+// LabelResult explains one class.
+type LabelResult struct {
+	Label           int
+	Prediction      float64 // the model's score for this class on the instance
+	Intercept       float64
+	Score           float64 // weighted R² of the surrogate
+	LocalPrediction float64 // the surrogate's prediction for the instance
+	// Attributions are ordered by decreasing |Weight|.
+	Attributions []Attribution
+}
+
+// Attribution is one feature's weight.
+type Attribution struct {
+	Index       int
+	Description string // "mean radius <= 11.70", "color=red", "age"
+	Weight      float64
+}
+
+// LIME explains the model's prediction for req.Instance with lime's tabular
+// semantics: it samples req.NumSamples rows around the instance, scores them
+// with m in one Predict call (m batches them), and fits one surrogate per
+// label on the same samples.
+func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
+	p := len(req.Instance)
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	n := req.NumSamples
+	if n == 0 {
+		n = DefaultNumSamples
+	}
+	k := req.NumFeatures
+	if k == 0 {
+		k = DefaultNumFeatures
+	}
+	k = min(k, p)
+	width := req.KernelWidth
+	if width == 0 {
+		width = 0.75 * math.Sqrt(float64(p))
+	}
+	sel := req.Selection
+	if sel == SelectAuto {
+		// lime's rule for "auto".
+		if k <= 6 {
+			sel = SelectForward
+		} else {
+			sel = SelectHighestWeights
+		}
+	}
+
+	tab := sampler.Tabular{Stats: req.Stats, SampleAroundInstance: req.SampleAroundInstance}
+	rng := rand.New(rand.NewPCG(req.Seed, 0x9e3779b97f4a7c15))
+	nb, err := tab.Sample(req.Instance, n, rng)
+	if err != nil {
+		return nil, fmt.Errorf("explain: lime sampling: %w", err)
+	}
+	scores, err := m.Predict(ctx, nb.Raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(scores) != n {
+		return nil, fmt.Errorf("explain: model returned %d rows for %d samples", len(scores), n)
+	}
+	classes := len(scores[0])
+	labels, err := pickLabels(req.Labels, req.TopLabels, scores[0])
+	if err != nil {
+		return nil, err
+	}
+
+	weights := KernelWeights(nil, distancesToFirst(nb.Interpretable), width)
+	// The weighted Gram matrix is most of a fit's cost; build it once for
+	// every label.
+	fit, err := NewNeighborhood(nb.Interpretable, weights)
+	if err != nil {
+		return nil, fmt.Errorf("explain: lime: %w", err)
+	}
+	descriptions := tab.Describe(req.Instance, featureNames(req.FeatureNames, p), req.CategoryNames)
+	target := make([]float64, n)
+	res := &Result{
+		Method:         "lime",
+		InstanceScores: append([]float64(nil), scores[0]...),
+		NumSamples:     n,
+		Seed:           req.Seed,
+		KernelWidth:    width,
+		Selection:      sel,
+		Labels:         make([]LabelResult, 0, len(labels)),
+	}
+	for _, label := range labels {
+		for i, row := range scores {
+			if len(row) != classes {
+				return nil, fmt.Errorf("explain: model returned %d scores in row %d, %d in row 0", len(row), i, classes)
+			}
+			target[i] = row[label]
+		}
+		s, err := fit.Fit(target, k, sel, req.Surrogate)
+		if err != nil {
+			return nil, fmt.Errorf("explain: lime fit for label %d: %w", label, err)
+		}
+		lr := LabelResult{
+			Label:           label,
+			Prediction:      scores[0][label],
+			Intercept:       s.Intercept,
+			Score:           s.Score,
+			LocalPrediction: s.LocalPred,
+		}
+		for _, fw := range s.Ranked() {
+			lr.Attributions = append(lr.Attributions, Attribution{
+				Index: fw.Feature, Description: descriptions[fw.Feature], Weight: fw.Weight,
+			})
+		}
+		res.Labels = append(res.Labels, lr)
+	}
+	return res, nil
+}
+
+func (req *LIMERequest) validate() error {
+	p := len(req.Instance)
+	switch {
+	case p == 0:
+		return invalid("instance", "must have at least 1 feature")
+	case req.Stats == nil:
+		return invalid("training", "statistics are required")
+	case req.NumSamples != 0 && (req.NumSamples < 2 || req.NumSamples > MaxNumSamples):
+		return invalid("num_samples", "%d is outside [2, %d]", req.NumSamples, MaxNumSamples)
+	case req.NumFeatures < 0:
+		return invalid("num_features", "must not be negative")
+	case req.KernelWidth < 0 || math.IsNaN(req.KernelWidth) || math.IsInf(req.KernelWidth, 0):
+		return invalid("kernel_width", "must be positive and finite")
+	case req.TopLabels < 0:
+		return invalid("top_labels", "must not be negative")
+	case req.FeatureNames != nil && len(req.FeatureNames) != p:
+		return invalid("feature_names", "has %d names for %d features", len(req.FeatureNames), p)
+	}
+	for i, v := range req.Instance {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return invalid(fmt.Sprintf("instance[%d]", i), "non-finite value")
+		}
+	}
+	if err := req.Stats.Validate(p); err != nil {
+		return &RequestError{Field: "training", Reason: err.Error()}
+	}
+	return nil
+}
+
+// pickLabels resolves which classes to explain from the instance's scores.
+func pickLabels(labels []int, top int, instance []float64) ([]int, error) {
+	classes := len(instance)
+	if classes == 0 {
+		return nil, fmt.Errorf("explain: model returned no scores")
+	}
+	if top > 0 {
+		idx := make([]int, classes)
+		for i := range idx {
+			idx[i] = i
+		}
+		// Highest score first; ties keep the lower class first.
+		sort.SliceStable(idx, func(a, b int) bool { return instance[idx[a]] > instance[idx[b]] })
+		return idx[:min(top, classes)], nil
+	}
+	if len(labels) == 0 {
+		best := 0
+		for i, v := range instance {
+			if v > instance[best] {
+				best = i
+			}
+		}
+		return []int{best}, nil
+	}
+	for i, l := range labels {
+		if l < 0 || l >= classes {
+			return nil, invalid(fmt.Sprintf("labels[%d]", i), "%d is out of range [0,%d)", l, classes)
+		}
+	}
+	return labels, nil
+}
+
+// distancesToFirst returns the euclidean distance of each row to row 0.
+func distancesToFirst(rows [][]float64) []float64 {
+	d := make([]float64, len(rows))
+	first := rows[0]
+	for i, row := range rows {
+		var s float64
+		for j, v := range row {
+			diff := v - first[j]
+			s += diff * diff
+		}
+		d[i] = math.Sqrt(s)
+	}
+	return d
+}
+
+func featureNames(names []string, p int) []string {
+	if names != nil {
+		return names
+	}
+	out := make([]string, p)
+	for i := range out {
+		out[i] = fmt.Sprintf("x%d", i)
+	}
+	return out
+}

@@ -1,0 +1,299 @@
+package explain
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Neighborhood is a neighbourhood prepared for surrogate fits: the kernel
+// weights, the weighted column means z̄ and the Gram matrix G = XᵀX of the
+// rescaled, centred design X_ij = √π_i (z_ij − z̄_j). Building it costs
+// O(n·p²); each Fit then costs O(n·p) plus work on p×p matrices, so the
+// labels of one neighbourhood share the expensive part.
+//
+// A Neighborhood is immutable once built and safe for concurrent use.
+type Neighborhood struct {
+	n, p int
+	sw   []float64 // √π_i
+	mean []float64 // z̄_j
+	row0 []float64 // z_0, the instance
+	xs   []float64 // X stored by column: xs[j*n+i] = X_ij
+	gram []float64 // G, p×p, row-major, both triangles
+}
+
+// gramBlock is the number of rows per pass of the Gram accumulation, so
+// that a block of all p columns stays in cache.
+const gramBlock = 256
+
+// NewNeighborhood prepares data (n×p interpretable rows, row 0 the instance)
+// with kernel weights (nil means uniform) for Fit. It copies what it needs;
+// the inputs are not modified. It needs n ≥ 2 rows of equal length p ≥ 1,
+// finite values, finite non-negative weights and a positive weight sum.
+func NewNeighborhood(data [][]float64, weights []float64) (*Neighborhood, error) {
+	n := len(data)
+	if n < 2 {
+		return nil, inputErr("need at least 2 rows, got %d", n)
+	}
+	p := len(data[0])
+	if p == 0 {
+		return nil, inputErr("rows have no features")
+	}
+	if weights != nil && len(weights) != n {
+		return nil, inputErr("weights has %d rows, data has %d", len(weights), n)
+	}
+	nb := &Neighborhood{
+		n:    n,
+		p:    p,
+		sw:   make([]float64, n),
+		mean: make([]float64, p),
+		row0: append([]float64(nil), data[0]...),
+		xs:   make([]float64, n*p),
+		gram: make([]float64, p*p),
+	}
+	var wsum float64
+	for i, row := range data {
+		if len(row) != p {
+			return nil, inputErr("row %d has %d features, row 0 has %d", i, len(row), p)
+		}
+		w := 1.0
+		if weights != nil {
+			w = weights[i]
+			if !(w >= 0) || math.IsInf(w, 1) {
+				return nil, inputErr("weight %d is negative or not finite", i)
+			}
+		}
+		nb.sw[i] = math.Sqrt(w)
+		wsum += w
+		for j, v := range row {
+			if v-v != 0 { // NaN or ±Inf
+				return nil, inputErr("row %d has a non-finite value", i)
+			}
+			nb.mean[j] += w * v
+		}
+	}
+	if !(wsum > 0) || math.IsInf(wsum, 1) {
+		return nil, inputErr("weights must have a positive, finite sum")
+	}
+	for j := range nb.mean {
+		nb.mean[j] /= wsum
+	}
+	for i, row := range data {
+		sw := nb.sw[i]
+		for j, v := range row {
+			nb.xs[j*n+i] = (v - nb.mean[j]) * sw
+		}
+	}
+	// G = XᵀX by blocks of rows: each block is a p×b slab of xs (stride n)
+	// that fits in cache, added into the upper triangle by Dsyrk.
+	impl := blas64.Implementation()
+	for c0 := 0; c0 < n; c0 += gramBlock {
+		b := min(gramBlock, n-c0)
+		beta := 1.0
+		if c0 == 0 {
+			beta = 0
+		}
+		impl.Dsyrk(blas.Upper, blas.NoTrans, p, b, 1, nb.xs[c0:], n, beta, nb.gram, p)
+	}
+	for j := range p {
+		for k := j + 1; k < p; k++ {
+			nb.gram[k*p+j] = nb.gram[j*p+k]
+		}
+	}
+	return nb, nil
+}
+
+// Rows returns the number of rows n.
+func (nb *Neighborhood) Rows() int { return nb.n }
+
+// Features returns the number of features p.
+func (nb *Neighborhood) Features() int { return nb.p }
+
+// labelStats holds what a fit needs of one label's target f:
+// y_i = √π_i (f_i − f̄), ‖y‖² and c = Xᵀy.
+type labelStats struct {
+	mean float64   // f̄, the weighted mean of f
+	y    []float64 // y
+	tss  float64   // ‖y‖² = Σπ_i (f_i − f̄)²
+	xty  []float64 // c = Xᵀy
+}
+
+func (nb *Neighborhood) label(target []float64) (*labelStats, error) {
+	if len(target) != nb.n {
+		return nil, inputErr("target has %d rows, data has %d", len(target), nb.n)
+	}
+	var sum, wsum float64
+	for i, f := range target {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, inputErr("target row %d is not finite", i)
+		}
+		w := nb.sw[i] * nb.sw[i]
+		sum += w * f
+		wsum += w
+	}
+	ls := &labelStats{mean: sum / wsum, y: make([]float64, nb.n), xty: make([]float64, nb.p)}
+	for i, f := range target {
+		ls.y[i] = (f - ls.mean) * nb.sw[i]
+	}
+	impl := blas64.Implementation()
+	ls.tss = impl.Ddot(nb.n, ls.y, 1, ls.y, 1)
+	impl.Dgemv(blas.NoTrans, nb.p, nb.n, 1, nb.xs, nb.n, ls.y, 1, 0, ls.xty, 1)
+	return ls, nil
+}
+
+// rss returns ‖y − X_S g‖², the weighted residual sum of squares
+// Σπ_i (f_i − b − gᵀz_i)² of the fit g on the features S = used, computed
+// from the rows (not from G) for accuracy.
+func (nb *Neighborhood) rss(ls *labelStats, used []int, g []float64) float64 {
+	r := append([]float64(nil), ls.y...)
+	impl := blas64.Implementation()
+	for i, j := range used {
+		impl.Daxpy(nb.n, -g[i], nb.xs[j*nb.n:(j+1)*nb.n], 1, r, 1)
+	}
+	return impl.Ddot(nb.n, r, 1, r, 1)
+}
+
+// ridgeSolver solves the small penalised normal equations
+//
+//	(G_SS + αI) g = c_S
+//
+// of the weighted ridge min Σπ_i (f_i − b − gᵀz_i)² + α‖g‖² on the features
+// S, reusing its scratch space between calls (not safe for concurrent use).
+//
+// It factorises by Cholesky, as scikit-learn's Ridge(solver="auto") does for
+// dense data. scikit-learn falls back to an SVD pseudo-inverse when LAPACK's
+// Cholesky fails; this solver falls back to the equivalent eigenvalue
+// pseudo-inverse of G_SS (eigenvalues λ of G_SS at or below
+// max(1e-30, |S|·ε·λ_max) are dropped, the others give 1/(λ+α)) when a
+// pivot is not above |S|·ε times its diagonal entry, i.e. when a feature is
+// a linear combination of the others to working precision. A singular α = 0
+// system thus gets the minimum-norm least-squares solution, and nothing
+// panics. (LAPACK only fails on pivots ≤ 0, so on exactly collinear data
+// scikit-learn may instead return a huge rounding-driven solution.)
+type ridgeSolver struct {
+	a []float64
+}
+
+// solve writes the ridge coefficients for the features sel into dst
+// (reallocated when too small) and returns it.
+func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []int, alpha float64) []float64 {
+	k := len(sel)
+	if cap(dst) < k {
+		dst = make([]float64, k)
+	}
+	dst = dst[:k]
+	if cap(s.a) < k*k {
+		s.a = make([]float64, k*k)
+	}
+	a := s.a[:k*k]
+	p := nb.p
+	for r, jr := range sel {
+		for q, jq := range sel[:r+1] {
+			a[r*k+q] = nb.gram[jr*p+jq]
+		}
+		a[r*k+r] += alpha
+		dst[r] = c[jr]
+	}
+	if cholSolve(a, k, dst) {
+		return dst
+	}
+	for r, jr := range sel {
+		dst[r] = c[jr]
+	}
+	return pinvSolve(dst, nb.gram, p, sel, alpha)
+}
+
+// cholSolve factorises the symmetric k×k matrix whose lower triangle is in
+// a (row-major) as LLᵀ in place and overwrites b with the solution of
+// LLᵀx = b. It reports false, leaving a and b unusable, when a pivot is not
+// above k·ε times its diagonal entry (numerically singular).
+func cholSolve(a []float64, k int, b []float64) bool {
+	tol := float64(k) * 0x1p-52
+	for j := range k {
+		rj := a[j*k : j*k+j+1]
+		d := rj[j]
+		for _, v := range rj[:j] {
+			d -= v * v
+		}
+		if !(d > tol*rj[j]) || !(d > 0) {
+			return false
+		}
+		d = math.Sqrt(d)
+		rj[j] = d
+		for i := j + 1; i < k; i++ {
+			ri := a[i*k : i*k+j+1]
+			v := ri[j]
+			for q, lq := range rj[:j] {
+				v -= ri[q] * lq
+			}
+			ri[j] = v / d
+		}
+	}
+	// Forward: L u = b.
+	for i := range k {
+		ri := a[i*k : i*k+i+1]
+		v := b[i]
+		for q, l := range ri[:i] {
+			v -= l * b[q]
+		}
+		b[i] = v / ri[i]
+	}
+	// Backward: Lᵀ x = u.
+	for i := k - 1; i >= 0; i-- {
+		v := b[i]
+		for q := i + 1; q < k; q++ {
+			v -= a[q*k+i] * b[q]
+		}
+		b[i] = v / a[i*k+i]
+	}
+	return true
+}
+
+// pinvSolve overwrites rhs (= c_S) with Σ_{λ kept} v vᵀ c_S / (λ + α) over
+// the eigenpairs (λ, v) of G_SS and returns it. See ridgeSolver.
+func pinvSolve(rhs []float64, gram []float64, p int, sel []int, alpha float64) []float64 {
+	k := len(sel)
+	sym := mat.NewSymDense(k, nil)
+	for r, jr := range sel {
+		for q := r; q < k; q++ {
+			sym.SetSym(r, q, gram[jr*p+sel[q]])
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(sym, true) {
+		// Dsyev did not converge; it does on any finite symmetric input,
+		// so this is not expected. Return the zero fit rather than panic.
+		for i := range rhs {
+			rhs[i] = 0
+		}
+		return rhs
+	}
+	vals := eig.Values(nil)
+	var vecs mat.Dense
+	eig.VectorsTo(&vecs)
+	lmax := 0.0
+	for _, l := range vals {
+		lmax = math.Max(lmax, math.Abs(l))
+	}
+	cut := math.Max(1e-30, float64(k)*0x1p-52*lmax)
+	c := append([]float64(nil), rhs...)
+	for i := range rhs {
+		rhs[i] = 0
+	}
+	for e, l := range vals {
+		if l <= cut {
+			continue
+		}
+		var proj float64
+		for i := range k {
+			proj += vecs.At(i, e) * c[i]
+		}
+		proj /= l + alpha
+		for i := range k {
+			rhs[i] += proj * vecs.At(i, e)
+		}
+	}
+	return rhs
+}
