@@ -22,17 +22,23 @@ type linearModel struct {
 
 func (m *linearModel) Predict(_ context.Context, rows [][]float64) ([][]float64, error) {
 	m.calls++
+	width := 1
+	if m.logistic {
+		width = 2
+	}
 	out := make([][]float64, len(rows))
+	backing := make([]float64, width*len(rows))
 	for i, r := range rows {
+		out[i] = backing[i*width : (i+1)*width]
 		s := m.b
 		for j, v := range r {
 			s += m.w[j] * v
 		}
 		if m.logistic {
 			p := 1 / (1 + math.Exp(-s))
-			out[i] = []float64{1 - p, p}
+			out[i][0], out[i][1] = 1-p, p
 		} else {
-			out[i] = []float64{s}
+			out[i][0] = s
 		}
 	}
 	return out, nil

@@ -8,10 +8,10 @@ import (
 
 func TestReadCSV(t *testing.T) {
 	tests := []struct {
-		name, in, target string
+		name, in, target   string
 		wantRows, wantCols int
-		wantTarget       []float64
-		wantErr          string
+		wantTarget         []float64
+		wantErr            string
 	}{
 		{name: "plain", in: "a,b\n1,2\n3,4\n", wantRows: 2, wantCols: 2},
 		{name: "target split off", in: "a,y,b\n1,0,2\n3,1,4\n", target: "y", wantRows: 2, wantCols: 2, wantTarget: []float64{0, 1}},

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/explainer-sidecar/explainer/internal/demo"
+	"github.com/explainer-sidecar/explainer/predictor"
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+	predictv1 "github.com/explainer-sidecar/explainer/proto/predict/v1"
+)
+
+// demoCmd trains the demo model, serves it over predict.v1 on loopback,
+// starts a sidecar in front of it, and explains one row through the
+// sidecar's stream, exactly as `explainer explain` would.
+func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("explainer demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f explainFlags
+	fs.IntVar(&f.row, "row", 0, "breast-cancer row to explain, 0 to 568")
+	fs.IntVar(&f.maxBatch, "max-batch-size", 256, "the demo model server's max batch size")
+	f.limeFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !flagSet(fs, "seed") {
+		f.seed = 7 // the demo prints the same explanation every time
+	}
+	data, err := demo.BreastCancer()
+	if err != nil {
+		return err
+	}
+	if f.row < 0 || f.row >= len(data.Rows) {
+		return fmt.Errorf("-row %d: the data set has rows 0 to %d", f.row, len(data.Rows)-1)
+	}
+	model, err := demo.TrainLogistic(data.Rows, data.Target, 1)
+	if err != nil {
+		return err
+	}
+
+	// The model server, as a user would run it.
+	modelLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	modelSrv := grpc.NewServer()
+	predictv1.RegisterPredictServiceServer(modelSrv, demo.NewServer(model, data.Names, f.maxBatch))
+	go func() { _ = modelSrv.Serve(modelLis) }()
+	defer modelSrv.Stop()
+
+	// The sidecar, pointed at it.
+	conn, err := predictor.Dial(modelLis.Addr().String(), predictor.WithInsecure())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sidecarLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	cfg := serveConfig{model: demo.ModelName, inFlight: 4, maxConcurrentJobs: 4, jobTimeout: time.Minute, healthInterval: time.Second, drainTimeout: time.Second}
+	sidecarCtx, stopSidecar := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- serveOn(sidecarCtx, sidecarLis,
+			func(name string) predictor.Client { return predictor.NewPredictV1(conn, name) },
+			&cfg, slog.New(slog.DiscardHandler))
+	}()
+	defer func() { stopSidecar(); <-served }()
+
+	fmt.Fprintf(stderr, "demo: logistic regression on breast cancer served over predict.v1 at %s; sidecar at %s\n",
+		modelLis.Addr(), sidecarLis.Addr())
+	fmt.Fprintf(stderr, "demo: explaining row %d (true class: %s)\n\n", f.row, demo.ClassNames[int(data.Target[f.row])])
+
+	client, err := grpc.NewClient(sidecarLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	req, err := f.request(data.Rows[f.row], data)
+	if err != nil {
+		return err
+	}
+	req.Model = demo.ModelName
+	exp, err := explainOnStream(ctx, explainerv1.NewExplainerServiceClient(client), req, newProgress(f.progress, stderr))
+	if err != nil {
+		return err
+	}
+	return render(stdout, f.output, exp)
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/explainer-sidecar/explainer/internal/table"
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+)
+
+// explainFlags are the client's flags; demo shares the LIME ones.
+type explainFlags struct {
+	server         string
+	model          string
+	method         string
+	instance       string
+	instanceFile   string
+	row            int
+	background     string
+	targetColumn   string
+	categorical    string
+	numSamples     uint
+	numFeatures    uint
+	selection      string
+	kernelWidth    float64
+	discretize     bool
+	discretizer    string
+	aroundInstance bool
+	labels         string
+	topLabels      uint
+	seed           int64
+	regressor      string
+	ridgeAlpha     float64
+	l1Penalty      float64
+	output         string
+	timeout        time.Duration
+	progress       string
+	maxBatch       int // demo only
+}
+
+func (f *explainFlags) limeFlags(fs *flag.FlagSet) {
+	fs.UintVar(&f.numSamples, "num-samples", 5000, "perturbed samples, the instance included")
+	fs.UintVar(&f.numFeatures, "num-features", 10, "features in the explanation")
+	fs.StringVar(&f.selection, "feature-selection", "auto", "auto, none, highest_weights, forward_selection or lasso_path")
+	fs.Float64Var(&f.kernelWidth, "kernel-width", 0, "kernel width; 0 = 0.75·sqrt(features)")
+	fs.BoolVar(&f.discretize, "discretize", true, "explain continuous features by bins (\"mean radius <= 11.70\")")
+	fs.StringVar(&f.discretizer, "discretizer", "quartile", "quartile or decile")
+	fs.BoolVar(&f.aroundInstance, "sample-around-instance", false, "sample around the instance instead of the training mean (needs -discretize=false)")
+	fs.StringVar(&f.labels, "labels", "", "comma-separated class indices to explain (default: the predicted class)")
+	fs.UintVar(&f.topLabels, "top-labels", 0, "explain the N highest-scoring classes")
+	fs.Int64Var(&f.seed, "seed", -1, "sampler seed; -1 = random (the result says which)")
+	fs.StringVar(&f.regressor, "regressor", "ridge", "surrogate: ridge or lasso")
+	fs.Float64Var(&f.ridgeAlpha, "ridge-alpha", 1, "ridge penalty")
+	fs.Float64Var(&f.l1Penalty, "l1-penalty", 0, "lasso penalty (with -regressor lasso); 0 = 0.01")
+	fs.StringVar(&f.output, "output", "table", "table or json")
+	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always or never")
+}
+
+func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("explainer explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f explainFlags
+	fs.StringVar(&f.server, "server", "127.0.0.1:50051", "the sidecar's address")
+	fs.StringVar(&f.model, "model", "", "model name (default: the sidecar's)")
+	fs.StringVar(&f.method, "method", "lime", "explanation method: lime")
+	fs.StringVar(&f.instance, "instance", "", "the instance as a JSON array of numbers")
+	fs.StringVar(&f.instanceFile, "instance-file", "", "a CSV file with a header row (the row -row is explained) or a JSON array")
+	fs.IntVar(&f.row, "row", 0, "with -instance-file CSV: the data row to explain, from 0")
+	fs.StringVar(&f.background, "background", "", "training data CSV with a header row: LIME's sampling statistics and the feature names")
+	fs.StringVar(&f.targetColumn, "target-column", "target", "a label column in the CSV files to ignore (ignored when absent)")
+	fs.StringVar(&f.categorical, "categorical", "", "comma-separated indices of categorical features")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "deadline of the whole explanation")
+	f.limeFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if f.method != "lime" {
+		return fmt.Errorf("-method %q is not available; this version has: lime", f.method)
+	}
+	if f.background == "" {
+		return errors.New("-background is required: LIME samples from the training data's statistics")
+	}
+	bg, err := readTable(f.background, f.targetColumn)
+	if err != nil {
+		return err
+	}
+	instance, err := f.readInstance()
+	if err != nil {
+		return err
+	}
+	req, err := f.request(instance, bg)
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(f.server, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	exp, err := explainOnStream(ctx, explainerv1.NewExplainerServiceClient(conn), req, newProgress(f.progress, stderr))
+	if err != nil {
+		return err
+	}
+	return render(stdout, f.output, exp)
+}
+
+func readTable(path, target string) (*table.Table, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	t, err := table.ReadCSV(file, "")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if target != "" && contains(t.Names, target) {
+		if _, err := file.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		if t, err = table.ReadCSV(file, target); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return t, nil
+}
+
+func contains(names []string, s string) bool {
+	for _, n := range names {
+		if n == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *explainFlags) readInstance() ([]float64, error) {
+	switch {
+	case f.instance != "" && f.instanceFile != "":
+		return nil, errors.New("give -instance or -instance-file, not both")
+	case f.instance != "":
+		return parseJSONRow(f.instance)
+	case f.instanceFile != "":
+		raw, err := os.ReadFile(f.instanceFile)
+		if err != nil {
+			return nil, err
+		}
+		if s := strings.TrimSpace(string(raw)); strings.HasPrefix(s, "[") {
+			return parseJSONRow(s)
+		}
+		t, err := readTable(f.instanceFile, f.targetColumn)
+		if err != nil {
+			return nil, err
+		}
+		if f.row < 0 || f.row >= len(t.Rows) {
+			return nil, fmt.Errorf("-row %d: %s has %d data rows", f.row, f.instanceFile, len(t.Rows))
+		}
+		return t.Rows[f.row], nil
+	}
+	return nil, errors.New("-instance or -instance-file is required")
+}
+
+func parseJSONRow(s string) ([]float64, error) {
+	var row []float64
+	if err := json.Unmarshal([]byte(s), &row); err != nil {
+		return nil, fmt.Errorf("instance: want a JSON array of numbers: %w", err)
+	}
+	return row, nil
+}
+
+// request builds the LIME request from the flags.
+func (f *explainFlags) request(instance []float64, bg *table.Table) (*explainerv1.ExplainRequest, error) {
+	if len(bg.Names) != len(instance) {
+		return nil, fmt.Errorf("the instance has %d values, the background has %d feature columns", len(instance), len(bg.Names))
+	}
+	o := &explainerv1.LimeOptions{
+		NumSamples:           uint32(f.numSamples),
+		NumFeatures:          uint32(f.numFeatures),
+		KernelWidth:          f.kernelWidth,
+		DiscretizeContinuous: &f.discretize,
+		SampleAroundInstance: f.aroundInstance,
+		TopLabels:            uint32(f.topLabels),
+		Training:             datasetTraining(bg),
+	}
+	sel, ok := explainerv1.FeatureSelection_value["FEATURE_SELECTION_"+strings.ToUpper(f.selection)]
+	if !ok {
+		return nil, fmt.Errorf("-feature-selection %q: want auto, none, highest_weights, forward_selection or lasso_path", f.selection)
+	}
+	o.FeatureSelection = explainerv1.FeatureSelection(sel)
+	switch f.discretizer {
+	case "quartile":
+		o.Discretizer = explainerv1.Discretizer_DISCRETIZER_QUARTILE
+	case "decile":
+		o.Discretizer = explainerv1.Discretizer_DISCRETIZER_DECILE
+	default:
+		return nil, fmt.Errorf("-discretizer %q: want quartile or decile", f.discretizer)
+	}
+	switch f.regressor {
+	case "ridge":
+		o.Regressor = explainerv1.Regressor_REGRESSOR_RIDGE
+		o.RidgeAlpha = &f.ridgeAlpha
+	case "lasso":
+		o.Regressor = explainerv1.Regressor_REGRESSOR_LASSO
+		o.L1Penalty = f.l1Penalty
+	default:
+		return nil, fmt.Errorf("-regressor %q: want ridge or lasso", f.regressor)
+	}
+	if f.seed >= 0 {
+		seed := uint64(f.seed)
+		o.Seed = &seed
+	}
+	labels, err := parseIndices("-labels", f.labels)
+	if err != nil {
+		return nil, err
+	}
+	o.Labels = labels
+	cats, err := parseIndices("-categorical", f.categorical)
+	if err != nil {
+		return nil, err
+	}
+	tab := &explainerv1.TabularInstance{Values: instance, FeatureNames: bg.Names}
+	for _, c := range cats {
+		tab.CategoricalFeatures = append(tab.CategoricalFeatures, &explainerv1.CategoricalFeature{Index: c})
+	}
+	return &explainerv1.ExplainRequest{
+		Model:    f.model,
+		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: tab}},
+		Method:   &explainerv1.ExplainRequest_Lime{Lime: o},
+	}, nil
+}
+
+func datasetTraining(t *table.Table) *explainerv1.TrainingData {
+	values := make([]float64, 0, len(t.Rows)*len(t.Names))
+	for _, r := range t.Rows {
+		values = append(values, r...)
+	}
+	return &explainerv1.TrainingData{Source: &explainerv1.TrainingData_Dataset{
+		Dataset: &explainerv1.Dataset{NumRows: uint32(len(t.Rows)), Values: values},
+	}}
+}
+
+func parseIndices(flagName, s string) ([]uint32, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []uint32
+	for _, part := range strings.Split(s, ",") {
+		v, err := strconv.ParseUint(strings.TrimSpace(part), 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a non-negative integer", flagName, part)
+		}
+		out = append(out, uint32(v))
+	}
+	return out, nil
+}
+
+// explainOnStream runs one job on ExplainStream, reporting progress, and
+// cancels the job when ctx ends (Ctrl-C).
+func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceClient, req *explainerv1.ExplainRequest, progress progressReporter) (*explainerv1.Explanation, error) {
+	stream, err := client.ExplainStream(ctx)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	const id = "cli"
+	if err := stream.Send(&explainerv1.ExplainStreamRequest{Kind: &explainerv1.ExplainStreamRequest_Start{
+		Start: &explainerv1.StartJob{JobId: id, Request: req},
+	}}); err != nil {
+		return nil, rpcError(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		return nil, rpcError(err)
+	}
+	defer progress.Done()
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, errors.New("the sidecar closed the stream without a result")
+			}
+			return nil, rpcError(err)
+		}
+		switch ev := msg.GetEvent().(type) {
+		case *explainerv1.ExplainStreamResponse_Progress:
+			progress.Update(ev.Progress.GetSamplesScored(), ev.Progress.GetSamplesTotal())
+		case *explainerv1.ExplainStreamResponse_Result:
+			return ev.Result, nil
+		case *explainerv1.ExplainStreamResponse_Error:
+			return nil, fmt.Errorf("%s: %s", codeName(ev.Error.GetCode()), ev.Error.GetMessage())
+		}
+	}
+}
+
+func rpcError(err error) error {
+	st := status.Convert(err)
+	return fmt.Errorf("%s: %s", st.Code(), st.Message())
+}

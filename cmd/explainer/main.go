@@ -1,0 +1,58 @@
+// Command explainer is the explanation sidecar and its client.
+//
+//	explainer serve    run the sidecar next to a model server
+//	explainer explain  ask a running sidecar to explain an instance
+//	explainer demo     run a sidecar and a demo model in-process and explain a row
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `explainer: a model-agnostic explanation sidecar
+
+Usage:
+  explainer serve   [flags]   run the sidecar next to a model server
+  explainer explain [flags]   explain an instance through a running sidecar
+  explainer demo    [flags]   sidecar + embedded demo model: explain a breast-cancer row
+
+Run "explainer <command> -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "explainer:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "explain":
+		return explainCmd(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return demoCmd(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

@@ -1,0 +1,281 @@
+package predictor
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+)
+
+// Batcher defaults.
+const (
+	// DefaultMaxBatchSize is the most rows per batch when WithMaxBatchSize is
+	// not given.
+	DefaultMaxBatchSize = 64
+	// DefaultInFlight is the most batches in flight when WithInFlight is not
+	// given.
+	DefaultInFlight = 4
+	// DefaultMaxBatchBytes is the payload cap per batch when
+	// WithMaxBatchBytes is not given: 3 MiB, under grpc's default 4 MiB
+	// receive limit on the model server with room for the message framing.
+	DefaultMaxBatchBytes = 3 << 20
+)
+
+// bytesPerValue is what MaxBatchBytes counts per input value: a float64, the
+// widest encoding any client sends (an INT64 in typed contents can take up
+// to 10 bytes as a varint; the 1 MiB headroom under 4 MiB covers that).
+const bytesPerValue = 8
+
+// BatcherOption configures a Batcher.
+type BatcherOption func(*batcherOptions)
+
+type batcherOptions struct {
+	maxRows    int
+	inFlight   int
+	maxBytes   int
+	numClasses int
+	observer   func(rowsScored int)
+}
+
+// WithMaxBatchSize caps the rows per batch. Default DefaultMaxBatchSize (64);
+// pass the ModelInfo.MaxBatchSize that Describe reported when it is not 0.
+// Values below 1 keep the default.
+func WithMaxBatchSize(rows int) BatcherOption {
+	return func(o *batcherOptions) {
+		if rows > 0 {
+			o.maxRows = rows
+		}
+	}
+}
+
+// WithInFlight caps the batches in flight at once, across all concurrent
+// Predict calls on the Batcher. Default DefaultInFlight (4). Values below 1
+// keep the default.
+func WithInFlight(batches int) BatcherOption {
+	return func(o *batcherOptions) {
+		if batches > 0 {
+			o.inFlight = batches
+		}
+	}
+}
+
+// WithMaxBatchBytes caps the payload of one batch, in bytes, counted as 8
+// bytes per input value. A row larger than the cap is still sent, alone.
+// Default DefaultMaxBatchBytes (3 MiB). Values below 1 keep the default.
+func WithMaxBatchBytes(bytes int) BatcherOption {
+	return func(o *batcherOptions) {
+		if bytes > 0 {
+			o.maxBytes = bytes
+		}
+	}
+}
+
+// WithNumClasses asserts the number of scores per row; a model server that
+// returns another count gets ErrBadOutput. Default 0: any count, as long as
+// every row of one Predict call has the same.
+func WithNumClasses(n int) BatcherOption {
+	return func(o *batcherOptions) {
+		if n > 0 {
+			o.numClasses = n
+		}
+	}
+}
+
+// WithObserver sets a function called after each batch is scored and
+// validated, with the number of rows in that batch (not a running total:
+// sum them for progress). It is called from the Batcher's goroutines,
+// possibly from several at once, so it must be safe for concurrent use, and
+// it should return quickly: the batch's worker waits for it. It is never
+// called after Predict returns. Default none.
+func WithObserver(f func(rowsScored int)) BatcherOption {
+	return func(o *batcherOptions) { o.observer = f }
+}
+
+// Batcher implements the explain.Model interface over a Client. It splits the
+// rows of a Predict call into batches of at most MaxBatchSize rows and
+// MaxBatchBytes of payload, keeps up to InFlight batches in flight, validates
+// each answer and puts the rows back in order.
+//
+// A Batcher is safe for concurrent Predict calls; the InFlight cap and the
+// Calls counter are shared by them. It is cheap to create: make one per job
+// to get per-job Calls and progress.
+type Batcher struct {
+	c     Client
+	o     batcherOptions
+	sem   chan struct{} // one token per batch in flight
+	calls atomic.Int64
+}
+
+// NewBatcher returns a Batcher that sends batches to c. c must honour the
+// context passed to Score: Predict waits for every Score call it started.
+func NewBatcher(c Client, opts ...BatcherOption) *Batcher {
+	o := batcherOptions{
+		maxRows:  DefaultMaxBatchSize,
+		inFlight: DefaultInFlight,
+		maxBytes: DefaultMaxBatchBytes,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Batcher{c: c, o: o, sem: make(chan struct{}, o.inFlight)}
+}
+
+// Calls returns the number of batches sent so far by all Predict calls,
+// counted when sent, whatever their outcome. The channel's own retries of a
+// batch are not counted.
+func (b *Batcher) Calls() int64 { return b.calls.Load() }
+
+// Predict scores rows and returns one row of scores per input row, in order.
+// The output rows of one batch share a backing array; rows is not modified
+// and not retained.
+//
+// Every batch runs under ctx (so under its deadline). Once ctx is done no new
+// batch is sent, the batches in flight are cancelled, and Predict returns an
+// error wrapping ctx.Err(). The first batch to fail cancels the others and
+// its error is returned. Predict returns only after every goroutine it
+// started has ended.
+func (b *Batcher) Predict(ctx context.Context, rows [][]float64) ([][]float64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("predictor: predict: %w", err)
+	}
+	width, err := checkRows(rows)
+	if err != nil {
+		return nil, err
+	}
+	n := len(rows)
+	if n == 0 {
+		return [][]float64{}, nil
+	}
+	per := b.o.maxRows
+	if width > 0 {
+		byBytes := b.o.maxBytes / (bytesPerValue * width)
+		per = max(1, min(per, byBytes))
+	}
+	j := &job{b: b, rows: rows, out: make([][]float64, n), per: per, batches: (n + per - 1) / per}
+	j.width.Store(int64(b.o.numClasses))
+
+	workers := min(b.o.inFlight, j.batches)
+	if workers == 1 {
+		j.work(ctx, func() {})
+	} else {
+		wctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		for range workers - 1 {
+			wg.Go(func() { j.work(wctx, cancel) })
+		}
+		j.work(wctx, cancel) // the caller's goroutine is a worker too
+		wg.Wait()
+		cancel()
+	}
+	if j.err != nil {
+		return nil, j.err
+	}
+	return j.out, nil
+}
+
+// job is one Predict call: workers take batch numbers from next until none is
+// left or one of them fails.
+type job struct {
+	b       *Batcher
+	rows    [][]float64
+	out     [][]float64
+	per     int // rows per batch
+	batches int
+	next    atomic.Int64
+	width   atomic.Int64 // scores per row; 0 until known
+
+	mu  sync.Mutex
+	err error // the first failure
+}
+
+// fail records err if it is the first failure.
+func (j *job) fail(err error) {
+	j.mu.Lock()
+	if j.err == nil {
+		j.err = err
+	}
+	j.mu.Unlock()
+}
+
+func (j *job) work(ctx context.Context, cancel func()) {
+	for {
+		i := int(j.next.Add(1)) - 1
+		if i >= j.batches {
+			return // all taken: a job whose batches all succeeded succeeds
+		}
+		if err := ctx.Err(); err != nil {
+			// Either the caller's ctx is done (record it) or another worker
+			// failed and cancelled (its error is already recorded).
+			j.fail(fmt.Errorf("predictor: predict: %w", err))
+			return
+		}
+		if err := j.batch(ctx, i); err != nil {
+			j.fail(err)
+			cancel()
+			return
+		}
+	}
+}
+
+// batch sends batch i, validates the answer and stores its rows.
+func (j *job) batch(ctx context.Context, i int) error {
+	b := j.b
+	select {
+	case b.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("predictor: predict: %w", ctx.Err())
+	}
+	lo := i * j.per
+	hi := min(lo+j.per, len(j.rows))
+	b.calls.Add(1)
+	res, err := b.c.Score(ctx, j.rows[lo:hi])
+	<-b.sem
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("predictor: predict: %w", cerr)
+		}
+		return err
+	}
+	if err := j.check(res, lo, hi-lo); err != nil {
+		return err
+	}
+	copy(j.out[lo:hi], res)
+	if b.o.observer != nil {
+		b.o.observer(hi - lo)
+	}
+	return nil
+}
+
+// check validates the scores res of the batch of n rows starting at row lo.
+// Row numbers in messages are rows of the Predict call.
+func (j *job) check(res [][]float64, lo, n int) error {
+	if len(res) != n {
+		return badOutput("%d rows for a batch of %d", len(res), n)
+	}
+	w := len(res[0])
+	if w == 0 {
+		return badOutput("0 scores at row %d", lo)
+	}
+	for k, r := range res {
+		if len(r) != w {
+			return badOutput("%d scores at row %d and %d at row %d", w, lo, len(r), lo+k)
+		}
+	}
+	if !j.width.CompareAndSwap(0, int64(w)) {
+		if want := j.width.Load(); int64(w) != want {
+			if j.b.o.numClasses > 0 {
+				return badOutput("%d classes, want %d", w, want)
+			}
+			return badOutput("%d classes in one batch and %d in another", want, w)
+		}
+	}
+	for k, r := range res {
+		for _, v := range r {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return badOutput("non-finite score at row %d", lo+k)
+			}
+		}
+	}
+	return nil
+}

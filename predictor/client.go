@@ -1,0 +1,63 @@
+package predictor
+
+import "context"
+
+// Input kinds reported in ModelInfo.InputKind.
+const (
+	InputTabular = "tabular"
+	InputText    = "text"
+	InputImage   = "image"
+)
+
+// ModelInfo describes a model as its server reports it. Zero values mean the
+// server did not say.
+type ModelInfo struct {
+	// Name is the model's name as the client was given it.
+	Name string
+	// NumFeatures is the number of values per row; 0 when not fixed.
+	NumFeatures int
+	// ClassNames names the output columns in order; nil when the server has
+	// no names (KServe v2).
+	ClassNames []string
+	// NumClasses is the number of output columns: len(ClassNames) when names
+	// are known, else from the output tensor's shape; 0 when unknown.
+	NumClasses int
+	// MaxBatchSize is the most rows the model accepts in one call; 0 when
+	// unknown or unlimited.
+	MaxBatchSize int
+	// InputKind is what one instance is: InputTabular, InputText,
+	// InputImage, or "" when unknown.
+	InputKind string
+}
+
+// Client scores one batch per call, without splitting it. It is implemented
+// by *PredictV1 and *KServeV2; a Batcher turns it into a Model. A Client is
+// safe for concurrent use.
+type Client interface {
+	// Score sends rows as one batch and returns the scores as the server
+	// sent them, one row per instance. Output rows share one backing array.
+	// The row count, the class count and finiteness are not checked here
+	// (the Batcher does); the shape of the reply is. Errors are translated
+	// (see the package doc).
+	Score(ctx context.Context, rows [][]float64) ([][]float64, error)
+	// Describe asks the server what the model takes and returns.
+	Describe(ctx context.Context) (ModelInfo, error)
+	// Ready returns nil when the model server and the model are ready.
+	Ready(ctx context.Context) error
+}
+
+// Compile-time checks.
+var (
+	_ Client = (*PredictV1)(nil)
+	_ Client = (*KServeV2)(nil)
+)
+
+// reshape cuts flat into rows of width columns; the rows share flat and
+// cannot grow into each other. width must be positive and divide len(flat).
+func reshape(flat []float64, width int) [][]float64 {
+	rows := make([][]float64, len(flat)/width)
+	for i := range rows {
+		rows[i] = flat[i*width : (i+1)*width : (i+1)*width]
+	}
+	return rows
+}

@@ -1,0 +1,61 @@
+// Package predictor scores rows on a user's model server over gRPC: the
+// implementations of the explain.Model interface.
+//
+// A Client (PredictV1 for the project's predict.v1 service, KServeV2 for
+// KServe v2 and Triton) sends one batch per call. A Batcher turns a Client
+// into a Model: it splits the rows of a Predict call into batches of at most
+// the model's max batch size and at most a payload size, keeps several
+// batches in flight, validates every answer (row count, class count, finite
+// scores) and returns the rows in order. Dial opens a channel with the
+// sidecar's defaults: round_robin, retries of UNAVAILABLE only, message size
+// limits, keepalive.
+//
+//	cc, err := predictor.Dial("dns:///model:8001")
+//	...
+//	c := predictor.NewKServeV2(cc, "iris")
+//	info, err := c.Describe(ctx)
+//	...
+//	model := predictor.NewBatcher(c, predictor.WithMaxBatchSize(info.MaxBatchSize))
+//	scores, err := model.Predict(ctx, rows)
+//
+// # Concurrency
+//
+// Clients and Batchers are safe for concurrent use; a Batcher's InFlight cap
+// holds across all its concurrent Predict calls. Every model call runs under
+// the caller's context. When it is done, no new batch is sent, the calls in
+// flight are cancelled and Predict returns the context's error, after every
+// goroutine it started has ended. The observer set with WithObserver is
+// called from the Batcher's goroutines, concurrently.
+//
+// # Errors
+//
+// The model server's gRPC codes are translated here, in one place, and its
+// messages are dropped (they may echo the payload). Every error wraps one of
+// the sentinels below or a context error; test with errors.Is. A caller
+// serving gRPC maps them, for example:
+//
+//	sentinel              model server outcome                          sidecar code
+//	context.DeadlineExceeded  the caller's deadline hit                 DEADLINE_EXCEEDED
+//	context.Canceled      the caller cancelled                          CANCELLED
+//	ErrUnavailable        UNAVAILABLE after retries, connection refused,
+//	                      RESOURCE_EXHAUSTED (overloaded), ABORTED,
+//	                      CANCELLED by the server, not ready             UNAVAILABLE
+//	ErrRejected           INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED,
+//	                      FAILED_PRECONDITION, OUT_OF_RANGE,
+//	                      ALREADY_EXISTS; unusable model metadata        FAILED_PRECONDITION
+//	ErrAuth               UNAUTHENTICATED, PERMISSION_DENIED             FAILED_PRECONDITION
+//	ErrFailed             UNKNOWN (an exception in a Python model),
+//	                      INTERNAL, DATA_LOSS                            UNAVAILABLE or FAILED_PRECONDITION
+//	ErrBadOutput          wrong row or class count, NaN or ±Inf,
+//	                      malformed tensor, reply over the size limit    INTERNAL, not retried
+//	ErrInvalidInput       ragged rows, a value an INT64 input cannot hold
+//	                      (nothing was sent)                             INVALID_ARGUMENT
+//
+// A RESOURCE_EXHAUSTED that grpc-go raises for a message over the size limit
+// is not overload: a reply over the limit is ErrBadOutput, a request over it
+// ErrRejected. ServerCode returns the model server's code of a failed call,
+// for logs and metrics only.
+//
+// Error messages start with "predictor: ", name the RPC and never contain
+// feature values or scores.
+package predictor

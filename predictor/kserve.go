@@ -1,0 +1,469 @@
+package predictor
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	kservev2 "github.com/explainer-sidecar/explainer/proto/kserve/v2"
+)
+
+// KServe v2 tensor data types the client sends or reads.
+const (
+	FP32  = "FP32"
+	FP64  = "FP64"
+	INT64 = "INT64"
+)
+
+// KServeOption configures a KServeV2 client.
+type KServeOption func(*kserveOptions)
+
+type kserveOptions struct {
+	input, output, datatype string
+	typed                   bool
+	softmax                 bool
+	version                 string
+}
+
+// WithInputName names the input tensor. Default: the first input in the
+// model's metadata.
+func WithInputName(name string) KServeOption {
+	return func(o *kserveOptions) { o.input = name }
+}
+
+// WithOutputName names the output tensor to request and read. Default: the
+// first output in the model's metadata (or, when the metadata lists none, the
+// first output of each reply).
+func WithOutputName(name string) KServeOption {
+	return func(o *kserveOptions) { o.output = name }
+}
+
+// WithInputDatatype sets the input tensor's data type: FP32, FP64 or INT64.
+// Default: the input's data type in the model's metadata. FP32 rounds each
+// value to the nearest float32; INT64 rounds to the nearest integer, and a
+// non-finite or out-of-range value fails the batch with ErrInvalidInput.
+func WithInputDatatype(datatype string) KServeOption {
+	return func(o *kserveOptions) { o.datatype = datatype }
+}
+
+// WithRawContents chooses how inputs are sent: true (the default) as
+// little-endian bytes in raw_input_contents, false in the tensor's typed
+// contents. Outputs are read either way, whichever the server sends.
+func WithRawContents(raw bool) KServeOption {
+	return func(o *kserveOptions) { o.typed = !raw }
+}
+
+// WithSoftmax turns each output row into probabilities, p_k = exp(z_k) /
+// Σ_j exp(z_j), for models that return logits. Default false.
+func WithSoftmax(on bool) KServeOption {
+	return func(o *kserveOptions) { o.softmax = on }
+}
+
+// WithModelVersion sets the model version sent with every call. Default ""
+// (the server's choice).
+func WithModelVersion(version string) KServeOption {
+	return func(o *kserveOptions) { o.version = version }
+}
+
+// KServeV2 is a Client for the KServe v2 / Triton GRPCInferenceService. It
+// is safe for concurrent use. The tensor names and input data type are taken
+// from the options or, for those not given, from ModelMetadata, fetched on
+// the first Score and cached once it succeeds.
+type KServeV2 struct {
+	c     kservev2.GRPCInferenceServiceClient
+	model string
+	o     kserveOptions
+
+	lock    chan struct{} // held while fetching the metadata
+	tensors atomic.Pointer[tensors]
+}
+
+// tensors is what a ModelInferRequest needs from the metadata.
+type tensors struct {
+	input, datatype, output string
+}
+
+// NewKServeV2 returns a client of the KServe v2 inference service on cc for
+// the named model.
+func NewKServeV2(cc grpc.ClientConnInterface, model string, opts ...KServeOption) *KServeV2 {
+	k := &KServeV2{
+		c:     kservev2.NewGRPCInferenceServiceClient(cc),
+		model: model,
+		lock:  make(chan struct{}, 1),
+	}
+	for _, opt := range opts {
+		opt(&k.o)
+	}
+	if k.o.input != "" && k.o.output != "" && k.o.datatype != "" {
+		k.tensors.Store(&tensors{k.o.input, k.o.datatype, k.o.output})
+	}
+	return k
+}
+
+// resolve returns the tensor names, fetching the metadata the first time.
+func (k *KServeV2) resolve(ctx context.Context) (*tensors, error) {
+	if t := k.tensors.Load(); t != nil {
+		return t, nil
+	}
+	select { // a lock that gives up when ctx is done
+	case k.lock <- struct{}{}:
+		defer func() { <-k.lock }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("predictor: ModelMetadata: %w", ctx.Err())
+	}
+	if t := k.tensors.Load(); t != nil {
+		return t, nil
+	}
+	md, err := k.c.ModelMetadata(ctx, &kservev2.ModelMetadataRequest{Name: k.model, Version: k.o.version})
+	if err != nil {
+		return nil, translate(ctx, "ModelMetadata", err)
+	}
+	t := &tensors{input: k.o.input, datatype: k.o.datatype, output: k.o.output}
+	var in *kservev2.ModelMetadataResponse_TensorMetadata
+	for _, m := range md.GetInputs() {
+		if t.input == "" || m.GetName() == t.input {
+			in = m
+			break
+		}
+	}
+	switch {
+	case in != nil:
+		t.input = in.GetName()
+		if t.datatype == "" {
+			t.datatype = in.GetDatatype()
+		}
+	case t.input == "":
+		return nil, fmt.Errorf("predictor: ModelMetadata: %w: the model lists no inputs", ErrRejected)
+	case t.datatype == "":
+		return nil, fmt.Errorf("predictor: ModelMetadata: %w: the model has no input named %q", ErrRejected, t.input)
+	}
+	switch t.datatype {
+	case FP32, FP64, INT64:
+	default:
+		return nil, fmt.Errorf("predictor: ModelMetadata: %w: input %q has an unsupported data type, want FP32, FP64 or INT64", ErrRejected, t.input)
+	}
+	if t.output == "" && len(md.GetOutputs()) > 0 {
+		t.output = md.GetOutputs()[0].GetName()
+	}
+	k.tensors.Store(t)
+	return t, nil
+}
+
+// Score sends rows in one ModelInfer call, as a [rows, features] tensor, and
+// decodes the output as [rows, classes] (or [rows], one class). See Client.
+func (k *KServeV2) Score(ctx context.Context, rows [][]float64) ([][]float64, error) {
+	width, err := checkRows(rows)
+	if err != nil {
+		return nil, err
+	}
+	t, err := k.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := &kservev2.ModelInferRequest_InferInputTensor{
+		Name:     t.input,
+		Datatype: t.datatype,
+		Shape:    []int64{int64(len(rows)), int64(width)},
+	}
+	req := &kservev2.ModelInferRequest{
+		ModelName:    k.model,
+		ModelVersion: k.o.version,
+		Inputs:       []*kservev2.ModelInferRequest_InferInputTensor{in},
+	}
+	if t.output != "" {
+		req.Outputs = []*kservev2.ModelInferRequest_InferRequestedOutputTensor{{Name: t.output}}
+	}
+	if k.o.typed {
+		in.Contents, err = encodeTyped(rows, width, t.datatype)
+	} else {
+		var raw []byte
+		raw, err = encodeRaw(rows, width, t.datatype)
+		req.RawInputContents = [][]byte{raw}
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp, err := k.c.ModelInfer(ctx, req)
+	if err != nil {
+		return nil, translate(ctx, "ModelInfer", err)
+	}
+	out, err := decodeResponse(resp, t.output)
+	if err != nil {
+		return nil, err
+	}
+	if k.o.softmax {
+		for _, r := range out {
+			softmax(r)
+		}
+	}
+	return out, nil
+}
+
+// toInt64 rounds v to the nearest int64.
+func toInt64(v float64, row int) (int64, error) {
+	r := math.Round(v)
+	if !(r >= math.MinInt64 && r < math.MaxInt64) { // false for NaN too
+		return 0, invalidInput("row %d of the batch: value cannot be sent as INT64", row)
+	}
+	return int64(r), nil
+}
+
+// encodeRaw encodes rows as little-endian bytes of datatype.
+func encodeRaw(rows [][]float64, width int, datatype string) ([]byte, error) {
+	size := 4
+	if datatype != FP32 {
+		size = 8
+	}
+	buf := make([]byte, len(rows)*width*size)
+	le := binary.LittleEndian
+	off := 0
+	for i, r := range rows {
+		for _, v := range r {
+			switch datatype {
+			case FP32:
+				le.PutUint32(buf[off:], math.Float32bits(float32(v)))
+			case FP64:
+				le.PutUint64(buf[off:], math.Float64bits(v))
+			default: // INT64
+				x, err := toInt64(v, i)
+				if err != nil {
+					return nil, err
+				}
+				le.PutUint64(buf[off:], uint64(x))
+			}
+			off += size
+		}
+	}
+	return buf, nil
+}
+
+// encodeTyped encodes rows in the typed contents field of datatype.
+func encodeTyped(rows [][]float64, width int, datatype string) (*kservev2.InferTensorContents, error) {
+	c := &kservev2.InferTensorContents{}
+	switch datatype {
+	case FP32:
+		c.Fp32Contents = make([]float32, 0, len(rows)*width)
+		for _, r := range rows {
+			for _, v := range r {
+				c.Fp32Contents = append(c.Fp32Contents, float32(v))
+			}
+		}
+	case FP64:
+		c.Fp64Contents = make([]float64, 0, len(rows)*width)
+		for _, r := range rows {
+			c.Fp64Contents = append(c.Fp64Contents, r...)
+		}
+	default: // INT64
+		c.Int64Contents = make([]int64, 0, len(rows)*width)
+		for i, r := range rows {
+			for _, v := range r {
+				x, err := toInt64(v, i)
+				if err != nil {
+					return nil, err
+				}
+				c.Int64Contents = append(c.Int64Contents, x)
+			}
+		}
+	}
+	return c, nil
+}
+
+// decodeResponse finds the output named name (any first output when name is
+// "") and decodes it.
+func decodeResponse(resp *kservev2.ModelInferResponse, name string) ([][]float64, error) {
+	outs := resp.GetOutputs()
+	if len(outs) == 0 {
+		return nil, badOutput("no output tensor")
+	}
+	idx := 0
+	if name != "" {
+		idx = -1
+		for i, o := range outs {
+			if o.GetName() == name {
+				idx = i
+				break
+			}
+		}
+		if idx < 0 {
+			return nil, badOutput("no output named %q", name)
+		}
+	}
+	raw := resp.GetRawOutputContents()
+	if len(raw) == 0 {
+		return decodeOutput(outs[idx], nil, false)
+	}
+	if idx >= len(raw) {
+		return nil, badOutput("%d raw output contents for %d outputs", len(raw), len(outs))
+	}
+	return decodeOutput(outs[idx], raw[idx], true)
+}
+
+// decodeOutput decodes one FP32 or FP64 output tensor of shape [N, C] (or
+// [N], one class; further dimensions are flattened into C) from raw, when
+// hasRaw, or else from its typed contents. It allocates only for the values
+// actually present, whatever the shape claims.
+func decodeOutput(o *kservev2.ModelInferResponse_InferOutputTensor, raw []byte, hasRaw bool) ([][]float64, error) {
+	var size int
+	switch o.GetDatatype() {
+	case FP32:
+		size = 4
+	case FP64:
+		size = 8
+	default:
+		return nil, badOutput("output data type is not FP32 or FP64")
+	}
+	var count int
+	var fp32 []float32
+	var fp64 []float64
+	switch {
+	case hasRaw:
+		if len(raw)%size != 0 {
+			return nil, badOutput("raw output of %d bytes is not a whole number of %s values", len(raw), o.GetDatatype())
+		}
+		count = len(raw) / size
+	case size == 4:
+		fp32 = o.GetContents().GetFp32Contents()
+		count = len(fp32)
+	default:
+		fp64 = o.GetContents().GetFp64Contents()
+		count = len(fp64)
+	}
+
+	shape := o.GetShape()
+	if len(shape) == 0 {
+		return nil, badOutput("output has no shape")
+	}
+	rows, cols := shape[0], int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return nil, badOutput("output shape has a negative dimension")
+		}
+	}
+	for _, d := range shape[1:] {
+		if d != 0 && cols > math.MaxInt64/d {
+			return nil, badOutput("output shape overflows")
+		}
+		cols *= d
+	}
+	if rows == 0 {
+		if count != 0 {
+			return nil, badOutput("output shape holds 0 values, contents hold %d", count)
+		}
+		return [][]float64{}, nil
+	}
+	if cols == 0 {
+		return nil, badOutput("0 classes")
+	}
+	if rows > int64(count)/cols || rows*cols != int64(count) {
+		return nil, badOutput("output shape and contents disagree: contents hold %d values", count)
+	}
+
+	flat := make([]float64, count)
+	le := binary.LittleEndian
+	switch {
+	case hasRaw && size == 4:
+		for i := range flat {
+			flat[i] = float64(math.Float32frombits(le.Uint32(raw[4*i:])))
+		}
+	case hasRaw:
+		for i := range flat {
+			flat[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
+		}
+	case size == 4:
+		for i, v := range fp32 {
+			flat[i] = float64(v)
+		}
+	default:
+		copy(flat, fp64)
+	}
+	return reshape(flat, int(cols)), nil
+}
+
+// softmax replaces the logits z in place by exp(z_k - max z) / Σ_j exp(z_j -
+// max z). Non-finite logits give NaN, which the Batcher reports.
+func softmax(z []float64) {
+	m := math.Inf(-1)
+	for _, v := range z {
+		m = max(m, v)
+	}
+	var sum float64
+	for i, v := range z {
+		z[i] = math.Exp(v - m)
+		sum += z[i]
+	}
+	for i := range z {
+		z[i] /= sum
+	}
+}
+
+// Describe reads ModelMetadata and, where the server implements it
+// (Triton), ModelConfig for the max batch size. See Client.
+func (k *KServeV2) Describe(ctx context.Context) (ModelInfo, error) {
+	md, err := k.c.ModelMetadata(ctx, &kservev2.ModelMetadataRequest{Name: k.model, Version: k.o.version})
+	if err != nil {
+		return ModelInfo{}, translate(ctx, "ModelMetadata", err)
+	}
+	info := ModelInfo{Name: k.model}
+	var in, out *kservev2.ModelMetadataResponse_TensorMetadata
+	for _, m := range md.GetInputs() {
+		if k.o.input == "" || m.GetName() == k.o.input {
+			in = m
+			break
+		}
+	}
+	for _, m := range md.GetOutputs() {
+		if k.o.output == "" || m.GetName() == k.o.output {
+			out = m
+			break
+		}
+	}
+	if s := in.GetShape(); len(s) == 2 { // [batch, features]
+		info.NumFeatures = int(max(s[1], 0))
+		switch in.GetDatatype() {
+		case FP32, FP64, INT64:
+			info.InputKind = InputTabular
+		}
+	}
+	switch s := out.GetShape(); len(s) {
+	case 1: // [batch]
+		info.NumClasses = 1
+	case 2: // [batch, classes]
+		info.NumClasses = int(max(s[1], 0))
+	}
+	cfg, err := k.c.ModelConfig(ctx, &kservev2.ModelConfigRequest{Name: k.model, Version: k.o.version})
+	switch {
+	case status.Code(err) == codes.Unimplemented && ctx.Err() == nil:
+		// KServe servers have no ModelConfig: the limit is unknown.
+	case err != nil:
+		return ModelInfo{}, translate(ctx, "ModelConfig", err)
+	default:
+		info.MaxBatchSize = int(max(cfg.GetConfig().GetMaxBatchSize(), 0))
+	}
+	return info, nil
+}
+
+// Ready calls ServerReady and ModelReady; it returns an ErrUnavailable when
+// either says no.
+func (k *KServeV2) Ready(ctx context.Context) error {
+	sr, err := k.c.ServerReady(ctx, &kservev2.ServerReadyRequest{})
+	if err != nil {
+		return translate(ctx, "ServerReady", err)
+	}
+	if !sr.GetReady() {
+		return fmt.Errorf("predictor: ServerReady: %w: server not ready", ErrUnavailable)
+	}
+	mr, err := k.c.ModelReady(ctx, &kservev2.ModelReadyRequest{Name: k.model, Version: k.o.version})
+	if err != nil {
+		return translate(ctx, "ModelReady", err)
+	}
+	if !mr.GetReady() {
+		return fmt.Errorf("predictor: ModelReady: %w: model not ready", ErrUnavailable)
+	}
+	return nil
+}

@@ -1,0 +1,273 @@
+package predictortest
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	kservev2 "github.com/explainer-sidecar/explainer/proto/kserve/v2"
+)
+
+// KServeServer is a fake KServe v2 / Triton GRPCInferenceService serving one
+// model with one [batch, features] input and one [batch, classes] output.
+// It checks requests the way Triton does (model name, tensor names, data
+// type, shape, batch size) and answers INVALID_ARGUMENT or NOT_FOUND.
+type KServeServer struct {
+	Model
+	// Name is the model's name. Default "model".
+	Name string
+	// InputName and OutputName name the tensors. Default "INPUT0" and
+	// "OUTPUT0".
+	InputName, OutputName string
+	// InputDatatype is the input's data type in the metadata, and the only
+	// one accepted: "FP32" (default), "FP64" or "INT64".
+	InputDatatype string
+	// OutputFP64 sends FP64 scores instead of FP32.
+	OutputFP64 bool
+	// TypedOutput sends scores in the typed contents instead of
+	// raw_output_contents.
+	TypedOutput bool
+	// Logits sends log(score) instead of the score, as a model without a
+	// softmax layer does: a client's softmax recovers scores that are
+	// positive and sum to 1.
+	Logits bool
+	// NoModelConfig answers ModelConfig with UNIMPLEMENTED, as KServe
+	// servers do.
+	NoModelConfig bool
+
+	notReady atomic.Bool
+
+	kservev2.UnimplementedGRPCInferenceServiceServer
+}
+
+// NewKServeServer returns a fake KServe v2 server that scores with score.
+func NewKServeServer(score ScoreFunc) *KServeServer {
+	return &KServeServer{
+		Model:         Model{Score: score},
+		Name:          "model",
+		InputName:     "INPUT0",
+		OutputName:    "OUTPUT0",
+		InputDatatype: "FP32",
+	}
+}
+
+// Register registers the service on g.
+func (s *KServeServer) Register(g *grpc.Server) { kservev2.RegisterGRPCInferenceServiceServer(g, s) }
+
+// SetReady sets what ServerReady and ModelReady answer (initially true). It
+// is safe to call while serving.
+func (s *KServeServer) SetReady(ready bool) { s.notReady.Store(!ready) }
+
+func (s *KServeServer) checkModel(name string) error {
+	if name != s.Name {
+		return status.Errorf(codes.NotFound, "Request for unknown model: '%s' is not found", name)
+	}
+	return nil
+}
+
+// ServerLive answers true.
+func (s *KServeServer) ServerLive(context.Context, *kservev2.ServerLiveRequest) (*kservev2.ServerLiveResponse, error) {
+	return &kservev2.ServerLiveResponse{Live: true}, nil
+}
+
+// ServerReady answers what SetReady set.
+func (s *KServeServer) ServerReady(context.Context, *kservev2.ServerReadyRequest) (*kservev2.ServerReadyResponse, error) {
+	return &kservev2.ServerReadyResponse{Ready: !s.notReady.Load()}, nil
+}
+
+// ModelReady answers what SetReady set, for the served model.
+func (s *KServeServer) ModelReady(_ context.Context, req *kservev2.ModelReadyRequest) (*kservev2.ModelReadyResponse, error) {
+	if err := s.checkModel(req.GetName()); err != nil {
+		return nil, err
+	}
+	return &kservev2.ModelReadyResponse{Ready: !s.notReady.Load()}, nil
+}
+
+func dim(n int) int64 {
+	if n > 0 {
+		return int64(n)
+	}
+	return -1
+}
+
+// ModelMetadata describes the input [-1, NumFeatures] and the output [-1,
+// len(ClassNames)] (-1 where the knob is not set).
+func (s *KServeServer) ModelMetadata(_ context.Context, req *kservev2.ModelMetadataRequest) (*kservev2.ModelMetadataResponse, error) {
+	if err := s.checkModel(req.GetName()); err != nil {
+		return nil, err
+	}
+	out := "FP32"
+	if s.OutputFP64 {
+		out = "FP64"
+	}
+	return &kservev2.ModelMetadataResponse{
+		Name:     s.Name,
+		Versions: []string{"1"},
+		Platform: "predictortest",
+		Inputs: []*kservev2.ModelMetadataResponse_TensorMetadata{
+			{Name: s.InputName, Datatype: s.InputDatatype, Shape: []int64{-1, dim(s.NumFeatures)}},
+		},
+		Outputs: []*kservev2.ModelMetadataResponse_TensorMetadata{
+			{Name: s.OutputName, Datatype: out, Shape: []int64{-1, dim(len(s.ClassNames))}},
+		},
+	}, nil
+}
+
+// ModelConfig reports MaxBatchSize, or UNIMPLEMENTED with NoModelConfig.
+func (s *KServeServer) ModelConfig(_ context.Context, req *kservev2.ModelConfigRequest) (*kservev2.ModelConfigResponse, error) {
+	if s.NoModelConfig {
+		return nil, status.Error(codes.Unimplemented, "unknown method ModelConfig")
+	}
+	if err := s.checkModel(req.GetName()); err != nil {
+		return nil, err
+	}
+	return &kservev2.ModelConfigResponse{Config: &kservev2.ModelConfig{
+		Name:         s.Name,
+		Platform:     "predictortest",
+		MaxBatchSize: int32(max(s.MaxBatchSize, 0)),
+	}}, nil
+}
+
+// ModelInfer scores the input tensor.
+func (s *KServeServer) ModelInfer(ctx context.Context, req *kservev2.ModelInferRequest) (*kservev2.ModelInferResponse, error) {
+	if err := s.checkModel(req.GetModelName()); err != nil {
+		return nil, err
+	}
+	rows, err := s.decodeInput(req)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range req.GetOutputs() {
+		if o.GetName() != s.OutputName {
+			return nil, status.Errorf(codes.InvalidArgument, "unexpected inference output '%s' for model '%s'", o.GetName(), s.Name)
+		}
+	}
+	out, err := s.serve(ctx, rows)
+	if err != nil {
+		return nil, err
+	}
+	return s.encodeOutput(out), nil
+}
+
+func (s *KServeServer) decodeInput(req *kservev2.ModelInferRequest) ([][]float64, error) {
+	ins := req.GetInputs()
+	if len(ins) != 1 {
+		return nil, status.Errorf(codes.InvalidArgument, "expected 1 inputs but got %d inputs for model '%s'", len(ins), s.Name)
+	}
+	in := ins[0]
+	if in.GetName() != s.InputName {
+		return nil, status.Errorf(codes.InvalidArgument, "unexpected inference input '%s' for model '%s'", in.GetName(), s.Name)
+	}
+	if in.GetDatatype() != s.InputDatatype {
+		return nil, status.Errorf(codes.InvalidArgument, "inference input data-type is '%s', model expects '%s'", in.GetDatatype(), s.InputDatatype)
+	}
+	shape := in.GetShape()
+	if len(shape) != 2 || shape[0] < 0 || shape[1] < 0 || shape[0] > 1<<24 || shape[1] > 1<<24 {
+		return nil, status.Errorf(codes.InvalidArgument, "unexpected shape %v for input '%s'", shape, s.InputName)
+	}
+	n, f := int(shape[0]), int(shape[1])
+	raw := req.GetRawInputContents()
+	c := in.GetContents()
+	size := 8
+	switch s.InputDatatype {
+	case "FP32":
+		size = 4
+	case "FP64", "INT64":
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "predictortest does not decode data-type '%s'", s.InputDatatype)
+	}
+	// Check the sizes before allocating anything from the shape.
+	switch {
+	case len(raw) > 0 && c != nil:
+		return nil, status.Error(codes.InvalidArgument, "contents field must not be specified when using raw_input_contents")
+	case len(raw) > 0:
+		if len(raw) != 1 || len(raw[0]) != n*f*size {
+			return nil, status.Errorf(codes.InvalidArgument, "unexpected raw input size for input '%s'", s.InputName)
+		}
+	default:
+		got := len(c.GetFp32Contents())
+		switch s.InputDatatype {
+		case "FP64":
+			got = len(c.GetFp64Contents())
+		case "INT64":
+			got = len(c.GetInt64Contents())
+		}
+		if got != n*f {
+			return nil, status.Errorf(codes.InvalidArgument, "unexpected number of typed contents for input '%s'", s.InputName)
+		}
+	}
+	flat := make([]float64, n*f)
+	le := binary.LittleEndian
+	for i := range flat {
+		switch {
+		case len(raw) > 0 && size == 4:
+			flat[i] = float64(math.Float32frombits(le.Uint32(raw[0][4*i:])))
+		case len(raw) > 0 && s.InputDatatype == "FP64":
+			flat[i] = math.Float64frombits(le.Uint64(raw[0][8*i:]))
+		case len(raw) > 0:
+			flat[i] = float64(int64(le.Uint64(raw[0][8*i:])))
+		case size == 4:
+			flat[i] = float64(c.GetFp32Contents()[i])
+		case s.InputDatatype == "FP64":
+			flat[i] = c.GetFp64Contents()[i]
+		default:
+			flat[i] = float64(c.GetInt64Contents()[i])
+		}
+	}
+	rows := make([][]float64, n)
+	for i := range rows {
+		rows[i] = flat[i*f : (i+1)*f : (i+1)*f]
+	}
+	return rows, nil
+}
+
+func (s *KServeServer) encodeOutput(out [][]float64) *kservev2.ModelInferResponse {
+	flat, width := flatten(out)
+	if s.Logits {
+		for i, v := range flat {
+			flat[i] = math.Log(v)
+		}
+	}
+	t := &kservev2.ModelInferResponse_InferOutputTensor{
+		Name:     s.OutputName,
+		Datatype: "FP32",
+		Shape:    []int64{int64(len(out)), int64(width)},
+	}
+	if s.OutputFP64 {
+		t.Datatype = "FP64"
+	}
+	resp := &kservev2.ModelInferResponse{
+		ModelName:    s.Name,
+		ModelVersion: "1",
+		Outputs:      []*kservev2.ModelInferResponse_InferOutputTensor{t},
+	}
+	le := binary.LittleEndian
+	switch {
+	case s.TypedOutput && s.OutputFP64:
+		t.Contents = &kservev2.InferTensorContents{Fp64Contents: flat}
+	case s.TypedOutput:
+		c := make([]float32, len(flat))
+		for i, v := range flat {
+			c[i] = float32(v)
+		}
+		t.Contents = &kservev2.InferTensorContents{Fp32Contents: c}
+	case s.OutputFP64:
+		raw := make([]byte, 8*len(flat))
+		for i, v := range flat {
+			le.PutUint64(raw[8*i:], math.Float64bits(v))
+		}
+		resp.RawOutputContents = [][]byte{raw}
+	default:
+		raw := make([]byte, 4*len(flat))
+		for i, v := range flat {
+			le.PutUint32(raw[4*i:], math.Float32bits(float32(v)))
+		}
+		resp.RawOutputContents = [][]byte{raw}
+	}
+	return resp
+}

@@ -1,0 +1,72 @@
+package predictortest
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	predictv1 "github.com/explainer-sidecar/explainer/proto/predict/v1"
+)
+
+// PredictServer is a fake predict.v1 PredictService.
+type PredictServer struct {
+	Model
+	// Name, when set, is the only model name served besides ""; other
+	// names get NOT_FOUND.
+	Name string
+
+	predictv1.UnimplementedPredictServiceServer
+}
+
+// NewPredictServer returns a fake predict.v1 server that scores with score.
+func NewPredictServer(score ScoreFunc) *PredictServer {
+	return &PredictServer{Model: Model{Score: score}}
+}
+
+// Register registers the service on g.
+func (s *PredictServer) Register(g *grpc.Server) { predictv1.RegisterPredictServiceServer(g, s) }
+
+func (s *PredictServer) checkModel(name string) error {
+	if s.Name != "" && name != "" && name != s.Name {
+		return status.Errorf(codes.NotFound, "model %q not found", name)
+	}
+	return nil
+}
+
+// Predict scores a batch.
+func (s *PredictServer) Predict(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, error) {
+	if err := s.checkModel(req.GetModel()); err != nil {
+		return nil, err
+	}
+	n, f := int(req.GetNumInstances()), int(req.GetNumFeatures())
+	vals := req.GetValues()
+	if uint64(n)*uint64(f) != uint64(len(vals)) {
+		return nil, status.Errorf(codes.InvalidArgument, "values has %d elements, want %d×%d", len(vals), n, f)
+	}
+	rows := make([][]float64, n)
+	for i := range rows {
+		rows[i] = vals[i*f : (i+1)*f : (i+1)*f]
+	}
+	out, err := s.serve(ctx, rows)
+	if err != nil {
+		return nil, err
+	}
+	flat, width := flatten(out)
+	return &predictv1.PredictResponse{NumClasses: uint32(width), Scores: flat}, nil
+}
+
+// Describe reports the knobs: tabular input, NumFeatures, ClassNames,
+// MaxBatchSize.
+func (s *PredictServer) Describe(_ context.Context, req *predictv1.DescribeRequest) (*predictv1.DescribeResponse, error) {
+	if err := s.checkModel(req.GetModel()); err != nil {
+		return nil, err
+	}
+	return &predictv1.DescribeResponse{
+		InputKind:    predictv1.InputKind_INPUT_KIND_TABULAR,
+		NumFeatures:  uint32(max(s.NumFeatures, 0)),
+		ClassNames:   s.ClassNames,
+		MaxBatchSize: uint32(max(s.MaxBatchSize, 0)),
+	}, nil
+}

@@ -1,0 +1,95 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults of the server's options.
+const (
+	DefaultMaxConcurrentJobs = 16
+	DefaultInFlight          = 4
+	DefaultMaxBatchSize      = 64
+	DefaultJobTimeout        = 5 * time.Minute
+	// MaxSampleValues caps samples × features of one job: the raw and the
+	// interpretable neighbourhoods are each held as float64s, so one job
+	// holds at most about 2 × 8 × MaxSampleValues bytes (≈ 320 MB).
+	MaxSampleValues = 20_000_000
+	// MaxJobIDLength caps a stream job id, in bytes.
+	MaxJobIDLength = 128
+)
+
+type options struct {
+	defaultModel      string
+	maxConcurrentJobs int
+	inFlight          int
+	maxBatchSize      int
+	jobTimeout        time.Duration
+	logger            *slog.Logger
+}
+
+func defaultOptions() options {
+	return options{
+		maxConcurrentJobs: DefaultMaxConcurrentJobs,
+		inFlight:          DefaultInFlight,
+		jobTimeout:        DefaultJobTimeout,
+		logger:            slog.New(slog.DiscardHandler),
+	}
+}
+
+// Option configures a Server.
+type Option func(*options)
+
+// WithDefaultModel names the model explained when a request names none.
+// Default: none (requests must name their model).
+func WithDefaultModel(name string) Option { return func(o *options) { o.defaultModel = name } }
+
+// WithMaxConcurrentJobs caps the jobs running at once across all RPCs.
+// Default DefaultMaxConcurrentJobs; values < 1 are ignored.
+func WithMaxConcurrentJobs(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.maxConcurrentJobs = n
+		}
+	}
+}
+
+// WithInFlight sets how many batches of one job are sent to the model server
+// at once. Default DefaultInFlight; values < 1 are ignored.
+func WithInFlight(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.inFlight = n
+		}
+	}
+}
+
+// WithMaxBatchSize sets the rows per model call. Default: what the model
+// server reports (Describe / ModelConfig), else DefaultMaxBatchSize; a
+// value here overrides a larger reported limit but never exceeds it.
+func WithMaxBatchSize(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.maxBatchSize = n
+		}
+	}
+}
+
+// WithJobTimeout bounds a job whose RPC has no deadline. Default
+// DefaultJobTimeout.
+func WithJobTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.jobTimeout = d
+		}
+	}
+}
+
+// WithLogger sets the structured logger. Default: discard.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}

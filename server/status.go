@@ -1,0 +1,57 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/explainer-sidecar/explainer/explain"
+	"github.com/explainer-sidecar/explainer/predictor"
+)
+
+// errShuttingDown ends jobs still running when the server stops.
+var errShuttingDown = status.Error(codes.Unavailable, "server shutting down")
+
+// toStatus is the one place errors become gRPC statuses. Messages from
+// the model server are translated, never forwarded; unexpected errors are
+// logged and reach the client as a bare "internal error".
+func toStatus(log *slog.Logger, err error) *status.Status {
+	if err == nil {
+		return nil
+	}
+	if s, ok := status.FromError(err); ok {
+		return s // already a status built by this package
+	}
+	var reqErr *explain.RequestError
+	switch {
+	case errors.As(err, &reqErr):
+		return status.New(codes.InvalidArgument, reqErr.Error())
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, "job cancelled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.New(codes.DeadlineExceeded, "job deadline exceeded before the model server answered")
+	case errors.Is(err, predictor.ErrUnavailable):
+		return status.New(codes.Unavailable, err.Error())
+	case errors.Is(err, predictor.ErrAuth):
+		return status.New(codes.FailedPrecondition, "model server refused the sidecar's credentials")
+	case errors.Is(err, predictor.ErrRejected):
+		return status.New(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, predictor.ErrFailed):
+		// An exception in the model server on this input: retrying the same
+		// request is unlikely to help.
+		return status.New(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, predictor.ErrInvalidInput):
+		return status.New(codes.InvalidArgument, err.Error())
+	case errors.Is(err, predictor.ErrBadOutput):
+		return status.New(codes.Internal, err.Error())
+	}
+	log.Error("job failed", "error", err)
+	return status.New(codes.Internal, "internal error")
+}
+
+func invalidArgument(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}

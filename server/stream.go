@@ -1,0 +1,225 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+)
+
+// ExplainStream runs the jobs a client starts on the stream. Each job runs
+// in its own goroutine; one sender goroutine writes to the stream, since a
+// gRPC stream's Send is not safe for concurrent use. When the client closes
+// its send side, the running jobs finish and the stream ends; when the RPC
+// is cancelled, every job is cancelled and no goroutine outlives the call.
+func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStreamServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+
+	out := newOutbox()
+	sent := make(chan error, 1)
+	go func() {
+		err := out.run(ctx, stream.Send)
+		if err != nil {
+			cancel() // the client is gone: stop its jobs
+		}
+		sent <- err
+	}()
+
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		jobs = map[string]context.CancelFunc{}
+	)
+	finish := func(err error) error {
+		if err != nil {
+			cancel()
+		}
+		wg.Wait()
+		out.close()
+		if sendErr := <-sent; err == nil && sendErr != nil && !errors.Is(sendErr, context.Canceled) {
+			err = sendErr
+		}
+		return err
+	}
+
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return finish(nil)
+		}
+		if err != nil {
+			return finish(err)
+		}
+		switch k := msg.GetKind().(type) {
+		case *explainerv1.ExplainStreamRequest_Start:
+			id := k.Start.GetJobId()
+			if err := checkJobID(id); err != nil {
+				out.final(id, jobError(err))
+				continue
+			}
+			mu.Lock()
+			_, running := jobs[id]
+			mu.Unlock()
+			if running {
+				out.final(id, jobError(invalidArgument("start.job_id: job %q is already running on this stream", id)))
+				continue
+			}
+			release, err := s.admit()
+			if err != nil {
+				out.final(id, jobError(err))
+				continue
+			}
+			jctx, jcancel := context.WithCancel(ctx)
+			mu.Lock()
+			jobs[id] = jcancel
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer release()
+				exp, err := s.runRecovered(jctx, k.Start.GetRequest(), func(p *explainerv1.Progress) { out.progress(id, p) })
+				mu.Lock()
+				delete(jobs, id)
+				mu.Unlock()
+				jcancel()
+				if err != nil {
+					out.final(id, jobError(toStatus(s.opts.logger, err).Err()))
+					return
+				}
+				out.final(id, &explainerv1.ExplainStreamResponse{JobId: id, Event: &explainerv1.ExplainStreamResponse_Result{Result: exp}})
+			}()
+		case *explainerv1.ExplainStreamRequest_Cancel:
+			mu.Lock()
+			if c, ok := jobs[k.Cancel.GetJobId()]; ok {
+				c()
+			}
+			mu.Unlock()
+		default:
+			return finish(status.Error(codes.InvalidArgument, "stream request: start or cancel must be set"))
+		}
+	}
+}
+
+// runRecovered is run for a job goroutine, which the recovery interceptor
+// does not cover: a panic becomes INTERNAL "internal error" for that job.
+func (s *Server) runRecovered(ctx context.Context, req *explainerv1.ExplainRequest, progress func(*explainerv1.Progress)) (exp *explainerv1.Explanation, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.opts.logger.ErrorContext(ctx, "panic recovered in job", "panic", p)
+			exp, err = nil, status.Error(codes.Internal, "internal error")
+		}
+	}()
+	return s.run(ctx, req, progress)
+}
+
+func checkJobID(id string) error {
+	if id == "" {
+		return invalidArgument("start.job_id: required")
+	}
+	if len(id) > MaxJobIDLength {
+		return invalidArgument("start.job_id: longer than %d bytes", MaxJobIDLength)
+	}
+	return nil
+}
+
+func jobError(err error) *explainerv1.ExplainStreamResponse {
+	st := status.Convert(err)
+	return &explainerv1.ExplainStreamResponse{Event: &explainerv1.ExplainStreamResponse_Error{
+		Error: &explainerv1.JobError{Code: int32(st.Code()), Message: st.Message()},
+	}}
+}
+
+// outbox queues a stream's outgoing events: the latest progress per job
+// (coalesced, so a slow reader costs no memory) and every job's final event.
+type outbox struct {
+	mu      sync.Mutex
+	pending map[string]*explainerv1.Progress
+	order   []string // jobs with pending progress, first come first sent
+	finals  []*explainerv1.ExplainStreamResponse
+	closed  bool
+	wake    chan struct{} // capacity 1: a pending wake-up is enough
+}
+
+func newOutbox() *outbox {
+	return &outbox{pending: map[string]*explainerv1.Progress{}, wake: make(chan struct{}, 1)}
+}
+
+func (o *outbox) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// progress records a job's latest progress.
+func (o *outbox) progress(id string, p *explainerv1.Progress) {
+	o.mu.Lock()
+	if _, pending := o.pending[id]; !pending {
+		o.order = append(o.order, id)
+	}
+	o.pending[id] = p
+	o.mu.Unlock()
+	o.signal()
+}
+
+// final queues a job's last event; progress still pending for it is dropped
+// so that nothing about the job follows its end.
+func (o *outbox) final(id string, ev *explainerv1.ExplainStreamResponse) {
+	ev.JobId = id
+	o.mu.Lock()
+	delete(o.pending, id)
+	o.finals = append(o.finals, ev)
+	o.mu.Unlock()
+	o.signal()
+}
+
+// close lets run return once everything queued is sent.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.signal()
+}
+
+// run sends queued events until the outbox is closed and drained, ctx ends,
+// or send fails.
+func (o *outbox) run(ctx context.Context, send func(*explainerv1.ExplainStreamResponse) error) error {
+	var batch []*explainerv1.ExplainStreamResponse
+	for {
+		o.mu.Lock()
+		batch = batch[:0]
+		for _, id := range o.order {
+			if p, ok := o.pending[id]; ok {
+				batch = append(batch, &explainerv1.ExplainStreamResponse{JobId: id, Event: &explainerv1.ExplainStreamResponse_Progress{Progress: p}})
+				delete(o.pending, id)
+			}
+		}
+		o.order = o.order[:0]
+		batch = append(batch, o.finals...)
+		o.finals = o.finals[:0]
+		closed := o.closed
+		o.mu.Unlock()
+
+		for _, ev := range batch {
+			if err := send(ev); err != nil {
+				return err
+			}
+		}
+		if len(batch) == 0 {
+			if closed {
+				return nil
+			}
+			select {
+			case <-o.wake:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
