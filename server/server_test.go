@@ -41,7 +41,7 @@ type sidecar struct {
 
 // startSidecar serves New(newClient, opts...) on bufconn; everything stops
 // when the test ends.
-func startSidecar(t *testing.T, newClient ClientFunc, opts ...Option) *sidecar {
+func startSidecar(t testing.TB, newClient ClientFunc, opts ...Option) *sidecar {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := New(newClient, opts...)

@@ -109,7 +109,7 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 			width = max(width, len([]rune(a.GetFeature())))
 			maxAbs = math.Max(maxAbs, math.Abs(a.GetWeight()))
 		}
-		fmt.Fprintf(w, "  %-*s  %9s  %*s%s\n", width, "feature", "weight", barWidth, "against", " │ for")
+		fmt.Fprintf(w, "  %-*s  %9s  %*s│ for\n", width, "feature", "weight", barWidth, "against ")
 		for _, a := range l.GetAttributions() {
 			fmt.Fprintf(w, "  %-*s  %+9.4f  %s\n", width, a.GetFeature(), a.GetWeight(), bar(a.GetWeight(), maxAbs))
 		}

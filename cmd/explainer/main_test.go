@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+
+	"github.com/explainer-sidecar/explainer/internal/demo"
+	"github.com/explainer-sidecar/explainer/predictor"
+	predictv1 "github.com/explainer-sidecar/explainer/proto/predict/v1"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = run(ctx, args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func decode(t *testing.T, s string) jsonExplanation {
+	t.Helper()
+	var exp jsonExplanation
+	if err := json.Unmarshal([]byte(s), &exp); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, s)
+	}
+	return exp
+}
+
+func TestDemoJSON(t *testing.T) {
+	out, _, err := runCLI(t, "demo", "-output", "json", "-num-samples", "2000", "-row", "20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := decode(t, out)
+	if exp.Method != "lime" || exp.Model != demo.ModelName || exp.Seed != 7 || exp.NumSamples != 2000 {
+		t.Fatalf("header %+v", exp)
+	}
+	if len(exp.Explanations) != 1 {
+		t.Fatalf("%d explanations, want the predicted label only", len(exp.Explanations))
+	}
+	l := exp.Explanations[0]
+	predicted := 0
+	if exp.Scores[1] > exp.Scores[0] {
+		predicted = 1
+	}
+	if int(l.Label) != predicted || l.ClassName != demo.ClassNames[predicted] || l.Prediction != exp.Scores[predicted] {
+		t.Errorf("label %d (%s, %v), want the predicted class %d with its score", l.Label, l.ClassName, l.Prediction, predicted)
+	}
+	if len(l.Attributions) != 10 {
+		t.Fatalf("%d attributions, want 10", len(l.Attributions))
+	}
+	for i, a := range l.Attributions {
+		if a.Feature == "" || a.Index >= 30 {
+			t.Errorf("attribution %d: %+v", i, a)
+		}
+		if i > 0 && math.Abs(a.Weight) > math.Abs(l.Attributions[i-1].Weight) {
+			t.Errorf("attributions not ordered by |weight| at %d", i)
+		}
+	}
+	// 2000 samples at the demo server's max batch of 256.
+	if exp.ModelCalls != 8 {
+		t.Errorf("model calls %d, want 8", exp.ModelCalls)
+	}
+}
+
+func TestDemoTable(t *testing.T) {
+	out, stderr, err := runCLI(t, "demo", "-num-samples", "500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"breast_cancer · lime · 500 samples", "label 0 (malignant)", "│", "█"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(stderr, "explaining row 0") {
+		t.Errorf("stderr lacks the demo's preamble:\n%s", stderr)
+	}
+}
+
+// TestExplainThroughServe runs `explain` against a sidecar served by the
+// same code as `serve`, in front of the demo model: the result equals the
+// demo's for the same row and seed.
+func TestExplainThroughServe(t *testing.T) {
+	data, err := demo.BreastCancer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := demo.TrainLogistic(data.Rows, data.Target, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelSrv := grpc.NewServer()
+	predictv1.RegisterPredictServiceServer(modelSrv, demo.NewServer(model, data.Names, 256))
+	go func() { _ = modelSrv.Serve(modelLis) }()
+	defer modelSrv.Stop()
+
+	cfg := serveConfig{protocol: "predict-v1", model: demo.ModelName, inFlight: 4, maxConcurrentJobs: 4,
+		jobTimeout: time.Minute, healthInterval: time.Second, drainTimeout: time.Second, plaintext: true}
+	conn, err := predictor.Dial(modelLis.Addr().String(), predictor.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	newClient, err := cfg.clientFunc(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serveOn(ctx, lis, newClient, &cfg, slog.New(slog.DiscardHandler)) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+
+	const csv = "../../testdata/breast_cancer.csv"
+	out, _, err := runCLI(t, "explain", "-server", lis.Addr().String(), "-background", csv,
+		"-instance-file", csv, "-row", "3", "-seed", "5", "-num-samples", "1500", "-top-labels", "2", "-output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := decode(t, out)
+	demoOut, _, err := runCLI(t, "demo", "-row", "3", "-seed", "5", "-num-samples", "1500", "-top-labels", "2", "-output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := decode(t, demoOut)
+	if len(got.Explanations) != 2 || len(want.Explanations) != 2 {
+		t.Fatalf("explanations %d and %d, want 2 (top labels)", len(got.Explanations), len(want.Explanations))
+	}
+	for i := range got.Explanations {
+		g, w := got.Explanations[i], want.Explanations[i]
+		if g.Label != w.Label || g.Intercept != w.Intercept || len(g.Attributions) != len(w.Attributions) {
+			t.Fatalf("label %d: explain %+v, demo %+v", i, g, w)
+		}
+		for j := range g.Attributions {
+			if g.Attributions[j] != w.Attributions[j] {
+				t.Errorf("label %d attribution %d: explain %+v, demo %+v", g.Label, j, g.Attributions[j], w.Attributions[j])
+			}
+		}
+	}
+}
+
+func TestCLIErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"explain", "-instance", "[1,2]"}, "-background is required"},
+		{[]string{"explain", "-method", "shap", "-background", "x.csv"}, `-method "shap" is not available`},
+		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "[1,2]"}, "the instance has 2 values, the background has 30 feature columns"},
+		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "not json"}, "want a JSON array of numbers"},
+		{[]string{"demo", "-row", "569"}, "-row 569: the data set has rows 0 to 568"},
+		{[]string{"demo", "-output", "yaml", "-num-samples", "100"}, `-output "yaml": want table or json`},
+		{[]string{"demo", "-feature-selection", "best"}, `-feature-selection "best"`},
+		{[]string{"serve", "-protocol", "http", "-listen", "127.0.0.1:0"}, `unknown --protocol "http"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, _, err := runCLI(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
