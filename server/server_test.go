@@ -15,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/explainer-sidecar/explainer/explain"
 	"github.com/explainer-sidecar/explainer/predictor"
@@ -640,5 +641,93 @@ func TestShutdownDrainsThenCancels(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("the running job did not end after CancelJobs")
+	}
+}
+
+// statsProto writes sampler statistics as a client would send them.
+func statsProto(s *sampler.Stats) *explainerv1.TrainingStatistics {
+	ts := &explainerv1.TrainingStatistics{Means: s.Means, Stds: s.Stds}
+	for f, c := range s.Categorical {
+		ts.Categorical = append(ts.Categorical, &explainerv1.FeatureDistribution{Feature: uint32(f), Values: c.Values, Frequencies: c.Freqs})
+	}
+	if d := s.Discretizer; d != nil {
+		for f := range d.Boundaries {
+			if !d.Discretized(f) {
+				continue
+			}
+			ts.Bins = append(ts.Bins, &explainerv1.FeatureBins{
+				Feature: uint32(f), Boundaries: d.Boundaries[f], Means: d.Means[f], Stds: d.Stds[f],
+				Mins: d.Mins[f], Maxs: d.Maxs[f], Frequencies: s.BinFrequencies[f],
+			})
+		}
+	}
+	return ts
+}
+
+func TestStatisticsEqualDataset(t *testing.T) {
+	// A client may send the training statistics instead of the rows: the
+	// statistics the sidecar would compute give the same explanation, bin
+	// labels included.
+	rows := trainingRows()
+	for i := range rows {
+		rows[i][4] = float64(i % 3) // a categorical feature with codes 0, 1, 2
+	}
+	names := []string{"a", "b", "c", "d", "colour"}
+	instance := []float64{0.5, 1, -0.5, 2, 1}
+	for _, mode := range []string{"", "quartile", "decile"} {
+		t.Run("discretizer="+mode, func(t *testing.T) {
+			_, newClient := predictV1Model(t, nil)
+			sc := startSidecar(t, newClient)
+			stats, err := sampler.StatsFromData(rows, names, []int{4}, mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			build := func(training *explainerv1.TrainingData) *explainerv1.ExplainRequest {
+				req := limeRequest(instance, func(o *explainerv1.LimeOptions) {
+					o.DiscretizeContinuous = proto.Bool(mode != "")
+					if mode == "decile" {
+						o.Discretizer = explainerv1.Discretizer_DISCRETIZER_DECILE
+					}
+					o.NumFeatures = 5
+					o.Training = training
+				})
+				tab := req.GetInstance().GetTabular()
+				tab.FeatureNames = names
+				tab.CategoricalFeatures = []*explainerv1.CategoricalFeature{{Index: 4, CategoryNames: []string{"red", "green", "blue"}}}
+				return req
+			}
+			values := make([]float64, 0, len(rows)*testFeatures)
+			for _, r := range rows {
+				values = append(values, r...)
+			}
+			fromRows, err := sc.client.Explain(context.Background(), build(&explainerv1.TrainingData{Source: &explainerv1.TrainingData_Dataset{
+				Dataset: &explainerv1.Dataset{NumRows: uint32(len(rows)), Values: values},
+			}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromStats, err := sc.client.Explain(context.Background(), build(&explainerv1.TrainingData{Source: &explainerv1.TrainingData_Statistics{
+				Statistics: statsProto(stats),
+			}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := fromRows.GetExplanation().GetLabels()[0], fromStats.GetExplanation().GetLabels()[0]
+			if !proto.Equal(a, b) {
+				t.Fatalf("from rows:\n%v\nfrom statistics:\n%v", a, b)
+			}
+			var described bool
+			for _, at := range a.GetAttributions() {
+				if at.GetIndex() == 4 {
+					described = true
+					if at.GetFeature() != "colour=green" {
+						t.Errorf("categorical description %q, want colour=green", at.GetFeature())
+					}
+				}
+			}
+			if !described {
+				t.Errorf("attributions %v lack the categorical feature", a.GetAttributions())
+			}
+		})
 	}
 }
