@@ -13,6 +13,10 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/explainer-sidecar/explainer/internal/demo"
 	"github.com/explainer-sidecar/explainer/predictor"
@@ -185,6 +189,58 @@ func TestCLIErrors(t *testing.T) {
 			_, _, err := runCLI(t, tt.args...)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestReflectionOnlyWhenAsked(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(map[bool]string{false: "off", true: "on"}[on], func(t *testing.T) {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := serveConfig{reflection: on, inFlight: 1, maxConcurrentJobs: 1, jobTimeout: time.Second,
+				healthInterval: time.Hour, drainTimeout: time.Second}
+			ctx, cancel := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() {
+				served <- serveOn(ctx, lis, func(string) predictor.Client { return nil }, &cfg, slog.New(slog.DiscardHandler))
+			}()
+			defer func() { cancel(); <-served }()
+
+			conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stream.CloseSend()
+			if err := stream.Send(&reflectionpb.ServerReflectionRequest{
+				MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := stream.Recv()
+			if !on {
+				if status.Code(err) != codes.Unimplemented {
+					t.Fatalf("reflection without -reflection: %v, want Unimplemented", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, s := range resp.GetListServicesResponse().GetService() {
+				names = append(names, s.GetName())
+			}
+			if !strings.Contains(strings.Join(names, " "), "explainer.v1.ExplainerService") {
+				t.Fatalf("reflection lists %v, want the explainer service", names)
 			}
 		})
 	}

@@ -79,6 +79,7 @@ func render(w io.Writer, format string, exp *explainerv1.Explanation) error {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // descriptions hold < and >
 		return enc.Encode(toJSON(exp))
 	case "table", "":
 		writeTable(w, exp)
