@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/explainer-sidecar/explainer/internal/demo"
+	"github.com/explainer-sidecar/explainer/internal/table"
 	"github.com/explainer-sidecar/explainer/predictor"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 	predictv1 "github.com/explainer-sidecar/explainer/proto/predict/v1"
@@ -34,30 +35,17 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !flagSet(fs, "seed") {
 		f.seed = 7 // the demo prints the same explanation every time
 	}
-	data, err := demo.BreastCancer()
+	modelAddr, data, stopModel, err := startDemoModel(f.maxBatch)
 	if err != nil {
 		return err
 	}
+	defer stopModel()
 	if f.row < 0 || f.row >= len(data.Rows) {
 		return fmt.Errorf("-row %d: the data set has rows 0 to %d", f.row, len(data.Rows)-1)
 	}
-	model, err := demo.TrainLogistic(data.Rows, data.Target, 1)
-	if err != nil {
-		return err
-	}
-
-	// The model server, as a user would run it.
-	modelLis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	modelSrv := grpc.NewServer()
-	predictv1.RegisterPredictServiceServer(modelSrv, demo.NewServer(model, data.Names, f.maxBatch))
-	go func() { _ = modelSrv.Serve(modelLis) }()
-	defer modelSrv.Stop()
 
 	// The sidecar, pointed at it.
-	conn, err := predictor.Dial(modelLis.Addr().String(), predictor.WithInsecure())
+	conn, err := predictor.Dial(modelAddr, predictor.WithInsecure())
 	if err != nil {
 		return err
 	}
@@ -77,7 +65,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer func() { stopSidecar(); <-served }()
 
 	fmt.Fprintf(stderr, "demo: logistic regression on breast cancer served over predict.v1 at %s; sidecar at %s\n",
-		modelLis.Addr(), sidecarLis.Addr())
+		modelAddr, sidecarLis.Addr())
 	fmt.Fprintf(stderr, "demo: explaining row %d (true class: %s)\n\n", f.row, demo.ClassNames[int(data.Target[f.row])])
 
 	client, err := grpc.NewClient(sidecarLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -96,6 +84,27 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	return render(stdout, f.output, exp)
+}
+
+// startDemoModel trains the demo model and serves it over predict.v1 on a
+// loopback port, as a user would run their model server.
+func startDemoModel(maxBatch int) (addr string, data *table.Table, stop func(), err error) {
+	data, err = demo.BreastCancer()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	model, err := demo.TrainLogistic(data.Rows, data.Target, 1)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	srv := grpc.NewServer()
+	predictv1.RegisterPredictServiceServer(srv, demo.NewServer(model, data.Names, maxBatch))
+	go func() { _ = srv.Serve(lis) }()
+	return lis.Addr().String(), data, srv.Stop, nil
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {

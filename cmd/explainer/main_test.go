@@ -20,7 +20,6 @@ import (
 
 	"github.com/explainer-sidecar/explainer/internal/demo"
 	"github.com/explainer-sidecar/explainer/predictor"
-	predictv1 "github.com/explainer-sidecar/explainer/proto/predict/v1"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -99,26 +98,15 @@ func TestDemoTable(t *testing.T) {
 // same code as `serve`, in front of the demo model: the result equals the
 // demo's for the same row and seed.
 func TestExplainThroughServe(t *testing.T) {
-	data, err := demo.BreastCancer()
+	modelAddr, _, stopModel, err := startDemoModel(256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	model, err := demo.TrainLogistic(data.Rows, data.Target, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	modelLis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	modelSrv := grpc.NewServer()
-	predictv1.RegisterPredictServiceServer(modelSrv, demo.NewServer(model, data.Names, 256))
-	go func() { _ = modelSrv.Serve(modelLis) }()
-	defer modelSrv.Stop()
+	defer stopModel()
 
 	cfg := serveConfig{protocol: "predict-v1", model: demo.ModelName, inFlight: 4, maxConcurrentJobs: 4,
 		jobTimeout: time.Minute, healthInterval: time.Second, drainTimeout: time.Second, plaintext: true}
-	conn, err := predictor.Dial(modelLis.Addr().String(), predictor.WithInsecure())
+	conn, err := predictor.Dial(modelAddr, predictor.WithInsecure())
 	if err != nil {
 		t.Fatal(err)
 	}
