@@ -17,6 +17,10 @@ const (
 	MaxSampleValues = 20_000_000
 	// MaxJobIDLength caps a stream job id, in bytes.
 	MaxJobIDLength = 128
+	// MaxUndeliveredEvents caps the job results and errors a stream holds
+	// for a client that does not read; progress is coalesced and does not
+	// count. Past it the stream ends with RESOURCE_EXHAUSTED.
+	MaxUndeliveredEvents = 1024
 )
 
 type options struct {

@@ -731,3 +731,41 @@ func TestStatisticsEqualDataset(t *testing.T) {
 		})
 	}
 }
+
+func TestStreamBoundsUnreadResults(t *testing.T) {
+	// A client that starts jobs but never reads: Send blocks (as it does
+	// once HTTP/2 flow control is exhausted), and the sidecar must not hold
+	// an unbounded backlog of job results for it.
+	srv := New(func(string) predictor.Client { return nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fake := &stuckStream{ctx: ctx}
+	err := srv.ExplainStream(fake)
+	if st := status.Convert(err); st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), "limit 1024") {
+		t.Fatalf("stream ended with %v, want ResourceExhausted naming the limit", err)
+	}
+	if fake.received != MaxUndeliveredEvents+1 {
+		t.Errorf("read %d requests before refusing, want the limit %d plus the one refused", fake.received, MaxUndeliveredEvents)
+	}
+	cancel() // gRPC closes the stream after the handler returns: Send unblocks (goleak checks)
+}
+
+// stuckStream sends an endless series of invalid job starts and never
+// reads: Send blocks until the context ends.
+type stuckStream struct {
+	explainerv1.ExplainerService_ExplainStreamServer
+	ctx      context.Context
+	received int
+}
+
+func (s *stuckStream) Context() context.Context { return s.ctx }
+
+func (s *stuckStream) Recv() (*explainerv1.ExplainStreamRequest, error) {
+	s.received++
+	return startJob("", nil), nil
+}
+
+func (s *stuckStream) Send(*explainerv1.ExplainStreamResponse) error {
+	<-s.ctx.Done()
+	return s.ctx.Err()
+}

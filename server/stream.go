@@ -38,14 +38,19 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 	)
 	finish := func(err error) error {
 		if err != nil {
+			// Stop the jobs, but do not wait for the sender: it may be
+			// blocked in Send on a client that does not read, and only
+			// returning from the handler makes gRPC unblock it.
 			cancel()
+			wg.Wait()
+			return err
 		}
 		wg.Wait()
 		out.close()
-		if sendErr := <-sent; err == nil && sendErr != nil && !errors.Is(sendErr, context.Canceled) {
-			err = sendErr
+		if sendErr := <-sent; sendErr != nil && !errors.Is(sendErr, context.Canceled) {
+			return sendErr
 		}
-		return err
+		return nil
 	}
 
 	for {
@@ -58,6 +63,10 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 		}
 		switch k := msg.GetKind().(type) {
 		case *explainerv1.ExplainStreamRequest_Start:
+			if n := out.backlog(); n >= MaxUndeliveredEvents {
+				// The client starts jobs but does not read their outcomes.
+				return finish(status.Errorf(codes.ResourceExhausted, "%d job results are waiting to be read (limit %d): read the stream before starting more jobs", n, MaxUndeliveredEvents))
+			}
 			id := k.Start.GetJobId()
 			if err := checkJobID(id); err != nil {
 				out.final(id, jobError(err))
@@ -142,6 +151,7 @@ type outbox struct {
 	pending map[string]*explainerv1.Progress
 	order   []string // jobs with pending progress, first come first sent
 	finals  []*explainerv1.ExplainStreamResponse
+	unsent  int // finals queued or taken by run but not yet sent
 	closed  bool
 	wake    chan struct{} // capacity 1: a pending wake-up is enough
 }
@@ -175,8 +185,16 @@ func (o *outbox) final(id string, ev *explainerv1.ExplainStreamResponse) {
 	o.mu.Lock()
 	delete(o.pending, id)
 	o.finals = append(o.finals, ev)
+	o.unsent++
 	o.mu.Unlock()
 	o.signal()
+}
+
+// backlog is the number of final events not yet sent.
+func (o *outbox) backlog() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.unsent
 }
 
 // close lets run return once everything queued is sent.
@@ -209,6 +227,11 @@ func (o *outbox) run(ctx context.Context, send func(*explainerv1.ExplainStreamRe
 		for _, ev := range batch {
 			if err := send(ev); err != nil {
 				return err
+			}
+			if ev.GetProgress() == nil {
+				o.mu.Lock()
+				o.unsent--
+				o.mu.Unlock()
 			}
 		}
 		if len(batch) == 0 {
