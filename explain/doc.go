@@ -3,7 +3,11 @@
 // It owns no model: every estimator takes a [Model], sends it perturbed
 // samples and fits a local surrogate to what comes back. The package is a
 // pure library: no gRPC, no global state, no goroutines of its own beyond
-// the call; the same request, seed and model give the same result.
+// the call; the same request, seed and model give the same result. Large
+// neighbourhoods are sampled (package sampler) and prepared for the fit
+// (NewNeighborhood) on up to runtime.GOMAXPROCS(0) goroutines, started and
+// waited for within the call, in a way that leaves every result the same,
+// bit for bit, whatever GOMAXPROCS.
 //
 // # LIME
 //

@@ -146,7 +146,7 @@ func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
 		return nil, err
 	}
 
-	weights := KernelWeights(nil, distancesToFirst(nb.Interpretable), width)
+	weights := kernelWeightsToFirst(nb.Interpretable, width)
 	// The weighted Gram matrix is most of a fit's cost; build it once for
 	// every label.
 	fit, err := NewNeighborhood(nb.Interpretable, weights)
@@ -253,19 +253,40 @@ func pickLabels(labels []int, top int, instance []float64) ([]int, error) {
 	return labels, nil
 }
 
-// distancesToFirst returns the euclidean distance of each row to row 0.
-func distancesToFirst(rows [][]float64) []float64 {
-	d := make([]float64, len(rows))
-	first := rows[0]
-	for i, row := range rows {
-		var s float64
-		for j, v := range row {
-			diff := v - first[j]
-			s += diff * diff
+// kernelWeightsToFirst returns KernelWeights of each row's euclidean
+// distance to row 0.
+func kernelWeightsToFirst(rows [][]float64, width float64) []float64 {
+	w := make([]float64, len(rows))
+	distancesToFirst(w, rows, rows[0])
+	return KernelWeights(w, w, width)
+}
+
+// distancesToFirst writes the euclidean distance of each row to first into
+// dst, summing the squared differences in feature order. Rows have
+// len(first) values.
+func distancesToFirst(dst []float64, rows [][]float64, first []float64) {
+	// Two rows at a time: each sum is a chain of dependent additions, and
+	// two chains keep the adder busier than one.
+	i := 0
+	for ; i+1 < len(rows); i += 2 {
+		a, b := rows[i][:len(first)], rows[i+1][:len(first)]
+		var sa, sb float64
+		for j, f := range first {
+			da, db := a[j]-f, b[j]-f
+			sa += da * da
+			sb += db * db
 		}
-		d[i] = math.Sqrt(s)
+		dst[i], dst[i+1] = math.Sqrt(sa), math.Sqrt(sb)
 	}
-	return d
+	for ; i < len(rows); i++ {
+		a := rows[i][:len(first)]
+		var s float64
+		for j, f := range first {
+			d := a[j] - f
+			s += d * d
+		}
+		dst[i] = math.Sqrt(s)
+	}
 }
 
 func featureNames(names []string, p int) []string {

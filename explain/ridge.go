@@ -2,7 +2,9 @@ package explain
 
 import (
 	"math"
+	"runtime"
 
+	"github.com/explainer-sidecar/explainer/internal/parallel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -28,10 +30,62 @@ type Neighborhood struct {
 // that a block of all p columns stays in cache.
 const gramBlock = 256
 
+// xsBlock is the most rows of X one task of NewNeighborhood builds.
+const xsBlock = 1024
+
+// gramRows computes rows [r0, r1) of the upper triangle of G = XᵀX, G_jk
+// for r0 ≤ j < r1 and k ≥ j, as
+//
+//	G_jk = Σ_b X_bjᵀ X_bk,
+//
+// summed over the blocks b of gramBlock rows in block order, each term a
+// dot product by gonum's Ddot: the arithmetic of gonum's Dsyrk called block
+// after block with β = 1 (TestGramMatchesDsyrk), so that an entry has the
+// same bits whichever goroutine computes it and however the rows are
+// grouped.
+func (nb *Neighborhood) gramRows(r0, r1 int) {
+	n, p := nb.n, nb.p
+	impl := blas64.Implementation()
+	for c0 := 0; c0 < n; c0 += gramBlock {
+		b := min(gramBlock, n-c0)
+		for j := r0; j < r1; j++ {
+			xj := nb.xs[j*n+c0 : j*n+c0+b]
+			g := nb.gram[j*p : (j+1)*p]
+			for k := j; k < p; k++ {
+				d := impl.Ddot(b, xj, 1, nb.xs[k*n+c0:k*n+c0+b], 1)
+				if c0 == 0 {
+					g[k] = d
+				} else {
+					g[k] += d
+				}
+			}
+		}
+	}
+}
+
+// triangleSplit returns the first row of group t when the rows of the
+// upper triangle of a p×p matrix are cut into groups of consecutive rows
+// with about equal numbers of entries (row j has p−j); t = groups gives p.
+func triangleSplit(p, groups, t int) int {
+	if t >= groups {
+		return p
+	}
+	// Rows r… hold (p−r)(p−r+1)/2 entries; solve for the share of group t
+	// onwards: p−r = √(2·rest + 1/4) − 1/2.
+	rest := float64(p) * float64(p+1) / 2 * float64(groups-t) / float64(groups)
+	r := p - int(math.Round(math.Sqrt(2*rest+0.25)-0.5))
+	return max(0, min(p, r))
+}
+
 // NewNeighborhood prepares data (n×p interpretable rows, row 0 the instance)
 // with kernel weights (nil means uniform) for Fit. It copies what it needs;
 // the inputs are not modified. It needs n ≥ 2 rows of equal length p ≥ 1,
 // finite values, finite non-negative weights and a positive weight sum.
+//
+// For a large neighbourhood it builds X and G on up to runtime.GOMAXPROCS(0)
+// goroutines, which it waits for before returning; every entry is computed
+// by the same operations in the same order on any of them, so the result is
+// the same, bit for bit, whatever GOMAXPROCS.
 func NewNeighborhood(data [][]float64, weights []float64) (*Neighborhood, error) {
 	n := len(data)
 	if n < 2 {
@@ -80,23 +134,31 @@ func NewNeighborhood(data [][]float64, weights []float64) (*Neighborhood, error)
 	for j := range nb.mean {
 		nb.mean[j] /= wsum
 	}
-	for i, row := range data {
-		sw := nb.sw[i]
-		for j, v := range row {
-			nb.xs[j*n+i] = (v - nb.mean[j]) * sw
-		}
+	// X by blocks of rows, then the upper triangle of G by groups of its
+	// rows, each block and group a task for parallel when the work is worth
+	// goroutines. Every value is computed the same way whatever the task,
+	// so the result does not depend on GOMAXPROCS.
+	xsTasks, groups := 1, 1
+	if n*p >= minParallelWork {
+		xsTasks = (n + xsBlock - 1) / xsBlock
 	}
-	// G = XᵀX by blocks of rows: each block is a p×b slab of xs (stride n)
-	// that fits in cache, added into the upper triangle by Dsyrk.
-	impl := blas64.Implementation()
-	for c0 := 0; c0 < n; c0 += gramBlock {
-		b := min(gramBlock, n-c0)
-		beta := 1.0
-		if c0 == 0 {
-			beta = 0
-		}
-		impl.Dsyrk(blas.Upper, blas.NoTrans, p, b, 1, nb.xs[c0:], n, beta, nb.gram, p)
+	if n*p*(p+1)/2 >= minParallelWork {
+		// More groups than goroutines, for balance when a core is busy.
+		groups = min(p, 2*runtime.GOMAXPROCS(0))
 	}
+	parallel.For(xsTasks, func(t int) {
+		lo, hi := n*t/xsTasks, n*(t+1)/xsTasks
+		for i, row := range data[lo:hi] {
+			i += lo
+			sw := nb.sw[i]
+			for j, v := range row {
+				nb.xs[j*n+i] = (v - nb.mean[j]) * sw
+			}
+		}
+	})
+	parallel.For(groups, func(t int) {
+		nb.gramRows(triangleSplit(p, groups, t), triangleSplit(p, groups, t+1))
+	})
 	for j := range p {
 		for k := j + 1; k < p; k++ {
 			nb.gram[k*p+j] = nb.gram[j*p+k]

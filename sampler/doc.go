@@ -4,11 +4,19 @@
 //
 // # Concurrency
 //
-// The package is a pure library: no global state, no goroutines. Stats,
+// The package is a pure library: no global state (its only package-level
+// variable is the read-only table of the normal generator). Stats,
 // Discretizer and Tabular are read-only once built and safe for concurrent
 // use; randomness comes only from the *rand.Rand passed to each call, which
-// must not be shared between goroutines. The same rng state gives the same
-// samples.
+// must not be shared between goroutines.
+//
+// Tabular.Sample draws large neighbourhoods on several goroutines: it
+// starts up to runtime.GOMAXPROCS(0) − 1 of them, each filling chunks of
+// 512 rows, and waits for all of them before it returns (none outlives the
+// call, none starts for a neighbourhood of one chunk). It reads the
+// caller's rng only on the caller's goroutine, before any row is drawn, to
+// seed one generator per chunk. The same rng state and n therefore give the
+// same samples, bit for bit, whatever GOMAXPROCS and the scheduling.
 //
 // # Maths
 //

@@ -6,7 +6,14 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+
+	"github.com/explainer-sidecar/explainer/internal/parallel"
 )
+
+// chunkRows is the number of perturbed rows drawn from one random stream,
+// the unit of work of one goroutine (see Tabular.Sample). It is part of
+// what a seed means: changing it changes every neighbourhood.
+const chunkRows = 512
 
 // MaxValues caps n·p, the size of each matrix Sample returns (512 MiB of
 // float64 apiece), so that a bad request cannot ask for unbounded memory.
@@ -16,7 +23,8 @@ const MaxValues = 1 << 26
 // value has no Stats and every Sample fails; set Stats first.
 //
 // A Tabular is safe for concurrent use as long as Stats is not modified and
-// each goroutine passes its own rng.
+// each goroutine passes its own rng. Sample itself may draw on several
+// goroutines (see Sample); its result does not depend on how many.
 type Tabular struct {
 	// Stats are the training statistics to sample from.
 	Stats *Stats
@@ -86,6 +94,11 @@ type binPlan struct {
 	cdf     []float64
 	bins    []truncNormal
 	instBin int
+	// fewBins is set when there are at most 4 bins (lime's quartiles):
+	// cuts then holds cdf without its last entry, padded with +Inf, and
+	// pick(cdf, u) is the number of cuts ≤ u, three comparisons and no loop.
+	fewBins bool
+	cuts    [3]float64
 }
 
 // Sample draws n samples (the instance plus n−1 perturbations) as
@@ -101,10 +114,22 @@ type binPlan struct {
 //     bin's [min, max] (scipy.stats.truncnorm; the bin's min when min = max);
 //     interpretable 1 when the bin is the instance's bin.
 //
-// Row 0 is instance exactly, with its scaled values and ones. The draws
-// depend only on rng's state, so a seeded rng gives the same neighbourhood
-// (the stream differs from numpy's: values agree with lime in distribution,
-// not sample by sample). instance is not modified.
+// Row 0 is instance exactly, with its scaled values and ones. instance is
+// not modified.
+//
+// The draws depend only on rng's state and n, so a seeded rng gives the
+// same neighbourhood, bit for bit, whatever GOMAXPROCS and the scheduling
+// (the stream differs from numpy's: values agree with lime in
+// distribution, not sample by sample). Rows 1…n−1 are cut into chunks of
+// 512 rows, the last one shorter, and chunk c (rows 512c+1 to 512(c+1)) is
+// drawn row after row from its own generator,
+// rand.New(rand.NewPCG(a₂c, a₂c₊₁)), where a₀, a₁, … are the values
+// rng.Uint64() returns in the call. Sample takes these 2⌈(n−1)/512⌉ values
+// on the caller's goroutine before it draws any row, and uses rng for
+// nothing else; so a smaller n draws the first rows of a larger one. The
+// chunks are filled on up to runtime.GOMAXPROCS(0) goroutines, the
+// caller's included, all finished before Sample returns; a neighbourhood
+// of one chunk (n ≤ 513) is drawn on the caller's goroutine alone.
 func (t *Tabular) Sample(instance []float64, n int, rng *rand.Rand) (*Neighborhood, error) {
 	return t.SampleInto(nil, instance, n, rng)
 }
@@ -150,35 +175,88 @@ func (t *Tabular) SampleInto(dst *Neighborhood, instance []float64, n int, rng *
 	for _, c := range cont {
 		z[c.f] = (instance[c.f] - c.mean) / c.scale
 	}
-	for i := 1; i < n; i++ {
-		raw, z := nb.Raw[i], nb.Interpretable[i]
+
+	// Rows 1..n−1 by chunks of chunkRows, chunk c from its own PCG seeded
+	// with values 2c and 2c+1 of rng. They are all taken here, in chunk
+	// order, before any row is drawn: the rows depend neither on which
+	// goroutine fills a chunk nor on when.
+	chunks := (n - 1 + chunkRows - 1) / chunkRows
+	seeds := make([]uint64, 2*chunks)
+	for i := range seeds {
+		seeds[i] = rng.Uint64()
+	}
+	parallel.For(chunks, func(c int) {
+		lo := 1 + c*chunkRows
+		hi := min(lo+chunkRows, n)
+		fillRows(nb.Raw[lo:hi], nb.Interpretable[lo:hi], cont, cats, bins, rand.New(rand.NewPCG(seeds[2*c], seeds[2*c+1])))
+	})
+	return nb, nil
+}
+
+// fillRows draws one perturbed sample into each row of raw and its
+// interpretable representation into the same row of z, from g alone: row
+// after row, and in each row the continuous, then the categorical, then the
+// discretized features, each in feature order.
+func fillRows(raw, z [][]float64, cont []contPlan, cats []catPlan, bins []binPlan, g *rand.Rand) {
+	for i, raw := range raw {
+		z := z[i]
 		for _, c := range cont {
+			v := g.NormFloat64()
 			// Two roundings, as numpy's data*scale + mean: no FMA.
-			x := float64(rng.NormFloat64()*c.scale) + c.center
+			x := float64(v*c.scale) + c.center
 			raw[c.f] = x
 			z[c.f] = (x - c.mean) / c.scale
 		}
 		for k := range cats {
 			c := &cats[k]
-			v := c.values[pick(c.cdf, rng.Float64())]
+			v := c.values[pick(c.cdf, g.Float64())]
 			raw[c.f] = v
 			z[c.f] = indicator(v == c.instance)
 		}
 		for k := range bins {
 			b := &bins[k]
-			j := pick(b.cdf, rng.Float64())
-			raw[b.f] = b.bins[j].draw(rng)
+			var j int
+			if u := g.Float64(); b.fewBins {
+				j = b2i(b.cuts[0] <= u) + b2i(b.cuts[1] <= u) + b2i(b.cuts[2] <= u) // pick(b.cdf, u)
+			} else {
+				j = pick(b.cdf, u)
+			}
+			tn := &b.bins[j]
+			if tn.method != tnReject {
+				raw[b.f] = tn.draw(g)
+			} else {
+				// tn.reject(g), inlined.
+				for {
+					v := g.NormFloat64()
+					if tn.a <= v && v <= tn.b {
+						raw[b.f] = tn.fromStd(v)
+						break
+					}
+				}
+			}
 			z[b.f] = indicator(j == b.instBin)
 		}
 	}
-	return nb, nil
 }
 
-func indicator(b bool) float64 {
+// b2i is 1 for true and 0 for false, without a branch.
+func b2i(b bool) int {
+	i := 0
 	if b {
-		return 1
+		i = 1
 	}
-	return 0
+	return i
+}
+
+// indicator is 1 for true and 0 for false, without a branch: the outcome
+// is random (a quarter of quartile draws land in the instance's bin), so a
+// branch would often mispredict.
+func indicator(b bool) float64 {
+	i := 0
+	if b {
+		i = 1
+	}
+	return float64(i)
 }
 
 // plan precomputes each feature's sampler from validated stats.
@@ -216,9 +294,15 @@ func (t *Tabular) plan(instance []float64) ([]contPlan, []catPlan, []binPlan) {
 			for b := range freqs {
 				tns = append(tns, newTruncNormal(d.Means[f][b], d.Stds[f][b], d.Mins[f][b], d.Maxs[f][b]))
 			}
-			bins = append(bins, binPlan{
+			bp := binPlan{
 				f: f, cdf: cdfs[len(cdfs)-len(freqs):], bins: tns[len(tns)-len(freqs):], instBin: d.Bin(f, v),
-			})
+				fewBins: len(freqs) <= len(binPlan{}.cuts)+1,
+				cuts:    [3]float64{math.Inf(1), math.Inf(1), math.Inf(1)},
+			}
+			if bp.fewBins {
+				copy(bp.cuts[:], bp.cdf[:len(bp.cdf)-1])
+			}
+			bins = append(bins, bp)
 			continue
 		}
 		c := contPlan{f: f, center: s.Means[f], mean: s.Means[f], scale: s.Stds[f]}
@@ -249,19 +333,25 @@ func appendCDF(dst, freqs []float64) []float64 {
 // searchsorted(cdf, u, side='right')), so a zero-frequency entry is never
 // drawn. cdf is non-decreasing, ends in 1, and u is in [0, 1).
 func pick(cdf []float64, u float64) int {
-	if len(cdf) <= 16 {
-		// Count the entries ≤ u without branching on them: the outcome is
-		// random, so a branch would mispredict on most draws.
-		i := 0
-		for _, c := range cdf {
-			le := 0
-			if c <= u {
-				le = 1
-			}
-			i += le
-		}
-		return min(i, len(cdf)-1)
+	if len(cdf) > 16 {
+		return pickSearch(cdf, u)
 	}
+	// Count the entries ≤ u without branching on them: the outcome is
+	// random, so a branch would mispredict on most draws. The last entry
+	// is 1 > u, or at least the answer's cap, so it is not looked at.
+	i := 0
+	for _, c := range cdf[:len(cdf)-1] {
+		le := 0
+		if c <= u {
+			le = 1
+		}
+		i += le
+	}
+	return i
+}
+
+// pickSearch is pick by binary search, for long tables.
+func pickSearch(cdf []float64, u float64) int {
 	i := sort.Search(len(cdf), func(i int) bool { return cdf[i] > u })
 	return min(i, len(cdf)-1)
 }

@@ -193,12 +193,7 @@ func (t *truncNormal) draw(rng *rand.Rand) float64 {
 		}
 		return clamp(t.lo+e, t.lo, t.hi)
 	case tnReject:
-		for {
-			z = rng.NormFloat64()
-			if t.a <= z && z <= t.b {
-				break
-			}
-		}
+		return t.reject(rng)
 	case tnInverse:
 		z = normQuantile(t.pa + rng.Float64()*(t.pb-t.pa))
 	case tnInverseSF:
@@ -211,7 +206,23 @@ func (t *truncNormal) draw(rng *rand.Rand) float64 {
 		}
 		return clamp(t.lo+t.std*t.tail(rng), t.lo, t.hi)
 	}
-	z = clamp(z, t.a, t.b) // the inverse CDFs can round a hair outside
+	return t.fromStd(clamp(z, t.a, t.b)) // the inverse CDFs can round a hair outside
+}
+
+// reject is draw for tnReject: N(0,1) draws until one lands in [a, b].
+// fillRows spells the loop out for lime's bins, where it is the common case.
+func (t *truncNormal) reject(rng *rand.Rand) float64 {
+	for {
+		z := rng.NormFloat64()
+		if t.a <= z && z <= t.b {
+			return t.fromStd(z)
+		}
+	}
+}
+
+// fromStd maps an accepted standard draw z in [a, b] to the bin: mirrored
+// when flip, scaled, and clamped to [lo, hi] against rounding.
+func (t *truncNormal) fromStd(z float64) float64 {
 	if t.flip {
 		z = -z
 	}
