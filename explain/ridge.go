@@ -77,6 +77,10 @@ func triangleSplit(p, groups, t int) int {
 	return max(0, min(p, r))
 }
 
+// minParallelWork is about the fewest multiply-adds worth spreading over
+// goroutines: starting and waking one costs microseconds.
+const minParallelWork = 1 << 17
+
 // NewNeighborhood prepares data (n×p interpretable rows, row 0 the instance)
 // with kernel weights (nil means uniform) for Fit. It copies what it needs;
 // the inputs are not modified. It needs n ≥ 2 rows of equal length p ≥ 1,
