@@ -59,42 +59,6 @@ type LIMERequest struct {
 	Surrogate SurrogateConfig
 }
 
-// Result is an explanation of one instance.
-type Result struct {
-	// Method names the estimator: "lime".
-	Method string
-	// Labels holds one explanation per explained class.
-	Labels []LabelResult
-	// InstanceScores are the model's scores for the instance itself.
-	InstanceScores []float64
-	// NumSamples is the number of rows the model scored.
-	NumSamples int
-	// Seed is the seed used.
-	Seed uint64
-	// KernelWidth is the kernel width used.
-	KernelWidth float64
-	// Selection is the feature selection used, with auto resolved.
-	Selection FeatureSelection
-}
-
-// LabelResult explains one class.
-type LabelResult struct {
-	Label           int
-	Prediction      float64 // the model's score for this class on the instance
-	Intercept       float64
-	Score           float64 // weighted R² of the surrogate
-	LocalPrediction float64 // the surrogate's prediction for the instance
-	// Attributions are ordered by decreasing |Weight|.
-	Attributions []Attribution
-}
-
-// Attribution is one feature's weight.
-type Attribution struct {
-	Index       int
-	Description string // "mean radius <= 11.70", "color=red", "age"
-	Weight      float64
-}
-
 // LIME explains the model's prediction for req.Instance with lime's tabular
 // semantics: it samples req.NumSamples rows around the instance, scores them
 // with m in one Predict call (m batches them), and fits one surrogate per

@@ -201,19 +201,146 @@ func (Regressor) EnumDescriptor() ([]byte, []int) {
 	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{2}
 }
 
+// Link is the space KernelSHAP's additive explanation lives in.
+type Link int32
+
+const (
+	// Identity.
+	Link_LINK_UNSPECIFIED Link = 0
+	// The model's output itself.
+	Link_LINK_IDENTITY Link = 1
+	// log(p / (1 − p)) of the model's probability.
+	Link_LINK_LOGIT Link = 2
+)
+
+// Enum value maps for Link.
+var (
+	Link_name = map[int32]string{
+		0: "LINK_UNSPECIFIED",
+		1: "LINK_IDENTITY",
+		2: "LINK_LOGIT",
+	}
+	Link_value = map[string]int32{
+		"LINK_UNSPECIFIED": 0,
+		"LINK_IDENTITY":    1,
+		"LINK_LOGIT":       2,
+	}
+)
+
+func (x Link) Enum() *Link {
+	p := new(Link)
+	*p = x
+	return p
+}
+
+func (x Link) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Link) Descriptor() protoreflect.EnumDescriptor {
+	return file_explainer_v1_explainer_proto_enumTypes[3].Descriptor()
+}
+
+func (Link) Type() protoreflect.EnumType {
+	return &file_explainer_v1_explainer_proto_enumTypes[3]
+}
+
+func (x Link) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Link.Descriptor instead.
+func (Link) EnumDescriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{3}
+}
+
+// Scoring is the score permutation importance measures the drop of.
+type Scoring int32
+
+const (
+	// Accuracy.
+	Scoring_SCORING_UNSPECIFIED Scoring = 0
+	// Fraction of rows whose top-scoring class equals the target.
+	Scoring_SCORING_ACCURACY Scoring = 1
+	// Mean of the per-class recalls.
+	Scoring_SCORING_BALANCED_ACCURACY Scoring = 2
+	// Negated log loss of the class probabilities (higher is better, as
+	// scikit-learn's neg_log_loss).
+	Scoring_SCORING_NEG_LOG_LOSS Scoring = 3
+	// ROC AUC of column 1 for a binary target.
+	Scoring_SCORING_ROC_AUC Scoring = 4
+	// Negated mean squared error of the output column (regression).
+	Scoring_SCORING_NEG_MEAN_SQUARED_ERROR Scoring = 5
+	// R² of the output column (regression).
+	Scoring_SCORING_R2 Scoring = 6
+)
+
+// Enum value maps for Scoring.
+var (
+	Scoring_name = map[int32]string{
+		0: "SCORING_UNSPECIFIED",
+		1: "SCORING_ACCURACY",
+		2: "SCORING_BALANCED_ACCURACY",
+		3: "SCORING_NEG_LOG_LOSS",
+		4: "SCORING_ROC_AUC",
+		5: "SCORING_NEG_MEAN_SQUARED_ERROR",
+		6: "SCORING_R2",
+	}
+	Scoring_value = map[string]int32{
+		"SCORING_UNSPECIFIED":            0,
+		"SCORING_ACCURACY":               1,
+		"SCORING_BALANCED_ACCURACY":      2,
+		"SCORING_NEG_LOG_LOSS":           3,
+		"SCORING_ROC_AUC":                4,
+		"SCORING_NEG_MEAN_SQUARED_ERROR": 5,
+		"SCORING_R2":                     6,
+	}
+)
+
+func (x Scoring) Enum() *Scoring {
+	p := new(Scoring)
+	*p = x
+	return p
+}
+
+func (x Scoring) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Scoring) Descriptor() protoreflect.EnumDescriptor {
+	return file_explainer_v1_explainer_proto_enumTypes[4].Descriptor()
+}
+
+func (Scoring) Type() protoreflect.EnumType {
+	return &file_explainer_v1_explainer_proto_enumTypes[4]
+}
+
+func (x Scoring) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Scoring.Descriptor instead.
+func (Scoring) EnumDescriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{4}
+}
+
 // ExplainRequest asks for one explanation.
 type ExplainRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The model to explain, as the model server names it. Empty means the
 	// model the sidecar was started with (`explainer serve --model`).
 	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
-	// The instance whose prediction is explained.
+	// The instance whose prediction is explained: required by the local
+	// methods (lime, kernel_shap), unused by the global ones.
 	Instance *Instance `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
 	// The explanation method and its options. Required.
 	//
 	// Types that are valid to be assigned to Method:
 	//
 	//	*ExplainRequest_Lime
+	//	*ExplainRequest_KernelShap
+	//	*ExplainRequest_Permutation
+	//	*ExplainRequest_Sensitivity
 	Method        isExplainRequest_Method `protobuf_oneof:"method"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -279,16 +406,64 @@ func (x *ExplainRequest) GetLime() *LimeOptions {
 	return nil
 }
 
+func (x *ExplainRequest) GetKernelShap() *KernelShapOptions {
+	if x != nil {
+		if x, ok := x.Method.(*ExplainRequest_KernelShap); ok {
+			return x.KernelShap
+		}
+	}
+	return nil
+}
+
+func (x *ExplainRequest) GetPermutation() *PermutationOptions {
+	if x != nil {
+		if x, ok := x.Method.(*ExplainRequest_Permutation); ok {
+			return x.Permutation
+		}
+	}
+	return nil
+}
+
+func (x *ExplainRequest) GetSensitivity() *SensitivityOptions {
+	if x != nil {
+		if x, ok := x.Method.(*ExplainRequest_Sensitivity); ok {
+			return x.Sensitivity
+		}
+	}
+	return nil
+}
+
 type isExplainRequest_Method interface {
 	isExplainRequest_Method()
 }
 
 type ExplainRequest_Lime struct {
-	// LIME for tabular data.
+	// LIME for tabular data (local).
 	Lime *LimeOptions `protobuf:"bytes,10,opt,name=lime,proto3,oneof"`
 }
 
+type ExplainRequest_KernelShap struct {
+	// KernelSHAP: Shapley values of the instance's features (local).
+	KernelShap *KernelShapOptions `protobuf:"bytes,11,opt,name=kernel_shap,json=kernelShap,proto3,oneof"`
+}
+
+type ExplainRequest_Permutation struct {
+	// Permutation importance over a data set (global; no instance).
+	Permutation *PermutationOptions `protobuf:"bytes,12,opt,name=permutation,proto3,oneof"`
+}
+
+type ExplainRequest_Sensitivity struct {
+	// Sensitivity analysis over a data set (global; no instance).
+	Sensitivity *SensitivityOptions `protobuf:"bytes,13,opt,name=sensitivity,proto3,oneof"`
+}
+
 func (*ExplainRequest_Lime) isExplainRequest_Method() {}
+
+func (*ExplainRequest_KernelShap) isExplainRequest_Method() {}
+
+func (*ExplainRequest_Permutation) isExplainRequest_Method() {}
+
+func (*ExplainRequest_Sensitivity) isExplainRequest_Method() {}
 
 // Instance is the input whose prediction is explained.
 type Instance struct {
@@ -743,10 +918,20 @@ func (*TrainingData_Statistics) isTrainingData_Source() {}
 // Dataset is a dense table of rows, row-major.
 type Dataset struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Number of rows; 2 to 100000.
+	// Number of rows. LIME training data and KernelSHAP background: 1 to
+	// 100000; permutation and sensitivity data: see their options.
 	NumRows uint32 `protobuf:"varint,1,opt,name=num_rows,json=numRows,proto3" json:"num_rows,omitempty"`
 	// num_rows × feature count values, row-major.
-	Values        []float64 `protobuf:"fixed64,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	Values []float64 `protobuf:"fixed64,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// One target (label) per row: the class index for classification
+	// scores, the true value for regression scores. Permutation importance
+	// only.
+	Targets []float64 `protobuf:"fixed64,3,rep,packed,name=targets,proto3" json:"targets,omitempty"`
+	// Optional non-negative weight per row (permutation importance's
+	// sample_weight, KernelSHAP's background weights); empty means uniform.
+	Weights []float64 `protobuf:"fixed64,4,rep,packed,name=weights,proto3" json:"weights,omitempty"`
+	// Optional feature names, one per column.
+	FeatureNames  []string `protobuf:"bytes,5,rep,name=feature_names,json=featureNames,proto3" json:"feature_names,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -795,6 +980,380 @@ func (x *Dataset) GetValues() []float64 {
 	return nil
 }
 
+func (x *Dataset) GetTargets() []float64 {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *Dataset) GetWeights() []float64 {
+	if x != nil {
+		return x.Weights
+	}
+	return nil
+}
+
+func (x *Dataset) GetFeatureNames() []string {
+	if x != nil {
+		return x.FeatureNames
+	}
+	return nil
+}
+
+// FeatureGroup is a set of features that are present, absent or permuted
+// together and get one attribution.
+type FeatureGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The features' indices; each feature in at most one group.
+	Features []uint32 `protobuf:"varint,1,rep,packed,name=features,proto3" json:"features,omitempty"`
+	// Optional name; default the members' names joined by "+".
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureGroup) Reset() {
+	*x = FeatureGroup{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureGroup) ProtoMessage() {}
+
+func (x *FeatureGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureGroup.ProtoReflect.Descriptor instead.
+func (*FeatureGroup) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *FeatureGroup) GetFeatures() []uint32 {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *FeatureGroup) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// KernelShapOptions configures KernelSHAP (shap's KernelExplainer).
+type KernelShapOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Model evaluations of coalitions, each over every background row.
+	// Default shap's rule, 2·M + 2048 for M players; all 2^M coalitions
+	// when that fits. At most 100000.
+	NumSamples uint32 `protobuf:"varint,1,opt,name=num_samples,json=numSamples,proto3" json:"num_samples,omitempty"`
+	// The explanation's space. Default identity.
+	Link Link `protobuf:"varint,2,opt,name=link,proto3,enum=explainer.v1.Link" json:"link,omitempty"`
+	// Players: groups of features present or absent together. Default
+	// every feature its own player. Features in no group are always present.
+	Groups []*FeatureGroup `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	// What "absent" means: an absent feature takes each background row's
+	// value and the outputs are averaged (weighted by background weights).
+	// Required; 1 to 1000 rows (summarise larger data, e.g. by k-means).
+	Background *Dataset `protobuf:"bytes,4,opt,name=background,proto3" json:"background,omitempty"`
+	// The labels (class indices) to explain. When empty and top_labels is 0,
+	// the model's top label is explained.
+	Labels []uint32 `protobuf:"varint,5,rep,packed,name=labels,proto3" json:"labels,omitempty"`
+	// Explain the top_labels highest-scoring classes.
+	TopLabels uint32 `protobuf:"varint,6,opt,name=top_labels,json=topLabels,proto3" json:"top_labels,omitempty"`
+	// Seed of the coalition sampler. Unset: random, echoed in the result.
+	Seed          *uint64 `protobuf:"varint,7,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KernelShapOptions) Reset() {
+	*x = KernelShapOptions{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KernelShapOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KernelShapOptions) ProtoMessage() {}
+
+func (x *KernelShapOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KernelShapOptions.ProtoReflect.Descriptor instead.
+func (*KernelShapOptions) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *KernelShapOptions) GetNumSamples() uint32 {
+	if x != nil {
+		return x.NumSamples
+	}
+	return 0
+}
+
+func (x *KernelShapOptions) GetLink() Link {
+	if x != nil {
+		return x.Link
+	}
+	return Link_LINK_UNSPECIFIED
+}
+
+func (x *KernelShapOptions) GetGroups() []*FeatureGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *KernelShapOptions) GetBackground() *Dataset {
+	if x != nil {
+		return x.Background
+	}
+	return nil
+}
+
+func (x *KernelShapOptions) GetLabels() []uint32 {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *KernelShapOptions) GetTopLabels() uint32 {
+	if x != nil {
+		return x.TopLabels
+	}
+	return 0
+}
+
+func (x *KernelShapOptions) GetSeed() uint64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
+// PermutationOptions configures permutation importance (scikit-learn's
+// permutation_importance): importance = baseline score − score with the
+// feature (group) permuted, over repeats.
+type PermutationOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The data set with targets (and optional weights), unless streamed.
+	// 2 to 1000000 rows, rows × features at most 20000000.
+	Data *Dataset `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The data arrives on the stream in DataChunk messages after StartJob
+	// (ExplainStream only); data then gives only feature_names.
+	Streamed bool `protobuf:"varint,2,opt,name=streamed,proto3" json:"streamed,omitempty"`
+	// The score. Default accuracy.
+	Scoring Scoring `protobuf:"varint,3,opt,name=scoring,proto3,enum=explainer.v1.Scoring" json:"scoring,omitempty"`
+	// Permutations per feature (group). Default 5; 1 to 100.
+	Repeats uint32 `protobuf:"varint,4,opt,name=repeats,proto3" json:"repeats,omitempty"`
+	// Rows drawn (without replacement) for each repeat: a fraction in (0, 1]
+	// or a count > 1. Default all rows.
+	MaxSamples float64 `protobuf:"fixed64,5,opt,name=max_samples,json=maxSamples,proto3" json:"max_samples,omitempty"`
+	// Features permuted together. Default every feature on its own.
+	Groups []*FeatureGroup `protobuf:"bytes,6,rep,name=groups,proto3" json:"groups,omitempty"`
+	// The output column regression scores read. Default 0.
+	Output uint32 `protobuf:"varint,7,opt,name=output,proto3" json:"output,omitempty"`
+	// Seed of the permutations. Unset: random, echoed in the result.
+	Seed          *uint64 `protobuf:"varint,8,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PermutationOptions) Reset() {
+	*x = PermutationOptions{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PermutationOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PermutationOptions) ProtoMessage() {}
+
+func (x *PermutationOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PermutationOptions.ProtoReflect.Descriptor instead.
+func (*PermutationOptions) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PermutationOptions) GetData() *Dataset {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *PermutationOptions) GetStreamed() bool {
+	if x != nil {
+		return x.Streamed
+	}
+	return false
+}
+
+func (x *PermutationOptions) GetScoring() Scoring {
+	if x != nil {
+		return x.Scoring
+	}
+	return Scoring_SCORING_UNSPECIFIED
+}
+
+func (x *PermutationOptions) GetRepeats() uint32 {
+	if x != nil {
+		return x.Repeats
+	}
+	return 0
+}
+
+func (x *PermutationOptions) GetMaxSamples() float64 {
+	if x != nil {
+		return x.MaxSamples
+	}
+	return 0
+}
+
+func (x *PermutationOptions) GetGroups() []*FeatureGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *PermutationOptions) GetOutput() uint32 {
+	if x != nil {
+		return x.Output
+	}
+	return 0
+}
+
+func (x *PermutationOptions) GetSeed() uint64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
+// SensitivityOptions configures sensitivity analysis: the mean partial
+// derivative of each class score with respect to each feature over a data
+// set, by central finite differences.
+type SensitivityOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The data set, unless streamed. 1 to 1000000 rows, rows × features at
+	// most 20000000.
+	Data *Dataset `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The data arrives on the stream in DataChunk messages after StartJob.
+	Streamed bool `protobuf:"varint,2,opt,name=streamed,proto3" json:"streamed,omitempty"`
+	// Finite-difference step relative to each feature's standard deviation
+	// over the data (1 for a constant feature). Default 0.01; at most 1.
+	Step float64 `protobuf:"fixed64,3,opt,name=step,proto3" json:"step,omitempty"`
+	// The labels (classes) to report. Default all.
+	Labels        []uint32 `protobuf:"varint,4,rep,packed,name=labels,proto3" json:"labels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SensitivityOptions) Reset() {
+	*x = SensitivityOptions{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SensitivityOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SensitivityOptions) ProtoMessage() {}
+
+func (x *SensitivityOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SensitivityOptions.ProtoReflect.Descriptor instead.
+func (*SensitivityOptions) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SensitivityOptions) GetData() *Dataset {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SensitivityOptions) GetStreamed() bool {
+	if x != nil {
+		return x.Streamed
+	}
+	return false
+}
+
+func (x *SensitivityOptions) GetStep() float64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *SensitivityOptions) GetLabels() []uint32 {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 // TrainingStatistics are the per-feature statistics LIME samples from (lime's
 // training_data_stats).
 type TrainingStatistics struct {
@@ -813,7 +1372,7 @@ type TrainingStatistics struct {
 
 func (x *TrainingStatistics) Reset() {
 	*x = TrainingStatistics{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +1384,7 @@ func (x *TrainingStatistics) String() string {
 func (*TrainingStatistics) ProtoMessage() {}
 
 func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +1397,7 @@ func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingStatistics.ProtoReflect.Descriptor instead.
 func (*TrainingStatistics) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TrainingStatistics) GetMeans() []float64 {
@@ -884,7 +1443,7 @@ type FeatureDistribution struct {
 
 func (x *FeatureDistribution) Reset() {
 	*x = FeatureDistribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1455,7 @@ func (x *FeatureDistribution) String() string {
 func (*FeatureDistribution) ProtoMessage() {}
 
 func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1468,7 @@ func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureDistribution.ProtoReflect.Descriptor instead.
 func (*FeatureDistribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{8}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FeatureDistribution) GetFeature() uint32 {
@@ -958,7 +1517,7 @@ type FeatureBins struct {
 
 func (x *FeatureBins) Reset() {
 	*x = FeatureBins{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1529,7 @@ func (x *FeatureBins) String() string {
 func (*FeatureBins) ProtoMessage() {}
 
 func (x *FeatureBins) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1542,7 @@ func (x *FeatureBins) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureBins.ProtoReflect.Descriptor instead.
 func (*FeatureBins) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{9}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FeatureBins) GetFeature() uint32 {
@@ -1046,7 +1605,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1617,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1630,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{10}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExplainResponse) GetExplanation() *Explanation {
@@ -1084,7 +1643,8 @@ func (x *ExplainResponse) GetExplanation() *Explanation {
 // Explanation is a job's result.
 type Explanation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The method that produced it: "lime".
+	// The method that produced it: "lime", "kernelshap", "permutation",
+	// "sensitivity".
 	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
 	// The model explained.
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
@@ -1102,17 +1662,23 @@ type Explanation struct {
 	ModelCalls uint64 `protobuf:"varint,8,opt,name=model_calls,json=modelCalls,proto3" json:"model_calls,omitempty"`
 	// Wall time of the job.
 	Elapsed *durationpb.Duration `protobuf:"bytes,9,opt,name=elapsed,proto3" json:"elapsed,omitempty"`
-	// The feature selection actually used ("auto" resolved).
+	// The feature selection actually used ("auto" resolved). LIME.
 	FeatureSelection FeatureSelection `protobuf:"varint,10,opt,name=feature_selection,json=featureSelection,proto3,enum=explainer.v1.FeatureSelection" json:"feature_selection,omitempty"`
-	// The kernel width actually used.
-	KernelWidth   float64 `protobuf:"fixed64,11,opt,name=kernel_width,json=kernelWidth,proto3" json:"kernel_width,omitempty"`
+	// The kernel width actually used. LIME.
+	KernelWidth float64 `protobuf:"fixed64,11,opt,name=kernel_width,json=kernelWidth,proto3" json:"kernel_width,omitempty"`
+	// The score whose drop is measured. Permutation importance.
+	Scoring Scoring `protobuf:"varint,12,opt,name=scoring,proto3,enum=explainer.v1.Scoring" json:"scoring,omitempty"`
+	// The score on the unpermuted data. Permutation importance.
+	BaselineScore float64 `protobuf:"fixed64,13,opt,name=baseline_score,json=baselineScore,proto3" json:"baseline_score,omitempty"`
+	// Repeats done, when this is a partial result. Permutation importance.
+	RepeatsDone   uint32 `protobuf:"varint,14,opt,name=repeats_done,json=repeatsDone,proto3" json:"repeats_done,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1690,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1703,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{11}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Explanation) GetMethod() string {
@@ -1217,6 +1783,27 @@ func (x *Explanation) GetKernelWidth() float64 {
 	return 0
 }
 
+func (x *Explanation) GetScoring() Scoring {
+	if x != nil {
+		return x.Scoring
+	}
+	return Scoring_SCORING_UNSPECIFIED
+}
+
+func (x *Explanation) GetBaselineScore() float64 {
+	if x != nil {
+		return x.BaselineScore
+	}
+	return 0
+}
+
+func (x *Explanation) GetRepeatsDone() uint32 {
+	if x != nil {
+		return x.RepeatsDone
+	}
+	return 0
+}
+
 // LabelExplanation explains one label (class).
 type LabelExplanation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1234,13 +1821,18 @@ type LabelExplanation struct {
 	Score float64 `protobuf:"fixed64,6,opt,name=score,proto3" json:"score,omitempty"`
 	// The surrogate's prediction for the instance.
 	LocalPrediction float64 `protobuf:"fixed64,7,opt,name=local_prediction,json=localPrediction,proto3" json:"local_prediction,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// E[f(background)] in the link's space. KernelSHAP.
+	BaseValue float64 `protobuf:"fixed64,8,opt,name=base_value,json=baseValue,proto3" json:"base_value,omitempty"`
+	// f(x) in the link's space; the attributions sum to model_value −
+	// base_value. KernelSHAP.
+	ModelValue    float64 `protobuf:"fixed64,9,opt,name=model_value,json=modelValue,proto3" json:"model_value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LabelExplanation) Reset() {
 	*x = LabelExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1844,7 @@ func (x *LabelExplanation) String() string {
 func (*LabelExplanation) ProtoMessage() {}
 
 func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1857,7 @@ func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelExplanation.ProtoReflect.Descriptor instead.
 func (*LabelExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{12}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LabelExplanation) GetLabel() uint32 {
@@ -1317,6 +1909,20 @@ func (x *LabelExplanation) GetLocalPrediction() float64 {
 	return 0
 }
 
+func (x *LabelExplanation) GetBaseValue() float64 {
+	if x != nil {
+		return x.BaseValue
+	}
+	return 0
+}
+
+func (x *LabelExplanation) GetModelValue() float64 {
+	if x != nil {
+		return x.ModelValue
+	}
+	return 0
+}
+
 // Attribution is one feature's weight in an explanation.
 type Attribution struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1324,15 +1930,26 @@ type Attribution struct {
 	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	// A readable description: "mean radius <= 11.70", "color=red", "age".
 	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
-	// The feature's weight for the label.
-	Weight        float64 `protobuf:"fixed64,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	// The feature's weight for the label: LIME's coefficient, the Shapley
+	// value, the mean importance, the mean partial derivative.
+	Weight float64 `protobuf:"fixed64,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	// The group's features, when features are grouped (index is then the
+	// group's index).
+	Features []uint32 `protobuf:"varint,4,rep,packed,name=features,proto3" json:"features,omitempty"`
+	// Standard deviation of the repeats (permutation importance) or of the
+	// partial derivative over the data (sensitivity).
+	Std float64 `protobuf:"fixed64,5,opt,name=std,proto3" json:"std,omitempty"`
+	// The importance on each repeat. Permutation importance.
+	Values []float64 `protobuf:"fixed64,6,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// Mean absolute partial derivative. Sensitivity.
+	MeanAbs       float64 `protobuf:"fixed64,7,opt,name=mean_abs,json=meanAbs,proto3" json:"mean_abs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attribution) Reset() {
 	*x = Attribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1961,7 @@ func (x *Attribution) String() string {
 func (*Attribution) ProtoMessage() {}
 
 func (x *Attribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1974,7 @@ func (x *Attribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribution.ProtoReflect.Descriptor instead.
 func (*Attribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{13}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Attribution) GetIndex() uint32 {
@@ -1381,6 +1998,34 @@ func (x *Attribution) GetWeight() float64 {
 	return 0
 }
 
+func (x *Attribution) GetFeatures() []uint32 {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *Attribution) GetStd() float64 {
+	if x != nil {
+		return x.Std
+	}
+	return 0
+}
+
+func (x *Attribution) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *Attribution) GetMeanAbs() float64 {
+	if x != nil {
+		return x.MeanAbs
+	}
+	return 0
+}
+
 // ExplainStreamRequest is one client message on ExplainStream.
 type ExplainStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1390,6 +2035,7 @@ type ExplainStreamRequest struct {
 	//
 	//	*ExplainStreamRequest_Start
 	//	*ExplainStreamRequest_Cancel
+	//	*ExplainStreamRequest_Data
 	Kind          isExplainStreamRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1397,7 +2043,7 @@ type ExplainStreamRequest struct {
 
 func (x *ExplainStreamRequest) Reset() {
 	*x = ExplainStreamRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +2055,7 @@ func (x *ExplainStreamRequest) String() string {
 func (*ExplainStreamRequest) ProtoMessage() {}
 
 func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +2068,7 @@ func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamRequest.ProtoReflect.Descriptor instead.
 func (*ExplainStreamRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{14}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExplainStreamRequest) GetKind() isExplainStreamRequest_Kind {
@@ -1450,6 +2096,15 @@ func (x *ExplainStreamRequest) GetCancel() *CancelJob {
 	return nil
 }
 
+func (x *ExplainStreamRequest) GetData() *DataChunk {
+	if x != nil {
+		if x, ok := x.Kind.(*ExplainStreamRequest_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
 type isExplainStreamRequest_Kind interface {
 	isExplainStreamRequest_Kind()
 }
@@ -1464,9 +2119,100 @@ type ExplainStreamRequest_Cancel struct {
 	Cancel *CancelJob `protobuf:"bytes,2,opt,name=cancel,proto3,oneof"`
 }
 
+type ExplainStreamRequest_Data struct {
+	// A chunk of a streamed data set.
+	Data *DataChunk `protobuf:"bytes,3,opt,name=data,proto3,oneof"`
+}
+
 func (*ExplainStreamRequest_Start) isExplainStreamRequest_Kind() {}
 
 func (*ExplainStreamRequest_Cancel) isExplainStreamRequest_Kind() {}
+
+func (*ExplainStreamRequest_Data) isExplainStreamRequest_Kind() {}
+
+// DataChunk carries rows of a job's streamed data set (permutation
+// importance, sensitivity): send any number after StartJob, the last with
+// last set. Each chunk holds whole rows, at most 16 MiB.
+type DataChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job the rows belong to.
+	JobId string `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Whole rows, row-major.
+	Values []float64 `protobuf:"fixed64,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// One target per row (permutation importance).
+	Targets []float64 `protobuf:"fixed64,3,rep,packed,name=targets,proto3" json:"targets,omitempty"`
+	// Optional weight per row; either every chunk has weights or none.
+	Weights []float64 `protobuf:"fixed64,4,rep,packed,name=weights,proto3" json:"weights,omitempty"`
+	// This is the last chunk.
+	Last          bool `protobuf:"varint,5,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataChunk) Reset() {
+	*x = DataChunk{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataChunk) ProtoMessage() {}
+
+func (x *DataChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
+func (*DataChunk) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DataChunk) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *DataChunk) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *DataChunk) GetTargets() []float64 {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *DataChunk) GetWeights() []float64 {
+	if x != nil {
+		return x.Weights
+	}
+	return nil
+}
+
+func (x *DataChunk) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
 
 // StartJob starts a job on the stream.
 type StartJob struct {
@@ -1482,7 +2228,7 @@ type StartJob struct {
 
 func (x *StartJob) Reset() {
 	*x = StartJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +2240,7 @@ func (x *StartJob) String() string {
 func (*StartJob) ProtoMessage() {}
 
 func (x *StartJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +2253,7 @@ func (x *StartJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartJob.ProtoReflect.Descriptor instead.
 func (*StartJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{15}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StartJob) GetJobId() string {
@@ -1536,7 +2282,7 @@ type CancelJob struct {
 
 func (x *CancelJob) Reset() {
 	*x = CancelJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +2294,7 @@ func (x *CancelJob) String() string {
 func (*CancelJob) ProtoMessage() {}
 
 func (x *CancelJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +2307,7 @@ func (x *CancelJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJob.ProtoReflect.Descriptor instead.
 func (*CancelJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{16}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CancelJob) GetJobId() string {
@@ -1583,6 +2329,7 @@ type ExplainStreamResponse struct {
 	//	*ExplainStreamResponse_Progress
 	//	*ExplainStreamResponse_Result
 	//	*ExplainStreamResponse_Error
+	//	*ExplainStreamResponse_Partial
 	Event         isExplainStreamResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1590,7 +2337,7 @@ type ExplainStreamResponse struct {
 
 func (x *ExplainStreamResponse) Reset() {
 	*x = ExplainStreamResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +2349,7 @@ func (x *ExplainStreamResponse) String() string {
 func (*ExplainStreamResponse) ProtoMessage() {}
 
 func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +2362,7 @@ func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamResponse.ProtoReflect.Descriptor instead.
 func (*ExplainStreamResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{17}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExplainStreamResponse) GetJobId() string {
@@ -1659,6 +2406,15 @@ func (x *ExplainStreamResponse) GetError() *JobError {
 	return nil
 }
 
+func (x *ExplainStreamResponse) GetPartial() *Explanation {
+	if x != nil {
+		if x, ok := x.Event.(*ExplainStreamResponse_Partial); ok {
+			return x.Partial
+		}
+	}
+	return nil
+}
+
 type isExplainStreamResponse_Event interface {
 	isExplainStreamResponse_Event()
 }
@@ -1678,11 +2434,19 @@ type ExplainStreamResponse_Error struct {
 	Error *JobError `protobuf:"bytes,4,opt,name=error,proto3,oneof"`
 }
 
+type ExplainStreamResponse_Partial struct {
+	// An interim result: permutation importance after each finished
+	// repeat. Coalesced like progress.
+	Partial *Explanation `protobuf:"bytes,5,opt,name=partial,proto3,oneof"`
+}
+
 func (*ExplainStreamResponse_Progress) isExplainStreamResponse_Event() {}
 
 func (*ExplainStreamResponse_Result) isExplainStreamResponse_Event() {}
 
 func (*ExplainStreamResponse_Error) isExplainStreamResponse_Event() {}
+
+func (*ExplainStreamResponse_Partial) isExplainStreamResponse_Event() {}
 
 // Progress reports how far a job is.
 type Progress struct {
@@ -1699,7 +2463,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +2475,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +2488,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{18}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Progress) GetSamplesScored() uint64 {
@@ -1762,7 +2526,7 @@ type JobError struct {
 
 func (x *JobError) Reset() {
 	*x = JobError{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +2538,7 @@ func (x *JobError) String() string {
 func (*JobError) ProtoMessage() {}
 
 func (x *JobError) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +2551,7 @@ func (x *JobError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobError.ProtoReflect.Descriptor instead.
 func (*JobError) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{19}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *JobError) GetCode() int32 {
@@ -1808,12 +2572,16 @@ var File_explainer_v1_explainer_proto protoreflect.FileDescriptor
 
 const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
-	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\x95\x01\n" +
+	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\xe5\x02\n" +
 	"\x0eExplainRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x122\n" +
 	"\binstance\x18\x02 \x01(\v2\x16.explainer.v1.InstanceR\binstance\x12/\n" +
 	"\x04lime\x18\n" +
-	" \x01(\v2\x19.explainer.v1.LimeOptionsH\x00R\x04limeB\b\n" +
+	" \x01(\v2\x19.explainer.v1.LimeOptionsH\x00R\x04lime\x12B\n" +
+	"\vkernel_shap\x18\v \x01(\v2\x1f.explainer.v1.KernelShapOptionsH\x00R\n" +
+	"kernelShap\x12D\n" +
+	"\vpermutation\x18\f \x01(\v2 .explainer.v1.PermutationOptionsH\x00R\vpermutation\x12D\n" +
+	"\vsensitivity\x18\r \x01(\v2 .explainer.v1.SensitivityOptionsH\x00R\vsensitivityB\b\n" +
 	"\x06method\"M\n" +
 	"\bInstance\x129\n" +
 	"\atabular\x18\x01 \x01(\v2\x1d.explainer.v1.TabularInstanceH\x00R\atabularB\x06\n" +
@@ -1853,10 +2621,45 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
 	"statistics\x18\x02 \x01(\v2 .explainer.v1.TrainingStatisticsH\x00R\n" +
 	"statisticsB\b\n" +
-	"\x06source\"<\n" +
+	"\x06source\"\x95\x01\n" +
 	"\aDataset\x12\x19\n" +
 	"\bnum_rows\x18\x01 \x01(\rR\anumRows\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\x01R\x06values\"\xb2\x01\n" +
+	"\x06values\x18\x02 \x03(\x01R\x06values\x12\x18\n" +
+	"\atargets\x18\x03 \x03(\x01R\atargets\x12\x18\n" +
+	"\aweights\x18\x04 \x03(\x01R\aweights\x12#\n" +
+	"\rfeature_names\x18\x05 \x03(\tR\ffeatureNames\">\n" +
+	"\fFeatureGroup\x12\x1a\n" +
+	"\bfeatures\x18\x01 \x03(\rR\bfeatures\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\xa0\x02\n" +
+	"\x11KernelShapOptions\x12\x1f\n" +
+	"\vnum_samples\x18\x01 \x01(\rR\n" +
+	"numSamples\x12&\n" +
+	"\x04link\x18\x02 \x01(\x0e2\x12.explainer.v1.LinkR\x04link\x122\n" +
+	"\x06groups\x18\x03 \x03(\v2\x1a.explainer.v1.FeatureGroupR\x06groups\x125\n" +
+	"\n" +
+	"background\x18\x04 \x01(\v2\x15.explainer.v1.DatasetR\n" +
+	"background\x12\x16\n" +
+	"\x06labels\x18\x05 \x03(\rR\x06labels\x12\x1d\n" +
+	"\n" +
+	"top_labels\x18\x06 \x01(\rR\ttopLabels\x12\x17\n" +
+	"\x04seed\x18\a \x01(\x04H\x00R\x04seed\x88\x01\x01B\a\n" +
+	"\x05_seed\"\xb5\x02\n" +
+	"\x12PermutationOptions\x12)\n" +
+	"\x04data\x18\x01 \x01(\v2\x15.explainer.v1.DatasetR\x04data\x12\x1a\n" +
+	"\bstreamed\x18\x02 \x01(\bR\bstreamed\x12/\n" +
+	"\ascoring\x18\x03 \x01(\x0e2\x15.explainer.v1.ScoringR\ascoring\x12\x18\n" +
+	"\arepeats\x18\x04 \x01(\rR\arepeats\x12\x1f\n" +
+	"\vmax_samples\x18\x05 \x01(\x01R\n" +
+	"maxSamples\x122\n" +
+	"\x06groups\x18\x06 \x03(\v2\x1a.explainer.v1.FeatureGroupR\x06groups\x12\x16\n" +
+	"\x06output\x18\a \x01(\rR\x06output\x12\x17\n" +
+	"\x04seed\x18\b \x01(\x04H\x00R\x04seed\x88\x01\x01B\a\n" +
+	"\x05_seed\"\x87\x01\n" +
+	"\x12SensitivityOptions\x12)\n" +
+	"\x04data\x18\x01 \x01(\v2\x15.explainer.v1.DatasetR\x04data\x12\x1a\n" +
+	"\bstreamed\x18\x02 \x01(\bR\bstreamed\x12\x12\n" +
+	"\x04step\x18\x03 \x01(\x01R\x04step\x12\x16\n" +
+	"\x06labels\x18\x04 \x03(\rR\x06labels\"\xb2\x01\n" +
 	"\x12TrainingStatistics\x12\x14\n" +
 	"\x05means\x18\x01 \x03(\x01R\x05means\x12\x12\n" +
 	"\x04stds\x18\x02 \x03(\x01R\x04stds\x12C\n" +
@@ -1877,7 +2680,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x04maxs\x18\x06 \x03(\x01R\x04maxs\x12 \n" +
 	"\vfrequencies\x18\a \x03(\x01R\vfrequencies\"N\n" +
 	"\x0fExplainResponse\x12;\n" +
-	"\vexplanation\x18\x01 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\xb8\x03\n" +
+	"\vexplanation\x18\x01 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\xb3\x04\n" +
 	"\vExplanation\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x126\n" +
@@ -1893,7 +2696,10 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\aelapsed\x18\t \x01(\v2\x19.google.protobuf.DurationR\aelapsed\x12K\n" +
 	"\x11feature_selection\x18\n" +
 	" \x01(\x0e2\x1e.explainer.v1.FeatureSelectionR\x10featureSelection\x12!\n" +
-	"\fkernel_width\x18\v \x01(\x01R\vkernelWidth\"\x85\x02\n" +
+	"\fkernel_width\x18\v \x01(\x01R\vkernelWidth\x12/\n" +
+	"\ascoring\x18\f \x01(\x0e2\x15.explainer.v1.ScoringR\ascoring\x12%\n" +
+	"\x0ebaseline_score\x18\r \x01(\x01R\rbaselineScore\x12!\n" +
+	"\frepeats_done\x18\x0e \x01(\rR\vrepeatsDone\"\xc5\x02\n" +
 	"\x10LabelExplanation\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\rR\x05label\x12\x1d\n" +
 	"\n" +
@@ -1904,25 +2710,41 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\tintercept\x18\x04 \x01(\x01R\tintercept\x12=\n" +
 	"\fattributions\x18\x05 \x03(\v2\x19.explainer.v1.AttributionR\fattributions\x12\x14\n" +
 	"\x05score\x18\x06 \x01(\x01R\x05score\x12)\n" +
-	"\x10local_prediction\x18\a \x01(\x01R\x0flocalPrediction\"U\n" +
+	"\x10local_prediction\x18\a \x01(\x01R\x0flocalPrediction\x12\x1d\n" +
+	"\n" +
+	"base_value\x18\b \x01(\x01R\tbaseValue\x12\x1f\n" +
+	"\vmodel_value\x18\t \x01(\x01R\n" +
+	"modelValue\"\xb6\x01\n" +
 	"\vAttribution\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x18\n" +
 	"\afeature\x18\x02 \x01(\tR\afeature\x12\x16\n" +
-	"\x06weight\x18\x03 \x01(\x01R\x06weight\"\x81\x01\n" +
+	"\x06weight\x18\x03 \x01(\x01R\x06weight\x12\x1a\n" +
+	"\bfeatures\x18\x04 \x03(\rR\bfeatures\x12\x10\n" +
+	"\x03std\x18\x05 \x01(\x01R\x03std\x12\x16\n" +
+	"\x06values\x18\x06 \x03(\x01R\x06values\x12\x19\n" +
+	"\bmean_abs\x18\a \x01(\x01R\ameanAbs\"\xb0\x01\n" +
 	"\x14ExplainStreamRequest\x12.\n" +
 	"\x05start\x18\x01 \x01(\v2\x16.explainer.v1.StartJobH\x00R\x05start\x121\n" +
-	"\x06cancel\x18\x02 \x01(\v2\x17.explainer.v1.CancelJobH\x00R\x06cancelB\x06\n" +
-	"\x04kind\"Y\n" +
+	"\x06cancel\x18\x02 \x01(\v2\x17.explainer.v1.CancelJobH\x00R\x06cancel\x12-\n" +
+	"\x04data\x18\x03 \x01(\v2\x17.explainer.v1.DataChunkH\x00R\x04dataB\x06\n" +
+	"\x04kind\"\x82\x01\n" +
+	"\tDataChunk\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\x01R\x06values\x12\x18\n" +
+	"\atargets\x18\x03 \x03(\x01R\atargets\x12\x18\n" +
+	"\aweights\x18\x04 \x03(\x01R\aweights\x12\x12\n" +
+	"\x04last\x18\x05 \x01(\bR\x04last\"Y\n" +
 	"\bStartJob\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x126\n" +
 	"\arequest\x18\x02 \x01(\v2\x1c.explainer.v1.ExplainRequestR\arequest\"\"\n" +
 	"\tCancelJob\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xd2\x01\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x89\x02\n" +
 	"\x15ExplainStreamResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x124\n" +
 	"\bprogress\x18\x02 \x01(\v2\x16.explainer.v1.ProgressH\x00R\bprogress\x123\n" +
 	"\x06result\x18\x03 \x01(\v2\x19.explainer.v1.ExplanationH\x00R\x06result\x12.\n" +
-	"\x05error\x18\x04 \x01(\v2\x16.explainer.v1.JobErrorH\x00R\x05errorB\a\n" +
+	"\x05error\x18\x04 \x01(\v2\x16.explainer.v1.JobErrorH\x00R\x05error\x125\n" +
+	"\apartial\x18\x05 \x01(\v2\x19.explainer.v1.ExplanationH\x00R\apartialB\a\n" +
 	"\x05event\"w\n" +
 	"\bProgress\x12%\n" +
 	"\x0esamples_scored\x18\x01 \x01(\x04R\rsamplesScored\x12#\n" +
@@ -1946,7 +2768,21 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\tRegressor\x12\x19\n" +
 	"\x15REGRESSOR_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fREGRESSOR_RIDGE\x10\x01\x12\x13\n" +
-	"\x0fREGRESSOR_LASSO\x10\x022\xb8\x01\n" +
+	"\x0fREGRESSOR_LASSO\x10\x02*?\n" +
+	"\x04Link\x12\x14\n" +
+	"\x10LINK_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rLINK_IDENTITY\x10\x01\x12\x0e\n" +
+	"\n" +
+	"LINK_LOGIT\x10\x02*\xba\x01\n" +
+	"\aScoring\x12\x17\n" +
+	"\x13SCORING_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10SCORING_ACCURACY\x10\x01\x12\x1d\n" +
+	"\x19SCORING_BALANCED_ACCURACY\x10\x02\x12\x18\n" +
+	"\x14SCORING_NEG_LOG_LOSS\x10\x03\x12\x13\n" +
+	"\x0fSCORING_ROC_AUC\x10\x04\x12\"\n" +
+	"\x1eSCORING_NEG_MEAN_SQUARED_ERROR\x10\x05\x12\x0e\n" +
+	"\n" +
+	"SCORING_R2\x10\x062\xb8\x01\n" +
 	"\x10ExplainerService\x12F\n" +
 	"\aExplain\x12\x1c.explainer.v1.ExplainRequest\x1a\x1d.explainer.v1.ExplainResponse\x12\\\n" +
 	"\rExplainStream\x12\".explainer.v1.ExplainStreamRequest\x1a#.explainer.v1.ExplainStreamResponse(\x010\x01BGZEgithub.com/explainer-sidecar/explainer/proto/explainer/v1;explainerv1b\x06proto3"
@@ -1963,67 +2799,87 @@ func file_explainer_v1_explainer_proto_rawDescGZIP() []byte {
 	return file_explainer_v1_explainer_proto_rawDescData
 }
 
-var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_explainer_v1_explainer_proto_goTypes = []any{
 	(FeatureSelection)(0),         // 0: explainer.v1.FeatureSelection
 	(Discretizer)(0),              // 1: explainer.v1.Discretizer
 	(Regressor)(0),                // 2: explainer.v1.Regressor
-	(*ExplainRequest)(nil),        // 3: explainer.v1.ExplainRequest
-	(*Instance)(nil),              // 4: explainer.v1.Instance
-	(*TabularInstance)(nil),       // 5: explainer.v1.TabularInstance
-	(*CategoricalFeature)(nil),    // 6: explainer.v1.CategoricalFeature
-	(*LimeOptions)(nil),           // 7: explainer.v1.LimeOptions
-	(*TrainingData)(nil),          // 8: explainer.v1.TrainingData
-	(*Dataset)(nil),               // 9: explainer.v1.Dataset
-	(*TrainingStatistics)(nil),    // 10: explainer.v1.TrainingStatistics
-	(*FeatureDistribution)(nil),   // 11: explainer.v1.FeatureDistribution
-	(*FeatureBins)(nil),           // 12: explainer.v1.FeatureBins
-	(*ExplainResponse)(nil),       // 13: explainer.v1.ExplainResponse
-	(*Explanation)(nil),           // 14: explainer.v1.Explanation
-	(*LabelExplanation)(nil),      // 15: explainer.v1.LabelExplanation
-	(*Attribution)(nil),           // 16: explainer.v1.Attribution
-	(*ExplainStreamRequest)(nil),  // 17: explainer.v1.ExplainStreamRequest
-	(*StartJob)(nil),              // 18: explainer.v1.StartJob
-	(*CancelJob)(nil),             // 19: explainer.v1.CancelJob
-	(*ExplainStreamResponse)(nil), // 20: explainer.v1.ExplainStreamResponse
-	(*Progress)(nil),              // 21: explainer.v1.Progress
-	(*JobError)(nil),              // 22: explainer.v1.JobError
-	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(Link)(0),                     // 3: explainer.v1.Link
+	(Scoring)(0),                  // 4: explainer.v1.Scoring
+	(*ExplainRequest)(nil),        // 5: explainer.v1.ExplainRequest
+	(*Instance)(nil),              // 6: explainer.v1.Instance
+	(*TabularInstance)(nil),       // 7: explainer.v1.TabularInstance
+	(*CategoricalFeature)(nil),    // 8: explainer.v1.CategoricalFeature
+	(*LimeOptions)(nil),           // 9: explainer.v1.LimeOptions
+	(*TrainingData)(nil),          // 10: explainer.v1.TrainingData
+	(*Dataset)(nil),               // 11: explainer.v1.Dataset
+	(*FeatureGroup)(nil),          // 12: explainer.v1.FeatureGroup
+	(*KernelShapOptions)(nil),     // 13: explainer.v1.KernelShapOptions
+	(*PermutationOptions)(nil),    // 14: explainer.v1.PermutationOptions
+	(*SensitivityOptions)(nil),    // 15: explainer.v1.SensitivityOptions
+	(*TrainingStatistics)(nil),    // 16: explainer.v1.TrainingStatistics
+	(*FeatureDistribution)(nil),   // 17: explainer.v1.FeatureDistribution
+	(*FeatureBins)(nil),           // 18: explainer.v1.FeatureBins
+	(*ExplainResponse)(nil),       // 19: explainer.v1.ExplainResponse
+	(*Explanation)(nil),           // 20: explainer.v1.Explanation
+	(*LabelExplanation)(nil),      // 21: explainer.v1.LabelExplanation
+	(*Attribution)(nil),           // 22: explainer.v1.Attribution
+	(*ExplainStreamRequest)(nil),  // 23: explainer.v1.ExplainStreamRequest
+	(*DataChunk)(nil),             // 24: explainer.v1.DataChunk
+	(*StartJob)(nil),              // 25: explainer.v1.StartJob
+	(*CancelJob)(nil),             // 26: explainer.v1.CancelJob
+	(*ExplainStreamResponse)(nil), // 27: explainer.v1.ExplainStreamResponse
+	(*Progress)(nil),              // 28: explainer.v1.Progress
+	(*JobError)(nil),              // 29: explainer.v1.JobError
+	(*durationpb.Duration)(nil),   // 30: google.protobuf.Duration
 }
 var file_explainer_v1_explainer_proto_depIdxs = []int32{
-	4,  // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
-	7,  // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
-	5,  // 2: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
-	6,  // 3: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
-	0,  // 4: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	1,  // 5: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
-	2,  // 6: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
-	8,  // 7: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
-	9,  // 8: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
-	10, // 9: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
-	11, // 10: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
-	12, // 11: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
-	14, // 12: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
-	15, // 13: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	23, // 14: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
-	0,  // 15: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
-	16, // 16: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
-	18, // 17: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
-	19, // 18: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
-	3,  // 19: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	21, // 20: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
-	14, // 21: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	22, // 22: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
-	3,  // 23: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	17, // 24: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	13, // 25: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	20, // 26: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	25, // [25:27] is the sub-list for method output_type
-	23, // [23:25] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	6,  // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
+	9,  // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
+	13, // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
+	14, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
+	15, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
+	7,  // 5: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
+	8,  // 6: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
+	0,  // 7: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	1,  // 8: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
+	2,  // 9: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
+	10, // 10: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
+	11, // 11: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
+	16, // 12: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
+	3,  // 13: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
+	12, // 14: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
+	11, // 15: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
+	11, // 16: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
+	4,  // 17: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
+	12, // 18: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
+	11, // 19: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
+	17, // 20: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
+	18, // 21: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
+	20, // 22: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
+	21, // 23: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
+	30, // 24: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	0,  // 25: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
+	4,  // 26: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
+	22, // 27: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
+	25, // 28: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
+	26, // 29: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
+	24, // 30: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
+	5,  // 31: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
+	28, // 32: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	20, // 33: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
+	29, // 34: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	20, // 35: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
+	5,  // 36: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	23, // 37: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	19, // 38: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	27, // 39: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	38, // [38:40] is the sub-list for method output_type
+	36, // [36:38] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }
@@ -2033,6 +2889,9 @@ func file_explainer_v1_explainer_proto_init() {
 	}
 	file_explainer_v1_explainer_proto_msgTypes[0].OneofWrappers = []any{
 		(*ExplainRequest_Lime)(nil),
+		(*ExplainRequest_KernelShap)(nil),
+		(*ExplainRequest_Permutation)(nil),
+		(*ExplainRequest_Sensitivity)(nil),
 	}
 	file_explainer_v1_explainer_proto_msgTypes[1].OneofWrappers = []any{
 		(*Instance_Tabular)(nil),
@@ -2042,22 +2901,26 @@ func file_explainer_v1_explainer_proto_init() {
 		(*TrainingData_Dataset)(nil),
 		(*TrainingData_Statistics)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[14].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[8].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[9].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[18].OneofWrappers = []any{
 		(*ExplainStreamRequest_Start)(nil),
 		(*ExplainStreamRequest_Cancel)(nil),
+		(*ExplainStreamRequest_Data)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[17].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[22].OneofWrappers = []any{
 		(*ExplainStreamResponse_Progress)(nil),
 		(*ExplainStreamResponse_Result)(nil),
 		(*ExplainStreamResponse_Error)(nil),
+		(*ExplainStreamResponse_Partial)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_explainer_v1_explainer_proto_rawDesc), len(file_explainer_v1_explainer_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   20,
+			NumEnums:      5,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,71 @@
+package explain
+
+// Result is what an estimator found: per explained label (class), one
+// attribution per feature or feature group. Fields an estimator does not
+// produce stay zero; each says which estimators set it.
+type Result struct {
+	// Method names the estimator: "lime", "kernelshap", "permutation",
+	// "sensitivity".
+	Method string
+	// Labels holds one explanation per explained class. Permutation
+	// importance has one entry (Label 0): the importances of the score.
+	Labels []LabelResult
+	// InstanceScores are the model's scores for the instance itself (local
+	// methods).
+	InstanceScores []float64
+	// NumSamples is the number of rows the model scored.
+	NumSamples int
+	// Seed is the seed used (random methods).
+	Seed uint64
+	// KernelWidth is the kernel width used (LIME).
+	KernelWidth float64
+	// Selection is the feature selection used, with auto resolved (LIME).
+	Selection FeatureSelection
+	// Scoring names the score (permutation importance): "accuracy", ...
+	Scoring string
+	// BaselineScore is the score on the unpermuted data (permutation
+	// importance).
+	BaselineScore float64
+}
+
+// LabelResult explains one class.
+type LabelResult struct {
+	Label int
+	// Prediction is the model's score for this class on the instance
+	// (local methods).
+	Prediction float64
+	// Intercept, Score (weighted R²) and LocalPrediction describe LIME's
+	// surrogate.
+	Intercept       float64
+	Score           float64
+	LocalPrediction float64
+	// BaseValue is E[f(background)] and ModelValue is f(x), both in the
+	// link's space (KernelSHAP): the attributions sum to ModelValue −
+	// BaseValue.
+	BaseValue  float64
+	ModelValue float64
+	// Attributions are ordered by decreasing |Weight| (LIME) or by feature
+	// (the other methods).
+	Attributions []Attribution
+}
+
+// Attribution is one feature's (or feature group's) weight.
+type Attribution struct {
+	// Index is the feature's index, or the group's when features are
+	// grouped.
+	Index int
+	// Features are the group's features, nil for a single feature.
+	Features []int
+	// Description is readable: "mean radius <= 11.70", "color=red", "age".
+	Description string
+	// Weight is the attribution: LIME's coefficient, the Shapley value, the
+	// mean importance, the mean partial derivative.
+	Weight float64
+	// Std is the standard deviation of Values (permutation importance, ddof
+	// 0) or of the partial derivative over the data (sensitivity).
+	Std float64
+	// Values are the importance on each repeat (permutation importance).
+	Values []float64
+	// MeanAbs is the mean absolute partial derivative (sensitivity).
+	MeanAbs float64
+}
