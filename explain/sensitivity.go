@@ -1,0 +1,227 @@
+package explain
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// DefaultStep is Sensitivity's finite-difference step, in population
+// standard deviations of each feature.
+const DefaultStep = 0.01
+
+// SensitivityRequest is one sensitivity analysis: the mean partial
+// derivatives of the model's class scores over a data set.
+type SensitivityRequest struct {
+	// Data holds N ≥ 1 rows of p features. It is not modified.
+	Data [][]float64
+	// FeatureNames name the features; nil gives "x0", "x1", ....
+	FeatureNames []string
+	// Step sets each feature's step h_j = Step·σ_j, σ_j the population
+	// standard deviation of feature j over Data (1 when it is 0). Default
+	// DefaultStep; in (0, 1].
+	Step float64
+	// Labels are the classes (model output columns) to report, each once.
+	// Nil: all, in order.
+	Labels []int
+}
+
+// Sensitivity estimates, for each reported class c and feature j, the
+// partial derivative of the model's score f_c by central differences at
+// every row x_i of req.Data,
+//
+//	d_ij = (f_c(x_i + h_j e_j) − f_c(x_i − h_j e_j)) / (2h_j),
+//
+// and reports one LabelResult per class with one Attribution per feature:
+// Weight = (1/N) Σ_i d_ij, MeanAbs = (1/N) Σ_i |d_ij| and Std the
+// population standard deviation of d_ij over the rows. Central differences
+// are exact, up to rounding, for scores linear or quadratic in x_j; the
+// error is O(h_j²) otherwise.
+//
+// Each of the 2p evaluations (x + h_j e_j and x − h_j e_j for every j)
+// sends the N rows, modified in column j, to the model, two at a time
+// (evalsInFlight) so that the model always has batches to score; each
+// uses a working copy of req.Data in which only the shifted column is
+// rewritten between evaluations. Peak memory beyond the caller's data is
+// therefore 2·N·p float64 values for the working copies plus the outputs
+// of at most six evaluations (6·N·classes values: two at the model, two
+// waiting to be combined, and the first of each pair waiting for the
+// second). Rows sent to the model must not be used by it after Predict
+// returns.
+//
+// The result has Method "sensitivity" and NumSamples = 2·N·p, the rows
+// the model scored. A request that cannot run is a *RequestError naming
+// the field (a label out of range is found when the first outputs come
+// back); a model output that cannot be read (wrong row count or width,
+// non-finite scores) is another error. When ctx is done no new evaluation
+// starts and ctx's error is returned. The result is the same, bit for bit,
+// for the same request and model, whatever the scheduling.
+func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result, error) {
+	steps, err := req.prepare()
+	if err != nil {
+		return nil, err
+	}
+	N, p := len(req.Data), len(req.Data[0])
+	names := featureNames(req.FeatureNames, p)
+	res := &Result{Method: "sensitivity", NumSamples: 2 * N * p}
+	// outs[2j] and outs[2j+1] hold the outputs at x + h_j e_j and
+	// x − h_j e_j until both are in.
+	outs := make([][][]float64, 2*p)
+	width := 0
+	collect := func(k int, out [][]float64) error {
+		w := len(out[0])
+		if width == 0 {
+			width = w
+			labels := req.Labels
+			if labels == nil {
+				labels = make([]int, width)
+				for c := range labels {
+					labels[c] = c
+				}
+			}
+			for i, c := range labels {
+				if c >= width {
+					return invalid(fmt.Sprintf("labels[%d]", i), "%d is out of range [0,%d)", c, width)
+				}
+				res.Labels = append(res.Labels, LabelResult{Label: c, Attributions: make([]Attribution, p)})
+			}
+		} else if w != width {
+			return fmt.Errorf("explain: model returned %d scores per row in one evaluation, %d in another", w, width)
+		}
+		outs[k] = out
+		j := k / 2
+		plus, minus := outs[2*j], outs[2*j+1]
+		if plus == nil || minus == nil {
+			return nil
+		}
+		twoH := 2 * steps[j]
+		for l := range res.Labels {
+			c := res.Labels[l].Label
+			var sum, sumAbs float64
+			for i := range plus {
+				d := (plus[i][c] - minus[i][c]) / twoH
+				sum += d
+				sumAbs += math.Abs(d)
+			}
+			mean := sum / float64(N)
+			var ss float64
+			for i := range plus {
+				e := (plus[i][c]-minus[i][c])/twoH - mean
+				ss += e * e
+			}
+			res.Labels[l].Attributions[j] = Attribution{
+				Index:       j,
+				Description: names[j],
+				Weight:      mean,
+				MeanAbs:     sumAbs / float64(N),
+				Std:         math.Sqrt(ss / float64(N)),
+			}
+		}
+		outs[2*j], outs[2*j+1] = nil, nil
+		return nil
+	}
+	newWorker := func() func(context.Context, int) ([][]float64, error) {
+		var ws *shiftWorkspace
+		return func(ctx context.Context, k int) ([][]float64, error) {
+			if ws == nil {
+				ws = newShiftWorkspace(req.Data)
+			}
+			j, h := k/2, steps[k/2]
+			if k%2 == 1 {
+				h = -h
+			}
+			out, err := predict(ctx, m, ws.shift(j, h))
+			return out.rows, err
+		}
+	}
+	if err := runEvaluations(ctx, 2*p, newWorker, collect); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// prepare validates req and returns each feature's step h_j.
+func (req *SensitivityRequest) prepare() ([]float64, error) {
+	if len(req.Data) == 0 {
+		return nil, invalid("data", "has no rows")
+	}
+	p, err := checkData(req.Data)
+	if err != nil {
+		return nil, err
+	}
+	if req.FeatureNames != nil && len(req.FeatureNames) != p {
+		return nil, invalid("feature_names", "has %d names for %d features", len(req.FeatureNames), p)
+	}
+	step := req.Step
+	if step == 0 {
+		step = DefaultStep
+	}
+	if !(step > 0 && step <= 1) {
+		return nil, invalid("step", "must be in (0, 1]")
+	}
+	if req.Labels != nil && len(req.Labels) == 0 {
+		return nil, invalid("labels", "is empty; leave it unset to report every class")
+	}
+	for i, c := range req.Labels {
+		if c < 0 {
+			return nil, invalid(fmt.Sprintf("labels[%d]", i), "must not be negative")
+		}
+		if slices.Contains(req.Labels[:i], c) {
+			return nil, invalid(fmt.Sprintf("labels[%d]", i), "repeats class %d", c)
+		}
+	}
+	N := float64(len(req.Data))
+	steps := make([]float64, p)
+	for _, row := range req.Data {
+		for j, v := range row {
+			steps[j] += v
+		}
+	}
+	for j := range steps {
+		mean := steps[j] / N
+		var ss float64
+		for _, row := range req.Data {
+			d := row[j] - mean
+			ss += d * d
+		}
+		sd := math.Sqrt(ss / N)
+		if sd == 0 {
+			sd = 1
+		}
+		steps[j] = step * sd
+	}
+	return steps, nil
+}
+
+// shiftWorkspace is one evaluation's working copy of the data: the rows
+// with at most one column shifted.
+type shiftWorkspace struct {
+	src     [][]float64
+	rows    [][]float64 // the copy, in one backing array
+	shifted int         // the column shifted in rows, −1 for none
+}
+
+func newShiftWorkspace(src [][]float64) *shiftWorkspace {
+	n, p := len(src), len(src[0])
+	backing := make([]float64, n*p)
+	ws := &shiftWorkspace{src: src, rows: make([][]float64, n), shifted: -1}
+	for i, row := range src {
+		ws.rows[i] = backing[i*p : (i+1)*p : (i+1)*p]
+		copy(ws.rows[i], row)
+	}
+	return ws
+}
+
+// shift restores the column shifted last, then adds h to column j of every
+// row, and returns the copy.
+func (ws *shiftWorkspace) shift(j int, h float64) [][]float64 {
+	for i, dst := range ws.rows {
+		if ws.shifted >= 0 {
+			dst[ws.shifted] = ws.src[i][ws.shifted]
+		}
+		dst[j] = ws.src[i][j] + h
+	}
+	ws.shifted = j
+	return ws.rows
+}
