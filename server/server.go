@@ -128,7 +128,7 @@ func (s *Server) Explain(ctx context.Context, req *explainerv1.ExplainRequest) (
 		return nil, err
 	}
 	defer release()
-	exp, err := s.run(ctx, req, nil)
+	exp, err := s.run(ctx, req, jobIO{})
 	if err != nil {
 		return nil, toStatus(s.opts.logger, err).Err()
 	}
@@ -194,9 +194,20 @@ func (s *Server) describe(ctx context.Context, name string) (*modelEntry, predic
 	return e, info, nil
 }
 
-// run executes one job; progress, when not nil, is called as samples are
-// scored (from the batcher's goroutines).
-func (s *Server) run(ctx context.Context, req *explainerv1.ExplainRequest, progress func(*explainerv1.Progress)) (_ *explainerv1.Explanation, err error) {
+// jobIO is what a job exchanges with its RPC besides the request. Every
+// field may be nil (unary Explain has none).
+type jobIO struct {
+	// progress reports samples scored; called from the batcher's goroutines.
+	progress func(*explainerv1.Progress)
+	// partial reports an interim result (permutation importance).
+	partial func(*explainerv1.Explanation)
+	// data delivers the chunks of a streamed data set; closed when the
+	// client stops sending.
+	data <-chan *explainerv1.DataChunk
+}
+
+// run executes one job.
+func (s *Server) run(ctx context.Context, req *explainerv1.ExplainRequest, io jobIO) (_ *explainerv1.Explanation, err error) {
 	start := time.Now()
 	defer func() {
 		if err != nil && s.jobs.Err() != nil {
@@ -211,44 +222,140 @@ func (s *Server) run(ctx context.Context, req *explainerv1.ExplainRequest, progr
 		ctx, cancel = context.WithTimeout(ctx, s.opts.jobTimeout)
 		defer cancel()
 	}
-	if req.GetLime() == nil {
-		return nil, invalidArgument("method: must be set (lime)")
+	if req.GetMethod() == nil {
+		return nil, invalidArgument("method: must be set (lime, kernel_shap, permutation or sensitivity)")
 	}
 	entry, info, err := s.describe(ctx, req.GetModel())
 	if err != nil {
 		return nil, err
 	}
-	if info.NumFeatures > 0 {
-		if got := len(req.GetInstance().GetTabular().GetValues()); got != info.NumFeatures && got > 0 {
+	m := s.newJobModel(entry.client, info, io.progress)
+	model := modelName(req.GetModel(), s.opts.defaultModel)
+	toProto := func(res *explain.Result) *explainerv1.Explanation {
+		return explanationProto(res, model, info, uint64(m.batcher.Calls()), time.Since(start))
+	}
+	var (
+		res        *explain.Result
+		groupNames []string
+	)
+	switch req.GetMethod().(type) {
+	case *explainerv1.ExplainRequest_Lime:
+		if got := len(req.GetInstance().GetTabular().GetValues()); info.NumFeatures > 0 && got != info.NumFeatures && got > 0 {
 			return nil, invalidArgument("instance.tabular.values: instance has %d features, model expects %d", got, info.NumFeatures)
 		}
+		job, err := parseLIME(req, &limeDefaults{classes: info.NumClasses, randomSeed: rand.Uint64})
+		if err != nil {
+			return nil, err
+		}
+		m.expect(job.req.NumSamples)
+		res, err = explain.LIME(ctx, m, job.req)
+		if err != nil {
+			return nil, err
+		}
+	case *explainerv1.ExplainRequest_KernelShap:
+		r, names, err := parseKernelSHAP(req, info, rand.Uint64)
+		if err != nil {
+			return nil, err
+		}
+		groupNames = names
+		res, err = explain.KernelSHAP(ctx, m, r)
+		if err != nil {
+			return nil, err
+		}
+	case *explainerv1.ExplainRequest_Permutation:
+		r, names, err := parsePermutation(ctx, req.GetPermutation(), info, io.data, rand.Uint64)
+		if err != nil {
+			return nil, err
+		}
+		groupNames = names
+		m.expect(permutationRows(r))
+		if io.partial != nil {
+			r.Partial = func(done int, res *explain.Result) {
+				nameGroups(res, groupNames)
+				exp := toProto(res)
+				exp.RepeatsDone = uint32(done)
+				io.partial(exp)
+			}
+		}
+		res, err = explain.Permutation(ctx, m, r)
+		if err != nil {
+			return nil, err
+		}
+	case *explainerv1.ExplainRequest_Sensitivity:
+		r, err := parseSensitivity(ctx, req.GetSensitivity(), info, io.data)
+		if err != nil {
+			return nil, err
+		}
+		m.expect(2 * len(r.Data) * len(r.Data[0]))
+		res, err = explain.Sensitivity(ctx, m, r)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, invalidArgument("method: unknown method")
 	}
-	job, err := parseLIME(req, &limeDefaults{classes: info.NumClasses, randomSeed: rand.Uint64})
-	if err != nil {
-		return nil, err
+	nameGroups(res, groupNames)
+	return toProto(res), nil
+}
+
+// permutationRows is the number of rows permutation importance scores:
+// the baseline over all rows, then every group on every repeat over the
+// (sub)sampled rows, as scikit-learn's max_samples reads.
+func permutationRows(r explain.PermutationRequest) int {
+	n := len(r.Data)
+	sub := n
+	switch {
+	case r.MaxSamples > 0 && r.MaxSamples <= 1:
+		sub = int(r.MaxSamples * float64(n))
+	case r.MaxSamples > 1:
+		sub = min(n, int(r.MaxSamples))
 	}
-	total := uint64(job.req.NumSamples)
-	var scored atomic.Uint64
-	batcherOpts := []predictor.BatcherOption{
+	g := len(r.Groups)
+	if g == 0 {
+		g = len(r.Data[0])
+	}
+	repeats := r.Repeats
+	if repeats == 0 {
+		repeats = 5
+	}
+	return n + g*repeats*sub
+}
+
+// jobModel is the model a job's estimator calls: the batcher over the
+// model client, counting rows for progress.
+type jobModel struct {
+	batcher   *predictor.Batcher
+	expected  atomic.Int64 // rows the job will score, when known up front
+	requested atomic.Int64 // rows asked for so far
+	scored    atomic.Int64
+}
+
+func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progress func(*explainerv1.Progress)) *jobModel {
+	m := &jobModel{}
+	opts := []predictor.BatcherOption{
 		predictor.WithMaxBatchSize(s.batchSize(info)),
 		predictor.WithInFlight(s.opts.inFlight),
 	}
 	if info.NumClasses > 0 {
-		batcherOpts = append(batcherOpts, predictor.WithNumClasses(info.NumClasses))
+		opts = append(opts, predictor.WithNumClasses(info.NumClasses))
 	}
-	var batcher *predictor.Batcher
 	if progress != nil {
-		batcherOpts = append(batcherOpts, predictor.WithObserver(func(rows int) {
-			done := scored.Add(uint64(rows))
-			progress(&explainerv1.Progress{SamplesScored: done, SamplesTotal: total, ModelCalls: uint64(batcher.Calls())})
+		opts = append(opts, predictor.WithObserver(func(rows int) {
+			done := m.scored.Add(int64(rows))
+			total := max(m.expected.Load(), m.requested.Load(), done)
+			progress(&explainerv1.Progress{SamplesScored: uint64(done), SamplesTotal: uint64(total), ModelCalls: uint64(m.batcher.Calls())})
 		}))
 	}
-	batcher = predictor.NewBatcher(entry.client, batcherOpts...)
-	res, err := explain.LIME(ctx, batcher, job.req)
-	if err != nil {
-		return nil, err
-	}
-	return explanationProto(res, modelName(req.GetModel(), s.opts.defaultModel), info, uint64(batcher.Calls()), time.Since(start)), nil
+	m.batcher = predictor.NewBatcher(c, opts...)
+	return m
+}
+
+func (m *jobModel) expect(rows int) { m.expected.Store(int64(rows)) }
+
+// Predict implements explain.Model.
+func (m *jobModel) Predict(ctx context.Context, rows [][]float64) ([][]float64, error) {
+	m.requested.Add(int64(len(rows)))
+	return m.batcher.Predict(ctx, rows)
 }
 
 func (s *Server) batchSize(info predictor.ModelInfo) int {
@@ -274,16 +381,22 @@ func modelName(requested, def string) string {
 
 func explanationProto(res *explain.Result, model string, info predictor.ModelInfo, calls uint64, elapsed time.Duration) *explainerv1.Explanation {
 	exp := &explainerv1.Explanation{
-		Method:           res.Method,
-		Model:            model,
-		InstanceScores:   res.InstanceScores,
-		ClassNames:       info.ClassNames,
-		Seed:             res.Seed,
-		NumSamples:       uint64(res.NumSamples),
-		ModelCalls:       calls,
-		Elapsed:          durationpb.New(elapsed),
-		FeatureSelection: featureSelectionProto(res.Selection),
-		KernelWidth:      res.KernelWidth,
+		Method:         res.Method,
+		Model:          model,
+		InstanceScores: res.InstanceScores,
+		ClassNames:     info.ClassNames,
+		Seed:           res.Seed,
+		NumSamples:     uint64(res.NumSamples),
+		ModelCalls:     calls,
+		Elapsed:        durationpb.New(elapsed),
+		KernelWidth:    res.KernelWidth,
+		BaselineScore:  res.BaselineScore,
+	}
+	if res.Method == "lime" {
+		exp.FeatureSelection = featureSelectionProto(res.Selection)
+	}
+	if res.Scoring != "" {
+		exp.Scoring = scoringProto(res.Scoring)
 	}
 	for _, l := range res.Labels {
 		le := &explainerv1.LabelExplanation{
@@ -292,14 +405,21 @@ func explanationProto(res *explain.Result, model string, info predictor.ModelInf
 			Intercept:       l.Intercept,
 			Score:           l.Score,
 			LocalPrediction: l.LocalPrediction,
+			BaseValue:       l.BaseValue,
+			ModelValue:      l.ModelValue,
 		}
-		if l.Label < len(info.ClassNames) {
+		if res.Method != "permutation" && l.Label < len(info.ClassNames) {
 			le.ClassName = info.ClassNames[l.Label]
 		}
 		for _, a := range l.Attributions {
-			le.Attributions = append(le.Attributions, &explainerv1.Attribution{
+			pa := &explainerv1.Attribution{
 				Index: uint32(a.Index), Feature: a.Description, Weight: a.Weight,
-			})
+				Std: a.Std, Values: a.Values, MeanAbs: a.MeanAbs,
+			}
+			for _, f := range a.Features {
+				pa.Features = append(pa.Features, uint32(f))
+			}
+			le.Attributions = append(le.Attributions, pa)
 		}
 		exp.Labels = append(exp.Labels, le)
 	}

@@ -31,11 +31,29 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 		sent <- err
 	}()
 
+	// streamJob is a running job as the receive loop sees it.
+	type streamJob struct {
+		cancel context.CancelFunc
+		data   chan *explainerv1.DataChunk // nil unless the job streams its data
+		done   chan struct{}               // closed when the job's goroutine ends
+		last   bool                        // the chunk with last set was forwarded
+	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
-		jobs = map[string]context.CancelFunc{}
+		jobs = map[string]*streamJob{}
 	)
+	// endData tells jobs still waiting for data that no more will come.
+	endData := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, j := range jobs {
+			if j.data != nil && !j.last {
+				close(j.data)
+				j.last = true
+			}
+		}
+	}
 	finish := func(err error) error {
 		if err != nil {
 			// Stop the jobs, but do not wait for the sender: it may be
@@ -56,6 +74,7 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
+			endData()
 			return finish(nil)
 		}
 		if err != nil {
@@ -85,14 +104,23 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 				continue
 			}
 			jctx, jcancel := context.WithCancel(ctx)
+			j := &streamJob{cancel: jcancel, done: make(chan struct{})}
+			if streamsData(k.Start.GetRequest()) {
+				j.data = make(chan *explainerv1.DataChunk, 4)
+			}
 			mu.Lock()
-			jobs[id] = jcancel
+			jobs[id] = j
 			mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer release()
-				exp, err := s.runRecovered(jctx, k.Start.GetRequest(), func(p *explainerv1.Progress) { out.progress(id, p) })
+				defer close(j.done)
+				exp, err := s.runRecovered(jctx, k.Start.GetRequest(), jobIO{
+					progress: func(p *explainerv1.Progress) { out.progress(id, p) },
+					partial:  func(e *explainerv1.Explanation) { out.partial(id, e) },
+					data:     j.data,
+				})
 				mu.Lock()
 				delete(jobs, id)
 				mu.Unlock()
@@ -105,10 +133,26 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			}()
 		case *explainerv1.ExplainStreamRequest_Cancel:
 			mu.Lock()
-			if c, ok := jobs[k.Cancel.GetJobId()]; ok {
-				c()
+			if j, ok := jobs[k.Cancel.GetJobId()]; ok {
+				j.cancel()
 			}
 			mu.Unlock()
+		case *explainerv1.ExplainStreamRequest_Data:
+			// Chunks for unknown jobs, for jobs that do not stream data or
+			// after the last chunk are ignored.
+			mu.Lock()
+			j, ok := jobs[k.Data.GetJobId()]
+			forward := ok && j.data != nil && !j.last
+			if forward && k.Data.GetLast() {
+				j.last = true
+			}
+			mu.Unlock()
+			if forward {
+				select {
+				case j.data <- k.Data:
+				case <-j.done:
+				}
+			}
 		default:
 			return finish(status.Error(codes.InvalidArgument, "stream request: start or cancel must be set"))
 		}
@@ -117,14 +161,19 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 
 // runRecovered is run for a job goroutine, which the recovery interceptor
 // does not cover: a panic becomes INTERNAL "internal error" for that job.
-func (s *Server) runRecovered(ctx context.Context, req *explainerv1.ExplainRequest, progress func(*explainerv1.Progress)) (exp *explainerv1.Explanation, err error) {
+func (s *Server) runRecovered(ctx context.Context, req *explainerv1.ExplainRequest, io jobIO) (exp *explainerv1.Explanation, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.opts.logger.ErrorContext(ctx, "panic recovered in job", "panic", p)
 			exp, err = nil, status.Error(codes.Internal, "internal error")
 		}
 	}()
-	return s.run(ctx, req, progress)
+	return s.run(ctx, req, io)
+}
+
+// streamsData tells whether a job's data set arrives in DataChunk messages.
+func streamsData(req *explainerv1.ExplainRequest) bool {
+	return req.GetPermutation().GetStreamed() || req.GetSensitivity().GetStreamed()
 }
 
 func checkJobID(id string) error {
@@ -147,17 +196,22 @@ func jobError(err error) *explainerv1.ExplainStreamResponse {
 // outbox queues a stream's outgoing events: the latest progress per job
 // (coalesced, so a slow reader costs no memory) and every job's final event.
 type outbox struct {
-	mu      sync.Mutex
-	pending map[string]*explainerv1.Progress
-	order   []string // jobs with pending progress, first come first sent
-	finals  []*explainerv1.ExplainStreamResponse
-	unsent  int // finals queued or taken by run but not yet sent
-	closed  bool
-	wake    chan struct{} // capacity 1: a pending wake-up is enough
+	mu       sync.Mutex
+	pending  map[string]*explainerv1.Progress
+	partials map[string]*explainerv1.Explanation
+	order    []string // jobs with pending progress or partial results, first come first sent
+	finals   []*explainerv1.ExplainStreamResponse
+	unsent   int // finals queued or taken by run but not yet sent
+	closed   bool
+	wake     chan struct{} // capacity 1: a pending wake-up is enough
 }
 
 func newOutbox() *outbox {
-	return &outbox{pending: map[string]*explainerv1.Progress{}, wake: make(chan struct{}, 1)}
+	return &outbox{
+		pending:  map[string]*explainerv1.Progress{},
+		partials: map[string]*explainerv1.Explanation{},
+		wake:     make(chan struct{}, 1),
+	}
 }
 
 func (o *outbox) signal() {
@@ -170,12 +224,28 @@ func (o *outbox) signal() {
 // progress records a job's latest progress.
 func (o *outbox) progress(id string, p *explainerv1.Progress) {
 	o.mu.Lock()
-	if _, pending := o.pending[id]; !pending {
-		o.order = append(o.order, id)
-	}
+	o.enqueue(id)
 	o.pending[id] = p
 	o.mu.Unlock()
 	o.signal()
+}
+
+// partial records a job's latest interim result.
+func (o *outbox) partial(id string, e *explainerv1.Explanation) {
+	o.mu.Lock()
+	o.enqueue(id)
+	o.partials[id] = e
+	o.mu.Unlock()
+	o.signal()
+}
+
+// enqueue notes that id has something coalesced to send; o.mu is held.
+func (o *outbox) enqueue(id string) {
+	_, p := o.pending[id]
+	_, e := o.partials[id]
+	if !p && !e {
+		o.order = append(o.order, id)
+	}
 }
 
 // final queues a job's last event; progress still pending for it is dropped
@@ -184,6 +254,7 @@ func (o *outbox) final(id string, ev *explainerv1.ExplainStreamResponse) {
 	ev.JobId = id
 	o.mu.Lock()
 	delete(o.pending, id)
+	delete(o.partials, id)
 	o.finals = append(o.finals, ev)
 	o.unsent++
 	o.mu.Unlock()
@@ -217,6 +288,10 @@ func (o *outbox) run(ctx context.Context, send func(*explainerv1.ExplainStreamRe
 				batch = append(batch, &explainerv1.ExplainStreamResponse{JobId: id, Event: &explainerv1.ExplainStreamResponse_Progress{Progress: p}})
 				delete(o.pending, id)
 			}
+			if e, ok := o.partials[id]; ok {
+				batch = append(batch, &explainerv1.ExplainStreamResponse{JobId: id, Event: &explainerv1.ExplainStreamResponse_Partial{Partial: e}})
+				delete(o.partials, id)
+			}
 		}
 		o.order = o.order[:0]
 		batch = append(batch, o.finals...)
@@ -228,7 +303,7 @@ func (o *outbox) run(ctx context.Context, send func(*explainerv1.ExplainStreamRe
 			if err := send(ev); err != nil {
 				return err
 			}
-			if ev.GetProgress() == nil {
+			if ev.GetResult() != nil || ev.GetError() != nil {
 				o.mu.Lock()
 				o.unsent--
 				o.mu.Unlock()

@@ -74,12 +74,12 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer client.Close()
-	req, err := f.request(data.Rows[f.row], data)
+	req, err := f.limeRequest(data.Rows[f.row], data)
 	if err != nil {
 		return err
 	}
 	req.Model = demo.ModelName
-	exp, err := explainOnStream(ctx, explainerv1.NewExplainerServiceClient(client), req, newProgress(f.progress, stderr))
+	exp, err := explainOnStream(ctx, explainerv1.NewExplainerServiceClient(client), req, nil, newProgress(f.progress, stderr))
 	if err != nil {
 		return err
 	}

@@ -46,12 +46,20 @@ type explainFlags struct {
 	l1Penalty      float64
 	output         string
 	timeout        time.Duration
+	data           string
+	groups         string
+	link           string
+	scoring        string
+	repeats        uint
+	maxSamples     float64
+	outputColumn   uint
+	step           float64
 	progress       string
 	maxBatch       int // demo only
 }
 
 func (f *explainFlags) limeFlags(fs *flag.FlagSet) {
-	fs.UintVar(&f.numSamples, "num-samples", 5000, "perturbed samples, the instance included")
+	fs.UintVar(&f.numSamples, "num-samples", 0, "perturbed samples (lime: default 5000) or coalitions (kernelshap: default 2·M + 2048)")
 	fs.UintVar(&f.numFeatures, "num-features", 10, "features in the explanation")
 	fs.StringVar(&f.selection, "feature-selection", "auto", "auto, none, highest_weights, forward_selection or lasso_path")
 	fs.Float64Var(&f.kernelWidth, "kernel-width", 0, "kernel width; 0 = 0.75·sqrt(features)")
@@ -74,11 +82,19 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var f explainFlags
 	fs.StringVar(&f.server, "server", "127.0.0.1:50051", "the sidecar's address")
 	fs.StringVar(&f.model, "model", "", "model name (default: the sidecar's)")
-	fs.StringVar(&f.method, "method", "lime", "explanation method: lime")
+	fs.StringVar(&f.method, "method", "lime", "lime, kernelshap (local: -instance), permutation or sensitivity (global: -data)")
 	fs.StringVar(&f.instance, "instance", "", "the instance as a JSON array of numbers")
 	fs.StringVar(&f.instanceFile, "instance-file", "", "a CSV file with a header row (the row -row is explained) or a JSON array")
 	fs.IntVar(&f.row, "row", 0, "with -instance-file CSV: the data row to explain, from 0")
-	fs.StringVar(&f.background, "background", "", "training data CSV with a header row: LIME's sampling statistics and the feature names")
+	fs.StringVar(&f.background, "background", "", "CSV with a header row: LIME's training data, or KernelSHAP's background rows (at most 1000)")
+	fs.StringVar(&f.data, "data", "", "permutation, sensitivity: the data set, a CSV with a header row (and the target column for permutation)")
+	fs.StringVar(&f.groups, "groups", "", `features that move together, as JSON: '[[0,10,20],[1,11,21]]'`)
+	fs.StringVar(&f.link, "link", "identity", "kernelshap: identity or logit")
+	fs.StringVar(&f.scoring, "scoring", "accuracy", "permutation: accuracy, balanced_accuracy, neg_log_loss, roc_auc, neg_mean_squared_error or r2")
+	fs.UintVar(&f.repeats, "repeats", 5, "permutation: permutations per feature")
+	fs.Float64Var(&f.maxSamples, "max-samples", 0, "permutation: rows per repeat, a fraction in (0,1] or a count; 0 = all")
+	fs.UintVar(&f.outputColumn, "output-column", 0, "permutation with a regression score: the model's output column")
+	fs.Float64Var(&f.step, "step", 0, "sensitivity: finite-difference step relative to each feature's std; 0 = 0.01")
 	fs.StringVar(&f.targetColumn, "target-column", "target", "a label column in the CSV files to ignore (ignored when absent)")
 	fs.StringVar(&f.categorical, "categorical", "", "comma-separated indices of categorical features")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "deadline of the whole explanation")
@@ -86,21 +102,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if f.method != "lime" {
-		return fmt.Errorf("-method %q is not available; this version has: lime", f.method)
-	}
-	if f.background == "" {
-		return errors.New("-background is required: LIME samples from the training data's statistics")
-	}
-	bg, err := readTable(f.background, f.targetColumn)
-	if err != nil {
-		return err
-	}
-	instance, err := f.readInstance()
-	if err != nil {
-		return err
-	}
-	req, err := f.request(instance, bg)
+	req, data, err := f.build()
 	if err != nil {
 		return err
 	}
@@ -112,7 +114,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	exp, err := explainOnStream(ctx, explainerv1.NewExplainerServiceClient(conn), req, newProgress(f.progress, stderr))
+	exp, err := explainOnStream(ctx, explainerv1.NewExplainerServiceClient(conn), req, data, newProgress(f.progress, stderr))
 	if err != nil {
 		return err
 	}
@@ -183,8 +185,8 @@ func parseJSONRow(s string) ([]float64, error) {
 	return row, nil
 }
 
-// request builds the LIME request from the flags.
-func (f *explainFlags) request(instance []float64, bg *table.Table) (*explainerv1.ExplainRequest, error) {
+// limeRequest builds the LIME request from the flags.
+func (f *explainFlags) limeRequest(instance []float64, bg *table.Table) (*explainerv1.ExplainRequest, error) {
 	if len(bg.Names) != len(instance) {
 		return nil, fmt.Errorf("the instance has %d values, the background has %d feature columns", len(instance), len(bg.Names))
 	}
@@ -195,7 +197,7 @@ func (f *explainFlags) request(instance []float64, bg *table.Table) (*explainerv
 		DiscretizeContinuous: &f.discretize,
 		SampleAroundInstance: f.aroundInstance,
 		TopLabels:            uint32(f.topLabels),
-		Training:             datasetTraining(bg),
+		Training:             &explainerv1.TrainingData{Source: &explainerv1.TrainingData_Dataset{Dataset: rowsDataset(bg, false)}},
 	}
 	sel, ok := explainerv1.FeatureSelection_value["FEATURE_SELECTION_"+strings.ToUpper(f.selection)]
 	if !ok {
@@ -244,16 +246,6 @@ func (f *explainFlags) request(instance []float64, bg *table.Table) (*explainerv
 	}, nil
 }
 
-func datasetTraining(t *table.Table) *explainerv1.TrainingData {
-	values := make([]float64, 0, len(t.Rows)*len(t.Names))
-	for _, r := range t.Rows {
-		values = append(values, r...)
-	}
-	return &explainerv1.TrainingData{Source: &explainerv1.TrainingData_Dataset{
-		Dataset: &explainerv1.Dataset{NumRows: uint32(len(t.Rows)), Values: values},
-	}}
-}
-
 func parseIndices(flagName, s string) ([]uint32, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
@@ -269,9 +261,10 @@ func parseIndices(flagName, s string) ([]uint32, error) {
 	return out, nil
 }
 
-// explainOnStream runs one job on ExplainStream, reporting progress, and
-// cancels the job when ctx ends (Ctrl-C).
-func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceClient, req *explainerv1.ExplainRequest, progress progressReporter) (*explainerv1.Explanation, error) {
+// explainOnStream runs one job on ExplainStream, sending data (when not
+// nil) in chunks after the start, reporting progress, and cancels the job
+// when ctx ends (Ctrl-C).
+func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceClient, req *explainerv1.ExplainRequest, data *table.Table, progress progressReporter) (*explainerv1.Explanation, error) {
 	stream, err := client.ExplainStream(ctx)
 	if err != nil {
 		return nil, rpcError(err)
@@ -281,6 +274,11 @@ func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceCli
 		Start: &explainerv1.StartJob{JobId: id, Request: req},
 	}}); err != nil {
 		return nil, rpcError(err)
+	}
+	if data != nil {
+		if err := sendChunks(stream, id, data); err != nil {
+			return nil, rpcError(err)
+		}
 	}
 	if err := stream.CloseSend(); err != nil {
 		return nil, rpcError(err)
@@ -297,6 +295,8 @@ func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceCli
 		switch ev := msg.GetEvent().(type) {
 		case *explainerv1.ExplainStreamResponse_Progress:
 			progress.Update(ev.Progress.GetSamplesScored(), ev.Progress.GetSamplesTotal())
+		case *explainerv1.ExplainStreamResponse_Partial:
+			progress.Describe(fmt.Sprintf("repeat %d done", ev.Partial.GetRepeatsDone()))
 		case *explainerv1.ExplainStreamResponse_Result:
 			return ev.Result, nil
 		case *explainerv1.ExplainStreamResponse_Error:

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -59,8 +62,8 @@ func TestDemoJSON(t *testing.T) {
 	if exp.Scores[1] > exp.Scores[0] {
 		predicted = 1
 	}
-	if int(l.Label) != predicted || l.ClassName != demo.ClassNames[predicted] || l.Prediction != exp.Scores[predicted] {
-		t.Errorf("label %d (%s, %v), want the predicted class %d with its score", l.Label, l.ClassName, l.Prediction, predicted)
+	if int(l.Label) != predicted || l.ClassName != demo.ClassNames[predicted] || *l.Prediction != exp.Scores[predicted] {
+		t.Errorf("label %d (%s, %v), want the predicted class %d with its score", l.Label, l.ClassName, *l.Prediction, predicted)
 	}
 	if len(l.Attributions) != 10 {
 		t.Fatalf("%d attributions, want 10", len(l.Attributions))
@@ -94,23 +97,22 @@ func TestDemoTable(t *testing.T) {
 	}
 }
 
-// TestExplainThroughServe runs `explain` against a sidecar served by the
-// same code as `serve`, in front of the demo model: the result equals the
-// demo's for the same row and seed.
-func TestExplainThroughServe(t *testing.T) {
+// startServe runs the sidecar with serve's code in front of the demo
+// model and returns its address.
+func startServe(t *testing.T) string {
+	t.Helper()
 	modelAddr, _, stopModel, err := startDemoModel(256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stopModel()
-
+	t.Cleanup(stopModel)
 	cfg := serveConfig{protocol: "predict-v1", model: demo.ModelName, inFlight: 4, maxConcurrentJobs: 4,
 		jobTimeout: time.Minute, healthInterval: time.Second, drainTimeout: time.Second, plaintext: true}
 	conn, err := predictor.Dial(modelAddr, predictor.WithInsecure())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	newClient, err := cfg.clientFunc(conn)
 	if err != nil {
 		t.Fatal(err)
@@ -122,15 +124,24 @@ func TestExplainThroughServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- serveOn(ctx, lis, newClient, &cfg, slog.New(slog.DiscardHandler)) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-served; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-	}()
+	})
+	return lis.Addr().String()
+}
 
-	const csv = "../../testdata/breast_cancer.csv"
-	out, _, err := runCLI(t, "explain", "-server", lis.Addr().String(), "-background", csv,
+const breastCancerCSV = "../../testdata/breast_cancer.csv"
+
+// TestExplainThroughServe runs `explain` against a sidecar served by the
+// same code as `serve`, in front of the demo model: the result equals the
+// demo's for the same row and seed.
+func TestExplainThroughServe(t *testing.T) {
+	addr := startServe(t)
+	csv := breastCancerCSV
+	out, _, err := runCLI(t, "explain", "-server", addr, "-background", csv,
 		"-instance-file", csv, "-row", "3", "-seed", "5", "-num-samples", "1500", "-top-labels", "2", "-output", "json")
 	if err != nil {
 		t.Fatal(err)
@@ -146,13 +157,90 @@ func TestExplainThroughServe(t *testing.T) {
 	}
 	for i := range got.Explanations {
 		g, w := got.Explanations[i], want.Explanations[i]
-		if g.Label != w.Label || g.Intercept != w.Intercept || len(g.Attributions) != len(w.Attributions) {
+		if g.Label != w.Label || *g.Intercept != *w.Intercept || len(g.Attributions) != len(w.Attributions) {
 			t.Fatalf("label %d: explain %+v, demo %+v", i, g, w)
 		}
 		for j := range g.Attributions {
-			if g.Attributions[j] != w.Attributions[j] {
+			if !reflect.DeepEqual(g.Attributions[j], w.Attributions[j]) {
 				t.Errorf("label %d attribution %d: explain %+v, demo %+v", g.Label, j, g.Attributions[j], w.Attributions[j])
 			}
+		}
+	}
+}
+
+func TestExplainGlobalAndShapMethods(t *testing.T) {
+	addr := startServe(t)
+
+	// Permutation importance over the CSV, streamed in chunks.
+	out, _, err := runCLI(t, "explain", "-server", addr, "-method", "permutation", "-data", breastCancerCSV,
+		"-repeats", "2", "-seed", "1", "-output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	perm := decode(t, out)
+	if perm.Method != "permutation" || perm.Scoring != "accuracy" || perm.Baseline == nil || *perm.Baseline < 0.98 {
+		t.Fatalf("permutation header %+v", perm)
+	}
+	attrs := perm.Explanations[0].Attributions
+	if len(attrs) != 30 || len(attrs[0].Values) != 2 || attrs[0].Std == nil || attrs[0].Feature != "mean radius" {
+		t.Fatalf("permutation attributions %+v", attrs[:1])
+	}
+	if perm.NumSamples != 569+30*2*569 {
+		t.Errorf("rows scored %d, want baseline + 30 features × 2 repeats × 569 rows", perm.NumSamples)
+	}
+
+	// KernelSHAP against a 10-row background: the values add up.
+	bg := filepath.Join(t.TempDir(), "bg.csv")
+	raw, err := os.ReadFile(breastCancerCSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(raw), "\n")
+	if err := os.WriteFile(bg, []byte(strings.Join(lines[:11], "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runCLI(t, "explain", "-server", addr, "-method", "kernelshap", "-background", bg,
+		"-instance-file", breastCancerCSV, "-row", "3", "-num-samples", "500", "-seed", "2", "-output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shap := decode(t, out)
+	l := shap.Explanations[0]
+	sum := 0.0
+	for _, a := range l.Attributions {
+		sum += a.Weight
+	}
+	if l.BaseValue == nil || l.ModelValue == nil || math.Abs(sum-(*l.ModelValue-*l.BaseValue)) > 1e-9 {
+		t.Fatalf("kernelshap: Σφ = %v, base %v, model %v", sum, l.BaseValue, l.ModelValue)
+	}
+
+	// Sensitivity reports every class.
+	out, _, err = runCLI(t, "explain", "-server", addr, "-method", "sensitivity", "-data", breastCancerCSV, "-output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sens := decode(t, out)
+	if len(sens.Explanations) != 2 || sens.Explanations[1].Attributions[0].MeanAbs == nil {
+		t.Fatalf("sensitivity: %d labels", len(sens.Explanations))
+	}
+	// The two classes' probabilities sum to 1: their derivatives cancel.
+	for j, a := range sens.Explanations[0].Attributions {
+		if b := sens.Explanations[1].Attributions[j]; math.Abs(a.Weight+b.Weight) > 1e-9 {
+			t.Errorf("feature %d: ∂p0 %v + ∂p1 %v ≠ 0", j, a.Weight, b.Weight)
+		}
+	}
+
+	// The table renders each method.
+	for _, args := range [][]string{
+		{"-method", "permutation", "-data", breastCancerCSV, "-repeats", "1"},
+		{"-method", "sensitivity", "-data", breastCancerCSV},
+	} {
+		out, _, err := runCLI(t, append([]string{"explain", "-server", addr}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "mean radius") || !strings.Contains(out, "│") {
+			t.Errorf("%v table:\n%s", args, out)
 		}
 	}
 }
@@ -164,7 +252,7 @@ func TestCLIErrors(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"explain", "-instance", "[1,2]"}, "-background is required"},
-		{[]string{"explain", "-method", "shap", "-background", "x.csv"}, `-method "shap" is not available`},
+		{[]string{"explain", "-method", "shap", "-background", "x.csv"}, `-method "shap": want lime, kernelshap, permutation or sensitivity`},
 		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "[1,2]"}, "the instance has 2 values, the background has 30 feature columns"},
 		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "not json"}, "want a JSON array of numbers"},
 		{[]string{"demo", "-row", "569"}, "-row 569: the data set has rows 0 to 568"},

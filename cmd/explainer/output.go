@@ -24,27 +24,35 @@ type jsonExplanation struct {
 	NumSamples   uint64      `json:"num_samples"`
 	ModelCalls   uint64      `json:"model_calls"`
 	ElapsedMS    float64     `json:"elapsed_ms"`
-	KernelWidth  float64     `json:"kernel_width"`
-	Selection    string      `json:"feature_selection"`
+	KernelWidth  float64     `json:"kernel_width,omitempty"`
+	Selection    string      `json:"feature_selection,omitempty"`
+	Scoring      string      `json:"scoring,omitempty"`
+	Baseline     *float64    `json:"baseline_score,omitempty"`
 	ClassNames   []string    `json:"class_names,omitempty"`
-	Scores       []float64   `json:"instance_scores"`
+	Scores       []float64   `json:"instance_scores,omitempty"`
 	Explanations []jsonLabel `json:"explanations"`
 }
 
 type jsonLabel struct {
 	Label           uint32            `json:"label"`
 	ClassName       string            `json:"class_name,omitempty"`
-	Prediction      float64           `json:"prediction"`
-	Intercept       float64           `json:"intercept"`
-	Score           float64           `json:"score"`
-	LocalPrediction float64           `json:"local_prediction"`
+	Prediction      *float64          `json:"prediction,omitempty"`
+	Intercept       *float64          `json:"intercept,omitempty"`
+	Score           *float64          `json:"score,omitempty"`
+	LocalPrediction *float64          `json:"local_prediction,omitempty"`
+	BaseValue       *float64          `json:"base_value,omitempty"`
+	ModelValue      *float64          `json:"model_value,omitempty"`
 	Attributions    []jsonAttribution `json:"attributions"`
 }
 
 type jsonAttribution struct {
-	Index   uint32  `json:"index"`
-	Feature string  `json:"feature"`
-	Weight  float64 `json:"weight"`
+	Index    uint32    `json:"index"`
+	Feature  string    `json:"feature"`
+	Weight   float64   `json:"weight"`
+	Features []uint32  `json:"features,omitempty"`
+	Std      *float64  `json:"std,omitempty"`
+	Values   []float64 `json:"values,omitempty"`
+	MeanAbs  *float64  `json:"mean_abs,omitempty"`
 }
 
 func toJSON(exp *explainerv1.Explanation) jsonExplanation {
@@ -56,23 +64,41 @@ func toJSON(exp *explainerv1.Explanation) jsonExplanation {
 		ModelCalls:  exp.GetModelCalls(),
 		ElapsedMS:   float64(exp.GetElapsed().AsDuration().Microseconds()) / 1000,
 		KernelWidth: exp.GetKernelWidth(),
-		Selection:   strings.ToLower(strings.TrimPrefix(exp.GetFeatureSelection().String(), "FEATURE_SELECTION_")),
 		ClassNames:  exp.GetClassNames(),
 		Scores:      exp.GetInstanceScores(),
 	}
+	method := exp.GetMethod()
+	if method == "lime" {
+		out.Selection = strings.ToLower(strings.TrimPrefix(exp.GetFeatureSelection().String(), "FEATURE_SELECTION_"))
+	}
+	if method == "permutation" {
+		out.Scoring = strings.ToLower(strings.TrimPrefix(exp.GetScoring().String(), "SCORING_"))
+		out.Baseline = ptr(exp.GetBaselineScore())
+	}
 	for _, l := range exp.GetLabels() {
-		jl := jsonLabel{
-			Label: l.GetLabel(), ClassName: l.GetClassName(), Prediction: l.GetPrediction(),
-			Intercept: l.GetIntercept(), Score: l.GetScore(), LocalPrediction: l.GetLocalPrediction(),
-			Attributions: []jsonAttribution{},
+		jl := jsonLabel{Label: l.GetLabel(), ClassName: l.GetClassName(), Attributions: []jsonAttribution{}}
+		switch method {
+		case "lime":
+			jl.Prediction, jl.Intercept, jl.Score, jl.LocalPrediction = ptr(l.GetPrediction()), ptr(l.GetIntercept()), ptr(l.GetScore()), ptr(l.GetLocalPrediction())
+		case "kernelshap":
+			jl.Prediction, jl.BaseValue, jl.ModelValue = ptr(l.GetPrediction()), ptr(l.GetBaseValue()), ptr(l.GetModelValue())
 		}
 		for _, a := range l.GetAttributions() {
-			jl.Attributions = append(jl.Attributions, jsonAttribution{Index: a.GetIndex(), Feature: a.GetFeature(), Weight: a.GetWeight()})
+			ja := jsonAttribution{Index: a.GetIndex(), Feature: a.GetFeature(), Weight: a.GetWeight(), Features: a.GetFeatures()}
+			switch method {
+			case "permutation":
+				ja.Std, ja.Values = ptr(a.GetStd()), a.GetValues()
+			case "sensitivity":
+				ja.Std, ja.MeanAbs = ptr(a.GetStd()), ptr(a.GetMeanAbs())
+			}
+			jl.Attributions = append(jl.Attributions, ja)
 		}
 		out.Explanations = append(out.Explanations, jl)
 	}
 	return out
 }
+
+func ptr(v float64) *float64 { return &v }
 
 func render(w io.Writer, format string, exp *explainerv1.Explanation) error {
 	switch format {
@@ -97,23 +123,53 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 	fmt.Fprintf(w, "%s · %s · %d samples in %d model calls · seed %d · %s\n",
 		exp.GetModel(), exp.GetMethod(), exp.GetNumSamples(), exp.GetModelCalls(), exp.GetSeed(),
 		exp.GetElapsed().AsDuration().Round(100_000))
+	if exp.GetMethod() == "permutation" {
+		fmt.Fprintf(w, "\nscore %s: %.4f on the data; importance = drop when a feature is permuted (mean ± std over repeats)\n",
+			strings.ToLower(strings.TrimPrefix(exp.GetScoring().String(), "SCORING_")), exp.GetBaselineScore())
+	}
 	for _, l := range exp.GetLabels() {
 		name := l.GetClassName()
 		if name == "" {
 			name = fmt.Sprintf("class %d", l.GetLabel())
 		}
-		fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · surrogate says %.4f (intercept %.4f, weighted R² %.3f)\n",
-			l.GetLabel(), name, l.GetPrediction(), l.GetLocalPrediction(), l.GetIntercept(), l.GetScore())
-		width := len("feature")
-		maxAbs := 0.0
-		for _, a := range l.GetAttributions() {
-			width = max(width, len([]rune(a.GetFeature())))
-			maxAbs = math.Max(maxAbs, math.Abs(a.GetWeight()))
+		weightHeader := "weight"
+		value := func(a *explainerv1.Attribution) string { return fmt.Sprintf("%+.4f", a.GetWeight()) }
+		switch exp.GetMethod() {
+		case "lime":
+			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · surrogate says %.4f (intercept %.4f, weighted R² %.3f)\n",
+				l.GetLabel(), name, l.GetPrediction(), l.GetLocalPrediction(), l.GetIntercept(), l.GetScore())
+		case "kernelshap":
+			fmt.Fprintf(w, "\nlabel %d (%s): f(x) = %.4f · E[f(background)] = %.4f · Shapley values sum to %+.4f\n",
+				l.GetLabel(), name, l.GetModelValue(), l.GetBaseValue(), l.GetModelValue()-l.GetBaseValue())
+			weightHeader = "φ"
+		case "sensitivity":
+			fmt.Fprintf(w, "\nlabel %d (%s): mean ∂f/∂x (mean |∂f/∂x|) over the data\n", l.GetLabel(), name)
+			weightHeader = "∂f/∂x (|∂f/∂x|)"
+			value = func(a *explainerv1.Attribution) string {
+				return fmt.Sprintf("%+.4g (%.4g)", a.GetWeight(), a.GetMeanAbs())
+			}
+		case "permutation":
+			weightHeader = "importance"
+			value = func(a *explainerv1.Attribution) string {
+				return fmt.Sprintf("%+.4f ± %.4f", a.GetWeight(), a.GetStd())
+			}
 		}
-		fmt.Fprintf(w, "  %-*s  %9s  %*s│ for\n", width, "feature", "weight", barWidth, "against ")
-		for _, a := range l.GetAttributions() {
-			fmt.Fprintf(w, "  %-*s  %+9.4f  %s\n", width, a.GetFeature(), a.GetWeight(), bar(a.GetWeight(), maxAbs))
-		}
+		writeRows(w, l.GetAttributions(), weightHeader, value)
+	}
+}
+
+// writeRows prints one line per attribution: name, value, bar.
+func writeRows(w io.Writer, attrs []*explainerv1.Attribution, header string, value func(*explainerv1.Attribution) string) {
+	nameWidth, valueWidth := len("feature"), len([]rune(header))
+	maxAbs := 0.0
+	for _, a := range attrs {
+		nameWidth = max(nameWidth, len([]rune(a.GetFeature())))
+		valueWidth = max(valueWidth, len([]rune(value(a))))
+		maxAbs = math.Max(maxAbs, math.Abs(a.GetWeight()))
+	}
+	fmt.Fprintf(w, "  %-*s  %*s  %*s│ for\n", nameWidth, "feature", valueWidth, header, barWidth, "against ")
+	for _, a := range attrs {
+		fmt.Fprintf(w, "  %-*s  %*s  %s\n", nameWidth, a.GetFeature(), valueWidth, value(a), bar(a.GetWeight(), maxAbs))
 	}
 }
 
@@ -131,12 +187,14 @@ func bar(weight, maxAbs float64) string {
 // progressReporter shows a job's progress.
 type progressReporter interface {
 	Update(done, total uint64)
+	Describe(what string)
 	Done()
 }
 
 type noProgress struct{}
 
 func (noProgress) Update(uint64, uint64) {}
+func (noProgress) Describe(string)       {}
 func (noProgress) Done()                 {}
 
 type barProgress struct{ bar *progressbar.ProgressBar }
@@ -147,6 +205,8 @@ func (p *barProgress) Update(done, total uint64) {
 	}
 	_ = p.bar.Set64(int64(done))
 }
+
+func (p *barProgress) Describe(what string) { p.bar.Describe("samples scored, " + what) }
 
 func (p *barProgress) Done() { _ = p.bar.Close() }
 

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc"
+
+	"github.com/explainer-sidecar/explainer/internal/table"
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+)
+
+// chunkRows is the number of rows per DataChunk: 4096 rows of 30 features
+// are about 1 MiB, far below the message limit.
+const chunkRows = 4096
+
+// build reads the files the method needs and builds its request; data,
+// when not nil, is streamed after the start.
+func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error) {
+	switch f.method {
+	case "lime", "kernelshap":
+		if f.background == "" {
+			return nil, nil, fmt.Errorf("-background is required for -method %s: a CSV of training (lime) or background (kernelshap) rows", f.method)
+		}
+		bg, err := readTable(f.background, f.targetColumn)
+		if err != nil {
+			return nil, nil, err
+		}
+		instance, err := f.readInstance()
+		if err != nil {
+			return nil, nil, err
+		}
+		if f.method == "lime" {
+			req, err := f.limeRequest(instance, bg)
+			return req, nil, err
+		}
+		req, err := f.kernelSHAPRequest(instance, bg)
+		return req, nil, err
+	case "permutation", "sensitivity":
+		if f.data == "" {
+			return nil, nil, fmt.Errorf("-data is required for -method %s: a CSV with a header row", f.method)
+		}
+		data, err := readTable(f.data, f.targetColumn)
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case f.method == "permutation" && data.Target == nil:
+			return nil, nil, fmt.Errorf("%s has no column %q: permutation importance needs the targets (-target-column)", f.data, f.targetColumn)
+		case f.method == "sensitivity":
+			data.Target = nil // sensitivity needs no targets
+		}
+		req, err := f.globalRequest(data)
+		return req, data, err
+	}
+	return nil, nil, fmt.Errorf("-method %q: want lime, kernelshap, permutation or sensitivity", f.method)
+}
+
+func (f *explainFlags) kernelSHAPRequest(instance []float64, bg *table.Table) (*explainerv1.ExplainRequest, error) {
+	if len(bg.Names) != len(instance) {
+		return nil, fmt.Errorf("the instance has %d values, the background has %d feature columns", len(instance), len(bg.Names))
+	}
+	o := &explainerv1.KernelShapOptions{
+		NumSamples: uint32(f.numSamples),
+		Background: rowsDataset(bg, false),
+		TopLabels:  uint32(f.topLabels),
+	}
+	switch f.link {
+	case "identity":
+		o.Link = explainerv1.Link_LINK_IDENTITY
+	case "logit":
+		o.Link = explainerv1.Link_LINK_LOGIT
+	default:
+		return nil, fmt.Errorf("-link %q: want identity or logit", f.link)
+	}
+	var err error
+	if o.Groups, err = parseGroups(f.groups); err != nil {
+		return nil, err
+	}
+	if o.Labels, err = parseIndices("-labels", f.labels); err != nil {
+		return nil, err
+	}
+	if f.seed >= 0 {
+		seed := uint64(f.seed)
+		o.Seed = &seed
+	}
+	return &explainerv1.ExplainRequest{
+		Model: f.model,
+		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: &explainerv1.TabularInstance{
+			Values: instance, FeatureNames: bg.Names,
+		}}},
+		Method: &explainerv1.ExplainRequest_KernelShap{KernelShap: o},
+	}, nil
+}
+
+// globalRequest builds a permutation or sensitivity request whose data is
+// streamed.
+func (f *explainFlags) globalRequest(data *table.Table) (*explainerv1.ExplainRequest, error) {
+	names := &explainerv1.Dataset{FeatureNames: data.Names}
+	req := &explainerv1.ExplainRequest{Model: f.model}
+	if f.method == "sensitivity" {
+		labels, err := parseIndices("-labels", f.labels)
+		if err != nil {
+			return nil, err
+		}
+		req.Method = &explainerv1.ExplainRequest_Sensitivity{Sensitivity: &explainerv1.SensitivityOptions{
+			Data: names, Streamed: true, Step: f.step, Labels: labels,
+		}}
+		return req, nil
+	}
+	v, ok := explainerv1.Scoring_value["SCORING_"+strings.ToUpper(f.scoring)]
+	if !ok || v == 0 {
+		return nil, fmt.Errorf("-scoring %q: want accuracy, balanced_accuracy, neg_log_loss, roc_auc, neg_mean_squared_error or r2", f.scoring)
+	}
+	o := &explainerv1.PermutationOptions{
+		Data: names, Streamed: true, Scoring: explainerv1.Scoring(v),
+		Repeats: uint32(f.repeats), MaxSamples: f.maxSamples, Output: uint32(f.outputColumn),
+	}
+	var err error
+	if o.Groups, err = parseGroups(f.groups); err != nil {
+		return nil, err
+	}
+	if f.seed >= 0 {
+		seed := uint64(f.seed)
+		o.Seed = &seed
+	}
+	req.Method = &explainerv1.ExplainRequest_Permutation{Permutation: o}
+	return req, nil
+}
+
+func parseGroups(s string) ([]*explainerv1.FeatureGroup, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var gs [][]uint32
+	if err := json.Unmarshal([]byte(s), &gs); err != nil {
+		return nil, fmt.Errorf("-groups: want a JSON array of arrays of feature indices: %w", err)
+	}
+	out := make([]*explainerv1.FeatureGroup, len(gs))
+	for i, g := range gs {
+		out[i] = &explainerv1.FeatureGroup{Features: g}
+	}
+	return out, nil
+}
+
+// rowsDataset puts a table's rows (and targets) in one Dataset message.
+func rowsDataset(t *table.Table, targets bool) *explainerv1.Dataset {
+	values := make([]float64, 0, len(t.Rows)*len(t.Names))
+	for _, r := range t.Rows {
+		values = append(values, r...)
+	}
+	ds := &explainerv1.Dataset{NumRows: uint32(len(t.Rows)), Values: values, FeatureNames: t.Names}
+	if targets {
+		ds.Targets = t.Target
+	}
+	return ds
+}
+
+// sendChunks streams a data set's rows and targets in DataChunk messages.
+func sendChunks(stream grpc.BidiStreamingClient[explainerv1.ExplainStreamRequest, explainerv1.ExplainStreamResponse], id string, t *table.Table) error {
+	if len(t.Rows) == 0 {
+		return errors.New("the data set has no rows")
+	}
+	for lo := 0; lo < len(t.Rows); lo += chunkRows {
+		hi := min(lo+chunkRows, len(t.Rows))
+		c := &explainerv1.DataChunk{JobId: id, Last: hi == len(t.Rows)}
+		for _, r := range t.Rows[lo:hi] {
+			c.Values = append(c.Values, r...)
+		}
+		if t.Target != nil {
+			c.Targets = t.Target[lo:hi]
+		}
+		if err := stream.Send(&explainerv1.ExplainStreamRequest{Kind: &explainerv1.ExplainStreamRequest_Data{Data: c}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,391 @@
+package server
+
+import (
+	"context"
+	"io"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/explainer-sidecar/explainer/predictor"
+	"github.com/explainer-sidecar/explainer/predictor/predictortest"
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+)
+
+// linearScore is f(x) = b + w·x, one output column.
+func linearScore(w []float64, b float64) predictortest.ScoreFunc {
+	return func(rows [][]float64) [][]float64 {
+		out := make([][]float64, len(rows))
+		for i, r := range rows {
+			s := b
+			for j, v := range r {
+				s += w[j] * v
+			}
+			out[i] = []float64{s}
+		}
+		return out
+	}
+}
+
+func flat(rows [][]float64) []float64 {
+	var out []float64
+	for _, r := range rows {
+		out = append(out, r...)
+	}
+	return out
+}
+
+func kernelSHAPRequest(instance []float64, bg [][]float64, edit func(*explainerv1.KernelShapOptions)) *explainerv1.ExplainRequest {
+	seed := uint64(3)
+	o := &explainerv1.KernelShapOptions{
+		Background: &explainerv1.Dataset{NumRows: uint32(len(bg)), Values: flat(bg)},
+		Seed:       &seed,
+	}
+	if edit != nil {
+		edit(o)
+	}
+	return &explainerv1.ExplainRequest{
+		Model:    "model",
+		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: &explainerv1.TabularInstance{Values: instance}}},
+		Method:   &explainerv1.ExplainRequest_KernelShap{KernelShap: o},
+	}
+}
+
+func TestKernelSHAPOverBothProtocols(t *testing.T) {
+	// A linear model with an independent background: the Shapley values are
+	// exactly w_i (x_i − mean_b x_i); on the wire FP32 (KServe) rounds
+	// inputs and outputs to float32, about 1e-7 relative.
+	w := []float64{2, -1, 0.5, 0, 3}
+	bg := trainingRows()[:20]
+	mean := make([]float64, testFeatures)
+	for _, r := range bg {
+		for j, v := range r {
+			mean[j] += v / float64(len(bg))
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		start func(t *testing.T) ClientFunc
+		tol   float64
+	}{
+		{"predict.v1", func(t *testing.T) ClientFunc {
+			fake := predictortest.NewPredictServer(linearScore(w, 0.5))
+			ts := predictortest.NewBufconnServer(fake)
+			t.Cleanup(ts.Close)
+			return func(m string) predictor.Client { return predictor.NewPredictV1(ts.Conn, m) }
+		}, 1e-9},
+		{"kserve v2 fp32", func(t *testing.T) ClientFunc {
+			fake := predictortest.NewKServeServer(linearScore(w, 0.5))
+			ts := predictortest.NewBufconnServer(fake)
+			t.Cleanup(ts.Close)
+			return func(m string) predictor.Client { return predictor.NewKServeV2(ts.Conn, m) }
+		}, 1e-5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := startSidecar(t, tc.start(t))
+			resp, err := sc.client.Explain(context.Background(), kernelSHAPRequest(testInstance, bg, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp := resp.GetExplanation()
+			l := exp.GetLabels()[0]
+			if exp.GetMethod() != "kernelshap" || len(l.GetAttributions()) != testFeatures {
+				t.Fatalf("method %q, %d attributions", exp.GetMethod(), len(l.GetAttributions()))
+			}
+			sum := 0.0
+			for _, a := range l.GetAttributions() {
+				j := a.GetIndex()
+				want := w[j] * (testInstance[j] - mean[j])
+				if math.Abs(a.GetWeight()-want) > tc.tol*(1+math.Abs(want)) {
+					t.Errorf("φ_%d = %v, want %v", j, a.GetWeight(), want)
+				}
+				sum += a.GetWeight()
+			}
+			if d := math.Abs(sum - (l.GetModelValue() - l.GetBaseValue())); d > 1e-9 {
+				t.Errorf("Σφ = %v, f(x) − E[f] = %v", sum, l.GetModelValue()-l.GetBaseValue())
+			}
+		})
+	}
+}
+
+func TestKernelSHAPGroupsNamed(t *testing.T) {
+	_, newClient := predictV1Model(t, nil)
+	sc := startSidecar(t, newClient)
+	resp, err := sc.client.Explain(context.Background(), kernelSHAPRequest(testInstance, trainingRows()[:10], func(o *explainerv1.KernelShapOptions) {
+		o.Groups = []*explainerv1.FeatureGroup{{Features: []uint32{0, 1}, Name: "first two"}, {Features: []uint32{3}}}
+		o.Link = explainerv1.Link_LINK_LOGIT
+		o.Labels = []uint32{1}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := resp.GetExplanation().GetLabels()[0]
+	if len(l.GetAttributions()) != 2 {
+		t.Fatalf("%d attributions, want one per group", len(l.GetAttributions()))
+	}
+	if a := l.GetAttributions()[0]; a.GetFeature() != "first two" || len(a.GetFeatures()) != 2 {
+		t.Errorf("group 0: %v, want the name \"first two\" and its 2 features", a)
+	}
+	if a := l.GetAttributions()[1]; a.GetFeature() != "x3" {
+		t.Errorf("group 1 described %q, want its member's name x3", a.GetFeature())
+	}
+	// The logit link: f(x) in log-odds.
+	p := resp.GetExplanation().GetInstanceScores()[1]
+	if d := math.Abs(l.GetModelValue() - math.Log(p/(1-p))); d > 1e-9 {
+		t.Errorf("model value %v, want logit(%v)", l.GetModelValue(), p)
+	}
+}
+
+// permutationData is rows scored by the test's logistic model, with the
+// model's own hard predictions as targets except every 7th row flipped.
+func permutationData(n int) ([][]float64, []float64) {
+	rows := make([][]float64, n)
+	targets := make([]float64, n)
+	score := predictortest.Logistic(testWeights, testBias)
+	for i := range rows {
+		rows[i] = make([]float64, testFeatures)
+		for j := range rows[i] {
+			rows[i][j] = math.Sin(float64(i*7+j*13)) * 2
+		}
+		if score(rows[i : i+1])[0][1] > 0.5 {
+			targets[i] = 1
+		}
+		if i%7 == 0 {
+			targets[i] = 1 - targets[i]
+		}
+	}
+	return rows, targets
+}
+
+func permutationRequest(rows [][]float64, targets []float64, streamed bool) *explainerv1.ExplainRequest {
+	seed := uint64(9)
+	o := &explainerv1.PermutationOptions{Repeats: 4, Seed: &seed, Scoring: explainerv1.Scoring_SCORING_ACCURACY}
+	if streamed {
+		o.Streamed = true
+		o.Data = &explainerv1.Dataset{FeatureNames: []string{"a", "b", "c", "d", "e"}}
+	} else {
+		o.Data = &explainerv1.Dataset{NumRows: uint32(len(rows)), Values: flat(rows), Targets: targets, FeatureNames: []string{"a", "b", "c", "d", "e"}}
+	}
+	return &explainerv1.ExplainRequest{Model: "model", Method: &explainerv1.ExplainRequest_Permutation{Permutation: o}}
+}
+
+func dataChunk(id string, rows [][]float64, targets []float64, last bool) *explainerv1.ExplainStreamRequest {
+	return &explainerv1.ExplainStreamRequest{Kind: &explainerv1.ExplainStreamRequest_Data{Data: &explainerv1.DataChunk{
+		JobId: id, Values: flat(rows), Targets: targets, Last: last,
+	}}}
+}
+
+func TestPermutationStreamedEqualsInline(t *testing.T) {
+	_, newClient := predictV1Model(t, func(p *predictortest.PredictServer) { p.MaxBatchSize = 64 })
+	sc := startSidecar(t, newClient)
+	rows, targets := permutationData(500)
+
+	inline, err := sc.client.Explain(context.Background(), permutationRequest(rows, targets, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stream, err := sc.client.ExplainStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(m *explainerv1.ExplainStreamRequest) {
+		t.Helper()
+		if err := stream.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(startJob("p", permutationRequest(nil, nil, true)))
+	for lo := 0; lo < len(rows); lo += 128 {
+		hi := min(lo+128, len(rows))
+		send(dataChunk("p", rows[lo:hi], targets[lo:hi], hi == len(rows)))
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var result *explainerv1.Explanation
+	var partials []uint32
+	for {
+		msg, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev := msg.GetEvent().(type) {
+		case *explainerv1.ExplainStreamResponse_Partial:
+			partials = append(partials, ev.Partial.GetRepeatsDone())
+			for _, a := range ev.Partial.GetLabels()[0].GetAttributions() {
+				if len(a.GetValues()) != int(ev.Partial.GetRepeatsDone()) {
+					t.Fatalf("partial after %d repeats holds %d values", ev.Partial.GetRepeatsDone(), len(a.GetValues()))
+				}
+			}
+		case *explainerv1.ExplainStreamResponse_Result:
+			result = ev.Result
+		case *explainerv1.ExplainStreamResponse_Error:
+			t.Fatalf("job failed: %v", ev.Error)
+		}
+	}
+	if result == nil {
+		t.Fatal("no result")
+	}
+	if len(partials) == 0 || partials[len(partials)-1] > 4 {
+		t.Errorf("partial results after repeats %v, want some of 1..4 (coalesced)", partials)
+	}
+	got, want := result.GetLabels()[0], inline.GetExplanation().GetLabels()[0]
+	if !proto.Equal(got, want) || result.GetBaselineScore() != inline.GetExplanation().GetBaselineScore() {
+		t.Fatalf("streamed:\n%v\ninline:\n%v", got, want)
+	}
+	// Feature 4 has weight 0 in the model: permuting it changes nothing.
+	for _, a := range got.GetAttributions() {
+		if a.GetIndex() == 4 {
+			for r, v := range a.GetValues() {
+				if v != 0 {
+					t.Errorf("importance of the unused feature on repeat %d = %v, want exactly 0", r, v)
+				}
+			}
+		}
+		if a.GetIndex() == 3 && a.GetWeight() <= 0.05 {
+			t.Errorf("importance of the dominant feature %v, want clearly positive", a.GetWeight())
+		}
+	}
+	if result.GetScoring() != explainerv1.Scoring_SCORING_ACCURACY || result.GetBaselineScore() < 0.8 {
+		t.Errorf("scoring %v baseline %v", result.GetScoring(), result.GetBaselineScore())
+	}
+}
+
+func TestSensitivityOfLinearModel(t *testing.T) {
+	// Central differences are exact for a linear model up to rounding.
+	w := []float64{2, -1, 0.5, 0, 3}
+	fake := predictortest.NewPredictServer(linearScore(w, 1))
+	ts := predictortest.NewBufconnServer(fake)
+	defer ts.Close()
+	sc := startSidecar(t, func(m string) predictor.Client { return predictor.NewPredictV1(ts.Conn, m) })
+	rows := trainingRows()[:50]
+	resp, err := sc.client.Explain(context.Background(), &explainerv1.ExplainRequest{
+		Model: "model",
+		Method: &explainerv1.ExplainRequest_Sensitivity{Sensitivity: &explainerv1.SensitivityOptions{
+			Data: &explainerv1.Dataset{NumRows: 50, Values: flat(rows)},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range resp.GetExplanation().GetLabels()[0].GetAttributions() {
+		j := a.GetIndex()
+		if math.Abs(a.GetWeight()-w[j]) > 1e-6 || math.Abs(a.GetMeanAbs()-math.Abs(w[j])) > 1e-6 {
+			t.Errorf("feature %d: mean derivative %v (|%v|), want %v", j, a.GetWeight(), a.GetMeanAbs(), w[j])
+		}
+	}
+}
+
+func TestStreamedDataErrors(t *testing.T) {
+	rows, targets := permutationData(40)
+	tests := []struct {
+		name string
+		msgs []*explainerv1.ExplainStreamRequest
+		want string
+	}{
+		{"chunk of partial rows", []*explainerv1.ExplainStreamRequest{
+			startJob("j", permutationRequest(nil, nil, true)),
+			{Kind: &explainerv1.ExplainStreamRequest_Data{Data: &explainerv1.DataChunk{JobId: "j", Values: []float64{1, 2, 3}, Last: true}}},
+		}, "3 values are not whole rows of 5 features"},
+		{"missing targets", []*explainerv1.ExplainStreamRequest{
+			startJob("j", permutationRequest(nil, nil, true)),
+			dataChunk("j", rows, nil, true),
+		}, "0 targets for 40 rows"},
+		{"stream ends before the last chunk", []*explainerv1.ExplainStreamRequest{
+			startJob("j", permutationRequest(nil, nil, true)),
+			dataChunk("j", rows, targets, false),
+		}, "the stream ended before the chunk with last set"},
+	}
+	_, newClient := predictV1Model(t, nil)
+	sc := startSidecar(t, newClient)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stream, err := sc.client.ExplainStream(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range tt.msgs {
+				if err := stream.Send(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := stream.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			msg, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := msg.GetError()
+			if e == nil || codes.Code(e.GetCode()) != codes.InvalidArgument || !strings.Contains(e.GetMessage(), tt.want) {
+				t.Fatalf("event %v, want INVALID_ARGUMENT containing %q", msg, tt.want)
+			}
+		})
+	}
+	// Streamed data on the unary call is refused.
+	_, err := sc.client.Explain(context.Background(), permutationRequest(nil, nil, true))
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "needs ExplainStream") {
+		t.Fatalf("unary streamed: %v", err)
+	}
+}
+
+func TestPermutationCancel(t *testing.T) {
+	fake, newClient := predictV1Model(t, func(p *predictortest.PredictServer) {
+		p.MaxBatchSize = 20
+		p.Delay = 10 * time.Millisecond
+	})
+	sc := startSidecar(t, newClient, WithInFlight(2))
+	rows, targets := permutationData(400)
+	stream, err := sc.client.ExplainStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(startJob("p", permutationRequest(rows, targets, false))); err != nil {
+		t.Fatal(err)
+	}
+	var ended time.Time
+	cancelled := false
+	for ended.IsZero() {
+		msg, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev := msg.GetEvent().(type) {
+		case *explainerv1.ExplainStreamResponse_Progress:
+			if !cancelled {
+				if err := stream.Send(cancelJob("p")); err != nil {
+					t.Fatal(err)
+				}
+				cancelled = true
+			}
+		case *explainerv1.ExplainStreamResponse_Error:
+			if codes.Code(ev.Error.GetCode()) != codes.Canceled {
+				t.Fatalf("ended with %v, want CANCELLED", ev.Error)
+			}
+			ended = time.Now()
+		case *explainerv1.ExplainStreamResponse_Result:
+			t.Fatal("the cancelled job delivered a result")
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := stream.Recv(); err != nil {
+			break
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := fake.CallsAfter(ended); n != 0 {
+		t.Errorf("%d batches reached the model after the cancel", n)
+	}
+}
