@@ -24,4 +24,33 @@
 // The attributions are g, ordered by decreasing |g_j|; the result also
 // carries the intercept b, the weighted R² of the fit and the surrogate's
 // prediction for the instance.
+//
+// # KernelSHAP
+//
+// [KernelSHAP] follows shap's KernelExplainer (interventional, tabular): a
+// coalition z of players (features or groups) is valued as
+// v(z) = link(Σ_b w_b f(h(z, b))), the model's output with absent players
+// taken from each background row b, averaged; the attributions solve
+//
+//	minimise Σ_z π_z (v(z) − v(0) − Σ_i z_i φ_i)²   subject to   Σ_i φ_i = v(1) − v(0)
+//
+// with the Shapley kernel π(z) = (M−1)/(C(M,|z|)·|z|·(M−|z|)) over the
+// coalitions sampler.SampleCoalitions chooses; with every coalition they
+// are the exact Shapley values.
+//
+// # Permutation importance
+//
+// [Permutation] follows scikit-learn's permutation_importance: the
+// importance of a feature group g on repeat r is s₀ − s_gr, the score on
+// the data minus the score with g's columns permuted across rows; the
+// result holds every repeat, their mean and their standard deviation.
+// [Score] computes the scores (accuracy, balanced accuracy, log loss, ROC
+// AUC, MSE, R², with sample weights) as scikit-learn's metrics do.
+//
+// # Sensitivity
+//
+// [Sensitivity] is the mean partial derivative of each class score over a
+// data set, I_cj = (1/N) Σ_i ∂f_c(x_i)/∂x_ij, by central differences with a
+// step relative to each feature's standard deviation, with the mean
+// absolute derivative beside it (signed effects cancel out otherwise).
 package explain

@@ -1,11 +1,11 @@
 // Package sampler draws the perturbed samples that explanation methods score,
 // reproducing lime's tabular sampling (LimeTabularExplainer with its
-// quartile and decile discretizers).
+// quartile and decile discretizers) and shap's choice of coalitions for
+// KernelSHAP (SampleCoalitions).
 //
 // # Concurrency
 //
-// The package is a pure library: no global state (its only package-level
-// variable is the read-only table of the normal generator). Stats,
+// The package is a pure library: no global state. Stats,
 // Discretizer and Tabular are read-only once built and safe for concurrent
 // use; randomness comes only from the *rand.Rand passed to each call, which
 // must not be shared between goroutines.
