@@ -389,3 +389,44 @@ func TestPermutationCancel(t *testing.T) {
 		t.Errorf("%d batches reached the model after the cancel", n)
 	}
 }
+
+func TestGlobalMethodsOverKServe(t *testing.T) {
+	// Through Triton's protocol, inputs and outputs travel as FP32.
+	fake, newClient := kserveModel(t, nil)
+	sc := startSidecar(t, newClient)
+	rows, targets := permutationData(300)
+	resp, err := sc.client.Explain(context.Background(), permutationRequest(rows, targets, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range resp.GetExplanation().GetLabels()[0].GetAttributions() {
+		if a.GetIndex() == 4 && (a.GetWeight() != 0 || a.GetStd() != 0) {
+			t.Errorf("importance of the unused feature %v ± %v, want exactly 0", a.GetWeight(), a.GetStd())
+		}
+	}
+	if fake.MaxBatch() > 64 {
+		t.Errorf("a batch of %d rows reached a model with max_batch_size 64", fake.MaxBatch())
+	}
+
+	// Sensitivity of a linear model: float32 rounding of x ± h (h ≈ 0.01)
+	// and of outputs near 5 costs about 1e-7·5/0.02 ≈ 3e-5 per derivative.
+	w := []float64{2, -1, 0.5, 0, 3}
+	lin := predictortest.NewKServeServer(linearScore(w, 1))
+	ts := predictortest.NewBufconnServer(lin)
+	defer ts.Close()
+	sc2 := startSidecar(t, func(m string) predictor.Client { return predictor.NewKServeV2(ts.Conn, m) })
+	resp, err = sc2.client.Explain(context.Background(), &explainerv1.ExplainRequest{
+		Model: "model",
+		Method: &explainerv1.ExplainRequest_Sensitivity{Sensitivity: &explainerv1.SensitivityOptions{
+			Data: &explainerv1.Dataset{NumRows: 50, Values: flat(trainingRows()[:50])},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range resp.GetExplanation().GetLabels()[0].GetAttributions() {
+		if j := a.GetIndex(); math.Abs(a.GetWeight()-w[j]) > 1e-3 {
+			t.Errorf("feature %d: mean derivative %v, want %v", j, a.GetWeight(), w[j])
+		}
+	}
+}
