@@ -352,42 +352,7 @@ func TestPermutationCancel(t *testing.T) {
 	if err := stream.Send(startJob("p", permutationRequest(rows, targets, false))); err != nil {
 		t.Fatal(err)
 	}
-	var ended time.Time
-	cancelled := false
-	for ended.IsZero() {
-		msg, err := stream.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch ev := msg.GetEvent().(type) {
-		case *explainerv1.ExplainStreamResponse_Progress:
-			if !cancelled {
-				if err := stream.Send(cancelJob("p")); err != nil {
-					t.Fatal(err)
-				}
-				cancelled = true
-			}
-		case *explainerv1.ExplainStreamResponse_Error:
-			if codes.Code(ev.Error.GetCode()) != codes.Canceled {
-				t.Fatalf("ended with %v, want CANCELLED", ev.Error)
-			}
-			ended = time.Now()
-		case *explainerv1.ExplainStreamResponse_Result:
-			t.Fatal("the cancelled job delivered a result")
-		}
-	}
-	if err := stream.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := stream.Recv(); err != nil {
-			break
-		}
-	}
-	time.Sleep(50 * time.Millisecond)
-	if n := fake.CallsAfter(ended); n != 0 {
-		t.Errorf("%d batches reached the model after the cancel", n)
-	}
+	cancelOnFirstProgress(t, stream, "p", fake)
 }
 
 func TestGlobalMethodsOverKServe(t *testing.T) {
