@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -21,17 +22,51 @@ const (
 	MaxSendMsgSize = 16 << 20
 )
 
-// GRPCServerOptions are the sidecar's listener settings: message size
-// limits, keepalive, and recovery of panics into INTERNAL "internal error"
-// (logged with the stack, never sent to the client).
+// GRPCServerOptions are GRPCServerOptionsWith(log, nil): the listener
+// settings without RPC metrics.
 func GRPCServerOptions(log *slog.Logger) []grpc.ServerOption {
+	return GRPCServerOptionsWith(log, nil)
+}
+
+// GRPCServerOptionsWith are the sidecar's listener settings: message size
+// limits, keepalive, and this interceptor chain, outermost first:
+//
+//  1. request id: taken from the x-request-id metadata (sanitised) or
+//     generated, put in the context (RequestID) and the response header;
+//     outermost so that every log line of the call, a recovered panic's
+//     included, names it;
+//  2. RPC metrics (m's grpc_server_*; skipped when m is nil);
+//  3. logging of each call's start and end with its code and duration
+//     through log, never a payload;
+//  4. recovery of panics into INTERNAL "internal error", logged without
+//     the stack and never sent to the client. It is innermost so that a
+//     panic reaches the metrics and the logs as an INTERNAL status like any
+//     other; outside them, the panic would unwind through them unrecorded.
+//
+// Refusals (admission, shutdown) are statuses returned by the handlers, so
+// the metrics and logs see them too.
+func GRPCServerOptionsWith(log *slog.Logger, m *Metrics) []grpc.ServerOption {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	ctxLog := withRequestIDs(log)
 	onPanic := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-		log.ErrorContext(ctx, "panic recovered", "panic", p)
+		ctxLog.ErrorContext(ctx, "panic recovered", "panic", p)
 		return status.Error(codes.Internal, "internal error")
 	})
+	unary := []grpc.UnaryServerInterceptor{unaryRequestID}
+	stream := []grpc.StreamServerInterceptor{streamRequestID}
+	if m != nil {
+		unary = append(unary, m.UnaryServerInterceptor())
+		stream = append(stream, m.StreamServerInterceptor())
+	}
+	logger := interceptorLogger(log)
+	unary = append(unary,
+		logging.UnaryServerInterceptor(logger, loggingOptions()...),
+		recovery.UnaryServerInterceptor(onPanic))
+	stream = append(stream,
+		logging.StreamServerInterceptor(logger, loggingOptions()...),
+		recovery.StreamServerInterceptor(onPanic))
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(MaxSendMsgSize),
@@ -39,7 +74,7 @@ func GRPCServerOptions(log *slog.Logger) []grpc.ServerOption {
 		// every 10 seconds, also without active streams.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(onPanic)),
-		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(onPanic)),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	}
 }

@@ -11,6 +11,14 @@ const (
 	DefaultInFlight          = 4
 	DefaultMaxBatchSize      = 64
 	DefaultJobTimeout        = 5 * time.Minute
+	// DefaultMaxQueuedJobs is the admission queue's length: 0, a job past
+	// MaxConcurrentJobs is refused at once. Servers set a queue with
+	// WithMaxQueuedJobs (e.g. twice the running jobs).
+	DefaultMaxQueuedJobs = 0
+	// DefaultDeadlineFloor is the least time a job must have left when it
+	// starts; with less it fails with DEADLINE_EXCEEDED before any model
+	// call.
+	DefaultDeadlineFloor = 10 * time.Millisecond
 	// MaxSampleValues caps samples × features of one job: the raw and the
 	// interpretable neighbourhoods are each held as float64s, so one job
 	// holds at most about 2 × 8 × MaxSampleValues bytes (≈ 320 MB).
@@ -26,6 +34,9 @@ const (
 type options struct {
 	defaultModel      string
 	maxConcurrentJobs int
+	maxQueuedJobs     int
+	deadlineFloor     time.Duration
+	metrics           *Metrics
 	inFlight          int
 	maxBatchSize      int
 	jobTimeout        time.Duration
@@ -35,6 +46,8 @@ type options struct {
 func defaultOptions() options {
 	return options{
 		maxConcurrentJobs: DefaultMaxConcurrentJobs,
+		maxQueuedJobs:     DefaultMaxQueuedJobs,
+		deadlineFloor:     DefaultDeadlineFloor,
 		inFlight:          DefaultInFlight,
 		jobTimeout:        DefaultJobTimeout,
 		logger:            slog.New(slog.DiscardHandler),
@@ -57,6 +70,37 @@ func WithMaxConcurrentJobs(n int) Option {
 		}
 	}
 }
+
+// WithMaxQueuedJobs sets how many jobs may wait, in FIFO order, for one of
+// the MaxConcurrentJobs slots; past it a job is refused with
+// RESOURCE_EXHAUSTED. A waiting job whose RPC is cancelled or whose deadline
+// passes leaves the queue. Jobs started on ExplainStream never wait: they run
+// or are refused at once. Default DefaultMaxQueuedJobs (no queue); values
+// < 0 are ignored.
+func WithMaxQueuedJobs(n int) Option {
+	return func(o *options) {
+		if n >= 0 {
+			o.maxQueuedJobs = n
+		}
+	}
+}
+
+// WithDeadlineFloor sets the least time a job must have left before its
+// deadline when it starts (after admission): with less it fails with
+// DEADLINE_EXCEEDED before any model call. Default DefaultDeadlineFloor; 0
+// turns the check off; values < 0 are ignored.
+func WithDeadlineFloor(d time.Duration) Option {
+	return func(o *options) {
+		if d >= 0 {
+			o.deadlineFloor = d
+		}
+	}
+}
+
+// WithMetrics records the server's job, admission and model-call metrics
+// in m (see Metrics). Default: none. Pass the same m to
+// GRPCServerOptionsWith for the RPC metrics.
+func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
 
 // WithInFlight sets how many batches of one job are sent to the model server
 // at once. Default DefaultInFlight; values < 1 are ignored.
@@ -89,7 +133,8 @@ func WithJobTimeout(d time.Duration) Option {
 	}
 }
 
-// WithLogger sets the structured logger. Default: discard.
+// WithLogger sets the structured logger. Records logged with the context
+// of an RPC carry its request id (see RequestID). Default: discard.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) {
 		if l != nil {

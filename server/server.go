@@ -34,7 +34,8 @@ type Server struct {
 	opts      options
 	newClient ClientFunc
 	health    *health.Server
-	slots     chan struct{} // admission: one token per running job
+	admission *admission
+	slots     chan struct{} // admission.slots: one token per running job
 
 	mu     sync.Mutex
 	models map[string]*modelEntry
@@ -61,14 +62,17 @@ func New(newClient ClientFunc, opts ...Option) *Server {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	o.logger = withRequestIDs(o.logger)
 	jobs, cancelJobs := context.WithCancel(context.Background())
+	adm := newAdmission(o.maxConcurrentJobs, o.maxQueuedJobs, o.metrics)
 	s := &Server{
 		jobs:       jobs,
 		cancelJobs: cancelJobs,
 		opts:       o,
 		newClient:  newClient,
 		health:     health.NewServer(),
-		slots:      make(chan struct{}, o.maxConcurrentJobs),
+		admission:  adm,
+		slots:      adm.slots,
 		models:     map[string]*modelEntry{},
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -80,6 +84,7 @@ func New(newClient ClientFunc, opts ...Option) *Server {
 func (s *Server) Register(gs *grpc.Server) {
 	explainerv1.RegisterExplainerServiceServer(gs, s)
 	healthpb.RegisterHealthServer(gs, s.health)
+	s.opts.metrics.initialize(gs)
 }
 
 // Shutdown marks every service NOT_SERVING and refuses new jobs with
@@ -123,29 +128,16 @@ func (s *Server) WatchModel(ctx context.Context, interval time.Duration) {
 
 // Explain runs one job.
 func (s *Server) Explain(ctx context.Context, req *explainerv1.ExplainRequest) (*explainerv1.ExplainResponse, error) {
-	release, err := s.admit()
+	release, err := s.admitWait(ctx, methodLabel(req))
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 	exp, err := s.run(ctx, req, jobIO{})
 	if err != nil {
-		return nil, toStatus(s.opts.logger, err).Err()
+		return nil, toStatus(s.jobLogger(ctx), err).Err()
 	}
 	return &explainerv1.ExplainResponse{Explanation: exp}, nil
-}
-
-// admit takes a job slot or refuses with RESOURCE_EXHAUSTED.
-func (s *Server) admit() (release func(), err error) {
-	if s.shuttingDown.Load() {
-		return nil, errShuttingDown
-	}
-	select {
-	case s.slots <- struct{}{}:
-		return func() { <-s.slots }, nil
-	default:
-		return nil, status.Errorf(codes.ResourceExhausted, "too many concurrent jobs (limit %d); retry later", cap(s.slots))
-	}
 }
 
 // model returns the cached client and description of a model.
@@ -163,7 +155,7 @@ func (s *Server) model(name string) (*modelEntry, error) {
 	defer s.mu.Unlock()
 	e, ok := s.models[name]
 	if !ok {
-		e = &modelEntry{client: s.newClient(name)}
+		e = &modelEntry{client: s.opts.metrics.client(s.newClient(name))}
 		if len(s.models) < maxCachedModels {
 			s.models[name] = e
 		}
@@ -206,14 +198,35 @@ type jobIO struct {
 	data <-chan *explainerv1.DataChunk
 }
 
-// run executes one job.
-func (s *Server) run(ctx context.Context, req *explainerv1.ExplainRequest, io jobIO) (_ *explainerv1.Explanation, err error) {
+// run executes one admitted job and records its metrics. Its error is a
+// status (see toStatus); an unexpected error is logged with the request id.
+func (s *Server) run(ctx context.Context, req *explainerv1.ExplainRequest, io jobIO) (exp *explainerv1.Explanation, err error) {
 	start := time.Now()
+	panicked := true
 	defer func() {
-		if err != nil && s.jobs.Err() != nil {
-			err = errShuttingDown
+		code := codes.Internal // a panic on its way to the recovery
+		if !panicked {
+			code = status.Code(err)
 		}
+		s.opts.metrics.jobFinished(methodLabel(req), code, time.Since(start))
 	}()
+	exp, err = s.runJob(ctx, req, io, start)
+	panicked = false
+	if err != nil && s.jobs.Err() != nil {
+		err = errShuttingDown
+	}
+	if err != nil {
+		return nil, toStatus(s.jobLogger(ctx), err).Err()
+	}
+	return exp, nil
+}
+
+// errDeadlineTooClose fails a job started with less than the deadline
+// floor left.
+var errDeadlineTooClose = status.Error(codes.DeadlineExceeded, "job deadline too close to start a job")
+
+// runJob executes one job.
+func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io jobIO, start time.Time) (_ *explainerv1.Explanation, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(s.jobs, cancel)()
@@ -221,6 +234,9 @@ func (s *Server) run(ctx context.Context, req *explainerv1.ExplainRequest, io jo
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.opts.jobTimeout)
 		defer cancel()
+	}
+	if d, _ := ctx.Deadline(); time.Until(d) < s.opts.deadlineFloor {
+		return nil, errDeadlineTooClose
 	}
 	if req.GetMethod() == nil {
 		return nil, invalidArgument("method: must be set (lime, kernel_shap, permutation or sensitivity)")
@@ -328,10 +344,11 @@ type jobModel struct {
 	expected  atomic.Int64 // rows the job will score, when known up front
 	requested atomic.Int64 // rows asked for so far
 	scored    atomic.Int64
+	metrics   *Metrics
 }
 
 func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progress func(*explainerv1.Progress)) *jobModel {
-	m := &jobModel{}
+	m := &jobModel{metrics: s.opts.metrics}
 	opts := []predictor.BatcherOption{
 		predictor.WithMaxBatchSize(s.batchSize(info)),
 		predictor.WithInFlight(s.opts.inFlight),
@@ -355,7 +372,9 @@ func (m *jobModel) expect(rows int) { m.expected.Store(int64(rows)) }
 // Predict implements explain.Model.
 func (m *jobModel) Predict(ctx context.Context, rows [][]float64) ([][]float64, error) {
 	m.requested.Add(int64(len(rows)))
-	return m.batcher.Predict(ctx, rows)
+	out, err := m.batcher.Predict(ctx, rows)
+	m.metrics.scored(len(rows), err)
+	return out, err
 }
 
 func (s *Server) batchSize(info predictor.ModelInfo) int {

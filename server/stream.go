@@ -98,10 +98,16 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 				out.final(id, jobError(invalidArgument("start.job_id: job %q is already running on this stream", id)))
 				continue
 			}
-			release, err := s.admit()
-			if err != nil {
-				out.final(id, jobError(err))
-				continue
+			// A job whose data arrives on the stream is admitted at once or
+			// refused: were it queued, its unread chunks would hold up the
+			// receive loop, and with it the chunks of the jobs it waits for.
+			// Other jobs wait in the queue in their own goroutine.
+			var release func()
+			if streamsData(k.Start.GetRequest()) {
+				if release, err = s.admit(); err != nil {
+					out.final(id, jobError(err))
+					continue
+				}
 			}
 			jctx, jcancel := context.WithCancel(ctx)
 			j := &streamJob{cancel: jcancel, done: make(chan struct{})}
@@ -114,13 +120,22 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer release()
 				defer close(j.done)
-				exp, err := s.runRecovered(jctx, k.Start.GetRequest(), jobIO{
-					progress: func(p *explainerv1.Progress) { out.progress(id, p) },
-					partial:  func(e *explainerv1.Explanation) { out.partial(id, e) },
-					data:     j.data,
-				})
+				exp, err := func() (*explainerv1.Explanation, error) {
+					if release == nil {
+						r, err := s.admitWait(jctx, methodLabel(k.Start.GetRequest()))
+						if err != nil {
+							return nil, err
+						}
+						release = r
+					}
+					defer release()
+					return s.runRecovered(jctx, k.Start.GetRequest(), jobIO{
+						progress: func(p *explainerv1.Progress) { out.progress(id, p) },
+						partial:  func(e *explainerv1.Explanation) { out.partial(id, e) },
+						data:     j.data,
+					})
+				}()
 				mu.Lock()
 				delete(jobs, id)
 				mu.Unlock()
