@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/explainer-sidecar/explainer/internal/table"
+	"github.com/explainer-sidecar/explainer/internal/tlsconfig"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
 
@@ -56,6 +58,11 @@ type explainFlags struct {
 	step           float64
 	progress       string
 	maxBatch       int // demo only
+
+	// Security of the connection to the sidecar (explain only).
+	tls                                   bool
+	tlsCA, tlsCert, tlsKey, tlsServerName string
+	token, tokenFile                      string
 }
 
 func (f *explainFlags) limeFlags(fs *flag.FlagSet) {
@@ -98,6 +105,13 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&f.targetColumn, "target-column", "target", "a label column in the CSV files to ignore (ignored when absent)")
 	fs.StringVar(&f.categorical, "categorical", "", "comma-separated indices of categorical features")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "deadline of the whole explanation")
+	fs.BoolVar(&f.tls, "tls", false, "connect to the sidecar over TLS, verified with the system's roots (implied by -tls-ca); default plaintext")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA bundle that verifies the sidecar; turns TLS on")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM client certificate for a sidecar that requires mutual TLS (with -tls-key; needs TLS)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of -tls-cert")
+	fs.StringVar(&f.tlsServerName, "tls-server-name", "", "name expected in the sidecar's certificate (default: the host of -server)")
+	fs.StringVar(&f.token, "token", "", "bearer token sent to the sidecar; needs TLS (-tls or -tls-ca): a token is never sent in plaintext")
+	fs.StringVar(&f.tokenFile, "token-file", "", "file whose first line is the bearer token (instead of -token, which shows in ps); needs TLS")
 	f.limeFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -106,8 +120,12 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(f.server, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	security, err := f.dialSecurity()
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(f.server, append(security,
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))...)
 	if err != nil {
 		return err
 	}
@@ -120,6 +138,56 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	return render(stdout, f.output, exp)
 }
+
+// dialSecurity returns the transport credentials (plaintext unless -tls or
+// -tls-ca) and the bearer token's per-RPC credentials. A token needs TLS:
+// grpc refuses to send credentials that require transport security over
+// plaintext, and this client does not offer a way around it.
+func (f *explainFlags) dialSecurity() ([]grpc.DialOption, error) {
+	useTLS := f.tls || f.tlsCA != ""
+	token := f.token
+	switch {
+	case f.token != "" && f.tokenFile != "":
+		return nil, errors.New("give -token or -token-file, not both")
+	case f.tokenFile != "":
+		raw, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("-token-file: %w", err)
+		}
+		token, _, _ = strings.Cut(string(raw), "\n")
+		if token = strings.TrimSpace(token); token == "" {
+			return nil, fmt.Errorf("-token-file %s: the first line is empty", f.tokenFile)
+		}
+	}
+	if !useTLS {
+		if f.tlsCert != "" || f.tlsKey != "" || f.tlsServerName != "" {
+			return nil, errors.New("-tls-cert, -tls-key and -tls-server-name need TLS: add -tls-ca (or -tls for the system's roots)")
+		}
+		if token != "" {
+			return nil, errors.New("a bearer token is only sent over TLS: add -tls-ca (or -tls for the system's roots)")
+		}
+		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
+	}
+	cfg, err := tlsconfig.Client(tlsconfig.ClientFiles{CA: f.tlsCA, Cert: f.tlsCert, Key: f.tlsKey, ServerName: f.tlsServerName}, nil)
+	if err != nil {
+		return nil, err
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearerToken(token)))
+	}
+	return opts, nil
+}
+
+// bearerToken sends "authorization: Bearer <token>" on every RPC, over TLS
+// only.
+type bearerToken string
+
+func (t bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(t)}, nil
+}
+
+func (bearerToken) RequireTransportSecurity() bool { return true }
 
 func readTable(path, target string) (*table.Table, error) {
 	file, err := os.Open(path)
@@ -273,11 +341,11 @@ func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceCli
 	if err := stream.Send(&explainerv1.ExplainStreamRequest{Kind: &explainerv1.ExplainStreamRequest_Start{
 		Start: &explainerv1.StartJob{JobId: id, Request: req},
 	}}); err != nil {
-		return nil, rpcError(err)
+		return nil, sendError(stream, err)
 	}
 	if data != nil {
 		if err := sendChunks(stream, id, data); err != nil {
-			return nil, rpcError(err)
+			return nil, sendError(stream, err)
 		}
 	}
 	if err := stream.CloseSend(); err != nil {
@@ -303,6 +371,18 @@ func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceCli
 			return nil, fmt.Errorf("%s: %s", codeName(ev.Error.GetCode()), ev.Error.GetMessage())
 		}
 	}
+}
+
+// sendError reports a failed Send: io.EOF means the server ended the
+// stream (for example UNAUTHENTICATED before the first message was read),
+// and its status is what Recv returns.
+func sendError(stream grpc.ClientStream, err error) error {
+	if errors.Is(err, io.EOF) {
+		if rerr := stream.RecvMsg(new(explainerv1.ExplainStreamResponse)); rerr != nil && !errors.Is(rerr, io.EOF) {
+			return rpcError(rerr)
+		}
+	}
+	return rpcError(err)
 }
 
 func rpcError(err error) error {

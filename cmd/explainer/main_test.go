@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -99,8 +100,8 @@ func TestDemoTable(t *testing.T) {
 }
 
 // startServe runs the sidecar with serve's code in front of the demo
-// model and returns its address.
-func startServe(t *testing.T) string {
+// model and returns its address and its metrics URL.
+func startServe(t *testing.T) (addr, metricsURL string) {
 	t.Helper()
 	modelAddr, _, stopModel, err := startDemoModel(256)
 	if err != nil {
@@ -122,6 +123,9 @@ func startServe(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cfg.metricsLis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- serveOn(ctx, lis, newClient, &cfg, slog.New(slog.DiscardHandler)) }()
@@ -131,7 +135,7 @@ func startServe(t *testing.T) string {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return lis.Addr().String()
+	return lis.Addr().String(), "http://" + cfg.metricsLis.Addr().String() + "/metrics"
 }
 
 const breastCancerCSV = "../../testdata/breast_cancer.csv"
@@ -140,7 +144,7 @@ const breastCancerCSV = "../../testdata/breast_cancer.csv"
 // same code as `serve`, in front of the demo model: the result equals the
 // demo's for the same row and seed.
 func TestExplainThroughServe(t *testing.T) {
-	addr := startServe(t)
+	addr, metricsURL := startServe(t)
 	csv := breastCancerCSV
 	out, _, err := runCLI(t, "explain", "-server", addr, "-background", csv,
 		"-instance-file", csv, "-row", "3", "-seed", "5", "-num-samples", "1500", "-top-labels", "2", "-output", "json")
@@ -148,6 +152,21 @@ func TestExplainThroughServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := decode(t, out)
+	// The job shows in the sidecar's metrics.
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`explainer_jobs_total{code="OK",method="lime"} 1`, "explainer_samples_scored_total 1500", "go_goroutines"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 	demoOut, _, err := runCLI(t, "demo", "-row", "3", "-seed", "5", "-num-samples", "1500", "-top-labels", "2", "-output", "json")
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +189,7 @@ func TestExplainThroughServe(t *testing.T) {
 }
 
 func TestExplainGlobalAndShapMethods(t *testing.T) {
-	addr := startServe(t)
+	addr, _ := startServe(t)
 
 	// Permutation importance over the CSV, streamed in chunks.
 	out, _, err := runCLI(t, "explain", "-server", addr, "-method", "permutation", "-data", breastCancerCSV,

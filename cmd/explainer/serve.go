@@ -8,11 +8,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/explainer-sidecar/explainer/internal/tlsconfig"
 	"github.com/explainer-sidecar/explainer/predictor"
 	"github.com/explainer-sidecar/explainer/server"
 )
@@ -35,6 +40,22 @@ type serveConfig struct {
 	healthInterval    time.Duration
 	drainTimeout      time.Duration
 	plaintext         bool
+	maxQueuedJobs     int
+	metricsListen     string
+	// metricsLis, when set, serves /metrics (serve opens it from
+	// --metrics-listen; tests set it).
+	metricsLis net.Listener
+
+	// The listener's TLS and authentication.
+	tlsCert, tlsKey, tlsClientCA string
+	authTokens                   string
+	// TLS to the model server.
+	predictorCA, predictorCert, predictorKey, predictorServerName string
+
+	// security, once built (serve builds it before listening so that a bad
+	// file fails fast), is what serveOn uses instead of building it.
+	security      []grpc.ServerOption
+	securityBuilt bool
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -44,7 +65,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.model, "model", "", "model explained when a request names none")
 	fs.IntVar(&c.maxBatchSize, "max-batch-size", 0, "rows per model call; 0 = what the model server reports, else 64")
 	fs.IntVar(&c.inFlight, "in-flight", server.DefaultInFlight, "batches of one job in flight at once")
-	fs.IntVar(&c.maxConcurrentJobs, "max-concurrent-jobs", server.DefaultMaxConcurrentJobs, "jobs running at once; more are refused with RESOURCE_EXHAUSTED")
+	fs.IntVar(&c.maxConcurrentJobs, "max-concurrent-jobs", server.DefaultMaxConcurrentJobs, "jobs running at once; more wait in the queue")
+	fs.IntVar(&c.maxQueuedJobs, "max-queued-jobs", 2*server.DefaultMaxConcurrentJobs, "jobs waiting for a slot, first come first served; more are refused with RESOURCE_EXHAUSTED (jobs whose data is streamed never wait)")
+	fs.StringVar(&c.metricsListen, "metrics-listen", "", "address of the Prometheus /metrics HTTP endpoint, e.g. 127.0.0.1:9090; empty = off")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", server.DefaultJobTimeout, "deadline of a job whose client set none")
 	fs.BoolVar(&c.reflection, "reflection", false, "register the gRPC reflection service")
 	fs.BoolVar(&c.softmax, "softmax", false, "kserve-v2: the model returns logits; turn them into probabilities")
@@ -54,6 +77,14 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.modelVersion, "model-version", "", "kserve-v2: model version (default: the server's choice)")
 	fs.DurationVar(&c.healthInterval, "health-interval", 5*time.Second, "how often the model server's readiness is checked")
 	fs.BoolVar(&c.plaintext, "predictor-plaintext", false, "connect to the model server without TLS (e.g. Triton on localhost); default TLS with the system's roots")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) the sidecar serves TLS with; reloaded when the file changes. Without it the sidecar listens in plaintext")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of -tls-cert; reloaded when the file changes")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it (mutual TLS); needs -tls-cert")
+	fs.StringVar(&c.authTokens, "auth-tokens", "", "file of accepted bearer tokens, one per line (# comments); every RPC but grpc.health.v1.Health needs one (reflection too); re-read when the file changes")
+	fs.StringVar(&c.predictorCA, "predictor-ca", "", "PEM CA bundle that verifies the model server (default: the system's roots)")
+	fs.StringVar(&c.predictorCert, "predictor-cert", "", "PEM client certificate presented to the model server (mutual TLS); with -predictor-key")
+	fs.StringVar(&c.predictorKey, "predictor-key", "", "PEM private key of -predictor-cert")
+	fs.StringVar(&c.predictorServerName, "predictor-server-name", "", "name expected in the model server's certificate (default: the host of -predictor)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 20*time.Second, "on SIGTERM, how long running jobs may finish before they are cancelled")
 }
 
@@ -66,15 +97,30 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	dialOpt, err := cfg.predictorSecurity(log)
+	if err != nil {
+		return err
+	}
+	if cfg.security, err = cfg.listenerSecurity(log); err != nil {
+		return err
+	}
+	cfg.securityBuilt = true
+	if cfg.tlsCert == "" {
+		log.Warn("listening in plaintext: give -tls-cert and -tls-key to serve TLS")
+		if cfg.authTokens != "" {
+			log.Warn("bearer tokens will cross the network in clear: -auth-tokens without -tls-cert")
+		}
+	}
+	if cfg.metricsListen != "" {
+		if cfg.metricsLis, err = net.Listen("tcp", cfg.metricsListen); err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+	}
 	lis, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err
 	}
-	var dialOpts []predictor.DialOption
-	if cfg.plaintext {
-		dialOpts = append(dialOpts, predictor.WithInsecure())
-	}
-	conn, err := predictor.Dial(cfg.target, dialOpts...)
+	conn, err := predictor.Dial(cfg.target, dialOpt)
 	if err != nil {
 		lis.Close()
 		return err
@@ -85,8 +131,53 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		lis.Close()
 		return err
 	}
-	log.Info("explainer serving", "listen", lis.Addr().String(), "predictor", cfg.target, "protocol", cfg.protocol, "model", cfg.model)
+	log.Info("explainer serving", "listen", lis.Addr().String(), "predictor", cfg.target, "protocol", cfg.protocol, "model", cfg.model,
+		"tls", cfg.tlsCert != "", "mtls", cfg.tlsClientCA != "", "auth", cfg.authTokens != "", "predictor_tls", !cfg.plaintext)
 	return serveOn(ctx, lis, newClient, &cfg, log)
+}
+
+// predictorSecurity returns how to reach the model server: plaintext only
+// when -predictor-plaintext asks for it, else TLS with the -predictor-*
+// files.
+func (c *serveConfig) predictorSecurity(log *slog.Logger) (predictor.DialOption, error) {
+	if c.plaintext {
+		if c.predictorCA != "" || c.predictorCert != "" || c.predictorKey != "" || c.predictorServerName != "" {
+			return nil, errors.New("-predictor-plaintext conflicts with -predictor-ca, -predictor-cert, -predictor-key and -predictor-server-name")
+		}
+		return predictor.WithInsecure(), nil
+	}
+	cfg, err := tlsconfig.Client(tlsconfig.ClientFiles{
+		CA: c.predictorCA, Cert: c.predictorCert, Key: c.predictorKey, ServerName: c.predictorServerName,
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("model server TLS: %w", err)
+	}
+	return predictor.WithTLS(cfg), nil
+}
+
+// listenerSecurity returns the listener's transport credentials (TLS when
+// -tls-cert is given) and, with -auth-tokens, the bearer-token
+// interceptors.
+func (c *serveConfig) listenerSecurity(log *slog.Logger) ([]grpc.ServerOption, error) {
+	var opts []grpc.ServerOption
+	switch {
+	case c.tlsCert != "" || c.tlsKey != "":
+		cfg, err := tlsconfig.Server(tlsconfig.ServerFiles{Cert: c.tlsCert, Key: c.tlsKey, ClientCA: c.tlsClientCA}, log)
+		if err != nil {
+			return nil, fmt.Errorf("listener TLS: %w", err)
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
+	case c.tlsClientCA != "":
+		return nil, errors.New("-tls-client-ca needs -tls-cert and -tls-key")
+	}
+	if c.authTokens != "" {
+		tokens, err := server.LoadTokenFile(c.authTokens, log)
+		if err != nil {
+			return nil, fmt.Errorf("-auth-tokens: %w", err)
+		}
+		opts = append(opts, server.AuthServerOptions(tokens)...)
+	}
+	return opts, nil
 }
 
 // clientFunc builds the model clients for the configured protocol.
@@ -118,15 +209,35 @@ func (c *serveConfig) clientFunc(conn grpc.ClientConnInterface) (server.ClientFu
 // health NOT_SERVING first, then GracefulStop raced against the drain
 // timeout, then Stop.
 func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc, cfg *serveConfig, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := server.NewMetrics(reg)
 	srv := server.New(newClient,
 		server.WithDefaultModel(cfg.model),
 		server.WithMaxBatchSize(cfg.maxBatchSize),
 		server.WithInFlight(cfg.inFlight),
 		server.WithMaxConcurrentJobs(cfg.maxConcurrentJobs),
+		server.WithMaxQueuedJobs(cfg.maxQueuedJobs),
 		server.WithJobTimeout(cfg.jobTimeout),
 		server.WithLogger(log),
+		server.WithMetrics(metrics),
 	)
-	gs := grpc.NewServer(server.GRPCServerOptions(log)...)
+	if cfg.metricsLis != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler())
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(cfg.metricsLis) }()
+		defer hs.Close()
+	}
+	security := cfg.security
+	if !cfg.securityBuilt {
+		var err error
+		if security, err = cfg.listenerSecurity(log); err != nil {
+			lis.Close()
+			return err
+		}
+	}
+	gs := grpc.NewServer(append(server.GRPCServerOptionsWith(log, metrics), security...)...)
 	srv.Register(gs)
 	if cfg.reflection {
 		reflection.Register(gs)
