@@ -30,9 +30,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "explainer:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // -h asked for the flags, which are printed
 		}
+		fmt.Fprintln(os.Stderr, "explainer:", err)
 		os.Exit(2)
 	}
 }
@@ -40,7 +41,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+		return errors.New("a command is required")
 	}
 	switch args[0] {
 	case "serve":
