@@ -294,6 +294,11 @@ func tabularInstance(req *explainerv1.ExplainRequest, info predictor.ModelInfo) 
 	if len(names) != 0 && len(names) != len(values) {
 		return nil, nil, invalidArgument("instance.tabular.feature_names: %d names for %d features", len(names), len(values))
 	}
+	for i, n := range names {
+		if len(n) > MaxNameLength {
+			return nil, nil, invalidArgument("instance.tabular.feature_names[%d]: longer than %d bytes", i, MaxNameLength)
+		}
+	}
 	if len(names) == 0 {
 		names = defaultFeatureNames(len(values))
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/explainer-sidecar/explainer/explain"
+	"github.com/explainer-sidecar/explainer/predictor"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 	"github.com/explainer-sidecar/explainer/sampler"
 )
@@ -32,35 +33,12 @@ func parseLIME(req *explainerv1.ExplainRequest, opts *limeDefaults) (*limeJob, e
 	if o == nil {
 		return nil, invalidArgument("method: must be set (lime)")
 	}
-	tab := req.GetInstance().GetTabular()
-	if tab == nil {
-		return nil, invalidArgument("instance.tabular: required")
+	values, names, err := tabularInstance(req, predictor.ModelInfo{NumFeatures: opts.numFeatures})
+	if err != nil {
+		return nil, err
 	}
-	values := tab.GetValues()
 	p := len(values)
-	switch {
-	case p == 0:
-		return nil, invalidArgument("instance.tabular.values: must have at least 1 feature")
-	case p > MaxFeatures:
-		return nil, invalidArgument("instance.tabular.values: %d features exceeds limit %d", p, MaxFeatures)
-	}
-	for i, v := range values {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, invalidArgument("instance.tabular.values[%d]: non-finite value", i)
-		}
-	}
-	names := tab.GetFeatureNames()
-	if len(names) != 0 && len(names) != p {
-		return nil, invalidArgument("instance.tabular.feature_names: %d names for %d features", len(names), p)
-	}
-	for i, n := range names {
-		if len(n) > MaxNameLength {
-			return nil, invalidArgument("instance.tabular.feature_names[%d]: longer than %d bytes", i, MaxNameLength)
-		}
-	}
-	if len(names) == 0 {
-		names = defaultFeatureNames(p)
-	}
+	tab := req.GetInstance().GetTabular()
 	var categorical []int
 	var categoryNames map[int][]string
 	for i, c := range tab.GetCategoricalFeatures() {
@@ -151,10 +129,11 @@ func parseLIME(req *explainerv1.ExplainRequest, opts *limeDefaults) (*limeJob, e
 }
 
 // limeDefaults carries what the server knows before parsing: the model's
-// class count and a seed source.
+// shape and a seed source.
 type limeDefaults struct {
-	classes    int // the model's class count, 0 when unknown
-	randomSeed func() uint64
+	numFeatures int // the model's feature count, 0 when unknown
+	classes     int // the model's class count, 0 when unknown
+	randomSeed  func() uint64
 }
 
 func defaultFeatureNames(p int) []string {

@@ -256,10 +256,7 @@ func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io
 	)
 	switch req.GetMethod().(type) {
 	case *explainerv1.ExplainRequest_Lime:
-		if got := len(req.GetInstance().GetTabular().GetValues()); info.NumFeatures > 0 && got != info.NumFeatures && got > 0 {
-			return nil, invalidArgument("instance.tabular.values: instance has %d features, model expects %d", got, info.NumFeatures)
-		}
-		job, err := parseLIME(req, &limeDefaults{classes: info.NumClasses, randomSeed: rand.Uint64})
+		job, err := parseLIME(req, &limeDefaults{numFeatures: info.NumFeatures, classes: info.NumClasses, randomSeed: rand.Uint64})
 		if err != nil {
 			return nil, err
 		}
