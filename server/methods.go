@@ -16,7 +16,6 @@ import (
 const (
 	MaxDataRows   = 1_000_000
 	MaxDataValues = 20_000_000
-	MaxRepeats    = 100
 )
 
 // dataset is a validated data set for a global method.
@@ -315,8 +314,8 @@ func parsePermutation(ctx context.Context, o *explainerv1.PermutationOptions, in
 		return r, nil, err
 	}
 	repeats := int(o.GetRepeats())
-	if repeats > MaxRepeats {
-		return r, nil, invalidArgument("%s.repeats: %d exceeds limit %d", field, repeats, MaxRepeats)
+	if repeats > explain.MaxRepeats {
+		return r, nil, invalidArgument("%s.repeats: %d exceeds limit %d", field, repeats, explain.MaxRepeats)
 	}
 	if ms := o.GetMaxSamples(); ms < 0 || math.IsNaN(ms) || math.IsInf(ms, 0) {
 		return r, nil, invalidArgument("%s.max_samples: must be a fraction in (0, 1] or a row count", field)

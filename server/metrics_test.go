@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
@@ -24,7 +25,7 @@ import (
 
 // startObserved is startSidecar with the full interceptor chain: logs to
 // log and metrics in m (both may be nil).
-func startObserved(t *testing.T, newClient ClientFunc, log *slog.Logger, m *Metrics, opts ...Option) *sidecar {
+func startObserved(t testing.TB, newClient ClientFunc, log *slog.Logger, m *Metrics, opts ...Option) *sidecar {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := New(newClient, append([]Option{WithLogger(log), WithMetrics(m)}, opts...)...)
@@ -43,7 +44,7 @@ func startObserved(t *testing.T, newClient ClientFunc, log *slog.Logger, m *Metr
 		gs.Stop()
 		<-served
 	})
-	return &sidecar{client: explainerv1.NewExplainerServiceClient(conn), srv: srv}
+	return &sidecar{client: explainerv1.NewExplainerServiceClient(conn), health: healthpb.NewHealthClient(conn), srv: srv}
 }
 
 // histogramCount is the sample count of the histogram name in reg.

@@ -4,17 +4,13 @@ import (
 	"context"
 	"io"
 	"math"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/explainer-sidecar/explainer/explain"
@@ -40,28 +36,12 @@ type sidecar struct {
 	srv    *Server
 }
 
-// startSidecar serves New(newClient, opts...) on bufconn; everything stops
-// when the test ends.
+// startSidecar serves New(newClient, opts...) on bufconn with the listener
+// options serve uses (logs discarded, no metrics); everything stops when
+// the test ends.
 func startSidecar(t testing.TB, newClient ClientFunc, opts ...Option) *sidecar {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	srv := New(newClient, opts...)
-	gs := grpc.NewServer(GRPCServerOptions(nil)...)
-	srv.Register(gs)
-	served := make(chan struct{})
-	go func() { defer close(served); _ = gs.Serve(lis) }()
-	conn, err := grpc.NewClient("passthrough:///sidecar",
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		gs.Stop()
-		<-served
-	})
-	return &sidecar{client: explainerv1.NewExplainerServiceClient(conn), health: healthpb.NewHealthClient(conn), srv: srv}
+	return startObserved(t, newClient, nil, nil, opts...)
 }
 
 // predictV1Model starts a fake predict.v1 model server.
