@@ -148,10 +148,20 @@ func measurePeak(gogc int, f func()) float64 {
 // included); live-MB the same in one more call at GOGC=10, near the live
 // heap. The design's 2·n·p working copies are 48 MB here.
 func BenchmarkPermutation(b *testing.B) {
-	const n, p, repeats, batch, inFlight = 100_000, 30, 5, 1000, 4
+	data, target := benchData(100_000, 30)
+	req := PermutationRequest{Data: data, Target: target, Repeats: 5, Seed: 1}
+	benchLatency(b, func(m Model) error {
+		_, err := Permutation(context.Background(), m, req)
+		return err
+	})
+}
+
+// benchLatency runs job against the latency model (batches of 1000 rows,
+// 4 in flight, 1 ms each) and reports wall time over the ideal and over the
+// batches' measured time, and the peak and live heap.
+func benchLatency(b *testing.B, job func(Model) error) {
+	const batch, inFlight = 1000, 4
 	const latency = time.Millisecond
-	data, target := benchData(n, p)
-	req := PermutationRequest{Data: data, Target: target, Repeats: repeats, Seed: 1}
 	var wall, ideal, busy time.Duration
 	var peak float64
 	b.ResetTimer()
@@ -159,7 +169,7 @@ func BenchmarkPermutation(b *testing.B) {
 		m := newLatencyModel(batch, inFlight, latency)
 		start := time.Now()
 		var err error
-		peak = max(peak, measurePeak(100, func() { _, err = Permutation(context.Background(), m, req) }))
+		peak = max(peak, measurePeak(100, func() { err = job(m) }))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -168,7 +178,7 @@ func BenchmarkPermutation(b *testing.B) {
 		busy += time.Duration(m.busy.Load()) / inFlight
 	}
 	b.StopTimer()
-	live := measurePeak(10, func() { _, _ = Permutation(context.Background(), newLatencyModel(batch, inFlight, latency), req) })
+	live := measurePeak(10, func() { _ = job(newLatencyModel(batch, inFlight, latency)) })
 	b.ReportMetric(wall.Seconds()/ideal.Seconds(), "wall/ideal")
 	b.ReportMetric(wall.Seconds()/busy.Seconds(), "wall/busy")
 	b.ReportMetric(peak, "peak-MB")

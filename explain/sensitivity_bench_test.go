@@ -3,38 +3,18 @@ package explain
 import (
 	"context"
 	"testing"
-	"time"
 )
 
 // BenchmarkSensitivity: 100,000 rows × 30 features (6,000,000 rows to
 // score) against the latency model of BenchmarkPermutation, with the same
 // metrics; the working copies are 2·N·p values, 48 MB.
 func BenchmarkSensitivity(b *testing.B) {
-	const n, p, batch, inFlight = 100_000, 30, 1000, 4
-	const latency = time.Millisecond
-	data, _ := benchData(n, p)
+	data, _ := benchData(100_000, 30)
 	req := SensitivityRequest{Data: data}
-	var wall, ideal, busy time.Duration
-	var peak float64
-	b.ResetTimer()
-	for range b.N {
-		m := newLatencyModel(batch, inFlight, latency)
-		start := time.Now()
-		var err error
-		peak = max(peak, measurePeak(100, func() { _, err = Sensitivity(context.Background(), m, req) }))
-		if err != nil {
-			b.Fatal(err)
-		}
-		wall += time.Since(start)
-		ideal += time.Duration(m.batches.Load()) * latency / inFlight
-		busy += time.Duration(m.busy.Load()) / inFlight
-	}
-	b.StopTimer()
-	live := measurePeak(10, func() { _, _ = Sensitivity(context.Background(), newLatencyModel(batch, inFlight, latency), req) })
-	b.ReportMetric(wall.Seconds()/ideal.Seconds(), "wall/ideal")
-	b.ReportMetric(wall.Seconds()/busy.Seconds(), "wall/busy")
-	b.ReportMetric(peak, "peak-MB")
-	b.ReportMetric(live, "live-MB")
+	benchLatency(b, func(m Model) error {
+		_, err := Sensitivity(context.Background(), m, req)
+		return err
+	})
 }
 
 // BenchmarkSensitivityInstant is the sidecar's own cost on the same
