@@ -1,0 +1,264 @@
+package explain
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/explainer-sidecar/explainer/sampler"
+)
+
+// Defaults of a LIMEImage request (lime's LimeImageExplainer).
+const (
+	DefaultImageNumSamples   = 1000
+	DefaultImageKernelWidth  = 0.25
+	imageSeedStream          = 0x696d6167655f6c6d // "image_lm"
+	maxImageSegmentsPerModel = 1 << 16
+)
+
+// LIMEImageRequest is one LIME explanation of an image over a segmentation.
+// Zero values are lime's defaults where lime has one.
+type LIMEImageRequest struct {
+	// Image is the image to explain; the model gets it, and each masked
+	// copy, as one row of H·W·C values in HWC order.
+	Image sampler.Image
+	// Segments is the label map (H·W labels in [0, NumSegments)), from
+	// sampler.GridSegments or sampler.SLIC. Required.
+	Segments    []int
+	NumSegments int
+	// Fill supplies the values of hidden segments (same shape as Image):
+	// sampler.ConstantFill (lime's hide_color), MeanFill or BlurFill. Zero
+	// means lime's default, each segment's own mean colour
+	// (sampler.SegmentMeanFill).
+	Fill sampler.Image
+	// NumSamples is the neighbourhood size, the image itself included.
+	// Default DefaultImageNumSamples (lime's 1000); 2 to MaxNumSamples.
+	NumSamples int
+	// NumFeatures is the number of segments in each explanation. Default
+	// (and cap) all of them (lime's 100000).
+	NumFeatures int
+	// Selection is lime's feature_selection. Default SelectAuto.
+	Selection FeatureSelection
+	// KernelWidth is w in sqrt(exp(−d²/w²)). Default
+	// DefaultImageKernelWidth (lime's 0.25).
+	KernelWidth float64
+	// Labels and TopLabels choose the classes as in LIMERequest (lime's
+	// image default is top_labels=5; here the default is the top class).
+	Labels    []int
+	TopLabels int
+	// Seed seeds the masks.
+	Seed uint64
+	// BatchRows is the most masked images held and sent in one Predict
+	// call. Default max(1, MaxBatchValues / (H·W·C)), so a 224×224×3 image
+	// sends 1000 samples in 3 calls.
+	BatchRows int
+	// Surrogate configures the regression (ridge by default).
+	Surrogate SurrogateConfig
+}
+
+// LIMEImage explains m's prediction for req.Image with lime's
+// LimeImageExplainer semantics over the segmentation req.Segments. It
+// draws n binary rows z_i ∈ {0,1}^p over the p segments, z_0 = 1 (all on)
+// and every other z_ij 0 or 1 with probability ½ each (lime's
+// randint(0, 2)), scores the images where the segments with z_ij = 0 take
+// req.Fill's pixels, and fits one surrogate per label on (z, f) with the
+// kernel weights π_i = sqrt(exp(−d_i²/w²)) of the cosine distance to z_0,
+//
+//	d_i = 1 − z_i·1 / (‖z_i‖·‖1‖) = 1 − √(k_i/p),   k_i = Σ_j z_ij,
+//
+// and d_i = 1 for the all-off row (scikit-learn's cosine distance). The
+// attributions are per segment: Index is the segment label. The masked
+// images are built into reused buffers, req.BatchRows at a time, so m must
+// not retain its rows.
+func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, error) {
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	p := req.NumSegments
+	n := req.NumSamples
+	if n == 0 {
+		n = DefaultImageNumSamples
+	}
+	k := req.NumFeatures
+	if k == 0 {
+		k = p
+	}
+	k = min(k, p)
+	width := req.KernelWidth
+	if width == 0 {
+		width = DefaultImageKernelWidth
+	}
+	sel := req.Selection.resolve(k)
+	fill := req.Fill
+	if fill.Pix == nil {
+		var err error
+		if fill, err = sampler.SegmentMeanFill(req.Image, req.Segments, p); err != nil {
+			return nil, &RequestError{Field: "segments", Reason: err.Error()}
+		}
+	}
+
+	data := ImageMasks(n, p, req.Seed)
+	size := len(req.Image.Pix)
+	batch := req.BatchRows
+	if batch == 0 {
+		batch = max(1, MaxBatchValues/size)
+	}
+	batch = min(batch, n)
+	bufs := make([][]float64, batch)
+	keep := make([]bool, p)
+	scores := make([][]float64, 0, n)
+	for start := 0; start < n; start += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("explain: lime image: %w", err)
+		}
+		end := min(start+batch, n)
+		for i := start; i < end; i++ {
+			for j, v := range data[i] {
+				keep[j] = v == 1
+			}
+			var err error
+			if bufs[i-start], err = sampler.MaskImage(bufs[i-start], req.Image, req.Segments, keep, fill); err != nil {
+				return nil, fmt.Errorf("explain: lime image: %w", err)
+			}
+		}
+		got, err := m.Predict(ctx, bufs[:end-start])
+		if err != nil {
+			return nil, fmt.Errorf("explain: lime image: %w", err)
+		}
+		if len(got) != end-start {
+			return nil, fmt.Errorf("explain: model returned %d rows for %d samples", len(got), end-start)
+		}
+		scores = append(scores, got...)
+	}
+	classes := len(scores[0])
+	labels, err := pickLabels(req.Labels, req.TopLabels, scores[0])
+	if err != nil {
+		return nil, err
+	}
+	weights := KernelWeights(nil, CosineDistancesToOnes(nil, data), width)
+	fit, err := NewNeighborhood(data, weights)
+	if err != nil {
+		return nil, fmt.Errorf("explain: lime image: %w", err)
+	}
+	res := &Result{
+		Method:         "lime_image",
+		InstanceScores: append([]float64(nil), scores[0]...),
+		NumSamples:     n,
+		Seed:           req.Seed,
+		KernelWidth:    width,
+		Selection:      sel,
+		Labels:         make([]LabelResult, 0, len(labels)),
+	}
+	target := make([]float64, n)
+	for _, label := range labels {
+		for i, row := range scores {
+			if len(row) != classes {
+				return nil, fmt.Errorf("explain: model returned %d scores in row %d, %d in row 0", len(row), i, classes)
+			}
+			target[i] = row[label]
+		}
+		s, err := fit.Fit(target, k, sel, req.Surrogate)
+		if err != nil {
+			return nil, fmt.Errorf("explain: lime image fit for label %d: %w", label, err)
+		}
+		lr := LabelResult{
+			Label: label, Prediction: scores[0][label],
+			Intercept: s.Intercept, Score: s.Score, LocalPrediction: s.LocalPred,
+		}
+		for _, fw := range s.Ranked() {
+			lr.Attributions = append(lr.Attributions, Attribution{
+				Index: fw.Feature, Description: fmt.Sprintf("segment %d", fw.Feature), Weight: fw.Weight,
+			})
+		}
+		res.Labels = append(res.Labels, lr)
+	}
+	return res, nil
+}
+
+// ImageMasks returns lime's image neighbourhood: n binary rows of p segment
+// switches, row 0 all ones, every other value 0 or 1 with probability ½,
+// drawn from a PCG generator seeded with seed (the same seed gives the same
+// rows).
+func ImageMasks(n, p int, seed uint64) [][]float64 {
+	rng := rand.New(rand.NewPCG(seed, imageSeedStream))
+	flat := make([]float64, n*p)
+	data := make([][]float64, n)
+	for i := range data {
+		data[i] = flat[i*p : (i+1)*p : (i+1)*p]
+	}
+	for j := range data[0] {
+		data[0][j] = 1
+	}
+	for i := 1; i < n; i++ {
+		row := data[i]
+		for j := 0; j < p; j += 64 {
+			bits := rng.Uint64()
+			for b := j; b < min(j+64, p); b++ {
+				row[b] = float64(bits & 1)
+				bits >>= 1
+			}
+		}
+	}
+	return data
+}
+
+// CosineDistancesToOnes writes into dst the cosine distance of each binary
+// row to the all-ones row, 1 − √(k/p) for a row with k ones of p (1 for an
+// all-zero row, as scikit-learn's cosine distance), and returns it; dst is
+// reused when its capacity holds len(rows) values.
+func CosineDistancesToOnes(dst []float64, rows [][]float64) []float64 {
+	if cap(dst) < len(rows) {
+		dst = make([]float64, len(rows))
+	}
+	dst = dst[:len(rows)]
+	for i, row := range rows {
+		var ones float64
+		for _, v := range row {
+			ones += v
+		}
+		dst[i] = 1
+		if ones > 0 {
+			dst[i] = 1 - math.Sqrt(ones/float64(len(row)))
+		}
+	}
+	return dst
+}
+
+func (req *LIMEImageRequest) validate() error {
+	img := req.Image
+	if err := img.Validate(); err != nil {
+		return &RequestError{Field: "image", Reason: err.Error()}
+	}
+	switch {
+	case req.NumSegments < 1 || req.NumSegments > maxImageSegmentsPerModel:
+		return invalid("num_segments", "%d is outside [1, %d]", req.NumSegments, maxImageSegmentsPerModel)
+	case len(req.Segments) != img.H*img.W:
+		return invalid("segments", "has %d labels for %d pixels", len(req.Segments), img.H*img.W)
+	case req.NumSamples != 0 && (req.NumSamples < 2 || req.NumSamples > MaxNumSamples):
+		return invalid("num_samples", "%d is outside [2, %d]", req.NumSamples, MaxNumSamples)
+	case req.NumFeatures < 0:
+		return invalid("num_features", "must not be negative")
+	case req.KernelWidth < 0 || math.IsNaN(req.KernelWidth) || math.IsInf(req.KernelWidth, 0):
+		return invalid("kernel_width", "must be positive and finite")
+	case req.TopLabels < 0:
+		return invalid("top_labels", "must not be negative")
+	case req.BatchRows < 0:
+		return invalid("batch_rows", "must not be negative")
+	}
+	for _, s := range req.Segments {
+		if s < 0 || s >= req.NumSegments {
+			return invalid("segments", "label outside [0, %d)", req.NumSegments)
+		}
+	}
+	if req.Fill.Pix != nil {
+		f := req.Fill
+		if f.H != img.H || f.W != img.W || f.C != img.C {
+			return invalid("fill", "shape %dx%dx%d differs from the image's %dx%dx%d", f.H, f.W, f.C, img.H, img.W, img.C)
+		}
+		if err := f.Validate(); err != nil {
+			return &RequestError{Field: "fill", Reason: err.Error()}
+		}
+	}
+	return nil
+}

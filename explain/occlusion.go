@@ -1,0 +1,374 @@
+package explain
+
+import (
+	"context"
+	"fmt"
+	"math"
+)
+
+// Limits of an occlusion request.
+const (
+	// MaxBatchValues bounds the values of the inputs an image estimator
+	// (Occlusion, LIMEImage) holds and sends in one Predict call: 1<<24
+	// values, 128 MiB of float64. The default batch size is
+	// max(1, MaxBatchValues / len(input)).
+	MaxBatchValues = 1 << 24
+	// MaxOcclusionWindows caps the windows of one occlusion request.
+	MaxOcclusionWindows = 1 << 20
+)
+
+// OcclusionRequest is one occlusion explanation of an input tensor.
+type OcclusionRequest struct {
+	// Input is the tensor to explain, flattened row-major over Shape; the
+	// model gets it (and each occluded copy) as one row.
+	Input []float64
+	// Shape is Input's shape, e.g. [H, W, C] for an HWC image, [C, H, W]
+	// channels first, [T] for tokens. Required; its product is len(Input).
+	Shape []int
+	// Window is the occluding window's shape, one extent per dimension,
+	// 1 ≤ Window[d] ≤ Shape[d] (Captum's sliding_window_shapes). Use the
+	// full extent to occlude all channels together.
+	Window []int
+	// Strides is the step between windows per dimension (Captum's
+	// strides). Nil means 1 in every dimension.
+	Strides []int
+	// Baseline replaces the occluded values (Captum's scalar baselines).
+	// Default 0.
+	Baseline float64
+	// BaselineInput, when set, replaces the occluded values position by
+	// position (a baseline tensor, len(Input) values); Baseline is then
+	// ignored.
+	BaselineInput []float64
+	// Targets are the classes to attribute. Empty means the class with the
+	// highest score on Input.
+	Targets []int
+	// BatchRows is the most inputs held and sent in one Predict call.
+	// Default max(1, MaxBatchValues / len(Input)); at most
+	// MaxOcclusionWindows.
+	BatchRows int
+	// Partial, when set, is called on the caller's goroutine after each
+	// band of windows (the windows sharing the first dimension's position,
+	// i.e. a row of window positions) has been scored, in order, with
+	// done windows of total, and the attributions so far:
+	// attributions[t][i] is the sum over the scored windows covering i of
+	// (score(original) − score(occluded)) for Targets[t], divided by the
+	// number of all windows covering i. Positions whose first coordinate is
+	// below (band+1)·Strides[0] (all of them after the last band) hold
+	// their final value. The slices are fresh copies the callee may keep.
+	Partial func(done, total int, attributions [][]float64)
+}
+
+// OcclusionResult is an occlusion map.
+type OcclusionResult struct {
+	// Shape is the input's shape.
+	Shape []int
+	// Targets are the attributed classes, resolved.
+	Targets []int
+	// Attributions[t] is the map for Targets[t], len(Input) values:
+	// the mean over the windows covering each position of
+	// score(original) − score(occluded). A position no window covers (the
+	// strides skip it) gets 0 where Captum gets 0/0 = NaN; Coverage tells
+	// them apart.
+	Attributions [][]float64
+	// Coverage[i] is the number of windows covering position i.
+	Coverage []int
+	// InstanceScores are the model's scores for Input.
+	InstanceScores []float64
+	// NumWindows is the number of occluded inputs scored; the model scored
+	// NumWindows + 1 rows (Input once).
+	NumWindows int
+}
+
+// Occlusion explains m's scores for req.Input with Captum's Occlusion: a
+// window of shape req.Window slides over the input with req.Strides (in
+// each dimension d, at the starts j·s_d for j = 0 … ⌊(n_d − w_d)/s_d⌋),
+// and each window position replaces the values it covers by the baseline.
+// Windows are enumerated in row-major order of their start positions. With
+// f_t the model's score of target t, x the input and x^(j) the input with
+// window j occluded, the attribution of position i is
+//
+//	A_t(i) = Σ_{j ∋ i} (f_t(x) − f_t(x^(j))) / |{j : j ∋ i}|.
+//
+// The model is called with at most req.BatchRows inputs per Predict call,
+// each one flattened row; the first call also carries x itself, scored once.
+// Row buffers are reused from one call to the next, so m must not retain
+// the rows it is given (the predictor package's clients do not). Occlusion
+// checks ctx before each call and stops at once when it is done, returning
+// an error that wraps ctx.Err().
+func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionResult, error) {
+	g, err := req.geometry()
+	if err != nil {
+		return nil, err
+	}
+	size := len(req.Input)
+	batch := req.BatchRows
+	if batch == 0 {
+		batch = max(1, MaxBatchValues/size)
+	}
+	batch = min(batch, g.windows+1)
+
+	// Baseline source: the tensor, or one run of the constant.
+	base := req.BaselineInput
+	var constRun []float64
+	if base == nil {
+		constRun = make([]float64, g.window[len(g.window)-1])
+		for i := range constRun {
+			constRun[i] = req.Baseline
+		}
+	}
+	rows := make([][]float64, batch)
+	for i := range rows {
+		rows[i] = append(make([]float64, 0, size), req.Input...)
+	}
+	// occlude writes the baseline (restore: the input) over window j in row.
+	occlude := func(row []float64, j int, restore bool) {
+		origin := g.origin(j)
+		for _, off := range g.runs {
+			o := origin + off
+			dst := row[o : o+g.runLen]
+			switch {
+			case restore:
+				copy(dst, req.Input[o:o+g.runLen])
+			case base != nil:
+				copy(dst, base[o:o+g.runLen])
+			default:
+				copy(dst, constRun)
+			}
+		}
+	}
+
+	var (
+		instance []float64
+		targets  []int
+		sums     [][]float64
+		diffs    []float64
+		classes  int
+	)
+	perBand := g.windows / g.counts[0]
+	next := 0 // next window to send
+	first := true
+	for next < g.windows {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("explain: occlusion: %w", err)
+		}
+		lead := 0
+		if first {
+			lead = 1 // rows[0] is the unoccluded input
+		}
+		k := min(batch-lead, g.windows-next)
+		for r := range k {
+			occlude(rows[lead+r], next+r, false)
+		}
+		scores, err := m.Predict(ctx, rows[:lead+k])
+		if err != nil {
+			return nil, fmt.Errorf("explain: occlusion: %w", err)
+		}
+		if len(scores) != lead+k {
+			return nil, fmt.Errorf("explain: model returned %d rows for %d inputs", len(scores), lead+k)
+		}
+		for r := range k {
+			occlude(rows[lead+r], next+r, true)
+		}
+		if first {
+			instance = scores[0]
+			classes = len(instance)
+			if targets, err = pickLabels(req.Targets, 0, instance); err != nil {
+				return nil, err
+			}
+			instance = append([]float64(nil), instance...)
+			sums = make([][]float64, len(targets))
+			for t := range sums {
+				sums[t] = make([]float64, size)
+			}
+			diffs = make([]float64, len(targets))
+			first = false
+		}
+		for r := range k {
+			row := scores[lead+r]
+			if len(row) != classes {
+				return nil, fmt.Errorf("explain: model returned %d scores for an occluded input, %d for the instance", len(row), classes)
+			}
+			for t, c := range targets {
+				diffs[t] = instance[c] - row[c]
+			}
+			j := next + r
+			origin := g.origin(j)
+			for _, off := range g.runs {
+				o := origin + off
+				for t, d := range diffs {
+					s := sums[t][o : o+g.runLen]
+					for i := range s {
+						s[i] += d
+					}
+				}
+			}
+			if req.Partial != nil && (j+1)%perBand == 0 {
+				req.Partial(j+1, g.windows, g.normalise(sums))
+			}
+		}
+		next += k
+	}
+	for t := range sums {
+		g.divide(sums[t])
+	}
+	return &OcclusionResult{
+		Shape:          append([]int(nil), req.Shape...),
+		Targets:        targets,
+		Attributions:   sums,
+		Coverage:       append([]int(nil), g.coverage()...),
+		InstanceScores: instance,
+		NumWindows:     g.windows,
+	}, nil
+}
+
+// occlusionGeometry is the windows' layout over the flat tensor.
+type occlusionGeometry struct {
+	shape, window, strides []int
+	counts                 []int // windows per dimension
+	windows                int
+	elemStride             []int // row-major strides of the tensor
+	runs                   []int // offsets of the window's contiguous runs from its origin
+	runLen                 int   // a run's length, the window's last extent
+	cover                  [][]int
+	cov                    []int // coverage, computed once
+}
+
+func (req *OcclusionRequest) geometry() (*occlusionGeometry, error) {
+	d := len(req.Shape)
+	if d == 0 {
+		return nil, invalid("shape", "must have at least 1 dimension")
+	}
+	size := 1
+	for i, n := range req.Shape {
+		if n <= 0 {
+			return nil, invalid(fmt.Sprintf("shape[%d]", i), "must be positive")
+		}
+		if size > math.MaxInt32/n {
+			return nil, invalid("shape", "too large")
+		}
+		size *= n
+	}
+	if len(req.Input) != size {
+		return nil, invalid("input", "has %d values for shape of %d", len(req.Input), size)
+	}
+	if len(req.Window) != d {
+		return nil, invalid("window", "has %d dimensions, the input %d", len(req.Window), d)
+	}
+	strides := req.Strides
+	if strides == nil {
+		strides = make([]int, d)
+		for i := range strides {
+			strides[i] = 1
+		}
+	} else if len(strides) != d {
+		return nil, invalid("strides", "has %d dimensions, the input %d", len(strides), d)
+	}
+	g := &occlusionGeometry{shape: req.Shape, window: req.Window, strides: strides, counts: make([]int, d), windows: 1}
+	for i := range d {
+		if req.Window[i] < 1 || req.Window[i] > req.Shape[i] {
+			return nil, invalid(fmt.Sprintf("window[%d]", i), "%d is outside [1, %d]", req.Window[i], req.Shape[i])
+		}
+		if strides[i] < 1 {
+			return nil, invalid(fmt.Sprintf("strides[%d]", i), "must be at least 1")
+		}
+		g.counts[i] = (req.Shape[i]-req.Window[i])/strides[i] + 1
+		g.windows *= g.counts[i]
+		if g.windows > MaxOcclusionWindows {
+			return nil, invalid("window", "gives more than %d windows", MaxOcclusionWindows)
+		}
+	}
+	switch {
+	case math.IsNaN(req.Baseline) || math.IsInf(req.Baseline, 0):
+		return nil, invalid("baseline", "must be finite")
+	case req.BaselineInput != nil && len(req.BaselineInput) != size:
+		return nil, invalid("baseline_input", "has %d values for an input of %d", len(req.BaselineInput), size)
+	case req.BatchRows < 0 || req.BatchRows > MaxOcclusionWindows:
+		return nil, invalid("batch_rows", "%d is outside [0, %d]", req.BatchRows, MaxOcclusionWindows)
+	}
+	for _, vs := range [][]float64{req.Input, req.BaselineInput} {
+		for _, v := range vs {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, invalid("input", "non-finite value")
+			}
+		}
+	}
+	g.elemStride = make([]int, d)
+	s := 1
+	for i := d - 1; i >= 0; i-- {
+		g.elemStride[i] = s
+		s *= req.Shape[i]
+	}
+	g.runLen = req.Window[d-1]
+	g.runs = []int{0}
+	for i := d - 2; i >= 0; i-- {
+		next := make([]int, 0, len(g.runs)*req.Window[i])
+		for k := range req.Window[i] {
+			for _, o := range g.runs {
+				next = append(next, k*g.elemStride[i]+o)
+			}
+		}
+		g.runs = next
+	}
+	// cover[d][p]: windows along dimension d covering coordinate p.
+	g.cover = make([][]int, d)
+	for i := range d {
+		g.cover[i] = make([]int, req.Shape[i])
+		for j := range g.counts[i] {
+			for p := j * strides[i]; p < j*strides[i]+req.Window[i]; p++ {
+				g.cover[i][p]++
+			}
+		}
+	}
+	return g, nil
+}
+
+// origin returns the flat offset of window j's first element.
+func (g *occlusionGeometry) origin(j int) int {
+	o := 0
+	for i := len(g.counts) - 1; i >= 0; i-- {
+		o += (j % g.counts[i]) * g.strides[i] * g.elemStride[i]
+		j /= g.counts[i]
+	}
+	return o
+}
+
+// coverage returns the number of windows covering each position: the
+// product over dimensions of the windows covering its coordinate.
+func (g *occlusionGeometry) coverage() []int {
+	if g.cov != nil {
+		return g.cov
+	}
+	size := len(g.cover[0]) * g.elemStride[0]
+	out := make([]int, size)
+	for p := range out {
+		c, q := 1, p
+		for i := len(g.shape) - 1; i >= 0; i-- {
+			c *= g.cover[i][q%g.shape[i]]
+			q /= g.shape[i]
+		}
+		out[p] = c
+	}
+	g.cov = out
+	return out
+}
+
+// divide divides sums by the coverage in place (0 where uncovered).
+func (g *occlusionGeometry) divide(sums []float64) {
+	for p, c := range g.coverage() {
+		if c > 0 {
+			sums[p] /= float64(c)
+		} else {
+			sums[p] = 0
+		}
+	}
+}
+
+// normalise returns copies of sums divided by the coverage.
+func (g *occlusionGeometry) normalise(sums [][]float64) [][]float64 {
+	out := make([][]float64, len(sums))
+	for t, s := range sums {
+		out[t] = append([]float64(nil), s...)
+		g.divide(out[t])
+	}
+	return out
+}
