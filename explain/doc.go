@@ -25,6 +25,19 @@
 // carries the intercept b, the weighted R² of the fit and the surrogate's
 // prediction for the instance.
 //
+// [LIMEText] and [LIMEImage] are lime's LimeTextExplainer and
+// LimeImageExplainer: words (with their byte offsets) or image segments are
+// removed at random, the distance is 100 × cosine distance (text, kernel
+// width 25) or the cosine distance (images, kernel width 0.25) of the
+// binary mask to the all-ones row, and the surrogate is fitted as above.
+//
+// # Occlusion
+//
+// [Occlusion] follows Captum's Occlusion: a window slides over the input
+// with the given strides and is replaced by a baseline; a position's
+// attribution is the mean over the windows covering it of f(x) − f(x with
+// the window occluded), per target.
+//
 // # KernelSHAP
 //
 // [KernelSHAP] follows shap's KernelExplainer (interventional, tabular): a

@@ -4,8 +4,8 @@ package explain
 // attribution per feature or feature group. Fields an estimator does not
 // produce stay zero; each says which estimators set it.
 type Result struct {
-	// Method names the estimator: "lime", "kernelshap", "permutation",
-	// "sensitivity".
+	// Method names the estimator: "lime", "lime_text", "lime_image",
+	// "kernelshap", "permutation", "sensitivity".
 	Method string
 	// Labels holds one explanation per explained class. Permutation
 	// importance has one entry (Label 0): the importances of the score.

@@ -1,7 +1,9 @@
 // Package sampler draws the perturbed samples that explanation methods score,
 // reproducing lime's tabular sampling (LimeTabularExplainer with its
-// quartile and decile discretizers) and shap's choice of coalitions for
-// KernelSHAP (SampleCoalitions).
+// quartile and decile discretizers), lime's text masks over a tokenization
+// that keeps byte offsets (Tokenize, NewTextDomain, SampleTextMasks), image
+// segmentations (a grid, SLIC superpixels) and fills, and shap's choice of
+// coalitions for KernelSHAP (SampleCoalitions).
 //
 // # Concurrency
 //
