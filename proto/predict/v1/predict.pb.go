@@ -91,8 +91,11 @@ type PredictRequest struct {
 	// Number of features (columns) per instance.
 	NumFeatures uint32 `protobuf:"varint,3,opt,name=num_features,json=numFeatures,proto3" json:"num_features,omitempty"`
 	// num_instances × num_features values, row-major: instance i, feature j is
-	// values[i*num_features + j].
-	Values        []float64 `protobuf:"fixed64,4,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// values[i*num_features + j]. Empty for text models.
+	Values []float64 `protobuf:"fixed64,4,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// One string per instance, for text models (input_kind TEXT); then
+	// num_features is 0 and values is empty.
+	Texts         []string `protobuf:"bytes,5,rep,name=texts,proto3" json:"texts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -151,6 +154,13 @@ func (x *PredictRequest) GetNumFeatures() uint32 {
 func (x *PredictRequest) GetValues() []float64 {
 	if x != nil {
 		return x.Values
+	}
+	return nil
+}
+
+func (x *PredictRequest) GetTexts() []string {
+	if x != nil {
+		return x.Texts
 	}
 	return nil
 }
@@ -344,12 +354,13 @@ var File_predict_v1_predict_proto protoreflect.FileDescriptor
 const file_predict_v1_predict_proto_rawDesc = "" +
 	"\n" +
 	"\x18predict/v1/predict.proto\x12\n" +
-	"predict.v1\"\x86\x01\n" +
+	"predict.v1\"\x9c\x01\n" +
 	"\x0ePredictRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12#\n" +
 	"\rnum_instances\x18\x02 \x01(\rR\fnumInstances\x12!\n" +
 	"\fnum_features\x18\x03 \x01(\rR\vnumFeatures\x12\x16\n" +
-	"\x06values\x18\x04 \x03(\x01R\x06values\"J\n" +
+	"\x06values\x18\x04 \x03(\x01R\x06values\x12\x14\n" +
+	"\x05texts\x18\x05 \x03(\tR\x05texts\"J\n" +
 	"\x0fPredictResponse\x12\x1f\n" +
 	"\vnum_classes\x18\x01 \x01(\rR\n" +
 	"numClasses\x12\x16\n" +
