@@ -61,7 +61,8 @@ func WithInFlight(batches int) BatcherOption {
 }
 
 // WithMaxBatchBytes caps the payload of one batch, in bytes, counted as 8
-// bytes per input value. A row larger than the cap is still sent, alone.
+// bytes per input value, or for PredictText as the length of each text plus
+// 4. A row or text larger than the cap is still sent, alone.
 // Default DefaultMaxBatchBytes (3 MiB). Values below 1 keep the default.
 func WithMaxBatchBytes(bytes int) BatcherOption {
 	return func(o *batcherOptions) {
@@ -97,8 +98,10 @@ func WithObserver(f func(rowsScored int)) BatcherOption {
 // MaxBatchBytes of payload, keeps up to InFlight batches in flight, validates
 // each answer and puts the rows back in order.
 //
-// A Batcher is safe for concurrent Predict calls; the InFlight cap and the
-// Calls counter are shared by them. It is cheap to create: make one per job
+// PredictText does the same for texts when the Client is a TextClient.
+//
+// A Batcher is safe for concurrent Predict and PredictText calls; the
+// InFlight cap and the Calls counter are shared by them. It is cheap to create: make one per job
 // to get per-job Calls and progress.
 type Batcher struct {
 	c     Client
@@ -152,7 +155,68 @@ func (b *Batcher) Predict(ctx context.Context, rows [][]float64) ([][]float64, e
 		byBytes := b.o.maxBytes / (bytesPerValue * width)
 		per = max(1, min(per, byBytes))
 	}
-	j := &job{b: b, rows: rows, out: make([][]float64, n), per: per, batches: (n + per - 1) / per}
+	bounds := make([]int, 0, (n+per-1)/per+1)
+	for lo := 0; lo < n; lo += per {
+		bounds = append(bounds, lo)
+	}
+	bounds = append(bounds, n)
+	return b.run(ctx, "predict", bounds, func(ctx context.Context, lo, hi int) ([][]float64, error) {
+		return b.c.Score(ctx, rows[lo:hi])
+	})
+}
+
+// PredictText scores texts, one string per instance, and returns one row of
+// scores per text, in order, like Predict: batches of at most MaxBatchSize
+// texts and MaxBatchBytes, counted as the length of each text plus 4 (a
+// text larger than the cap is sent alone), InFlight batches at most, the
+// same validation, observer, cancellation and errors. The Client must be a
+// TextClient, else PredictText fails with ErrRejected and sends nothing.
+// texts is not modified and not retained.
+//
+// PredictText satisfies explain.TextModel.
+func (b *Batcher) PredictText(ctx context.Context, texts []string) ([][]float64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("predictor: predict text: %w", err)
+	}
+	tc, ok := b.c.(TextClient)
+	if !ok {
+		return nil, fmt.Errorf("predictor: predict text: %w: the client does not send text", ErrRejected)
+	}
+	if err := checkTexts(texts); err != nil {
+		return nil, err
+	}
+	if len(texts) == 0 {
+		return [][]float64{}, nil
+	}
+	return b.run(ctx, "predict text", textBounds(texts, b.o.maxRows, b.o.maxBytes),
+		func(ctx context.Context, lo, hi int) ([][]float64, error) {
+			return tc.ScoreText(ctx, texts[lo:hi])
+		})
+}
+
+// textBounds splits texts greedily into batches of at most maxRows texts and
+// at most maxBytes, counting len(text)+4 per text; a text over maxBytes
+// makes a batch of its own. Batch i is texts[bounds[i]:bounds[i+1]].
+func textBounds(texts []string, maxRows, maxBytes int) []int {
+	bounds := []int{0}
+	lo, size := 0, 0
+	for i, s := range texts {
+		sz := len(s) + bytesPrefix
+		if i > lo && (i-lo >= maxRows || size+sz > maxBytes) {
+			bounds = append(bounds, i)
+			lo, size = i, 0
+		}
+		size += sz
+	}
+	return append(bounds, len(texts))
+}
+
+// run scores the n = bounds[len(bounds)-1] instances of one call, sending
+// batch i, instances [bounds[i], bounds[i+1]), with send. op names the call
+// in errors.
+func (b *Batcher) run(ctx context.Context, op string, bounds []int,
+	send func(ctx context.Context, lo, hi int) ([][]float64, error)) ([][]float64, error) {
+	j := &job{b: b, op: op, send: send, bounds: bounds, out: make([][]float64, bounds[len(bounds)-1]), batches: len(bounds) - 1}
 	j.width.Store(int64(b.o.numClasses))
 
 	workers := min(b.o.inFlight, j.batches)
@@ -174,13 +238,14 @@ func (b *Batcher) Predict(ctx context.Context, rows [][]float64) ([][]float64, e
 	return j.out, nil
 }
 
-// job is one Predict call: workers take batch numbers from next until none is
-// left or one of them fails.
+// job is one Predict or PredictText call: workers take batch numbers from
+// next until none is left or one of them fails.
 type job struct {
 	b       *Batcher
-	rows    [][]float64
+	op      string // "predict" or "predict text", for errors
+	send    func(ctx context.Context, lo, hi int) ([][]float64, error)
+	bounds  []int // batch i is instances [bounds[i], bounds[i+1])
 	out     [][]float64
-	per     int // rows per batch
 	batches int
 	next    atomic.Int64
 	width   atomic.Int64 // scores per row; 0 until known
@@ -207,7 +272,7 @@ func (j *job) work(ctx context.Context, cancel func()) {
 		if err := ctx.Err(); err != nil {
 			// Either the caller's ctx is done (record it) or another worker
 			// failed and cancelled (its error is already recorded).
-			j.fail(fmt.Errorf("predictor: predict: %w", err))
+			j.fail(fmt.Errorf("predictor: %s: %w", j.op, err))
 			return
 		}
 		if err := j.batch(ctx, i); err != nil {
@@ -224,16 +289,15 @@ func (j *job) batch(ctx context.Context, i int) error {
 	select {
 	case b.sem <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("predictor: predict: %w", ctx.Err())
+		return fmt.Errorf("predictor: %s: %w", j.op, ctx.Err())
 	}
-	lo := i * j.per
-	hi := min(lo+j.per, len(j.rows))
+	lo, hi := j.bounds[i], j.bounds[i+1]
 	b.calls.Add(1)
-	res, err := b.c.Score(ctx, j.rows[lo:hi])
+	res, err := j.send(ctx, lo, hi)
 	<-b.sem
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return fmt.Errorf("predictor: predict: %w", cerr)
+			return fmt.Errorf("predictor: %s: %w", j.op, cerr)
 		}
 		return err
 	}

@@ -46,10 +46,20 @@ type Client interface {
 	Ready(ctx context.Context) error
 }
 
+// TextClient is a Client that can also score text, one string per instance.
+// It is implemented by *PredictV1 (the texts field of PredictRequest) and
+// *KServeV2 (a BYTES input tensor); Batcher.PredictText needs it.
+type TextClient interface {
+	Client
+	// ScoreText sends texts as one batch and returns the scores as the
+	// server sent them, one row per text, with the guarantees of Score.
+	ScoreText(ctx context.Context, texts []string) ([][]float64, error)
+}
+
 // Compile-time checks.
 var (
-	_ Client = (*PredictV1)(nil)
-	_ Client = (*KServeV2)(nil)
+	_ TextClient = (*PredictV1)(nil)
+	_ TextClient = (*KServeV2)(nil)
 )
 
 // reshape cuts flat into rows of width columns; the rows share flat and

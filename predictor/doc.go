@@ -6,7 +6,10 @@
 // into a Model: it splits the rows of a Predict call into batches of at most
 // the model's max batch size and at most a payload size, keeps several
 // batches in flight, validates every answer (row count, class count, finite
-// scores) and returns the rows in order. Dial opens a channel with the
+// scores) and returns the rows in order. Its PredictText does the same for
+// text models (the explain.TextModel interface) over a TextClient: predict.v1
+// sends the texts field, KServe v2 a BYTES tensor of shape [N, 1] or [N].
+// Dial opens a channel with the
 // sidecar's defaults: round_robin, retries of UNAVAILABLE only, message size
 // limits, keepalive.
 //
@@ -42,13 +45,15 @@
 //	                      CANCELLED by the server, not ready             UNAVAILABLE
 //	ErrRejected           INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED,
 //	                      FAILED_PRECONDITION, OUT_OF_RANGE,
-//	                      ALREADY_EXISTS; unusable model metadata        FAILED_PRECONDITION
+//	                      ALREADY_EXISTS; unusable model metadata;
+//	                      PredictText on a Client that is no TextClient  FAILED_PRECONDITION
 //	ErrAuth               UNAUTHENTICATED, PERMISSION_DENIED             FAILED_PRECONDITION
 //	ErrFailed             UNKNOWN (an exception in a Python model),
 //	                      INTERNAL, DATA_LOSS                            UNAVAILABLE or FAILED_PRECONDITION
 //	ErrBadOutput          wrong row or class count, NaN or ±Inf,
 //	                      malformed tensor, reply over the size limit    INTERNAL, not retried
-//	ErrInvalidInput       ragged rows, a value an INT64 input cannot hold
+//	ErrInvalidInput       ragged rows, a value an INT64 input cannot hold,
+//	                      a text that is not UTF-8 for predict.v1
 //	                      (nothing was sent)                             INVALID_ARGUMENT
 //
 // A RESOURCE_EXHAUSTED that grpc-go raises for a message over the size limit

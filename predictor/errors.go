@@ -37,9 +37,10 @@ var (
 	// tensor whose shape and contents disagree, a reply over the size limit.
 	// Not worth retrying.
 	ErrBadOutput = errors.New("model server returned bad output")
-	// ErrInvalidInput: the rows given to Predict or Score cannot be sent:
-	// rows of different lengths, or values an INT64 input cannot hold.
-	// Nothing was sent.
+	// ErrInvalidInput: the rows given to Predict or Score, or the texts given
+	// to PredictText or ScoreText, cannot be sent: rows of different
+	// lengths, values an INT64 input cannot hold, a text that is not valid
+	// UTF-8 for predict.v1. Nothing was sent in the failing batch.
 	ErrInvalidInput = errors.New("invalid input rows")
 )
 

@@ -32,7 +32,7 @@ type kserveOptions struct {
 }
 
 // WithInputName names the input tensor. Default: the first input in the
-// model's metadata.
+// model's metadata for Score, the first BYTES input for ScoreText.
 func WithInputName(name string) KServeOption {
 	return func(o *kserveOptions) { o.input = name }
 }
@@ -80,13 +80,15 @@ type KServeV2 struct {
 	model string
 	o     kserveOptions
 
-	lock    chan struct{} // held while fetching the metadata
-	tensors atomic.Pointer[tensors]
+	lock    chan struct{}           // held while fetching the metadata
+	tensors atomic.Pointer[tensors] // for Score
+	text    atomic.Pointer[tensors] // for ScoreText
 }
 
 // tensors is what a ModelInferRequest needs from the metadata.
 type tensors struct {
 	input, datatype, output string
+	rank                    int // of a BYTES input: 1 for [N], 2 for [N, 1]
 }
 
 // NewKServeV2 returns a client of the KServe v2 inference service on cc for
@@ -101,14 +103,17 @@ func NewKServeV2(cc grpc.ClientConnInterface, model string, opts ...KServeOption
 		opt(&k.o)
 	}
 	if k.o.input != "" && k.o.output != "" && k.o.datatype != "" {
-		k.tensors.Store(&tensors{k.o.input, k.o.datatype, k.o.output})
+		k.tensors.Store(&tensors{input: k.o.input, datatype: k.o.datatype, output: k.o.output})
 	}
 	return k
 }
 
-// resolve returns the tensor names, fetching the metadata the first time.
-func (k *KServeV2) resolve(ctx context.Context) (*tensors, error) {
-	if t := k.tensors.Load(); t != nil {
+// cached returns the tensors in p or, when p is empty, fetches the metadata,
+// derives them with from and stores them in p on success. Failures are not
+// cached: the next call fetches again.
+func (k *KServeV2) cached(ctx context.Context, p *atomic.Pointer[tensors],
+	from func(*kservev2.ModelMetadataResponse) (*tensors, error)) (*tensors, error) {
+	if t := p.Load(); t != nil {
 		return t, nil
 	}
 	select { // a lock that gives up when ctx is done
@@ -117,13 +122,29 @@ func (k *KServeV2) resolve(ctx context.Context) (*tensors, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("predictor: ModelMetadata: %w", ctx.Err())
 	}
-	if t := k.tensors.Load(); t != nil {
+	if t := p.Load(); t != nil {
 		return t, nil
 	}
 	md, err := k.c.ModelMetadata(ctx, &kservev2.ModelMetadataRequest{Name: k.model, Version: k.o.version})
 	if err != nil {
 		return nil, translate(ctx, "ModelMetadata", err)
 	}
+	t, err := from(md)
+	if err != nil {
+		return nil, err
+	}
+	p.Store(t)
+	return t, nil
+}
+
+// resolve returns the tensor names for Score, fetching the metadata the
+// first time.
+func (k *KServeV2) resolve(ctx context.Context) (*tensors, error) {
+	return k.cached(ctx, &k.tensors, k.tabular)
+}
+
+// tabular picks the tensors for Score from the metadata.
+func (k *KServeV2) tabular(md *kservev2.ModelMetadataResponse) (*tensors, error) {
 	t := &tensors{input: k.o.input, datatype: k.o.datatype, output: k.o.output}
 	var in *kservev2.ModelMetadataResponse_TensorMetadata
 	for _, m := range md.GetInputs() {
@@ -151,7 +172,45 @@ func (k *KServeV2) resolve(ctx context.Context) (*tensors, error) {
 	if t.output == "" && len(md.GetOutputs()) > 0 {
 		t.output = md.GetOutputs()[0].GetName()
 	}
-	k.tensors.Store(t)
+	return t, nil
+}
+
+// resolveText returns the tensors for ScoreText, fetching the metadata the
+// first time (always: the input's rank comes from it).
+func (k *KServeV2) resolveText(ctx context.Context) (*tensors, error) {
+	return k.cached(ctx, &k.text, k.textual)
+}
+
+// textual picks the tensors for ScoreText from the metadata: the input
+// named by WithInputName, else the first BYTES input, and its rank.
+func (k *KServeV2) textual(md *kservev2.ModelMetadataResponse) (*tensors, error) {
+	t := &tensors{input: k.o.input, datatype: BYTES, output: k.o.output, rank: 2}
+	var in *kservev2.ModelMetadataResponse_TensorMetadata
+	for _, m := range md.GetInputs() {
+		if (t.input == "" && m.GetDatatype() == BYTES) || (t.input != "" && m.GetName() == t.input) {
+			in = m
+			break
+		}
+	}
+	switch {
+	case in == nil && t.input == "":
+		return nil, fmt.Errorf("predictor: ModelMetadata: %w: the model lists no BYTES input", ErrRejected)
+	case in == nil:
+		return nil, fmt.Errorf("predictor: ModelMetadata: %w: the model has no input named %q", ErrRejected, t.input)
+	case in.GetDatatype() != BYTES:
+		return nil, fmt.Errorf("predictor: ModelMetadata: %w: input %q is not BYTES", ErrRejected, t.input)
+	}
+	t.input = in.GetName()
+	switch r := len(in.GetShape()); r {
+	case 0: // not reported: [batch, 1], as with Triton's dims: [1]
+	case 1, 2:
+		t.rank = r
+	default:
+		return nil, fmt.Errorf("predictor: ModelMetadata: %w: BYTES input %q has rank %d, want 1 or 2", ErrRejected, t.input, r)
+	}
+	if t.output == "" && len(md.GetOutputs()) > 0 {
+		t.output = md.GetOutputs()[0].GetName()
+	}
 	return t, nil
 }
 
@@ -189,11 +248,56 @@ func (k *KServeV2) Score(ctx context.Context, rows [][]float64) ([][]float64, er
 	if err != nil {
 		return nil, err
 	}
+	return k.infer(ctx, req, t.output)
+}
+
+// ScoreText sends texts in one ModelInfer call, as a BYTES tensor of shape
+// [N, 1] (or [N] when the metadata gives the input rank 1), in
+// raw_input_contents (each text as a 4-byte little-endian length, then its
+// bytes) or, with WithRawContents(false), in bytes_contents. The input is
+// the one named by WithInputName, else the first BYTES input in the
+// metadata, which is fetched on the first call (WithInputDatatype does not
+// apply). The output is decoded as in Score. See TextClient.
+func (k *KServeV2) ScoreText(ctx context.Context, texts []string) ([][]float64, error) {
+	if err := checkTexts(texts); err != nil {
+		return nil, err
+	}
+	t, err := k.resolveText(ctx)
+	if err != nil {
+		return nil, err
+	}
+	shape := []int64{int64(len(texts)), 1}
+	if t.rank == 1 {
+		shape = shape[:1]
+	}
+	in := &kservev2.ModelInferRequest_InferInputTensor{Name: t.input, Datatype: BYTES, Shape: shape}
+	req := &kservev2.ModelInferRequest{
+		ModelName:    k.model,
+		ModelVersion: k.o.version,
+		Inputs:       []*kservev2.ModelInferRequest_InferInputTensor{in},
+	}
+	if t.output != "" {
+		req.Outputs = []*kservev2.ModelInferRequest_InferRequestedOutputTensor{{Name: t.output}}
+	}
+	if k.o.typed {
+		c := make([][]byte, len(texts))
+		for i, s := range texts {
+			c[i] = []byte(s)
+		}
+		in.Contents = &kservev2.InferTensorContents{BytesContents: c}
+	} else {
+		req.RawInputContents = [][]byte{encodeBytesTensor(texts)}
+	}
+	return k.infer(ctx, req, t.output)
+}
+
+// infer sends req and decodes the output named output.
+func (k *KServeV2) infer(ctx context.Context, req *kservev2.ModelInferRequest, output string) ([][]float64, error) {
 	resp, err := k.c.ModelInfer(ctx, req)
 	if err != nil {
 		return nil, translate(ctx, "ModelInfer", err)
 	}
-	out, err := decodeResponse(resp, t.output)
+	out, err := decodeResponse(resp, output)
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +527,9 @@ func (k *KServeV2) Describe(ctx context.Context) (ModelInfo, error) {
 			break
 		}
 	}
-	if s := in.GetShape(); len(s) == 2 { // [batch, features]
+	if in.GetDatatype() == BYTES {
+		info.InputKind = InputText
+	} else if s := in.GetShape(); len(s) == 2 { // [batch, features]
 		info.NumFeatures = int(max(s[1], 0))
 		switch in.GetDatatype() {
 		case FP32, FP64, INT64:

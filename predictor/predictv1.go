@@ -3,6 +3,7 @@ package predictor
 import (
 	"context"
 	"math"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 
@@ -40,6 +41,30 @@ func (p *PredictV1) Score(ctx context.Context, rows [][]float64) ([][]float64, e
 		NumInstances: uint32(len(rows)),
 		NumFeatures:  uint32(width),
 		Values:       values,
+	})
+	if err != nil {
+		return nil, translate(ctx, "Predict", err)
+	}
+	return decodePredict(resp)
+}
+
+// ScoreText sends texts in one Predict call, in the texts field, with
+// num_features 0. A text that is not valid UTF-8 (which a proto string cannot
+// carry) fails the batch with ErrInvalidInput before anything is sent. See
+// TextClient.
+func (p *PredictV1) ScoreText(ctx context.Context, texts []string) ([][]float64, error) {
+	if err := checkTexts(texts); err != nil {
+		return nil, err
+	}
+	for i, s := range texts {
+		if !utf8.ValidString(s) {
+			return nil, invalidInput("text %d of the batch is not valid UTF-8", i)
+		}
+	}
+	resp, err := p.c.Predict(ctx, &predictv1.PredictRequest{
+		Model:        p.model,
+		NumInstances: uint32(len(texts)),
+		Texts:        texts,
 	})
 	if err != nil {
 		return nil, translate(ctx, "Predict", err)

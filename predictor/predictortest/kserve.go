@@ -17,6 +17,12 @@ import (
 // model with one [batch, features] input and one [batch, classes] output.
 // It checks requests the way Triton does (model name, tensor names, data
 // type, shape, batch size) and answers INVALID_ARGUMENT or NOT_FOUND.
+//
+// With TextScore set it also lists a BYTES input, after the tabular one, and
+// scores a request whose one input is that BYTES tensor (raw, as 4-byte
+// little-endian lengths each followed by the bytes, or in bytes_contents)
+// with TextScore. A BYTES request without TextScore fails with
+// INVALID_ARGUMENT "model takes no text".
 type KServeServer struct {
 	Model
 	// Name is the model's name. Default "model".
@@ -27,6 +33,12 @@ type KServeServer struct {
 	// InputDatatype is the input's data type in the metadata, and the only
 	// one accepted: "FP32" (default), "FP64" or "INT64".
 	InputDatatype string
+	// TextInputName names the BYTES input. Default "TEXT0".
+	TextInputName string
+	// TextRank is the rank of the BYTES input: 2 (the default, used for
+	// any value but 1) for shape [batch, 1], as with Triton's dims: [1]; 1
+	// for shape [batch]. Requests of another shape are rejected.
+	TextRank int
 	// OutputFP64 sends FP64 scores instead of FP32.
 	OutputFP64 bool
 	// TypedOutput sends scores in the typed contents instead of
@@ -53,6 +65,7 @@ func NewKServeServer(score ScoreFunc) *KServeServer {
 		InputName:     "INPUT0",
 		OutputName:    "OUTPUT0",
 		InputDatatype: "FP32",
+		TextInputName: "TEXT0",
 	}
 }
 
@@ -95,8 +108,9 @@ func dim(n int) int64 {
 	return -1
 }
 
-// ModelMetadata describes the input [-1, NumFeatures] and the output [-1,
-// len(ClassNames)] (-1 where the knob is not set).
+// ModelMetadata describes the input [-1, NumFeatures], with TextScore the
+// BYTES input [-1, 1] (or [-1]), and the output [-1, len(ClassNames)] (-1
+// where the knob is not set).
 func (s *KServeServer) ModelMetadata(_ context.Context, req *kservev2.ModelMetadataRequest) (*kservev2.ModelMetadataResponse, error) {
 	if err := s.checkModel(req.GetName()); err != nil {
 		return nil, err
@@ -105,13 +119,19 @@ func (s *KServeServer) ModelMetadata(_ context.Context, req *kservev2.ModelMetad
 	if s.OutputFP64 {
 		out = "FP64"
 	}
+	inputs := []*kservev2.ModelMetadataResponse_TensorMetadata{
+		{Name: s.InputName, Datatype: s.InputDatatype, Shape: []int64{-1, dim(s.NumFeatures)}},
+	}
+	if s.TextScore != nil {
+		inputs = append(inputs, &kservev2.ModelMetadataResponse_TensorMetadata{
+			Name: s.TextInputName, Datatype: "BYTES", Shape: s.textShape(-1),
+		})
+	}
 	return &kservev2.ModelMetadataResponse{
 		Name:     s.Name,
 		Versions: []string{"1"},
 		Platform: "predictortest",
-		Inputs: []*kservev2.ModelMetadataResponse_TensorMetadata{
-			{Name: s.InputName, Datatype: s.InputDatatype, Shape: []int64{-1, dim(s.NumFeatures)}},
-		},
+		Inputs:   inputs,
 		Outputs: []*kservev2.ModelMetadataResponse_TensorMetadata{
 			{Name: s.OutputName, Datatype: out, Shape: []int64{-1, dim(len(s.ClassNames))}},
 		},
@@ -133,12 +153,29 @@ func (s *KServeServer) ModelConfig(_ context.Context, req *kservev2.ModelConfigR
 	}}, nil
 }
 
+// textShape is the shape of the BYTES input of n elements.
+func (s *KServeServer) textShape(n int64) []int64 {
+	if s.TextRank == 1 {
+		return []int64{n}
+	}
+	return []int64{n, 1}
+}
+
 // ModelInfer scores the input tensor.
 func (s *KServeServer) ModelInfer(ctx context.Context, req *kservev2.ModelInferRequest) (*kservev2.ModelInferResponse, error) {
 	if err := s.checkModel(req.GetModelName()); err != nil {
 		return nil, err
 	}
-	rows, err := s.decodeInput(req)
+	ins := req.GetInputs()
+	text := len(ins) == 1 && ins[0].GetDatatype() == "BYTES"
+	var rows [][]float64
+	var texts []string
+	var err error
+	if text {
+		texts, err = s.decodeText(req)
+	} else {
+		rows, err = s.decodeInput(req)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +184,12 @@ func (s *KServeServer) ModelInfer(ctx context.Context, req *kservev2.ModelInferR
 			return nil, status.Errorf(codes.InvalidArgument, "unexpected inference output '%s' for model '%s'", o.GetName(), s.Name)
 		}
 	}
-	out, err := s.serve(ctx, rows)
+	var out [][]float64
+	if text {
+		out, err = s.serveText(ctx, texts)
+	} else {
+		out, err = s.serve(ctx, rows)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +266,67 @@ func (s *KServeServer) decodeInput(req *kservev2.ModelInferRequest) ([][]float64
 		rows[i] = flat[i*f : (i+1)*f : (i+1)*f]
 	}
 	return rows, nil
+}
+
+// decodeText decodes the one BYTES input of req.
+func (s *KServeServer) decodeText(req *kservev2.ModelInferRequest) ([]string, error) {
+	if s.TextScore == nil {
+		return nil, errNoText
+	}
+	in := req.GetInputs()[0]
+	if in.GetName() != s.TextInputName {
+		return nil, status.Errorf(codes.InvalidArgument, "unexpected inference input '%s' for model '%s'", in.GetName(), s.Name)
+	}
+	shape := in.GetShape()
+	want := s.textShape(0)
+	if len(shape) != len(want) || shape[0] < 0 || shape[0] > 1<<24 || (len(want) == 2 && shape[1] != 1) {
+		return nil, status.Errorf(codes.InvalidArgument, "unexpected shape %v for input '%s'", shape, s.TextInputName)
+	}
+	n := int(shape[0])
+	raw := req.GetRawInputContents()
+	c := in.GetContents()
+	var elems [][]byte
+	switch {
+	case len(raw) > 0 && c != nil:
+		return nil, status.Error(codes.InvalidArgument, "contents field must not be specified when using raw_input_contents")
+	case len(raw) > 0:
+		if len(raw) != 1 {
+			return nil, status.Errorf(codes.InvalidArgument, "unexpected raw input count for input '%s'", s.TextInputName)
+		}
+		var ok bool
+		if elems, ok = splitBytes(raw[0], n); !ok {
+			return nil, status.Errorf(codes.InvalidArgument, "malformed BYTES raw input for input '%s'", s.TextInputName)
+		}
+	default:
+		elems = c.GetBytesContents()
+		if len(elems) != n {
+			return nil, status.Errorf(codes.InvalidArgument, "unexpected number of typed contents for input '%s'", s.TextInputName)
+		}
+	}
+	texts := make([]string, n)
+	for i, e := range elems {
+		texts[i] = string(e)
+	}
+	return texts, nil
+}
+
+// splitBytes splits raw BYTES contents into exactly n elements, each a
+// 4-byte little-endian length and that many bytes, with nothing left over.
+func splitBytes(raw []byte, n int) ([][]byte, bool) {
+	var out [][]byte
+	for range n {
+		if len(raw) < 4 {
+			return nil, false
+		}
+		l := uint64(binary.LittleEndian.Uint32(raw))
+		raw = raw[4:]
+		if l > uint64(len(raw)) {
+			return nil, false
+		}
+		out = append(out, raw[:l])
+		raw = raw[l:]
+	}
+	return out, len(raw) == 0
 }
 
 func (s *KServeServer) encodeOutput(out [][]float64) *kservev2.ModelInferResponse {

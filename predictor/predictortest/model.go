@@ -15,11 +15,16 @@ import (
 // called concurrently when calls overlap, and must not keep rows.
 type ScoreFunc func(rows [][]float64) [][]float64
 
+// TextScoreFunc scores a batch of texts: one row of scores per text. It is
+// called concurrently when calls overlap, and must not keep texts.
+type TextScoreFunc func(texts []string) [][]float64
+
 // FaultFunc is called for every call that passes the batch-size check, after
 // the delay, with the call's number (0 for the first call the server sees)
 // and its rows. Returning a non-nil error fails the call with it (use
 // status.Error for a code; ErrHang to hang until the call's context is
-// done); returning non-nil rows replaces the scores; returning (nil, nil)
+// done); returning non-nil rows replaces the scores; rows is nil for a
+// call of texts; returning (nil, nil)
 // lets the call be scored normally. It is called concurrently when calls
 // overlap.
 type FaultFunc func(call int, rows [][]float64) ([][]float64, error)
@@ -70,6 +75,9 @@ func Logistic(w []float64, b float64) ScoreFunc {
 type Model struct {
 	// Score scores the rows of a call. Nil scores every row as [1].
 	Score ScoreFunc
+	// TextScore scores the texts of a call. Nil: calls with texts fail with
+	// INVALID_ARGUMENT "model takes no text" (and are not counted).
+	TextScore TextScoreFunc
 	// Delay is how long each call waits before scoring; a call whose
 	// context ends first fails with the context's code.
 	Delay time.Duration
@@ -200,16 +208,47 @@ func (m *Model) end(ctx context.Context) {
 	}
 }
 
-// serve runs one scoring call: it counts it, enforces MaxBatchSize and
-// NumFeatures, waits Delay, applies Fault, and scores.
+// errNoText is the answer to texts when TextScore is nil.
+var errNoText = status.Error(codes.InvalidArgument, "model takes no text")
+
+// serve runs one scoring call of rows: it counts it, enforces MaxBatchSize
+// and NumFeatures, waits Delay, applies Fault, and scores.
 func (m *Model) serve(ctx context.Context, rows [][]float64) ([][]float64, error) {
-	call := m.begin(ctx, len(rows))
+	return m.run(ctx, len(rows), rows, func() error {
+		if m.NumFeatures > 0 && len(rows) > 0 && len(rows[0]) != m.NumFeatures {
+			return status.Errorf(codes.InvalidArgument, "expected %d features, got %d", m.NumFeatures, len(rows[0]))
+		}
+		return nil
+	}, func() [][]float64 {
+		if m.Score == nil {
+			out := make([][]float64, len(rows))
+			for i := range out {
+				out[i] = []float64{1}
+			}
+			return out
+		}
+		return m.Score(rows)
+	})
+}
+
+// serveText runs one scoring call of texts like serve, with TextScore.
+func (m *Model) serveText(ctx context.Context, texts []string) ([][]float64, error) {
+	if m.TextScore == nil {
+		return nil, errNoText
+	}
+	return m.run(ctx, len(texts), nil, func() error { return nil }, func() [][]float64 { return m.TextScore(texts) })
+}
+
+// run counts a call of n instances, enforces MaxBatchSize, runs check,
+// waits Delay, applies Fault (with rows) and scores with score.
+func (m *Model) run(ctx context.Context, n int, rows [][]float64, check func() error, score func() [][]float64) ([][]float64, error) {
+	call := m.begin(ctx, n)
 	defer m.end(ctx)
-	if m.MaxBatchSize > 0 && len(rows) > m.MaxBatchSize {
+	if m.MaxBatchSize > 0 && n > m.MaxBatchSize {
 		return nil, status.Errorf(codes.InvalidArgument, "inference request batch-size must be <= %d", m.MaxBatchSize)
 	}
-	if m.NumFeatures > 0 && len(rows) > 0 && len(rows[0]) != m.NumFeatures {
-		return nil, status.Errorf(codes.InvalidArgument, "expected %d features, got %d", m.NumFeatures, len(rows[0]))
+	if err := check(); err != nil {
+		return nil, err
 	}
 	if m.Delay > 0 {
 		t := time.NewTimer(m.Delay)
@@ -230,14 +269,7 @@ func (m *Model) serve(ctx context.Context, rows [][]float64) ([][]float64, error
 			return out, err
 		}
 	}
-	if m.Score == nil {
-		out := make([][]float64, len(rows))
-		for i := range out {
-			out[i] = []float64{1}
-		}
-		return out, nil
-	}
-	return m.Score(rows), nil
+	return score(), nil
 }
 
 // flatten returns the row-major values of rows and the width of the first

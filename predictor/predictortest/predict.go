@@ -35,21 +35,34 @@ func (s *PredictServer) checkModel(name string) error {
 	return nil
 }
 
-// Predict scores a batch.
+// Predict scores a batch: of texts (with TextScore) when texts is not
+// empty, else of rows.
 func (s *PredictServer) Predict(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, error) {
 	if err := s.checkModel(req.GetModel()); err != nil {
 		return nil, err
 	}
 	n, f := int(req.GetNumInstances()), int(req.GetNumFeatures())
-	vals := req.GetValues()
-	if uint64(n)*uint64(f) != uint64(len(vals)) {
-		return nil, status.Errorf(codes.InvalidArgument, "values has %d elements, want %d×%d", len(vals), n, f)
+	vals, texts := req.GetValues(), req.GetTexts()
+	var out [][]float64
+	var err error
+	if len(texts) > 0 {
+		if s.TextScore == nil {
+			return nil, errNoText
+		}
+		if f != 0 || len(vals) != 0 || n != len(texts) {
+			return nil, status.Errorf(codes.InvalidArgument, "texts has %d elements, want %d, with num_features 0 and no values", len(texts), n)
+		}
+		out, err = s.serveText(ctx, texts)
+	} else {
+		if uint64(n)*uint64(f) != uint64(len(vals)) {
+			return nil, status.Errorf(codes.InvalidArgument, "values has %d elements, want %d×%d", len(vals), n, f)
+		}
+		rows := make([][]float64, n)
+		for i := range rows {
+			rows[i] = vals[i*f : (i+1)*f : (i+1)*f]
+		}
+		out, err = s.serve(ctx, rows)
 	}
-	rows := make([][]float64, n)
-	for i := range rows {
-		rows[i] = vals[i*f : (i+1)*f : (i+1)*f]
-	}
-	out, err := s.serve(ctx, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -57,14 +70,18 @@ func (s *PredictServer) Predict(ctx context.Context, req *predictv1.PredictReque
 	return &predictv1.PredictResponse{NumClasses: uint32(width), Scores: flat}, nil
 }
 
-// Describe reports the knobs: tabular input, NumFeatures, ClassNames,
-// MaxBatchSize.
+// Describe reports the knobs: tabular input (text when TextScore is set),
+// NumFeatures, ClassNames, MaxBatchSize.
 func (s *PredictServer) Describe(_ context.Context, req *predictv1.DescribeRequest) (*predictv1.DescribeResponse, error) {
 	if err := s.checkModel(req.GetModel()); err != nil {
 		return nil, err
 	}
+	kind := predictv1.InputKind_INPUT_KIND_TABULAR
+	if s.TextScore != nil {
+		kind = predictv1.InputKind_INPUT_KIND_TEXT
+	}
 	return &predictv1.DescribeResponse{
-		InputKind:    predictv1.InputKind_INPUT_KIND_TABULAR,
+		InputKind:    kind,
 		NumFeatures:  uint32(max(s.NumFeatures, 0)),
 		ClassNames:   s.ClassNames,
 		MaxBatchSize: uint32(max(s.MaxBatchSize, 0)),
