@@ -33,6 +33,10 @@ func FuzzParseLIME(f *testing.F) {
 		{Method: &explainerv1.ExplainRequest_Sensitivity{Sensitivity: &explainerv1.SensitivityOptions{
 			Data: &explainerv1.Dataset{NumRows: 2, Values: flat(rows[:2])},
 		}}},
+		{
+			Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{Text: "good food, bad service"}}},
+			Method:   &explainerv1.ExplainRequest_LimeText{LimeText: &explainerv1.LimeTextOptions{NumSamples: 50}},
+		},
 		{},
 	}
 	for _, s := range seeds {
@@ -57,6 +61,8 @@ func FuzzParseLIME(f *testing.F) {
 			_, _, err = parsePermutation(context.Background(), req.GetPermutation(), info, nil, seed)
 		case *explainerv1.ExplainRequest_Sensitivity:
 			_, err = parseSensitivity(context.Background(), req.GetSensitivity(), info, nil)
+		case *explainerv1.ExplainRequest_LimeText:
+			_, err = parseLIMEText(&req, info, seed)
 		default:
 			var job *limeJob
 			job, err = parseLIME(&req, &limeDefaults{classes: 2, randomSeed: seed})

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 
 	"github.com/explainer-sidecar/explainer/explain"
 	"github.com/explainer-sidecar/explainer/predictor"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+	"github.com/explainer-sidecar/explainer/sampler"
 )
 
 // Limits of the global methods' data sets, named in the errors that
@@ -391,4 +393,94 @@ func parseSensitivity(ctx context.Context, o *explainerv1.SensitivityOptions, in
 		return r, invalidArgument("%s.data: 2 × rows × features = %d rows to score exceeds limit %d; send fewer rows", field, rows, MaxDataValues)
 	}
 	return explain.SensitivityRequest{Data: d.rows, FeatureNames: d.names, Step: o.GetStep(), Labels: labels}, nil
+}
+
+// MaxTextSampleBytes caps num_samples × the text's length: every perturbed
+// text is held at once (a 2000-byte review at 5000 samples is 10 MB).
+const MaxTextSampleBytes = 256 << 20
+
+// parseLIMEText validates a text LIME request. It tokenizes the text once
+// to bound the job's memory: the masks are samples × features values and
+// the texts samples × length bytes.
+func parseLIMEText(req *explainerv1.ExplainRequest, info predictor.ModelInfo, randomSeed func() uint64) (explain.LIMETextRequest, error) {
+	const field = "lime_text"
+	o := req.GetLimeText()
+	var r explain.LIMETextRequest
+	txt := req.GetInstance().GetText()
+	if txt == nil {
+		return r, invalidArgument("instance.text: required")
+	}
+	if len(txt.GetSplitExpression()) > explain.MaxSplitExpressionLen {
+		return r, invalidArgument("instance.text.split_expression: longer than %d bytes", explain.MaxSplitExpressionLen)
+	}
+	var split *regexp.Regexp
+	if e := txt.GetSplitExpression(); e != "" {
+		var err error
+		if split, err = regexp.Compile(e); err != nil {
+			return r, invalidArgument("instance.text.split_expression: not a valid RE2 expression")
+		}
+	}
+	dom, err := sampler.NewTextDomain(txt.GetText(), split, o.GetPositional(), explain.MaxTextTokens)
+	if err != nil {
+		return r, invalidArgument("instance.text: %v", err)
+	}
+	n := int(o.GetNumSamples())
+	if n == 0 {
+		n = explain.DefaultNumSamples
+	}
+	switch d := len(dom.Features); {
+	case n < 2 || n > explain.MaxNumSamples:
+		return r, invalidArgument("%s.num_samples: %d is outside [2, %d]", field, n, explain.MaxNumSamples)
+	case d == 0:
+		return r, invalidArgument("instance.text: has no words")
+	case n*d > MaxSampleValues:
+		return r, invalidArgument("%s.num_samples: %d samples × %d features exceeds limit %d values; lower num_samples", field, n, d, MaxSampleValues)
+	case n*len(txt.GetText()) > MaxTextSampleBytes:
+		return r, invalidArgument("%s.num_samples: %d samples of a %d-byte text exceed limit %d bytes; lower num_samples", field, n, len(txt.GetText()), MaxTextSampleBytes)
+	}
+	if len(o.GetMaskString()) > MaxNameLength {
+		return r, invalidArgument("%s.mask_string: longer than %d bytes", field, MaxNameLength)
+	}
+	sel, err := featureSelection(o.GetFeatureSelection())
+	if err != nil {
+		return r, err
+	}
+	if w := o.GetKernelWidth(); w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+		return r, invalidArgument("%s.kernel_width: must be positive and finite", field)
+	}
+	labels, err := labelsOf(field, o.GetLabels(), info.NumClasses)
+	if err != nil {
+		return r, err
+	}
+	seed := o.GetSeed()
+	if o.Seed == nil {
+		seed = randomSeed()
+	}
+	return explain.LIMETextRequest{
+		Text:            txt.GetText(),
+		SplitExpression: txt.GetSplitExpression(),
+		Positional:      o.GetPositional(),
+		MaskString:      o.GetMaskString(),
+		NumSamples:      n,
+		NumFeatures:     int(o.GetNumFeatures()),
+		Selection:       sel,
+		KernelWidth:     o.GetKernelWidth(),
+		Labels:          labels,
+		TopLabels:       int(o.GetTopLabels()),
+		Seed:            seed,
+	}, nil
+}
+
+// addSpans puts each text feature's byte offsets on its attributions.
+func addSpans(exp *explainerv1.Explanation, tf *explain.TextFeatures) {
+	for _, l := range exp.GetLabels() {
+		for _, a := range l.GetAttributions() {
+			if int(a.GetIndex()) >= len(tf.Features) {
+				continue
+			}
+			for _, off := range tf.Features[a.GetIndex()].Offsets {
+				a.Spans = append(a.Spans, &explainerv1.TextSpan{Start: uint32(off[0]), End: uint32(off[1])})
+			}
+		}
+	}
 }

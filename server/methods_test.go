@@ -395,3 +395,110 @@ func TestGlobalMethodsOverKServe(t *testing.T) {
 		}
 	}
 }
+
+// cueScore scores P(positive) = σ(2·[good] − 2·[bad]) from whole words.
+func cueScore(texts []string) [][]float64 {
+	out := make([][]float64, len(texts))
+	for i, t := range texts {
+		z := 0.0
+		for _, w := range strings.Fields(strings.ToLower(t)) {
+			switch strings.Trim(w, ".,!") {
+			case "good":
+				z += 2
+			case "bad":
+				z -= 2
+			}
+		}
+		p := 1 / (1 + math.Exp(-z))
+		out[i] = []float64{1 - p, p}
+	}
+	return out
+}
+
+func TestLIMETextOverBothProtocols(t *testing.T) {
+	const text = "The food was good, the service was bad, and the room was good."
+	for _, tc := range []struct {
+		name  string
+		start func(t *testing.T) ClientFunc
+	}{
+		{"predict.v1", func(t *testing.T) ClientFunc {
+			fake := predictortest.NewPredictServer(nil)
+			fake.TextScore = cueScore
+			ts := predictortest.NewBufconnServer(fake)
+			t.Cleanup(ts.Close)
+			return func(m string) predictor.Client { return predictor.NewPredictV1(ts.Conn, m) }
+		}},
+		{"kserve v2 BYTES", func(t *testing.T) ClientFunc {
+			fake := predictortest.NewKServeServer(nil)
+			fake.TextScore = cueScore
+			fake.MaxBatchSize = 64
+			ts := predictortest.NewBufconnServer(fake)
+			t.Cleanup(ts.Close)
+			return func(m string) predictor.Client {
+				return predictor.NewKServeV2(ts.Conn, m, predictor.WithInputName("TEXT0"))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := startSidecar(t, tc.start(t))
+			seed := uint64(4)
+			resp, err := sc.client.Explain(context.Background(), &explainerv1.ExplainRequest{
+				Model:    "model",
+				Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{Text: text}}},
+				Method: &explainerv1.ExplainRequest_LimeText{LimeText: &explainerv1.LimeTextOptions{
+					NumSamples: 1000, NumFeatures: 3, Labels: []uint32{1}, Seed: &seed,
+				}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp := resp.GetExplanation()
+			if exp.GetMethod() != "lime_text" || exp.GetNumSamples() != 1000 {
+				t.Fatalf("method %q, %d samples", exp.GetMethod(), exp.GetNumSamples())
+			}
+			got := map[string]*explainerv1.Attribution{}
+			for _, a := range exp.GetLabels()[0].GetAttributions() {
+				got[a.GetFeature()] = a
+			}
+			good, bad := got["good"], got["bad"]
+			if good == nil || bad == nil || good.GetWeight() <= 0 || bad.GetWeight() >= 0 {
+				t.Fatalf("attributions %v: want good positive and bad negative", exp.GetLabels()[0].GetAttributions())
+			}
+			// Every occurrence of the word, as byte offsets into the text.
+			if len(good.GetSpans()) != 2 {
+				t.Fatalf("good has %d spans, want 2", len(good.GetSpans()))
+			}
+			for _, sp := range good.GetSpans() {
+				if text[sp.GetStart():sp.GetEnd()] != "good" {
+					t.Errorf("span [%d,%d) is %q", sp.GetStart(), sp.GetEnd(), text[sp.GetStart():sp.GetEnd()])
+				}
+			}
+		})
+	}
+}
+
+func TestLIMETextRejects(t *testing.T) {
+	_, newClient := predictV1Model(t, nil)
+	sc := startSidecar(t, newClient)
+	for _, tt := range []struct {
+		name string
+		inst *explainerv1.TextInstance
+		o    *explainerv1.LimeTextOptions
+		want string
+	}{
+		{"no words", &explainerv1.TextInstance{Text: " ... "}, &explainerv1.LimeTextOptions{}, "instance.text: has no words"},
+		{"bad split", &explainerv1.TextInstance{Text: "a b", SplitExpression: "("}, &explainerv1.LimeTextOptions{}, "not a valid RE2 expression"},
+		{"too many samples", &explainerv1.TextInstance{Text: "a b"}, &explainerv1.LimeTextOptions{NumSamples: 200000}, "lime_text.num_samples: 200000 is outside"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := sc.client.Explain(context.Background(), &explainerv1.ExplainRequest{
+				Model:    "model",
+				Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: tt.inst}},
+				Method:   &explainerv1.ExplainRequest_LimeText{LimeText: tt.o},
+			})
+			if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), tt.want) {
+				t.Fatalf("got %v %q, want InvalidArgument containing %q", st.Code(), st.Message(), tt.want)
+			}
+		})
+	}
+}

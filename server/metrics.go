@@ -176,7 +176,11 @@ func (m *Metrics) client(c predictor.Client) predictor.Client {
 	if m == nil || c == nil {
 		return c
 	}
-	return &meteredClient{Client: c, m: m}
+	mc := &meteredClient{Client: c, m: m}
+	if tc, ok := c.(predictor.TextClient); ok {
+		return &meteredTextClient{meteredClient: mc, text: tc}
+	}
+	return mc
 }
 
 // meteredClient is a predictor.Client that records model-call metrics.
@@ -189,6 +193,12 @@ type meteredClient struct {
 func (c *meteredClient) Score(ctx context.Context, rows [][]float64) ([][]float64, error) {
 	start := time.Now()
 	out, err := c.Client.Score(ctx, rows)
+	c.observe(start, err)
+	return out, err
+}
+
+// observe records one model call that started at start.
+func (c *meteredClient) observe(start time.Time, err error) {
 	c.m.modelCall.Observe(time.Since(start).Seconds())
 	if err != nil {
 		// Errors of our own context (cancelled jobs) carry no server code
@@ -197,6 +207,20 @@ func (c *meteredClient) Score(ctx context.Context, rows [][]float64) ([][]float6
 			c.m.modelErrors.WithLabelValues(code.String()).Inc()
 		}
 	}
+}
+
+// meteredTextClient keeps a text client's ScoreText visible through the
+// metrics wrapper.
+type meteredTextClient struct {
+	*meteredClient
+	text predictor.TextClient
+}
+
+// ScoreText implements predictor.TextClient.
+func (c *meteredTextClient) ScoreText(ctx context.Context, texts []string) ([][]float64, error) {
+	start := time.Now()
+	out, err := c.text.ScoreText(ctx, texts)
+	c.observe(start, err)
 	return out, err
 }
 
@@ -205,6 +229,8 @@ func methodLabel(req *explainerv1.ExplainRequest) string {
 	switch req.GetMethod().(type) {
 	case *explainerv1.ExplainRequest_Lime:
 		return "lime"
+	case *explainerv1.ExplainRequest_LimeText:
+		return "lime_text"
 	case *explainerv1.ExplainRequest_KernelShap:
 		return "kernel_shap"
 	case *explainerv1.ExplainRequest_Permutation:

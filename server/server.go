@@ -239,7 +239,7 @@ func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io
 		return nil, errDeadlineTooClose
 	}
 	if req.GetMethod() == nil {
-		return nil, invalidArgument("method: must be set (lime, kernel_shap, permutation or sensitivity)")
+		return nil, invalidArgument("method: must be set (lime, lime_text, kernel_shap, permutation or sensitivity)")
 	}
 	entry, info, err := s.describe(ctx, req.GetModel())
 	if err != nil {
@@ -294,6 +294,20 @@ func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io
 		if err != nil {
 			return nil, err
 		}
+	case *explainerv1.ExplainRequest_LimeText:
+		r, err := parseLIMEText(req, info, rand.Uint64)
+		if err != nil {
+			return nil, err
+		}
+		m.expect(r.NumSamples)
+		var tf *explain.TextFeatures
+		res, tf, err = explain.LIMEText(ctx, m, r)
+		if err != nil {
+			return nil, err
+		}
+		exp := toProto(res)
+		addSpans(exp, tf)
+		return exp, nil
 	case *explainerv1.ExplainRequest_Sensitivity:
 		r, err := parseSensitivity(ctx, req.GetSensitivity(), info, io.data)
 		if err != nil {
@@ -366,6 +380,14 @@ func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progr
 
 func (m *jobModel) expect(rows int) { m.expected.Store(int64(rows)) }
 
+// PredictText implements explain.TextModel.
+func (m *jobModel) PredictText(ctx context.Context, texts []string) ([][]float64, error) {
+	m.requested.Add(int64(len(texts)))
+	out, err := m.batcher.PredictText(ctx, texts)
+	m.metrics.scored(len(texts), err)
+	return out, err
+}
+
 // Predict implements explain.Model.
 func (m *jobModel) Predict(ctx context.Context, rows [][]float64) ([][]float64, error) {
 	m.requested.Add(int64(len(rows)))
@@ -408,7 +430,7 @@ func explanationProto(res *explain.Result, model string, info predictor.ModelInf
 		KernelWidth:    res.KernelWidth,
 		BaselineScore:  res.BaselineScore,
 	}
-	if res.Method == "lime" {
+	if res.Method == "lime" || res.Method == "lime_text" {
 		exp.FeatureSelection = featureSelectionProto(res.Selection)
 	}
 	if res.Scoring != "" {

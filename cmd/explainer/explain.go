@@ -24,40 +24,44 @@ import (
 
 // explainFlags are the client's flags; demo shares the LIME ones.
 type explainFlags struct {
-	server         string
-	model          string
-	method         string
-	instance       string
-	instanceFile   string
-	row            int
-	background     string
-	targetColumn   string
-	categorical    string
-	numSamples     uint
-	numFeatures    uint
-	selection      string
-	kernelWidth    float64
-	discretize     bool
-	discretizer    string
-	aroundInstance bool
-	labels         string
-	topLabels      uint
-	seed           int64
-	regressor      string
-	ridgeAlpha     float64
-	l1Penalty      float64
-	output         string
-	timeout        time.Duration
-	data           string
-	groups         string
-	link           string
-	scoring        string
-	repeats        uint
-	maxSamples     float64
-	outputColumn   uint
-	step           float64
-	progress       string
-	maxBatch       int // demo only
+	server          string
+	model           string
+	method          string
+	instance        string
+	instanceFile    string
+	row             int
+	background      string
+	targetColumn    string
+	categorical     string
+	numSamples      uint
+	numFeatures     uint
+	selection       string
+	kernelWidth     float64
+	discretize      bool
+	discretizer     string
+	aroundInstance  bool
+	labels          string
+	topLabels       uint
+	seed            int64
+	regressor       string
+	ridgeAlpha      float64
+	l1Penalty       float64
+	output          string
+	timeout         time.Duration
+	text            string
+	splitExpression string
+	maskString      string
+	positional      bool
+	data            string
+	groups          string
+	link            string
+	scoring         string
+	repeats         uint
+	maxSamples      float64
+	outputColumn    uint
+	step            float64
+	progress        string
+	maxBatch        int // demo only
 
 	// Security of the connection to the sidecar (explain only).
 	tls                                   bool
@@ -91,6 +95,10 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&f.model, "model", "", "model name (default: the sidecar's)")
 	fs.StringVar(&f.method, "method", "lime", "lime, kernelshap (local: -instance), permutation or sensitivity (global: -data)")
 	fs.StringVar(&f.instance, "instance", "", "the instance as a JSON array of numbers")
+	fs.StringVar(&f.text, "text", "", "lime: explain this text (a text model) instead of a row")
+	fs.StringVar(&f.splitExpression, "split", "", "with -text: regular expression matching the separators between tokens (default: words)")
+	fs.StringVar(&f.maskString, "mask-string", "", `with -text: written in place of removed words, e.g. "[MASK]" (default: removed words are dropped)`)
+	fs.BoolVar(&f.positional, "positional", false, "with -text: each token position is a feature (default: each distinct word)")
 	fs.StringVar(&f.instanceFile, "instance-file", "", "a CSV file with a header row (the row -row is explained) or a JSON array")
 	fs.IntVar(&f.row, "row", 0, "with -instance-file CSV: the data row to explain, from 0")
 	fs.StringVar(&f.background, "background", "", "CSV with a header row: LIME's training data, or KernelSHAP's background rows (at most 1000)")

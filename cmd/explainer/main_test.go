@@ -25,6 +25,7 @@ import (
 
 	"github.com/explainer-sidecar/explainer/internal/demo"
 	"github.com/explainer-sidecar/explainer/predictor"
+	"github.com/explainer-sidecar/explainer/predictor/predictortest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -341,5 +342,58 @@ func TestReflectionOnlyWhenAsked(t *testing.T) {
 				t.Fatalf("reflection lists %v, want the explainer service", names)
 			}
 		})
+	}
+}
+
+func TestExplainText(t *testing.T) {
+	fake := predictortest.NewPredictServer(nil)
+	fake.TextScore = func(texts []string) [][]float64 {
+		out := make([][]float64, len(texts))
+		for i, s := range texts {
+			p := 0.2
+			if strings.Contains(s, "great") {
+				p = 0.9
+			}
+			out[i] = []float64{1 - p, p}
+		}
+		return out
+	}
+	ts := predictortest.NewServer(fake)
+	defer ts.Close()
+	cfg := serveConfig{protocol: "predict-v1", model: "m", inFlight: 2, maxConcurrentJobs: 2,
+		jobTimeout: time.Minute, healthInterval: time.Second, drainTimeout: time.Second, plaintext: true}
+	conn, err := predictor.Dial(ts.Target, predictor.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	newClient, err := cfg.clientFunc(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serveOn(ctx, lis, newClient, &cfg, slog.New(slog.DiscardHandler)) }()
+	defer func() { cancel(); <-served }()
+
+	const text = "a great little place, great staff"
+	out, _, err := runCLI(t, "explain", "-server", lis.Addr().String(), "-text", text,
+		"-num-samples", "300", "-labels", "1", "-seed", "3", "-output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := decode(t, out)
+	top := exp.Explanations[0].Attributions[0]
+	if exp.Method != "lime_text" || top.Feature != "great" || top.Weight <= 0 || len(top.Spans) != 2 {
+		t.Fatalf("method %q, top attribution %+v: want great, positive, 2 spans", exp.Method, top)
+	}
+	for _, sp := range top.Spans {
+		if text[sp[0]:sp[1]] != "great" {
+			t.Errorf("span %v is %q", sp, text[sp[0]:sp[1]])
+		}
 	}
 }

@@ -21,6 +21,13 @@ const chunkRows = 4096
 func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error) {
 	switch f.method {
 	case "lime", "kernelshap":
+		if f.text != "" {
+			if f.method != "lime" {
+				return nil, nil, fmt.Errorf("-text works with -method lime; %s explains rows", f.method)
+			}
+			req, err := f.limeTextRequest()
+			return req, nil, err
+		}
 		if f.background == "" {
 			return nil, nil, fmt.Errorf("-background is required for -method %s: a CSV of training (lime) or background (kernelshap) rows", f.method)
 		}
@@ -56,6 +63,37 @@ func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error
 		return req, data, err
 	}
 	return nil, nil, fmt.Errorf("-method %q: want lime, kernelshap, permutation or sensitivity", f.method)
+}
+
+func (f *explainFlags) limeTextRequest() (*explainerv1.ExplainRequest, error) {
+	sel, ok := explainerv1.FeatureSelection_value["FEATURE_SELECTION_"+strings.ToUpper(f.selection)]
+	if !ok {
+		return nil, fmt.Errorf("-feature-selection %q: want auto, none, highest_weights, forward_selection or lasso_path", f.selection)
+	}
+	o := &explainerv1.LimeTextOptions{
+		NumSamples:       uint32(f.numSamples),
+		NumFeatures:      uint32(f.numFeatures),
+		FeatureSelection: explainerv1.FeatureSelection(sel),
+		KernelWidth:      f.kernelWidth,
+		Positional:       f.positional,
+		MaskString:       f.maskString,
+		TopLabels:        uint32(f.topLabels),
+	}
+	var err error
+	if o.Labels, err = parseIndices("-labels", f.labels); err != nil {
+		return nil, err
+	}
+	if f.seed >= 0 {
+		seed := uint64(f.seed)
+		o.Seed = &seed
+	}
+	return &explainerv1.ExplainRequest{
+		Model: f.model,
+		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{
+			Text: f.text, SplitExpression: f.splitExpression,
+		}}},
+		Method: &explainerv1.ExplainRequest_LimeText{LimeText: o},
+	}, nil
 }
 
 func (f *explainFlags) kernelSHAPRequest(instance []float64, bg *table.Table) (*explainerv1.ExplainRequest, error) {

@@ -46,13 +46,14 @@ type jsonLabel struct {
 }
 
 type jsonAttribution struct {
-	Index    uint32    `json:"index"`
-	Feature  string    `json:"feature"`
-	Weight   float64   `json:"weight"`
-	Features []uint32  `json:"features,omitempty"`
-	Std      *float64  `json:"std,omitempty"`
-	Values   []float64 `json:"values,omitempty"`
-	MeanAbs  *float64  `json:"mean_abs,omitempty"`
+	Index    uint32      `json:"index"`
+	Feature  string      `json:"feature"`
+	Weight   float64     `json:"weight"`
+	Features []uint32    `json:"features,omitempty"`
+	Std      *float64    `json:"std,omitempty"`
+	Values   []float64   `json:"values,omitempty"`
+	MeanAbs  *float64    `json:"mean_abs,omitempty"`
+	Spans    [][2]uint32 `json:"spans,omitempty"`
 }
 
 func toJSON(exp *explainerv1.Explanation) jsonExplanation {
@@ -68,7 +69,7 @@ func toJSON(exp *explainerv1.Explanation) jsonExplanation {
 		Scores:      exp.GetInstanceScores(),
 	}
 	method := exp.GetMethod()
-	if method == "lime" {
+	if method == "lime" || method == "lime_text" {
 		out.Selection = strings.ToLower(strings.TrimPrefix(exp.GetFeatureSelection().String(), "FEATURE_SELECTION_"))
 	}
 	if method == "permutation" {
@@ -78,13 +79,16 @@ func toJSON(exp *explainerv1.Explanation) jsonExplanation {
 	for _, l := range exp.GetLabels() {
 		jl := jsonLabel{Label: l.GetLabel(), ClassName: l.GetClassName(), Attributions: []jsonAttribution{}}
 		switch method {
-		case "lime":
+		case "lime", "lime_text":
 			jl.Prediction, jl.Intercept, jl.Score, jl.LocalPrediction = ptr(l.GetPrediction()), ptr(l.GetIntercept()), ptr(l.GetScore()), ptr(l.GetLocalPrediction())
 		case "kernelshap":
 			jl.Prediction, jl.BaseValue, jl.ModelValue = ptr(l.GetPrediction()), ptr(l.GetBaseValue()), ptr(l.GetModelValue())
 		}
 		for _, a := range l.GetAttributions() {
 			ja := jsonAttribution{Index: a.GetIndex(), Feature: a.GetFeature(), Weight: a.GetWeight(), Features: a.GetFeatures()}
+			for _, sp := range a.GetSpans() {
+				ja.Spans = append(ja.Spans, [2]uint32{sp.GetStart(), sp.GetEnd()})
+			}
 			switch method {
 			case "permutation":
 				ja.Std, ja.Values = ptr(a.GetStd()), a.GetValues()
@@ -135,7 +139,7 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 		weightHeader := "weight"
 		value := func(a *explainerv1.Attribution) string { return fmt.Sprintf("%+.4f", a.GetWeight()) }
 		switch exp.GetMethod() {
-		case "lime":
+		case "lime", "lime_text":
 			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · surrogate says %.4f (intercept %.4f, weighted R² %.3f)\n",
 				l.GetLabel(), name, l.GetPrediction(), l.GetLocalPrediction(), l.GetIntercept(), l.GetScore())
 		case "kernelshap":

@@ -341,6 +341,7 @@ type ExplainRequest struct {
 	//	*ExplainRequest_KernelShap
 	//	*ExplainRequest_Permutation
 	//	*ExplainRequest_Sensitivity
+	//	*ExplainRequest_LimeText
 	Method        isExplainRequest_Method `protobuf_oneof:"method"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -433,6 +434,15 @@ func (x *ExplainRequest) GetSensitivity() *SensitivityOptions {
 	return nil
 }
 
+func (x *ExplainRequest) GetLimeText() *LimeTextOptions {
+	if x != nil {
+		if x, ok := x.Method.(*ExplainRequest_LimeText); ok {
+			return x.LimeText
+		}
+	}
+	return nil
+}
+
 type isExplainRequest_Method interface {
 	isExplainRequest_Method()
 }
@@ -457,6 +467,11 @@ type ExplainRequest_Sensitivity struct {
 	Sensitivity *SensitivityOptions `protobuf:"bytes,13,opt,name=sensitivity,proto3,oneof"`
 }
 
+type ExplainRequest_LimeText struct {
+	// LIME for text (local; a text instance).
+	LimeText *LimeTextOptions `protobuf:"bytes,14,opt,name=lime_text,json=limeText,proto3,oneof"`
+}
+
 func (*ExplainRequest_Lime) isExplainRequest_Method() {}
 
 func (*ExplainRequest_KernelShap) isExplainRequest_Method() {}
@@ -464,6 +479,8 @@ func (*ExplainRequest_KernelShap) isExplainRequest_Method() {}
 func (*ExplainRequest_Permutation) isExplainRequest_Method() {}
 
 func (*ExplainRequest_Sensitivity) isExplainRequest_Method() {}
+
+func (*ExplainRequest_LimeText) isExplainRequest_Method() {}
 
 // Instance is the input whose prediction is explained.
 type Instance struct {
@@ -473,6 +490,7 @@ type Instance struct {
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*Instance_Tabular
+	//	*Instance_Text
 	Kind          isInstance_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -524,6 +542,15 @@ func (x *Instance) GetTabular() *TabularInstance {
 	return nil
 }
 
+func (x *Instance) GetText() *TextInstance {
+	if x != nil {
+		if x, ok := x.Kind.(*Instance_Text); ok {
+			return x.Text
+		}
+	}
+	return nil
+}
+
 type isInstance_Kind interface {
 	isInstance_Kind()
 }
@@ -533,7 +560,71 @@ type Instance_Tabular struct {
 	Tabular *TabularInstance `protobuf:"bytes,1,opt,name=tabular,proto3,oneof"`
 }
 
+type Instance_Text struct {
+	// A text.
+	Text *TextInstance `protobuf:"bytes,2,opt,name=text,proto3,oneof"`
+}
+
 func (*Instance_Tabular) isInstance_Kind() {}
+
+func (*Instance_Text) isInstance_Kind() {}
+
+// TextInstance is a text, explained word by word.
+type TextInstance struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The text, UTF-8; at most 10000 tokens.
+	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// Optional regular expression (RE2 syntax) matching the separators
+	// between tokens. Default: tokens are runs of letters, digits and
+	// underscores (lime's \W+ split). At most 1000 bytes.
+	SplitExpression string `protobuf:"bytes,2,opt,name=split_expression,json=splitExpression,proto3" json:"split_expression,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TextInstance) Reset() {
+	*x = TextInstance{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TextInstance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TextInstance) ProtoMessage() {}
+
+func (x *TextInstance) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TextInstance.ProtoReflect.Descriptor instead.
+func (*TextInstance) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TextInstance) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *TextInstance) GetSplitExpression() string {
+	if x != nil {
+		return x.SplitExpression
+	}
+	return ""
+}
 
 // TabularInstance is one row of features.
 type TabularInstance struct {
@@ -552,7 +643,7 @@ type TabularInstance struct {
 
 func (x *TabularInstance) Reset() {
 	*x = TabularInstance{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +655,7 @@ func (x *TabularInstance) String() string {
 func (*TabularInstance) ProtoMessage() {}
 
 func (x *TabularInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +668,7 @@ func (x *TabularInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TabularInstance.ProtoReflect.Descriptor instead.
 func (*TabularInstance) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{2}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TabularInstance) GetValues() []float64 {
@@ -614,7 +705,7 @@ type CategoricalFeature struct {
 
 func (x *CategoricalFeature) Reset() {
 	*x = CategoricalFeature{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +717,7 @@ func (x *CategoricalFeature) String() string {
 func (*CategoricalFeature) ProtoMessage() {}
 
 func (x *CategoricalFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +730,7 @@ func (x *CategoricalFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategoricalFeature.ProtoReflect.Descriptor instead.
 func (*CategoricalFeature) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{3}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CategoricalFeature) GetIndex() uint32 {
@@ -700,7 +791,7 @@ type LimeOptions struct {
 
 func (x *LimeOptions) Reset() {
 	*x = LimeOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +803,7 @@ func (x *LimeOptions) String() string {
 func (*LimeOptions) ProtoMessage() {}
 
 func (x *LimeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +816,7 @@ func (x *LimeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimeOptions.ProtoReflect.Descriptor instead.
 func (*LimeOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{4}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LimeOptions) GetNumSamples() uint32 {
@@ -844,7 +935,7 @@ type TrainingData struct {
 
 func (x *TrainingData) Reset() {
 	*x = TrainingData{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +947,7 @@ func (x *TrainingData) String() string {
 func (*TrainingData) ProtoMessage() {}
 
 func (x *TrainingData) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +960,7 @@ func (x *TrainingData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingData.ProtoReflect.Descriptor instead.
 func (*TrainingData) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{5}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TrainingData) GetSource() isTrainingData_Source {
@@ -915,6 +1006,131 @@ func (*TrainingData_Dataset) isTrainingData_Source() {}
 
 func (*TrainingData_Statistics) isTrainingData_Source() {}
 
+// LimeTextOptions configures LIME for text (lime's LimeTextExplainer):
+// samples remove a uniformly drawn number of words; the kernel is
+// sqrt(exp(−d²/w²)) on 100 × the cosine distance of the kept-word mask.
+type LimeTextOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Perturbed texts, the original included. Default 5000; 2 to 100000,
+	// and samples × features at most 20000000.
+	NumSamples uint32 `protobuf:"varint,1,opt,name=num_samples,json=numSamples,proto3" json:"num_samples,omitempty"`
+	// Words in the explanation. Default 10.
+	NumFeatures uint32 `protobuf:"varint,2,opt,name=num_features,json=numFeatures,proto3" json:"num_features,omitempty"`
+	// How features are selected. Default auto.
+	FeatureSelection FeatureSelection `protobuf:"varint,3,opt,name=feature_selection,json=featureSelection,proto3,enum=explainer.v1.FeatureSelection" json:"feature_selection,omitempty"`
+	// Kernel width. Default 25.
+	KernelWidth float64 `protobuf:"fixed64,4,opt,name=kernel_width,json=kernelWidth,proto3" json:"kernel_width,omitempty"`
+	// Each token position is a feature (lime's bow=False); default: each
+	// distinct word, all its occurrences removed together.
+	Positional bool `protobuf:"varint,5,opt,name=positional,proto3" json:"positional,omitempty"`
+	// Written in place of a removed token, e.g. "[MASK]" or "[UNK]" for BERT
+	// models. Default: removed words are dropped (positional mode: lime's
+	// "UNKWORDZ").
+	MaskString string `protobuf:"bytes,6,opt,name=mask_string,json=maskString,proto3" json:"mask_string,omitempty"`
+	// The labels to explain. When empty and top_labels is 0, the model's top
+	// label is explained.
+	Labels []uint32 `protobuf:"varint,7,rep,packed,name=labels,proto3" json:"labels,omitempty"`
+	// Explain the top_labels highest-scoring classes.
+	TopLabels uint32 `protobuf:"varint,8,opt,name=top_labels,json=topLabels,proto3" json:"top_labels,omitempty"`
+	// Seed of the sampler. Unset: random, echoed in the result.
+	Seed          *uint64 `protobuf:"varint,9,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LimeTextOptions) Reset() {
+	*x = LimeTextOptions{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LimeTextOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LimeTextOptions) ProtoMessage() {}
+
+func (x *LimeTextOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LimeTextOptions.ProtoReflect.Descriptor instead.
+func (*LimeTextOptions) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LimeTextOptions) GetNumSamples() uint32 {
+	if x != nil {
+		return x.NumSamples
+	}
+	return 0
+}
+
+func (x *LimeTextOptions) GetNumFeatures() uint32 {
+	if x != nil {
+		return x.NumFeatures
+	}
+	return 0
+}
+
+func (x *LimeTextOptions) GetFeatureSelection() FeatureSelection {
+	if x != nil {
+		return x.FeatureSelection
+	}
+	return FeatureSelection_FEATURE_SELECTION_UNSPECIFIED
+}
+
+func (x *LimeTextOptions) GetKernelWidth() float64 {
+	if x != nil {
+		return x.KernelWidth
+	}
+	return 0
+}
+
+func (x *LimeTextOptions) GetPositional() bool {
+	if x != nil {
+		return x.Positional
+	}
+	return false
+}
+
+func (x *LimeTextOptions) GetMaskString() string {
+	if x != nil {
+		return x.MaskString
+	}
+	return ""
+}
+
+func (x *LimeTextOptions) GetLabels() []uint32 {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *LimeTextOptions) GetTopLabels() uint32 {
+	if x != nil {
+		return x.TopLabels
+	}
+	return 0
+}
+
+func (x *LimeTextOptions) GetSeed() uint64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
 // Dataset is a dense table of rows, row-major.
 type Dataset struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -938,7 +1154,7 @@ type Dataset struct {
 
 func (x *Dataset) Reset() {
 	*x = Dataset{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1166,7 @@ func (x *Dataset) String() string {
 func (*Dataset) ProtoMessage() {}
 
 func (x *Dataset) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1179,7 @@ func (x *Dataset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dataset.ProtoReflect.Descriptor instead.
 func (*Dataset) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{6}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Dataset) GetNumRows() uint32 {
@@ -1015,7 +1231,7 @@ type FeatureGroup struct {
 
 func (x *FeatureGroup) Reset() {
 	*x = FeatureGroup{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1243,7 @@ func (x *FeatureGroup) String() string {
 func (*FeatureGroup) ProtoMessage() {}
 
 func (x *FeatureGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1256,7 @@ func (x *FeatureGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureGroup.ProtoReflect.Descriptor instead.
 func (*FeatureGroup) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FeatureGroup) GetFeatures() []uint32 {
@@ -1086,7 +1302,7 @@ type KernelShapOptions struct {
 
 func (x *KernelShapOptions) Reset() {
 	*x = KernelShapOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1314,7 @@ func (x *KernelShapOptions) String() string {
 func (*KernelShapOptions) ProtoMessage() {}
 
 func (x *KernelShapOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1327,7 @@ func (x *KernelShapOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelShapOptions.ProtoReflect.Descriptor instead.
 func (*KernelShapOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{8}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *KernelShapOptions) GetNumSamples() uint32 {
@@ -1193,7 +1409,7 @@ type PermutationOptions struct {
 
 func (x *PermutationOptions) Reset() {
 	*x = PermutationOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1421,7 @@ func (x *PermutationOptions) String() string {
 func (*PermutationOptions) ProtoMessage() {}
 
 func (x *PermutationOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1434,7 @@ func (x *PermutationOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PermutationOptions.ProtoReflect.Descriptor instead.
 func (*PermutationOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{9}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PermutationOptions) GetData() *Dataset {
@@ -1298,7 +1514,7 @@ type SensitivityOptions struct {
 
 func (x *SensitivityOptions) Reset() {
 	*x = SensitivityOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1526,7 @@ func (x *SensitivityOptions) String() string {
 func (*SensitivityOptions) ProtoMessage() {}
 
 func (x *SensitivityOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1539,7 @@ func (x *SensitivityOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SensitivityOptions.ProtoReflect.Descriptor instead.
 func (*SensitivityOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{10}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SensitivityOptions) GetData() *Dataset {
@@ -1372,7 +1588,7 @@ type TrainingStatistics struct {
 
 func (x *TrainingStatistics) Reset() {
 	*x = TrainingStatistics{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1384,7 +1600,7 @@ func (x *TrainingStatistics) String() string {
 func (*TrainingStatistics) ProtoMessage() {}
 
 func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1397,7 +1613,7 @@ func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingStatistics.ProtoReflect.Descriptor instead.
 func (*TrainingStatistics) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{11}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TrainingStatistics) GetMeans() []float64 {
@@ -1443,7 +1659,7 @@ type FeatureDistribution struct {
 
 func (x *FeatureDistribution) Reset() {
 	*x = FeatureDistribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1671,7 @@ func (x *FeatureDistribution) String() string {
 func (*FeatureDistribution) ProtoMessage() {}
 
 func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1684,7 @@ func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureDistribution.ProtoReflect.Descriptor instead.
 func (*FeatureDistribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{12}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FeatureDistribution) GetFeature() uint32 {
@@ -1517,7 +1733,7 @@ type FeatureBins struct {
 
 func (x *FeatureBins) Reset() {
 	*x = FeatureBins{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1745,7 @@ func (x *FeatureBins) String() string {
 func (*FeatureBins) ProtoMessage() {}
 
 func (x *FeatureBins) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1758,7 @@ func (x *FeatureBins) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureBins.ProtoReflect.Descriptor instead.
 func (*FeatureBins) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{13}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FeatureBins) GetFeature() uint32 {
@@ -1605,7 +1821,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1833,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1846,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{14}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExplainResponse) GetExplanation() *Explanation {
@@ -1643,8 +1859,8 @@ func (x *ExplainResponse) GetExplanation() *Explanation {
 // Explanation is a job's result.
 type Explanation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The method that produced it: "lime", "kernelshap", "permutation",
-	// "sensitivity".
+	// The method that produced it: "lime", "lime_text", "kernelshap",
+	// "permutation", "sensitivity".
 	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
 	// The model explained.
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
@@ -1678,7 +1894,7 @@ type Explanation struct {
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1906,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1919,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{15}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Explanation) GetMethod() string {
@@ -1832,7 +2048,7 @@ type LabelExplanation struct {
 
 func (x *LabelExplanation) Reset() {
 	*x = LabelExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +2060,7 @@ func (x *LabelExplanation) String() string {
 func (*LabelExplanation) ProtoMessage() {}
 
 func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +2073,7 @@ func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelExplanation.ProtoReflect.Descriptor instead.
 func (*LabelExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{16}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LabelExplanation) GetLabel() uint32 {
@@ -1942,14 +2158,17 @@ type Attribution struct {
 	// The importance on each repeat. Permutation importance.
 	Values []float64 `protobuf:"fixed64,6,rep,packed,name=values,proto3" json:"values,omitempty"`
 	// Mean absolute partial derivative. Sensitivity.
-	MeanAbs       float64 `protobuf:"fixed64,7,opt,name=mean_abs,json=meanAbs,proto3" json:"mean_abs,omitempty"`
+	MeanAbs float64 `protobuf:"fixed64,7,opt,name=mean_abs,json=meanAbs,proto3" json:"mean_abs,omitempty"`
+	// Where the feature occurs in the text: UTF-8 byte offsets. Text
+	// methods.
+	Spans         []*TextSpan `protobuf:"bytes,8,rep,name=spans,proto3" json:"spans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attribution) Reset() {
 	*x = Attribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1961,7 +2180,7 @@ func (x *Attribution) String() string {
 func (*Attribution) ProtoMessage() {}
 
 func (x *Attribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1974,7 +2193,7 @@ func (x *Attribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribution.ProtoReflect.Descriptor instead.
 func (*Attribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{17}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Attribution) GetIndex() uint32 {
@@ -2026,6 +2245,68 @@ func (x *Attribution) GetMeanAbs() float64 {
 	return 0
 }
 
+func (x *Attribution) GetSpans() []*TextSpan {
+	if x != nil {
+		return x.Spans
+	}
+	return nil
+}
+
+// TextSpan is a token's place in the original text: bytes [start, end).
+type TextSpan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First byte.
+	Start uint32 `protobuf:"varint,1,opt,name=start,proto3" json:"start,omitempty"`
+	// One past the last byte.
+	End           uint32 `protobuf:"varint,2,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TextSpan) Reset() {
+	*x = TextSpan{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TextSpan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TextSpan) ProtoMessage() {}
+
+func (x *TextSpan) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TextSpan.ProtoReflect.Descriptor instead.
+func (*TextSpan) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *TextSpan) GetStart() uint32 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *TextSpan) GetEnd() uint32 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
 // ExplainStreamRequest is one client message on ExplainStream.
 type ExplainStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2043,7 +2324,7 @@ type ExplainStreamRequest struct {
 
 func (x *ExplainStreamRequest) Reset() {
 	*x = ExplainStreamRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2055,7 +2336,7 @@ func (x *ExplainStreamRequest) String() string {
 func (*ExplainStreamRequest) ProtoMessage() {}
 
 func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2068,7 +2349,7 @@ func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamRequest.ProtoReflect.Descriptor instead.
 func (*ExplainStreamRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{18}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExplainStreamRequest) GetKind() isExplainStreamRequest_Kind {
@@ -2151,7 +2432,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2444,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2457,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{19}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DataChunk) GetJobId() string {
@@ -2228,7 +2509,7 @@ type StartJob struct {
 
 func (x *StartJob) Reset() {
 	*x = StartJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2240,7 +2521,7 @@ func (x *StartJob) String() string {
 func (*StartJob) ProtoMessage() {}
 
 func (x *StartJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2253,7 +2534,7 @@ func (x *StartJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartJob.ProtoReflect.Descriptor instead.
 func (*StartJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{20}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StartJob) GetJobId() string {
@@ -2282,7 +2563,7 @@ type CancelJob struct {
 
 func (x *CancelJob) Reset() {
 	*x = CancelJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2294,7 +2575,7 @@ func (x *CancelJob) String() string {
 func (*CancelJob) ProtoMessage() {}
 
 func (x *CancelJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2307,7 +2588,7 @@ func (x *CancelJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJob.ProtoReflect.Descriptor instead.
 func (*CancelJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{21}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CancelJob) GetJobId() string {
@@ -2337,7 +2618,7 @@ type ExplainStreamResponse struct {
 
 func (x *ExplainStreamResponse) Reset() {
 	*x = ExplainStreamResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2630,7 @@ func (x *ExplainStreamResponse) String() string {
 func (*ExplainStreamResponse) ProtoMessage() {}
 
 func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2643,7 @@ func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamResponse.ProtoReflect.Descriptor instead.
 func (*ExplainStreamResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{22}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExplainStreamResponse) GetJobId() string {
@@ -2463,7 +2744,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2475,7 +2756,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2488,7 +2769,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{23}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Progress) GetSamplesScored() uint64 {
@@ -2526,7 +2807,7 @@ type JobError struct {
 
 func (x *JobError) Reset() {
 	*x = JobError{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2538,7 +2819,7 @@ func (x *JobError) String() string {
 func (*JobError) ProtoMessage() {}
 
 func (x *JobError) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2551,7 +2832,7 @@ func (x *JobError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobError.ProtoReflect.Descriptor instead.
 func (*JobError) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{24}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *JobError) GetCode() int32 {
@@ -2572,7 +2853,7 @@ var File_explainer_v1_explainer_proto protoreflect.FileDescriptor
 
 const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
-	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\xe5\x02\n" +
+	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\xa3\x03\n" +
 	"\x0eExplainRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x122\n" +
 	"\binstance\x18\x02 \x01(\v2\x16.explainer.v1.InstanceR\binstance\x12/\n" +
@@ -2581,11 +2862,16 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\vkernel_shap\x18\v \x01(\v2\x1f.explainer.v1.KernelShapOptionsH\x00R\n" +
 	"kernelShap\x12D\n" +
 	"\vpermutation\x18\f \x01(\v2 .explainer.v1.PermutationOptionsH\x00R\vpermutation\x12D\n" +
-	"\vsensitivity\x18\r \x01(\v2 .explainer.v1.SensitivityOptionsH\x00R\vsensitivityB\b\n" +
-	"\x06method\"M\n" +
+	"\vsensitivity\x18\r \x01(\v2 .explainer.v1.SensitivityOptionsH\x00R\vsensitivity\x12<\n" +
+	"\tlime_text\x18\x0e \x01(\v2\x1d.explainer.v1.LimeTextOptionsH\x00R\blimeTextB\b\n" +
+	"\x06method\"\x7f\n" +
 	"\bInstance\x129\n" +
-	"\atabular\x18\x01 \x01(\v2\x1d.explainer.v1.TabularInstanceH\x00R\atabularB\x06\n" +
-	"\x04kind\"\xa3\x01\n" +
+	"\atabular\x18\x01 \x01(\v2\x1d.explainer.v1.TabularInstanceH\x00R\atabular\x120\n" +
+	"\x04text\x18\x02 \x01(\v2\x1a.explainer.v1.TextInstanceH\x00R\x04textB\x06\n" +
+	"\x04kind\"M\n" +
+	"\fTextInstance\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12)\n" +
+	"\x10split_expression\x18\x02 \x01(\tR\x0fsplitExpression\"\xa3\x01\n" +
 	"\x0fTabularInstance\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\x01R\x06values\x12#\n" +
 	"\rfeature_names\x18\x02 \x03(\tR\ffeatureNames\x12S\n" +
@@ -2621,7 +2907,23 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
 	"statistics\x18\x02 \x01(\v2 .explainer.v1.TrainingStatisticsH\x00R\n" +
 	"statisticsB\b\n" +
-	"\x06source\"\x95\x01\n" +
+	"\x06source\"\xdf\x02\n" +
+	"\x0fLimeTextOptions\x12\x1f\n" +
+	"\vnum_samples\x18\x01 \x01(\rR\n" +
+	"numSamples\x12!\n" +
+	"\fnum_features\x18\x02 \x01(\rR\vnumFeatures\x12K\n" +
+	"\x11feature_selection\x18\x03 \x01(\x0e2\x1e.explainer.v1.FeatureSelectionR\x10featureSelection\x12!\n" +
+	"\fkernel_width\x18\x04 \x01(\x01R\vkernelWidth\x12\x1e\n" +
+	"\n" +
+	"positional\x18\x05 \x01(\bR\n" +
+	"positional\x12\x1f\n" +
+	"\vmask_string\x18\x06 \x01(\tR\n" +
+	"maskString\x12\x16\n" +
+	"\x06labels\x18\a \x03(\rR\x06labels\x12\x1d\n" +
+	"\n" +
+	"top_labels\x18\b \x01(\rR\ttopLabels\x12\x17\n" +
+	"\x04seed\x18\t \x01(\x04H\x00R\x04seed\x88\x01\x01B\a\n" +
+	"\x05_seed\"\x95\x01\n" +
 	"\aDataset\x12\x19\n" +
 	"\bnum_rows\x18\x01 \x01(\rR\anumRows\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\x01R\x06values\x12\x18\n" +
@@ -2714,7 +3016,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
 	"base_value\x18\b \x01(\x01R\tbaseValue\x12\x1f\n" +
 	"\vmodel_value\x18\t \x01(\x01R\n" +
-	"modelValue\"\xb6\x01\n" +
+	"modelValue\"\xe4\x01\n" +
 	"\vAttribution\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x18\n" +
 	"\afeature\x18\x02 \x01(\tR\afeature\x12\x16\n" +
@@ -2722,7 +3024,11 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\bfeatures\x18\x04 \x03(\rR\bfeatures\x12\x10\n" +
 	"\x03std\x18\x05 \x01(\x01R\x03std\x12\x16\n" +
 	"\x06values\x18\x06 \x03(\x01R\x06values\x12\x19\n" +
-	"\bmean_abs\x18\a \x01(\x01R\ameanAbs\"\xb0\x01\n" +
+	"\bmean_abs\x18\a \x01(\x01R\ameanAbs\x12,\n" +
+	"\x05spans\x18\b \x03(\v2\x16.explainer.v1.TextSpanR\x05spans\"2\n" +
+	"\bTextSpan\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\rR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\rR\x03end\"\xb0\x01\n" +
 	"\x14ExplainStreamRequest\x12.\n" +
 	"\x05start\x18\x01 \x01(\v2\x16.explainer.v1.StartJobH\x00R\x05start\x121\n" +
 	"\x06cancel\x18\x02 \x01(\v2\x17.explainer.v1.CancelJobH\x00R\x06cancel\x12-\n" +
@@ -2800,7 +3106,7 @@ func file_explainer_v1_explainer_proto_rawDescGZIP() []byte {
 }
 
 var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_explainer_v1_explainer_proto_goTypes = []any{
 	(FeatureSelection)(0),         // 0: explainer.v1.FeatureSelection
 	(Discretizer)(0),              // 1: explainer.v1.Discretizer
@@ -2809,77 +3115,84 @@ var file_explainer_v1_explainer_proto_goTypes = []any{
 	(Scoring)(0),                  // 4: explainer.v1.Scoring
 	(*ExplainRequest)(nil),        // 5: explainer.v1.ExplainRequest
 	(*Instance)(nil),              // 6: explainer.v1.Instance
-	(*TabularInstance)(nil),       // 7: explainer.v1.TabularInstance
-	(*CategoricalFeature)(nil),    // 8: explainer.v1.CategoricalFeature
-	(*LimeOptions)(nil),           // 9: explainer.v1.LimeOptions
-	(*TrainingData)(nil),          // 10: explainer.v1.TrainingData
-	(*Dataset)(nil),               // 11: explainer.v1.Dataset
-	(*FeatureGroup)(nil),          // 12: explainer.v1.FeatureGroup
-	(*KernelShapOptions)(nil),     // 13: explainer.v1.KernelShapOptions
-	(*PermutationOptions)(nil),    // 14: explainer.v1.PermutationOptions
-	(*SensitivityOptions)(nil),    // 15: explainer.v1.SensitivityOptions
-	(*TrainingStatistics)(nil),    // 16: explainer.v1.TrainingStatistics
-	(*FeatureDistribution)(nil),   // 17: explainer.v1.FeatureDistribution
-	(*FeatureBins)(nil),           // 18: explainer.v1.FeatureBins
-	(*ExplainResponse)(nil),       // 19: explainer.v1.ExplainResponse
-	(*Explanation)(nil),           // 20: explainer.v1.Explanation
-	(*LabelExplanation)(nil),      // 21: explainer.v1.LabelExplanation
-	(*Attribution)(nil),           // 22: explainer.v1.Attribution
-	(*ExplainStreamRequest)(nil),  // 23: explainer.v1.ExplainStreamRequest
-	(*DataChunk)(nil),             // 24: explainer.v1.DataChunk
-	(*StartJob)(nil),              // 25: explainer.v1.StartJob
-	(*CancelJob)(nil),             // 26: explainer.v1.CancelJob
-	(*ExplainStreamResponse)(nil), // 27: explainer.v1.ExplainStreamResponse
-	(*Progress)(nil),              // 28: explainer.v1.Progress
-	(*JobError)(nil),              // 29: explainer.v1.JobError
-	(*durationpb.Duration)(nil),   // 30: google.protobuf.Duration
+	(*TextInstance)(nil),          // 7: explainer.v1.TextInstance
+	(*TabularInstance)(nil),       // 8: explainer.v1.TabularInstance
+	(*CategoricalFeature)(nil),    // 9: explainer.v1.CategoricalFeature
+	(*LimeOptions)(nil),           // 10: explainer.v1.LimeOptions
+	(*TrainingData)(nil),          // 11: explainer.v1.TrainingData
+	(*LimeTextOptions)(nil),       // 12: explainer.v1.LimeTextOptions
+	(*Dataset)(nil),               // 13: explainer.v1.Dataset
+	(*FeatureGroup)(nil),          // 14: explainer.v1.FeatureGroup
+	(*KernelShapOptions)(nil),     // 15: explainer.v1.KernelShapOptions
+	(*PermutationOptions)(nil),    // 16: explainer.v1.PermutationOptions
+	(*SensitivityOptions)(nil),    // 17: explainer.v1.SensitivityOptions
+	(*TrainingStatistics)(nil),    // 18: explainer.v1.TrainingStatistics
+	(*FeatureDistribution)(nil),   // 19: explainer.v1.FeatureDistribution
+	(*FeatureBins)(nil),           // 20: explainer.v1.FeatureBins
+	(*ExplainResponse)(nil),       // 21: explainer.v1.ExplainResponse
+	(*Explanation)(nil),           // 22: explainer.v1.Explanation
+	(*LabelExplanation)(nil),      // 23: explainer.v1.LabelExplanation
+	(*Attribution)(nil),           // 24: explainer.v1.Attribution
+	(*TextSpan)(nil),              // 25: explainer.v1.TextSpan
+	(*ExplainStreamRequest)(nil),  // 26: explainer.v1.ExplainStreamRequest
+	(*DataChunk)(nil),             // 27: explainer.v1.DataChunk
+	(*StartJob)(nil),              // 28: explainer.v1.StartJob
+	(*CancelJob)(nil),             // 29: explainer.v1.CancelJob
+	(*ExplainStreamResponse)(nil), // 30: explainer.v1.ExplainStreamResponse
+	(*Progress)(nil),              // 31: explainer.v1.Progress
+	(*JobError)(nil),              // 32: explainer.v1.JobError
+	(*durationpb.Duration)(nil),   // 33: google.protobuf.Duration
 }
 var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	6,  // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
-	9,  // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
-	13, // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
-	14, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
-	15, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
-	7,  // 5: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
-	8,  // 6: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
-	0,  // 7: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	1,  // 8: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
-	2,  // 9: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
-	10, // 10: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
-	11, // 11: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
-	16, // 12: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
-	3,  // 13: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
-	12, // 14: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
-	11, // 15: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
-	11, // 16: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
-	4,  // 17: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
-	12, // 18: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
-	11, // 19: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
-	17, // 20: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
-	18, // 21: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
-	20, // 22: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
-	21, // 23: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	30, // 24: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
-	0,  // 25: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
-	4,  // 26: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
-	22, // 27: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
-	25, // 28: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
-	26, // 29: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
-	24, // 30: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
-	5,  // 31: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	28, // 32: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
-	20, // 33: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	29, // 34: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
-	20, // 35: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
-	5,  // 36: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	23, // 37: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	19, // 38: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	27, // 39: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	38, // [38:40] is the sub-list for method output_type
-	36, // [36:38] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	10, // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
+	15, // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
+	16, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
+	17, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
+	12, // 5: explainer.v1.ExplainRequest.lime_text:type_name -> explainer.v1.LimeTextOptions
+	8,  // 6: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
+	7,  // 7: explainer.v1.Instance.text:type_name -> explainer.v1.TextInstance
+	9,  // 8: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
+	0,  // 9: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	1,  // 10: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
+	2,  // 11: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
+	11, // 12: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
+	13, // 13: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
+	18, // 14: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
+	0,  // 15: explainer.v1.LimeTextOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	3,  // 16: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
+	14, // 17: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
+	13, // 18: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
+	13, // 19: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
+	4,  // 20: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
+	14, // 21: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
+	13, // 22: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
+	19, // 23: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
+	20, // 24: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
+	22, // 25: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
+	23, // 26: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
+	33, // 27: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	0,  // 28: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
+	4,  // 29: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
+	24, // 30: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
+	25, // 31: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
+	28, // 32: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
+	29, // 33: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
+	27, // 34: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
+	5,  // 35: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
+	31, // 36: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	22, // 37: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
+	32, // 38: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	22, // 39: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
+	5,  // 40: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	26, // 41: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	21, // 42: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	30, // 43: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	42, // [42:44] is the sub-list for method output_type
+	40, // [40:42] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }
@@ -2892,23 +3205,26 @@ func file_explainer_v1_explainer_proto_init() {
 		(*ExplainRequest_KernelShap)(nil),
 		(*ExplainRequest_Permutation)(nil),
 		(*ExplainRequest_Sensitivity)(nil),
+		(*ExplainRequest_LimeText)(nil),
 	}
 	file_explainer_v1_explainer_proto_msgTypes[1].OneofWrappers = []any{
 		(*Instance_Tabular)(nil),
+		(*Instance_Text)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[4].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[5].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[5].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[6].OneofWrappers = []any{
 		(*TrainingData_Dataset)(nil),
 		(*TrainingData_Statistics)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[8].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[9].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[18].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[7].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[10].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[11].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[21].OneofWrappers = []any{
 		(*ExplainStreamRequest_Start)(nil),
 		(*ExplainStreamRequest_Cancel)(nil),
 		(*ExplainStreamRequest_Data)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[22].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[25].OneofWrappers = []any{
 		(*ExplainStreamResponse_Progress)(nil),
 		(*ExplainStreamResponse_Result)(nil),
 		(*ExplainStreamResponse_Error)(nil),
@@ -2920,7 +3236,7 @@ func file_explainer_v1_explainer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_explainer_v1_explainer_proto_rawDesc), len(file_explainer_v1_explainer_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
