@@ -83,7 +83,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	return render(stdout, f.output, exp)
+	return render(stdout, f.output, exp, "")
 }
 
 // startDemoModel trains the demo model and serves it over predict.v1 on a

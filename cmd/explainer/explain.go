@@ -83,7 +83,7 @@ func (f *explainFlags) limeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&f.regressor, "regressor", "ridge", "surrogate: ridge or lasso")
 	fs.Float64Var(&f.ridgeAlpha, "ridge-alpha", 1, "ridge penalty")
 	fs.Float64Var(&f.l1Penalty, "l1-penalty", 0, "lasso penalty (with -regressor lasso); 0 = 0.01")
-	fs.StringVar(&f.output, "output", "table", "table or json")
+	fs.StringVar(&f.output, "output", "table", "table, json, or html (text explanations: the text with each word highlighted)")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always or never")
 }
 
@@ -144,7 +144,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	return render(stdout, f.output, exp)
+	return render(stdout, f.output, exp, f.text)
 }
 
 // dialSecurity returns the transport credentials (plaintext unless -tls or

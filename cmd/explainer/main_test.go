@@ -277,7 +277,7 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "[1,2]"}, "the instance has 2 values, the background has 30 feature columns"},
 		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "not json"}, "want a JSON array of numbers"},
 		{[]string{"demo", "-row", "569"}, "-row 569: the data set has rows 0 to 568"},
-		{[]string{"demo", "-output", "yaml", "-num-samples", "100"}, `-output "yaml": want table or json`},
+		{[]string{"demo", "-output", "yaml", "-num-samples", "100"}, `-output "yaml": want table, json or html`},
 		{[]string{"demo", "-feature-selection", "best"}, `-feature-selection "best"`},
 		{[]string{"serve", "-protocol", "http", "-listen", "127.0.0.1:0"}, `unknown --protocol "http"`},
 	}
@@ -395,5 +395,23 @@ func TestExplainText(t *testing.T) {
 		if text[sp[0]:sp[1]] != "great" {
 			t.Errorf("span %v is %q", sp, text[sp[0]:sp[1]])
 		}
+	}
+
+	// The HTML view highlights both occurrences in green and escapes the
+	// text.
+	const tricky = "great <b>food</b>, great"
+	page, _, err := runCLI(t, "explain", "-server", lis.Addr().String(), "-text", tricky,
+		"-num-samples", "300", "-labels", "1", "-seed", "3", "-output", "html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(page, ">great</mark>"); n != 2 {
+		t.Errorf("%d highlighted occurrences of great, want 2", n)
+	}
+	if !strings.Contains(page, "rgba(0,160,0,0.75)") || strings.Contains(page, "<b>food</b>") {
+		t.Errorf("want the strongest word fully green and the text escaped:\n%s", page)
+	}
+	if _, _, err := runCLI(t, "demo", "-num-samples", "100", "-output", "html"); err == nil || !strings.Contains(err.Error(), "-output html shows text explanations") {
+		t.Errorf("html for a row: %v", err)
 	}
 }

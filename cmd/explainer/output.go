@@ -104,7 +104,8 @@ func toJSON(exp *explainerv1.Explanation) jsonExplanation {
 
 func ptr(v float64) *float64 { return &v }
 
-func render(w io.Writer, format string, exp *explainerv1.Explanation) error {
+// render writes exp as a table, JSON or (text explanations of text) HTML.
+func render(w io.Writer, format string, exp *explainerv1.Explanation, text string) error {
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
@@ -114,8 +115,10 @@ func render(w io.Writer, format string, exp *explainerv1.Explanation) error {
 	case "table", "":
 		writeTable(w, exp)
 		return nil
+	case "html":
+		return writeHTML(w, exp, text)
 	}
-	return fmt.Errorf("-output %q: want table or json", format)
+	return fmt.Errorf("-output %q: want table, json or html", format)
 }
 
 // barWidth is the width of one side of the weight bars, in cells.
