@@ -275,11 +275,11 @@ func (f *explainFlags) limeRequest(instance []float64, bg *table.Table) (*explai
 		TopLabels:            uint32(f.topLabels),
 		Training:             &explainerv1.TrainingData{Source: &explainerv1.TrainingData_Dataset{Dataset: rowsDataset(bg, false)}},
 	}
-	sel, ok := explainerv1.FeatureSelection_value["FEATURE_SELECTION_"+strings.ToUpper(f.selection)]
-	if !ok {
-		return nil, fmt.Errorf("-feature-selection %q: want auto, none, highest_weights, forward_selection or lasso_path", f.selection)
+	sel, err := f.featureSelection()
+	if err != nil {
+		return nil, err
 	}
-	o.FeatureSelection = explainerv1.FeatureSelection(sel)
+	o.FeatureSelection = sel
 	switch f.discretizer {
 	case "quartile":
 		o.Discretizer = explainerv1.Discretizer_DISCRETIZER_QUARTILE
@@ -298,10 +298,7 @@ func (f *explainFlags) limeRequest(instance []float64, bg *table.Table) (*explai
 	default:
 		return nil, fmt.Errorf("-regressor %q: want ridge or lasso", f.regressor)
 	}
-	if f.seed >= 0 {
-		seed := uint64(f.seed)
-		o.Seed = &seed
-	}
+	o.Seed = f.seedOption()
 	labels, err := parseIndices("-labels", f.labels)
 	if err != nil {
 		return nil, err

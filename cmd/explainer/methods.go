@@ -65,28 +65,42 @@ func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error
 	return nil, nil, fmt.Errorf("-method %q: want lime, kernelshap, permutation or sensitivity", f.method)
 }
 
-func (f *explainFlags) limeTextRequest() (*explainerv1.ExplainRequest, error) {
+// seedOption is -seed as the request's optional seed: unset when negative.
+func (f *explainFlags) seedOption() *uint64 {
+	if f.seed < 0 {
+		return nil
+	}
+	seed := uint64(f.seed)
+	return &seed
+}
+
+// featureSelection parses -feature-selection.
+func (f *explainFlags) featureSelection() (explainerv1.FeatureSelection, error) {
 	sel, ok := explainerv1.FeatureSelection_value["FEATURE_SELECTION_"+strings.ToUpper(f.selection)]
 	if !ok {
-		return nil, fmt.Errorf("-feature-selection %q: want auto, none, highest_weights, forward_selection or lasso_path", f.selection)
+		return 0, fmt.Errorf("-feature-selection %q: want auto, none, highest_weights, forward_selection or lasso_path", f.selection)
+	}
+	return explainerv1.FeatureSelection(sel), nil
+}
+
+func (f *explainFlags) limeTextRequest() (*explainerv1.ExplainRequest, error) {
+	sel, err := f.featureSelection()
+	if err != nil {
+		return nil, err
 	}
 	o := &explainerv1.LimeTextOptions{
 		NumSamples:       uint32(f.numSamples),
 		NumFeatures:      uint32(f.numFeatures),
-		FeatureSelection: explainerv1.FeatureSelection(sel),
+		FeatureSelection: sel,
 		KernelWidth:      f.kernelWidth,
 		Positional:       f.positional,
 		MaskString:       f.maskString,
 		TopLabels:        uint32(f.topLabels),
 	}
-	var err error
 	if o.Labels, err = parseIndices("-labels", f.labels); err != nil {
 		return nil, err
 	}
-	if f.seed >= 0 {
-		seed := uint64(f.seed)
-		o.Seed = &seed
-	}
+	o.Seed = f.seedOption()
 	return &explainerv1.ExplainRequest{
 		Model: f.model,
 		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{
@@ -120,10 +134,7 @@ func (f *explainFlags) kernelSHAPRequest(instance []float64, bg *table.Table) (*
 	if o.Labels, err = parseIndices("-labels", f.labels); err != nil {
 		return nil, err
 	}
-	if f.seed >= 0 {
-		seed := uint64(f.seed)
-		o.Seed = &seed
-	}
+	o.Seed = f.seedOption()
 	return &explainerv1.ExplainRequest{
 		Model: f.model,
 		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: &explainerv1.TabularInstance{
@@ -160,10 +171,7 @@ func (f *explainFlags) globalRequest(data *table.Table) (*explainerv1.ExplainReq
 	if o.Groups, err = parseGroups(f.groups); err != nil {
 		return nil, err
 	}
-	if f.seed >= 0 {
-		seed := uint64(f.seed)
-		o.Seed = &seed
-	}
+	o.Seed = f.seedOption()
 	req.Method = &explainerv1.ExplainRequest_Permutation{Permutation: o}
 	return req, nil
 }
