@@ -26,6 +26,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ImageLayout is the order of an image's values.
+type ImageLayout int32
+
+const (
+	// Height, width, channels (HWC).
+	ImageLayout_IMAGE_LAYOUT_UNSPECIFIED ImageLayout = 0
+	// Height, width, channels: values[(y·W + x)·C + c].
+	ImageLayout_IMAGE_LAYOUT_HWC ImageLayout = 1
+	// Channels, height, width: values[(c·H + y)·W + x], as PyTorch models
+	// on Triton take them ([N,3,224,224]).
+	ImageLayout_IMAGE_LAYOUT_CHW ImageLayout = 2
+)
+
+// Enum value maps for ImageLayout.
+var (
+	ImageLayout_name = map[int32]string{
+		0: "IMAGE_LAYOUT_UNSPECIFIED",
+		1: "IMAGE_LAYOUT_HWC",
+		2: "IMAGE_LAYOUT_CHW",
+	}
+	ImageLayout_value = map[string]int32{
+		"IMAGE_LAYOUT_UNSPECIFIED": 0,
+		"IMAGE_LAYOUT_HWC":         1,
+		"IMAGE_LAYOUT_CHW":         2,
+	}
+)
+
+func (x ImageLayout) Enum() *ImageLayout {
+	p := new(ImageLayout)
+	*p = x
+	return p
+}
+
+func (x ImageLayout) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ImageLayout) Descriptor() protoreflect.EnumDescriptor {
+	return file_explainer_v1_explainer_proto_enumTypes[0].Descriptor()
+}
+
+func (ImageLayout) Type() protoreflect.EnumType {
+	return &file_explainer_v1_explainer_proto_enumTypes[0]
+}
+
+func (x ImageLayout) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ImageLayout.Descriptor instead.
+func (ImageLayout) EnumDescriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{0}
+}
+
 // FeatureSelection chooses which features the surrogate model uses, as
 // lime's feature_selection does.
 type FeatureSelection int32
@@ -78,11 +132,11 @@ func (x FeatureSelection) String() string {
 }
 
 func (FeatureSelection) Descriptor() protoreflect.EnumDescriptor {
-	return file_explainer_v1_explainer_proto_enumTypes[0].Descriptor()
+	return file_explainer_v1_explainer_proto_enumTypes[1].Descriptor()
 }
 
 func (FeatureSelection) Type() protoreflect.EnumType {
-	return &file_explainer_v1_explainer_proto_enumTypes[0]
+	return &file_explainer_v1_explainer_proto_enumTypes[1]
 }
 
 func (x FeatureSelection) Number() protoreflect.EnumNumber {
@@ -91,7 +145,7 @@ func (x FeatureSelection) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FeatureSelection.Descriptor instead.
 func (FeatureSelection) EnumDescriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{0}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{1}
 }
 
 // Discretizer bins continuous features before sampling.
@@ -131,11 +185,11 @@ func (x Discretizer) String() string {
 }
 
 func (Discretizer) Descriptor() protoreflect.EnumDescriptor {
-	return file_explainer_v1_explainer_proto_enumTypes[1].Descriptor()
+	return file_explainer_v1_explainer_proto_enumTypes[2].Descriptor()
 }
 
 func (Discretizer) Type() protoreflect.EnumType {
-	return &file_explainer_v1_explainer_proto_enumTypes[1]
+	return &file_explainer_v1_explainer_proto_enumTypes[2]
 }
 
 func (x Discretizer) Number() protoreflect.EnumNumber {
@@ -144,7 +198,7 @@ func (x Discretizer) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Discretizer.Descriptor instead.
 func (Discretizer) EnumDescriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{1}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{2}
 }
 
 // Regressor is the surrogate model's fit.
@@ -185,11 +239,11 @@ func (x Regressor) String() string {
 }
 
 func (Regressor) Descriptor() protoreflect.EnumDescriptor {
-	return file_explainer_v1_explainer_proto_enumTypes[2].Descriptor()
+	return file_explainer_v1_explainer_proto_enumTypes[3].Descriptor()
 }
 
 func (Regressor) Type() protoreflect.EnumType {
-	return &file_explainer_v1_explainer_proto_enumTypes[2]
+	return &file_explainer_v1_explainer_proto_enumTypes[3]
 }
 
 func (x Regressor) Number() protoreflect.EnumNumber {
@@ -198,7 +252,68 @@ func (x Regressor) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Regressor.Descriptor instead.
 func (Regressor) EnumDescriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{2}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{3}
+}
+
+// FillKind is what a hidden segment shows.
+type FillKind int32
+
+const (
+	// Each segment's own mean colour (lime's default).
+	FillKind_FILL_KIND_UNSPECIFIED FillKind = 0
+	// Each segment's own mean colour.
+	FillKind_FILL_KIND_SEGMENT_MEAN FillKind = 1
+	// The image's mean colour.
+	FillKind_FILL_KIND_MEAN FillKind = 2
+	// A constant value (Fill.value) in every channel.
+	FillKind_FILL_KIND_CONSTANT FillKind = 3
+	// A gaussian-blurred copy (Fill.value is sigma in pixels).
+	FillKind_FILL_KIND_BLUR FillKind = 4
+)
+
+// Enum value maps for FillKind.
+var (
+	FillKind_name = map[int32]string{
+		0: "FILL_KIND_UNSPECIFIED",
+		1: "FILL_KIND_SEGMENT_MEAN",
+		2: "FILL_KIND_MEAN",
+		3: "FILL_KIND_CONSTANT",
+		4: "FILL_KIND_BLUR",
+	}
+	FillKind_value = map[string]int32{
+		"FILL_KIND_UNSPECIFIED":  0,
+		"FILL_KIND_SEGMENT_MEAN": 1,
+		"FILL_KIND_MEAN":         2,
+		"FILL_KIND_CONSTANT":     3,
+		"FILL_KIND_BLUR":         4,
+	}
+)
+
+func (x FillKind) Enum() *FillKind {
+	p := new(FillKind)
+	*p = x
+	return p
+}
+
+func (x FillKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FillKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_explainer_v1_explainer_proto_enumTypes[4].Descriptor()
+}
+
+func (FillKind) Type() protoreflect.EnumType {
+	return &file_explainer_v1_explainer_proto_enumTypes[4]
+}
+
+func (x FillKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FillKind.Descriptor instead.
+func (FillKind) EnumDescriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{4}
 }
 
 // Link is the space KernelSHAP's additive explanation lives in.
@@ -238,11 +353,11 @@ func (x Link) String() string {
 }
 
 func (Link) Descriptor() protoreflect.EnumDescriptor {
-	return file_explainer_v1_explainer_proto_enumTypes[3].Descriptor()
+	return file_explainer_v1_explainer_proto_enumTypes[5].Descriptor()
 }
 
 func (Link) Type() protoreflect.EnumType {
-	return &file_explainer_v1_explainer_proto_enumTypes[3]
+	return &file_explainer_v1_explainer_proto_enumTypes[5]
 }
 
 func (x Link) Number() protoreflect.EnumNumber {
@@ -251,7 +366,7 @@ func (x Link) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Link.Descriptor instead.
 func (Link) EnumDescriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{3}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{5}
 }
 
 // Scoring is the score permutation importance measures the drop of.
@@ -308,11 +423,11 @@ func (x Scoring) String() string {
 }
 
 func (Scoring) Descriptor() protoreflect.EnumDescriptor {
-	return file_explainer_v1_explainer_proto_enumTypes[4].Descriptor()
+	return file_explainer_v1_explainer_proto_enumTypes[6].Descriptor()
 }
 
 func (Scoring) Type() protoreflect.EnumType {
-	return &file_explainer_v1_explainer_proto_enumTypes[4]
+	return &file_explainer_v1_explainer_proto_enumTypes[6]
 }
 
 func (x Scoring) Number() protoreflect.EnumNumber {
@@ -321,7 +436,7 @@ func (x Scoring) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Scoring.Descriptor instead.
 func (Scoring) EnumDescriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{4}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{6}
 }
 
 // ExplainRequest asks for one explanation.
@@ -342,6 +457,8 @@ type ExplainRequest struct {
 	//	*ExplainRequest_Permutation
 	//	*ExplainRequest_Sensitivity
 	//	*ExplainRequest_LimeText
+	//	*ExplainRequest_LimeImage
+	//	*ExplainRequest_Occlusion
 	Method        isExplainRequest_Method `protobuf_oneof:"method"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -443,6 +560,24 @@ func (x *ExplainRequest) GetLimeText() *LimeTextOptions {
 	return nil
 }
 
+func (x *ExplainRequest) GetLimeImage() *LimeImageOptions {
+	if x != nil {
+		if x, ok := x.Method.(*ExplainRequest_LimeImage); ok {
+			return x.LimeImage
+		}
+	}
+	return nil
+}
+
+func (x *ExplainRequest) GetOcclusion() *OcclusionOptions {
+	if x != nil {
+		if x, ok := x.Method.(*ExplainRequest_Occlusion); ok {
+			return x.Occlusion
+		}
+	}
+	return nil
+}
+
 type isExplainRequest_Method interface {
 	isExplainRequest_Method()
 }
@@ -472,6 +607,17 @@ type ExplainRequest_LimeText struct {
 	LimeText *LimeTextOptions `protobuf:"bytes,14,opt,name=lime_text,json=limeText,proto3,oneof"`
 }
 
+type ExplainRequest_LimeImage struct {
+	// LIME for images (local; an image instance).
+	LimeImage *LimeImageOptions `protobuf:"bytes,15,opt,name=lime_image,json=limeImage,proto3,oneof"`
+}
+
+type ExplainRequest_Occlusion struct {
+	// Occlusion of an image (local; an image instance); long jobs stream
+	// each finished band of window rows as a partial result.
+	Occlusion *OcclusionOptions `protobuf:"bytes,16,opt,name=occlusion,proto3,oneof"`
+}
+
 func (*ExplainRequest_Lime) isExplainRequest_Method() {}
 
 func (*ExplainRequest_KernelShap) isExplainRequest_Method() {}
@@ -482,6 +628,10 @@ func (*ExplainRequest_Sensitivity) isExplainRequest_Method() {}
 
 func (*ExplainRequest_LimeText) isExplainRequest_Method() {}
 
+func (*ExplainRequest_LimeImage) isExplainRequest_Method() {}
+
+func (*ExplainRequest_Occlusion) isExplainRequest_Method() {}
+
 // Instance is the input whose prediction is explained.
 type Instance struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -491,6 +641,7 @@ type Instance struct {
 	//
 	//	*Instance_Tabular
 	//	*Instance_Text
+	//	*Instance_Image
 	Kind          isInstance_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -551,6 +702,15 @@ func (x *Instance) GetText() *TextInstance {
 	return nil
 }
 
+func (x *Instance) GetImage() *ImageInstance {
+	if x != nil {
+		if x, ok := x.Kind.(*Instance_Image); ok {
+			return x.Image
+		}
+	}
+	return nil
+}
+
 type isInstance_Kind interface {
 	isInstance_Kind()
 }
@@ -565,9 +725,100 @@ type Instance_Text struct {
 	Text *TextInstance `protobuf:"bytes,2,opt,name=text,proto3,oneof"`
 }
 
+type Instance_Image struct {
+	// An image.
+	Image *ImageInstance `protobuf:"bytes,3,opt,name=image,proto3,oneof"`
+}
+
 func (*Instance_Tabular) isInstance_Kind() {}
 
 func (*Instance_Text) isInstance_Kind() {}
+
+func (*Instance_Image) isInstance_Kind() {}
+
+// ImageInstance is a dense image. The model receives perturbed copies in
+// the same layout, with the batch as the leading dimension.
+type ImageInstance struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Height in pixels; height × width at most 4194304.
+	Height uint32 `protobuf:"varint,1,opt,name=height,proto3" json:"height,omitempty"`
+	// Width in pixels.
+	Width uint32 `protobuf:"varint,2,opt,name=width,proto3" json:"width,omitempty"`
+	// Channels, 1 to 4.
+	Channels uint32 `protobuf:"varint,3,opt,name=channels,proto3" json:"channels,omitempty"`
+	// The order of values. Default HWC.
+	Layout ImageLayout `protobuf:"varint,4,opt,name=layout,proto3,enum=explainer.v1.ImageLayout" json:"layout,omitempty"`
+	// height × width × channels finite values in layout order (e.g. uint8
+	// pixels as 0..255 or normalised floats: whatever the model takes).
+	Values        []float32 `protobuf:"fixed32,5,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageInstance) Reset() {
+	*x = ImageInstance{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageInstance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageInstance) ProtoMessage() {}
+
+func (x *ImageInstance) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageInstance.ProtoReflect.Descriptor instead.
+func (*ImageInstance) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ImageInstance) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *ImageInstance) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *ImageInstance) GetChannels() uint32 {
+	if x != nil {
+		return x.Channels
+	}
+	return 0
+}
+
+func (x *ImageInstance) GetLayout() ImageLayout {
+	if x != nil {
+		return x.Layout
+	}
+	return ImageLayout_IMAGE_LAYOUT_UNSPECIFIED
+}
+
+func (x *ImageInstance) GetValues() []float32 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
 
 // TextInstance is a text, explained word by word.
 type TextInstance struct {
@@ -584,7 +835,7 @@ type TextInstance struct {
 
 func (x *TextInstance) Reset() {
 	*x = TextInstance{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +847,7 @@ func (x *TextInstance) String() string {
 func (*TextInstance) ProtoMessage() {}
 
 func (x *TextInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +860,7 @@ func (x *TextInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextInstance.ProtoReflect.Descriptor instead.
 func (*TextInstance) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{2}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TextInstance) GetText() string {
@@ -643,7 +894,7 @@ type TabularInstance struct {
 
 func (x *TabularInstance) Reset() {
 	*x = TabularInstance{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +906,7 @@ func (x *TabularInstance) String() string {
 func (*TabularInstance) ProtoMessage() {}
 
 func (x *TabularInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +919,7 @@ func (x *TabularInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TabularInstance.ProtoReflect.Descriptor instead.
 func (*TabularInstance) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{3}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TabularInstance) GetValues() []float64 {
@@ -705,7 +956,7 @@ type CategoricalFeature struct {
 
 func (x *CategoricalFeature) Reset() {
 	*x = CategoricalFeature{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +968,7 @@ func (x *CategoricalFeature) String() string {
 func (*CategoricalFeature) ProtoMessage() {}
 
 func (x *CategoricalFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +981,7 @@ func (x *CategoricalFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategoricalFeature.ProtoReflect.Descriptor instead.
 func (*CategoricalFeature) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{4}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CategoricalFeature) GetIndex() uint32 {
@@ -791,7 +1042,7 @@ type LimeOptions struct {
 
 func (x *LimeOptions) Reset() {
 	*x = LimeOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +1054,7 @@ func (x *LimeOptions) String() string {
 func (*LimeOptions) ProtoMessage() {}
 
 func (x *LimeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +1067,7 @@ func (x *LimeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimeOptions.ProtoReflect.Descriptor instead.
 func (*LimeOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{5}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LimeOptions) GetNumSamples() uint32 {
@@ -935,7 +1186,7 @@ type TrainingData struct {
 
 func (x *TrainingData) Reset() {
 	*x = TrainingData{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1198,7 @@ func (x *TrainingData) String() string {
 func (*TrainingData) ProtoMessage() {}
 
 func (x *TrainingData) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1211,7 @@ func (x *TrainingData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingData.ProtoReflect.Descriptor instead.
 func (*TrainingData) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{6}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TrainingData) GetSource() isTrainingData_Source {
@@ -1040,7 +1291,7 @@ type LimeTextOptions struct {
 
 func (x *LimeTextOptions) Reset() {
 	*x = LimeTextOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1303,7 @@ func (x *LimeTextOptions) String() string {
 func (*LimeTextOptions) ProtoMessage() {}
 
 func (x *LimeTextOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1316,7 @@ func (x *LimeTextOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimeTextOptions.ProtoReflect.Descriptor instead.
 func (*LimeTextOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LimeTextOptions) GetNumSamples() uint32 {
@@ -1131,6 +1382,468 @@ func (x *LimeTextOptions) GetSeed() uint64 {
 	return 0
 }
 
+// Segmentation splits an image into the segments LIME turns on and off.
+type Segmentation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required.
+	//
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Segmentation_Grid
+	//	*Segmentation_Slic
+	Kind          isSegmentation_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Segmentation) Reset() {
+	*x = Segmentation{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Segmentation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Segmentation) ProtoMessage() {}
+
+func (x *Segmentation) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Segmentation.ProtoReflect.Descriptor instead.
+func (*Segmentation) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Segmentation) GetKind() isSegmentation_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Segmentation) GetGrid() *GridSegmentation {
+	if x != nil {
+		if x, ok := x.Kind.(*Segmentation_Grid); ok {
+			return x.Grid
+		}
+	}
+	return nil
+}
+
+func (x *Segmentation) GetSlic() *SlicSegmentation {
+	if x != nil {
+		if x, ok := x.Kind.(*Segmentation_Slic); ok {
+			return x.Slic
+		}
+	}
+	return nil
+}
+
+type isSegmentation_Kind interface {
+	isSegmentation_Kind()
+}
+
+type Segmentation_Grid struct {
+	// A regular grid.
+	Grid *GridSegmentation `protobuf:"bytes,1,opt,name=grid,proto3,oneof"`
+}
+
+type Segmentation_Slic struct {
+	// SLIC superpixels.
+	Slic *SlicSegmentation `protobuf:"bytes,2,opt,name=slic,proto3,oneof"`
+}
+
+func (*Segmentation_Grid) isSegmentation_Kind() {}
+
+func (*Segmentation_Slic) isSegmentation_Kind() {}
+
+// GridSegmentation is rows × cols equal cells.
+type GridSegmentation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Cell rows, 1 to the image height.
+	Rows uint32 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	// Cell columns, 1 to the image width.
+	Cols          uint32 `protobuf:"varint,2,opt,name=cols,proto3" json:"cols,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GridSegmentation) Reset() {
+	*x = GridSegmentation{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GridSegmentation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GridSegmentation) ProtoMessage() {}
+
+func (x *GridSegmentation) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GridSegmentation.ProtoReflect.Descriptor instead.
+func (*GridSegmentation) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GridSegmentation) GetRows() uint32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *GridSegmentation) GetCols() uint32 {
+	if x != nil {
+		return x.Cols
+	}
+	return 0
+}
+
+// SlicSegmentation is SLIC superpixels (Achanta et al. 2012) in the
+// image's own colour space.
+type SlicSegmentation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// About how many segments. Default 100; at most 10000.
+	NumSegments uint32 `protobuf:"varint,1,opt,name=num_segments,json=numSegments,proto3" json:"num_segments,omitempty"`
+	// Colour against space: larger is more compact. Default 10 (for values
+	// in 0..255; about 0.1 for values in 0..1).
+	Compactness float64 `protobuf:"fixed64,2,opt,name=compactness,proto3" json:"compactness,omitempty"`
+	// Iterations. Default 10.
+	MaxIterations uint32 `protobuf:"varint,3,opt,name=max_iterations,json=maxIterations,proto3" json:"max_iterations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlicSegmentation) Reset() {
+	*x = SlicSegmentation{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlicSegmentation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlicSegmentation) ProtoMessage() {}
+
+func (x *SlicSegmentation) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlicSegmentation.ProtoReflect.Descriptor instead.
+func (*SlicSegmentation) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SlicSegmentation) GetNumSegments() uint32 {
+	if x != nil {
+		return x.NumSegments
+	}
+	return 0
+}
+
+func (x *SlicSegmentation) GetCompactness() float64 {
+	if x != nil {
+		return x.Compactness
+	}
+	return 0
+}
+
+func (x *SlicSegmentation) GetMaxIterations() uint32 {
+	if x != nil {
+		return x.MaxIterations
+	}
+	return 0
+}
+
+// Fill is what a hidden segment shows.
+type Fill struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kind. Default segment mean.
+	Kind FillKind `protobuf:"varint,1,opt,name=kind,proto3,enum=explainer.v1.FillKind" json:"kind,omitempty"`
+	// The constant, or the blur's sigma (default 5).
+	Value         float64 `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Fill) Reset() {
+	*x = Fill{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Fill) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Fill) ProtoMessage() {}
+
+func (x *Fill) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Fill.ProtoReflect.Descriptor instead.
+func (*Fill) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Fill) GetKind() FillKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FillKind_FILL_KIND_UNSPECIFIED
+}
+
+func (x *Fill) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+// LimeImageOptions configures LIME for images (lime's LimeImageExplainer):
+// binary segment masks, the first all on, the others each segment on with
+// probability 1/2; cosine distance; kernel width 0.25.
+type LimeImageOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segments. Default a 4 × 4 grid.
+	Segmentation *Segmentation `protobuf:"bytes,1,opt,name=segmentation,proto3" json:"segmentation,omitempty"`
+	// What hidden segments show. Default each segment's mean.
+	Fill *Fill `protobuf:"bytes,2,opt,name=fill,proto3" json:"fill,omitempty"`
+	// Perturbed images, the original included. Default 1000; 2 to 100000,
+	// and samples × image values at most 20000000.
+	NumSamples uint32 `protobuf:"varint,3,opt,name=num_samples,json=numSamples,proto3" json:"num_samples,omitempty"`
+	// Segments in the explanation. Default all.
+	NumFeatures uint32 `protobuf:"varint,4,opt,name=num_features,json=numFeatures,proto3" json:"num_features,omitempty"`
+	// How features are selected. Default auto.
+	FeatureSelection FeatureSelection `protobuf:"varint,5,opt,name=feature_selection,json=featureSelection,proto3,enum=explainer.v1.FeatureSelection" json:"feature_selection,omitempty"`
+	// Kernel width. Default 0.25.
+	KernelWidth float64 `protobuf:"fixed64,6,opt,name=kernel_width,json=kernelWidth,proto3" json:"kernel_width,omitempty"`
+	// The labels to explain. When empty and top_labels is 0, the model's top
+	// label is explained.
+	Labels []uint32 `protobuf:"varint,7,rep,packed,name=labels,proto3" json:"labels,omitempty"`
+	// Explain the top_labels highest-scoring classes.
+	TopLabels uint32 `protobuf:"varint,8,opt,name=top_labels,json=topLabels,proto3" json:"top_labels,omitempty"`
+	// Seed of the sampler. Unset: random, echoed in the result.
+	Seed          *uint64 `protobuf:"varint,9,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LimeImageOptions) Reset() {
+	*x = LimeImageOptions{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LimeImageOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LimeImageOptions) ProtoMessage() {}
+
+func (x *LimeImageOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LimeImageOptions.ProtoReflect.Descriptor instead.
+func (*LimeImageOptions) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *LimeImageOptions) GetSegmentation() *Segmentation {
+	if x != nil {
+		return x.Segmentation
+	}
+	return nil
+}
+
+func (x *LimeImageOptions) GetFill() *Fill {
+	if x != nil {
+		return x.Fill
+	}
+	return nil
+}
+
+func (x *LimeImageOptions) GetNumSamples() uint32 {
+	if x != nil {
+		return x.NumSamples
+	}
+	return 0
+}
+
+func (x *LimeImageOptions) GetNumFeatures() uint32 {
+	if x != nil {
+		return x.NumFeatures
+	}
+	return 0
+}
+
+func (x *LimeImageOptions) GetFeatureSelection() FeatureSelection {
+	if x != nil {
+		return x.FeatureSelection
+	}
+	return FeatureSelection_FEATURE_SELECTION_UNSPECIFIED
+}
+
+func (x *LimeImageOptions) GetKernelWidth() float64 {
+	if x != nil {
+		return x.KernelWidth
+	}
+	return 0
+}
+
+func (x *LimeImageOptions) GetLabels() []uint32 {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *LimeImageOptions) GetTopLabels() uint32 {
+	if x != nil {
+		return x.TopLabels
+	}
+	return 0
+}
+
+func (x *LimeImageOptions) GetSeed() uint64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
+// OcclusionOptions configures occlusion (Captum's Occlusion): a window
+// slides over the image with the given strides and is replaced by the
+// baseline; a pixel's attribution is the mean, over the windows covering
+// it, of score(image) − score(occluded image), per label.
+type OcclusionOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Window height and width in pixels; it covers every channel.
+	// Default 16 × 16.
+	Window []uint32 `protobuf:"varint,1,rep,packed,name=window,proto3" json:"window,omitempty"`
+	// Strides in pixels, height then width. Default the window (no overlap).
+	Strides []uint32 `protobuf:"varint,2,rep,packed,name=strides,proto3" json:"strides,omitempty"`
+	// The value occluded pixels take. Default 0.
+	Baseline float64 `protobuf:"fixed64,3,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	// The labels to attribute. Default the model's top label.
+	Labels        []uint32 `protobuf:"varint,4,rep,packed,name=labels,proto3" json:"labels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OcclusionOptions) Reset() {
+	*x = OcclusionOptions{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OcclusionOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OcclusionOptions) ProtoMessage() {}
+
+func (x *OcclusionOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OcclusionOptions.ProtoReflect.Descriptor instead.
+func (*OcclusionOptions) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *OcclusionOptions) GetWindow() []uint32 {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *OcclusionOptions) GetStrides() []uint32 {
+	if x != nil {
+		return x.Strides
+	}
+	return nil
+}
+
+func (x *OcclusionOptions) GetBaseline() float64 {
+	if x != nil {
+		return x.Baseline
+	}
+	return 0
+}
+
+func (x *OcclusionOptions) GetLabels() []uint32 {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 // Dataset is a dense table of rows, row-major.
 type Dataset struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1154,7 +1867,7 @@ type Dataset struct {
 
 func (x *Dataset) Reset() {
 	*x = Dataset{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1879,7 @@ func (x *Dataset) String() string {
 func (*Dataset) ProtoMessage() {}
 
 func (x *Dataset) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1892,7 @@ func (x *Dataset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dataset.ProtoReflect.Descriptor instead.
 func (*Dataset) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{8}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Dataset) GetNumRows() uint32 {
@@ -1231,7 +1944,7 @@ type FeatureGroup struct {
 
 func (x *FeatureGroup) Reset() {
 	*x = FeatureGroup{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1956,7 @@ func (x *FeatureGroup) String() string {
 func (*FeatureGroup) ProtoMessage() {}
 
 func (x *FeatureGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1969,7 @@ func (x *FeatureGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureGroup.ProtoReflect.Descriptor instead.
 func (*FeatureGroup) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{9}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FeatureGroup) GetFeatures() []uint32 {
@@ -1302,7 +2015,7 @@ type KernelShapOptions struct {
 
 func (x *KernelShapOptions) Reset() {
 	*x = KernelShapOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +2027,7 @@ func (x *KernelShapOptions) String() string {
 func (*KernelShapOptions) ProtoMessage() {}
 
 func (x *KernelShapOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +2040,7 @@ func (x *KernelShapOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelShapOptions.ProtoReflect.Descriptor instead.
 func (*KernelShapOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{10}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KernelShapOptions) GetNumSamples() uint32 {
@@ -1409,7 +2122,7 @@ type PermutationOptions struct {
 
 func (x *PermutationOptions) Reset() {
 	*x = PermutationOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +2134,7 @@ func (x *PermutationOptions) String() string {
 func (*PermutationOptions) ProtoMessage() {}
 
 func (x *PermutationOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +2147,7 @@ func (x *PermutationOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PermutationOptions.ProtoReflect.Descriptor instead.
 func (*PermutationOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{11}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PermutationOptions) GetData() *Dataset {
@@ -1514,7 +2227,7 @@ type SensitivityOptions struct {
 
 func (x *SensitivityOptions) Reset() {
 	*x = SensitivityOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +2239,7 @@ func (x *SensitivityOptions) String() string {
 func (*SensitivityOptions) ProtoMessage() {}
 
 func (x *SensitivityOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +2252,7 @@ func (x *SensitivityOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SensitivityOptions.ProtoReflect.Descriptor instead.
 func (*SensitivityOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{12}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SensitivityOptions) GetData() *Dataset {
@@ -1588,7 +2301,7 @@ type TrainingStatistics struct {
 
 func (x *TrainingStatistics) Reset() {
 	*x = TrainingStatistics{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +2313,7 @@ func (x *TrainingStatistics) String() string {
 func (*TrainingStatistics) ProtoMessage() {}
 
 func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +2326,7 @@ func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingStatistics.ProtoReflect.Descriptor instead.
 func (*TrainingStatistics) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{13}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TrainingStatistics) GetMeans() []float64 {
@@ -1659,7 +2372,7 @@ type FeatureDistribution struct {
 
 func (x *FeatureDistribution) Reset() {
 	*x = FeatureDistribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +2384,7 @@ func (x *FeatureDistribution) String() string {
 func (*FeatureDistribution) ProtoMessage() {}
 
 func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +2397,7 @@ func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureDistribution.ProtoReflect.Descriptor instead.
 func (*FeatureDistribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{14}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FeatureDistribution) GetFeature() uint32 {
@@ -1733,7 +2446,7 @@ type FeatureBins struct {
 
 func (x *FeatureBins) Reset() {
 	*x = FeatureBins{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +2458,7 @@ func (x *FeatureBins) String() string {
 func (*FeatureBins) ProtoMessage() {}
 
 func (x *FeatureBins) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +2471,7 @@ func (x *FeatureBins) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureBins.ProtoReflect.Descriptor instead.
 func (*FeatureBins) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{15}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FeatureBins) GetFeature() uint32 {
@@ -1821,7 +2534,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +2546,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +2559,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{16}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExplainResponse) GetExplanation() *Explanation {
@@ -1859,8 +2572,8 @@ func (x *ExplainResponse) GetExplanation() *Explanation {
 // Explanation is a job's result.
 type Explanation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The method that produced it: "lime", "lime_text", "kernelshap",
-	// "permutation", "sensitivity".
+	// The method that produced it: "lime", "lime_text", "lime_image",
+	// "occlusion", "kernelshap", "permutation", "sensitivity".
 	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
 	// The model explained.
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
@@ -1887,14 +2600,24 @@ type Explanation struct {
 	// The score on the unpermuted data. Permutation importance.
 	BaselineScore float64 `protobuf:"fixed64,13,opt,name=baseline_score,json=baselineScore,proto3" json:"baseline_score,omitempty"`
 	// Repeats done, when this is a partial result. Permutation importance.
-	RepeatsDone   uint32 `protobuf:"varint,14,opt,name=repeats_done,json=repeatsDone,proto3" json:"repeats_done,omitempty"`
+	RepeatsDone uint32 `protobuf:"varint,14,opt,name=repeats_done,json=repeatsDone,proto3" json:"repeats_done,omitempty"`
+	// The segment of every pixel, when attributions are per segment
+	// (lime_image): attribution index i is segment i.
+	Segments *SegmentMap `protobuf:"bytes,15,opt,name=segments,proto3" json:"segments,omitempty"`
+	// Per-pixel attributions, one map per label (occlusion).
+	Maps []*AttributionMap `protobuf:"bytes,16,rep,name=maps,proto3" json:"maps,omitempty"`
+	// Bands of window rows finished, and in all, when this is a partial
+	// result (occlusion); the maps are final above the finished bands.
+	BandsDone uint32 `protobuf:"varint,17,opt,name=bands_done,json=bandsDone,proto3" json:"bands_done,omitempty"`
+	// Bands in all (occlusion).
+	BandsTotal    uint32 `protobuf:"varint,18,opt,name=bands_total,json=bandsTotal,proto3" json:"bands_total,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2629,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2642,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{17}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Explanation) GetMethod() string {
@@ -2020,6 +2743,172 @@ func (x *Explanation) GetRepeatsDone() uint32 {
 	return 0
 }
 
+func (x *Explanation) GetSegments() *SegmentMap {
+	if x != nil {
+		return x.Segments
+	}
+	return nil
+}
+
+func (x *Explanation) GetMaps() []*AttributionMap {
+	if x != nil {
+		return x.Maps
+	}
+	return nil
+}
+
+func (x *Explanation) GetBandsDone() uint32 {
+	if x != nil {
+		return x.BandsDone
+	}
+	return 0
+}
+
+func (x *Explanation) GetBandsTotal() uint32 {
+	if x != nil {
+		return x.BandsTotal
+	}
+	return 0
+}
+
+// SegmentMap gives every pixel's segment, row-major.
+type SegmentMap struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Image height.
+	Height uint32 `protobuf:"varint,1,opt,name=height,proto3" json:"height,omitempty"`
+	// Image width.
+	Width uint32 `protobuf:"varint,2,opt,name=width,proto3" json:"width,omitempty"`
+	// height × width segment indices, row-major.
+	Labels        []uint32 `protobuf:"varint,3,rep,packed,name=labels,proto3" json:"labels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SegmentMap) Reset() {
+	*x = SegmentMap{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SegmentMap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SegmentMap) ProtoMessage() {}
+
+func (x *SegmentMap) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SegmentMap.ProtoReflect.Descriptor instead.
+func (*SegmentMap) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SegmentMap) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *SegmentMap) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *SegmentMap) GetLabels() []uint32 {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// AttributionMap is one label's attribution of every pixel.
+type AttributionMap struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The class index.
+	Label uint32 `protobuf:"varint,1,opt,name=label,proto3" json:"label,omitempty"`
+	// Image height.
+	Height uint32 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	// Image width.
+	Width uint32 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
+	// height × width values, row-major: each pixel's attribution summed over
+	// its channels.
+	Values        []float64 `protobuf:"fixed64,4,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttributionMap) Reset() {
+	*x = AttributionMap{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttributionMap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttributionMap) ProtoMessage() {}
+
+func (x *AttributionMap) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttributionMap.ProtoReflect.Descriptor instead.
+func (*AttributionMap) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AttributionMap) GetLabel() uint32 {
+	if x != nil {
+		return x.Label
+	}
+	return 0
+}
+
+func (x *AttributionMap) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *AttributionMap) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *AttributionMap) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 // LabelExplanation explains one label (class).
 type LabelExplanation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2048,7 +2937,7 @@ type LabelExplanation struct {
 
 func (x *LabelExplanation) Reset() {
 	*x = LabelExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2060,7 +2949,7 @@ func (x *LabelExplanation) String() string {
 func (*LabelExplanation) ProtoMessage() {}
 
 func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2073,7 +2962,7 @@ func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelExplanation.ProtoReflect.Descriptor instead.
 func (*LabelExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{18}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LabelExplanation) GetLabel() uint32 {
@@ -2168,7 +3057,7 @@ type Attribution struct {
 
 func (x *Attribution) Reset() {
 	*x = Attribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2180,7 +3069,7 @@ func (x *Attribution) String() string {
 func (*Attribution) ProtoMessage() {}
 
 func (x *Attribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2193,7 +3082,7 @@ func (x *Attribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribution.ProtoReflect.Descriptor instead.
 func (*Attribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{19}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Attribution) GetIndex() uint32 {
@@ -2265,7 +3154,7 @@ type TextSpan struct {
 
 func (x *TextSpan) Reset() {
 	*x = TextSpan{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +3166,7 @@ func (x *TextSpan) String() string {
 func (*TextSpan) ProtoMessage() {}
 
 func (x *TextSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +3179,7 @@ func (x *TextSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextSpan.ProtoReflect.Descriptor instead.
 func (*TextSpan) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{20}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TextSpan) GetStart() uint32 {
@@ -2324,7 +3213,7 @@ type ExplainStreamRequest struct {
 
 func (x *ExplainStreamRequest) Reset() {
 	*x = ExplainStreamRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +3225,7 @@ func (x *ExplainStreamRequest) String() string {
 func (*ExplainStreamRequest) ProtoMessage() {}
 
 func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +3238,7 @@ func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamRequest.ProtoReflect.Descriptor instead.
 func (*ExplainStreamRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{21}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExplainStreamRequest) GetKind() isExplainStreamRequest_Kind {
@@ -2432,7 +3321,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +3333,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +3346,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{22}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DataChunk) GetJobId() string {
@@ -2509,7 +3398,7 @@ type StartJob struct {
 
 func (x *StartJob) Reset() {
 	*x = StartJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2521,7 +3410,7 @@ func (x *StartJob) String() string {
 func (*StartJob) ProtoMessage() {}
 
 func (x *StartJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2534,7 +3423,7 @@ func (x *StartJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartJob.ProtoReflect.Descriptor instead.
 func (*StartJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{23}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StartJob) GetJobId() string {
@@ -2563,7 +3452,7 @@ type CancelJob struct {
 
 func (x *CancelJob) Reset() {
 	*x = CancelJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2575,7 +3464,7 @@ func (x *CancelJob) String() string {
 func (*CancelJob) ProtoMessage() {}
 
 func (x *CancelJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2588,7 +3477,7 @@ func (x *CancelJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJob.ProtoReflect.Descriptor instead.
 func (*CancelJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{24}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CancelJob) GetJobId() string {
@@ -2618,7 +3507,7 @@ type ExplainStreamResponse struct {
 
 func (x *ExplainStreamResponse) Reset() {
 	*x = ExplainStreamResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2630,7 +3519,7 @@ func (x *ExplainStreamResponse) String() string {
 func (*ExplainStreamResponse) ProtoMessage() {}
 
 func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2643,7 +3532,7 @@ func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamResponse.ProtoReflect.Descriptor instead.
 func (*ExplainStreamResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{25}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExplainStreamResponse) GetJobId() string {
@@ -2744,7 +3633,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2756,7 +3645,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2769,7 +3658,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{26}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Progress) GetSamplesScored() uint64 {
@@ -2807,7 +3696,7 @@ type JobError struct {
 
 func (x *JobError) Reset() {
 	*x = JobError{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2819,7 +3708,7 @@ func (x *JobError) String() string {
 func (*JobError) ProtoMessage() {}
 
 func (x *JobError) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2832,7 +3721,7 @@ func (x *JobError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobError.ProtoReflect.Descriptor instead.
 func (*JobError) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{27}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *JobError) GetCode() int32 {
@@ -2853,7 +3742,7 @@ var File_explainer_v1_explainer_proto protoreflect.FileDescriptor
 
 const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
-	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\xa3\x03\n" +
+	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\xa4\x04\n" +
 	"\x0eExplainRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x122\n" +
 	"\binstance\x18\x02 \x01(\v2\x16.explainer.v1.InstanceR\binstance\x12/\n" +
@@ -2863,12 +3752,22 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"kernelShap\x12D\n" +
 	"\vpermutation\x18\f \x01(\v2 .explainer.v1.PermutationOptionsH\x00R\vpermutation\x12D\n" +
 	"\vsensitivity\x18\r \x01(\v2 .explainer.v1.SensitivityOptionsH\x00R\vsensitivity\x12<\n" +
-	"\tlime_text\x18\x0e \x01(\v2\x1d.explainer.v1.LimeTextOptionsH\x00R\blimeTextB\b\n" +
-	"\x06method\"\x7f\n" +
+	"\tlime_text\x18\x0e \x01(\v2\x1d.explainer.v1.LimeTextOptionsH\x00R\blimeText\x12?\n" +
+	"\n" +
+	"lime_image\x18\x0f \x01(\v2\x1e.explainer.v1.LimeImageOptionsH\x00R\tlimeImage\x12>\n" +
+	"\tocclusion\x18\x10 \x01(\v2\x1e.explainer.v1.OcclusionOptionsH\x00R\tocclusionB\b\n" +
+	"\x06method\"\xb4\x01\n" +
 	"\bInstance\x129\n" +
 	"\atabular\x18\x01 \x01(\v2\x1d.explainer.v1.TabularInstanceH\x00R\atabular\x120\n" +
-	"\x04text\x18\x02 \x01(\v2\x1a.explainer.v1.TextInstanceH\x00R\x04textB\x06\n" +
-	"\x04kind\"M\n" +
+	"\x04text\x18\x02 \x01(\v2\x1a.explainer.v1.TextInstanceH\x00R\x04text\x123\n" +
+	"\x05image\x18\x03 \x01(\v2\x1b.explainer.v1.ImageInstanceH\x00R\x05imageB\x06\n" +
+	"\x04kind\"\xa4\x01\n" +
+	"\rImageInstance\x12\x16\n" +
+	"\x06height\x18\x01 \x01(\rR\x06height\x12\x14\n" +
+	"\x05width\x18\x02 \x01(\rR\x05width\x12\x1a\n" +
+	"\bchannels\x18\x03 \x01(\rR\bchannels\x121\n" +
+	"\x06layout\x18\x04 \x01(\x0e2\x19.explainer.v1.ImageLayoutR\x06layout\x12\x16\n" +
+	"\x06values\x18\x05 \x03(\x02R\x06values\"M\n" +
 	"\fTextInstance\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12)\n" +
 	"\x10split_expression\x18\x02 \x01(\tR\x0fsplitExpression\"\xa3\x01\n" +
@@ -2923,7 +3822,39 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
 	"top_labels\x18\b \x01(\rR\ttopLabels\x12\x17\n" +
 	"\x04seed\x18\t \x01(\x04H\x00R\x04seed\x88\x01\x01B\a\n" +
-	"\x05_seed\"\x95\x01\n" +
+	"\x05_seed\"\x82\x01\n" +
+	"\fSegmentation\x124\n" +
+	"\x04grid\x18\x01 \x01(\v2\x1e.explainer.v1.GridSegmentationH\x00R\x04grid\x124\n" +
+	"\x04slic\x18\x02 \x01(\v2\x1e.explainer.v1.SlicSegmentationH\x00R\x04slicB\x06\n" +
+	"\x04kind\":\n" +
+	"\x10GridSegmentation\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\rR\x04rows\x12\x12\n" +
+	"\x04cols\x18\x02 \x01(\rR\x04cols\"~\n" +
+	"\x10SlicSegmentation\x12!\n" +
+	"\fnum_segments\x18\x01 \x01(\rR\vnumSegments\x12 \n" +
+	"\vcompactness\x18\x02 \x01(\x01R\vcompactness\x12%\n" +
+	"\x0emax_iterations\x18\x03 \x01(\rR\rmaxIterations\"H\n" +
+	"\x04Fill\x12*\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x16.explainer.v1.FillKindR\x04kind\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\"\x87\x03\n" +
+	"\x10LimeImageOptions\x12>\n" +
+	"\fsegmentation\x18\x01 \x01(\v2\x1a.explainer.v1.SegmentationR\fsegmentation\x12&\n" +
+	"\x04fill\x18\x02 \x01(\v2\x12.explainer.v1.FillR\x04fill\x12\x1f\n" +
+	"\vnum_samples\x18\x03 \x01(\rR\n" +
+	"numSamples\x12!\n" +
+	"\fnum_features\x18\x04 \x01(\rR\vnumFeatures\x12K\n" +
+	"\x11feature_selection\x18\x05 \x01(\x0e2\x1e.explainer.v1.FeatureSelectionR\x10featureSelection\x12!\n" +
+	"\fkernel_width\x18\x06 \x01(\x01R\vkernelWidth\x12\x16\n" +
+	"\x06labels\x18\a \x03(\rR\x06labels\x12\x1d\n" +
+	"\n" +
+	"top_labels\x18\b \x01(\rR\ttopLabels\x12\x17\n" +
+	"\x04seed\x18\t \x01(\x04H\x00R\x04seed\x88\x01\x01B\a\n" +
+	"\x05_seed\"x\n" +
+	"\x10OcclusionOptions\x12\x16\n" +
+	"\x06window\x18\x01 \x03(\rR\x06window\x12\x18\n" +
+	"\astrides\x18\x02 \x03(\rR\astrides\x12\x1a\n" +
+	"\bbaseline\x18\x03 \x01(\x01R\bbaseline\x12\x16\n" +
+	"\x06labels\x18\x04 \x03(\rR\x06labels\"\x95\x01\n" +
 	"\aDataset\x12\x19\n" +
 	"\bnum_rows\x18\x01 \x01(\rR\anumRows\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\x01R\x06values\x12\x18\n" +
@@ -2982,7 +3913,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x04maxs\x18\x06 \x03(\x01R\x04maxs\x12 \n" +
 	"\vfrequencies\x18\a \x03(\x01R\vfrequencies\"N\n" +
 	"\x0fExplainResponse\x12;\n" +
-	"\vexplanation\x18\x01 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\xb3\x04\n" +
+	"\vexplanation\x18\x01 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\xdb\x05\n" +
 	"\vExplanation\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x126\n" +
@@ -3001,7 +3932,23 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\fkernel_width\x18\v \x01(\x01R\vkernelWidth\x12/\n" +
 	"\ascoring\x18\f \x01(\x0e2\x15.explainer.v1.ScoringR\ascoring\x12%\n" +
 	"\x0ebaseline_score\x18\r \x01(\x01R\rbaselineScore\x12!\n" +
-	"\frepeats_done\x18\x0e \x01(\rR\vrepeatsDone\"\xc5\x02\n" +
+	"\frepeats_done\x18\x0e \x01(\rR\vrepeatsDone\x124\n" +
+	"\bsegments\x18\x0f \x01(\v2\x18.explainer.v1.SegmentMapR\bsegments\x120\n" +
+	"\x04maps\x18\x10 \x03(\v2\x1c.explainer.v1.AttributionMapR\x04maps\x12\x1d\n" +
+	"\n" +
+	"bands_done\x18\x11 \x01(\rR\tbandsDone\x12\x1f\n" +
+	"\vbands_total\x18\x12 \x01(\rR\n" +
+	"bandsTotal\"R\n" +
+	"\n" +
+	"SegmentMap\x12\x16\n" +
+	"\x06height\x18\x01 \x01(\rR\x06height\x12\x14\n" +
+	"\x05width\x18\x02 \x01(\rR\x05width\x12\x16\n" +
+	"\x06labels\x18\x03 \x03(\rR\x06labels\"l\n" +
+	"\x0eAttributionMap\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\rR\x05label\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\rR\x06height\x12\x14\n" +
+	"\x05width\x18\x03 \x01(\rR\x05width\x12\x16\n" +
+	"\x06values\x18\x04 \x03(\x01R\x06values\"\xc5\x02\n" +
 	"\x10LabelExplanation\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\rR\x05label\x12\x1d\n" +
 	"\n" +
@@ -3059,7 +4006,11 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"modelCalls\"8\n" +
 	"\bJobError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage*\xdf\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage*W\n" +
+	"\vImageLayout\x12\x1c\n" +
+	"\x18IMAGE_LAYOUT_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10IMAGE_LAYOUT_HWC\x10\x01\x12\x14\n" +
+	"\x10IMAGE_LAYOUT_CHW\x10\x02*\xdf\x01\n" +
 	"\x10FeatureSelection\x12!\n" +
 	"\x1dFEATURE_SELECTION_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16FEATURE_SELECTION_NONE\x10\x01\x12%\n" +
@@ -3074,7 +4025,13 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\tRegressor\x12\x19\n" +
 	"\x15REGRESSOR_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fREGRESSOR_RIDGE\x10\x01\x12\x13\n" +
-	"\x0fREGRESSOR_LASSO\x10\x02*?\n" +
+	"\x0fREGRESSOR_LASSO\x10\x02*\x81\x01\n" +
+	"\bFillKind\x12\x19\n" +
+	"\x15FILL_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16FILL_KIND_SEGMENT_MEAN\x10\x01\x12\x12\n" +
+	"\x0eFILL_KIND_MEAN\x10\x02\x12\x16\n" +
+	"\x12FILL_KIND_CONSTANT\x10\x03\x12\x12\n" +
+	"\x0eFILL_KIND_BLUR\x10\x04*?\n" +
 	"\x04Link\x12\x14\n" +
 	"\x10LINK_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rLINK_IDENTITY\x10\x01\x12\x0e\n" +
@@ -3105,94 +4062,117 @@ func file_explainer_v1_explainer_proto_rawDescGZIP() []byte {
 	return file_explainer_v1_explainer_proto_rawDescData
 }
 
-var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_explainer_v1_explainer_proto_goTypes = []any{
-	(FeatureSelection)(0),         // 0: explainer.v1.FeatureSelection
-	(Discretizer)(0),              // 1: explainer.v1.Discretizer
-	(Regressor)(0),                // 2: explainer.v1.Regressor
-	(Link)(0),                     // 3: explainer.v1.Link
-	(Scoring)(0),                  // 4: explainer.v1.Scoring
-	(*ExplainRequest)(nil),        // 5: explainer.v1.ExplainRequest
-	(*Instance)(nil),              // 6: explainer.v1.Instance
-	(*TextInstance)(nil),          // 7: explainer.v1.TextInstance
-	(*TabularInstance)(nil),       // 8: explainer.v1.TabularInstance
-	(*CategoricalFeature)(nil),    // 9: explainer.v1.CategoricalFeature
-	(*LimeOptions)(nil),           // 10: explainer.v1.LimeOptions
-	(*TrainingData)(nil),          // 11: explainer.v1.TrainingData
-	(*LimeTextOptions)(nil),       // 12: explainer.v1.LimeTextOptions
-	(*Dataset)(nil),               // 13: explainer.v1.Dataset
-	(*FeatureGroup)(nil),          // 14: explainer.v1.FeatureGroup
-	(*KernelShapOptions)(nil),     // 15: explainer.v1.KernelShapOptions
-	(*PermutationOptions)(nil),    // 16: explainer.v1.PermutationOptions
-	(*SensitivityOptions)(nil),    // 17: explainer.v1.SensitivityOptions
-	(*TrainingStatistics)(nil),    // 18: explainer.v1.TrainingStatistics
-	(*FeatureDistribution)(nil),   // 19: explainer.v1.FeatureDistribution
-	(*FeatureBins)(nil),           // 20: explainer.v1.FeatureBins
-	(*ExplainResponse)(nil),       // 21: explainer.v1.ExplainResponse
-	(*Explanation)(nil),           // 22: explainer.v1.Explanation
-	(*LabelExplanation)(nil),      // 23: explainer.v1.LabelExplanation
-	(*Attribution)(nil),           // 24: explainer.v1.Attribution
-	(*TextSpan)(nil),              // 25: explainer.v1.TextSpan
-	(*ExplainStreamRequest)(nil),  // 26: explainer.v1.ExplainStreamRequest
-	(*DataChunk)(nil),             // 27: explainer.v1.DataChunk
-	(*StartJob)(nil),              // 28: explainer.v1.StartJob
-	(*CancelJob)(nil),             // 29: explainer.v1.CancelJob
-	(*ExplainStreamResponse)(nil), // 30: explainer.v1.ExplainStreamResponse
-	(*Progress)(nil),              // 31: explainer.v1.Progress
-	(*JobError)(nil),              // 32: explainer.v1.JobError
-	(*durationpb.Duration)(nil),   // 33: google.protobuf.Duration
+	(ImageLayout)(0),              // 0: explainer.v1.ImageLayout
+	(FeatureSelection)(0),         // 1: explainer.v1.FeatureSelection
+	(Discretizer)(0),              // 2: explainer.v1.Discretizer
+	(Regressor)(0),                // 3: explainer.v1.Regressor
+	(FillKind)(0),                 // 4: explainer.v1.FillKind
+	(Link)(0),                     // 5: explainer.v1.Link
+	(Scoring)(0),                  // 6: explainer.v1.Scoring
+	(*ExplainRequest)(nil),        // 7: explainer.v1.ExplainRequest
+	(*Instance)(nil),              // 8: explainer.v1.Instance
+	(*ImageInstance)(nil),         // 9: explainer.v1.ImageInstance
+	(*TextInstance)(nil),          // 10: explainer.v1.TextInstance
+	(*TabularInstance)(nil),       // 11: explainer.v1.TabularInstance
+	(*CategoricalFeature)(nil),    // 12: explainer.v1.CategoricalFeature
+	(*LimeOptions)(nil),           // 13: explainer.v1.LimeOptions
+	(*TrainingData)(nil),          // 14: explainer.v1.TrainingData
+	(*LimeTextOptions)(nil),       // 15: explainer.v1.LimeTextOptions
+	(*Segmentation)(nil),          // 16: explainer.v1.Segmentation
+	(*GridSegmentation)(nil),      // 17: explainer.v1.GridSegmentation
+	(*SlicSegmentation)(nil),      // 18: explainer.v1.SlicSegmentation
+	(*Fill)(nil),                  // 19: explainer.v1.Fill
+	(*LimeImageOptions)(nil),      // 20: explainer.v1.LimeImageOptions
+	(*OcclusionOptions)(nil),      // 21: explainer.v1.OcclusionOptions
+	(*Dataset)(nil),               // 22: explainer.v1.Dataset
+	(*FeatureGroup)(nil),          // 23: explainer.v1.FeatureGroup
+	(*KernelShapOptions)(nil),     // 24: explainer.v1.KernelShapOptions
+	(*PermutationOptions)(nil),    // 25: explainer.v1.PermutationOptions
+	(*SensitivityOptions)(nil),    // 26: explainer.v1.SensitivityOptions
+	(*TrainingStatistics)(nil),    // 27: explainer.v1.TrainingStatistics
+	(*FeatureDistribution)(nil),   // 28: explainer.v1.FeatureDistribution
+	(*FeatureBins)(nil),           // 29: explainer.v1.FeatureBins
+	(*ExplainResponse)(nil),       // 30: explainer.v1.ExplainResponse
+	(*Explanation)(nil),           // 31: explainer.v1.Explanation
+	(*SegmentMap)(nil),            // 32: explainer.v1.SegmentMap
+	(*AttributionMap)(nil),        // 33: explainer.v1.AttributionMap
+	(*LabelExplanation)(nil),      // 34: explainer.v1.LabelExplanation
+	(*Attribution)(nil),           // 35: explainer.v1.Attribution
+	(*TextSpan)(nil),              // 36: explainer.v1.TextSpan
+	(*ExplainStreamRequest)(nil),  // 37: explainer.v1.ExplainStreamRequest
+	(*DataChunk)(nil),             // 38: explainer.v1.DataChunk
+	(*StartJob)(nil),              // 39: explainer.v1.StartJob
+	(*CancelJob)(nil),             // 40: explainer.v1.CancelJob
+	(*ExplainStreamResponse)(nil), // 41: explainer.v1.ExplainStreamResponse
+	(*Progress)(nil),              // 42: explainer.v1.Progress
+	(*JobError)(nil),              // 43: explainer.v1.JobError
+	(*durationpb.Duration)(nil),   // 44: google.protobuf.Duration
 }
 var file_explainer_v1_explainer_proto_depIdxs = []int32{
-	6,  // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
-	10, // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
-	15, // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
-	16, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
-	17, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
-	12, // 5: explainer.v1.ExplainRequest.lime_text:type_name -> explainer.v1.LimeTextOptions
-	8,  // 6: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
-	7,  // 7: explainer.v1.Instance.text:type_name -> explainer.v1.TextInstance
-	9,  // 8: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
-	0,  // 9: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	1,  // 10: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
-	2,  // 11: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
-	11, // 12: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
-	13, // 13: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
-	18, // 14: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
-	0,  // 15: explainer.v1.LimeTextOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	3,  // 16: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
-	14, // 17: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
-	13, // 18: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
-	13, // 19: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
-	4,  // 20: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
-	14, // 21: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
-	13, // 22: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
-	19, // 23: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
-	20, // 24: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
-	22, // 25: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
-	23, // 26: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	33, // 27: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
-	0,  // 28: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
-	4,  // 29: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
-	24, // 30: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
-	25, // 31: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
-	28, // 32: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
-	29, // 33: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
-	27, // 34: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
-	5,  // 35: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	31, // 36: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
-	22, // 37: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	32, // 38: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
-	22, // 39: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
-	5,  // 40: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	26, // 41: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	21, // 42: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	30, // 43: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	42, // [42:44] is the sub-list for method output_type
-	40, // [40:42] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	8,  // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
+	13, // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
+	24, // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
+	25, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
+	26, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
+	15, // 5: explainer.v1.ExplainRequest.lime_text:type_name -> explainer.v1.LimeTextOptions
+	20, // 6: explainer.v1.ExplainRequest.lime_image:type_name -> explainer.v1.LimeImageOptions
+	21, // 7: explainer.v1.ExplainRequest.occlusion:type_name -> explainer.v1.OcclusionOptions
+	11, // 8: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
+	10, // 9: explainer.v1.Instance.text:type_name -> explainer.v1.TextInstance
+	9,  // 10: explainer.v1.Instance.image:type_name -> explainer.v1.ImageInstance
+	0,  // 11: explainer.v1.ImageInstance.layout:type_name -> explainer.v1.ImageLayout
+	12, // 12: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
+	1,  // 13: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	2,  // 14: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
+	3,  // 15: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
+	14, // 16: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
+	22, // 17: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
+	27, // 18: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
+	1,  // 19: explainer.v1.LimeTextOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	17, // 20: explainer.v1.Segmentation.grid:type_name -> explainer.v1.GridSegmentation
+	18, // 21: explainer.v1.Segmentation.slic:type_name -> explainer.v1.SlicSegmentation
+	4,  // 22: explainer.v1.Fill.kind:type_name -> explainer.v1.FillKind
+	16, // 23: explainer.v1.LimeImageOptions.segmentation:type_name -> explainer.v1.Segmentation
+	19, // 24: explainer.v1.LimeImageOptions.fill:type_name -> explainer.v1.Fill
+	1,  // 25: explainer.v1.LimeImageOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	5,  // 26: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
+	23, // 27: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
+	22, // 28: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
+	22, // 29: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
+	6,  // 30: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
+	23, // 31: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
+	22, // 32: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
+	28, // 33: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
+	29, // 34: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
+	31, // 35: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
+	34, // 36: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
+	44, // 37: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	1,  // 38: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
+	6,  // 39: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
+	32, // 40: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
+	33, // 41: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
+	35, // 42: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
+	36, // 43: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
+	39, // 44: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
+	40, // 45: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
+	38, // 46: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
+	7,  // 47: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
+	42, // 48: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	31, // 49: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
+	43, // 50: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	31, // 51: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
+	7,  // 52: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	37, // 53: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	30, // 54: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	41, // 55: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	54, // [54:56] is the sub-list for method output_type
+	52, // [52:54] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }
@@ -3206,25 +4186,33 @@ func file_explainer_v1_explainer_proto_init() {
 		(*ExplainRequest_Permutation)(nil),
 		(*ExplainRequest_Sensitivity)(nil),
 		(*ExplainRequest_LimeText)(nil),
+		(*ExplainRequest_LimeImage)(nil),
+		(*ExplainRequest_Occlusion)(nil),
 	}
 	file_explainer_v1_explainer_proto_msgTypes[1].OneofWrappers = []any{
 		(*Instance_Tabular)(nil),
 		(*Instance_Text)(nil),
+		(*Instance_Image)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[5].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[6].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[6].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[7].OneofWrappers = []any{
 		(*TrainingData_Dataset)(nil),
 		(*TrainingData_Statistics)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[7].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[10].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[11].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[21].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[8].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[9].OneofWrappers = []any{
+		(*Segmentation_Grid)(nil),
+		(*Segmentation_Slic)(nil),
+	}
+	file_explainer_v1_explainer_proto_msgTypes[13].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[17].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[18].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[30].OneofWrappers = []any{
 		(*ExplainStreamRequest_Start)(nil),
 		(*ExplainStreamRequest_Cancel)(nil),
 		(*ExplainStreamRequest_Data)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[25].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[34].OneofWrappers = []any{
 		(*ExplainStreamResponse_Progress)(nil),
 		(*ExplainStreamResponse_Result)(nil),
 		(*ExplainStreamResponse_Error)(nil),
@@ -3235,8 +4223,8 @@ func file_explainer_v1_explainer_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_explainer_v1_explainer_proto_rawDesc), len(file_explainer_v1_explainer_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   28,
+			NumEnums:      7,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -95,7 +95,11 @@ type PredictRequest struct {
 	Values []float64 `protobuf:"fixed64,4,rep,packed,name=values,proto3" json:"values,omitempty"`
 	// One string per instance, for text models (input_kind TEXT); then
 	// num_features is 0 and values is empty.
-	Texts         []string `protobuf:"bytes,5,rep,name=texts,proto3" json:"texts,omitempty"`
+	Texts []string `protobuf:"bytes,5,rep,name=texts,proto3" json:"texts,omitempty"`
+	// The shape of one instance when it is a tensor (e.g. [3, 224, 224] for an
+	// image in CHW layout); its product is num_features. Empty for tabular
+	// rows.
+	InstanceShape []uint32 `protobuf:"varint,6,rep,packed,name=instance_shape,json=instanceShape,proto3" json:"instance_shape,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -161,6 +165,13 @@ func (x *PredictRequest) GetValues() []float64 {
 func (x *PredictRequest) GetTexts() []string {
 	if x != nil {
 		return x.Texts
+	}
+	return nil
+}
+
+func (x *PredictRequest) GetInstanceShape() []uint32 {
+	if x != nil {
+		return x.InstanceShape
 	}
 	return nil
 }
@@ -354,13 +365,14 @@ var File_predict_v1_predict_proto protoreflect.FileDescriptor
 const file_predict_v1_predict_proto_rawDesc = "" +
 	"\n" +
 	"\x18predict/v1/predict.proto\x12\n" +
-	"predict.v1\"\x9c\x01\n" +
+	"predict.v1\"\xc3\x01\n" +
 	"\x0ePredictRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12#\n" +
 	"\rnum_instances\x18\x02 \x01(\rR\fnumInstances\x12!\n" +
 	"\fnum_features\x18\x03 \x01(\rR\vnumFeatures\x12\x16\n" +
 	"\x06values\x18\x04 \x03(\x01R\x06values\x12\x14\n" +
-	"\x05texts\x18\x05 \x03(\tR\x05texts\"J\n" +
+	"\x05texts\x18\x05 \x03(\tR\x05texts\x12%\n" +
+	"\x0einstance_shape\x18\x06 \x03(\rR\rinstanceShape\"J\n" +
 	"\x0fPredictResponse\x12\x1f\n" +
 	"\vnum_classes\x18\x01 \x01(\rR\n" +
 	"numClasses\x12\x16\n" +
