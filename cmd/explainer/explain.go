@@ -61,7 +61,10 @@ type explainFlags struct {
 	outputColumn    uint
 	step            float64
 	progress        string
-	maxBatch        int // demo only
+	maxBatch        int  // demo only
+	numFeaturesSet  bool // -num-features given (lime with -image: default every segment)
+
+	imageFlags // -image, -method occlusion, -png
 
 	// Security of the connection to the sidecar (explain only).
 	tls                                   bool
@@ -83,7 +86,7 @@ func (f *explainFlags) limeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&f.regressor, "regressor", "ridge", "surrogate: ridge or lasso")
 	fs.Float64Var(&f.ridgeAlpha, "ridge-alpha", 1, "ridge penalty")
 	fs.Float64Var(&f.l1Penalty, "l1-penalty", 0, "lasso penalty (with -regressor lasso); 0 = 0.01")
-	fs.StringVar(&f.output, "output", "table", "table, json, or html (text explanations: the text with each word highlighted)")
+	fs.StringVar(&f.output, "output", "table", "table, json, html (text explanations: the text with each word highlighted) or png (explain with -image: the PNG on stdout; see -png)")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always or never")
 }
 
@@ -93,7 +96,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var f explainFlags
 	fs.StringVar(&f.server, "server", "127.0.0.1:50051", "the sidecar's address")
 	fs.StringVar(&f.model, "model", "", "model name (default: the sidecar's)")
-	fs.StringVar(&f.method, "method", "lime", "lime, kernelshap (local: -instance), permutation or sensitivity (global: -data)")
+	fs.StringVar(&f.method, "method", "lime", "lime, kernelshap (local: -instance), permutation or sensitivity (global: -data); lime with -image explains an image by segments, occlusion (-image) by a sliding window")
 	fs.StringVar(&f.instance, "instance", "", "the instance as a JSON array of numbers")
 	fs.StringVar(&f.text, "text", "", "lime: explain this text (a text model) instead of a row")
 	fs.StringVar(&f.splitExpression, "split", "", "with -text: regular expression matching the separators between tokens (default: words)")
@@ -121,8 +124,13 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&f.token, "token", "", "bearer token sent to the sidecar; needs TLS (-tls or -tls-ca): a token is never sent in plaintext")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file whose first line is the bearer token (instead of -token, which shows in ps); needs TLS")
 	f.limeFlags(fs)
+	f.imageFlags.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	fs.Visit(func(fl *flag.Flag) { f.numFeaturesSet = f.numFeaturesSet || fl.Name == "num-features" })
+	if (f.output == "png" || f.png != "") && f.image == "" {
+		return errors.New("PNG output (-output png, -png) needs -image")
 	}
 	req, data, err := f.build()
 	if err != nil {
@@ -143,6 +151,16 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	exp, err := explainOnStream(ctx, explainerv1.NewExplainerServiceClient(conn), req, data, newProgress(f.progress, stderr))
 	if err != nil {
 		return err
+	}
+	if inst := req.GetInstance().GetImage(); inst != nil && (f.png != "" || f.output == "png") {
+		if f.png != "" {
+			if err := writePNGFile(f.png, exp, inst); err != nil {
+				return err
+			}
+		}
+		if f.output == "png" {
+			return writePNG(stdout, exp, inst)
+		}
 	}
 	return render(stdout, f.output, exp, f.text)
 }
@@ -369,7 +387,11 @@ func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceCli
 		case *explainerv1.ExplainStreamResponse_Progress:
 			progress.Update(ev.Progress.GetSamplesScored(), ev.Progress.GetSamplesTotal())
 		case *explainerv1.ExplainStreamResponse_Partial:
-			progress.Describe(fmt.Sprintf("repeat %d done", ev.Partial.GetRepeatsDone()))
+			if total := ev.Partial.GetBandsTotal(); total > 0 {
+				progress.Describe(fmt.Sprintf("band %d/%d done", ev.Partial.GetBandsDone(), total))
+			} else {
+				progress.Describe(fmt.Sprintf("repeat %d done", ev.Partial.GetRepeatsDone()))
+			}
 		case *explainerv1.ExplainStreamResponse_Result:
 			return ev.Result, nil
 		case *explainerv1.ExplainStreamResponse_Error:

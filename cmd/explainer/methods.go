@@ -19,8 +19,18 @@ const chunkRows = 4096
 // build reads the files the method needs and builds its request; data,
 // when not nil, is streamed after the start.
 func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error) {
+	if f.image != "" && f.method != "lime" && f.method != "occlusion" {
+		return nil, nil, fmt.Errorf("-image works with -method lime or occlusion, not %s", f.method)
+	}
 	switch f.method {
+	case "occlusion":
+		req, err := f.imageRequest()
+		return req, nil, err
 	case "lime", "kernelshap":
+		if f.image != "" {
+			req, err := f.imageRequest()
+			return req, nil, err
+		}
 		if f.text != "" {
 			if f.method != "lime" {
 				return nil, nil, fmt.Errorf("-text works with -method lime; %s explains rows", f.method)
@@ -62,7 +72,7 @@ func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error
 		req, err := f.globalRequest(data)
 		return req, data, err
 	}
-	return nil, nil, fmt.Errorf("-method %q: want lime, kernelshap, permutation or sensitivity", f.method)
+	return nil, nil, fmt.Errorf("-method %q: want lime, kernelshap, permutation or sensitivity (or occlusion with -image)", f.method)
 }
 
 // seedOption is -seed as the request's optional seed: unset when negative.

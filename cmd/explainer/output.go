@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -18,19 +19,38 @@ import (
 // jsonExplanation is the CLI's JSON output: part of its interface, so
 // field names only ever get added.
 type jsonExplanation struct {
-	Method       string      `json:"method"`
-	Model        string      `json:"model"`
-	Seed         uint64      `json:"seed"`
-	NumSamples   uint64      `json:"num_samples"`
-	ModelCalls   uint64      `json:"model_calls"`
-	ElapsedMS    float64     `json:"elapsed_ms"`
-	KernelWidth  float64     `json:"kernel_width,omitempty"`
-	Selection    string      `json:"feature_selection,omitempty"`
-	Scoring      string      `json:"scoring,omitempty"`
-	Baseline     *float64    `json:"baseline_score,omitempty"`
-	ClassNames   []string    `json:"class_names,omitempty"`
-	Scores       []float64   `json:"instance_scores,omitempty"`
-	Explanations []jsonLabel `json:"explanations"`
+	Method       string        `json:"method"`
+	Model        string        `json:"model"`
+	Seed         uint64        `json:"seed"`
+	NumSamples   uint64        `json:"num_samples"`
+	ModelCalls   uint64        `json:"model_calls"`
+	ElapsedMS    float64       `json:"elapsed_ms"`
+	KernelWidth  float64       `json:"kernel_width,omitempty"`
+	Selection    string        `json:"feature_selection,omitempty"`
+	Scoring      string        `json:"scoring,omitempty"`
+	Baseline     *float64      `json:"baseline_score,omitempty"`
+	ClassNames   []string      `json:"class_names,omitempty"`
+	Scores       []float64     `json:"instance_scores,omitempty"`
+	Explanations []jsonLabel   `json:"explanations"`
+	Segments     *jsonSegments `json:"segments,omitempty"`
+	Maps         []jsonMap     `json:"maps,omitempty"`
+	BandsDone    uint32        `json:"bands_done,omitempty"`
+	BandsTotal   uint32        `json:"bands_total,omitempty"`
+}
+
+// jsonSegments is lime_image's segment of every pixel, row-major.
+type jsonSegments struct {
+	Height uint32   `json:"height"`
+	Width  uint32   `json:"width"`
+	Labels []uint32 `json:"labels"`
+}
+
+// jsonMap is one label's per-pixel attribution (occlusion), row-major.
+type jsonMap struct {
+	Label  uint32    `json:"label"`
+	Height uint32    `json:"height"`
+	Width  uint32    `json:"width"`
+	Values []float64 `json:"values"`
 }
 
 type jsonLabel struct {
@@ -69,7 +89,14 @@ func toJSON(exp *explainerv1.Explanation) jsonExplanation {
 		Scores:      exp.GetInstanceScores(),
 	}
 	method := exp.GetMethod()
-	if method == "lime" || method == "lime_text" {
+	if seg := exp.GetSegments(); seg != nil {
+		out.Segments = &jsonSegments{Height: seg.GetHeight(), Width: seg.GetWidth(), Labels: seg.GetLabels()}
+	}
+	for _, m := range exp.GetMaps() {
+		out.Maps = append(out.Maps, jsonMap{Label: m.GetLabel(), Height: m.GetHeight(), Width: m.GetWidth(), Values: m.GetValues()})
+	}
+	out.BandsDone, out.BandsTotal = exp.GetBandsDone(), exp.GetBandsTotal()
+	if method == "lime" || method == "lime_text" || method == "lime_image" {
 		out.Selection = strings.ToLower(strings.TrimPrefix(exp.GetFeatureSelection().String(), "FEATURE_SELECTION_"))
 	}
 	if method == "permutation" {
@@ -79,7 +106,7 @@ func toJSON(exp *explainerv1.Explanation) jsonExplanation {
 	for _, l := range exp.GetLabels() {
 		jl := jsonLabel{Label: l.GetLabel(), ClassName: l.GetClassName(), Attributions: []jsonAttribution{}}
 		switch method {
-		case "lime", "lime_text":
+		case "lime", "lime_text", "lime_image":
 			jl.Prediction, jl.Intercept, jl.Score, jl.LocalPrediction = ptr(l.GetPrediction()), ptr(l.GetIntercept()), ptr(l.GetScore()), ptr(l.GetLocalPrediction())
 		case "kernelshap":
 			jl.Prediction, jl.BaseValue, jl.ModelValue = ptr(l.GetPrediction()), ptr(l.GetBaseValue()), ptr(l.GetModelValue())
@@ -117,8 +144,10 @@ func render(w io.Writer, format string, exp *explainerv1.Explanation, text strin
 		return nil
 	case "html":
 		return writeHTML(w, exp, text)
+	case "png":
+		return errors.New("-output png needs -image (explain -method lime or occlusion)")
 	}
-	return fmt.Errorf("-output %q: want table, json or html", format)
+	return fmt.Errorf("-output %q: want table, json or html (or png with -image)", format)
 }
 
 // barWidth is the width of one side of the weight bars, in cells.
@@ -134,6 +163,10 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 		fmt.Fprintf(w, "\nscore %s: %.4f on the data; importance = drop when a feature is permuted (mean ± std over repeats)\n",
 			strings.ToLower(strings.TrimPrefix(exp.GetScoring().String(), "SCORING_")), exp.GetBaselineScore())
 	}
+	if exp.GetMethod() == "occlusion" && len(exp.GetMaps()) > 0 {
+		writeOcclusion(w, exp)
+		return
+	}
 	for _, l := range exp.GetLabels() {
 		name := l.GetClassName()
 		if name == "" {
@@ -142,7 +175,7 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 		weightHeader := "weight"
 		value := func(a *explainerv1.Attribution) string { return fmt.Sprintf("%+.4f", a.GetWeight()) }
 		switch exp.GetMethod() {
-		case "lime", "lime_text":
+		case "lime", "lime_text", "lime_image":
 			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · surrogate says %.4f (intercept %.4f, weighted R² %.3f)\n",
 				l.GetLabel(), name, l.GetPrediction(), l.GetLocalPrediction(), l.GetIntercept(), l.GetScore())
 		case "kernelshap":
@@ -161,7 +194,11 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 				return fmt.Sprintf("%+.4f ± %.4f", a.GetWeight(), a.GetStd())
 			}
 		}
-		writeRows(w, l.GetAttributions(), weightHeader, value)
+		attrs := l.GetAttributions()
+		if exp.GetMethod() == "lime_image" {
+			attrs = segmentNames(attrs, exp.GetSegments())
+		}
+		writeRows(w, attrs, weightHeader, value)
 	}
 }
 
