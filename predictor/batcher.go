@@ -36,6 +36,7 @@ type batcherOptions struct {
 	maxBytes   int
 	numClasses int
 	observer   func(rowsScored int)
+	shape      []int
 }
 
 // WithMaxBatchSize caps the rows per batch. Default DefaultMaxBatchSize (64);
@@ -91,6 +92,27 @@ func WithNumClasses(n int) BatcherOption {
 // called after Predict returns. Default none.
 func WithObserver(f func(rowsScored int)) BatcherOption {
 	return func(o *batcherOptions) { o.observer = f }
+}
+
+// WithInstanceShape sends each batch of Predict as a tensor of shape
+// [N, shape...] (e.g. [N, 3, 224, 224] for a CHW image) instead of [N, F],
+// through the client's ShapedClient.ScoreShaped; a client that does not
+// implement ShapedClient gets Score. The rows must have the shape's product
+// of values, else Predict fails with ErrInvalidInput. Default none (rows are
+// flat). An empty shape or one with a dimension below 1 keeps the default.
+func WithInstanceShape(shape ...int) BatcherOption {
+	return func(o *batcherOptions) {
+		for _, d := range shape {
+			if d < 1 {
+				return
+			}
+		}
+		if len(shape) > 0 {
+			o.shape = append([]int(nil), shape...)
+		} else {
+			o.shape = nil
+		}
+	}
 }
 
 // Batcher implements the explain.Model interface over a Client. It splits the
@@ -150,6 +172,24 @@ func (b *Batcher) Predict(ctx context.Context, rows [][]float64) ([][]float64, e
 	if n == 0 {
 		return [][]float64{}, nil
 	}
+	score := b.c.Score
+	if shape := b.o.shape; shape != nil {
+		size := 1
+		for _, d := range shape {
+			if size > math.MaxInt32/d {
+				return nil, invalidInput("instance shape %v is too large", shape)
+			}
+			size *= d
+		}
+		if size != width {
+			return nil, invalidInput("rows of %d values for instance shape %v (%d values)", width, shape, size)
+		}
+		if sc, ok := b.c.(ShapedClient); ok {
+			score = func(ctx context.Context, rows [][]float64) ([][]float64, error) {
+				return sc.ScoreShaped(ctx, rows, shape)
+			}
+		}
+	}
 	per := b.o.maxRows
 	if width > 0 {
 		byBytes := b.o.maxBytes / (bytesPerValue * width)
@@ -161,7 +201,7 @@ func (b *Batcher) Predict(ctx context.Context, rows [][]float64) ([][]float64, e
 	}
 	bounds = append(bounds, n)
 	return b.run(ctx, "predict", bounds, func(ctx context.Context, lo, hi int) ([][]float64, error) {
-		return b.c.Score(ctx, rows[lo:hi])
+		return score(ctx, rows[lo:hi])
 	})
 }
 

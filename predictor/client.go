@@ -1,6 +1,9 @@
 package predictor
 
-import "context"
+import (
+	"context"
+	"math"
+)
 
 // Input kinds reported in ModelInfo.InputKind.
 const (
@@ -56,11 +59,45 @@ type TextClient interface {
 	ScoreText(ctx context.Context, texts []string) ([][]float64, error)
 }
 
+// ShapedClient is a Client that can also send each instance as a tensor
+// of a given shape, the batch being the leading dimension: a CHW image as
+// [N, C, H, W] rather than [N, C·H·W]. It is implemented by *PredictV1
+// (PredictRequest.instance_shape) and *KServeV2 (the input tensor's
+// shape); a Batcher made WithInstanceShape uses it.
+type ShapedClient interface {
+	Client
+	// ScoreShaped sends rows as one batch of instances of the given shape,
+	// with the guarantees of Score. Each row holds the product of shape's
+	// dimensions values, in row-major order of the shape; else it fails
+	// with ErrInvalidInput before anything is sent.
+	ScoreShaped(ctx context.Context, rows [][]float64, shape []int) ([][]float64, error)
+}
+
 // Compile-time checks.
 var (
-	_ TextClient = (*PredictV1)(nil)
-	_ TextClient = (*KServeV2)(nil)
+	_ TextClient   = (*PredictV1)(nil)
+	_ TextClient   = (*KServeV2)(nil)
+	_ ShapedClient = (*PredictV1)(nil)
+	_ ShapedClient = (*KServeV2)(nil)
 )
+
+// checkShape validates an instance shape against the rows' width.
+func checkShape(shape []int, width int) error {
+	if len(shape) == 0 {
+		return invalidInput("empty instance shape")
+	}
+	size := 1
+	for _, d := range shape {
+		if d < 1 || d > math.MaxUint32 || size > math.MaxInt32/d {
+			return invalidInput("instance shape %v is not valid", shape)
+		}
+		size *= d
+	}
+	if size != width {
+		return invalidInput("rows of %d values for instance shape %v (%d values)", width, shape, size)
+	}
+	return nil
+}
 
 // reshape cuts flat into rows of width columns; the rows share flat and
 // cannot grow into each other. width must be positive and divide len(flat).

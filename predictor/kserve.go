@@ -221,6 +221,29 @@ func (k *KServeV2) Score(ctx context.Context, rows [][]float64) ([][]float64, er
 	if err != nil {
 		return nil, err
 	}
+	return k.score(ctx, rows, width, []int64{int64(len(rows)), int64(width)})
+}
+
+// ScoreShaped sends rows in one ModelInfer call as a tensor of shape
+// [rows, shape...], encoded as Score encodes it. See ShapedClient.
+func (k *KServeV2) ScoreShaped(ctx context.Context, rows [][]float64, shape []int) ([][]float64, error) {
+	width, err := checkRows(rows)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkShape(shape, width); err != nil {
+		return nil, err
+	}
+	dims := make([]int64, 0, len(shape)+1)
+	dims = append(dims, int64(len(rows)))
+	for _, d := range shape {
+		dims = append(dims, int64(d))
+	}
+	return k.score(ctx, rows, width, dims)
+}
+
+// score sends rows of width values as one input tensor of shape dims.
+func (k *KServeV2) score(ctx context.Context, rows [][]float64, width int, dims []int64) ([][]float64, error) {
 	t, err := k.resolve(ctx)
 	if err != nil {
 		return nil, err
@@ -228,7 +251,7 @@ func (k *KServeV2) Score(ctx context.Context, rows [][]float64) ([][]float64, er
 	in := &kservev2.ModelInferRequest_InferInputTensor{
 		Name:     t.input,
 		Datatype: t.datatype,
-		Shape:    []int64{int64(len(rows)), int64(width)},
+		Shape:    dims,
 	}
 	req := &kservev2.ModelInferRequest{
 		ModelName:    k.model,

@@ -25,6 +25,23 @@ func NewPredictV1(cc grpc.ClientConnInterface, model string) *PredictV1 {
 
 // Score sends rows in one Predict call. See Client.
 func (p *PredictV1) Score(ctx context.Context, rows [][]float64) ([][]float64, error) {
+	return p.score(ctx, rows, nil)
+}
+
+// ScoreShaped sends rows in one Predict call with instance_shape set to
+// shape (num_features is its product). See ShapedClient.
+func (p *PredictV1) ScoreShaped(ctx context.Context, rows [][]float64, shape []int) ([][]float64, error) {
+	width, err := checkRows(rows)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkShape(shape, width); err != nil {
+		return nil, err
+	}
+	return p.score(ctx, rows, shape)
+}
+
+func (p *PredictV1) score(ctx context.Context, rows [][]float64, shape []int) ([][]float64, error) {
 	width, err := checkRows(rows)
 	if err != nil {
 		return nil, err
@@ -37,15 +54,28 @@ func (p *PredictV1) Score(ctx context.Context, rows [][]float64) ([][]float64, e
 		values = append(values, r...)
 	}
 	resp, err := p.c.Predict(ctx, &predictv1.PredictRequest{
-		Model:        p.model,
-		NumInstances: uint32(len(rows)),
-		NumFeatures:  uint32(width),
-		Values:       values,
+		Model:         p.model,
+		NumInstances:  uint32(len(rows)),
+		NumFeatures:   uint32(width),
+		Values:        values,
+		InstanceShape: instanceShape(shape),
 	})
 	if err != nil {
 		return nil, translate(ctx, "Predict", err)
 	}
 	return decodePredict(resp)
+}
+
+// instanceShape converts a validated shape for the wire; nil stays nil.
+func instanceShape(shape []int) []uint32 {
+	if len(shape) == 0 {
+		return nil
+	}
+	out := make([]uint32, len(shape))
+	for i, d := range shape {
+		out[i] = uint32(d)
+	}
+	return out
 }
 
 // ScoreText sends texts in one Predict call, in the texts field, with

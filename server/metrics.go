@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -176,14 +177,11 @@ func (m *Metrics) client(c predictor.Client) predictor.Client {
 	if m == nil || c == nil {
 		return c
 	}
-	mc := &meteredClient{Client: c, m: m}
-	if tc, ok := c.(predictor.TextClient); ok {
-		return &meteredTextClient{meteredClient: mc, text: tc}
-	}
-	return mc
+	return &meteredClient{Client: c, m: m}
 }
 
-// meteredClient is a predictor.Client that records model-call metrics.
+// meteredClient is a predictor.Client that records model-call metrics. It
+// keeps the wrapped client's text and shaped paths visible to the Batcher.
 type meteredClient struct {
 	predictor.Client
 	m *Metrics
@@ -193,6 +191,31 @@ type meteredClient struct {
 func (c *meteredClient) Score(ctx context.Context, rows [][]float64) ([][]float64, error) {
 	start := time.Now()
 	out, err := c.Client.Score(ctx, rows)
+	c.observe(start, err)
+	return out, err
+}
+
+// ScoreText implements predictor.TextClient when the wrapped client does.
+func (c *meteredClient) ScoreText(ctx context.Context, texts []string) ([][]float64, error) {
+	tc, ok := c.Client.(predictor.TextClient)
+	if !ok {
+		return nil, fmt.Errorf("server: %w: the model client does not send text", predictor.ErrRejected)
+	}
+	start := time.Now()
+	out, err := tc.ScoreText(ctx, texts)
+	c.observe(start, err)
+	return out, err
+}
+
+// ScoreShaped implements predictor.ShapedClient; a client without shapes
+// gets plain rows.
+func (c *meteredClient) ScoreShaped(ctx context.Context, rows [][]float64, shape []int) ([][]float64, error) {
+	sc, ok := c.Client.(predictor.ShapedClient)
+	if !ok {
+		return c.Score(ctx, rows)
+	}
+	start := time.Now()
+	out, err := sc.ScoreShaped(ctx, rows, shape)
 	c.observe(start, err)
 	return out, err
 }
@@ -209,21 +232,6 @@ func (c *meteredClient) observe(start time.Time, err error) {
 	}
 }
 
-// meteredTextClient keeps a text client's ScoreText visible through the
-// metrics wrapper.
-type meteredTextClient struct {
-	*meteredClient
-	text predictor.TextClient
-}
-
-// ScoreText implements predictor.TextClient.
-func (c *meteredTextClient) ScoreText(ctx context.Context, texts []string) ([][]float64, error) {
-	start := time.Now()
-	out, err := c.text.ScoreText(ctx, texts)
-	c.observe(start, err)
-	return out, err
-}
-
 // methodLabel is the explanation method of req as a metric label.
 func methodLabel(req *explainerv1.ExplainRequest) string {
 	switch req.GetMethod().(type) {
@@ -231,6 +239,10 @@ func methodLabel(req *explainerv1.ExplainRequest) string {
 		return "lime"
 	case *explainerv1.ExplainRequest_LimeText:
 		return "lime_text"
+	case *explainerv1.ExplainRequest_LimeImage:
+		return "lime_image"
+	case *explainerv1.ExplainRequest_Occlusion:
+		return "occlusion"
 	case *explainerv1.ExplainRequest_KernelShap:
 		return "kernel_shap"
 	case *explainerv1.ExplainRequest_Permutation:

@@ -308,6 +308,73 @@ func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io
 		exp := toProto(res)
 		addSpans(exp, tf)
 		return exp, nil
+	case *explainerv1.ExplainRequest_LimeImage:
+		img, layout, err := parseImage(req)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkImageWidth(img, info); err != nil {
+			return nil, err
+		}
+		r, err := parseLIMEImage(req, img, info, rand.Uint64)
+		if err != nil {
+			return nil, err
+		}
+		m = s.newJobModel(entry.client, info, io.progress, predictor.WithInstanceShape(imageShape(img, layout)...))
+		m.expect(r.NumSamples)
+		res, err = explain.LIMEImage(ctx, imageModel(m, img, layout), r)
+		if err != nil {
+			return nil, err
+		}
+		exp := toProto(res)
+		exp.Segments = segmentMap(r.Segments, img.H, img.W)
+		return exp, nil
+	case *explainerv1.ExplainRequest_Occlusion:
+		img, layout, err := parseImage(req)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkImageWidth(img, info); err != nil {
+			return nil, err
+		}
+		job, err := parseOcclusion(req, img, info)
+		if err != nil {
+			return nil, err
+		}
+		m = s.newJobModel(entry.client, info, io.progress, predictor.WithInstanceShape(imageShape(img, layout)...))
+		rec := &instanceRecorder{m: imageModel(m, img, layout)}
+		if io.partial != nil {
+			// Score about a band, or a full pipeline of batches, per call,
+			// so that partial results come as the bands finish.
+			perBand := max(1, job.windows/job.bands)
+			job.req.BatchRows = min(max(perBand, s.batchSize(info)*max(1, s.opts.inFlight)), explain.MaxOcclusionWindows)
+			job.req.Partial = func(done, _ int, attributions [][]float64) {
+				exp := &explainerv1.Explanation{
+					Method:     "occlusion",
+					Model:      model,
+					ClassNames: info.ClassNames,
+					ModelCalls: uint64(m.batcher.Calls()),
+					Elapsed:    durationpb.New(time.Since(start)),
+					BandsDone:  uint32(done / perBand),
+					BandsTotal: uint32(job.bands),
+				}
+				exp.Maps = pixelMaps(attributions, rec.targets(job.req.Targets), img.H, img.W, img.C)
+				io.partial(exp)
+			}
+		}
+		m.expect(job.windows + 1) // the image, then every window
+		ores, err := explain.Occlusion(ctx, rec, job.req)
+		if err != nil {
+			return nil, err
+		}
+		res = &explain.Result{Method: "occlusion", InstanceScores: ores.InstanceScores, NumSamples: ores.NumWindows + 1}
+		for _, t := range ores.Targets {
+			res.Labels = append(res.Labels, explain.LabelResult{Label: t, Prediction: ores.InstanceScores[t]})
+		}
+		exp := toProto(res)
+		exp.Maps = pixelMaps(ores.Attributions, ores.Targets, img.H, img.W, img.C)
+		exp.BandsDone, exp.BandsTotal = uint32(job.bands), uint32(job.bands)
+		return exp, nil
 	case *explainerv1.ExplainRequest_Sensitivity:
 		r, err := parseSensitivity(ctx, req.GetSensitivity(), info, io.data)
 		if err != nil {
@@ -358,7 +425,7 @@ type jobModel struct {
 	metrics   *Metrics
 }
 
-func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progress func(*explainerv1.Progress)) *jobModel {
+func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progress func(*explainerv1.Progress), extra ...predictor.BatcherOption) *jobModel {
 	m := &jobModel{metrics: s.opts.metrics}
 	opts := []predictor.BatcherOption{
 		predictor.WithMaxBatchSize(s.batchSize(info)),
@@ -374,7 +441,7 @@ func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progr
 			progress(&explainerv1.Progress{SamplesScored: uint64(done), SamplesTotal: uint64(total), ModelCalls: uint64(m.batcher.Calls())})
 		}))
 	}
-	m.batcher = predictor.NewBatcher(c, opts...)
+	m.batcher = predictor.NewBatcher(c, append(opts, extra...)...)
 	return m
 }
 
@@ -430,7 +497,7 @@ func explanationProto(res *explain.Result, model string, info predictor.ModelInf
 		KernelWidth:    res.KernelWidth,
 		BaselineScore:  res.BaselineScore,
 	}
-	if res.Method == "lime" || res.Method == "lime_text" {
+	if res.Method == "lime" || res.Method == "lime_text" || res.Method == "lime_image" {
 		exp.FeatureSelection = featureSelectionProto(res.Selection)
 	}
 	if res.Scoring != "" {

@@ -15,6 +15,10 @@ import (
 
 // KServeServer is a fake KServe v2 / Triton GRPCInferenceService serving one
 // model with one [batch, features] input and one [batch, classes] output.
+// It also accepts an input of rank above 2, [batch, d1, d2, …], whose
+// instance dimensions multiply to NumFeatures (any, when NumFeatures is 0),
+// scoring each instance as one flat row; LastShape reports the dimensions
+// of the last call.
 // It checks requests the way Triton does (model name, tensor names, data
 // type, shape, batch size) and answers INVALID_ARGUMENT or NOT_FOUND.
 //
@@ -209,10 +213,26 @@ func (s *KServeServer) decodeInput(req *kservev2.ModelInferRequest) ([][]float64
 		return nil, status.Errorf(codes.InvalidArgument, "inference input data-type is '%s', model expects '%s'", in.GetDatatype(), s.InputDatatype)
 	}
 	shape := in.GetShape()
-	if len(shape) != 2 || shape[0] < 0 || shape[1] < 0 || shape[0] > 1<<24 || shape[1] > 1<<24 {
+	if len(shape) < 2 || shape[0] < 0 || shape[0] > 1<<24 {
 		return nil, status.Errorf(codes.InvalidArgument, "unexpected shape %v for input '%s'", shape, s.InputName)
 	}
-	n, f := int(shape[0]), int(shape[1])
+	f64 := int64(1)
+	for _, d := range shape[1:] {
+		if d < 0 || d > 1<<24 || f64*d > 1<<24 {
+			return nil, status.Errorf(codes.InvalidArgument, "unexpected shape %v for input '%s'", shape, s.InputName)
+		}
+		f64 *= d
+	}
+	f := int(f64)
+	if len(shape) > 2 && s.NumFeatures > 0 && f != s.NumFeatures {
+		return nil, status.Errorf(codes.InvalidArgument, "unexpected shape %v for input '%s': want %d values per instance", shape, s.InputName, s.NumFeatures)
+	}
+	n := int(shape[0])
+	inst := make([]int, len(shape)-1)
+	for i, d := range shape[1:] {
+		inst[i] = int(d)
+	}
+	s.seeShape(inst)
 	raw := req.GetRawInputContents()
 	c := in.GetContents()
 	size := 8

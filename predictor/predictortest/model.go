@@ -105,6 +105,24 @@ type Model struct {
 	cancelled   int
 	lastDL      time.Time
 	starts      []time.Time
+	lastShape   []int
+}
+
+// LastShape returns the instance shape (the input's dimensions after the
+// batch) of the last scoring call of rows: the non-batch dimensions of the
+// KServe input tensor, or predict.v1's instance_shape ([num_features] when
+// it is empty); nil before any call.
+func (m *Model) LastShape() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]int(nil), m.lastShape...)
+}
+
+// seeShape records the instance shape of a call.
+func (m *Model) seeShape(shape []int) {
+	m.mu.Lock()
+	m.lastShape = shape
+	m.mu.Unlock()
 }
 
 // Calls returns the number of scoring calls received, including the ones

@@ -57,6 +57,22 @@ func (s *PredictServer) Predict(ctx context.Context, req *predictv1.PredictReque
 		if uint64(n)*uint64(f) != uint64(len(vals)) {
 			return nil, status.Errorf(codes.InvalidArgument, "values has %d elements, want %d×%d", len(vals), n, f)
 		}
+		shape := []int{f}
+		if is := req.GetInstanceShape(); len(is) > 0 {
+			shape = make([]int, len(is))
+			size := uint64(1)
+			for i, d := range is {
+				shape[i] = int(d)
+				size *= uint64(d)
+				if size > 1<<32 {
+					break
+				}
+			}
+			if size != uint64(f) {
+				return nil, status.Errorf(codes.InvalidArgument, "instance_shape %v holds %d values, num_features is %d", is, size, f)
+			}
+		}
+		s.seeShape(shape)
 		rows := make([][]float64, n)
 		for i := range rows {
 			rows[i] = vals[i*f : (i+1)*f : (i+1)*f]

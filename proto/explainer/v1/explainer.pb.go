@@ -1655,7 +1655,8 @@ type LimeImageOptions struct {
 	// What hidden segments show. Default each segment's mean.
 	Fill *Fill `protobuf:"bytes,2,opt,name=fill,proto3" json:"fill,omitempty"`
 	// Perturbed images, the original included. Default 1000; 2 to 100000,
-	// and samples × image values at most 20000000.
+	// and samples × segments at most 20000000. The sidecar builds and sends
+	// them in chunks of at most 16777216 values (128 MiB).
 	NumSamples uint32 `protobuf:"varint,3,opt,name=num_samples,json=numSamples,proto3" json:"num_samples,omitempty"`
 	// Segments in the explanation. Default all.
 	NumFeatures uint32 `protobuf:"varint,4,opt,name=num_features,json=numFeatures,proto3" json:"num_features,omitempty"`
@@ -2844,8 +2845,9 @@ type AttributionMap struct {
 	Height uint32 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
 	// Image width.
 	Width uint32 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
-	// height × width values, row-major: each pixel's attribution summed over
-	// its channels.
+	// height × width values, row-major: each pixel's attribution. A window
+	// covers every channel, so each channel of a pixel carries the same
+	// score drop; the map holds it once (the mean over channels).
 	Values        []float64 `protobuf:"fixed64,4,rep,packed,name=values,proto3" json:"values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
