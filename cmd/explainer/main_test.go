@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"log/slog"
 	"math"
@@ -345,6 +348,97 @@ func TestReflectionOnlyWhenAsked(t *testing.T) {
 	}
 }
 
+// serveFake runs serve's code in front of a predict.v1 fake on loopback
+// and returns the sidecar's address.
+func serveFake(t *testing.T, fake *predictortest.PredictServer) string {
+	t.Helper()
+	ts := predictortest.NewServer(fake)
+	t.Cleanup(ts.Close)
+	cfg := serveConfig{protocol: "predict-v1", model: "m", inFlight: 2, maxConcurrentJobs: 2,
+		jobTimeout: time.Minute, healthInterval: time.Second, drainTimeout: time.Second, plaintext: true}
+	conn, err := predictor.Dial(ts.Target, predictor.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	newClient, err := cfg.clientFunc(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serveOn(ctx, lis, newClient, &cfg, slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() { cancel(); <-served })
+	return lis.Addr().String()
+}
+
+func TestExplainImage(t *testing.T) {
+	// An 8×8 RGB image; the model's class 1 is the brightness of the
+	// top-left quarter (in CHW rows: channel 0, rows 0-3, columns 0-3).
+	fake := predictortest.NewPredictServer(func(rows [][]float64) [][]float64 {
+		out := make([][]float64, len(rows))
+		for i, r := range rows {
+			s := 0.0
+			for y := 0; y < 4; y++ {
+				for x := 0; x < 4; x++ {
+					s += r[y*8+x]
+				}
+			}
+			p := s / (16 * 255)
+			out[i] = []float64{1 - p, p}
+		}
+		return out
+	})
+	addr := serveFake(t, fake)
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for y := 0; y < 8; y++ {
+		for x := 0; x < 8; x++ {
+			img.Set(x, y, color.RGBA{R: uint8(30 * (x + y)), G: 100, B: 50, A: 255})
+		}
+	}
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.png"), filepath.Join(dir, "out.png")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	js, _, err := runCLI(t, "explain", "-server", addr, "-method", "lime", "-image", in, "-segmentation", "grid:2",
+		"-fill", "constant:0", "-num-samples", "200", "-labels", "1", "-seed", "1", "-png", out, "-output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := decode(t, js)
+	if exp.Method != "lime_image" || exp.Explanations[0].Attributions[0].Index != 0 || exp.Explanations[0].Attributions[0].Weight <= 0 {
+		t.Fatalf("lime_image: %+v, want segment 0 (top left) first and positive", exp.Explanations[0].Attributions)
+	}
+	pf, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	if pic, err := png.Decode(pf); err != nil || pic.Bounds().Dx() != 8 {
+		t.Fatalf("the PNG output: %v", err)
+	}
+
+	js, _, err = runCLI(t, "explain", "-server", addr, "-method", "occlusion", "-image", in, "-window", "2,2",
+		"-labels", "1", "-output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if occ := decode(t, js); occ.Method != "occlusion" || len(occ.Maps) != 1 {
+		t.Fatalf("occlusion: %+v", occ)
+	}
+}
+
 func TestExplainText(t *testing.T) {
 	fake := predictortest.NewPredictServer(nil)
 	fake.TextScore = func(texts []string) [][]float64 {
@@ -358,30 +452,10 @@ func TestExplainText(t *testing.T) {
 		}
 		return out
 	}
-	ts := predictortest.NewServer(fake)
-	defer ts.Close()
-	cfg := serveConfig{protocol: "predict-v1", model: "m", inFlight: 2, maxConcurrentJobs: 2,
-		jobTimeout: time.Minute, healthInterval: time.Second, drainTimeout: time.Second, plaintext: true}
-	conn, err := predictor.Dial(ts.Target, predictor.WithInsecure())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	newClient, err := cfg.clientFunc(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- serveOn(ctx, lis, newClient, &cfg, slog.New(slog.DiscardHandler)) }()
-	defer func() { cancel(); <-served }()
+	addr := serveFake(t, fake)
 
 	const text = "a great little place, great staff"
-	out, _, err := runCLI(t, "explain", "-server", lis.Addr().String(), "-text", text,
+	out, _, err := runCLI(t, "explain", "-server", addr, "-text", text,
 		"-num-samples", "300", "-labels", "1", "-seed", "3", "-output", "json")
 	if err != nil {
 		t.Fatal(err)
@@ -400,7 +474,7 @@ func TestExplainText(t *testing.T) {
 	// The HTML view highlights both occurrences in green and escapes the
 	// text.
 	const tricky = "great <b>food</b>, great"
-	page, _, err := runCLI(t, "explain", "-server", lis.Addr().String(), "-text", tricky,
+	page, _, err := runCLI(t, "explain", "-server", addr, "-text", tricky,
 		"-num-samples", "300", "-labels", "1", "-seed", "3", "-output", "html")
 	if err != nil {
 		t.Fatal(err)
