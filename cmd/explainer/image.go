@@ -39,7 +39,7 @@ func (f *imageFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.imageLayout, "image-layout", "hwc", "with a JSON -image: the order of its nested arrays, hwc ([H][W][C]) or chw ([C][H][W])")
 	fs.StringVar(&f.layout, "layout", "chw", "with -image: the layout the model takes, chw (PyTorch models on Triton) or hwc; the values are sent in it")
 	fs.StringVar(&f.segmentation, "segmentation", "grid:4", "lime with -image: grid:R,C (R×C cells), grid:N (N×N) or slic:N[,compactness] (about N superpixels)")
-	fs.StringVar(&f.fill, "fill", "segment-mean", "lime with -image: what hidden segments show: segment-mean, mean, constant:V or blur:SIGMA")
+	fs.StringVar(&f.fill, "fill", "segment-mean", "lime with -image: what hidden segments show: segment-mean, mean, a number (or constant:V), or blur[:SIGMA]")
 	fs.StringVar(&f.window, "window", "", "occlusion: window H,W (or N for N×N) in pixels (default: the sidecar's, 16,16)")
 	fs.StringVar(&f.stride, "stride", "", "occlusion: strides H,W (or N) in pixels (default: the window, no overlap)")
 	fs.Float64Var(&f.baseline, "baseline", 0, "occlusion: the value occluded pixels take")
@@ -226,10 +226,10 @@ func instanceHWC(inst *explainerv1.ImageInstance) (*hwcImage, error) {
 	return im, nil
 }
 
-// parsePair parses "A,B" or "N" (N,N) as two positive integers.
+// parsePair parses "A,B", "AxB" or "N" (N,N) as two positive integers.
 func parsePair(flagName, s, what string) ([]uint32, error) {
-	parts := strings.Split(s, ",")
-	bad := fmt.Errorf("%s %q: want %s as H,W or N (N×N), positive integers", flagName, s, what)
+	parts := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == 'x' || r == '×' })
+	bad := fmt.Errorf("%s %q: want %s as H,W, HxW or N (N×N), positive integers", flagName, s, what)
 	if len(parts) > 2 {
 		return nil, bad
 	}
@@ -281,9 +281,12 @@ func parseSegmentation(s string) (*explainerv1.Segmentation, error) {
 
 // parseFill parses -fill.
 func parseFill(s string) (*explainerv1.Fill, error) {
+	if v, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil && !math.IsNaN(v) && !math.IsInf(v, 0) {
+		return &explainerv1.Fill{Kind: explainerv1.FillKind_FILL_KIND_CONSTANT, Value: v}, nil // "-fill 0"
+	}
 	kind, arg, hasArg := strings.Cut(strings.TrimSpace(s), ":")
 	bad := func(why string) error {
-		return fmt.Errorf("-fill %q: %s; want segment-mean, mean, constant:V or blur:SIGMA", s, why)
+		return fmt.Errorf("-fill %q: %s; want segment-mean, mean, a number V (constant:V), or blur:SIGMA", s, why)
 	}
 	number := func() (float64, error) {
 		v, err := strconv.ParseFloat(strings.TrimSpace(arg), 64)

@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -167,11 +168,11 @@ func TestImageFlagErrors(t *testing.T) {
 		{[]string{"-segmentation", "voronoi:4"}, `-segmentation "voronoi:4": unknown kind`},
 		{[]string{"-segmentation", "slic:x"}, "the number of segments must be a positive integer"},
 		{[]string{"-segmentation", "slic:50,-1"}, "the compactness must be a positive number"},
-		{[]string{"-fill", "zero"}, `-fill "zero": unknown kind; want segment-mean, mean, constant:V or blur:SIGMA`},
+		{[]string{"-fill", "zero"}, `-fill "zero": unknown kind; want segment-mean, mean, a number V (constant:V), or blur:SIGMA`},
 		{[]string{"-fill", "constant"}, "constant needs a value"},
 		{[]string{"-fill", "blur:-2"}, "the blur's sigma must be positive"},
 		{[]string{"-layout", "nhwc"}, `-layout "nhwc": want chw or hwc`},
-		{[]string{"-method", "occlusion", "-window", "8x8"}, `-window "8x8": want the window as H,W or N (N×N), positive integers`},
+		{[]string{"-method", "occlusion", "-window", "8y8"}, `-window "8y8": want the window as H,W, HxW or N (N×N), positive integers`},
 		{[]string{"-method", "occlusion", "-window", "0,4"}, `-window "0,4"`},
 		{[]string{"-method", "occlusion", "-stride", "1,2,3"}, `-stride "1,2,3": want the strides`},
 		{[]string{"-method", "occlusion", "-top-labels", "2"}, "-top-labels does not apply to occlusion"},
@@ -320,5 +321,18 @@ func TestImageTableAndJSON(t *testing.T) {
 	}
 	if err := render(&buf, "png", lime, ""); err == nil || !strings.Contains(err.Error(), "-image") {
 		t.Errorf("render png: %v", err)
+	}
+}
+
+func TestImageFlagShorthands(t *testing.T) {
+	// The issue's spellings: -fill 0 (a constant) and -window 8x8.
+	path, _ := writeTestPNG(t)
+	fill := parseExplainFlags(t, "-image", path, "-fill", "0").GetLimeImage().GetFill()
+	if fill.GetKind() != explainerv1.FillKind_FILL_KIND_CONSTANT || fill.GetValue() != 0 {
+		t.Errorf("-fill 0 gave %v, want the constant 0", fill)
+	}
+	o := parseExplainFlags(t, "-method", "occlusion", "-image", path, "-window", "8x8", "-stride", "4x4").GetOcclusion()
+	if !reflect.DeepEqual(o.GetWindow(), []uint32{8, 8}) || !reflect.DeepEqual(o.GetStrides(), []uint32{4, 4}) {
+		t.Errorf("window %v strides %v, want [8 8] and [4 4]", o.GetWindow(), o.GetStrides())
 	}
 }
