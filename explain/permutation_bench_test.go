@@ -150,18 +150,16 @@ func measurePeak(gogc int, f func()) float64 {
 func BenchmarkPermutation(b *testing.B) {
 	data, target := benchData(100_000, 30)
 	req := PermutationRequest{Data: data, Target: target, Repeats: 5, Seed: 1}
-	benchLatency(b, func(m Model) error {
+	benchLatency(b, 1000, 4, time.Millisecond, func(m Model) error {
 		_, err := Permutation(context.Background(), m, req)
 		return err
 	})
 }
 
-// benchLatency runs job against the latency model (batches of 1000 rows,
-// 4 in flight, 1 ms each) and reports wall time over the ideal and over the
-// batches' measured time, and the peak and live heap.
-func benchLatency(b *testing.B, job func(Model) error) {
-	const batch, inFlight = 1000, 4
-	const latency = time.Millisecond
+// benchLatency runs job against the latency model (batches of batch rows,
+// inFlight at once, latency each) and reports wall time over the ideal and
+// over the batches' measured time, and the peak and live heap.
+func benchLatency(b *testing.B, batch, inFlight int, latency time.Duration, job func(Model) error) {
 	var wall, ideal, busy time.Duration
 	var peak float64
 	b.ResetTimer()
@@ -174,8 +172,8 @@ func benchLatency(b *testing.B, job func(Model) error) {
 			b.Fatal(err)
 		}
 		wall += time.Since(start)
-		ideal += time.Duration(m.batches.Load()) * latency / inFlight
-		busy += time.Duration(m.busy.Load()) / inFlight
+		ideal += time.Duration(m.batches.Load()) * latency / time.Duration(inFlight)
+		busy += time.Duration(m.busy.Load()) / time.Duration(inFlight)
 	}
 	b.StopTimer()
 	live := measurePeak(10, func() { _ = job(newLatencyModel(batch, inFlight, latency)) })

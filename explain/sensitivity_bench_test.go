@@ -3,6 +3,7 @@ package explain
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // BenchmarkSensitivity: 100,000 rows × 30 features (6,000,000 rows to
@@ -11,7 +12,7 @@ import (
 func BenchmarkSensitivity(b *testing.B) {
 	data, _ := benchData(100_000, 30)
 	req := SensitivityRequest{Data: data}
-	benchLatency(b, func(m Model) error {
+	benchLatency(b, 1000, 4, time.Millisecond, func(m Model) error {
 		_, err := Sensitivity(context.Background(), m, req)
 		return err
 	})

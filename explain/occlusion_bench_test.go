@@ -1,0 +1,19 @@
+package explain
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// BenchmarkOcclusionLatency is the figure: a 224×224×3 image, a
+// 16×16 window at stride 8 (729 windows + the image), against a model that
+// takes 5 ms per batch of 16 images, 4 batches in flight; wall/ideal is
+// the wall time over batches × latency ÷ in flight.
+func BenchmarkOcclusionLatency(b *testing.B) {
+	req := OcclusionRequest{Input: occRamp(224*224*3, 1), Shape: []int{224, 224, 3}, Window: []int{16, 16, 3}, Strides: []int{8, 8, 3}}
+	benchLatency(b, 16, 4, 5*time.Millisecond, func(m Model) error {
+		_, err := Occlusion(context.Background(), m, req)
+		return err
+	})
+}
