@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/explainer-sidecar/explainer/predictor"
 	"github.com/explainer-sidecar/explainer/predictor/predictortest"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
@@ -492,5 +493,27 @@ func TestImageMethodsOtherFills(t *testing.T) {
 		if n := len(resp.GetExplanation().GetSegments().GetLabels()); n != h*w {
 			t.Errorf("fill %v: %d segment labels", fill.GetKind(), n)
 		}
+	}
+}
+
+func TestOcclusionCancelLeavesModelIdle(t *testing.T) {
+	// 24×24 pixels with 1×1 windows: 577 images in batches of 4, two at a
+	// time, 10 ms each — seconds of work unless the cancel stops it.
+	fake := predictortest.NewPredictServer(predictortest.Logistic([]float64{0.01}, 0))
+	fake.MaxBatchSize = 4
+	fake.Delay = 10 * time.Millisecond
+	ts := predictortest.NewBufconnServer(fake)
+	defer ts.Close()
+	sc := startSidecar(t, func(m string) predictor.Client { return predictor.NewPredictV1(ts.Conn, m) }, WithInFlight(2))
+	stream, err := sc.client.ExplainStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(startJob("occ", occlusionRequest(testImage(24, 24, 1, 1), 24, 24, 1, nil))); err != nil {
+		t.Fatal(err)
+	}
+	cancelOnFirstProgress(t, stream, "occ", fake)
+	if fake.Rows() >= 577 {
+		t.Errorf("the model scored all %d images despite the cancel", fake.Rows())
 	}
 }
