@@ -502,3 +502,41 @@ func TestLIMETextRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestTextOcclusion(t *testing.T) {
+	// Window of one token: each token's attribution is exactly
+	// f(text) − f(text without it).
+	const text = "good food but bad service"
+	fake := predictortest.NewPredictServer(nil)
+	fake.TextScore = cueScore
+	ts := predictortest.NewBufconnServer(fake)
+	defer ts.Close()
+	sc := startSidecar(t, func(m string) predictor.Client { return predictor.NewPredictV1(ts.Conn, m) })
+	resp, err := sc.client.Explain(context.Background(), &explainerv1.ExplainRequest{
+		Model:    "model",
+		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{Text: text}}},
+		Method:   &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{Labels: []uint32{1}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := strings.Fields(text)
+	full := cueScore([]string{text})[0][1]
+	attrs := resp.GetExplanation().GetLabels()[0].GetAttributions()
+	if len(attrs) != len(words) {
+		t.Fatalf("%d attributions for %d tokens", len(attrs), len(words))
+	}
+	for i, a := range attrs {
+		without := strings.Join(append(append([]string{}, words[:i]...), words[i+1:]...), " ")
+		want := full - cueScore([]string{without})[0][1]
+		if a.GetFeature() != words[i] || math.Abs(a.GetWeight()-want) > 1e-12 {
+			t.Errorf("token %d %q: %v, want %q %v", i, a.GetFeature(), a.GetWeight(), words[i], want)
+		}
+		if sp := a.GetSpans(); len(sp) != 1 || text[sp[0].GetStart():sp[0].GetEnd()] != words[i] {
+			t.Errorf("token %d spans %v", i, sp)
+		}
+	}
+	if resp.GetExplanation().GetNumSamples() != uint64(len(words)+1) {
+		t.Errorf("%d samples, want the text and one per window", resp.GetExplanation().GetNumSamples())
+	}
+}

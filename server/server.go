@@ -330,6 +330,15 @@ func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io
 		exp.Segments = segmentMap(r.Segments, img.H, img.W)
 		return exp, nil
 	case *explainerv1.ExplainRequest_Occlusion:
+		if req.GetInstance().GetText() != nil {
+			res, dom, err := textOcclusion(ctx, req, m, info.NumClasses)
+			if err != nil {
+				return nil, err
+			}
+			exp := toProto(res)
+			tokenSpans(exp, dom)
+			return exp, nil
+		}
 		img, layout, err := parseImage(req)
 		if err != nil {
 			return nil, err

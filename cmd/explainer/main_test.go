@@ -485,6 +485,25 @@ func TestExplainText(t *testing.T) {
 	if !strings.Contains(page, "rgba(0,160,0,0.75)") || strings.Contains(page, "<b>food</b>") {
 		t.Errorf("want the strongest word fully green and the text escaped:\n%s", page)
 	}
+	// Occlusion over the text's tokens: removing "great" lowers class 1.
+	out, _, err = runCLI(t, "explain", "-server", addr, "-method", "occlusion", "-text", "a great place", "-labels", "1", "-output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	occ := decode(t, out)
+	if occ.Method != "occlusion" || len(occ.Explanations[0].Attributions) != 3 {
+		t.Fatalf("text occlusion: %+v", occ)
+	}
+	for _, a := range occ.Explanations[0].Attributions {
+		// 0.9 with "great", 0.2 without: removing it costs 0.7.
+		want := 0.0
+		if a.Feature == "great" {
+			want = 0.7
+		}
+		if math.Abs(a.Weight-want) > 1e-12 || len(a.Spans) != 1 {
+			t.Errorf("token %+v: want weight %v and one span", a, want)
+		}
+	}
 	if _, _, err := runCLI(t, "demo", "-num-samples", "100", "-output", "html"); err == nil || !strings.Contains(err.Error(), "-output html shows text explanations") {
 		t.Errorf("html for a row: %v", err)
 	}

@@ -24,6 +24,10 @@ func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error
 	}
 	switch f.method {
 	case "occlusion":
+		if f.text != "" && f.image == "" {
+			req, err := f.textOcclusionRequest()
+			return req, nil, err
+		}
 		req, err := f.imageRequest()
 		return req, nil, err
 	case "lime", "kernelshap":
@@ -91,6 +95,36 @@ func (f *explainFlags) featureSelection() (explainerv1.FeatureSelection, error) 
 		return 0, fmt.Errorf("-feature-selection %q: want auto, none, highest_weights, forward_selection or lasso_path", f.selection)
 	}
 	return explainerv1.FeatureSelection(sel), nil
+}
+
+// textOcclusionRequest slides a window of -window tokens (default 1) over
+// -text.
+func (f *explainFlags) textOcclusionRequest() (*explainerv1.ExplainRequest, error) {
+	o := &explainerv1.OcclusionOptions{MaskString: f.maskString}
+	for _, v := range []struct {
+		flag, s string
+		dst     *[]uint32
+	}{{"-window", f.window, &o.Window}, {"-stride", f.stride, &o.Strides}} {
+		if v.s == "" {
+			continue
+		}
+		n, err := parseIndices(v.flag, v.s)
+		if err != nil || len(n) != 1 || n[0] == 0 {
+			return nil, fmt.Errorf("%s %q: with -text, one positive number of tokens", v.flag, v.s)
+		}
+		*v.dst = n
+	}
+	var err error
+	if o.Labels, err = parseIndices("-labels", f.labels); err != nil {
+		return nil, err
+	}
+	return &explainerv1.ExplainRequest{
+		Model: f.model,
+		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{
+			Text: f.text, SplitExpression: f.splitExpression,
+		}}},
+		Method: &explainerv1.ExplainRequest_Occlusion{Occlusion: o},
+	}, nil
 }
 
 func (f *explainFlags) limeTextRequest() (*explainerv1.ExplainRequest, error) {

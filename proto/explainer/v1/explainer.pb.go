@@ -1769,20 +1769,26 @@ func (x *LimeImageOptions) GetSeed() uint64 {
 }
 
 // OcclusionOptions configures occlusion (Captum's Occlusion): a window
-// slides over the image with the given strides and is replaced by the
-// baseline; a pixel's attribution is the mean, over the windows covering
-// it, of score(image) − score(occluded image), per label.
+// slides over the image (or the text's tokens) with the given strides and
+// is replaced by the baseline (or removed from the text); a pixel's (or
+// token's) attribution is the mean, over the windows covering it, of
+// score(instance) − score(occluded instance), per label.
 type OcclusionOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Window height and width in pixels; it covers every channel.
-	// Default 16 × 16.
+	// Default 16 × 16. For a text: one value, the window in tokens
+	// (default 1).
 	Window []uint32 `protobuf:"varint,1,rep,packed,name=window,proto3" json:"window,omitempty"`
-	// Strides in pixels, height then width. Default the window (no overlap).
+	// Strides in pixels, height then width (text: in tokens). Default the
+	// window (no overlap).
 	Strides []uint32 `protobuf:"varint,2,rep,packed,name=strides,proto3" json:"strides,omitempty"`
 	// The value occluded pixels take. Default 0.
 	Baseline float64 `protobuf:"fixed64,3,opt,name=baseline,proto3" json:"baseline,omitempty"`
 	// The labels to attribute. Default the model's top label.
-	Labels        []uint32 `protobuf:"varint,4,rep,packed,name=labels,proto3" json:"labels,omitempty"`
+	Labels []uint32 `protobuf:"varint,4,rep,packed,name=labels,proto3" json:"labels,omitempty"`
+	// For a text: written in place of each occluded token, e.g. "[MASK]".
+	// Default: occluded tokens are dropped.
+	MaskString    string `protobuf:"bytes,5,opt,name=mask_string,json=maskString,proto3" json:"mask_string,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1843,6 +1849,13 @@ func (x *OcclusionOptions) GetLabels() []uint32 {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *OcclusionOptions) GetMaskString() string {
+	if x != nil {
+		return x.MaskString
+	}
+	return ""
 }
 
 // Dataset is a dense table of rows, row-major.
@@ -3851,12 +3864,14 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
 	"top_labels\x18\b \x01(\rR\ttopLabels\x12\x17\n" +
 	"\x04seed\x18\t \x01(\x04H\x00R\x04seed\x88\x01\x01B\a\n" +
-	"\x05_seed\"x\n" +
+	"\x05_seed\"\x99\x01\n" +
 	"\x10OcclusionOptions\x12\x16\n" +
 	"\x06window\x18\x01 \x03(\rR\x06window\x12\x18\n" +
 	"\astrides\x18\x02 \x03(\rR\astrides\x12\x1a\n" +
 	"\bbaseline\x18\x03 \x01(\x01R\bbaseline\x12\x16\n" +
-	"\x06labels\x18\x04 \x03(\rR\x06labels\"\x95\x01\n" +
+	"\x06labels\x18\x04 \x03(\rR\x06labels\x12\x1f\n" +
+	"\vmask_string\x18\x05 \x01(\tR\n" +
+	"maskString\"\x95\x01\n" +
 	"\aDataset\x12\x19\n" +
 	"\bnum_rows\x18\x01 \x01(\rR\anumRows\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\x01R\x06values\x12\x18\n" +
