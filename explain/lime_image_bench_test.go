@@ -1,0 +1,32 @@
+package explain
+
+import (
+	"context"
+	"testing"
+
+	"github.com/explainer-sidecar/explainer/sampler"
+)
+
+// BenchmarkLIMEImage is the sidecar's cost per sample of image LIME: a
+// 224×224×3 image, an 8×8 grid (64 segments), 1000 samples, a model that
+// answers at once.
+func BenchmarkLIMEImage(b *testing.B) {
+	img := sampler.Image{H: 224, W: 224, C: 3, Pix: occRamp(224*224*3, 1)}
+	seg, n := sampler.GridSegments(224, 224, 8, 8)
+	one := []float64{0.3, 0.7}
+	m := occFunc(func(rows [][]float64) [][]float64 {
+		out := make([][]float64, len(rows))
+		for i := range out {
+			out[i] = one
+		}
+		return out
+	})
+	req := LIMEImageRequest{Image: img, Segments: seg, NumSegments: n, NumSamples: 1000, Seed: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := LIMEImage(context.Background(), m, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/sample")
+}
