@@ -540,3 +540,88 @@ func TestTextOcclusion(t *testing.T) {
 		t.Errorf("%d samples, want the text and one per window", resp.GetExplanation().GetNumSamples())
 	}
 }
+
+func TestKernelSHAPTextAndImage(t *testing.T) {
+	// Text: an additive word model, so φ of a word is its weight exactly.
+	fake := predictortest.NewPredictServer(func(rows [][]float64) [][]float64 {
+		// Image: class 1 is the mean of the top-left quarter of a 4×4×1 image.
+		out := make([][]float64, len(rows))
+		for i, r := range rows {
+			p := (r[0] + r[1] + r[4] + r[5]) / 4
+			out[i] = []float64{1 - p, p}
+		}
+		return out
+	})
+	fake.TextScore = func(texts []string) [][]float64 {
+		out := make([][]float64, len(texts))
+		for i, s := range texts {
+			v := 0.0
+			for _, w := range strings.Fields(s) {
+				switch w {
+				case "good":
+					v += 0.3
+				case "bad":
+					v -= 0.2
+				}
+			}
+			out[i] = []float64{v}
+		}
+		return out
+	}
+	ts := predictortest.NewBufconnServer(fake)
+	defer ts.Close()
+	sc := startSidecar(t, func(m string) predictor.Client { return predictor.NewPredictV1(ts.Conn, m) })
+
+	resp, err := sc.client.Explain(context.Background(), &explainerv1.ExplainRequest{
+		Model:    "model",
+		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{Text: "good food bad good"}}},
+		Method:   &explainerv1.ExplainRequest_KernelShap{KernelShap: &explainerv1.KernelShapOptions{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"good": 0.6, "food": 0, "bad": -0.2}
+	for _, a := range resp.GetExplanation().GetLabels()[0].GetAttributions() {
+		if math.Abs(a.GetWeight()-want[a.GetFeature()]) > 1e-9 {
+			t.Errorf("φ(%s) = %v, want %v", a.GetFeature(), a.GetWeight(), want[a.GetFeature()])
+		}
+		if a.GetFeature() == "good" && len(a.GetSpans()) != 2 {
+			t.Errorf("good has %d spans, want 2", len(a.GetSpans()))
+		}
+	}
+
+	img := make([]float32, 16)
+	for i := range img {
+		img[i] = 0.1 * float32(i%5)
+	}
+	resp, err = sc.client.Explain(context.Background(), &explainerv1.ExplainRequest{
+		Model:    "model",
+		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Image{Image: &explainerv1.ImageInstance{Height: 4, Width: 4, Channels: 1, Values: img}}},
+		Method: &explainerv1.ExplainRequest_KernelShap{KernelShap: &explainerv1.KernelShapOptions{
+			Labels:       []uint32{1},
+			Segmentation: &explainerv1.Segmentation{Kind: &explainerv1.Segmentation_Grid{Grid: &explainerv1.GridSegmentation{Rows: 2, Cols: 2}}},
+			Fill:         &explainerv1.Fill{Kind: explainerv1.FillKind_FILL_KIND_CONSTANT},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := resp.GetExplanation()
+	l := exp.GetLabels()[0]
+	sum := 0.0
+	for _, a := range l.GetAttributions() {
+		sum += a.GetWeight()
+		// Only the top-left segment moves the score: with a zero fill its
+		// φ is the model's value, the others' 0.
+		want := 0.0
+		if a.GetIndex() == 0 {
+			want = l.GetModelValue() - l.GetBaseValue()
+		}
+		if math.Abs(a.GetWeight()-want) > 1e-6 {
+			t.Errorf("segment %d: φ %v, want %v", a.GetIndex(), a.GetWeight(), want)
+		}
+	}
+	if exp.GetMethod() != "kernelshap_image" || exp.GetSegments() == nil || math.Abs(sum-(l.GetModelValue()-l.GetBaseValue())) > 1e-9 {
+		t.Errorf("method %q, segments %v, Σφ %v vs %v", exp.GetMethod(), exp.GetSegments() != nil, sum, l.GetModelValue()-l.GetBaseValue())
+	}
+}

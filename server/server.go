@@ -266,6 +266,41 @@ func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io
 			return nil, err
 		}
 	case *explainerv1.ExplainRequest_KernelShap:
+		switch {
+		case req.GetInstance().GetText() != nil:
+			r, err := parseKernelSHAPText(req, info, rand.Uint64)
+			if err != nil {
+				return nil, err
+			}
+			var tf *explain.TextFeatures
+			res, tf, err = explain.KernelSHAPText(ctx, m, r)
+			if err != nil {
+				return nil, err
+			}
+			exp := toProto(res)
+			addSpans(exp, tf)
+			return exp, nil
+		case req.GetInstance().GetImage() != nil:
+			img, layout, err := parseImage(req)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkImageWidth(img, info); err != nil {
+				return nil, err
+			}
+			r, err := parseKernelSHAPImage(req, img, info, rand.Uint64)
+			if err != nil {
+				return nil, err
+			}
+			m = s.newJobModel(entry.client, info, io.progress, predictor.WithInstanceShape(imageShape(img, layout)...))
+			res, err = explain.KernelSHAPImage(ctx, imageModel(m, img, layout), r)
+			if err != nil {
+				return nil, err
+			}
+			exp := toProto(res)
+			exp.Segments = segmentMap(r.Segments, img.H, img.W)
+			return exp, nil
+		}
 		r, names, err := parseKernelSHAP(req, info, rand.Uint64)
 		if err != nil {
 			return nil, err

@@ -52,7 +52,7 @@ type htmlLabel struct {
 
 // writeHTML renders a text explanation of text as an HTML page.
 func writeHTML(w io.Writer, exp *explainerv1.Explanation, text string) error {
-	if exp.GetMethod() != "lime_text" && (exp.GetMethod() != "occlusion" || len(exp.GetMaps()) > 0) {
+	if exp.GetMethod() != "lime_text" && exp.GetMethod() != "kernelshap_text" && (exp.GetMethod() != "occlusion" || len(exp.GetMaps()) > 0) {
 		return errors.New("-output html shows text explanations (-text); use table or json")
 	}
 	page := struct {

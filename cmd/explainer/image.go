@@ -389,6 +389,20 @@ func (f *explainFlags) imageOptions(req *explainerv1.ExplainRequest, labels []ui
 		req.Method = &explainerv1.ExplainRequest_Occlusion{Occlusion: o}
 		return nil
 	}
+	if f.method == "kernelshap" {
+		o, err := f.kernelSHAPOptions(labels)
+		if err != nil {
+			return err
+		}
+		if o.Segmentation, err = parseSegmentation(f.segmentation); err != nil {
+			return err
+		}
+		if o.Fill, err = parseFill(f.fill); err != nil {
+			return err
+		}
+		req.Method = &explainerv1.ExplainRequest_KernelShap{KernelShap: o}
+		return nil
+	}
 	sel, err := f.featureSelection()
 	if err != nil {
 		return err

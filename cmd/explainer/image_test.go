@@ -176,7 +176,7 @@ func TestImageFlagErrors(t *testing.T) {
 		{[]string{"-method", "occlusion", "-window", "0,4"}, `-window "0,4"`},
 		{[]string{"-method", "occlusion", "-stride", "1,2,3"}, `-stride "1,2,3": want the strides`},
 		{[]string{"-method", "occlusion", "-top-labels", "2"}, "-top-labels does not apply to occlusion"},
-		{[]string{"-method", "kernelshap"}, "-image works with -method lime or occlusion, not kernelshap"},
+		{[]string{"-method", "sensitivity"}, "-image works with -method lime, kernelshap or occlusion, not sensitivity"},
 		{[]string{"-text", "hello"}, "give -text or -image, not both"},
 	}
 	for _, tt := range tests {

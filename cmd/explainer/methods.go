@@ -19,8 +19,8 @@ const chunkRows = 4096
 // build reads the files the method needs and builds its request; data,
 // when not nil, is streamed after the start.
 func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error) {
-	if f.image != "" && f.method != "lime" && f.method != "occlusion" {
-		return nil, nil, fmt.Errorf("-image works with -method lime or occlusion, not %s", f.method)
+	if f.image != "" && f.method != "lime" && f.method != "occlusion" && f.method != "kernelshap" {
+		return nil, nil, fmt.Errorf("-image works with -method lime, kernelshap or occlusion, not %s", f.method)
 	}
 	switch f.method {
 	case "occlusion":
@@ -36,8 +36,9 @@ func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error
 			return req, nil, err
 		}
 		if f.text != "" {
-			if f.method != "lime" {
-				return nil, nil, fmt.Errorf("-text works with -method lime; %s explains rows", f.method)
+			if f.method == "kernelshap" {
+				req, err := f.kernelSHAPTextRequest()
+				return req, nil, err
 			}
 			req, err := f.limeTextRequest()
 			return req, nil, err
@@ -154,14 +155,13 @@ func (f *explainFlags) limeTextRequest() (*explainerv1.ExplainRequest, error) {
 	}, nil
 }
 
-func (f *explainFlags) kernelSHAPRequest(instance []float64, bg *table.Table) (*explainerv1.ExplainRequest, error) {
-	if len(bg.Names) != len(instance) {
-		return nil, fmt.Errorf("the instance has %d values, the background has %d feature columns", len(instance), len(bg.Names))
-	}
+// kernelSHAPOptions are the KernelSHAP options every instance kind takes.
+func (f *explainFlags) kernelSHAPOptions(labels []uint32) (*explainerv1.KernelShapOptions, error) {
 	o := &explainerv1.KernelShapOptions{
 		NumSamples: uint32(f.numSamples),
-		Background: rowsDataset(bg, false),
 		TopLabels:  uint32(f.topLabels),
+		Labels:     labels,
+		Seed:       f.seedOption(),
 	}
 	switch f.link {
 	case "identity":
@@ -171,18 +171,49 @@ func (f *explainFlags) kernelSHAPRequest(instance []float64, bg *table.Table) (*
 	default:
 		return nil, fmt.Errorf("-link %q: want identity or logit", f.link)
 	}
-	var err error
+	return o, nil
+}
+
+func (f *explainFlags) kernelSHAPRequest(instance []float64, bg *table.Table) (*explainerv1.ExplainRequest, error) {
+	if len(bg.Names) != len(instance) {
+		return nil, fmt.Errorf("the instance has %d values, the background has %d feature columns", len(instance), len(bg.Names))
+	}
+	labels, err := parseIndices("-labels", f.labels)
+	if err != nil {
+		return nil, err
+	}
+	o, err := f.kernelSHAPOptions(labels)
+	if err != nil {
+		return nil, err
+	}
+	o.Background = rowsDataset(bg, false)
 	if o.Groups, err = parseGroups(f.groups); err != nil {
 		return nil, err
 	}
-	if o.Labels, err = parseIndices("-labels", f.labels); err != nil {
-		return nil, err
-	}
-	o.Seed = f.seedOption()
 	return &explainerv1.ExplainRequest{
 		Model: f.model,
 		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: &explainerv1.TabularInstance{
 			Values: instance, FeatureNames: bg.Names,
+		}}},
+		Method: &explainerv1.ExplainRequest_KernelShap{KernelShap: o},
+	}, nil
+}
+
+// kernelSHAPTextRequest explains -text with KernelSHAP: words are players.
+func (f *explainFlags) kernelSHAPTextRequest() (*explainerv1.ExplainRequest, error) {
+	labels, err := parseIndices("-labels", f.labels)
+	if err != nil {
+		return nil, err
+	}
+	o, err := f.kernelSHAPOptions(labels)
+	if err != nil {
+		return nil, err
+	}
+	o.Positional, o.MaskString = f.positional, f.maskString
+	return &explainerv1.ExplainRequest{
+		Model: f.model,
+		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{
+			Text: f.text, SplitExpression: f.splitExpression,
 		}}},
 		Method: &explainerv1.ExplainRequest_KernelShap{KernelShap: o},
 	}, nil

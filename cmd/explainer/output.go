@@ -108,7 +108,7 @@ func toJSON(exp *explainerv1.Explanation) jsonExplanation {
 		switch method {
 		case "lime", "lime_text", "lime_image":
 			jl.Prediction, jl.Intercept, jl.Score, jl.LocalPrediction = ptr(l.GetPrediction()), ptr(l.GetIntercept()), ptr(l.GetScore()), ptr(l.GetLocalPrediction())
-		case "kernelshap":
+		case "kernelshap", "kernelshap_text", "kernelshap_image":
 			jl.Prediction, jl.BaseValue, jl.ModelValue = ptr(l.GetPrediction()), ptr(l.GetBaseValue()), ptr(l.GetModelValue())
 		}
 		for _, a := range l.GetAttributions() {
@@ -178,7 +178,7 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 		case "lime", "lime_text", "lime_image":
 			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · surrogate says %.4f (intercept %.4f, weighted R² %.3f)\n",
 				l.GetLabel(), name, l.GetPrediction(), l.GetLocalPrediction(), l.GetIntercept(), l.GetScore())
-		case "kernelshap":
+		case "kernelshap", "kernelshap_text", "kernelshap_image":
 			fmt.Fprintf(w, "\nlabel %d (%s): f(x) = %.4f · E[f(background)] = %.4f · Shapley values sum to %+.4f\n",
 				l.GetLabel(), name, l.GetModelValue(), l.GetBaseValue(), l.GetModelValue()-l.GetBaseValue())
 			weightHeader = "φ"
@@ -195,7 +195,7 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 			}
 		}
 		attrs := l.GetAttributions()
-		if exp.GetMethod() == "lime_image" {
+		if exp.GetMethod() == "lime_image" || exp.GetMethod() == "kernelshap_image" {
 			attrs = segmentNames(attrs, exp.GetSegments())
 		}
 		writeRows(w, attrs, weightHeader, value)

@@ -42,7 +42,7 @@ func writePNG(w io.Writer, exp *explainerv1.Explanation, inst *explainerv1.Image
 	}
 	img := displayImage(im)
 	switch exp.GetMethod() {
-	case "lime_image":
+	case "lime_image", "kernelshap_image":
 		err = tintSegments(img, exp)
 	case "occlusion":
 		err = blendHeatmap(img, exp)

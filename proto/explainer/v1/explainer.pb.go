@@ -2012,9 +2012,10 @@ type KernelShapOptions struct {
 	// Players: groups of features present or absent together. Default
 	// every feature its own player. Features in no group are always present.
 	Groups []*FeatureGroup `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
-	// What "absent" means: an absent feature takes each background row's
-	// value and the outputs are averaged (weighted by background weights).
-	// Required; 1 to 1000 rows (summarise larger data, e.g. by k-means).
+	// What "absent" means for a tabular instance: an absent feature takes
+	// each background row's value and the outputs are averaged (weighted by
+	// background weights). Required for tabular instances; 1 to 1000 rows
+	// (summarise larger data, e.g. by k-means).
 	Background *Dataset `protobuf:"bytes,4,opt,name=background,proto3" json:"background,omitempty"`
 	// The labels (class indices) to explain. When empty and top_labels is 0,
 	// the model's top label is explained.
@@ -2022,7 +2023,18 @@ type KernelShapOptions struct {
 	// Explain the top_labels highest-scoring classes.
 	TopLabels uint32 `protobuf:"varint,6,opt,name=top_labels,json=topLabels,proto3" json:"top_labels,omitempty"`
 	// Seed of the coalition sampler. Unset: random, echoed in the result.
-	Seed          *uint64 `protobuf:"varint,7,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	Seed *uint64 `protobuf:"varint,7,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	// Text instances: the players are the words (every occurrence together)
+	// or, with positional, the token positions; an absent word is dropped or
+	// replaced by mask_string. No background is needed.
+	Positional bool `protobuf:"varint,8,opt,name=positional,proto3" json:"positional,omitempty"`
+	// Text instances: written in place of an absent word, e.g. "[MASK]".
+	MaskString string `protobuf:"bytes,9,opt,name=mask_string,json=maskString,proto3" json:"mask_string,omitempty"`
+	// Image instances: the players are these segments. Default a 4 × 4 grid.
+	Segmentation *Segmentation `protobuf:"bytes,10,opt,name=segmentation,proto3" json:"segmentation,omitempty"`
+	// Image instances: what an absent segment shows (the background). Default
+	// each segment's mean colour.
+	Fill          *Fill `protobuf:"bytes,11,opt,name=fill,proto3" json:"fill,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2104,6 +2116,34 @@ func (x *KernelShapOptions) GetSeed() uint64 {
 		return *x.Seed
 	}
 	return 0
+}
+
+func (x *KernelShapOptions) GetPositional() bool {
+	if x != nil {
+		return x.Positional
+	}
+	return false
+}
+
+func (x *KernelShapOptions) GetMaskString() string {
+	if x != nil {
+		return x.MaskString
+	}
+	return ""
+}
+
+func (x *KernelShapOptions) GetSegmentation() *Segmentation {
+	if x != nil {
+		return x.Segmentation
+	}
+	return nil
+}
+
+func (x *KernelShapOptions) GetFill() *Fill {
+	if x != nil {
+		return x.Fill
+	}
+	return nil
 }
 
 // PermutationOptions configures permutation importance (scikit-learn's
@@ -2587,7 +2627,8 @@ func (x *ExplainResponse) GetExplanation() *Explanation {
 type Explanation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The method that produced it: "lime", "lime_text", "lime_image",
-	// "occlusion", "kernelshap", "permutation", "sensitivity".
+	// "occlusion", "kernelshap", "kernelshap_text", "kernelshap_image",
+	// "permutation", "sensitivity".
 	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
 	// The model explained.
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
@@ -3880,7 +3921,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\rfeature_names\x18\x05 \x03(\tR\ffeatureNames\">\n" +
 	"\fFeatureGroup\x12\x1a\n" +
 	"\bfeatures\x18\x01 \x03(\rR\bfeatures\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\xa0\x02\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\xc9\x03\n" +
 	"\x11KernelShapOptions\x12\x1f\n" +
 	"\vnum_samples\x18\x01 \x01(\rR\n" +
 	"numSamples\x12&\n" +
@@ -3892,7 +3933,15 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x06labels\x18\x05 \x03(\rR\x06labels\x12\x1d\n" +
 	"\n" +
 	"top_labels\x18\x06 \x01(\rR\ttopLabels\x12\x17\n" +
-	"\x04seed\x18\a \x01(\x04H\x00R\x04seed\x88\x01\x01B\a\n" +
+	"\x04seed\x18\a \x01(\x04H\x00R\x04seed\x88\x01\x01\x12\x1e\n" +
+	"\n" +
+	"positional\x18\b \x01(\bR\n" +
+	"positional\x12\x1f\n" +
+	"\vmask_string\x18\t \x01(\tR\n" +
+	"maskString\x12>\n" +
+	"\fsegmentation\x18\n" +
+	" \x01(\v2\x1a.explainer.v1.SegmentationR\fsegmentation\x12&\n" +
+	"\x04fill\x18\v \x01(\v2\x12.explainer.v1.FillR\x04fillB\a\n" +
 	"\x05_seed\"\xb5\x02\n" +
 	"\x12PermutationOptions\x12)\n" +
 	"\x04data\x18\x01 \x01(\v2\x15.explainer.v1.DatasetR\x04data\x12\x1a\n" +
@@ -4158,38 +4207,40 @@ var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	5,  // 26: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
 	23, // 27: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
 	22, // 28: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
-	22, // 29: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
-	6,  // 30: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
-	23, // 31: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
-	22, // 32: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
-	28, // 33: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
-	29, // 34: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
-	31, // 35: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
-	34, // 36: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	44, // 37: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
-	1,  // 38: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
-	6,  // 39: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
-	32, // 40: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
-	33, // 41: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
-	35, // 42: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
-	36, // 43: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
-	39, // 44: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
-	40, // 45: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
-	38, // 46: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
-	7,  // 47: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	42, // 48: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
-	31, // 49: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	43, // 50: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
-	31, // 51: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
-	7,  // 52: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	37, // 53: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	30, // 54: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	41, // 55: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	54, // [54:56] is the sub-list for method output_type
-	52, // [52:54] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	16, // 29: explainer.v1.KernelShapOptions.segmentation:type_name -> explainer.v1.Segmentation
+	19, // 30: explainer.v1.KernelShapOptions.fill:type_name -> explainer.v1.Fill
+	22, // 31: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
+	6,  // 32: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
+	23, // 33: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
+	22, // 34: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
+	28, // 35: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
+	29, // 36: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
+	31, // 37: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
+	34, // 38: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
+	44, // 39: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	1,  // 40: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
+	6,  // 41: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
+	32, // 42: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
+	33, // 43: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
+	35, // 44: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
+	36, // 45: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
+	39, // 46: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
+	40, // 47: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
+	38, // 48: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
+	7,  // 49: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
+	42, // 50: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	31, // 51: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
+	43, // 52: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	31, // 53: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
+	7,  // 54: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	37, // 55: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	30, // 56: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	41, // 57: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	56, // [56:58] is the sub-list for method output_type
+	54, // [54:56] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }
