@@ -56,7 +56,11 @@ func FuzzParseLIME(f *testing.F) {
 		var err error
 		switch req.GetMethod().(type) {
 		case *explainerv1.ExplainRequest_KernelShap:
-			_, _, err = parseKernelSHAP(&req, info, seed)
+			if req.GetInstance().GetText() != nil {
+				_, err = parseKernelSHAPText(&req, info, seed)
+			} else {
+				_, _, err = parseKernelSHAP(&req, info, seed)
+			}
 		case *explainerv1.ExplainRequest_Permutation:
 			_, _, err = parsePermutation(context.Background(), req.GetPermutation(), info, nil, seed)
 		case *explainerv1.ExplainRequest_Sensitivity:
