@@ -407,22 +407,9 @@ func parseLIMEText(req *explainerv1.ExplainRequest, info predictor.ModelInfo, ra
 	o := req.GetLimeText()
 	var r explain.LIMETextRequest
 	txt := req.GetInstance().GetText()
-	if txt == nil {
-		return r, invalidArgument("instance.text: required")
-	}
-	if len(txt.GetSplitExpression()) > explain.MaxSplitExpressionLen {
-		return r, invalidArgument("instance.text.split_expression: longer than %d bytes", explain.MaxSplitExpressionLen)
-	}
-	var split *regexp.Regexp
-	if e := txt.GetSplitExpression(); e != "" {
-		var err error
-		if split, err = regexp.Compile(e); err != nil {
-			return r, invalidArgument("instance.text.split_expression: not a valid RE2 expression")
-		}
-	}
-	dom, err := sampler.NewTextDomain(txt.GetText(), split, o.GetPositional(), explain.MaxTextTokens)
+	dom, err := textDomain(txt, o.GetPositional())
 	if err != nil {
-		return r, invalidArgument("instance.text: %v", err)
+		return r, err
 	}
 	n := int(o.GetNumSamples())
 	if n == 0 {
@@ -469,6 +456,29 @@ func parseLIMEText(req *explainerv1.ExplainRequest, info predictor.ModelInfo, ra
 		TopLabels:       int(o.GetTopLabels()),
 		Seed:            seed,
 	}, nil
+}
+
+// textDomain checks a text instance and tokenizes it, as the text methods
+// will: the features are words, or token positions when positional.
+func textDomain(txt *explainerv1.TextInstance, positional bool) (*sampler.TextDomain, error) {
+	if txt == nil {
+		return nil, invalidArgument("instance.text: required")
+	}
+	if len(txt.GetSplitExpression()) > explain.MaxSplitExpressionLen {
+		return nil, invalidArgument("instance.text.split_expression: longer than %d bytes", explain.MaxSplitExpressionLen)
+	}
+	var split *regexp.Regexp
+	if e := txt.GetSplitExpression(); e != "" {
+		var err error
+		if split, err = regexp.Compile(e); err != nil {
+			return nil, invalidArgument("instance.text.split_expression: not a valid RE2 expression")
+		}
+	}
+	dom, err := sampler.NewTextDomain(txt.GetText(), split, positional, explain.MaxTextTokens)
+	if err != nil {
+		return nil, invalidArgument("instance.text: %v", err)
+	}
+	return dom, nil
 }
 
 // addSpans puts each text feature's byte offsets on its attributions.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"regexp"
 
 	"github.com/explainer-sidecar/explainer/explain"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
@@ -17,21 +16,10 @@ import (
 // renderedText turns into texts for the model.
 func textOcclusion(ctx context.Context, req *explainerv1.ExplainRequest, m *jobModel, classes int) (*explain.Result, *sampler.TextDomain, error) {
 	const field = "occlusion"
-	txt := req.GetInstance().GetText()
 	o := req.GetOcclusion()
-	if len(txt.GetSplitExpression()) > explain.MaxSplitExpressionLen {
-		return nil, nil, invalidArgument("instance.text.split_expression: longer than %d bytes", explain.MaxSplitExpressionLen)
-	}
-	var split *regexp.Regexp
-	if e := txt.GetSplitExpression(); e != "" {
-		var err error
-		if split, err = regexp.Compile(e); err != nil {
-			return nil, nil, invalidArgument("instance.text.split_expression: not a valid RE2 expression")
-		}
-	}
-	dom, err := sampler.NewTextDomain(txt.GetText(), split, true, explain.MaxTextTokens)
+	dom, err := textDomain(req.GetInstance().GetText(), true)
 	if err != nil {
-		return nil, nil, invalidArgument("instance.text: %v", err)
+		return nil, nil, err
 	}
 	n := len(dom.Features)
 	if n == 0 {
