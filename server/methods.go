@@ -233,29 +233,13 @@ func parseKernelSHAP(req *explainerv1.ExplainRequest, info predictor.ModelInfo, 
 	if err := d.add(field+".background", bg.GetValues(), nil, bg.GetWeights(), p, false); err != nil {
 		return r, nil, err
 	}
-	if ns := o.GetNumSamples(); ns > explain.MaxNumSamples {
-		return r, nil, invalidArgument("%s.num_samples: %d exceeds limit %d", field, ns, explain.MaxNumSamples)
+	ns, link, labels, seed, err := shapCommon(o, info, randomSeed)
+	if err != nil {
+		return r, nil, err
 	}
 	gs, groupNames, err := groups(field, o.GetGroups(), p)
 	if err != nil {
 		return r, nil, err
-	}
-	labels, err := labelsOf(field, o.GetLabels(), info.NumClasses)
-	if err != nil {
-		return r, nil, err
-	}
-	var link explain.Link
-	switch o.GetLink() {
-	case explainerv1.Link_LINK_UNSPECIFIED, explainerv1.Link_LINK_IDENTITY:
-		link = explain.LinkIdentity
-	case explainerv1.Link_LINK_LOGIT:
-		link = explain.LinkLogit
-	default:
-		return r, nil, invalidArgument("%s.link: unknown value %d", field, int32(o.GetLink()))
-	}
-	seed := o.GetSeed()
-	if o.Seed == nil {
-		seed = randomSeed()
 	}
 	return explain.KernelSHAPRequest{
 		Instance:          inst,
@@ -263,7 +247,7 @@ func parseKernelSHAP(req *explainerv1.ExplainRequest, info predictor.ModelInfo, 
 		BackgroundWeights: d.weights,
 		Groups:            gs,
 		FeatureNames:      names,
-		NumSamples:        int(o.GetNumSamples()),
+		NumSamples:        ns,
 		Link:              link,
 		Labels:            labels,
 		TopLabels:         int(o.GetTopLabels()),
