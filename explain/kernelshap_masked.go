@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"regexp"
 
 	"github.com/explainer-sidecar/explainer/sampler"
 )
@@ -69,22 +68,10 @@ func KernelSHAPText(ctx context.Context, m TextModel, req KernelSHAPTextRequest)
 	if err := req.validate(); err != nil {
 		return nil, nil, err
 	}
-	var split *regexp.Regexp
-	if req.SplitExpression != "" {
-		var err error
-		if split, err = regexp.Compile(req.SplitExpression); err != nil {
-			return nil, nil, invalid("split_expression", "is not a valid regular expression")
-		}
-		if split.MatchString("") {
-			return nil, nil, invalid("split_expression", "must not match the empty string")
-		}
-	}
-	dom, err := sampler.NewTextDomain(req.Text, split, req.Positional, MaxTextTokens)
+	dom, err := textDomain(req.Text, req.SplitExpression, req.Positional)
 	switch {
 	case err != nil:
-		return nil, nil, invalid("text", "has more than %d tokens", MaxTextTokens)
-	case len(dom.Features) == 0:
-		return nil, nil, invalid("text", "has no tokens")
+		return nil, nil, err
 	case len(dom.Features) > MaxKernelSHAPPlayers:
 		return nil, nil, invalid("text", "has %d features, more than the maximum of %d players", len(dom.Features), MaxKernelSHAPPlayers)
 	}

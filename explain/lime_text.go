@@ -92,6 +92,29 @@ type TextFeature struct {
 	Offsets [][2]int
 }
 
+// textDomain tokenizes text for the text estimators: split is a regular
+// expression matching the separators ("" for words).
+func textDomain(text, split string, positional bool) (*sampler.TextDomain, error) {
+	var re *regexp.Regexp
+	if split != "" {
+		var err error
+		if re, err = regexp.Compile(split); err != nil {
+			return nil, invalid("split_expression", "is not a valid regular expression")
+		}
+		if re.MatchString("") {
+			return nil, invalid("split_expression", "must not match the empty string")
+		}
+	}
+	dom, err := sampler.NewTextDomain(text, re, positional, MaxTextTokens)
+	switch {
+	case err != nil:
+		return nil, invalid("text", "has more than %d tokens", MaxTextTokens)
+	case len(dom.Features) == 0:
+		return nil, invalid("text", "has no tokens")
+	}
+	return dom, nil
+}
+
 // LIMEText explains the model's prediction for req.Text with lime's
 // LimeTextExplainer semantics. It tokenizes the text, draws
 // req.NumSamples binary masks over its features (sampler.SampleTextMasks:
@@ -110,22 +133,9 @@ func LIMEText(ctx context.Context, m TextModel, req LIMETextRequest) (*Result, *
 	if err := req.validate(); err != nil {
 		return nil, nil, err
 	}
-	var split *regexp.Regexp
-	if req.SplitExpression != "" {
-		var err error
-		if split, err = regexp.Compile(req.SplitExpression); err != nil {
-			return nil, nil, invalid("split_expression", "is not a valid regular expression")
-		}
-		if split.MatchString("") {
-			return nil, nil, invalid("split_expression", "must not match the empty string")
-		}
-	}
-	dom, err := sampler.NewTextDomain(req.Text, split, req.Positional, MaxTextTokens)
-	switch {
-	case err != nil:
-		return nil, nil, invalid("text", "has more than %d tokens", MaxTextTokens)
-	case len(dom.Features) == 0:
-		return nil, nil, invalid("text", "has no tokens")
+	dom, err := textDomain(req.Text, req.SplitExpression, req.Positional)
+	if err != nil {
+		return nil, nil, err
 	}
 	d := len(dom.Features)
 
