@@ -68,4 +68,7 @@ type Attribution struct {
 	Values []float64
 	// MeanAbs is the mean absolute partial derivative (sensitivity).
 	MeanAbs float64
+	// StdErr is Weight's standard error; 0 when it cannot be estimated.
+	// Each estimator's doc comment says how it is computed.
+	StdErr float64
 }

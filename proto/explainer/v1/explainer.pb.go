@@ -439,6 +439,64 @@ func (Scoring) EnumDescriptor() ([]byte, []int) {
 	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{6}
 }
 
+// StopReason says why auto sampling stopped.
+type StopReason int32
+
+const (
+	// Not auto sampled.
+	StopReason_STOP_REASON_UNSPECIFIED StopReason = 0
+	// The target precision or ranking stability was reached.
+	StopReason_STOP_REASON_TARGET_MET StopReason = 1
+	// The budget (max_samples) was spent before the target was met.
+	StopReason_STOP_REASON_BUDGET_SPENT StopReason = 2
+	// The job was cancelled after at least one round; this is the last
+	// round's explanation.
+	StopReason_STOP_REASON_CANCELLED StopReason = 3
+)
+
+// Enum value maps for StopReason.
+var (
+	StopReason_name = map[int32]string{
+		0: "STOP_REASON_UNSPECIFIED",
+		1: "STOP_REASON_TARGET_MET",
+		2: "STOP_REASON_BUDGET_SPENT",
+		3: "STOP_REASON_CANCELLED",
+	}
+	StopReason_value = map[string]int32{
+		"STOP_REASON_UNSPECIFIED":  0,
+		"STOP_REASON_TARGET_MET":   1,
+		"STOP_REASON_BUDGET_SPENT": 2,
+		"STOP_REASON_CANCELLED":    3,
+	}
+)
+
+func (x StopReason) Enum() *StopReason {
+	p := new(StopReason)
+	*p = x
+	return p
+}
+
+func (x StopReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StopReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_explainer_v1_explainer_proto_enumTypes[7].Descriptor()
+}
+
+func (StopReason) Type() protoreflect.EnumType {
+	return &file_explainer_v1_explainer_proto_enumTypes[7]
+}
+
+func (x StopReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StopReason.Descriptor instead.
+func (StopReason) EnumDescriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
+}
+
 // ExplainRequest asks for one explanation.
 type ExplainRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -459,7 +517,14 @@ type ExplainRequest struct {
 	//	*ExplainRequest_LimeText
 	//	*ExplainRequest_LimeImage
 	//	*ExplainRequest_Occlusion
-	Method        isExplainRequest_Method `protobuf_oneof:"method"`
+	Method isExplainRequest_Method `protobuf_oneof:"method"`
+	// Sample in rounds until the explanation is precise enough, instead of a
+	// fixed num_samples (which must then be 0). Sampling methods only: lime,
+	// lime_text, lime_image, kernel_shap.
+	AutoSampling *AutoSampling `protobuf:"bytes,3,opt,name=auto_sampling,json=autoSampling,proto3" json:"auto_sampling,omitempty"`
+	// Checks of the explanation to run with it: stability over seeds and
+	// deletion / insertion curves. Unset runs none.
+	Evaluation    *Evaluation `protobuf:"bytes,4,opt,name=evaluation,proto3" json:"evaluation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -578,6 +643,20 @@ func (x *ExplainRequest) GetOcclusion() *OcclusionOptions {
 	return nil
 }
 
+func (x *ExplainRequest) GetAutoSampling() *AutoSampling {
+	if x != nil {
+		return x.AutoSampling
+	}
+	return nil
+}
+
+func (x *ExplainRequest) GetEvaluation() *Evaluation {
+	if x != nil {
+		return x.Evaluation
+	}
+	return nil
+}
+
 type isExplainRequest_Method interface {
 	isExplainRequest_Method()
 }
@@ -632,6 +711,180 @@ func (*ExplainRequest_LimeImage) isExplainRequest_Method() {}
 
 func (*ExplainRequest_Occlusion) isExplainRequest_Method() {}
 
+// AutoSampling samples in rounds, doubling the samples each round and
+// reusing every sample already scored, until the target is met or the budget
+// is spent. Each round's explanation streams as a partial result.
+type AutoSampling struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Samples in the first round. 0 means 1000.
+	InitialSamples uint32 `protobuf:"varint,1,opt,name=initial_samples,json=initialSamples,proto3" json:"initial_samples,omitempty"`
+	// The budget: samples in the last round at most. 0 means 50000.
+	MaxSamples uint32 `protobuf:"varint,2,opt,name=max_samples,json=maxSamples,proto3" json:"max_samples,omitempty"`
+	// The target: the largest standard error among the top_k attributions of
+	// every explained label is at most this. 0 turns it off; tolerance and
+	// stable_ranking may not both be off.
+	Tolerance float64 `protobuf:"fixed64,3,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	// The attributions that must be precise or stable, by decreasing |weight|.
+	// 0 means 5.
+	TopK uint32 `protobuf:"varint,4,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
+	// Also a target: the top_k features and their order are the same in two
+	// consecutive rounds. When tolerance is set too, both must hold.
+	StableRanking bool `protobuf:"varint,5,opt,name=stable_ranking,json=stableRanking,proto3" json:"stable_ranking,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutoSampling) Reset() {
+	*x = AutoSampling{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutoSampling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutoSampling) ProtoMessage() {}
+
+func (x *AutoSampling) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutoSampling.ProtoReflect.Descriptor instead.
+func (*AutoSampling) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AutoSampling) GetInitialSamples() uint32 {
+	if x != nil {
+		return x.InitialSamples
+	}
+	return 0
+}
+
+func (x *AutoSampling) GetMaxSamples() uint32 {
+	if x != nil {
+		return x.MaxSamples
+	}
+	return 0
+}
+
+func (x *AutoSampling) GetTolerance() float64 {
+	if x != nil {
+		return x.Tolerance
+	}
+	return 0
+}
+
+func (x *AutoSampling) GetTopK() uint32 {
+	if x != nil {
+		return x.TopK
+	}
+	return 0
+}
+
+func (x *AutoSampling) GetStableRanking() bool {
+	if x != nil {
+		return x.StableRanking
+	}
+	return false
+}
+
+// Evaluation asks for checks of the explanation's trustworthiness.
+type Evaluation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Repeat the explanation with this many seeds (the request's seed, then
+	// seed+1, ...), in parallel over the same model, and report how much the
+	// attributions agree. 0 turns it off; otherwise 2 to 16.
+	StabilityRuns uint32 `protobuf:"varint,1,opt,name=stability_runs,json=stabilityRuns,proto3" json:"stability_runs,omitempty"`
+	// Score deletion and insertion curves: remove (insert) the features in
+	// decreasing order of attribution and score the model at each step.
+	FidelityCurves bool `protobuf:"varint,2,opt,name=fidelity_curves,json=fidelityCurves,proto3" json:"fidelity_curves,omitempty"`
+	// Random orders averaged into the baseline curve. 0 means 5; at most 50.
+	RandomOrders uint32 `protobuf:"varint,3,opt,name=random_orders,json=randomOrders,proto3" json:"random_orders,omitempty"`
+	// Features compared by the stability's top-k overlap. 0 means 5.
+	TopK uint32 `protobuf:"varint,4,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
+	// Points on each curve besides the start: features are removed in this
+	// many steps. 0 means min(features, 20); at most 100.
+	CurveSteps    uint32 `protobuf:"varint,5,opt,name=curve_steps,json=curveSteps,proto3" json:"curve_steps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Evaluation) Reset() {
+	*x = Evaluation{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Evaluation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Evaluation) ProtoMessage() {}
+
+func (x *Evaluation) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Evaluation.ProtoReflect.Descriptor instead.
+func (*Evaluation) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Evaluation) GetStabilityRuns() uint32 {
+	if x != nil {
+		return x.StabilityRuns
+	}
+	return 0
+}
+
+func (x *Evaluation) GetFidelityCurves() bool {
+	if x != nil {
+		return x.FidelityCurves
+	}
+	return false
+}
+
+func (x *Evaluation) GetRandomOrders() uint32 {
+	if x != nil {
+		return x.RandomOrders
+	}
+	return 0
+}
+
+func (x *Evaluation) GetTopK() uint32 {
+	if x != nil {
+		return x.TopK
+	}
+	return 0
+}
+
+func (x *Evaluation) GetCurveSteps() uint32 {
+	if x != nil {
+		return x.CurveSteps
+	}
+	return 0
+}
+
 // Instance is the input whose prediction is explained.
 type Instance struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -649,7 +902,7 @@ type Instance struct {
 
 func (x *Instance) Reset() {
 	*x = Instance{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[1]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +914,7 @@ func (x *Instance) String() string {
 func (*Instance) ProtoMessage() {}
 
 func (x *Instance) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[1]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +927,7 @@ func (x *Instance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Instance.ProtoReflect.Descriptor instead.
 func (*Instance) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{1}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Instance) GetKind() isInstance_Kind {
@@ -757,7 +1010,7 @@ type ImageInstance struct {
 
 func (x *ImageInstance) Reset() {
 	*x = ImageInstance{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +1022,7 @@ func (x *ImageInstance) String() string {
 func (*ImageInstance) ProtoMessage() {}
 
 func (x *ImageInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +1035,7 @@ func (x *ImageInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageInstance.ProtoReflect.Descriptor instead.
 func (*ImageInstance) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{2}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ImageInstance) GetHeight() uint32 {
@@ -835,7 +1088,7 @@ type TextInstance struct {
 
 func (x *TextInstance) Reset() {
 	*x = TextInstance{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +1100,7 @@ func (x *TextInstance) String() string {
 func (*TextInstance) ProtoMessage() {}
 
 func (x *TextInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +1113,7 @@ func (x *TextInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextInstance.ProtoReflect.Descriptor instead.
 func (*TextInstance) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{3}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TextInstance) GetText() string {
@@ -894,7 +1147,7 @@ type TabularInstance struct {
 
 func (x *TabularInstance) Reset() {
 	*x = TabularInstance{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1159,7 @@ func (x *TabularInstance) String() string {
 func (*TabularInstance) ProtoMessage() {}
 
 func (x *TabularInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1172,7 @@ func (x *TabularInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TabularInstance.ProtoReflect.Descriptor instead.
 func (*TabularInstance) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{4}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TabularInstance) GetValues() []float64 {
@@ -956,7 +1209,7 @@ type CategoricalFeature struct {
 
 func (x *CategoricalFeature) Reset() {
 	*x = CategoricalFeature{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1221,7 @@ func (x *CategoricalFeature) String() string {
 func (*CategoricalFeature) ProtoMessage() {}
 
 func (x *CategoricalFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1234,7 @@ func (x *CategoricalFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategoricalFeature.ProtoReflect.Descriptor instead.
 func (*CategoricalFeature) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{5}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CategoricalFeature) GetIndex() uint32 {
@@ -1042,7 +1295,7 @@ type LimeOptions struct {
 
 func (x *LimeOptions) Reset() {
 	*x = LimeOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1307,7 @@ func (x *LimeOptions) String() string {
 func (*LimeOptions) ProtoMessage() {}
 
 func (x *LimeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1320,7 @@ func (x *LimeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimeOptions.ProtoReflect.Descriptor instead.
 func (*LimeOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{6}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LimeOptions) GetNumSamples() uint32 {
@@ -1186,7 +1439,7 @@ type TrainingData struct {
 
 func (x *TrainingData) Reset() {
 	*x = TrainingData{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1451,7 @@ func (x *TrainingData) String() string {
 func (*TrainingData) ProtoMessage() {}
 
 func (x *TrainingData) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1464,7 @@ func (x *TrainingData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingData.ProtoReflect.Descriptor instead.
 func (*TrainingData) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TrainingData) GetSource() isTrainingData_Source {
@@ -1291,7 +1544,7 @@ type LimeTextOptions struct {
 
 func (x *LimeTextOptions) Reset() {
 	*x = LimeTextOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1556,7 @@ func (x *LimeTextOptions) String() string {
 func (*LimeTextOptions) ProtoMessage() {}
 
 func (x *LimeTextOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1569,7 @@ func (x *LimeTextOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimeTextOptions.ProtoReflect.Descriptor instead.
 func (*LimeTextOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{8}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LimeTextOptions) GetNumSamples() uint32 {
@@ -1398,7 +1651,7 @@ type Segmentation struct {
 
 func (x *Segmentation) Reset() {
 	*x = Segmentation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1663,7 @@ func (x *Segmentation) String() string {
 func (*Segmentation) ProtoMessage() {}
 
 func (x *Segmentation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1676,7 @@ func (x *Segmentation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segmentation.ProtoReflect.Descriptor instead.
 func (*Segmentation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{9}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Segmentation) GetKind() isSegmentation_Kind {
@@ -1482,7 +1735,7 @@ type GridSegmentation struct {
 
 func (x *GridSegmentation) Reset() {
 	*x = GridSegmentation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1747,7 @@ func (x *GridSegmentation) String() string {
 func (*GridSegmentation) ProtoMessage() {}
 
 func (x *GridSegmentation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1760,7 @@ func (x *GridSegmentation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GridSegmentation.ProtoReflect.Descriptor instead.
 func (*GridSegmentation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{10}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GridSegmentation) GetRows() uint32 {
@@ -1541,7 +1794,7 @@ type SlicSegmentation struct {
 
 func (x *SlicSegmentation) Reset() {
 	*x = SlicSegmentation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +1806,7 @@ func (x *SlicSegmentation) String() string {
 func (*SlicSegmentation) ProtoMessage() {}
 
 func (x *SlicSegmentation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +1819,7 @@ func (x *SlicSegmentation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlicSegmentation.ProtoReflect.Descriptor instead.
 func (*SlicSegmentation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{11}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SlicSegmentation) GetNumSegments() uint32 {
@@ -1603,7 +1856,7 @@ type Fill struct {
 
 func (x *Fill) Reset() {
 	*x = Fill{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1868,7 @@ func (x *Fill) String() string {
 func (*Fill) ProtoMessage() {}
 
 func (x *Fill) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1881,7 @@ func (x *Fill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fill.ProtoReflect.Descriptor instead.
 func (*Fill) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{12}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Fill) GetKind() FillKind {
@@ -1677,7 +1930,7 @@ type LimeImageOptions struct {
 
 func (x *LimeImageOptions) Reset() {
 	*x = LimeImageOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1689,7 +1942,7 @@ func (x *LimeImageOptions) String() string {
 func (*LimeImageOptions) ProtoMessage() {}
 
 func (x *LimeImageOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1702,7 +1955,7 @@ func (x *LimeImageOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimeImageOptions.ProtoReflect.Descriptor instead.
 func (*LimeImageOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{13}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LimeImageOptions) GetSegmentation() *Segmentation {
@@ -1795,7 +2048,7 @@ type OcclusionOptions struct {
 
 func (x *OcclusionOptions) Reset() {
 	*x = OcclusionOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +2060,7 @@ func (x *OcclusionOptions) String() string {
 func (*OcclusionOptions) ProtoMessage() {}
 
 func (x *OcclusionOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +2073,7 @@ func (x *OcclusionOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OcclusionOptions.ProtoReflect.Descriptor instead.
 func (*OcclusionOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{14}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *OcclusionOptions) GetWindow() []uint32 {
@@ -1881,7 +2134,7 @@ type Dataset struct {
 
 func (x *Dataset) Reset() {
 	*x = Dataset{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1893,7 +2146,7 @@ func (x *Dataset) String() string {
 func (*Dataset) ProtoMessage() {}
 
 func (x *Dataset) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1906,7 +2159,7 @@ func (x *Dataset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dataset.ProtoReflect.Descriptor instead.
 func (*Dataset) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{15}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Dataset) GetNumRows() uint32 {
@@ -1958,7 +2211,7 @@ type FeatureGroup struct {
 
 func (x *FeatureGroup) Reset() {
 	*x = FeatureGroup{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1970,7 +2223,7 @@ func (x *FeatureGroup) String() string {
 func (*FeatureGroup) ProtoMessage() {}
 
 func (x *FeatureGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1983,7 +2236,7 @@ func (x *FeatureGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureGroup.ProtoReflect.Descriptor instead.
 func (*FeatureGroup) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{16}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FeatureGroup) GetFeatures() []uint32 {
@@ -2041,7 +2294,7 @@ type KernelShapOptions struct {
 
 func (x *KernelShapOptions) Reset() {
 	*x = KernelShapOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2306,7 @@ func (x *KernelShapOptions) String() string {
 func (*KernelShapOptions) ProtoMessage() {}
 
 func (x *KernelShapOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2319,7 @@ func (x *KernelShapOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelShapOptions.ProtoReflect.Descriptor instead.
 func (*KernelShapOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{17}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KernelShapOptions) GetNumSamples() uint32 {
@@ -2176,7 +2429,7 @@ type PermutationOptions struct {
 
 func (x *PermutationOptions) Reset() {
 	*x = PermutationOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2441,7 @@ func (x *PermutationOptions) String() string {
 func (*PermutationOptions) ProtoMessage() {}
 
 func (x *PermutationOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2454,7 @@ func (x *PermutationOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PermutationOptions.ProtoReflect.Descriptor instead.
 func (*PermutationOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{18}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PermutationOptions) GetData() *Dataset {
@@ -2281,7 +2534,7 @@ type SensitivityOptions struct {
 
 func (x *SensitivityOptions) Reset() {
 	*x = SensitivityOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2293,7 +2546,7 @@ func (x *SensitivityOptions) String() string {
 func (*SensitivityOptions) ProtoMessage() {}
 
 func (x *SensitivityOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2306,7 +2559,7 @@ func (x *SensitivityOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SensitivityOptions.ProtoReflect.Descriptor instead.
 func (*SensitivityOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{19}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SensitivityOptions) GetData() *Dataset {
@@ -2355,7 +2608,7 @@ type TrainingStatistics struct {
 
 func (x *TrainingStatistics) Reset() {
 	*x = TrainingStatistics{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2620,7 @@ func (x *TrainingStatistics) String() string {
 func (*TrainingStatistics) ProtoMessage() {}
 
 func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2633,7 @@ func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingStatistics.ProtoReflect.Descriptor instead.
 func (*TrainingStatistics) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{20}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TrainingStatistics) GetMeans() []float64 {
@@ -2426,7 +2679,7 @@ type FeatureDistribution struct {
 
 func (x *FeatureDistribution) Reset() {
 	*x = FeatureDistribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +2691,7 @@ func (x *FeatureDistribution) String() string {
 func (*FeatureDistribution) ProtoMessage() {}
 
 func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2704,7 @@ func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureDistribution.ProtoReflect.Descriptor instead.
 func (*FeatureDistribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{21}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FeatureDistribution) GetFeature() uint32 {
@@ -2500,7 +2753,7 @@ type FeatureBins struct {
 
 func (x *FeatureBins) Reset() {
 	*x = FeatureBins{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2765,7 @@ func (x *FeatureBins) String() string {
 func (*FeatureBins) ProtoMessage() {}
 
 func (x *FeatureBins) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2778,7 @@ func (x *FeatureBins) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureBins.ProtoReflect.Descriptor instead.
 func (*FeatureBins) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{22}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FeatureBins) GetFeature() uint32 {
@@ -2588,7 +2841,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2600,7 +2853,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2613,7 +2866,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{23}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExplainResponse) GetExplanation() *Explanation {
@@ -2665,14 +2918,23 @@ type Explanation struct {
 	// result (occlusion); the maps are final above the finished bands.
 	BandsDone uint32 `protobuf:"varint,17,opt,name=bands_done,json=bandsDone,proto3" json:"bands_done,omitempty"`
 	// Bands in all (occlusion).
-	BandsTotal    uint32 `protobuf:"varint,18,opt,name=bands_total,json=bandsTotal,proto3" json:"bands_total,omitempty"`
+	BandsTotal uint32 `protobuf:"varint,18,opt,name=bands_total,json=bandsTotal,proto3" json:"bands_total,omitempty"`
+	// Why sampling stopped (auto sampling).
+	StopReason StopReason `protobuf:"varint,19,opt,name=stop_reason,json=stopReason,proto3,enum=explainer.v1.StopReason" json:"stop_reason,omitempty"`
+	// Rounds done (auto sampling).
+	Rounds uint32 `protobuf:"varint,20,opt,name=rounds,proto3" json:"rounds,omitempty"`
+	// The largest standard error among the top_k attributions over the
+	// explained labels, after the last round (auto sampling).
+	Precision float64 `protobuf:"fixed64,21,opt,name=precision,proto3" json:"precision,omitempty"`
+	// The checks asked for in ExplainRequest.evaluation.
+	Evaluation    *EvaluationReport `protobuf:"bytes,22,opt,name=evaluation,proto3" json:"evaluation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2684,7 +2946,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2697,7 +2959,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{24}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Explanation) GetMethod() string {
@@ -2826,6 +3088,342 @@ func (x *Explanation) GetBandsTotal() uint32 {
 	return 0
 }
 
+func (x *Explanation) GetStopReason() StopReason {
+	if x != nil {
+		return x.StopReason
+	}
+	return StopReason_STOP_REASON_UNSPECIFIED
+}
+
+func (x *Explanation) GetRounds() uint32 {
+	if x != nil {
+		return x.Rounds
+	}
+	return 0
+}
+
+func (x *Explanation) GetPrecision() float64 {
+	if x != nil {
+		return x.Precision
+	}
+	return 0
+}
+
+func (x *Explanation) GetEvaluation() *EvaluationReport {
+	if x != nil {
+		return x.Evaluation
+	}
+	return nil
+}
+
+// EvaluationReport is the result of the checks in Evaluation.
+type EvaluationReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Agreement between explanations with different seeds.
+	Stability *Stability `protobuf:"bytes,1,opt,name=stability,proto3" json:"stability,omitempty"`
+	// Deletion and insertion curves, one pair per explained label.
+	Curves []*FidelityCurves `protobuf:"bytes,2,rep,name=curves,proto3" json:"curves,omitempty"`
+	// Model calls (batches) the checks took beyond the explanation itself.
+	ModelCalls uint64 `protobuf:"varint,3,opt,name=model_calls,json=modelCalls,proto3" json:"model_calls,omitempty"`
+	// Samples the checks scored beyond the explanation itself.
+	NumSamples    uint64 `protobuf:"varint,4,opt,name=num_samples,json=numSamples,proto3" json:"num_samples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvaluationReport) Reset() {
+	*x = EvaluationReport{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvaluationReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvaluationReport) ProtoMessage() {}
+
+func (x *EvaluationReport) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvaluationReport.ProtoReflect.Descriptor instead.
+func (*EvaluationReport) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *EvaluationReport) GetStability() *Stability {
+	if x != nil {
+		return x.Stability
+	}
+	return nil
+}
+
+func (x *EvaluationReport) GetCurves() []*FidelityCurves {
+	if x != nil {
+		return x.Curves
+	}
+	return nil
+}
+
+func (x *EvaluationReport) GetModelCalls() uint64 {
+	if x != nil {
+		return x.ModelCalls
+	}
+	return 0
+}
+
+func (x *EvaluationReport) GetNumSamples() uint64 {
+	if x != nil {
+		return x.NumSamples
+	}
+	return 0
+}
+
+// Stability compares the explanations of several seeds, per explained label,
+// averaged over labels.
+type Stability struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Explanations compared.
+	Runs uint32 `protobuf:"varint,1,opt,name=runs,proto3" json:"runs,omitempty"`
+	// The seeds used.
+	Seeds []uint64 `protobuf:"varint,2,rep,packed,name=seeds,proto3" json:"seeds,omitempty"`
+	// Mean over pairs of runs of the Spearman rank correlation of the
+	// attributions (1: same order).
+	MeanRankCorrelation float64 `protobuf:"fixed64,3,opt,name=mean_rank_correlation,json=meanRankCorrelation,proto3" json:"mean_rank_correlation,omitempty"`
+	// Smallest pairwise rank correlation.
+	MinRankCorrelation float64 `protobuf:"fixed64,4,opt,name=min_rank_correlation,json=minRankCorrelation,proto3" json:"min_rank_correlation,omitempty"`
+	// Mean over pairs of |top-k(a) ∩ top-k(b)| / k, top-k by |weight|.
+	MeanTopKOverlap float64 `protobuf:"fixed64,5,opt,name=mean_top_k_overlap,json=meanTopKOverlap,proto3" json:"mean_top_k_overlap,omitempty"`
+	// The k used.
+	TopK uint32 `protobuf:"varint,6,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
+	// Per feature (by attribution index), the standard deviation of its
+	// weight across the runs, for the first explained label.
+	WeightStd     []float64 `protobuf:"fixed64,7,rep,packed,name=weight_std,json=weightStd,proto3" json:"weight_std,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Stability) Reset() {
+	*x = Stability{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stability) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stability) ProtoMessage() {}
+
+func (x *Stability) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stability.ProtoReflect.Descriptor instead.
+func (*Stability) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *Stability) GetRuns() uint32 {
+	if x != nil {
+		return x.Runs
+	}
+	return 0
+}
+
+func (x *Stability) GetSeeds() []uint64 {
+	if x != nil {
+		return x.Seeds
+	}
+	return nil
+}
+
+func (x *Stability) GetMeanRankCorrelation() float64 {
+	if x != nil {
+		return x.MeanRankCorrelation
+	}
+	return 0
+}
+
+func (x *Stability) GetMinRankCorrelation() float64 {
+	if x != nil {
+		return x.MinRankCorrelation
+	}
+	return 0
+}
+
+func (x *Stability) GetMeanTopKOverlap() float64 {
+	if x != nil {
+		return x.MeanTopKOverlap
+	}
+	return 0
+}
+
+func (x *Stability) GetTopK() uint32 {
+	if x != nil {
+		return x.TopK
+	}
+	return 0
+}
+
+func (x *Stability) GetWeightStd() []float64 {
+	if x != nil {
+		return x.WeightStd
+	}
+	return nil
+}
+
+// FidelityCurves are one label's deletion and insertion curves. Point i is
+// the model's score for the label with the first fractions[i] of the
+// features (by decreasing attribution) removed (deletion) or present
+// (insertion); removed features take the method's baseline: the training
+// mean (lime), the background mean (kernel_shap), the mask (text), the fill
+// (images), the window baseline (occlusion), the column mean (permutation,
+// sensitivity: the score is then the data set's score).
+type FidelityCurves struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The class index.
+	Label uint32 `protobuf:"varint,1,opt,name=label,proto3" json:"label,omitempty"`
+	// Fraction of the features removed (inserted) at each point, 0 to 1.
+	Fractions []float64 `protobuf:"fixed64,2,rep,packed,name=fractions,proto3" json:"fractions,omitempty"`
+	// Deletion curve following the attributions.
+	Deletion []float64 `protobuf:"fixed64,3,rep,packed,name=deletion,proto3" json:"deletion,omitempty"`
+	// Deletion curve for random orders, averaged.
+	RandomDeletion []float64 `protobuf:"fixed64,4,rep,packed,name=random_deletion,json=randomDeletion,proto3" json:"random_deletion,omitempty"`
+	// Insertion curve following the attributions.
+	Insertion []float64 `protobuf:"fixed64,5,rep,packed,name=insertion,proto3" json:"insertion,omitempty"`
+	// Insertion curve for random orders, averaged.
+	RandomInsertion []float64 `protobuf:"fixed64,6,rep,packed,name=random_insertion,json=randomInsertion,proto3" json:"random_insertion,omitempty"`
+	// Areas under the curves (trapezoid over fractions): a faithful
+	// explanation has deletion_area below random_deletion_area and
+	// insertion_area above random_insertion_area.
+	DeletionArea        float64 `protobuf:"fixed64,7,opt,name=deletion_area,json=deletionArea,proto3" json:"deletion_area,omitempty"`
+	RandomDeletionArea  float64 `protobuf:"fixed64,8,opt,name=random_deletion_area,json=randomDeletionArea,proto3" json:"random_deletion_area,omitempty"`
+	InsertionArea       float64 `protobuf:"fixed64,9,opt,name=insertion_area,json=insertionArea,proto3" json:"insertion_area,omitempty"`
+	RandomInsertionArea float64 `protobuf:"fixed64,10,opt,name=random_insertion_area,json=randomInsertionArea,proto3" json:"random_insertion_area,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *FidelityCurves) Reset() {
+	*x = FidelityCurves{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FidelityCurves) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FidelityCurves) ProtoMessage() {}
+
+func (x *FidelityCurves) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FidelityCurves.ProtoReflect.Descriptor instead.
+func (*FidelityCurves) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *FidelityCurves) GetLabel() uint32 {
+	if x != nil {
+		return x.Label
+	}
+	return 0
+}
+
+func (x *FidelityCurves) GetFractions() []float64 {
+	if x != nil {
+		return x.Fractions
+	}
+	return nil
+}
+
+func (x *FidelityCurves) GetDeletion() []float64 {
+	if x != nil {
+		return x.Deletion
+	}
+	return nil
+}
+
+func (x *FidelityCurves) GetRandomDeletion() []float64 {
+	if x != nil {
+		return x.RandomDeletion
+	}
+	return nil
+}
+
+func (x *FidelityCurves) GetInsertion() []float64 {
+	if x != nil {
+		return x.Insertion
+	}
+	return nil
+}
+
+func (x *FidelityCurves) GetRandomInsertion() []float64 {
+	if x != nil {
+		return x.RandomInsertion
+	}
+	return nil
+}
+
+func (x *FidelityCurves) GetDeletionArea() float64 {
+	if x != nil {
+		return x.DeletionArea
+	}
+	return 0
+}
+
+func (x *FidelityCurves) GetRandomDeletionArea() float64 {
+	if x != nil {
+		return x.RandomDeletionArea
+	}
+	return 0
+}
+
+func (x *FidelityCurves) GetInsertionArea() float64 {
+	if x != nil {
+		return x.InsertionArea
+	}
+	return 0
+}
+
+func (x *FidelityCurves) GetRandomInsertionArea() float64 {
+	if x != nil {
+		return x.RandomInsertionArea
+	}
+	return 0
+}
+
 // SegmentMap gives every pixel's segment, row-major.
 type SegmentMap struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2841,7 +3439,7 @@ type SegmentMap struct {
 
 func (x *SegmentMap) Reset() {
 	*x = SegmentMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2853,7 +3451,7 @@ func (x *SegmentMap) String() string {
 func (*SegmentMap) ProtoMessage() {}
 
 func (x *SegmentMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2866,7 +3464,7 @@ func (x *SegmentMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentMap.ProtoReflect.Descriptor instead.
 func (*SegmentMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{25}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SegmentMap) GetHeight() uint32 {
@@ -2902,14 +3500,18 @@ type AttributionMap struct {
 	// height × width values, row-major: each pixel's attribution. A window
 	// covers every channel, so each channel of a pixel carries the same
 	// score drop; the map holds it once (the mean over channels).
-	Values        []float64 `protobuf:"fixed64,4,rep,packed,name=values,proto3" json:"values,omitempty"`
+	Values []float64 `protobuf:"fixed64,4,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// height × width standard errors of values: the standard deviation of the
+	// score drops of the windows covering the pixel over √(windows), 0 where
+	// one window covers it.
+	StdErrors     []float64 `protobuf:"fixed64,5,rep,packed,name=std_errors,json=stdErrors,proto3" json:"std_errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AttributionMap) Reset() {
 	*x = AttributionMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +3523,7 @@ func (x *AttributionMap) String() string {
 func (*AttributionMap) ProtoMessage() {}
 
 func (x *AttributionMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +3536,7 @@ func (x *AttributionMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributionMap.ProtoReflect.Descriptor instead.
 func (*AttributionMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{26}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AttributionMap) GetLabel() uint32 {
@@ -2961,6 +3563,13 @@ func (x *AttributionMap) GetWidth() uint32 {
 func (x *AttributionMap) GetValues() []float64 {
 	if x != nil {
 		return x.Values
+	}
+	return nil
+}
+
+func (x *AttributionMap) GetStdErrors() []float64 {
+	if x != nil {
+		return x.StdErrors
 	}
 	return nil
 }
@@ -2993,7 +3602,7 @@ type LabelExplanation struct {
 
 func (x *LabelExplanation) Reset() {
 	*x = LabelExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3005,7 +3614,7 @@ func (x *LabelExplanation) String() string {
 func (*LabelExplanation) ProtoMessage() {}
 
 func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3018,7 +3627,7 @@ func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelExplanation.ProtoReflect.Descriptor instead.
 func (*LabelExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{27}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LabelExplanation) GetLabel() uint32 {
@@ -3106,14 +3715,19 @@ type Attribution struct {
 	MeanAbs float64 `protobuf:"fixed64,7,opt,name=mean_abs,json=meanAbs,proto3" json:"mean_abs,omitempty"`
 	// Where the feature occurs in the text: UTF-8 byte offsets. Text
 	// methods.
-	Spans         []*TextSpan `protobuf:"bytes,8,rep,name=spans,proto3" json:"spans,omitempty"`
+	Spans []*TextSpan `protobuf:"bytes,8,rep,name=spans,proto3" json:"spans,omitempty"`
+	// Standard error of weight: the sandwich estimate of the weighted least
+	// squares (lime, kernel_shap), std/√repeats (permutation), std/√rows
+	// (sensitivity), the spread of the windows covering the pixel (occlusion).
+	// 0 when it cannot be estimated.
+	StdError      float64 `protobuf:"fixed64,9,opt,name=std_error,json=stdError,proto3" json:"std_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attribution) Reset() {
 	*x = Attribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3739,7 @@ func (x *Attribution) String() string {
 func (*Attribution) ProtoMessage() {}
 
 func (x *Attribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3752,7 @@ func (x *Attribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribution.ProtoReflect.Descriptor instead.
 func (*Attribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{28}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Attribution) GetIndex() uint32 {
@@ -3197,6 +3811,13 @@ func (x *Attribution) GetSpans() []*TextSpan {
 	return nil
 }
 
+func (x *Attribution) GetStdError() float64 {
+	if x != nil {
+		return x.StdError
+	}
+	return 0
+}
+
 // TextSpan is a token's place in the original text: bytes [start, end).
 type TextSpan struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3210,7 +3831,7 @@ type TextSpan struct {
 
 func (x *TextSpan) Reset() {
 	*x = TextSpan{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3222,7 +3843,7 @@ func (x *TextSpan) String() string {
 func (*TextSpan) ProtoMessage() {}
 
 func (x *TextSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3235,7 +3856,7 @@ func (x *TextSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextSpan.ProtoReflect.Descriptor instead.
 func (*TextSpan) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{29}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TextSpan) GetStart() uint32 {
@@ -3269,7 +3890,7 @@ type ExplainStreamRequest struct {
 
 func (x *ExplainStreamRequest) Reset() {
 	*x = ExplainStreamRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3281,7 +3902,7 @@ func (x *ExplainStreamRequest) String() string {
 func (*ExplainStreamRequest) ProtoMessage() {}
 
 func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3294,7 +3915,7 @@ func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamRequest.ProtoReflect.Descriptor instead.
 func (*ExplainStreamRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{30}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ExplainStreamRequest) GetKind() isExplainStreamRequest_Kind {
@@ -3377,7 +3998,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3389,7 +4010,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3402,7 +4023,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{31}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DataChunk) GetJobId() string {
@@ -3454,7 +4075,7 @@ type StartJob struct {
 
 func (x *StartJob) Reset() {
 	*x = StartJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3466,7 +4087,7 @@ func (x *StartJob) String() string {
 func (*StartJob) ProtoMessage() {}
 
 func (x *StartJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3479,7 +4100,7 @@ func (x *StartJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartJob.ProtoReflect.Descriptor instead.
 func (*StartJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{32}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StartJob) GetJobId() string {
@@ -3508,7 +4129,7 @@ type CancelJob struct {
 
 func (x *CancelJob) Reset() {
 	*x = CancelJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3520,7 +4141,7 @@ func (x *CancelJob) String() string {
 func (*CancelJob) ProtoMessage() {}
 
 func (x *CancelJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3533,7 +4154,7 @@ func (x *CancelJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJob.ProtoReflect.Descriptor instead.
 func (*CancelJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{33}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CancelJob) GetJobId() string {
@@ -3563,7 +4184,7 @@ type ExplainStreamResponse struct {
 
 func (x *ExplainStreamResponse) Reset() {
 	*x = ExplainStreamResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3575,7 +4196,7 @@ func (x *ExplainStreamResponse) String() string {
 func (*ExplainStreamResponse) ProtoMessage() {}
 
 func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3588,7 +4209,7 @@ func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamResponse.ProtoReflect.Descriptor instead.
 func (*ExplainStreamResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{34}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ExplainStreamResponse) GetJobId() string {
@@ -3662,7 +4283,8 @@ type ExplainStreamResponse_Error struct {
 
 type ExplainStreamResponse_Partial struct {
 	// An interim result: permutation importance after each finished
-	// repeat. Coalesced like progress.
+	// repeat, occlusion after each band, auto sampling after each round.
+	// Coalesced like progress.
 	Partial *Explanation `protobuf:"bytes,5,opt,name=partial,proto3,oneof"`
 }
 
@@ -3689,7 +4311,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3701,7 +4323,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3714,7 +4336,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{35}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Progress) GetSamplesScored() uint64 {
@@ -3752,7 +4374,7 @@ type JobError struct {
 
 func (x *JobError) Reset() {
 	*x = JobError{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3764,7 +4386,7 @@ func (x *JobError) String() string {
 func (*JobError) ProtoMessage() {}
 
 func (x *JobError) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3777,7 +4399,7 @@ func (x *JobError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobError.ProtoReflect.Descriptor instead.
 func (*JobError) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{36}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *JobError) GetCode() int32 {
@@ -3798,7 +4420,7 @@ var File_explainer_v1_explainer_proto protoreflect.FileDescriptor
 
 const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
-	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\xa4\x04\n" +
+	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\x9f\x05\n" +
 	"\x0eExplainRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x122\n" +
 	"\binstance\x18\x02 \x01(\v2\x16.explainer.v1.InstanceR\binstance\x12/\n" +
@@ -3811,8 +4433,27 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\tlime_text\x18\x0e \x01(\v2\x1d.explainer.v1.LimeTextOptionsH\x00R\blimeText\x12?\n" +
 	"\n" +
 	"lime_image\x18\x0f \x01(\v2\x1e.explainer.v1.LimeImageOptionsH\x00R\tlimeImage\x12>\n" +
-	"\tocclusion\x18\x10 \x01(\v2\x1e.explainer.v1.OcclusionOptionsH\x00R\tocclusionB\b\n" +
-	"\x06method\"\xb4\x01\n" +
+	"\tocclusion\x18\x10 \x01(\v2\x1e.explainer.v1.OcclusionOptionsH\x00R\tocclusion\x12?\n" +
+	"\rauto_sampling\x18\x03 \x01(\v2\x1a.explainer.v1.AutoSamplingR\fautoSampling\x128\n" +
+	"\n" +
+	"evaluation\x18\x04 \x01(\v2\x18.explainer.v1.EvaluationR\n" +
+	"evaluationB\b\n" +
+	"\x06method\"\xb2\x01\n" +
+	"\fAutoSampling\x12'\n" +
+	"\x0finitial_samples\x18\x01 \x01(\rR\x0einitialSamples\x12\x1f\n" +
+	"\vmax_samples\x18\x02 \x01(\rR\n" +
+	"maxSamples\x12\x1c\n" +
+	"\ttolerance\x18\x03 \x01(\x01R\ttolerance\x12\x13\n" +
+	"\x05top_k\x18\x04 \x01(\rR\x04topK\x12%\n" +
+	"\x0estable_ranking\x18\x05 \x01(\bR\rstableRanking\"\xb7\x01\n" +
+	"\n" +
+	"Evaluation\x12%\n" +
+	"\x0estability_runs\x18\x01 \x01(\rR\rstabilityRuns\x12'\n" +
+	"\x0ffidelity_curves\x18\x02 \x01(\bR\x0efidelityCurves\x12#\n" +
+	"\rrandom_orders\x18\x03 \x01(\rR\frandomOrders\x12\x13\n" +
+	"\x05top_k\x18\x04 \x01(\rR\x04topK\x12\x1f\n" +
+	"\vcurve_steps\x18\x05 \x01(\rR\n" +
+	"curveSteps\"\xb4\x01\n" +
 	"\bInstance\x129\n" +
 	"\atabular\x18\x01 \x01(\v2\x1d.explainer.v1.TabularInstanceH\x00R\atabular\x120\n" +
 	"\x04text\x18\x02 \x01(\v2\x1a.explainer.v1.TextInstanceH\x00R\x04text\x123\n" +
@@ -3979,7 +4620,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x04maxs\x18\x06 \x03(\x01R\x04maxs\x12 \n" +
 	"\vfrequencies\x18\a \x03(\x01R\vfrequencies\"N\n" +
 	"\x0fExplainResponse\x12;\n" +
-	"\vexplanation\x18\x01 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\xdb\x05\n" +
+	"\vexplanation\x18\x01 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\x8c\a\n" +
 	"\vExplanation\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x126\n" +
@@ -4004,17 +4645,54 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
 	"bands_done\x18\x11 \x01(\rR\tbandsDone\x12\x1f\n" +
 	"\vbands_total\x18\x12 \x01(\rR\n" +
-	"bandsTotal\"R\n" +
+	"bandsTotal\x129\n" +
+	"\vstop_reason\x18\x13 \x01(\x0e2\x18.explainer.v1.StopReasonR\n" +
+	"stopReason\x12\x16\n" +
+	"\x06rounds\x18\x14 \x01(\rR\x06rounds\x12\x1c\n" +
+	"\tprecision\x18\x15 \x01(\x01R\tprecision\x12>\n" +
+	"\n" +
+	"evaluation\x18\x16 \x01(\v2\x1e.explainer.v1.EvaluationReportR\n" +
+	"evaluation\"\xc1\x01\n" +
+	"\x10EvaluationReport\x125\n" +
+	"\tstability\x18\x01 \x01(\v2\x17.explainer.v1.StabilityR\tstability\x124\n" +
+	"\x06curves\x18\x02 \x03(\v2\x1c.explainer.v1.FidelityCurvesR\x06curves\x12\x1f\n" +
+	"\vmodel_calls\x18\x03 \x01(\x04R\n" +
+	"modelCalls\x12\x1f\n" +
+	"\vnum_samples\x18\x04 \x01(\x04R\n" +
+	"numSamples\"\xfc\x01\n" +
+	"\tStability\x12\x12\n" +
+	"\x04runs\x18\x01 \x01(\rR\x04runs\x12\x14\n" +
+	"\x05seeds\x18\x02 \x03(\x04R\x05seeds\x122\n" +
+	"\x15mean_rank_correlation\x18\x03 \x01(\x01R\x13meanRankCorrelation\x120\n" +
+	"\x14min_rank_correlation\x18\x04 \x01(\x01R\x12minRankCorrelation\x12+\n" +
+	"\x12mean_top_k_overlap\x18\x05 \x01(\x01R\x0fmeanTopKOverlap\x12\x13\n" +
+	"\x05top_k\x18\x06 \x01(\rR\x04topK\x12\x1d\n" +
+	"\n" +
+	"weight_std\x18\a \x03(\x01R\tweightStd\"\x84\x03\n" +
+	"\x0eFidelityCurves\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\rR\x05label\x12\x1c\n" +
+	"\tfractions\x18\x02 \x03(\x01R\tfractions\x12\x1a\n" +
+	"\bdeletion\x18\x03 \x03(\x01R\bdeletion\x12'\n" +
+	"\x0frandom_deletion\x18\x04 \x03(\x01R\x0erandomDeletion\x12\x1c\n" +
+	"\tinsertion\x18\x05 \x03(\x01R\tinsertion\x12)\n" +
+	"\x10random_insertion\x18\x06 \x03(\x01R\x0frandomInsertion\x12#\n" +
+	"\rdeletion_area\x18\a \x01(\x01R\fdeletionArea\x120\n" +
+	"\x14random_deletion_area\x18\b \x01(\x01R\x12randomDeletionArea\x12%\n" +
+	"\x0einsertion_area\x18\t \x01(\x01R\rinsertionArea\x122\n" +
+	"\x15random_insertion_area\x18\n" +
+	" \x01(\x01R\x13randomInsertionArea\"R\n" +
 	"\n" +
 	"SegmentMap\x12\x16\n" +
 	"\x06height\x18\x01 \x01(\rR\x06height\x12\x14\n" +
 	"\x05width\x18\x02 \x01(\rR\x05width\x12\x16\n" +
-	"\x06labels\x18\x03 \x03(\rR\x06labels\"l\n" +
+	"\x06labels\x18\x03 \x03(\rR\x06labels\"\x8b\x01\n" +
 	"\x0eAttributionMap\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\rR\x05label\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\rR\x06height\x12\x14\n" +
 	"\x05width\x18\x03 \x01(\rR\x05width\x12\x16\n" +
-	"\x06values\x18\x04 \x03(\x01R\x06values\"\xc5\x02\n" +
+	"\x06values\x18\x04 \x03(\x01R\x06values\x12\x1d\n" +
+	"\n" +
+	"std_errors\x18\x05 \x03(\x01R\tstdErrors\"\xc5\x02\n" +
 	"\x10LabelExplanation\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\rR\x05label\x12\x1d\n" +
 	"\n" +
@@ -4029,7 +4707,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
 	"base_value\x18\b \x01(\x01R\tbaseValue\x12\x1f\n" +
 	"\vmodel_value\x18\t \x01(\x01R\n" +
-	"modelValue\"\xe4\x01\n" +
+	"modelValue\"\x81\x02\n" +
 	"\vAttribution\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x18\n" +
 	"\afeature\x18\x02 \x01(\tR\afeature\x12\x16\n" +
@@ -4038,7 +4716,8 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x03std\x18\x05 \x01(\x01R\x03std\x12\x16\n" +
 	"\x06values\x18\x06 \x03(\x01R\x06values\x12\x19\n" +
 	"\bmean_abs\x18\a \x01(\x01R\ameanAbs\x12,\n" +
-	"\x05spans\x18\b \x03(\v2\x16.explainer.v1.TextSpanR\x05spans\"2\n" +
+	"\x05spans\x18\b \x03(\v2\x16.explainer.v1.TextSpanR\x05spans\x12\x1b\n" +
+	"\tstd_error\x18\t \x01(\x01R\bstdError\"2\n" +
 	"\bTextSpan\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\rR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\rR\x03end\"\xb0\x01\n" +
@@ -4111,7 +4790,13 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x0fSCORING_ROC_AUC\x10\x04\x12\"\n" +
 	"\x1eSCORING_NEG_MEAN_SQUARED_ERROR\x10\x05\x12\x0e\n" +
 	"\n" +
-	"SCORING_R2\x10\x062\xb8\x01\n" +
+	"SCORING_R2\x10\x06*~\n" +
+	"\n" +
+	"StopReason\x12\x1b\n" +
+	"\x17STOP_REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16STOP_REASON_TARGET_MET\x10\x01\x12\x1c\n" +
+	"\x18STOP_REASON_BUDGET_SPENT\x10\x02\x12\x19\n" +
+	"\x15STOP_REASON_CANCELLED\x10\x032\xb8\x01\n" +
 	"\x10ExplainerService\x12F\n" +
 	"\aExplain\x12\x1c.explainer.v1.ExplainRequest\x1a\x1d.explainer.v1.ExplainResponse\x12\\\n" +
 	"\rExplainStream\x12\".explainer.v1.ExplainStreamRequest\x1a#.explainer.v1.ExplainStreamResponse(\x010\x01BGZEgithub.com/explainer-sidecar/explainer/proto/explainer/v1;explainerv1b\x06proto3"
@@ -4128,8 +4813,8 @@ func file_explainer_v1_explainer_proto_rawDescGZIP() []byte {
 	return file_explainer_v1_explainer_proto_rawDescData
 }
 
-var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_explainer_v1_explainer_proto_goTypes = []any{
 	(ImageLayout)(0),              // 0: explainer.v1.ImageLayout
 	(FeatureSelection)(0),         // 1: explainer.v1.FeatureSelection
@@ -4138,109 +4823,121 @@ var file_explainer_v1_explainer_proto_goTypes = []any{
 	(FillKind)(0),                 // 4: explainer.v1.FillKind
 	(Link)(0),                     // 5: explainer.v1.Link
 	(Scoring)(0),                  // 6: explainer.v1.Scoring
-	(*ExplainRequest)(nil),        // 7: explainer.v1.ExplainRequest
-	(*Instance)(nil),              // 8: explainer.v1.Instance
-	(*ImageInstance)(nil),         // 9: explainer.v1.ImageInstance
-	(*TextInstance)(nil),          // 10: explainer.v1.TextInstance
-	(*TabularInstance)(nil),       // 11: explainer.v1.TabularInstance
-	(*CategoricalFeature)(nil),    // 12: explainer.v1.CategoricalFeature
-	(*LimeOptions)(nil),           // 13: explainer.v1.LimeOptions
-	(*TrainingData)(nil),          // 14: explainer.v1.TrainingData
-	(*LimeTextOptions)(nil),       // 15: explainer.v1.LimeTextOptions
-	(*Segmentation)(nil),          // 16: explainer.v1.Segmentation
-	(*GridSegmentation)(nil),      // 17: explainer.v1.GridSegmentation
-	(*SlicSegmentation)(nil),      // 18: explainer.v1.SlicSegmentation
-	(*Fill)(nil),                  // 19: explainer.v1.Fill
-	(*LimeImageOptions)(nil),      // 20: explainer.v1.LimeImageOptions
-	(*OcclusionOptions)(nil),      // 21: explainer.v1.OcclusionOptions
-	(*Dataset)(nil),               // 22: explainer.v1.Dataset
-	(*FeatureGroup)(nil),          // 23: explainer.v1.FeatureGroup
-	(*KernelShapOptions)(nil),     // 24: explainer.v1.KernelShapOptions
-	(*PermutationOptions)(nil),    // 25: explainer.v1.PermutationOptions
-	(*SensitivityOptions)(nil),    // 26: explainer.v1.SensitivityOptions
-	(*TrainingStatistics)(nil),    // 27: explainer.v1.TrainingStatistics
-	(*FeatureDistribution)(nil),   // 28: explainer.v1.FeatureDistribution
-	(*FeatureBins)(nil),           // 29: explainer.v1.FeatureBins
-	(*ExplainResponse)(nil),       // 30: explainer.v1.ExplainResponse
-	(*Explanation)(nil),           // 31: explainer.v1.Explanation
-	(*SegmentMap)(nil),            // 32: explainer.v1.SegmentMap
-	(*AttributionMap)(nil),        // 33: explainer.v1.AttributionMap
-	(*LabelExplanation)(nil),      // 34: explainer.v1.LabelExplanation
-	(*Attribution)(nil),           // 35: explainer.v1.Attribution
-	(*TextSpan)(nil),              // 36: explainer.v1.TextSpan
-	(*ExplainStreamRequest)(nil),  // 37: explainer.v1.ExplainStreamRequest
-	(*DataChunk)(nil),             // 38: explainer.v1.DataChunk
-	(*StartJob)(nil),              // 39: explainer.v1.StartJob
-	(*CancelJob)(nil),             // 40: explainer.v1.CancelJob
-	(*ExplainStreamResponse)(nil), // 41: explainer.v1.ExplainStreamResponse
-	(*Progress)(nil),              // 42: explainer.v1.Progress
-	(*JobError)(nil),              // 43: explainer.v1.JobError
-	(*durationpb.Duration)(nil),   // 44: google.protobuf.Duration
+	(StopReason)(0),               // 7: explainer.v1.StopReason
+	(*ExplainRequest)(nil),        // 8: explainer.v1.ExplainRequest
+	(*AutoSampling)(nil),          // 9: explainer.v1.AutoSampling
+	(*Evaluation)(nil),            // 10: explainer.v1.Evaluation
+	(*Instance)(nil),              // 11: explainer.v1.Instance
+	(*ImageInstance)(nil),         // 12: explainer.v1.ImageInstance
+	(*TextInstance)(nil),          // 13: explainer.v1.TextInstance
+	(*TabularInstance)(nil),       // 14: explainer.v1.TabularInstance
+	(*CategoricalFeature)(nil),    // 15: explainer.v1.CategoricalFeature
+	(*LimeOptions)(nil),           // 16: explainer.v1.LimeOptions
+	(*TrainingData)(nil),          // 17: explainer.v1.TrainingData
+	(*LimeTextOptions)(nil),       // 18: explainer.v1.LimeTextOptions
+	(*Segmentation)(nil),          // 19: explainer.v1.Segmentation
+	(*GridSegmentation)(nil),      // 20: explainer.v1.GridSegmentation
+	(*SlicSegmentation)(nil),      // 21: explainer.v1.SlicSegmentation
+	(*Fill)(nil),                  // 22: explainer.v1.Fill
+	(*LimeImageOptions)(nil),      // 23: explainer.v1.LimeImageOptions
+	(*OcclusionOptions)(nil),      // 24: explainer.v1.OcclusionOptions
+	(*Dataset)(nil),               // 25: explainer.v1.Dataset
+	(*FeatureGroup)(nil),          // 26: explainer.v1.FeatureGroup
+	(*KernelShapOptions)(nil),     // 27: explainer.v1.KernelShapOptions
+	(*PermutationOptions)(nil),    // 28: explainer.v1.PermutationOptions
+	(*SensitivityOptions)(nil),    // 29: explainer.v1.SensitivityOptions
+	(*TrainingStatistics)(nil),    // 30: explainer.v1.TrainingStatistics
+	(*FeatureDistribution)(nil),   // 31: explainer.v1.FeatureDistribution
+	(*FeatureBins)(nil),           // 32: explainer.v1.FeatureBins
+	(*ExplainResponse)(nil),       // 33: explainer.v1.ExplainResponse
+	(*Explanation)(nil),           // 34: explainer.v1.Explanation
+	(*EvaluationReport)(nil),      // 35: explainer.v1.EvaluationReport
+	(*Stability)(nil),             // 36: explainer.v1.Stability
+	(*FidelityCurves)(nil),        // 37: explainer.v1.FidelityCurves
+	(*SegmentMap)(nil),            // 38: explainer.v1.SegmentMap
+	(*AttributionMap)(nil),        // 39: explainer.v1.AttributionMap
+	(*LabelExplanation)(nil),      // 40: explainer.v1.LabelExplanation
+	(*Attribution)(nil),           // 41: explainer.v1.Attribution
+	(*TextSpan)(nil),              // 42: explainer.v1.TextSpan
+	(*ExplainStreamRequest)(nil),  // 43: explainer.v1.ExplainStreamRequest
+	(*DataChunk)(nil),             // 44: explainer.v1.DataChunk
+	(*StartJob)(nil),              // 45: explainer.v1.StartJob
+	(*CancelJob)(nil),             // 46: explainer.v1.CancelJob
+	(*ExplainStreamResponse)(nil), // 47: explainer.v1.ExplainStreamResponse
+	(*Progress)(nil),              // 48: explainer.v1.Progress
+	(*JobError)(nil),              // 49: explainer.v1.JobError
+	(*durationpb.Duration)(nil),   // 50: google.protobuf.Duration
 }
 var file_explainer_v1_explainer_proto_depIdxs = []int32{
-	8,  // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
-	13, // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
-	24, // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
-	25, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
-	26, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
-	15, // 5: explainer.v1.ExplainRequest.lime_text:type_name -> explainer.v1.LimeTextOptions
-	20, // 6: explainer.v1.ExplainRequest.lime_image:type_name -> explainer.v1.LimeImageOptions
-	21, // 7: explainer.v1.ExplainRequest.occlusion:type_name -> explainer.v1.OcclusionOptions
-	11, // 8: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
-	10, // 9: explainer.v1.Instance.text:type_name -> explainer.v1.TextInstance
-	9,  // 10: explainer.v1.Instance.image:type_name -> explainer.v1.ImageInstance
-	0,  // 11: explainer.v1.ImageInstance.layout:type_name -> explainer.v1.ImageLayout
-	12, // 12: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
-	1,  // 13: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	2,  // 14: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
-	3,  // 15: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
-	14, // 16: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
-	22, // 17: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
-	27, // 18: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
-	1,  // 19: explainer.v1.LimeTextOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	17, // 20: explainer.v1.Segmentation.grid:type_name -> explainer.v1.GridSegmentation
-	18, // 21: explainer.v1.Segmentation.slic:type_name -> explainer.v1.SlicSegmentation
-	4,  // 22: explainer.v1.Fill.kind:type_name -> explainer.v1.FillKind
-	16, // 23: explainer.v1.LimeImageOptions.segmentation:type_name -> explainer.v1.Segmentation
-	19, // 24: explainer.v1.LimeImageOptions.fill:type_name -> explainer.v1.Fill
-	1,  // 25: explainer.v1.LimeImageOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	5,  // 26: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
-	23, // 27: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
-	22, // 28: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
-	16, // 29: explainer.v1.KernelShapOptions.segmentation:type_name -> explainer.v1.Segmentation
-	19, // 30: explainer.v1.KernelShapOptions.fill:type_name -> explainer.v1.Fill
-	22, // 31: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
-	6,  // 32: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
-	23, // 33: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
-	22, // 34: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
-	28, // 35: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
-	29, // 36: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
-	31, // 37: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
-	34, // 38: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	44, // 39: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
-	1,  // 40: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
-	6,  // 41: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
-	32, // 42: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
-	33, // 43: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
-	35, // 44: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
-	36, // 45: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
-	39, // 46: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
-	40, // 47: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
-	38, // 48: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
-	7,  // 49: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	42, // 50: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
-	31, // 51: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	43, // 52: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
-	31, // 53: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
-	7,  // 54: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	37, // 55: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	30, // 56: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	41, // 57: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	56, // [56:58] is the sub-list for method output_type
-	54, // [54:56] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	11, // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
+	16, // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
+	27, // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
+	28, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
+	29, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
+	18, // 5: explainer.v1.ExplainRequest.lime_text:type_name -> explainer.v1.LimeTextOptions
+	23, // 6: explainer.v1.ExplainRequest.lime_image:type_name -> explainer.v1.LimeImageOptions
+	24, // 7: explainer.v1.ExplainRequest.occlusion:type_name -> explainer.v1.OcclusionOptions
+	9,  // 8: explainer.v1.ExplainRequest.auto_sampling:type_name -> explainer.v1.AutoSampling
+	10, // 9: explainer.v1.ExplainRequest.evaluation:type_name -> explainer.v1.Evaluation
+	14, // 10: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
+	13, // 11: explainer.v1.Instance.text:type_name -> explainer.v1.TextInstance
+	12, // 12: explainer.v1.Instance.image:type_name -> explainer.v1.ImageInstance
+	0,  // 13: explainer.v1.ImageInstance.layout:type_name -> explainer.v1.ImageLayout
+	15, // 14: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
+	1,  // 15: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	2,  // 16: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
+	3,  // 17: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
+	17, // 18: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
+	25, // 19: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
+	30, // 20: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
+	1,  // 21: explainer.v1.LimeTextOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	20, // 22: explainer.v1.Segmentation.grid:type_name -> explainer.v1.GridSegmentation
+	21, // 23: explainer.v1.Segmentation.slic:type_name -> explainer.v1.SlicSegmentation
+	4,  // 24: explainer.v1.Fill.kind:type_name -> explainer.v1.FillKind
+	19, // 25: explainer.v1.LimeImageOptions.segmentation:type_name -> explainer.v1.Segmentation
+	22, // 26: explainer.v1.LimeImageOptions.fill:type_name -> explainer.v1.Fill
+	1,  // 27: explainer.v1.LimeImageOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	5,  // 28: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
+	26, // 29: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
+	25, // 30: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
+	19, // 31: explainer.v1.KernelShapOptions.segmentation:type_name -> explainer.v1.Segmentation
+	22, // 32: explainer.v1.KernelShapOptions.fill:type_name -> explainer.v1.Fill
+	25, // 33: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
+	6,  // 34: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
+	26, // 35: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
+	25, // 36: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
+	31, // 37: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
+	32, // 38: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
+	34, // 39: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
+	40, // 40: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
+	50, // 41: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	1,  // 42: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
+	6,  // 43: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
+	38, // 44: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
+	39, // 45: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
+	7,  // 46: explainer.v1.Explanation.stop_reason:type_name -> explainer.v1.StopReason
+	35, // 47: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
+	36, // 48: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
+	37, // 49: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
+	41, // 50: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
+	42, // 51: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
+	45, // 52: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
+	46, // 53: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
+	44, // 54: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
+	8,  // 55: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
+	48, // 56: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	34, // 57: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
+	49, // 58: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	34, // 59: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
+	8,  // 60: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	43, // 61: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	33, // 62: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	47, // 63: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	62, // [62:64] is the sub-list for method output_type
+	60, // [60:62] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }
@@ -4257,30 +4954,30 @@ func file_explainer_v1_explainer_proto_init() {
 		(*ExplainRequest_LimeImage)(nil),
 		(*ExplainRequest_Occlusion)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[1].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[3].OneofWrappers = []any{
 		(*Instance_Tabular)(nil),
 		(*Instance_Text)(nil),
 		(*Instance_Image)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[6].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[7].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[8].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[9].OneofWrappers = []any{
 		(*TrainingData_Dataset)(nil),
 		(*TrainingData_Statistics)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[8].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[9].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[10].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[11].OneofWrappers = []any{
 		(*Segmentation_Grid)(nil),
 		(*Segmentation_Slic)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[13].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[17].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[18].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[30].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[15].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[19].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[20].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[35].OneofWrappers = []any{
 		(*ExplainStreamRequest_Start)(nil),
 		(*ExplainStreamRequest_Cancel)(nil),
 		(*ExplainStreamRequest_Data)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[34].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[39].OneofWrappers = []any{
 		(*ExplainStreamResponse_Progress)(nil),
 		(*ExplainStreamResponse_Result)(nil),
 		(*ExplainStreamResponse_Error)(nil),
@@ -4291,8 +4988,8 @@ func file_explainer_v1_explainer_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_explainer_v1_explainer_proto_rawDesc), len(file_explainer_v1_explainer_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   37,
+			NumEnums:      8,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
