@@ -66,4 +66,25 @@
 // data set, I_cj = (1/N) Σ_i ∂f_c(x_i)/∂x_ij, by central differences with a
 // step relative to each feature's standard deviation, with the mean
 // absolute derivative beside it (signed effects cancel out otherwise).
+//
+// # Standard errors
+//
+// Every attribution carries a standard error (Attribution.StdErr;
+// OcclusionResult.StdErrs for occlusion maps), computed from what was
+// already scored, with no further model calls:
+//
+//   - LIME (tabular, text, image): the heteroskedasticity-robust sandwich
+//     (HC1) of the final weighted fit, A⁻¹(Σ_i π_i² r_i² x̃_i x̃_iᵀ)A⁻¹ ·
+//     n₊/(n₊ − k − 1) with A = X̃ᵀΠX̃ + αI on the centred design of the k
+//     selected features, conditional on the selection (Neighborhood.Fit).
+//   - KernelSHAP (tabular, text, image): the same sandwich of the
+//     constrained regression, G⁻¹(Σ_z π_z² r_z² x_z x_zᵀ)G⁻¹ · n/(n − k),
+//     and 1ᵀCov 1 for the eliminated player; conservative under shap's
+//     sampling scheme (KernelSHAP).
+//   - Permutation importance: the standard deviation (ddof 1) of the
+//     repeats over √repeats.
+//   - Sensitivity: the standard deviation (ddof 1) of the partial
+//     derivatives over √rows.
+//   - Occlusion: per position, the standard deviation (ddof 1) of the
+//     covering windows' score drops over √windows.
 package explain

@@ -156,6 +156,26 @@ type KernelSHAPRequest struct {
 // below 1e-10 are not rounded to 0, so the attributions add up to
 // ModelValue − BaseValue to rounding.
 //
+// Standard errors. Attribution.StdErr is the heteroskedasticity-robust
+// sandwich (HC1) standard error of φ_i from the regression's own residuals
+// (no further model calls): with A_zj = √π_z (z_j − z_M) the rescaled
+// design of the eliminated problem (k = M − 1 columns, n = |Z| rows),
+// e_z = √π_z (y_z − X_z φ) its residuals and G = AᵀA,
+//
+//	Cov(φ_{1…k}) = G⁻¹ (Σ_z e_z² A_z A_zᵀ) G⁻¹ · n/(n − k),
+//
+// and the eliminated player's variance is Var(Δ − Σ_{j≤k} φ_j) = 1ᵀCov 1,
+// Δ = v(1) − v(0) being known. It treats each coalition's deviation from
+// additivity as independent noise. The sampling scheme makes it
+// conservative: the enumerated sizes are not random but their residuals
+// count, a coalition drawn c times enters as one row of weight ∝ c (c²
+// in the meat where independent draws would give c) and complementary
+// pairs are drawn together. When every coalition is enumerated it
+// measures non-additivity rather than sampling error (an exactly additive
+// v gives residuals, hence standard errors, of 0 to rounding). It is 0
+// with fewer than 2 varying players, when n ≤ k, and when the normal
+// equations are singular (the minimum-norm solution is not identified).
+//
 // The model is called once, on 1 + N(1 + |Z|) rows: the instance, the
 // background (with the features in no group taken from the instance), and N
 // rows per coalition (m splits and pipelines them). The result holds, per
@@ -229,6 +249,7 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 	}
 	names := featureNames(req.FeatureNames, p)
 	phi := make([]float64, players)
+	se := make([]float64, players)
 	for _, label := range labels {
 		fx := scores[0][label]
 		base := req.Link.apply(g.mean(scores[1:1+n], label))
@@ -250,6 +271,7 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 				y[k] = v - base
 			}
 			solver.solve(phi, y, full-base)
+			solver.stdErrs(se, phi)
 		}
 		lr := LabelResult{
 			Label:        label,
@@ -267,6 +289,7 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 		}
 		for v, i := range g.varying {
 			lr.Attributions[i].Weight = phi[v]
+			lr.Attributions[i].StdErr = se[v]
 		}
 		res.Labels = append(res.Labels, lr)
 	}

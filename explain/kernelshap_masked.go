@@ -59,6 +59,7 @@ type KernelSHAPTextRequest struct {
 // and the constrained regression are KernelSHAP's (see KernelSHAP): when
 // the budget covers every proper coalition the attributions are the exact
 // Shapley values of v, and they always add up to ModelValue − BaseValue.
+// StdErr is KernelSHAP's sandwich standard error of each attribution.
 //
 // The model is called once, on the text, the fully masked text and one
 // text per coalition, in that order. The result's Method is
@@ -210,6 +211,7 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 		Labels:         make([]LabelResult, 0, len(labels)),
 	}
 	phi := make([]float64, players)
+	se := make([]float64, players)
 	for _, label := range labels {
 		fx := scores[0][label]
 		full := link.apply(fx)
@@ -230,6 +232,7 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 				y[k] = v - base
 			}
 			solver.solve(phi, y, full-base)
+			solver.stdErrs(se, phi)
 		}
 		lr := LabelResult{
 			Label:        label,
@@ -247,6 +250,7 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 				i = varying[v]
 			}
 			lr.Attributions[i].Weight = phi[v]
+			lr.Attributions[i].StdErr = se[v]
 		}
 		res.Labels = append(res.Labels, lr)
 	}
@@ -291,7 +295,8 @@ type KernelSHAPImageRequest struct {
 // does with features that never vary; at most MaxKernelSHAPPlayers
 // segments may vary. Coalitions, weights and regression are KernelSHAP's:
 // exact Shapley values when every coalition fits the budget, and the
-// attributions add up to ModelValue − BaseValue.
+// attributions add up to ModelValue − BaseValue. StdErr is KernelSHAP's
+// sandwich standard error of each attribution.
 //
 // The model is called once, on the image, the fill and one image per
 // coalition ((2 + coalitions)·H·W·C values, at most MaxKernelSHAPValues).

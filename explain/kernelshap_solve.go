@@ -27,6 +27,10 @@ type shapleySolver struct {
 	chol, b, c []float64
 	svd        *mat.SVD // A's, when the normal equations are singular
 	rank       int
+	// cholOK reports that the last solve factorised AᵀA, leaving L in chol.
+	cholOK bool
+	// h = A(AᵀA)⁻¹ (n×k) and the residuals e, for stdErrs.
+	h, e []float64
 }
 
 // newShapleySolver prepares the coalitions masks (n × M, M ≥ 2) with their
@@ -77,7 +81,8 @@ func (s *shapleySolver) solve(dst, y []float64, delta float64) []float64 {
 	phi := dst[:k]
 	copy(phi, s.c)
 	copy(s.chol, s.gram)
-	if !cholSolve(s.chol, k, phi) {
+	s.cholOK = cholSolve(s.chol, k, phi)
+	if !s.cholOK {
 		s.leastSquares(phi)
 	}
 	sum := 0.0

@@ -62,7 +62,9 @@ type LIMERequest struct {
 // LIME explains the model's prediction for req.Instance with lime's tabular
 // semantics: it samples req.NumSamples rows around the instance, scores them
 // with m in one Predict call (m batches them), and fits one surrogate per
-// label on the same samples.
+// label on the same samples. Each attribution's StdErr is the surrogate's
+// HC1 sandwich standard error, conditional on the feature selection (see
+// Neighborhood.Fit).
 func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
 	p := len(req.Instance)
 	if err := req.validate(); err != nil {
@@ -146,11 +148,7 @@ func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
 			Score:           s.Score,
 			LocalPrediction: s.LocalPred,
 		}
-		for _, fw := range s.Ranked() {
-			lr.Attributions = append(lr.Attributions, Attribution{
-				Index: fw.Feature, Description: descriptions[fw.Feature], Weight: fw.Weight,
-			})
-		}
+		lr.Attributions = rankedAttributions(s, func(f int) string { return descriptions[f] })
 		res.Labels = append(res.Labels, lr)
 	}
 	return res, nil

@@ -70,7 +70,9 @@ type LIMEImageRequest struct {
 // and d_i = 1 for the all-off row (scikit-learn's cosine distance). The
 // attributions are per segment: Index is the segment label. The masked
 // images are built into reused buffers, req.BatchRows at a time, so m must
-// not retain its rows.
+// not retain its rows. Each attribution's StdErr is the surrogate's HC1
+// sandwich standard error, conditional on the feature selection (see
+// Neighborhood.Fit).
 func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
@@ -166,11 +168,7 @@ func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, err
 			Label: label, Prediction: scores[0][label],
 			Intercept: s.Intercept, Score: s.Score, LocalPrediction: s.LocalPred,
 		}
-		for _, fw := range s.Ranked() {
-			lr.Attributions = append(lr.Attributions, Attribution{
-				Index: fw.Feature, Description: fmt.Sprintf("segment %d", fw.Feature), Weight: fw.Weight,
-			})
-		}
+		lr.Attributions = rankedAttributions(s, func(f int) string { return fmt.Sprintf("segment %d", f) })
 		res.Labels = append(res.Labels, lr)
 	}
 	return res, nil

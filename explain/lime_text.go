@@ -128,7 +128,9 @@ func textDomain(text, split string, positional bool) (*sampler.TextDomain, error
 // D_i being 100 × the cosine distance of z_i to row 0 (k_i features kept of
 // d; D_i = 100 when k_i = 0, as scikit-learn's cosine distance gives). The
 // returned TextFeatures maps each attribution's Index to its word and
-// offsets.
+// offsets. Each attribution's StdErr is the surrogate's HC1 sandwich
+// standard error, conditional on the feature selection (see
+// Neighborhood.Fit).
 func LIMEText(ctx context.Context, m TextModel, req LIMETextRequest) (*Result, *TextFeatures, error) {
 	if err := req.validate(); err != nil {
 		return nil, nil, err
@@ -215,11 +217,7 @@ func LIMEText(ctx context.Context, m TextModel, req LIMETextRequest) (*Result, *
 			Score:           s.Score,
 			LocalPrediction: s.LocalPred,
 		}
-		for _, fw := range s.Ranked() {
-			lr.Attributions = append(lr.Attributions, Attribution{
-				Index: fw.Feature, Description: dom.Features[fw.Feature].Word, Weight: fw.Weight,
-			})
-		}
+		lr.Attributions = rankedAttributions(s, func(f int) string { return dom.Features[f].Word })
 		res.Labels = append(res.Labels, lr)
 	}
 	return res, textFeatures(dom), nil

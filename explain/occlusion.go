@@ -70,6 +70,14 @@ type OcclusionResult struct {
 	// strides skip it) gets 0 where Captum gets 0/0 = NaN; Coverage tells
 	// them apart.
 	Attributions [][]float64
+	// StdErrs[t] is parallel to Attributions[t]: the standard error of each
+	// position's mean, the sample standard deviation (ddof 1) of the score
+	// drops of the m windows covering the position over √m, 0 where m ≤ 1.
+	// The windows are fixed, not sampled, so it measures how much the drops
+	// of the covering windows disagree (a large value: the mean hides
+	// windows that matter much more than others), as if they were a random
+	// sample of windows over the position.
+	StdErrs [][]float64
 	// Coverage[i] is the number of windows covering position i.
 	Coverage []int
 	// InstanceScores are the model's scores for Input.
@@ -88,6 +96,11 @@ type OcclusionResult struct {
 // window j occluded, the attribution of position i is
 //
 //	A_t(i) = Σ_{j ∋ i} (f_t(x) − f_t(x^(j))) / |{j : j ∋ i}|.
+//
+// Its standard error (OcclusionResult.StdErrs) is the sample standard
+// deviation (ddof 1) of those drops over √m, m = |{j : j ∋ i}|, 0 where
+// m ≤ 1; it is accumulated as a sum of squares beside the sums, in the
+// same pass over the windows.
 //
 // The model is called with at most req.BatchRows inputs per Predict call,
 // each one flattened row; the first call also carries x itself, scored once.
@@ -141,6 +154,8 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 		instance []float64
 		targets  []int
 		sums     [][]float64
+		sqs      [][]float64 // Σ (d − shift_t)² per position
+		shift    []float64   // per target, window 0's drop
 		diffs    []float64
 		classes  int
 	)
@@ -177,8 +192,10 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 			}
 			instance = append([]float64(nil), instance...)
 			sums = make([][]float64, len(targets))
+			sqs = make([][]float64, len(targets))
 			for t := range sums {
 				sums[t] = make([]float64, size)
+				sqs[t] = make([]float64, size)
 			}
 			diffs = make([]float64, len(targets))
 			first = false
@@ -192,13 +209,20 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 				diffs[t] = instance[c] - row[c]
 			}
 			j := next + r
+			if j == 0 {
+				shift = append([]float64(nil), diffs...)
+			}
 			origin := g.origin(j)
 			for _, off := range g.runs {
 				o := origin + off
 				for t, d := range diffs {
 					s := sums[t][o : o+g.runLen]
+					sq := sqs[t][o : o+g.runLen]
+					e := d - shift[t]
+					e *= e
 					for i := range s {
 						s[i] += d
+						sq[i] += e
 					}
 				}
 			}
@@ -209,12 +233,14 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 		next += k
 	}
 	for t := range sums {
+		g.stdErrs(sqs[t], sums[t], shift[t])
 		g.divide(sums[t])
 	}
 	return &OcclusionResult{
 		Shape:          append([]int(nil), req.Shape...),
 		Targets:        targets,
 		Attributions:   sums,
+		StdErrs:        sqs,
 		Coverage:       append([]int(nil), g.coverage()...),
 		InstanceScores: instance,
 		NumWindows:     g.windows,
@@ -371,4 +397,23 @@ func (g *occlusionGeometry) normalise(sums [][]float64) [][]float64 {
 		g.divide(out[t])
 	}
 	return out
+}
+
+// stdErrs overwrites sq, the sums Σ(d − shift)² of the drops d of the
+// windows covering each position, with the standard errors of their means
+// (see OcclusionResult.StdErrs), from sums = Σd: with m windows and
+// S = Σ(d − shift) = Σd − m·shift, the sample variance is
+// (sq − S²/m)/(m − 1). The shift (window 0's drop) keeps the sums of
+// squares near the spread of the drops, against cancellation.
+func (g *occlusionGeometry) stdErrs(sq, sums []float64, shift float64) {
+	for p, c := range g.coverage() {
+		if c <= 1 {
+			sq[p] = 0
+			continue
+		}
+		m := float64(c)
+		s := sums[p] - m*shift
+		v := (sq[p] - s*s/m) / (m - 1)
+		sq[p] = math.Sqrt(math.Max(0, v) / m)
+	}
 }

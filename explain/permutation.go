@@ -73,7 +73,11 @@ type PermutationRequest struct {
 // group's values from row π_gr(i)) is scored: s_gr. The importance of g on
 // repeat r is s₀ − s_gr; an Attribution per group, in group order, holds
 // them in Values, their mean in Weight and their population standard
-// deviation (ddof 0, numpy's np.std) in Std. Like scikit-learn, the
+// deviation (ddof 0, numpy's np.std) in Std; StdErr is the standard error
+// of the mean over the repeats, the sample standard deviation (ddof 1)
+// over √R, sqrt(Σ_r (v_r − mean)² / ((R − 1)·R)), 0 with one repeat. It
+// is the error from the permutations drawn, given the rows (no further
+// model calls). Like scikit-learn, the
 // baseline is scored on all N rows even when the permuted copies are
 // subsampled; unlike scikit-learn 1.2, the weights are subsampled with the
 // rows (as in 1.4.1 and later).
@@ -441,7 +445,8 @@ func (run *permutationRun) result(done int) *Result {
 			values[r] = run.baseline - run.scores[r*G+g]
 		}
 		mean, std := meanStd(values)
-		attrs[g] = Attribution{Index: g, Description: run.descriptions[g], Weight: mean, Std: std, Values: values}
+		attrs[g] = Attribution{Index: g, Description: run.descriptions[g], Weight: mean, Std: std, Values: values,
+			StdErr: stdErrOfMean(values, mean)}
 		if run.req.Groups != nil {
 			attrs[g].Features = slices.Clone(run.groups[g])
 		}

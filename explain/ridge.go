@@ -19,6 +19,7 @@ import (
 // A Neighborhood is immutable once built and safe for concurrent use.
 type Neighborhood struct {
 	n, p int
+	npos int       // rows with π_i > 0
 	sw   []float64 // √π_i
 	mean []float64 // z̄_j
 	row0 []float64 // z_0, the instance
@@ -124,6 +125,9 @@ func NewNeighborhood(data [][]float64, weights []float64) (*Neighborhood, error)
 			}
 		}
 		nb.sw[i] = math.Sqrt(w)
+		if w > 0 {
+			nb.npos++
+		}
 		wsum += w
 		for j, v := range row {
 			if v-v != 0 { // NaN or ±Inf
@@ -209,16 +213,17 @@ func (nb *Neighborhood) label(target []float64) (*labelStats, error) {
 	return ls, nil
 }
 
-// rss returns ‖y − X_S g‖², the weighted residual sum of squares
-// Σπ_i (f_i − b − gᵀz_i)² of the fit g on the features S = used, computed
-// from the rows (not from G) for accuracy.
-func (nb *Neighborhood) rss(ls *labelStats, used []int, g []float64) float64 {
+// residuals returns the rescaled residuals e = y − X_S g of the fit g on
+// the features S = used, e_i = √π_i (f_i − b − gᵀz_i), computed from the
+// rows (not from G) for accuracy: ‖e‖² is the weighted residual sum of
+// squares Σπ_i (f_i − b − gᵀz_i)².
+func (nb *Neighborhood) residuals(ls *labelStats, used []int, g []float64) []float64 {
 	r := append([]float64(nil), ls.y...)
 	impl := blas64.Implementation()
 	for i, j := range used {
 		impl.Daxpy(nb.n, -g[i], nb.xs[j*nb.n:(j+1)*nb.n], 1, r, 1)
 	}
-	return impl.Ddot(nb.n, r, 1, r, 1)
+	return r
 }
 
 // ridgeSolver solves the small penalised normal equations
@@ -276,6 +281,18 @@ func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []
 // LLᵀx = b. It reports false, leaving a and b unusable, when a pivot is not
 // above k·ε times its diagonal entry (numerically singular).
 func cholSolve(a []float64, k int, b []float64) bool {
+	if !cholFactor(a, k) {
+		return false
+	}
+	cholSubst(a, k, b)
+	return true
+}
+
+// cholFactor factorises the symmetric k×k matrix whose lower triangle is in
+// a (row-major) as LLᵀ in place, L in the lower triangle. It reports false,
+// leaving a unusable, when a pivot is not above k·ε times its diagonal
+// entry (numerically singular). See cholSolve.
+func cholFactor(a []float64, k int) bool {
 	tol := float64(k) * 0x1p-52
 	for j := range k {
 		rj := a[j*k : j*k+j+1]
@@ -297,6 +314,12 @@ func cholSolve(a []float64, k int, b []float64) bool {
 			ri[j] = v / d
 		}
 	}
+	return true
+}
+
+// cholSubst overwrites b with the solution of LLᵀx = b, L the factor
+// cholFactor left in the lower triangle of a.
+func cholSubst(a []float64, k int, b []float64) {
 	// Forward: L u = b.
 	for i := range k {
 		ri := a[i*k : i*k+i+1]
@@ -314,7 +337,6 @@ func cholSolve(a []float64, k int, b []float64) bool {
 		}
 		b[i] = v / a[i*k+i]
 	}
-	return true
 }
 
 // pinvSolve overwrites rhs (= c_S) with Σ_{λ kept} v vᵀ c_S / (λ + α) over

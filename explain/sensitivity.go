@@ -35,9 +35,14 @@ type SensitivityRequest struct {
 //
 // and reports one LabelResult per class with one Attribution per feature:
 // Weight = (1/N) Σ_i d_ij, MeanAbs = (1/N) Σ_i |d_ij| and Std the
-// population standard deviation of d_ij over the rows. Central differences
-// are exact, up to rounding, for scores linear or quadratic in x_j; the
-// error is O(h_j²) otherwise.
+// population standard deviation of d_ij over the rows. StdErr is the
+// standard error of Weight as the mean of the N derivatives, the sample
+// standard deviation (ddof 1) over √N, sqrt(Σ_i (d_ij − Weight)² /
+// ((N − 1)·N)), 0 for N = 1: the uncertainty of the average effect from
+// the rows at hand, as if they were a random sample of the data the
+// average is meant over (the finite-difference error is not in it).
+// Central differences are exact, up to rounding, for scores linear or
+// quadratic in x_j; the error is O(h_j²) otherwise.
 //
 // Each of the 2p evaluations (x + h_j e_j and x − h_j e_j for every j)
 // sends the N rows, modified in column j, to the model, two at a time
@@ -116,6 +121,9 @@ func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result,
 				Weight:      mean,
 				MeanAbs:     sumAbs / float64(N),
 				Std:         math.Sqrt(ss / float64(N)),
+			}
+			if N > 1 {
+				res.Labels[l].Attributions[j].StdErr = math.Sqrt(ss / float64(N-1) / float64(N))
 			}
 		}
 		outs[2*j], outs[2*j+1] = nil, nil

@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"gonum.org/v1/gonum/blas/blas64"
 )
 
 // ErrSurrogateInput is wrapped by every error that FitSurrogate,
@@ -156,7 +158,11 @@ type Surrogate struct {
 	// returns them.
 	Features []int
 	// Coef[i] is the coefficient of Features[i].
-	Coef      []float64
+	Coef []float64
+	// StdErr[i] is Coef[i]'s heteroskedasticity-robust (HC1 sandwich)
+	// standard error, conditional on the feature selection; see
+	// Neighborhood.Fit for the estimator and when it is 0.
+	StdErr    []float64
 	Intercept float64
 	// Score is the weighted R² of the fit on the neighbourhood,
 	// 1 − Σπ_i(f_i − f̂_i)² / Σπ_i(f_i − f̄)² (scikit-learn's Ridge.score with
@@ -224,6 +230,29 @@ func checkFitArgs(numFeatures int, sel FeatureSelection, cfg SurrogateConfig) er
 
 // Fit fits lime's surrogate for one label on the neighbourhood: target holds
 // the model's output for the label on each row. See FitSurrogate.
+//
+// Standard errors. Surrogate.StdErr holds the heteroskedasticity-robust
+// sandwich (HC1) standard errors of the final fit, computed from the fit's
+// own residuals (no further model calls). With S the fitted features, X_S
+// the rescaled, centred design, r_i = f_i − b − gᵀz_i the residuals and
+// A = X_SᵀX_S + αI (A = G_SS + αI),
+//
+//	Cov(g) = A⁻¹ (Σ_i π_i² r_i² (z_i − z̄)(z_i − z̄)ᵀ) A⁻¹ · n₊/(n₊ − k − 1),
+//
+// n₊ the rows with π_i > 0 and k = |S|; StdErr is the square root of its
+// diagonal. It is the covariance of g as a linear function of the f_i,
+// treating the rows as independent with unknown variances, the −1 for the
+// intercept (removed by the centring). It is conditional on the feature
+// selection: S is taken as fixed, although it was chosen from the same
+// data, so it understates the uncertainty of a selected feature's
+// coefficient. With a ridge penalty it is the variance of the penalised
+// estimate around its (biased) mean, not its error around the unpenalised
+// coefficient. For the L1 fit the same sandwich is applied to the active
+// set (the non-zero coefficients) with A = G_AA and k = |A|: on a fixed
+// active set and signs the lasso solution is affine in the f_i with that
+// matrix; coefficients at zero get 0. StdErr is 0 throughout when
+// n₊ ≤ k + 1 or when A is numerically singular (an α = 0 fit on collinear
+// features, whose coefficients are not identified).
 func (nb *Neighborhood) Fit(target []float64, numFeatures int, sel FeatureSelection, cfg SurrogateConfig) (Surrogate, error) {
 	if err := checkFitArgs(numFeatures, sel, cfg); err != nil {
 		return Surrogate{}, err
@@ -266,7 +295,9 @@ func (nb *Neighborhood) Fit(target []float64, numFeatures int, sel FeatureSelect
 		out.LocalPred += nb.row0[j] * coef[i]
 	}
 	out.LocalPred += out.Intercept
-	out.Score = r2(nb.rss(ls, used, coef), ls.tss)
+	resid := nb.residuals(ls, used, coef)
+	out.Score = r2(blas64.Implementation().Ddot(nb.n, resid, 1, resid, 1), ls.tss)
+	out.StdErr = nb.stdErrs(resid, used, coef, cfg)
 	return out, nil
 }
 
