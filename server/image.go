@@ -296,24 +296,32 @@ func parseOcclusion(req *explainerv1.ExplainRequest, img sampler.Image, info pre
 // the same value, the pixel's attribution (the mean over the windows
 // covering it of the score's drop): the map holds it once, averaged over
 // the channels, rather than C times over.
-func pixelMaps(attr [][]float64, targets []int, h, w, c int) []*explainerv1.AttributionMap {
+func pixelMaps(attr, stdErrs [][]float64, targets []int, h, w, c int) []*explainerv1.AttributionMap {
 	maps := make([]*explainerv1.AttributionMap, len(attr))
 	for t, a := range attr {
-		vals := make([]float64, h*w)
-		for p := range vals {
-			var s float64
-			for ch := range c {
-				s += a[p*c+ch]
-			}
-			vals[p] = s / float64(c)
+		m := &explainerv1.AttributionMap{Height: uint32(h), Width: uint32(w), Values: channelMean(a, c)}
+		if t < len(stdErrs) {
+			m.StdErrors = channelMean(stdErrs[t], c)
 		}
-		m := &explainerv1.AttributionMap{Height: uint32(h), Width: uint32(w), Values: vals}
 		if t < len(targets) {
 			m.Label = uint32(targets[t])
 		}
 		maps[t] = m
 	}
 	return maps
+}
+
+// channelMean averages each pixel's c channels of an HWC image.
+func channelMean(hwc []float64, c int) []float64 {
+	out := make([]float64, len(hwc)/c)
+	for p := range out {
+		var s float64
+		for _, v := range hwc[p*c : (p+1)*c] {
+			s += v
+		}
+		out[p] = s / float64(c)
+	}
+	return out
 }
 
 // segmentMap is the proto of a label map.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,195 +244,55 @@ func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io
 	if err != nil {
 		return nil, err
 	}
-	m := s.newJobModel(entry.client, info, io.progress)
 	model := modelName(req.GetModel(), s.opts.defaultModel)
+	var j *job
 	toProto := func(res *explain.Result) *explainerv1.Explanation {
-		return explanationProto(res, model, info, uint64(m.batcher.Calls()), time.Since(start))
+		return explanationProto(res, model, info, uint64(j.model.batcher.Calls()), time.Since(start))
 	}
-	var (
-		res        *explain.Result
-		groupNames []string
-	)
-	switch req.GetMethod().(type) {
-	case *explainerv1.ExplainRequest_Lime:
-		job, err := parseLIME(req, &limeDefaults{numFeatures: info.NumFeatures, classes: info.NumClasses, randomSeed: rand.Uint64})
-		if err != nil {
-			return nil, err
-		}
-		m.expect(job.req.NumSamples)
-		res, err = explain.LIME(ctx, m, job.req)
-		if err != nil {
-			return nil, err
-		}
-	case *explainerv1.ExplainRequest_KernelShap:
-		switch {
-		case req.GetInstance().GetText() != nil:
-			r, err := parseKernelSHAPText(req, info, rand.Uint64)
-			if err != nil {
-				return nil, err
-			}
-			var tf *explain.TextFeatures
-			res, tf, err = explain.KernelSHAPText(ctx, m, r)
-			if err != nil {
-				return nil, err
-			}
-			exp := toProto(res)
-			addSpans(exp, tf)
-			return exp, nil
-		case req.GetInstance().GetImage() != nil:
-			img, layout, err := parseImage(req)
-			if err != nil {
-				return nil, err
-			}
-			if err := checkImageWidth(img, info); err != nil {
-				return nil, err
-			}
-			r, err := parseKernelSHAPImage(req, img, info, rand.Uint64)
-			if err != nil {
-				return nil, err
-			}
-			m = s.newJobModel(entry.client, info, io.progress, predictor.WithInstanceShape(imageShape(img, layout)...))
-			res, err = explain.KernelSHAPImage(ctx, imageModel(m, img, layout), r)
-			if err != nil {
-				return nil, err
-			}
-			exp := toProto(res)
-			exp.Segments = segmentMap(r.Segments, img.H, img.W)
-			return exp, nil
-		}
-		r, names, err := parseKernelSHAP(req, info, rand.Uint64)
-		if err != nil {
-			return nil, err
-		}
-		groupNames = names
-		res, err = explain.KernelSHAP(ctx, m, r)
-		if err != nil {
-			return nil, err
-		}
-	case *explainerv1.ExplainRequest_Permutation:
-		r, names, err := parsePermutation(ctx, req.GetPermutation(), info, io.data, rand.Uint64)
-		if err != nil {
-			return nil, err
-		}
-		groupNames = names
-		m.expect(permutationRows(r))
-		if io.partial != nil {
-			r.Partial = func(done int, res *explain.Result) {
-				nameGroups(res, groupNames)
-				exp := toProto(res)
-				exp.RepeatsDone = uint32(done)
-				io.partial(exp)
-			}
-		}
-		res, err = explain.Permutation(ctx, m, r)
-		if err != nil {
-			return nil, err
-		}
-	case *explainerv1.ExplainRequest_LimeText:
-		r, err := parseLIMEText(req, info, rand.Uint64)
-		if err != nil {
-			return nil, err
-		}
-		m.expect(r.NumSamples)
-		var tf *explain.TextFeatures
-		res, tf, err = explain.LIMEText(ctx, m, r)
-		if err != nil {
-			return nil, err
-		}
-		exp := toProto(res)
-		addSpans(exp, tf)
-		return exp, nil
-	case *explainerv1.ExplainRequest_LimeImage:
-		img, layout, err := parseImage(req)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkImageWidth(img, info); err != nil {
-			return nil, err
-		}
-		r, err := parseLIMEImage(req, img, info, rand.Uint64)
-		if err != nil {
-			return nil, err
-		}
-		m = s.newJobModel(entry.client, info, io.progress, predictor.WithInstanceShape(imageShape(img, layout)...))
-		m.expect(r.NumSamples)
-		res, err = explain.LIMEImage(ctx, imageModel(m, img, layout), r)
-		if err != nil {
-			return nil, err
-		}
-		exp := toProto(res)
-		exp.Segments = segmentMap(r.Segments, img.H, img.W)
-		return exp, nil
-	case *explainerv1.ExplainRequest_Occlusion:
-		if req.GetInstance().GetText() != nil {
-			res, dom, err := textOcclusion(ctx, req, m, info.NumClasses)
-			if err != nil {
-				return nil, err
-			}
-			exp := toProto(res)
-			tokenSpans(exp, dom)
-			return exp, nil
-		}
-		img, layout, err := parseImage(req)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkImageWidth(img, info); err != nil {
-			return nil, err
-		}
-		job, err := parseOcclusion(req, img, info)
-		if err != nil {
-			return nil, err
-		}
-		m = s.newJobModel(entry.client, info, io.progress, predictor.WithInstanceShape(imageShape(img, layout)...))
-		rec := &instanceRecorder{m: imageModel(m, img, layout)}
-		if io.partial != nil {
-			// Score about a band, or a full pipeline of batches, per call,
-			// so that partial results come as the bands finish.
-			perBand := max(1, job.windows/job.bands)
-			job.req.BatchRows = min(max(perBand, s.batchSize(info)*max(1, s.opts.inFlight)), explain.MaxOcclusionWindows)
-			job.req.Partial = func(done, _ int, attributions [][]float64) {
-				exp := &explainerv1.Explanation{
-					Method:     "occlusion",
-					Model:      model,
-					ClassNames: info.ClassNames,
-					ModelCalls: uint64(m.batcher.Calls()),
-					Elapsed:    durationpb.New(time.Since(start)),
-					BandsDone:  uint32(done / perBand),
-					BandsTotal: uint32(job.bands),
-				}
-				exp.Maps = pixelMaps(attributions, rec.targets(job.req.Targets), img.H, img.W, img.C)
-				io.partial(exp)
-			}
-		}
-		m.expect(job.windows + 1) // the image, then every window
-		ores, err := explain.Occlusion(ctx, rec, job.req)
-		if err != nil {
-			return nil, err
-		}
-		res = &explain.Result{Method: "occlusion", InstanceScores: ores.InstanceScores, NumSamples: ores.NumWindows + 1}
-		for _, t := range ores.Targets {
-			res.Labels = append(res.Labels, explain.LabelResult{Label: t, Prediction: ores.InstanceScores[t]})
-		}
-		exp := toProto(res)
-		exp.Maps = pixelMaps(ores.Attributions, ores.Targets, img.H, img.W, img.C)
-		exp.BandsDone, exp.BandsTotal = uint32(job.bands), uint32(job.bands)
-		return exp, nil
-	case *explainerv1.ExplainRequest_Sensitivity:
-		r, err := parseSensitivity(ctx, req.GetSensitivity(), info, io.data)
-		if err != nil {
-			return nil, err
-		}
-		m.expect(2 * len(r.Data) * len(r.Data[0]))
-		res, err = explain.Sensitivity(ctx, m, r)
-		if err != nil {
-			return nil, err
-		}
-	default:
-		return nil, invalidArgument("method: unknown method")
+	j, err = s.parseJob(ctx, req, entry, info, s.newJobModel(entry.client, info, io.progress), io, toProto)
+	if err != nil {
+		return nil, err
 	}
-	nameGroups(res, groupNames)
-	return toProto(res), nil
+	auto, err := parseAuto(req, j)
+	if err != nil {
+		return nil, err
+	}
+	eval, err := parseEvaluation(req, j)
+	if err != nil {
+		return nil, err
+	}
+	if auto != nil {
+		j.model.expect(auto.Max)
+	} else {
+		j.model.expect(j.rows)
+	}
+	var onRound func(explain.Round)
+	if io.partial != nil {
+		onRound = func(r explain.Round) {
+			exp := toProto(r.Result)
+			j.finish(exp, r.Result)
+			exp.Rounds, exp.Precision = uint32(r.Round), r.Precision
+			io.partial(exp)
+		}
+	}
+	res, conv, runs, err := s.explainJob(ctx, j, auto, max(1, int(eval.GetStabilityRuns())), onRound)
+	if err != nil {
+		return nil, err
+	}
+	exp := toProto(res)
+	j.finish(exp, res)
+	if auto != nil {
+		exp.StopReason = stopReasonProto(conv.Reason)
+		exp.Rounds, exp.Precision = uint32(conv.Last.Round), conv.Last.Precision
+	}
+	// A cancelled auto-sampled job returns its last round; its checks would
+	// only fail.
+	if eval != nil && ctx.Err() == nil {
+		if exp.Evaluation, err = s.evaluate(ctx, j, eval, res, runs); err != nil {
+			return nil, err
+		}
+	}
+	return exp, nil
 }
 
 // permutationRows is the number of rows permutation importance scores:
@@ -563,7 +422,7 @@ func explanationProto(res *explain.Result, model string, info predictor.ModelInf
 		for _, a := range l.Attributions {
 			pa := &explainerv1.Attribution{
 				Index: uint32(a.Index), Feature: a.Description, Weight: a.Weight,
-				Std: a.Std, Values: a.Values, MeanAbs: a.MeanAbs,
+				Std: a.Std, Values: a.Values, MeanAbs: a.MeanAbs, StdError: a.StdErr,
 			}
 			for _, f := range a.Features {
 				pa.Features = append(pa.Features, uint32(f))

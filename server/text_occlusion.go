@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/explainer-sidecar/explainer/explain"
+	"github.com/explainer-sidecar/explainer/predictor"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 	"github.com/explainer-sidecar/explainer/sampler"
 )
@@ -14,16 +15,16 @@ import (
 // f(text) − f(text without the window). It runs explain.Occlusion over the
 // tokens' presence vector (all ones; the baseline 0 is "absent"), which
 // renderedText turns into texts for the model.
-func textOcclusion(ctx context.Context, req *explainerv1.ExplainRequest, m *jobModel, classes int) (*explain.Result, *sampler.TextDomain, error) {
+func textOcclusionJob(req *explainerv1.ExplainRequest, j *job, info predictor.ModelInfo) (*job, error) {
 	const field = "occlusion"
 	o := req.GetOcclusion()
 	dom, err := textDomain(req.GetInstance().GetText(), true)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	n := len(dom.Features)
 	if n == 0 {
-		return nil, nil, invalidArgument("instance.text: has no words")
+		return nil, invalidArgument("instance.text: has no words")
 	}
 	window, stride := 1, 0
 	switch len(o.GetWindow()) {
@@ -31,7 +32,7 @@ func textOcclusion(ctx context.Context, req *explainerv1.ExplainRequest, m *jobM
 	case 1:
 		window = int(o.GetWindow()[0])
 	default:
-		return nil, nil, invalidArgument("%s.window: a text takes one value, the window in tokens", field)
+		return nil, invalidArgument("%s.window: a text takes one value, the window in tokens", field)
 	}
 	switch len(o.GetStrides()) {
 	case 0:
@@ -39,42 +40,47 @@ func textOcclusion(ctx context.Context, req *explainerv1.ExplainRequest, m *jobM
 	case 1:
 		stride = int(o.GetStrides()[0])
 	default:
-		return nil, nil, invalidArgument("%s.strides: a text takes one value, in tokens", field)
+		return nil, invalidArgument("%s.strides: a text takes one value, in tokens", field)
 	}
 	if window < 1 || window > n {
-		return nil, nil, invalidArgument("%s.window: %d is outside [1, %d tokens]", field, window, n)
+		return nil, invalidArgument("%s.window: %d is outside [1, %d tokens]", field, window, n)
 	}
 	if stride < 1 || stride > n {
-		return nil, nil, invalidArgument("%s.strides: %d is outside [1, %d tokens]", field, stride, n)
+		return nil, invalidArgument("%s.strides: %d is outside [1, %d tokens]", field, stride, n)
 	}
 	if len(o.GetMaskString()) > MaxNameLength {
-		return nil, nil, invalidArgument("%s.mask_string: longer than %d bytes", field, MaxNameLength)
+		return nil, invalidArgument("%s.mask_string: longer than %d bytes", field, MaxNameLength)
 	}
-	labels, err := labelsOf(field, o.GetLabels(), classes)
+	labels, err := labelsOf(field, o.GetLabels(), info.NumClasses)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ones := make([]float64, n)
 	for i := range ones {
 		ones[i] = 1
 	}
 	windows := (n-window)/stride + 1
-	m.expect(windows + 1)
-	ores, err := explain.Occlusion(ctx, renderedText{dom: dom, mask: o.GetMaskString(), m: m}, explain.OcclusionRequest{
-		Input: ones, Shape: []int{n}, Window: []int{window}, Strides: []int{stride}, Targets: labels,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	res := &explain.Result{Method: "occlusion", InstanceScores: ores.InstanceScores, NumSamples: ores.NumWindows + 1}
-	for ti, t := range ores.Targets {
-		lr := explain.LabelResult{Label: t, Prediction: ores.InstanceScores[t]}
-		for tok, w := range ores.Attributions[ti] {
-			lr.Attributions = append(lr.Attributions, explain.Attribution{Index: tok, Description: dom.Features[tok].Word, Weight: w})
+	j.rows = windows + 1
+	j.run = func(ctx context.Context, m jobScorer, _ uint64, _ int, _ bool) (*explain.Result, error) {
+		ores, err := explain.Occlusion(ctx, renderedText{dom: dom, mask: o.GetMaskString(), m: m}, explain.OcclusionRequest{
+			Input: ones, Shape: []int{n}, Window: []int{window}, Strides: []int{stride}, Targets: labels,
+		})
+		if err != nil {
+			return nil, err
 		}
-		res.Labels = append(res.Labels, lr)
+		res := &explain.Result{Method: "occlusion", InstanceScores: ores.InstanceScores, NumSamples: ores.NumWindows + 1}
+		for ti, t := range ores.Targets {
+			lr := explain.LabelResult{Label: t, Prediction: ores.InstanceScores[t]}
+			for tok, w := range ores.Attributions[ti] {
+				lr.Attributions = append(lr.Attributions, explain.Attribution{Index: tok, Description: dom.Features[tok].Word, Weight: w, StdErr: ores.StdErrs[ti][tok]})
+			}
+			res.Labels = append(res.Labels, lr)
+		}
+		return res, nil
 	}
-	return res, dom, nil
+	j.finish = func(exp *explainerv1.Explanation, _ *explain.Result) { tokenSpans(exp, dom) }
+	j.curves = textCurves(dom, o.GetMaskString())
+	return j, nil
 }
 
 // renderedText scores presence vectors of a text's tokens as the texts
