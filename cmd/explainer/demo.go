@@ -29,6 +29,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&f.row, "row", 0, "breast-cancer row to explain, 0 to 568")
 	fs.IntVar(&f.maxBatch, "max-batch-size", 256, "the demo model server's max batch size")
 	f.limeFlags(fs)
+	f.checkFlags.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,9 +80,17 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	req.Model = demo.ModelName
+	if err := f.checkFlags.apply(req); err != nil {
+		return err
+	}
 	exp, err := explainOnStream(ctx, explainerv1.NewExplainerServiceClient(client), req, nil, newProgress(f.progress, stderr))
 	if err != nil {
 		return err
+	}
+	if f.curvesPNG != "" {
+		if err := writeCurvesFile(f.curvesPNG, exp); err != nil {
+			return err
+		}
 	}
 	return render(stdout, f.output, exp, "")
 }

@@ -65,6 +65,7 @@ type explainFlags struct {
 	numFeaturesSet  bool // -num-features given (lime with -image: default every segment)
 
 	imageFlags // -image, -method occlusion, -png
+	checkFlags // -num-samples auto, -evaluate
 
 	// Security of the connection to the sidecar (explain only).
 	tls                                   bool
@@ -73,7 +74,7 @@ type explainFlags struct {
 }
 
 func (f *explainFlags) limeFlags(fs *flag.FlagSet) {
-	fs.UintVar(&f.numSamples, "num-samples", 0, "perturbed samples (lime: default 5000) or coalitions (kernelshap: default 2·M + 2048)")
+	fs.Var(samplesFlag{&f.numSamples, &f.auto}, "num-samples", "perturbed samples (lime: default 5000) or coalitions (kernelshap: default 2·M + 2048); auto samples in rounds until -tolerance or -stable-ranking is met")
 	fs.UintVar(&f.numFeatures, "num-features", 10, "features in the explanation")
 	fs.StringVar(&f.selection, "feature-selection", "auto", "auto, none, highest_weights, forward_selection or lasso_path")
 	fs.Float64Var(&f.kernelWidth, "kernel-width", 0, "kernel width; 0 = 0.75·sqrt(features)")
@@ -125,6 +126,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&f.tokenFile, "token-file", "", "file whose first line is the bearer token (instead of -token, which shows in ps); needs TLS")
 	f.limeFlags(fs)
 	f.imageFlags.register(fs)
+	f.checkFlags.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -134,6 +136,9 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	req, data, err := f.build()
 	if err != nil {
+		return err
+	}
+	if err := f.checkFlags.apply(req); err != nil {
 		return err
 	}
 	security, err := f.dialSecurity()
@@ -160,6 +165,11 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		if f.output == "png" {
 			return writePNG(stdout, exp, inst)
+		}
+	}
+	if f.curvesPNG != "" {
+		if err := writeCurvesFile(f.curvesPNG, exp); err != nil {
+			return err
 		}
 	}
 	return render(stdout, f.output, exp, f.text)
@@ -387,7 +397,9 @@ func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceCli
 		case *explainerv1.ExplainStreamResponse_Progress:
 			progress.Update(ev.Progress.GetSamplesScored(), ev.Progress.GetSamplesTotal())
 		case *explainerv1.ExplainStreamResponse_Partial:
-			if total := ev.Partial.GetBandsTotal(); total > 0 {
+			if r := ev.Partial.GetRounds(); r > 0 {
+				progress.Describe(fmt.Sprintf("round %d: %d samples, standard error %.3g", r, ev.Partial.GetNumSamples(), ev.Partial.GetPrecision()))
+			} else if total := ev.Partial.GetBandsTotal(); total > 0 {
 				progress.Describe(fmt.Sprintf("band %d/%d done", ev.Partial.GetBandsDone(), total))
 			} else {
 				progress.Describe(fmt.Sprintf("repeat %d done", ev.Partial.GetRepeatsDone()))

@@ -36,6 +36,7 @@ type jsonExplanation struct {
 	Maps         []jsonMap     `json:"maps,omitempty"`
 	BandsDone    uint32        `json:"bands_done,omitempty"`
 	BandsTotal   uint32        `json:"bands_total,omitempty"`
+	jsonChecks
 }
 
 // jsonSegments is lime_image's segment of every pixel, row-major.
@@ -74,6 +75,7 @@ type jsonAttribution struct {
 	Values   []float64   `json:"values,omitempty"`
 	MeanAbs  *float64    `json:"mean_abs,omitempty"`
 	Spans    [][2]uint32 `json:"spans,omitempty"`
+	StdError *float64    `json:"std_error,omitempty"`
 }
 
 func toJSON(exp *explainerv1.Explanation) jsonExplanation {
@@ -87,6 +89,7 @@ func toJSON(exp *explainerv1.Explanation) jsonExplanation {
 		KernelWidth: exp.GetKernelWidth(),
 		ClassNames:  exp.GetClassNames(),
 		Scores:      exp.GetInstanceScores(),
+		jsonChecks:  checksJSON(exp),
 	}
 	method := exp.GetMethod()
 	if seg := exp.GetSegments(); seg != nil {
@@ -113,6 +116,9 @@ func toJSON(exp *explainerv1.Explanation) jsonExplanation {
 		}
 		for _, a := range l.GetAttributions() {
 			ja := jsonAttribution{Index: a.GetIndex(), Feature: a.GetFeature(), Weight: a.GetWeight(), Features: a.GetFeatures()}
+			if se := a.GetStdError(); se > 0 {
+				ja.StdError = ptr(se)
+			}
 			for _, sp := range a.GetSpans() {
 				ja.Spans = append(ja.Spans, [2]uint32{sp.GetStart(), sp.GetEnd()})
 			}
@@ -141,6 +147,7 @@ func render(w io.Writer, format string, exp *explainerv1.Explanation, text strin
 		return enc.Encode(toJSON(exp))
 	case "table", "":
 		writeTable(w, exp)
+		writeEvaluation(w, exp)
 		return nil
 	case "html":
 		return writeHTML(w, exp, text)
@@ -159,8 +166,9 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 	fmt.Fprintf(w, "%s · %s · %d samples in %d model calls · seed %d · %s\n",
 		exp.GetModel(), exp.GetMethod(), exp.GetNumSamples(), exp.GetModelCalls(), exp.GetSeed(),
 		exp.GetElapsed().AsDuration().Round(100_000))
+	writeAutoLine(w, exp)
 	if exp.GetMethod() == "permutation" {
-		fmt.Fprintf(w, "\nscore %s: %.4f on the data; importance = drop when a feature is permuted (mean ± std over repeats)\n",
+		fmt.Fprintf(w, "\nscore %s: %.4f on the data; importance = drop when a feature is permuted (mean ± standard error over repeats)\n",
 			strings.ToLower(strings.TrimPrefix(exp.GetScoring().String(), "SCORING_")), exp.GetBaselineScore())
 	}
 	if exp.GetMethod() == "occlusion" && len(exp.GetMaps()) > 0 {
@@ -173,7 +181,7 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 			name = fmt.Sprintf("class %d", l.GetLabel())
 		}
 		weightHeader := "weight"
-		value := func(a *explainerv1.Attribution) string { return fmt.Sprintf("%+.4f", a.GetWeight()) }
+		value := func(a *explainerv1.Attribution) string { return withStdError(fmt.Sprintf("%+.4f", a.GetWeight()), a) }
 		switch exp.GetMethod() {
 		case "lime", "lime_text", "lime_image":
 			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · surrogate says %.4f (intercept %.4f, weighted R² %.3f)\n",
@@ -186,12 +194,12 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 			fmt.Fprintf(w, "\nlabel %d (%s): mean ∂f/∂x (mean |∂f/∂x|) over the data\n", l.GetLabel(), name)
 			weightHeader = "∂f/∂x (|∂f/∂x|)"
 			value = func(a *explainerv1.Attribution) string {
-				return fmt.Sprintf("%+.4g (%.4g)", a.GetWeight(), a.GetMeanAbs())
+				return fmt.Sprintf("%s (%.4g)", withStdError(fmt.Sprintf("%+.4g", a.GetWeight()), a), a.GetMeanAbs())
 			}
 		case "permutation":
 			weightHeader = "importance"
 			value = func(a *explainerv1.Attribution) string {
-				return fmt.Sprintf("%+.4f ± %.4f", a.GetWeight(), a.GetStd())
+				return withStdError(fmt.Sprintf("%+.4f", a.GetWeight()), a)
 			}
 		}
 		attrs := l.GetAttributions()
@@ -200,6 +208,15 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 		}
 		writeRows(w, attrs, weightHeader, value)
 	}
+}
+
+// withStdError appends "± SE" to a formatted weight when the attribution
+// has a standard error.
+func withStdError(weight string, a *explainerv1.Attribution) string {
+	if se := a.GetStdError(); se > 0 {
+		return fmt.Sprintf("%s ± %.4f", weight, se)
+	}
+	return weight
 }
 
 // writeRows prints one line per attribution: name, value, bar.
