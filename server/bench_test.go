@@ -96,3 +96,79 @@ func benchRequest(inst []float64, samples int) *explainerv1.ExplainRequest {
 		}},
 	}
 }
+
+// BenchmarkChecksCost measures what the checks of issue 7 add to a
+// 5000-sample, 30-feature LIME job against a model that takes 5 ms per
+// batch of 100 (4 in flight), as ratios to the plain job measured in the
+// same iteration:
+//
+//   - time/plain: wall time with the checks ÷ wall time without;
+//   - rows/plain: rows the model scored ÷ rows of the plain job.
+//
+// Standard errors cost no model rows at all (they are part of every
+// result); fidelity curves cost one curve set per label; stability runs
+// cost a job per extra seed, which is what they ask for; auto sampling
+// costs its last round's samples, not the sum of its rounds.
+func BenchmarkChecksCost(b *testing.B) {
+	const (
+		p        = 30
+		maxBatch = 100
+		latency  = 5 * time.Millisecond
+	)
+	w := make([]float64, p)
+	inst := make([]float64, p)
+	for j := range w {
+		w[j] = float64(j%7-3) / 10
+		inst[j] = float64(j) / 7
+	}
+	for _, tc := range []struct {
+		name  string
+		check func(*explainerv1.ExplainRequest)
+	}{
+		{"curves", func(r *explainerv1.ExplainRequest) {
+			r.Evaluation = &explainerv1.Evaluation{FidelityCurves: true}
+		}},
+		{"stability=3", func(r *explainerv1.ExplainRequest) {
+			r.Evaluation = &explainerv1.Evaluation{StabilityRuns: 3}
+		}},
+		{"auto-to-5000", func(r *explainerv1.ExplainRequest) {
+			r.GetLime().NumSamples = 0
+			r.AutoSampling = &explainerv1.AutoSampling{InitialSamples: 625, MaxSamples: 5000, Tolerance: 1e-12}
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			fake := predictortest.NewPredictServer(predictortest.Logistic(w, 0))
+			fake.Delay, fake.MaxBatchSize, fake.NumFeatures = latency, maxBatch, p
+			ts := predictortest.NewServer(fake)
+			defer ts.Close()
+			conn, err := predictor.Dial(ts.Target, predictor.WithInsecure())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			sc := startSidecar(b, func(m string) predictor.Client { return predictor.NewPredictV1(conn, m) }, WithInFlight(4))
+			plain := benchRequest(inst, 5000)
+			checked := benchRequest(inst, 5000)
+			tc.check(checked)
+			var plainWall, checkedWall time.Duration
+			var plainRows, checkedRows int
+			for b.Loop() {
+				for _, run := range []struct {
+					req  *explainerv1.ExplainRequest
+					wall *time.Duration
+					rows *int
+				}{{plain, &plainWall, &plainRows}, {checked, &checkedWall, &checkedRows}} {
+					before := fake.Rows()
+					start := time.Now()
+					if _, err := sc.client.Explain(context.Background(), run.req); err != nil {
+						b.Fatal(err)
+					}
+					*run.wall += time.Since(start)
+					*run.rows += fake.Rows() - before
+				}
+			}
+			b.ReportMetric(float64(checkedWall)/float64(plainWall), "time/plain")
+			b.ReportMetric(float64(checkedRows)/float64(plainRows), "rows/plain")
+		})
+	}
+}
