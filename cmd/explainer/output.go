@@ -52,6 +52,8 @@ type jsonMap struct {
 	Height uint32    `json:"height"`
 	Width  uint32    `json:"width"`
 	Values []float64 `json:"values"`
+	// StdErrors are the values' standard errors, where windows overlap.
+	StdErrors []float64 `json:"std_errors,omitempty"`
 }
 
 type jsonLabel struct {
@@ -96,7 +98,7 @@ func toJSON(exp *explainerv1.Explanation) jsonExplanation {
 		out.Segments = &jsonSegments{Height: seg.GetHeight(), Width: seg.GetWidth(), Labels: seg.GetLabels()}
 	}
 	for _, m := range exp.GetMaps() {
-		out.Maps = append(out.Maps, jsonMap{Label: m.GetLabel(), Height: m.GetHeight(), Width: m.GetWidth(), Values: m.GetValues()})
+		out.Maps = append(out.Maps, jsonMap{Label: m.GetLabel(), Height: m.GetHeight(), Width: m.GetWidth(), Values: m.GetValues(), StdErrors: m.GetStdErrors()})
 	}
 	out.BandsDone, out.BandsTotal = exp.GetBandsDone(), exp.GetBandsTotal()
 	if method == "lime" || method == "lime_text" || method == "lime_image" {
