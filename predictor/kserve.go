@@ -550,14 +550,18 @@ func (k *KServeV2) Describe(ctx context.Context) (ModelInfo, error) {
 			break
 		}
 	}
-	if in.GetDatatype() == BYTES {
+	switch s := in.GetShape(); {
+	case in.GetDatatype() == BYTES:
 		info.InputKind = InputText
-	} else if s := in.GetShape(); len(s) == 2 { // [batch, features]
+	case len(s) == 2: // [batch, features]
 		info.NumFeatures = int(max(s[1], 0))
 		switch in.GetDatatype() {
 		case FP32, FP64, INT64:
 			info.InputKind = InputTabular
 		}
+	case len(s) == 4: // [batch, C, H, W] or [batch, H, W, C]
+		info.InputKind = InputImage
+		info.NumFeatures = instanceValues(s[1:])
 	}
 	switch s := out.GetShape(); len(s) {
 	case 1: // [batch]
@@ -575,6 +579,19 @@ func (k *KServeV2) Describe(ctx context.Context) (ModelInfo, error) {
 		info.MaxBatchSize = int(max(cfg.GetConfig().GetMaxBatchSize(), 0))
 	}
 	return info, nil
+}
+
+// instanceValues is the number of values of one instance of shape dims, 0
+// when a dimension is variable (−1) or the product overflows an int32.
+func instanceValues(dims []int64) int {
+	n := int64(1)
+	for _, d := range dims {
+		if d <= 0 || n > math.MaxInt32/d {
+			return 0
+		}
+		n *= d
+	}
+	return int(n)
 }
 
 // Ready calls ServerReady and ModelReady; it returns an ErrUnavailable when

@@ -220,6 +220,22 @@ func TestKServeDescribe(t *testing.T) {
 			}
 		})
 	}
+	// An image model's [-1, C, H, W] input: its instances have C·H·W values,
+	// unknown when a dimension is variable.
+	for _, tc := range []struct {
+		shape []int64
+		want  int
+	}{{[]int64{3, 8, 8}, 192}, {[]int64{1, 8, 8}, 64}, {[]int64{3, -1, -1}, 0}} {
+		fake := predictortest.NewKServeServer(firstAndSum)
+		fake.InstanceShape = tc.shape
+		got, err := predictor.NewKServeV2(serve(t, fake).Conn, "model").Describe(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.NumFeatures != tc.want || got.InputKind != predictor.InputImage {
+			t.Errorf("input %v: %d features, kind %q; want %d, image", tc.shape, got.NumFeatures, got.InputKind, tc.want)
+		}
+	}
 	s := serve(t, predictortest.NewKServeServer(firstAndSum))
 	if _, err := predictor.NewKServeV2(s.Conn, "nope").Describe(context.Background()); !errors.Is(err, predictor.ErrRejected) {
 		t.Errorf("Describe of an unknown model: %v, want ErrRejected", err)

@@ -517,3 +517,52 @@ func TestOcclusionCancelLeavesModelIdle(t *testing.T) {
 		t.Errorf("the model scored all %d images despite the cancel", fake.Rows())
 	}
 }
+
+// TestMaxBatchBytesSplitsImageBatches: a 64×64×3 image counts 98 304 bytes
+// per row (8 per value), so the default 3 MiB carries 32 rows per model
+// call and a 200 000-byte cap carries 2.
+func TestMaxBatchBytesSplitsImageBatches(t *testing.T) {
+	const h, w, c, samples = 64, 64, 3, 40
+	for _, tc := range []struct {
+		name      string
+		opts      []Option
+		wantCalls int
+	}{
+		{"default 3 MiB", nil, 2},                                  // ⌈40/32⌉
+		{"200000 bytes", []Option{WithMaxBatchBytes(200_000)}, 20}, // ⌈40/2⌉
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake, newClient := predictV1Model(t, func(p *predictortest.PredictServer) {
+				p.Score, p.NumFeatures, p.MaxBatchSize = imageLinearScore(make([]float64, h*w*c)), h*w*c, 64
+			})
+			sc := startSidecar(t, newClient, tc.opts...)
+			req := limeImageRequest(testImage(h, w, c, 2), h, w, c, explainerv1.ImageLayout_IMAGE_LAYOUT_HWC, func(o *explainerv1.LimeImageOptions) { o.NumSamples = samples })
+			if _, err := sc.client.Explain(context.Background(), req); err != nil {
+				t.Fatal(err)
+			}
+			if got := fake.Calls(); got != tc.wantCalls {
+				t.Errorf("%d model calls for %d images, want %d", got, samples, tc.wantCalls)
+			}
+		})
+	}
+}
+
+// TestImageSizeCheckedAgainstTritonShape: a KServe model whose input is
+// [-1, 1, 8, 8] takes 64 values per image, and a 7×7 image is refused by
+// the sidecar, naming both sizes, before any model call.
+func TestImageSizeCheckedAgainstTritonShape(t *testing.T) {
+	fake, newClient := kserveModel(t, func(k *predictortest.KServeServer) {
+		k.InstanceShape, k.NumFeatures, k.Score = []int64{1, 8, 8}, 0, imageLinearScore(make([]float64, 64))
+	})
+	sc := startSidecar(t, newClient)
+	_, err := sc.client.Explain(context.Background(), occlusionRequest(testImage(7, 7, 1, 1), 7, 7, 1, nil))
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "has 49 values, the model takes 64") {
+		t.Fatalf("got %v, want INVALID_ARGUMENT naming 49 and 64 values", err)
+	}
+	if fake.Calls() != 0 {
+		t.Errorf("%d model calls for a refused image", fake.Calls())
+	}
+	if _, err := sc.client.Explain(context.Background(), occlusionRequest(testImage(8, 8, 1, 1), 8, 8, 1, nil)); err != nil {
+		t.Errorf("an 8×8 image: %v", err)
+	}
+}

@@ -39,6 +39,7 @@ type options struct {
 	metrics           *Metrics
 	inFlight          int
 	maxBatchSize      int
+	maxBatchBytes     int
 	jobTimeout        time.Duration
 	logger            *slog.Logger
 }
@@ -119,6 +120,19 @@ func WithMaxBatchSize(n int) Option {
 	return func(o *options) {
 		if n > 0 {
 			o.maxBatchSize = n
+		}
+	}
+}
+
+// WithMaxBatchBytes caps the payload of one model call (see
+// predictor.WithMaxBatchBytes). Default predictor.DefaultMaxBatchBytes
+// (3 MiB, under a model server's default 4 MiB receive limit): two
+// 224×224×3 images. Raise it for a model server that accepts larger
+// messages (Triton does), with the channel's message limit to match.
+func WithMaxBatchBytes(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.maxBatchBytes = n
 		}
 	}
 }

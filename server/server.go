@@ -333,6 +333,7 @@ func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progr
 	opts := []predictor.BatcherOption{
 		predictor.WithMaxBatchSize(s.batchSize(info)),
 		predictor.WithInFlight(s.opts.inFlight),
+		predictor.WithMaxBatchBytes(s.opts.maxBatchBytes),
 	}
 	if info.NumClasses > 0 {
 		opts = append(opts, predictor.WithNumClasses(info.NumClasses))

@@ -37,6 +37,11 @@ type KServeServer struct {
 	// InputDatatype is the input's data type in the metadata, and the only
 	// one accepted: "FP32" (default), "FP64" or "INT64".
 	InputDatatype string
+	// InstanceShape, when set, is what ModelMetadata reports for one
+	// instance of the input ([-1, InstanceShape...], as Triton lists an
+	// image model's [-1, 3, 224, 224]) instead of [NumFeatures]. A dimension
+	// of -1 is variable.
+	InstanceShape []int64
 	// TextInputName names the BYTES input. Default "TEXT0".
 	TextInputName string
 	// TextRank is the rank of the BYTES input: 2 (the default, used for
@@ -112,7 +117,8 @@ func dim(n int) int64 {
 	return -1
 }
 
-// ModelMetadata describes the input [-1, NumFeatures], with TextScore the
+// ModelMetadata describes the input [-1, NumFeatures] (or [-1,
+// InstanceShape...]), with TextScore the
 // BYTES input [-1, 1] (or [-1]), and the output [-1, len(ClassNames)] (-1
 // where the knob is not set).
 func (s *KServeServer) ModelMetadata(_ context.Context, req *kservev2.ModelMetadataRequest) (*kservev2.ModelMetadataResponse, error) {
@@ -123,8 +129,12 @@ func (s *KServeServer) ModelMetadata(_ context.Context, req *kservev2.ModelMetad
 	if s.OutputFP64 {
 		out = "FP64"
 	}
+	shape := []int64{-1, dim(s.NumFeatures)}
+	if s.InstanceShape != nil {
+		shape = append([]int64{-1}, s.InstanceShape...)
+	}
 	inputs := []*kservev2.ModelMetadataResponse_TensorMetadata{
-		{Name: s.InputName, Datatype: s.InputDatatype, Shape: []int64{-1, dim(s.NumFeatures)}},
+		{Name: s.InputName, Datatype: s.InputDatatype, Shape: shape},
 	}
 	if s.TextScore != nil {
 		inputs = append(inputs, &kservev2.ModelMetadataResponse_TensorMetadata{
