@@ -1,5 +1,6 @@
 # Targets for developers and CI. `make test` is the README's test command.
 GO      ?= go
+PYTHON  ?= /usr/bin/python3
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 export PATH := $(GOBIN):$(PATH)
 
@@ -8,7 +9,7 @@ PROTOC_GEN_GO_VERSION  := v1.36.12
 PROTOC_GEN_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION    := v0.8.2
 
-.PHONY: all build test race lint generate check-generated breaking baseline demo bench tools
+.PHONY: all build test race lint generate check-generated breaking baseline demo bench tools python-stubs python-smoke
 
 all: build test lint
 
@@ -32,10 +33,21 @@ lint:
 generate:
 	buf generate
 
-## check-generated: fail when the committed generated code is stale.
-check-generated: generate
-	@git diff --exit-code -- proto || (echo "generated code is stale: run 'make generate' and commit"; exit 1)
-	@test -z "$$(git status --porcelain -- proto)" || (git status --porcelain -- proto; echo "untracked generated files: run 'make generate' and commit"; exit 1)
+## python-stubs: regenerate the Python stubs of examples/python (local
+## plugins: protoc from protobuf-compiler, grpc_python_plugin from
+## protobuf-compiler-grpc).
+python-stubs:
+	buf generate --template examples/python/buf.gen.yaml
+
+## python-smoke: start the example Python model servers and check them.
+python-smoke:
+	$(PYTHON) examples/python/smoke_test.py
+
+## check-generated: fail when the committed generated code (Go, and the
+## Python stubs of examples/python) is stale.
+check-generated: generate python-stubs
+	@git diff --exit-code -- proto examples/python/gen || (echo "generated code is stale: run 'make generate python-stubs' and commit"; exit 1)
+	@test -z "$$(git status --porcelain -- proto examples/python/gen)" || (git status --porcelain -- proto examples/python/gen; echo "untracked generated files: run 'make generate python-stubs' and commit"; exit 1)
 
 ## breaking: check the API against the committed baseline image.
 breaking:

@@ -1,0 +1,318 @@
+#!/usr/bin/python3
+"""A Python client of the explainer sidecar's ExplainStream.
+
+    /usr/bin/python3 examples/python/client.py --sidecar 127.0.0.1:50051 row --row 0
+    /usr/bin/python3 examples/python/client.py --sidecar 127.0.0.1:50051 text "the food was wonderful"
+    /usr/bin/python3 examples/python/client.py --sidecar 127.0.0.1:50051 image --index 0
+
+Starts one job on the stream, draws a progress bar on stderr from its
+progress events and prints the top attributions (--json: a machine-readable
+summary on stdout). Ctrl-C (SIGINT) or SIGTERM cancels the job with
+CancelJob and waits for the job's CANCELLED error; a second one drops the
+stream at once. Exit status: 0 done, 1 the job failed, 130 cancelled.
+"""
+
+import argparse
+import json
+import queue
+import signal
+import sys
+import threading
+from pathlib import Path
+
+GEN = Path(__file__).resolve().parent / "gen"
+sys.path.insert(0, str(GEN))
+
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
+from explainer.v1 import explainer_pb2 as pb  # noqa: E402
+from explainer.v1 import explainer_pb2_grpc as pb_grpc  # noqa: E402
+
+JOB_ID = "job-1"
+CANCELLED = 1  # google.rpc.Code
+
+# SIGINT / SIGTERM count here; run_job acts on them between events, so an
+# interrupt never lands in the middle of gRPC or queue code.
+INTERRUPTS = [0]
+
+
+def on_interrupt(signum, frame):
+    INTERRUPTS[0] += 1
+
+
+def row_request(args):
+    """Tabular LIME of one breast-cancer row; the whole data set is LIME's
+    training data (the sidecar computes the quartiles and statistics)."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    names = [str(n) for n in data.feature_names]
+    if not 0 <= args.row < len(data.data):
+        sys.exit(f"--row must be in [0, {len(data.data)})")
+    return pb.ExplainRequest(
+        model=args.model,
+        instance=pb.Instance(tabular=pb.TabularInstance(
+            values=data.data[args.row].tolist(), feature_names=names)),
+        lime=pb.LimeOptions(
+            num_samples=args.num_samples or 5000,
+            num_features=args.num_features,
+            seed=args.seed,
+            training=pb.TrainingData(dataset=pb.Dataset(
+                num_rows=len(data.data), values=data.data.ravel().tolist(), feature_names=names)),
+        ),
+    )
+
+
+def text_request(args):
+    return pb.ExplainRequest(
+        model=args.model,
+        instance=pb.Instance(text=pb.TextInstance(text=args.text)),
+        lime_text=pb.LimeTextOptions(
+            num_samples=args.num_samples or 5000,
+            num_features=args.num_features,
+            mask_string=args.mask_string,
+            seed=args.seed,
+        ),
+    )
+
+
+def image_request(args):
+    """LIME over a grid of one 8x8 digit, as the digits_cnn model takes it:
+    FP32 values in [0, 1], CHW (1 x 8 x 8)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    if not 0 <= args.index < len(digits.images):
+        sys.exit(f"--index must be in [0, {len(digits.images)})")
+    image = digits.images[args.index] / 16.0
+    rows, cols = (int(v) for v in args.grid.split(","))
+    return pb.ExplainRequest(
+        model=args.model,
+        instance=pb.Instance(image=pb.ImageInstance(
+            height=8, width=8, channels=1, layout=pb.IMAGE_LAYOUT_CHW,
+            values=image.astype(np.float32).ravel().tolist())),
+        lime_image=pb.LimeImageOptions(
+            segmentation=pb.Segmentation(grid=pb.GridSegmentation(rows=rows, cols=cols)),
+            num_samples=args.num_samples or 1000,
+            num_features=args.num_features,
+            seed=args.seed,
+        ),
+    ), int(digits.target[args.index])
+
+
+class Progress:
+    """A bar on stderr: redrawn in place on a terminal, else one line per
+    tenth of the job, so that logs stay readable."""
+
+    def __init__(self, enabled, width=30):
+        self.enabled, self.width = enabled, width
+        self.tty = sys.stderr.isatty()
+        self.drawn, self.tenth = False, -1
+
+    def draw(self, p):
+        if not self.enabled or not p.samples_total:
+            return
+        done = min(p.samples_scored / p.samples_total, 1.0)
+        if not self.tty:
+            if int(done * 10) == self.tenth:
+                return
+            self.tenth = int(done * 10)
+        bar = "#" * int(done * self.width)
+        line = (f"[{bar:<{self.width}}] {done:4.0%} {p.samples_scored}/{p.samples_total} samples,"
+                f" {p.model_calls} model calls")
+        sys.stderr.write(f"\r{line}" if self.tty else f"{line}\n")
+        sys.stderr.flush()
+        self.drawn = self.tty
+
+    def end(self):
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.drawn = False
+
+
+def run_job(stub, request, progress, timeout):
+    """Runs one job on ExplainStream and returns (kind, payload, progress
+    events seen, cancelled by the user): kind "result" with an Explanation
+    or "error" with a JobError."""
+    outgoing = queue.Queue()  # requests; None closes the send side
+    incoming = queue.Queue()  # responses, then None (end) or an RpcError
+
+    def requests():
+        while (r := outgoing.get()) is not None:
+            yield r
+
+    call = stub.ExplainStream(requests(), timeout=timeout)
+
+    # Reading on a thread keeps the main thread free to act on Ctrl-C at
+    # any moment and still read the events that follow the cancel.
+    def read():
+        try:
+            for resp in call:
+                incoming.put(resp)
+            incoming.put(None)
+        except grpc.RpcError as e:
+            incoming.put(e)
+
+    threading.Thread(target=read, daemon=True).start()
+    outgoing.put(pb.ExplainStreamRequest(start=pb.StartJob(job_id=JOB_ID, request=request)))
+
+    events, cancelled, handled = 0, False, 0
+    try:
+        while True:
+            if INTERRUPTS[0] > handled:
+                handled = INTERRUPTS[0]
+                if cancelled:  # a second interrupt: drop the stream
+                    call.cancel()
+                    raise KeyboardInterrupt
+                cancelled = True
+                progress.end()
+                print("cancelling the job (interrupt again to drop the stream)...", file=sys.stderr)
+                outgoing.put(pb.ExplainStreamRequest(cancel=pb.CancelJob(job_id=JOB_ID)))
+            try:
+                item = incoming.get(timeout=0.1)  # short waits keep signals prompt
+            except queue.Empty:
+                continue
+            if item is None:
+                raise RuntimeError("the stream ended before the job did")
+            if isinstance(item, grpc.RpcError):
+                raise item
+            if item.job_id != JOB_ID:
+                continue
+            kind = item.WhichOneof("event")
+            if kind == "progress":
+                events += 1
+                progress.draw(item.progress)
+            elif kind in ("result", "error"):
+                progress.end()
+                return kind, getattr(item, kind), events, cancelled
+    finally:
+        outgoing.put(None)  # close the send side: the server ends the stream
+
+
+def summary(kind, payload, events, cancelled, top):
+    out = {"job_id": JOB_ID, "progress_events": events, "cancel_requested": cancelled}
+    if kind == "error":
+        out.update(status="cancelled" if payload.code == CANCELLED else "error",
+                   code=payload.code, message=payload.message)
+        return out
+    e = payload
+    out.update(
+        status="ok", method=e.method, model=e.model, seed=e.seed,
+        num_samples=e.num_samples, model_calls=e.model_calls,
+        elapsed_ms=e.elapsed.ToMilliseconds() if e.HasField("elapsed") else None,
+        class_names=list(e.class_names), instance_scores=list(e.instance_scores),
+        labels=[{
+            "label": le.label,
+            "class_name": le.class_name or (e.class_names[le.label] if le.label < len(e.class_names) else ""),
+            "prediction": le.prediction,
+            "intercept": le.intercept,
+            "score": le.score,
+            "attributions": [
+                {"index": a.index, "feature": a.feature, "weight": a.weight}
+                for a in list(le.attributions)[:top]
+            ],
+        } for le in e.labels],
+    )
+    return out
+
+
+def print_table(s):
+    if s["status"] != "ok":
+        print(f"job {s['status']}: code {s['code']}: {s['message']}")
+        return
+    print(f"{s['model']} · {s['method']} · {s['num_samples']} samples in {s['model_calls']} model calls"
+          f" · seed {s['seed']} · {s['elapsed_ms']} ms")
+    for le in s["labels"]:
+        name = le["class_name"] or f"class {le['label']}"
+        print(f"\nlabel {le['label']} ({name}): model says {le['prediction']:.4f},"
+              f" weighted R² {le['score']:.3f}")
+        width = max((len(a["feature"]) for a in le["attributions"]), default=0)
+        for a in le["attributions"]:
+            print(f"  {a['feature']:<{width}}  {a['weight']:+.4f}")
+
+
+def add_common_flags(p, default=None):
+    """The flags every subcommand takes, before or after its name: the
+    subparsers get default SUPPRESS so that they set only the flags given
+    after the name and keep the main parser's defaults and values."""
+
+    def d(v):
+        return v if default is None else default
+
+    p.add_argument("--sidecar", default=d("127.0.0.1:50051"), help="the sidecar's host:port (plaintext)")
+    p.add_argument("--model", default=d(None),
+                   help="model name; default breast_cancer (row), sentiment (text), digits_cnn (image)")
+    p.add_argument("--num-samples", type=int, default=d(0), help="perturbed samples; 0 = the method's default")
+    p.add_argument("--num-features", type=int, default=d(10), help="attributions in the explanation")
+    p.add_argument("--seed", type=int, default=d(7), help="sampler seed")
+    p.add_argument("--top", type=int, default=d(10), help="attributions printed per label")
+    p.add_argument("--timeout", type=float, default=d(300), help="deadline of the stream in seconds")
+    p.add_argument("--json", action="store_true", default=d(False), help="print a JSON summary on stdout")
+    p.add_argument("--no-progress", action="store_true", default=d(False), help="no progress bar on stderr")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_flags(ap)
+    sub = ap.add_subparsers(dest="kind", required=True)
+    p = sub.add_parser("row", help="tabular LIME of a breast-cancer row (predict.v1 sklearn_server.py)")
+    p.add_argument("--row", type=int, default=0, help="row of sklearn's load_breast_cancer()")
+    add_common_flags(p, argparse.SUPPRESS)
+    p = sub.add_parser("text", help="LIME of a text (kserve_server.py's sentiment)")
+    p.add_argument("text", help="the sentence to explain")
+    p.add_argument("--mask-string", default="", help='written in place of removed words, e.g. "[MASK]"')
+    add_common_flags(p, argparse.SUPPRESS)
+    p = sub.add_parser("image", help="LIME of an 8x8 digit over a grid (kserve_server.py's digits_cnn)")
+    p.add_argument("--index", type=int, default=0, help="image of sklearn's load_digits()")
+    p.add_argument("--grid", default="4,4", help="segmentation grid: rows,cols")
+    add_common_flags(p, argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.model is None:
+        args.model = {"row": "breast_cancer", "text": "sentiment", "image": "digits_cnn"}[args.kind]
+
+    truth = None
+    if args.kind == "row":
+        request = row_request(args)
+    elif args.kind == "text":
+        request = text_request(args)
+    else:
+        request, truth = image_request(args)
+
+    # Set explicitly too because a process started in the background by a
+    # shell inherits SIGINT ignored. SIGTERM cancels the job the same way.
+    signal.signal(signal.SIGINT, on_interrupt)
+    signal.signal(signal.SIGTERM, on_interrupt)
+
+    stub = pb_grpc.ExplainerServiceStub(grpc.insecure_channel(args.sidecar))
+    progress = Progress(enabled=not args.no_progress)
+    try:
+        kind, payload, events, cancelled = run_job(stub, request, progress, args.timeout)
+    except KeyboardInterrupt:
+        progress.end()
+        print("stream dropped", file=sys.stderr)
+        return 130
+    except RuntimeError as e:
+        progress.end()
+        print(f"ExplainStream: {e}", file=sys.stderr)
+        return 1
+    except grpc.RpcError as e:
+        progress.end()
+        print(f"ExplainStream: {e.code().name}: {e.details()}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"job_id": JOB_ID, "status": "rpc_error", "code": e.code().value[0],
+                              "message": e.details()}))
+        return 1
+
+    s = summary(kind, payload, events, cancelled, args.top)
+    if truth is not None:
+        s["true_label"] = truth
+    if args.json:
+        print(json.dumps(s, indent=2))
+    else:
+        print_table(s)
+    return {"ok": 0, "cancelled": 130}.get(s["status"], 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
