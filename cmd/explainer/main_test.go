@@ -504,6 +504,10 @@ func TestExplainText(t *testing.T) {
 			t.Errorf("token %+v: want weight %v and one span", a, want)
 		}
 	}
+	out, _, err = runCLI(t, "explain", "-server", addr, "-method", "occlusion", "-text", "a great place", "-labels", "1")
+	if err != nil || !strings.Contains(out, "label 1 (") || !strings.Contains(out, "score drop when the window over the word is hidden") {
+		t.Errorf("text occlusion table lacks its label line (%v):\n%s", err, out)
+	}
 	if _, _, err := runCLI(t, "demo", "-num-samples", "100", "-output", "html"); err == nil || !strings.Contains(err.Error(), "-output html shows text explanations") {
 		t.Errorf("html for a row: %v", err)
 	}

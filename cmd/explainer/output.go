@@ -192,6 +192,9 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 			fmt.Fprintf(w, "\nlabel %d (%s): f(x) = %.4f · E[f(background)] = %.4f · Shapley values sum to %+.4f\n",
 				l.GetLabel(), name, l.GetModelValue(), l.GetBaseValue(), l.GetModelValue()-l.GetBaseValue())
 			weightHeader = "φ"
+		case "occlusion":
+			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · weight = score drop when the window over the word is hidden\n",
+				l.GetLabel(), name, l.GetPrediction())
 		case "sensitivity":
 			fmt.Fprintf(w, "\nlabel %d (%s): mean ∂f/∂x (mean |∂f/∂x|) over the data\n", l.GetLabel(), name)
 			weightHeader = "∂f/∂x (|∂f/∂x|)"
