@@ -8,13 +8,15 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/explainer-sidecar/explainer/explain"
 	"github.com/explainer-sidecar/explainer/predictor"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
 
-// FuzzParseLIME feeds arbitrary ExplainRequest encodings to the validators
-// of every method: they must never panic, and every refusal must be
-// INVALID_ARGUMENT. (The name is kept for the corpus in testdata/fuzz.)
+// FuzzParseLIME feeds arbitrary ExplainRequest encodings to the validation
+// of every method, of auto sampling and of the checks: they must never
+// panic, and every refusal must be INVALID_ARGUMENT. (The name is kept for
+// the corpus in testdata/fuzz.)
 func FuzzParseLIME(f *testing.F) {
 	rows, targets := permutationData(20)
 	seeds := []*explainerv1.ExplainRequest{
@@ -37,6 +39,14 @@ func FuzzParseLIME(f *testing.F) {
 			Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{Text: "good food, bad service"}}},
 			Method:   &explainerv1.ExplainRequest_LimeText{LimeText: &explainerv1.LimeTextOptions{NumSamples: 50}},
 		},
+		func() *explainerv1.ExplainRequest {
+			r := limeRequest(testInstance, func(o *explainerv1.LimeOptions) { o.NumSamples = 0 })
+			r.AutoSampling = &explainerv1.AutoSampling{Tolerance: 0.01, TopK: 3}
+			r.Evaluation = &explainerv1.Evaluation{StabilityRuns: 3, FidelityCurves: true}
+			return r
+		}(),
+		limeImageRequest(testImage(4, 4, 3, 1), 4, 4, 3, explainerv1.ImageLayout_IMAGE_LAYOUT_CHW, nil),
+		occlusionRequest(testImage(4, 4, 1, 1), 4, 4, 1, nil),
 		{},
 	}
 	for _, s := range seeds {
@@ -47,32 +57,26 @@ func FuzzParseLIME(f *testing.F) {
 		f.Add(b)
 	}
 	info := predictor.ModelInfo{NumClasses: 2}
-	seed := func() uint64 { return 1 }
+	srv := New(func(string) predictor.Client { return nil })
+	defer srv.Shutdown()
+	toProto := func(*explain.Result) *explainerv1.Explanation { return nil }
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var req explainerv1.ExplainRequest
 		if proto.Unmarshal(b, &req) != nil {
 			return
 		}
-		var err error
-		switch req.GetMethod().(type) {
-		case *explainerv1.ExplainRequest_KernelShap:
-			if req.GetInstance().GetText() != nil {
-				_, err = parseKernelSHAPText(&req, info, seed)
-			} else {
-				_, _, err = parseKernelSHAP(&req, info, seed)
+		// Every method's validation as a job runs it, then auto sampling's
+		// and the checks'; nothing here calls the model.
+		entry := &modelEntry{}
+		j, err := srv.parseJob(context.Background(), &req, entry, info, srv.newJobModel(nil, info, nil), jobIO{}, toProto)
+		if err == nil {
+			if _, ok := req.GetMethod().(*explainerv1.ExplainRequest_Lime); ok && j.players == 0 {
+				t.Fatal("accepted a LIME request without features")
 			}
-		case *explainerv1.ExplainRequest_Permutation:
-			_, _, err = parsePermutation(context.Background(), req.GetPermutation(), info, nil, seed)
-		case *explainerv1.ExplainRequest_Sensitivity:
-			_, err = parseSensitivity(context.Background(), req.GetSensitivity(), info, nil)
-		case *explainerv1.ExplainRequest_LimeText:
-			_, err = parseLIMEText(&req, info, seed)
-		default:
-			var job *limeJob
-			job, err = parseLIME(&req, &limeDefaults{classes: 2, randomSeed: seed})
-			if err == nil && (job.req.Stats == nil || len(job.req.Instance) == 0) {
-				t.Fatal("accepted a LIME request without statistics or instance")
-			}
+			_, err = parseAuto(&req, j)
+		}
+		if err == nil {
+			_, err = parseEvaluation(&req, j)
 		}
 		if err != nil {
 			if c := status.Code(err); c != codes.InvalidArgument {
