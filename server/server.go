@@ -86,6 +86,13 @@ func (s *Server) Register(gs *grpc.Server) {
 	s.opts.metrics.initialize(gs)
 }
 
+// RegisterHealth registers only the health service (the same statuses as
+// Register's) on gs: a plaintext port for probes that cannot speak TLS,
+// such as the kubelet's gRPC probes, next to a TLS listener.
+func (s *Server) RegisterHealth(gs *grpc.Server) {
+	healthpb.RegisterHealthServer(gs, s.health)
+}
+
 // Shutdown marks every service NOT_SERVING and refuses new jobs with
 // UNAVAILABLE "server shutting down"; running jobs go on. Call it before
 // stopping the gRPC server so that load balancers stop sending work.

@@ -13,12 +13,18 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/explainer-sidecar/explainer/internal/tlsconfig"
 	"github.com/explainer-sidecar/explainer/internal/tlsconfig/tlsconfigtest"
 	"github.com/explainer-sidecar/explainer/predictor"
 	"github.com/explainer-sidecar/explainer/predictor/predictortest"
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+	"github.com/explainer-sidecar/explainer/server"
 )
 
 type certFiles struct {
@@ -146,6 +152,9 @@ func TestSecureServeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cfg.healthLis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- serveOn(ctx, lis, newClient, &cfg, log) }()
@@ -155,6 +164,30 @@ func TestSecureServeEndToEnd(t *testing.T) {
 			t.Errorf("serve: %v", err)
 		}
 	}()
+
+	// The health-only port answers a plaintext probe (what the kubelet's
+	// gRPC probe sends) without a token, and serves nothing else.
+	hc, err := grpc.NewClient(cfg.healthLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	probe := healthpb.NewHealthClient(hc)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := probe.Check(context.Background(), &healthpb.HealthCheckRequest{Service: server.ServiceName})
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plaintext health port: %v, %v; want SERVING once the model server is up", resp, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, err = explainerv1.NewExplainerServiceClient(hc).Explain(context.Background(), &explainerv1.ExplainRequest{})
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("Explain on the health port: %v, want UNIMPLEMENTED", err)
+	}
 
 	explain := []string{"explain", "-server", lis.Addr().String(), "-background", breastCancerCSV,
 		"-instance-file", breastCancerCSV, "-num-samples", "200", "-seed", "1", "-output", "json"}

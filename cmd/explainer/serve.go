@@ -46,6 +46,9 @@ type serveConfig struct {
 	// metricsLis, when set, serves /metrics (serve opens it from
 	// --metrics-listen; tests set it).
 	metricsLis net.Listener
+	// healthListen and healthLis are the plaintext health-only port.
+	healthListen string
+	healthLis    net.Listener
 
 	// The listener's TLS and authentication.
 	tlsCert, tlsKey, tlsClientCA string
@@ -70,6 +73,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxConcurrentJobs, "max-concurrent-jobs", server.DefaultMaxConcurrentJobs, "jobs running at once; more wait in the queue")
 	fs.IntVar(&c.maxQueuedJobs, "max-queued-jobs", 2*server.DefaultMaxConcurrentJobs, "jobs waiting for a slot, first come first served; more are refused with RESOURCE_EXHAUSTED (jobs whose data is streamed never wait)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "address of the Prometheus /metrics HTTP endpoint, e.g. 127.0.0.1:9090; empty = off")
+	fs.StringVar(&c.healthListen, "health-listen", "", "address of a plaintext gRPC port serving only grpc.health.v1.Health, for probes that cannot speak TLS (the kubelet's grpc probes) when -tls-cert is set; empty = off")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", server.DefaultJobTimeout, "deadline of a job whose client set none")
 	fs.BoolVar(&c.reflection, "reflection", false, "register the gRPC reflection service")
 	fs.BoolVar(&c.softmax, "softmax", false, "kserve-v2: the model returns logits; turn them into probabilities")
@@ -116,6 +120,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.metricsListen != "" {
 		if cfg.metricsLis, err = net.Listen("tcp", cfg.metricsListen); err != nil {
 			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+	}
+	if cfg.healthListen != "" {
+		if cfg.healthLis, err = net.Listen("tcp", cfg.healthListen); err != nil {
+			return fmt.Errorf("--health-listen: %w", err)
 		}
 	}
 	lis, err := net.Listen("tcp", cfg.listen)
@@ -244,6 +253,14 @@ func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc,
 	}
 	gs := grpc.NewServer(append(server.GRPCServerOptionsWith(log, metrics), security...)...)
 	srv.Register(gs)
+	if cfg.healthLis != nil {
+		// Health only, so plaintext exposes nothing else; it stops last,
+		// so probes see NOT_SERVING while the main listener drains.
+		hs := grpc.NewServer()
+		srv.RegisterHealth(hs)
+		go func() { _ = hs.Serve(cfg.healthLis) }()
+		defer hs.Stop()
+	}
 	if cfg.reflection {
 		reflection.Register(gs)
 	}

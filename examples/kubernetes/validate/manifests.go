@@ -210,7 +210,7 @@ func checkSidecar(o *object, c corev1.Container, where string, mounts map[string
 		ports[cp.ContainerPort] = cp.Name
 	}
 	listenPort := portOf(v["listen"])
-	for _, f := range []string{"listen", "metrics-listen"} {
+	for _, f := range []string{"listen", "metrics-listen", "health-listen"} {
 		val, ok := v[f]
 		if !ok {
 			if f == "listen" {
@@ -225,17 +225,24 @@ func checkSidecar(o *object, c corev1.Container, where string, mounts map[string
 			p.add("%s: --%s=%s: port not among the containerPorts", where, f, val)
 		}
 	}
-	// Probes: a gRPC probe is plaintext only, so not with --tls-cert; and on the listen port.
+	// Probes: a gRPC probe is plaintext only: on the listen port without
+	// --tls-cert, else on the plaintext --health-listen port.
+	healthPort, hasHealth := listenPort, false
+	if hl, ok := v["health-listen"]; ok {
+		healthPort, hasHealth = portOf(hl), true
+	}
 	for _, pr := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
 		if pr == nil {
 			continue
 		}
 		switch {
 		case pr.GRPC != nil:
-			if _, tls := v["tls-cert"]; tls {
-				p.add("%s: gRPC probe against a TLS listener (--tls-cert): the kubelet's gRPC probe speaks plaintext only", where)
-			}
-			if pr.GRPC.Port != listenPort {
+			_, tls := v["tls-cert"]
+			switch {
+			case pr.GRPC.Port == healthPort && hasHealth:
+			case tls:
+				p.add("%s: gRPC probe against a TLS listener (--tls-cert): the kubelet's gRPC probe speaks plaintext only; probe --health-listen's port", where)
+			case pr.GRPC.Port != listenPort:
 				p.add("%s: gRPC probe on port %d, the sidecar listens on %d", where, pr.GRPC.Port, listenPort)
 			}
 			if s := pr.GRPC.Service; s != nil && *s != "" && *s != "explainer.v1.ExplainerService" {
