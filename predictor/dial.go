@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/resolver"
 )
 
 // Channel defaults used by Dial.
@@ -52,10 +53,11 @@ const serviceConfig = `{
 type DialOption func(*dialOptions)
 
 type dialOptions struct {
-	creds  credentials.TransportCredentials
-	maxMsg int
-	ka     keepalive.ClientParameters
-	extra  []grpc.DialOption
+	creds   credentials.TransportCredentials
+	maxMsg  int
+	refresh time.Duration
+	ka      keepalive.ClientParameters
+	extra   []grpc.DialOption
 }
 
 // WithTLS uses TLS with cfg (nil: the system's roots, TLS 1.2 or later). For
@@ -85,6 +87,19 @@ func WithMaxMsgSize(bytes int) DialOption {
 	}
 }
 
+// WithRefreshInterval sets how often a DNS target (dns:///name:port, or a
+// plain host:port) is resolved again, so that replicas added behind the
+// name get traffic. Default DefaultRefreshInterval; 0 or less turns it off
+// (gRPC then resolves again only when a connection fails).
+func WithRefreshInterval(d time.Duration) DialOption {
+	return func(o *dialOptions) {
+		if d <= 0 {
+			d = -1
+		}
+		o.refresh = d
+	}
+}
+
 // WithKeepalive replaces the keepalive parameters. Default: ping after
 // DefaultKeepaliveTime without activity, only while calls are in flight,
 // and give up after DefaultKeepaliveTimeout. Stay within the model server's
@@ -101,7 +116,7 @@ func WithGRPCDialOptions(opts ...grpc.DialOption) DialOption {
 
 // Dial returns a channel to the model server at target with the sidecar's
 // defaults: the round_robin balancer (use "dns:///host:port" to reach every
-// replica), gRPC's retry of UNAVAILABLE only (at most 5 attempts, with
+// replica; the name is resolved again every DefaultRefreshInterval), gRPC's retry of UNAVAILABLE only (at most 5 attempts, with
 // backoff), DefaultMaxMsgSize both ways, keepalive within the default
 // enforcement of gRPC servers, TLS unless WithInsecure.
 //
@@ -110,7 +125,8 @@ func WithGRPCDialOptions(opts ...grpc.DialOption) DialOption {
 // when done.
 func Dial(target string, opts ...DialOption) (*grpc.ClientConn, error) {
 	o := dialOptions{
-		maxMsg: DefaultMaxMsgSize,
+		maxMsg:  DefaultMaxMsgSize,
+		refresh: DefaultRefreshInterval,
 		ka: keepalive.ClientParameters{
 			Time:                DefaultKeepaliveTime,
 			Timeout:             DefaultKeepaliveTimeout,
@@ -133,6 +149,9 @@ func Dial(target string, opts ...DialOption) (*grpc.ClientConn, error) {
 			grpc.MaxRetryRPCBufferSize(o.maxMsg),
 		),
 	}, o.extra...)
+	if dns := resolver.Get("dns"); dns != nil && o.refresh > 0 {
+		gopts = append(gopts, grpc.WithResolvers(refreshBuilder{inner: dns, interval: o.refresh}))
+	}
 	cc, err := grpc.NewClient(target, gopts...)
 	if err != nil {
 		return nil, fmt.Errorf("predictor: dial %q: %w", target, err)
