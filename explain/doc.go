@@ -87,4 +87,18 @@
 //     derivatives over √rows.
 //   - Occlusion: per position, the standard deviation (ddof 1) of the
 //     covering windows' score drops over √windows.
+//
+// # Sampling until precise, stability and fidelity
+//
+// [AutoExplain] reruns a sampling estimator with 2, 4, 8, … times its first
+// round's samples until the top-k standard errors fall below a tolerance or
+// the top-k ranking stops changing, or the budget is spent. The samplers
+// draw a prefix-stable sequence for a seed, so over a [CachedModel] each
+// round scores only its new samples.
+//
+// [Stability] and [ResultStability] compare the attributions of runs with
+// different seeds (Spearman rank correlation, top-k overlap, per-feature
+// spread). [FidelityCurves] scores deletion and insertion curves of an
+// explanation against random orders, through a [MaskScorer] that hides
+// players the way the method does.
 package explain
