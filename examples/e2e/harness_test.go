@@ -339,6 +339,8 @@ func lastLines(s string, n int) string {
 // sidecar is the explainer running in this process in front of a model
 // server, and a client connection to it.
 type sidecar struct {
+	// addr is where the sidecar listens, for clients in other processes.
+	addr   string
 	client explainerv1.ExplainerServiceClient
 	health healthpb.HealthClient
 	// model is a plain connection to the model server, for the tests'
@@ -410,6 +412,7 @@ func startSidecar(target, protocol, model string) (*sidecar, error) {
 		return nil, err
 	}
 	return &sidecar{
+		addr:    lis.Addr().String(),
 		client:  explainerv1.NewExplainerServiceClient(cc),
 		health:  healthpb.NewHealthClient(cc),
 		model:   direct,
