@@ -37,6 +37,7 @@ type batcherOptions struct {
 	numClasses int
 	observer   func(rowsScored int)
 	shape      []int
+	sharedSem  chan struct{}
 }
 
 // WithMaxBatchSize caps the rows per batch. Default DefaultMaxBatchSize (64);
@@ -59,6 +60,15 @@ func WithInFlight(batches int) BatcherOption {
 			o.inFlight = batches
 		}
 	}
+}
+
+// WithSharedInFlight makes the new Batcher take its batches in flight from
+// other's allowance instead of its own (WithInFlight is then ignored), so
+// that several Batchers, one per run of a job, keep at most other's
+// InFlight batches at the model server together while counting their
+// calls apart.
+func WithSharedInFlight(other *Batcher) BatcherOption {
+	return func(o *batcherOptions) { o.sharedSem = other.sem }
 }
 
 // WithMaxBatchBytes caps the payload of one batch, in bytes, counted as 8
@@ -143,7 +153,11 @@ func NewBatcher(c Client, opts ...BatcherOption) *Batcher {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &Batcher{c: c, o: o, sem: make(chan struct{}, o.inFlight)}
+	sem := o.sharedSem
+	if sem == nil {
+		sem = make(chan struct{}, o.inFlight)
+	}
+	return &Batcher{c: c, o: o, sem: sem}
 }
 
 // Calls returns the number of batches sent so far by all Predict calls,

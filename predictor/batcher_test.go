@@ -111,6 +111,37 @@ func TestBatcherInFlightSharedByCalls(t *testing.T) {
 	}
 }
 
+// Batchers that share one's allowance keep its InFlight cap together and
+// count their calls apart.
+func TestBatcherSharedInFlight(t *testing.T) {
+	fake := predictortest.NewPredictServer(firstAndSum)
+	fake.Delay = 20 * time.Millisecond
+	s := serve(t, fake)
+	c := predictor.NewPredictV1(s.Conn, "")
+	first := predictor.NewBatcher(c, predictor.WithMaxBatchSize(2), predictor.WithInFlight(3))
+	batchers := []*predictor.Batcher{first,
+		predictor.NewBatcher(c, predictor.WithMaxBatchSize(2), predictor.WithInFlight(8), predictor.WithSharedInFlight(first)),
+		predictor.NewBatcher(c, predictor.WithMaxBatchSize(2), predictor.WithSharedInFlight(first)),
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(batchers))
+	for i, b := range batchers {
+		wg.Go(func() { _, errs[i] = b.Predict(context.Background(), table(12, 2)) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.MaxConcurrent(); got != 3 {
+		t.Errorf("max concurrent calls %d over three batchers sharing 3, want 3", got)
+	}
+	for i, b := range batchers {
+		if b.Calls() != 6 {
+			t.Errorf("batcher %d: Calls() = %d, want its own 6", i, b.Calls())
+		}
+	}
+}
+
 func TestBatcherObserver(t *testing.T) {
 	fake := predictortest.NewPredictServer(firstAndSum)
 	s := serve(t, fake)

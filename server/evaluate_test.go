@@ -136,8 +136,8 @@ func TestAutoSamplingCancelReturnsLastRound(t *testing.T) {
 }
 
 func TestEvaluationReport(t *testing.T) {
-	fake, newClient := predictV1Model(t, nil)
-	sc := startSidecar(t, newClient)
+	fake, newClient := predictV1Model(t, func(p *predictortest.PredictServer) { p.Delay = time.Millisecond })
+	sc := startSidecar(t, newClient, WithInFlight(2))
 	plain := limeRequest(testInstance, func(o *explainerv1.LimeOptions) { o.DiscretizeContinuous = new(bool); o.NumFeatures = 5 })
 	base, err := sc.client.Explain(context.Background(), plain)
 	if err != nil {
@@ -176,6 +176,10 @@ func TestEvaluationReport(t *testing.T) {
 	// label's score falls faster than along random orders.
 	if !(c.GetDeletionArea() < c.GetRandomDeletionArea() && c.GetInsertionArea() > c.GetRandomInsertionArea()) {
 		t.Errorf("deletion area %v (random %v), insertion area %v (random %v)", c.GetDeletionArea(), c.GetRandomDeletionArea(), c.GetInsertionArea(), c.GetRandomInsertionArea())
+	}
+	// The three seeds run in parallel within the job's 2 batches in flight.
+	if got := fake.MaxConcurrent(); got > 2 {
+		t.Errorf("%d model calls at once, the job may have 2", got)
 	}
 	extra := uint64(fake.Rows() - rowsBefore - int(exp.GetNumSamples()))
 	if rep.GetNumSamples() != extra || rep.GetModelCalls() == 0 {

@@ -43,7 +43,7 @@ type job struct {
 	// newModel makes another model over the same client and instance
 	// shape, without progress: the checks' extra runs and curves each get
 	// one, so that their cost is counted apart (checkCost).
-	newModel func() *jobModel
+	newModel func(extra ...predictor.BatcherOption) *jobModel
 	checks   []*jobModel
 	// curves returns, for one explained label, the players' weights and the
 	// scorer of masks over them (fidelity curves); nil when the method has
@@ -51,9 +51,12 @@ type job struct {
 	curves func(m jobScorer, res *explain.Result, label int) ([]float64, explain.MaskScorer)
 }
 
-// checkModel returns a new model for the checks (see newModel).
+// checkModel returns a new model for the checks (see newModel). It shares
+// the job model's batches in flight: the checks' runs go in parallel with
+// the job's, but the model server sees no more than --in-flight batches of
+// the job at once.
 func (j *job) checkModel() *jobModel {
-	m := j.newModel()
+	m := j.newModel(predictor.WithSharedInFlight(j.model.batcher))
 	j.checks = append(j.checks, m)
 	return m
 }
@@ -73,12 +76,14 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 	j := &job{
 		model:    m,
 		finish:   func(*explainerv1.Explanation, *explain.Result) {},
-		newModel: func() *jobModel { return s.newJobModel(entry.client, info, nil) },
+		newModel: func(extra ...predictor.BatcherOption) *jobModel { return s.newJobModel(entry.client, info, nil, extra...) },
 	}
 	imageJob := func(img sampler.Image, layout explainerv1.ImageLayout) {
 		shape := predictor.WithInstanceShape(imageShape(img, layout)...)
 		j.model = s.newJobModel(entry.client, info, io.progress, shape)
-		j.newModel = func() *jobModel { return s.newJobModel(entry.client, info, nil, shape) }
+		j.newModel = func(extra ...predictor.BatcherOption) *jobModel {
+			return s.newJobModel(entry.client, info, nil, append(extra, shape)...)
+		}
 	}
 	switch req.GetMethod().(type) {
 	case *explainerv1.ExplainRequest_Lime:
