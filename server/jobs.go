@@ -74,9 +74,11 @@ func (j *job) checkCost() (calls, rows uint64) {
 // turns a result into its proto for partial results.
 func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, entry *modelEntry, info predictor.ModelInfo, m *jobModel, io jobIO, toProto func(*explain.Result) *explainerv1.Explanation) (*job, error) {
 	j := &job{
-		model:    m,
-		finish:   func(*explainerv1.Explanation, *explain.Result) {},
-		newModel: func(extra ...predictor.BatcherOption) *jobModel { return s.newJobModel(entry.client, info, nil, extra...) },
+		model:  m,
+		finish: func(*explainerv1.Explanation, *explain.Result) {},
+		newModel: func(extra ...predictor.BatcherOption) *jobModel {
+			return s.newJobModel(entry.client, info, nil, extra...)
+		},
 	}
 	imageJob := func(img sampler.Image, layout explainerv1.ImageLayout) {
 		shape := predictor.WithInstanceShape(imageShape(img, layout)...)
