@@ -50,6 +50,10 @@ const (
 	// StopCancelled: the context ended after at least one round; the result
 	// is the last finished round's.
 	StopCancelled
+	// StopExhausted: the round scored no more samples than the one before
+	// (KernelSHAP with every coalition enumerated), so more rounds could
+	// not change the result; the target was not met.
+	StopExhausted
 )
 
 func (r StopReason) String() string {
@@ -60,6 +64,8 @@ func (r StopReason) String() string {
 		return "budget spent"
 	case StopCancelled:
 		return "cancelled"
+	case StopExhausted:
+		return "exhausted"
 	}
 	return "unknown"
 }
@@ -114,6 +120,7 @@ func AutoExplain(ctx context.Context, a AutoSampling, explain ExplainFunc, onRou
 			return nil, Convergence{}, err
 		}
 		top := topRanking(res, a.TopK)
+		exhausted := last.Result != nil && res.NumSamples <= last.Result.NumSamples
 		last = Round{
 			Round:         last.Round + 1,
 			Samples:       n,
@@ -129,6 +136,8 @@ func AutoExplain(ctx context.Context, a AutoSampling, explain ExplainFunc, onRou
 		switch {
 		case met:
 			return res, Convergence{Reason: StopTargetMet, Last: last}, nil
+		case exhausted:
+			return res, Convergence{Reason: StopExhausted, Last: last}, nil
 		case n >= a.Max:
 			return res, Convergence{Reason: StopBudgetSpent, Last: last}, nil
 		}

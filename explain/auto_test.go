@@ -342,3 +342,26 @@ func (f scoreFunc) Predict(_ context.Context, rows [][]float64) ([][]float64, er
 	}
 	return out, nil
 }
+
+// TestAutoKernelSHAPExhausted: with 5 players KernelSHAP enumerates all 30
+// coalitions from the first round on, so the second round scores nothing
+// new and sampling stops there, saying so, instead of repeating the same
+// answer up to the budget.
+func TestAutoKernelSHAPExhausted(t *testing.T) {
+	m := scoreFunc(func(r []float64) float64 { return r[0]*r[1] + r[2] - r[3]*r[4] })
+	bg := [][]float64{{0, 0, 0, 0, 0}, {1, -1, 0.5, 2, 1}}
+	var rounds []int
+	_, conv, err := AutoExplain(context.Background(), AutoSampling{Initial: 100, Max: 50000, Tolerance: 1e-12},
+		func(ctx context.Context, n int) (*Result, error) {
+			return KernelSHAP(ctx, m, KernelSHAPRequest{Instance: []float64{1, 2, 3, 4, 5}, Background: bg, NumSamples: n, Seed: 1})
+		}, func(r Round) { rounds = append(rounds, r.Samples) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conv.Reason != StopExhausted || !slices.Equal(rounds, []int{100, 200}) {
+		t.Errorf("rounds %v, stopped: %v; want 100, 200 and exhausted", rounds, conv.Reason)
+	}
+	if conv.Last.Precision == 0 {
+		t.Errorf("a non-additive model's enumerated KernelSHAP has standard errors, got 0")
+	}
+}

@@ -226,6 +226,8 @@ func stopReasonProto(r explain.StopReason) explainerv1.StopReason {
 		return explainerv1.StopReason_STOP_REASON_BUDGET_SPENT
 	case explain.StopCancelled:
 		return explainerv1.StopReason_STOP_REASON_CANCELLED
+	case explain.StopExhausted:
+		return explainerv1.StopReason_STOP_REASON_EXHAUSTED
 	}
 	return explainerv1.StopReason_STOP_REASON_UNSPECIFIED
 }

@@ -452,6 +452,10 @@ const (
 	// The job was cancelled after at least one round; this is the last
 	// round's explanation.
 	StopReason_STOP_REASON_CANCELLED StopReason = 3
+	// The last round scored no more samples than the one before (KernelSHAP
+	// with every coalition enumerated): more could not change the result,
+	// and the target was not met.
+	StopReason_STOP_REASON_EXHAUSTED StopReason = 4
 )
 
 // Enum value maps for StopReason.
@@ -461,12 +465,14 @@ var (
 		1: "STOP_REASON_TARGET_MET",
 		2: "STOP_REASON_BUDGET_SPENT",
 		3: "STOP_REASON_CANCELLED",
+		4: "STOP_REASON_EXHAUSTED",
 	}
 	StopReason_value = map[string]int32{
 		"STOP_REASON_UNSPECIFIED":  0,
 		"STOP_REASON_TARGET_MET":   1,
 		"STOP_REASON_BUDGET_SPENT": 2,
 		"STOP_REASON_CANCELLED":    3,
+		"STOP_REASON_EXHAUSTED":    4,
 	}
 )
 
@@ -4790,13 +4796,14 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x0fSCORING_ROC_AUC\x10\x04\x12\"\n" +
 	"\x1eSCORING_NEG_MEAN_SQUARED_ERROR\x10\x05\x12\x0e\n" +
 	"\n" +
-	"SCORING_R2\x10\x06*~\n" +
+	"SCORING_R2\x10\x06*\x99\x01\n" +
 	"\n" +
 	"StopReason\x12\x1b\n" +
 	"\x17STOP_REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16STOP_REASON_TARGET_MET\x10\x01\x12\x1c\n" +
 	"\x18STOP_REASON_BUDGET_SPENT\x10\x02\x12\x19\n" +
-	"\x15STOP_REASON_CANCELLED\x10\x032\xb8\x01\n" +
+	"\x15STOP_REASON_CANCELLED\x10\x03\x12\x19\n" +
+	"\x15STOP_REASON_EXHAUSTED\x10\x042\xb8\x01\n" +
 	"\x10ExplainerService\x12F\n" +
 	"\aExplain\x12\x1c.explainer.v1.ExplainRequest\x1a\x1d.explainer.v1.ExplainResponse\x12\\\n" +
 	"\rExplainStream\x12\".explainer.v1.ExplainStreamRequest\x1a#.explainer.v1.ExplainStreamResponse(\x010\x01BGZEgithub.com/explainer-sidecar/explainer/proto/explainer/v1;explainerv1b\x06proto3"
