@@ -444,7 +444,7 @@ func segmentNames(attrs []*explainerv1.Attribution, seg *explainerv1.SegmentMap)
 		if n, ok := pixels[a.GetIndex()]; ok {
 			name += fmt.Sprintf(" (%d px)", n)
 		}
-		out[i] = &explainerv1.Attribution{Index: a.GetIndex(), Feature: name, Weight: a.GetWeight()}
+		out[i] = &explainerv1.Attribution{Index: a.GetIndex(), Feature: name, Weight: a.GetWeight(), StdError: a.GetStdError()}
 	}
 	return out
 }

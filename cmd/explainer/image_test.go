@@ -288,7 +288,7 @@ func TestImageTableAndJSON(t *testing.T) {
 	if err := render(&buf, "table", lime, ""); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"lime_image", "segment 0 (8 px)", "segment 1 (8 px)", "+1.0000", "-0.5000", "model says 0.9000"} {
+	for _, want := range []string{"lime_image", "segment 0 (8 px)", "segment 1 (8 px)", "+1.0000 ± 0.2500", "-0.5000", "model says 0.9000"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}

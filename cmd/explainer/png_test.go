@@ -31,7 +31,7 @@ func limeImageExplanation() *explainerv1.Explanation {
 	return &explainerv1.Explanation{
 		Method: "lime_image", Model: "resnet", Segments: seg,
 		Labels: []*explainerv1.LabelExplanation{{Label: 2, Prediction: 0.9, Attributions: []*explainerv1.Attribution{
-			{Index: 0, Weight: 1}, {Index: 1, Weight: -0.5},
+			{Index: 0, Weight: 1, StdError: 0.25}, {Index: 1, Weight: -0.5},
 		}}},
 	}
 }
