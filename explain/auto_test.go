@@ -343,25 +343,38 @@ func (f scoreFunc) Predict(_ context.Context, rows [][]float64) ([][]float64, er
 	return out, nil
 }
 
-// TestAutoKernelSHAPExhausted: with 5 players KernelSHAP enumerates all 30
-// coalitions from the first round on, so the second round scores nothing
-// new and sampling stops there, saying so, instead of repeating the same
-// answer up to the budget.
-func TestAutoKernelSHAPExhausted(t *testing.T) {
+// TestAutoKernelSHAPExact: with 5 players KernelSHAP enumerates all 30
+// coalitions in the first round, its values are exact (standard errors 0),
+// and any tolerance is met at once.
+func TestAutoKernelSHAPExact(t *testing.T) {
 	m := scoreFunc(func(r []float64) float64 { return r[0]*r[1] + r[2] - r[3]*r[4] })
 	bg := [][]float64{{0, 0, 0, 0, 0}, {1, -1, 0.5, 2, 1}}
-	var rounds []int
 	_, conv, err := AutoExplain(context.Background(), AutoSampling{Initial: 100, Max: 50000, Tolerance: 1e-12},
 		func(ctx context.Context, n int) (*Result, error) {
 			return KernelSHAP(ctx, m, KernelSHAPRequest{Instance: []float64{1, 2, 3, 4, 5}, Background: bg, NumSamples: n, Seed: 1})
-		}, func(r Round) { rounds = append(rounds, r.Samples) })
+		}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if conv.Reason != StopExhausted || !slices.Equal(rounds, []int{100, 200}) {
-		t.Errorf("rounds %v, stopped: %v; want 100, 200 and exhausted", rounds, conv.Reason)
+	if conv.Reason != StopTargetMet || conv.Last.Round != 1 || conv.Last.Precision != 0 {
+		t.Errorf("round %d, precision %v, stopped: %v; want the exact values in round 1", conv.Last.Round, conv.Last.Precision, conv.Reason)
 	}
-	if conv.Last.Precision == 0 {
-		t.Errorf("a non-additive model's enumerated KernelSHAP has standard errors, got 0")
+}
+
+// TestAutoExplainExhausted: a round that scores no more samples than the
+// one before (nothing left to draw) ends sampling short of the target.
+func TestAutoExplainExhausted(t *testing.T) {
+	var rounds []int
+	_, conv, err := AutoExplain(context.Background(), AutoSampling{Initial: 100, Tolerance: 1e-12},
+		func(_ context.Context, n int) (*Result, error) {
+			rounds = append(rounds, n)
+			as := []Attribution{{Index: 0, Weight: 1, StdErr: 0.1}}
+			return &Result{Labels: []LabelResult{{Attributions: as}}, NumSamples: min(n, 150)}, nil
+		}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conv.Reason != StopExhausted || !slices.Equal(rounds, []int{100, 200, 400}) {
+		t.Errorf("rounds %v, stopped: %v; want 100, 200, 400 and exhausted", rounds, conv.Reason)
 	}
 }

@@ -170,10 +170,10 @@ type KernelSHAPRequest struct {
 // conservative: the enumerated sizes are not random but their residuals
 // count, a coalition drawn c times enters as one row of weight ∝ c (c²
 // in the meat where independent draws would give c) and complementary
-// pairs are drawn together. When every coalition is enumerated it
-// measures non-additivity rather than sampling error (an exactly additive
-// v gives residuals, hence standard errors, of 0 to rounding). It is 0
-// with fewer than 2 varying players, when n ≤ k, and when the normal
+// pairs are drawn together. When every coalition is enumerated the values
+// are the exact Shapley values, nothing was sampled, and it is 0 (the
+// residuals would measure the model's non-additivity, not an error of the
+// estimate). It is also 0 with fewer than 2 varying players, when n ≤ k, and when the normal
 // equations are singular (the minimum-norm solution is not identified).
 //
 // The model is called once, on 1 + N(1 + |Z|) rows: the instance, the
@@ -238,6 +238,7 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 	var y []float64
 	if coal != nil {
 		solver = newShapleySolver(coal.Masks, coal.Weights)
+		solver.complete = coal.Complete()
 		y = make([]float64, len(coal.Masks))
 	}
 	res := &Result{

@@ -201,6 +201,7 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 	var y []float64
 	if coal != nil {
 		solver = newShapleySolver(coal.Masks, coal.Weights)
+		solver.complete = coal.Complete()
 		y = make([]float64, len(coal.Masks))
 	}
 	res := &Result{

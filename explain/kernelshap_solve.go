@@ -31,6 +31,9 @@ type shapleySolver struct {
 	cholOK bool
 	// h = A(AᵀA)⁻¹ (n×k) and the residuals e, for stdErrs.
 	h, e []float64
+	// complete reports that the coalitions are every proper coalition:
+	// the values are then the exact Shapley values and stdErrs gives 0.
+	complete bool
 }
 
 // newShapleySolver prepares the coalitions masks (n × M, M ≥ 2) with their

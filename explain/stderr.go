@@ -134,12 +134,13 @@ func rankedAttributions(s Surrogate, describe func(feature int) string) []Attrib
 // computes H = A G⁻¹ (n×k, shared by every label) once, so that each label
 // costs O(n·k): Var(φ_j) = c Σ_z e_z² H_zj² and, for the eliminated
 // player, Var(φ_M) = 1ᵀCov 1 = c Σ_z e_z² (Σ_j H_zj)², with the residuals
-// e = b − Aφ and c = n/(n − k).
+// e = b − Aφ and c = n/(n − k). When every coalition was enumerated the
+// attributions are exact, with nothing sampled to be uncertain about: 0.
 func (s *shapleySolver) stdErrs(dst, phi []float64) []float64 {
 	n, k := s.n, s.k
 	dst = dst[:k+1]
 	clear(dst)
-	if !s.cholOK || n <= k {
+	if !s.cholOK || n <= k || s.complete {
 		return dst
 	}
 	impl := blas64.Implementation()

@@ -284,7 +284,9 @@ func TestStdErrZeroOnExactModels(t *testing.T) {
 
 // TestStdErrNonZeroOnNonlinearModels: where the fit is not exact every
 // fitted attribution gets a positive standard error (LIME text, image and
-// tabular with default settings, KernelSHAP sampled and on text).
+// tabular with default settings, KernelSHAP sampled and on text); with
+// every coalition enumerated KernelSHAP's values are exact, and their
+// standard errors 0, even for a non-additive model.
 func TestStdErrNonZeroOnNonlinearModels(t *testing.T) {
 	fx := loadShapFixture(t, "exact_shapley_nonlinear_m11")
 	f := shapFixtureModels["exact_shapley_nonlinear_m11"]
@@ -307,11 +309,6 @@ func TestStdErrNonZeroOnNonlinearModels(t *testing.T) {
 		{"kernelshap sampled", func() (*Result, error) {
 			return KernelSHAP(context.Background(), &shapRowModel{f: f}, KernelSHAPRequest{
 				Instance: fx.X, Background: fx.Background, NumSamples: 300, Seed: 3,
-			})
-		}},
-		{"kernelshap enumerated, non-additive", func() (*Result, error) {
-			return KernelSHAP(context.Background(), &shapRowModel{f: f}, KernelSHAPRequest{
-				Instance: fx.X, Background: fx.Background, Seed: 3,
 			})
 		}},
 	}
@@ -468,6 +465,21 @@ func TestSurrogateStdErrSameWhateverGOMAXPROCS(t *testing.T) {
 			want = s.StdErr
 		} else if !slices.Equal(s.StdErr, want) {
 			t.Fatalf("GOMAXPROCS=%d: standard errors %v, GOMAXPROCS=1 %v", procs, s.StdErr, want)
+		}
+	}
+}
+
+func TestKernelSHAPEnumeratedIsExact(t *testing.T) {
+	fx := loadShapFixture(t, "exact_shapley_nonlinear_m11")
+	res, err := KernelSHAP(context.Background(), &shapRowModel{f: shapFixtureModels["exact_shapley_nonlinear_m11"]}, KernelSHAPRequest{
+		Instance: fx.X, Background: fx.Background, Seed: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range res.Labels[0].Attributions {
+		if a.StdErr != 0 {
+			t.Errorf("attribution %d: standard error %v with every coalition enumerated, want 0", a.Index, a.StdErr)
 		}
 	}
 }

@@ -31,6 +31,17 @@ type Coalitions struct {
 	Enumerated int
 }
 
+// Complete reports whether c holds every proper coalition of its players
+// (2^m − 2 of m), as it does when they fit the budget: KernelSHAP's values
+// are then exact.
+func (c *Coalitions) Complete() bool {
+	if c == nil || len(c.Masks) == 0 {
+		return false
+	}
+	m := len(c.Masks[0])
+	return m < 63 && c.Enumerated == len(c.Masks) && len(c.Masks) == 1<<m-2
+}
+
 // ShapleyKernelWeight returns the Shapley kernel weight of one coalition of
 // s players out of m,
 //
