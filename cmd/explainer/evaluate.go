@@ -114,8 +114,12 @@ func writeAutoLine(w io.Writer, exp *explainerv1.Explanation) {
 	if exp.GetStopReason() == explainerv1.StopReason_STOP_REASON_UNSPECIFIED {
 		return
 	}
-	fmt.Fprintf(w, "auto sampling: %s after %d rounds (%d samples); largest standard error among the top attributions %.4g\n",
-		stopReasonName(exp.GetStopReason()), exp.GetRounds(), exp.GetNumSamples(), exp.GetPrecision())
+	rounds := "rounds"
+	if exp.GetRounds() == 1 {
+		rounds = "round"
+	}
+	fmt.Fprintf(w, "auto sampling: %s after %d %s (%d samples); largest standard error among the top attributions %.4g\n",
+		stopReasonName(exp.GetStopReason()), exp.GetRounds(), rounds, exp.GetNumSamples(), exp.GetPrecision())
 }
 
 // writeEvaluation prints the checks' report.
