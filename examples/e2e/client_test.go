@@ -19,11 +19,22 @@ type clientSummary struct {
 	Status         string `json:"status"`
 	Method         string `json:"method"`
 	ProgressEvents int    `json:"progress_events"`
-	Labels         []struct {
+	StopReason     string `json:"stop_reason"`
+	Evaluation     *struct {
+		Stability *struct {
+			Runs int `json:"runs"`
+		} `json:"stability"`
+		Curves []struct {
+			DeletionArea       float64 `json:"deletion_area"`
+			RandomDeletionArea float64 `json:"random_deletion_area"`
+		} `json:"curves"`
+	} `json:"evaluation"`
+	Labels []struct {
 		Label        int `json:"label"`
 		Attributions []struct {
-			Feature string  `json:"feature"`
-			Weight  float64 `json:"weight"`
+			Feature  string  `json:"feature"`
+			Weight   float64 `json:"weight"`
+			StdError float64 `json:"std_error"`
 		} `json:"attributions"`
 	} `json:"labels"`
 }
@@ -89,6 +100,21 @@ func TestPythonClient(t *testing.T) {
 	}
 	if top := sum.Labels[0]; top.Label != 1 || len(top.Attributions) == 0 || (top.Attributions[0].Feature != "wonderful" && top.Attributions[0].Feature != "friendly") {
 		t.Errorf("top attribution %+v, want wonderful or friendly for the positive class", top)
+	}
+
+	// Auto sampling and the checks: the client shows each round, the
+	// standard errors and the report.
+	sum, code = runClient(t, s.sidecar, "", "--model", "sentiment", "--no-progress", "--auto", "0.01", "--evaluate",
+		"text", "the food was wonderful and the staff were friendly")
+	if code != 0 || sum.StopReason != "target_met" || sum.Evaluation == nil || sum.Evaluation.Stability == nil ||
+		sum.Evaluation.Stability.Runs != 5 || len(sum.Evaluation.Curves) != 1 {
+		t.Fatalf("auto and evaluate: exit %d, summary %+v", code, sum)
+	}
+	if a := sum.Labels[0].Attributions[0]; !(a.StdError > 0 && a.StdError <= 0.01) {
+		t.Errorf("top attribution %+v: want a standard error within the tolerance", a)
+	}
+	if c := sum.Evaluation.Curves[0]; !(c.DeletionArea < c.RandomDeletionArea) {
+		t.Errorf("deletion area %v not below random %v for the sentiment words", c.DeletionArea, c.RandomDeletionArea)
 	}
 
 	// A job of 100 000 texts takes seconds; interrupt it at its first

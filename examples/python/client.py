@@ -4,10 +4,14 @@
     /usr/bin/python3 examples/python/client.py --sidecar 127.0.0.1:50051 row --row 0
     /usr/bin/python3 examples/python/client.py --sidecar 127.0.0.1:50051 text "the food was wonderful"
     /usr/bin/python3 examples/python/client.py --sidecar 127.0.0.1:50051 image --index 0
+    /usr/bin/python3 examples/python/client.py --auto 0.005 --evaluate row --row 0
 
 Starts one job on the stream, draws a progress bar on stderr from its
 progress events and prints the top attributions (--json: a machine-readable
-summary on stdout). Ctrl-C (SIGINT) or SIGTERM cancels the job with
+summary on stdout), each with its standard error. --auto TOL samples in
+rounds until the top attributions' standard errors are at most TOL, showing
+each round; --evaluate adds the sidecar's checks (stability over seeds,
+deletion and insertion curves). Ctrl-C (SIGINT) or SIGTERM cancels the job with
 CancelJob and waits for the job's CANCELLED error; a second one drops the
 stream at once. Exit status: 0 done, 1 the job failed, 130 cancelled.
 """
@@ -100,6 +104,17 @@ def image_request(args):
     ), int(digits.target[args.index])
 
 
+def add_checks(request, args):
+    """Auto sampling replaces the method's num_samples; the checks ask for
+    stability over 5 seeds and the fidelity curves."""
+    if args.auto:
+        getattr(request, request.WhichOneof("method")).num_samples = 0
+        request.auto_sampling.CopyFrom(pb.AutoSampling(tolerance=args.auto))
+    if args.evaluate:
+        request.evaluation.CopyFrom(pb.Evaluation(stability_runs=5, fidelity_curves=True))
+    return request
+
+
 class Progress:
     """A bar on stderr: redrawn in place on a terminal, else one line per
     tenth of the job, so that logs stay readable."""
@@ -183,6 +198,10 @@ def run_job(stub, request, progress, timeout):
             if kind == "progress":
                 events += 1
                 progress.draw(item.progress)
+            elif kind == "partial" and item.partial.rounds:
+                progress.end()
+                print(f"round {item.partial.rounds}: {item.partial.num_samples} samples,"
+                      f" largest top standard error {item.partial.precision:.4g}", file=sys.stderr)
             elif kind in ("result", "error"):
                 progress.end()
                 return kind, getattr(item, kind), events, cancelled
@@ -209,11 +228,28 @@ def summary(kind, payload, events, cancelled, top):
             "intercept": le.intercept,
             "score": le.score,
             "attributions": [
-                {"index": a.index, "feature": a.feature, "weight": a.weight}
+                {"index": a.index, "feature": a.feature, "weight": a.weight, "std_error": a.std_error}
                 for a in list(le.attributions)[:top]
             ],
         } for le in e.labels],
     )
+    if e.stop_reason:
+        out.update(stop_reason=pb.StopReason.Name(e.stop_reason).removeprefix("STOP_REASON_").lower(),
+                   rounds=e.rounds, precision=e.precision)
+    if e.HasField("evaluation"):
+        ev = e.evaluation
+        out["evaluation"] = {
+            "stability": {
+                "runs": ev.stability.runs,
+                "mean_rank_correlation": ev.stability.mean_rank_correlation,
+                "mean_top_k_overlap": ev.stability.mean_top_k_overlap,
+            } if ev.HasField("stability") else None,
+            "curves": [{
+                "label": c.label,
+                "deletion_area": c.deletion_area, "random_deletion_area": c.random_deletion_area,
+                "insertion_area": c.insertion_area, "random_insertion_area": c.random_insertion_area,
+            } for c in ev.curves],
+        }
     return out
 
 
@@ -229,7 +265,20 @@ def print_table(s):
               f" weighted R² {le['score']:.3f}")
         width = max((len(a["feature"]) for a in le["attributions"]), default=0)
         for a in le["attributions"]:
-            print(f"  {a['feature']:<{width}}  {a['weight']:+.4f}")
+            se = f" ± {a['std_error']:.4f}" if a["std_error"] else ""
+            print(f"  {a['feature']:<{width}}  {a['weight']:+.4f}{se}")
+    if "stop_reason" in s:
+        print(f"\nauto sampling: {s['stop_reason'].replace('_', ' ')} after {s['rounds']} round(s),"
+              f" largest top standard error {s['precision']:.4g}")
+    ev = s.get("evaluation")
+    if ev:
+        if ev["stability"]:
+            st = ev["stability"]
+            print(f"stability over {st['runs']} seeds: rank correlation {st['mean_rank_correlation']:.3f},"
+                  f" top-k overlap {st['mean_top_k_overlap']:.3f}")
+        for c in ev["curves"]:
+            print(f"label {c['label']}: deletion area {c['deletion_area']:.4f} (random {c['random_deletion_area']:.4f}),"
+                  f" insertion area {c['insertion_area']:.4f} (random {c['random_insertion_area']:.4f})")
 
 
 def add_common_flags(p, default=None):
@@ -250,6 +299,10 @@ def add_common_flags(p, default=None):
     p.add_argument("--timeout", type=float, default=d(300), help="deadline of the stream in seconds")
     p.add_argument("--json", action="store_true", default=d(False), help="print a JSON summary on stdout")
     p.add_argument("--no-progress", action="store_true", default=d(False), help="no progress bar on stderr")
+    p.add_argument("--auto", type=float, default=d(0.0),
+                   help="sample in rounds until the top attributions' standard errors are at most this")
+    p.add_argument("--evaluate", action="store_true", default=d(False),
+                   help="also check stability over 5 seeds and the deletion/insertion curves")
 
 
 def main():
@@ -278,6 +331,7 @@ def main():
         request = text_request(args)
     else:
         request, truth = image_request(args)
+    request = add_checks(request, args)
 
     # Set explicitly too because a process started in the background by a
     # shell inherits SIGINT ignored. SIGTERM cancels the job the same way.
