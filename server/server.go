@@ -333,6 +333,10 @@ type jobModel struct {
 	requested atomic.Int64 // rows asked for so far
 	scored    atomic.Int64
 	metrics   *Metrics
+	// progressMu orders the progress reports of batches finishing at once,
+	// so that a client never sees samples_scored go down.
+	progressMu sync.Mutex
+	reported   int64
 }
 
 func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progress func(*explainerv1.Progress), extra ...predictor.BatcherOption) *jobModel {
@@ -347,7 +351,13 @@ func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progr
 	}
 	if progress != nil {
 		opts = append(opts, predictor.WithObserver(func(rows int) {
+			m.progressMu.Lock()
+			defer m.progressMu.Unlock()
 			done := m.scored.Add(int64(rows))
+			if done <= m.reported {
+				return
+			}
+			m.reported = done
 			total := max(m.expected.Load(), m.requested.Load(), done)
 			progress(&explainerv1.Progress{SamplesScored: uint64(done), SamplesTotal: uint64(total), ModelCalls: uint64(m.batcher.Calls())})
 		}))
