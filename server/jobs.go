@@ -134,11 +134,8 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 			j.finish = func(exp *explainerv1.Explanation, _ *explain.Result) { addSpans(exp, tf) }
 			j.curves = textCurves(dom, textMask(r.MaskString, r.Positional))
 		case req.GetInstance().GetImage() != nil:
-			img, layout, err := parseImage(req)
+			img, layout, err := checkedImage(req, info)
 			if err != nil {
-				return nil, err
-			}
-			if err := checkImageWidth(img, info); err != nil {
 				return nil, err
 			}
 			r, err := parseKernelSHAPImage(req, img, info, rand.Uint64)
@@ -146,26 +143,18 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 				return nil, err
 			}
 			imageJob(img, layout)
-			j.seed, j.rows, j.sampled, j.seeded = r.Seed, r.NumSamples, true, true
-			j.players = r.NumSegments
-			j.run = func(ctx context.Context, m jobScorer, seed uint64, n int, _ bool) (*explain.Result, error) {
-				r := r
-				r.Seed = seed
-				if n > 0 {
-					r.NumSamples = n
-				}
-				return explain.KernelSHAPImage(ctx, imageModel(m, img, layout), r)
+			err = segmentJob(j, img, layout, r.Segments, r.NumSegments, r.Fill, r.Seed, r.NumSamples, "kernel_shap.fill",
+				func(ctx context.Context, m explain.Model, seed uint64, n int) (*explain.Result, error) {
+					r := r
+					r.Seed = seed
+					if n > 0 {
+						r.NumSamples = n
+					}
+					return explain.KernelSHAPImage(ctx, m, r)
+				})
+			if err != nil {
+				return nil, err
 			}
-			j.finish = func(exp *explainerv1.Explanation, _ *explain.Result) {
-				exp.Segments = segmentMap(r.Segments, img.H, img.W)
-			}
-			fill := r.Fill
-			if fill.Pix == nil {
-				if fill, err = sampler.SegmentMeanFill(img, r.Segments, r.NumSegments); err != nil {
-					return nil, invalidArgument("kernel_shap.fill: %v", err)
-				}
-			}
-			j.curves = imageCurves(img, layout, r.Segments, r.NumSegments, fill)
 		default:
 			r, names, err := parseKernelSHAP(req, info, rand.Uint64)
 			if err != nil {
@@ -242,11 +231,8 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 		j.finish = func(exp *explainerv1.Explanation, _ *explain.Result) { addSpans(exp, tf) }
 		j.curves = textCurves(dom, textMask(r.MaskString, r.Positional))
 	case *explainerv1.ExplainRequest_LimeImage:
-		img, layout, err := parseImage(req)
+		img, layout, err := checkedImage(req, info)
 		if err != nil {
-			return nil, err
-		}
-		if err := checkImageWidth(img, info); err != nil {
 			return nil, err
 		}
 		r, err := parseLIMEImage(req, img, info, rand.Uint64)
@@ -254,26 +240,18 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 			return nil, err
 		}
 		imageJob(img, layout)
-		j.seed, j.rows, j.sampled, j.seeded = r.Seed, r.NumSamples, true, true
-		j.players = r.NumSegments
-		j.run = func(ctx context.Context, m jobScorer, seed uint64, n int, _ bool) (*explain.Result, error) {
-			r := r
-			r.Seed = seed
-			if n > 0 {
-				r.NumSamples = n
-			}
-			return explain.LIMEImage(ctx, imageModel(m, img, layout), r)
+		err = segmentJob(j, img, layout, r.Segments, r.NumSegments, r.Fill, r.Seed, r.NumSamples, "lime_image.fill",
+			func(ctx context.Context, m explain.Model, seed uint64, n int) (*explain.Result, error) {
+				r := r
+				r.Seed = seed
+				if n > 0 {
+					r.NumSamples = n
+				}
+				return explain.LIMEImage(ctx, m, r)
+			})
+		if err != nil {
+			return nil, err
 		}
-		j.finish = func(exp *explainerv1.Explanation, _ *explain.Result) {
-			exp.Segments = segmentMap(r.Segments, img.H, img.W)
-		}
-		fill := r.Fill
-		if fill.Pix == nil {
-			if fill, err = sampler.SegmentMeanFill(img, r.Segments, r.NumSegments); err != nil {
-				return nil, invalidArgument("lime_image.fill: %v", err)
-			}
-		}
-		j.curves = imageCurves(img, layout, r.Segments, r.NumSegments, fill)
 	case *explainerv1.ExplainRequest_Occlusion:
 		if req.GetInstance().GetText() != nil {
 			return textOcclusionJob(req, j, info)
@@ -295,13 +273,44 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 	return j, nil
 }
 
-// imageOcclusionJob builds an occlusion job over an image.
-func (s *Server) imageOcclusionJob(req *explainerv1.ExplainRequest, j *job, info predictor.ModelInfo, io jobIO, imageJob func(sampler.Image, explainerv1.ImageLayout)) (*job, error) {
+// checkedImage parses the request's image and checks its size against the
+// model's input.
+func checkedImage(req *explainerv1.ExplainRequest, info predictor.ModelInfo) (sampler.Image, explainerv1.ImageLayout, error) {
 	img, layout, err := parseImage(req)
 	if err != nil {
-		return nil, err
+		return img, layout, err
 	}
-	if err := checkImageWidth(img, info); err != nil {
+	return img, layout, checkImageWidth(img, info)
+}
+
+// segmentJob sets j up for a method that explains an image by its
+// segments (lime_image, kernel_shap): explainImage runs it on the image
+// model, the result carries the segment map, and the fidelity curves hide
+// a segment as the method does, with fill (or, when fill is unset, each
+// segment's mean colour). fillField names the fill in errors.
+func segmentJob(j *job, img sampler.Image, layout explainerv1.ImageLayout, segments []int, n int, fill sampler.Image,
+	seed uint64, samples int, fillField string, explainImage func(context.Context, explain.Model, uint64, int) (*explain.Result, error)) error {
+	j.seed, j.rows, j.sampled, j.seeded, j.players = seed, samples, true, true, n
+	j.run = func(ctx context.Context, m jobScorer, seed uint64, samples int, _ bool) (*explain.Result, error) {
+		return explainImage(ctx, imageModel(m, img, layout), seed, samples)
+	}
+	j.finish = func(exp *explainerv1.Explanation, _ *explain.Result) {
+		exp.Segments = segmentMap(segments, img.H, img.W)
+	}
+	if fill.Pix == nil {
+		var err error
+		if fill, err = sampler.SegmentMeanFill(img, segments, n); err != nil {
+			return invalidArgument("%s: %v", fillField, err)
+		}
+	}
+	j.curves = imageCurves(img, layout, segments, n, fill)
+	return nil
+}
+
+// imageOcclusionJob builds an occlusion job over an image.
+func (s *Server) imageOcclusionJob(req *explainerv1.ExplainRequest, j *job, info predictor.ModelInfo, io jobIO, imageJob func(sampler.Image, explainerv1.ImageLayout)) (*job, error) {
+	img, layout, err := checkedImage(req, info)
+	if err != nil {
 		return nil, err
 	}
 	oj, err := parseOcclusion(req, img, info)
