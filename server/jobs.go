@@ -112,27 +112,18 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 			if err != nil {
 				return nil, err
 			}
-			dom, err := textDomain(req.GetInstance().GetText(), r.Positional)
+			err = wordJob(j, req, r.Positional, r.MaskString, r.Seed, r.NumSamples,
+				func(ctx context.Context, m explain.TextModel, seed uint64, n int) (*explain.Result, *explain.TextFeatures, error) {
+					r := r
+					r.Seed = seed
+					if n > 0 {
+						r.NumSamples = n
+					}
+					return explain.KernelSHAPText(ctx, m, r)
+				})
 			if err != nil {
 				return nil, err
 			}
-			j.seed, j.rows, j.sampled, j.seeded = r.Seed, r.NumSamples, true, true
-			j.players = len(dom.Features)
-			var tf *explain.TextFeatures
-			j.run = func(ctx context.Context, m jobScorer, seed uint64, n int, primary bool) (*explain.Result, error) {
-				r := r
-				r.Seed = seed
-				if n > 0 {
-					r.NumSamples = n
-				}
-				res, f, err := explain.KernelSHAPText(ctx, m, r)
-				if primary {
-					tf = f
-				}
-				return res, err
-			}
-			j.finish = func(exp *explainerv1.Explanation, _ *explain.Result) { addSpans(exp, tf) }
-			j.curves = textCurves(dom, textMask(r.MaskString, r.Positional))
 		case req.GetInstance().GetImage() != nil:
 			img, layout, err := checkedImage(req, info)
 			if err != nil {
@@ -209,27 +200,18 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 		if err != nil {
 			return nil, err
 		}
-		dom, err := textDomain(req.GetInstance().GetText(), r.Positional)
+		err = wordJob(j, req, r.Positional, r.MaskString, r.Seed, r.NumSamples,
+			func(ctx context.Context, m explain.TextModel, seed uint64, n int) (*explain.Result, *explain.TextFeatures, error) {
+				r := r
+				r.Seed = seed
+				if n > 0 {
+					r.NumSamples = n
+				}
+				return explain.LIMEText(ctx, m, r)
+			})
 		if err != nil {
 			return nil, err
 		}
-		j.seed, j.rows, j.sampled, j.seeded = r.Seed, r.NumSamples, true, true
-		j.players = len(dom.Features)
-		var tf *explain.TextFeatures
-		j.run = func(ctx context.Context, m jobScorer, seed uint64, n int, primary bool) (*explain.Result, error) {
-			r := r
-			r.Seed = seed
-			if n > 0 {
-				r.NumSamples = n
-			}
-			res, f, err := explain.LIMEText(ctx, m, r)
-			if primary {
-				tf = f
-			}
-			return res, err
-		}
-		j.finish = func(exp *explainerv1.Explanation, _ *explain.Result) { addSpans(exp, tf) }
-		j.curves = textCurves(dom, textMask(r.MaskString, r.Positional))
 	case *explainerv1.ExplainRequest_LimeImage:
 		img, layout, err := checkedImage(req, info)
 		if err != nil {
@@ -281,6 +263,30 @@ func checkedImage(req *explainerv1.ExplainRequest, info predictor.ModelInfo) (sa
 		return img, layout, err
 	}
 	return img, layout, checkImageWidth(img, info)
+}
+
+// wordJob sets j up for a method that explains a text by its words
+// (lime_text, kernel_shap): explainText runs it, the result carries each
+// word's spans, and the fidelity curves hide a word as the method does
+// (mask, or dropped; UNKWORDZ in positional mode).
+func wordJob(j *job, req *explainerv1.ExplainRequest, positional bool, mask string, seed uint64, samples int,
+	explainText func(context.Context, explain.TextModel, uint64, int) (*explain.Result, *explain.TextFeatures, error)) error {
+	dom, err := textDomain(req.GetInstance().GetText(), positional)
+	if err != nil {
+		return err
+	}
+	j.seed, j.rows, j.sampled, j.seeded, j.players = seed, samples, true, true, len(dom.Features)
+	var tf *explain.TextFeatures
+	j.run = func(ctx context.Context, m jobScorer, seed uint64, samples int, primary bool) (*explain.Result, error) {
+		res, f, err := explainText(ctx, m, seed, samples)
+		if primary { // the other runs' features are the same words
+			tf = f
+		}
+		return res, err
+	}
+	j.finish = func(exp *explainerv1.Explanation, _ *explain.Result) { addSpans(exp, tf) }
+	j.curves = textCurves(dom, textMask(mask, positional))
+	return nil
 }
 
 // segmentJob sets j up for a method that explains an image by its
