@@ -194,7 +194,7 @@ func (s *Server) evaluate(ctx context.Context, j *job, e *explainerv1.Evaluation
 				continue
 			}
 			c, err := explain.FidelityCurves(ctx, score, weights, explain.CurveOptions{
-				Steps: int(e.GetCurveSteps()), RandomOrders: int(e.GetRandomOrders()), Seed: j.seed,
+				Steps: int(e.GetCurveSteps()), RandomOrders: int(e.GetRandomOrders()), Seed: j.seed, BatchSize: j.curveBatch,
 			})
 			if err != nil {
 				return nil, err

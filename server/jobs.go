@@ -45,6 +45,10 @@ type job struct {
 	// one, so that their cost is counted apart (checkCost).
 	newModel func(extra ...predictor.BatcherOption) *jobModel
 	checks   []*jobModel
+	// curveBatch caps the masks per call of the curves' scorer, so that
+	// the rows they expand to (an image, a data set each) stay within
+	// explain.MaxBatchValues values; 0 leaves FidelityCurves' default.
+	curveBatch int
 	// curves returns, for one explained label, the players' weights and the
 	// scorer of masks over them (fidelity curves); nil when the method has
 	// no players to remove.
@@ -192,6 +196,7 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 			}
 			return res, err
 		}
+		j.curveBatch = masksPerCall(min(len(r.Data), maxCurveRows) * len(r.Data[0]))
 		j.curves = datasetCurves(r.Data, r.Groups, func(scores [][]float64, rows []int) (float64, error) {
 			return explain.Score(r.Scoring, scores, pick(r.Target, rows), pick(r.Weights, rows), r.Output)
 		})
@@ -248,6 +253,7 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 		j.run = func(ctx context.Context, m jobScorer, _ uint64, _ int, _ bool) (*explain.Result, error) {
 			return explain.Sensitivity(ctx, m, r)
 		}
+		j.curveBatch = masksPerCall((min(len(r.Data), maxCurveRows) + 1) * len(r.Data[0]))
 		j.curves = sensitivityCurves(r.Data)
 	default:
 		return nil, invalidArgument("method: unknown method")
@@ -310,8 +316,13 @@ func segmentJob(j *job, img sampler.Image, layout explainerv1.ImageLayout, segme
 		}
 	}
 	j.curves = imageCurves(img, layout, segments, n, fill)
+	j.curveBatch = masksPerCall(len(img.Pix))
 	return nil
 }
+
+// masksPerCall is how many masks the curves score per call when each
+// becomes model input of rowValues values.
+func masksPerCall(rowValues int) int { return max(1, explain.MaxBatchValues/max(1, rowValues)) }
 
 // imageOcclusionJob builds an occlusion job over an image.
 func (s *Server) imageOcclusionJob(req *explainerv1.ExplainRequest, j *job, info predictor.ModelInfo, io jobIO, imageJob func(sampler.Image, explainerv1.ImageLayout)) (*job, error) {
@@ -362,6 +373,7 @@ func (s *Server) imageOcclusionJob(req *explainerv1.ExplainRequest, j *job, info
 		exp.Maps = pixelMaps(ores.Attributions, ores.StdErrs, ores.Targets, img.H, img.W, img.C)
 		exp.BandsDone, exp.BandsTotal = uint32(oj.bands), uint32(oj.bands)
 	}
+	j.curveBatch = masksPerCall(len(img.Pix))
 	fill := sampler.ConstantFill(img, oj.req.Baseline)
 	pixels := make([]int, img.H*img.W)
 	for i := range pixels {
