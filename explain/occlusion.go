@@ -42,9 +42,10 @@ type OcclusionRequest struct {
 	// Targets are the classes to attribute. Empty means the class with the
 	// highest score on Input.
 	Targets []int
-	// BatchRows is the most inputs held and sent in one Predict call.
-	// Default max(1, MaxBatchValues / len(Input)); at most
-	// MaxOcclusionWindows.
+	// BatchRows is the most inputs sent in one Predict call. Two calls
+	// are in flight at once (the next is built and sent while the model
+	// answers the last), so 2·BatchRows inputs are held. Default
+	// max(1, MaxBatchValues / (2·len(Input))); at most MaxOcclusionWindows.
 	BatchRows int
 	// Partial, when set, is called on the caller's goroutine after each
 	// band of windows (the windows sharing the first dimension's position,
@@ -104,10 +105,13 @@ type OcclusionResult struct {
 //
 // The model is called with at most req.BatchRows inputs per Predict call,
 // each one flattened row; the first call also carries x itself, scored once.
-// Row buffers are reused from one call to the next, so m must not retain
-// the rows it is given (the predictor package's clients do not). Occlusion
-// checks ctx before each call and stops at once when it is done, returning
-// an error that wraps ctx.Err().
+// Two calls are in flight at once, so that the model (with its own
+// batching) never waits while the next inputs are built; their answers are
+// taken in order. Row buffers are reused from one call to the next but one,
+// so m must not retain the rows it is given (the predictor package's
+// clients do not), and must be safe for two concurrent Predict calls.
+// Occlusion checks ctx before each call and stops at once when it is done,
+// returning an error that wraps ctx.Err(); a failed call cancels the other.
 func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionResult, error) {
 	g, err := req.geometry()
 	if err != nil {
@@ -116,7 +120,7 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 	size := len(req.Input)
 	batch := req.BatchRows
 	if batch == 0 {
-		batch = max(1, MaxBatchValues/size)
+		batch = max(1, MaxBatchValues/(2*size))
 	}
 	batch = min(batch, g.windows+1)
 
@@ -129,9 +133,18 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 			constRun[i] = req.Baseline
 		}
 	}
-	rows := make([][]float64, batch)
-	for i := range rows {
-		rows[i] = append(make([]float64, 0, size), req.Input...)
+	// Two buffers: the next call's inputs are built in one while the model
+	// answers the other. Each is filled with copies of the input when first
+	// used, so the second one's copying overlaps the first call.
+	var buffers [2][][]float64
+	buffer := func(b int) [][]float64 {
+		if buffers[b] == nil {
+			buffers[b] = make([][]float64, min(batch, g.windows+1))
+			for i := range buffers[b] {
+				buffers[b][i] = append(make([]float64, 0, size), req.Input...)
+			}
+		}
+		return buffers[b]
 	}
 	// occlude writes the baseline (restore: the input) over window j in row.
 	occlude := func(row []float64, j int, restore bool) {
@@ -160,35 +173,46 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 		classes  int
 	)
 	perBand := g.windows / g.counts[0]
-	next := 0 // next window to send
-	first := true
-	for next < g.windows {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("explain: occlusion: %w", err)
+
+	// A call in flight: its inputs rows[:lead+k] hold windows start..start+k−1
+	// (after the image itself when lead is 1).
+	type call struct {
+		rows        [][]float64
+		lead, start int
+		k           int
+		scores      [][]float64
+		err         error
+		done        chan struct{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	send := func(c *call) {
+		c.done = make(chan struct{})
+		go func() {
+			defer close(c.done)
+			c.scores, c.err = m.Predict(ctx, c.rows[:c.lead+c.k])
+		}()
+	}
+	// take waits for c's answer, restores its rows and adds its windows'
+	// drops to the sums, in window order.
+	take := func(c *call) error {
+		<-c.done
+		if c.err != nil {
+			return fmt.Errorf("explain: occlusion: %w", c.err)
 		}
-		lead := 0
-		if first {
-			lead = 1 // rows[0] is the unoccluded input
-		}
-		k := min(batch-lead, g.windows-next)
-		for r := range k {
-			occlude(rows[lead+r], next+r, false)
-		}
-		scores, err := m.Predict(ctx, rows[:lead+k])
-		if err != nil {
-			return nil, fmt.Errorf("explain: occlusion: %w", err)
-		}
+		scores, lead, k := c.scores, c.lead, c.k
 		if len(scores) != lead+k {
-			return nil, fmt.Errorf("explain: model returned %d rows for %d inputs", len(scores), lead+k)
+			return fmt.Errorf("explain: model returned %d rows for %d inputs", len(scores), lead+k)
 		}
 		for r := range k {
-			occlude(rows[lead+r], next+r, true)
+			occlude(c.rows[lead+r], c.start+r, true)
 		}
-		if first {
+		if lead == 1 {
 			instance = scores[0]
 			classes = len(instance)
+			var err error
 			if targets, err = pickLabels(req.Targets, 0, instance); err != nil {
-				return nil, err
+				return err
 			}
 			instance = append([]float64(nil), instance...)
 			sums = make([][]float64, len(targets))
@@ -198,17 +222,16 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 				sqs[t] = make([]float64, size)
 			}
 			diffs = make([]float64, len(targets))
-			first = false
 		}
 		for r := range k {
 			row := scores[lead+r]
 			if len(row) != classes {
-				return nil, fmt.Errorf("explain: model returned %d scores for an occluded input, %d for the instance", len(row), classes)
+				return fmt.Errorf("explain: model returned %d scores for an occluded input, %d for the instance", len(row), classes)
 			}
 			for t, c := range targets {
 				diffs[t] = instance[c] - row[c]
 			}
-			j := next + r
+			j := c.start + r
 			if j == 0 {
 				shift = append([]float64(nil), diffs...)
 			}
@@ -230,7 +253,41 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 				req.Partial(j+1, g.windows, g.normalise(sums))
 			}
 		}
-		next += k
+		return nil
+	}
+
+	var pending *call
+	for next, n := 0, 0; next < g.windows || pending != nil; n++ {
+		var cur *call
+		if next < g.windows {
+			if err := ctx.Err(); err != nil {
+				if pending != nil {
+					<-pending.done
+				}
+				return nil, fmt.Errorf("explain: occlusion: %w", err)
+			}
+			// This buffer's last call was taken in the previous round.
+			cur = &call{rows: buffer(n % 2), start: next}
+			if n == 0 {
+				cur.lead = 1 // rows[0] is the unoccluded input
+			}
+			cur.k = min(len(cur.rows)-cur.lead, g.windows-next)
+			for r := range cur.k {
+				occlude(cur.rows[cur.lead+r], next+r, false)
+			}
+			send(cur)
+			next += cur.k
+		}
+		if pending != nil {
+			if err := take(pending); err != nil {
+				cancel()
+				if cur != nil {
+					<-cur.done
+				}
+				return nil, err
+			}
+		}
+		pending = cur
 	}
 	for t := range sums {
 		g.stdErrs(sqs[t], sums[t], shift[t])

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"math"
+	"slices"
+	"sync"
 
 	"github.com/explainer-sidecar/explainer/explain"
 	"github.com/explainer-sidecar/explainer/predictor"
@@ -360,27 +362,37 @@ func imageModel(m explain.Model, img sampler.Image, layout explainerv1.ImageLayo
 	return m
 }
 
-// instanceRecorder keeps the scores of the first row the model returns:
-// occlusion's first call leads with the image itself, so a partial result
-// can name the top label before occlusion returns its targets. Occlusion
-// calls it from one goroutine.
+// instanceRecorder keeps the model's scores for the image itself, so that
+// a partial result can name the top label before occlusion returns its
+// targets. Occlusion sends the image first, but keeps two calls in flight,
+// so the recorder recognises the image by its values (an occluded copy
+// equal to it scores the same).
 type instanceRecorder struct {
 	m     explain.Model
+	input []float64
+	mu    sync.Mutex
 	first []float64
 }
 
 // Predict implements explain.Model.
 func (r *instanceRecorder) Predict(ctx context.Context, rows [][]float64) ([][]float64, error) {
 	out, err := r.m.Predict(ctx, rows)
-	if err == nil && r.first == nil && len(out) > 0 {
+	if err != nil || len(out) == 0 || !slices.Equal(rows[0], r.input) {
+		return out, err
+	}
+	r.mu.Lock()
+	if r.first == nil {
 		r.first = append([]float64(nil), out[0]...)
 	}
+	r.mu.Unlock()
 	return out, err
 }
 
 // targets resolves occlusion's targets as it does: the labels asked for,
 // else the top-scoring class of the image (the first on a tie).
 func (r *instanceRecorder) targets(labels []int) []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if len(labels) > 0 || len(r.first) == 0 {
 		return labels
 	}

@@ -339,12 +339,15 @@ func (s *Server) imageOcclusionJob(req *explainerv1.ExplainRequest, j *job, info
 	var ores *explain.OcclusionResult
 	j.run = func(ctx context.Context, m jobScorer, _ uint64, _ int, primary bool) (*explain.Result, error) {
 		r := oj.req
-		rec := &instanceRecorder{m: imageModel(m, img, layout)}
+		rec := &instanceRecorder{m: imageModel(m, img, layout), input: img.Pix}
 		if primary && io.partial != nil {
-			// Score about a band, or a full pipeline of batches, per call,
-			// so that partial results come as the bands finish.
+			// Score about a band per call, so that partial results come as
+			// the bands finish, and at least half the batches in flight:
+			// occlusion keeps two calls going, which keeps the model busy.
+			// Two calls' images stay within MaxBatchValues values.
 			perBand := max(1, oj.windows/oj.bands)
-			r.BatchRows = min(max(perBand, s.batchSize(info)*max(1, s.opts.inFlight)), explain.MaxOcclusionWindows)
+			half := (s.batchSize(info)*max(1, s.opts.inFlight) + 1) / 2
+			r.BatchRows = min(max(perBand, half), max(1, explain.MaxBatchValues/(2*len(img.Pix))))
 			r.Partial = func(done, _ int, attributions [][]float64) {
 				exp := &explainerv1.Explanation{
 					Method:     "occlusion",
