@@ -102,10 +102,7 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 		j.players = len(r.Instance)
 		j.run = func(ctx context.Context, m jobScorer, seed uint64, n int, _ bool) (*explain.Result, error) {
 			r := r
-			r.Seed = seed
-			if n > 0 {
-				r.NumSamples = n
-			}
+			resample(&r.Seed, &r.NumSamples, seed, n)
 			return explain.LIME(ctx, m, r)
 		}
 		j.curves = tabularCurves(r.Instance, nil, limeBaseline(r.Stats, len(r.Instance)))
@@ -119,10 +116,7 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 			err = wordJob(j, req, r.Positional, r.MaskString, r.Seed, r.NumSamples,
 				func(ctx context.Context, m explain.TextModel, seed uint64, n int) (*explain.Result, *explain.TextFeatures, error) {
 					r := r
-					r.Seed = seed
-					if n > 0 {
-						r.NumSamples = n
-					}
+					resample(&r.Seed, &r.NumSamples, seed, n)
 					return explain.KernelSHAPText(ctx, m, r)
 				})
 			if err != nil {
@@ -141,10 +135,7 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 			err = segmentJob(j, img, layout, r.Segments, r.NumSegments, r.Fill, r.Seed, r.NumSamples, "kernel_shap.fill",
 				func(ctx context.Context, m explain.Model, seed uint64, n int) (*explain.Result, error) {
 					r := r
-					r.Seed = seed
-					if n > 0 {
-						r.NumSamples = n
-					}
+					resample(&r.Seed, &r.NumSamples, seed, n)
 					return explain.KernelSHAPImage(ctx, m, r)
 				})
 			if err != nil {
@@ -159,10 +150,7 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 			j.players = playerCount(len(r.Instance), r.Groups)
 			j.run = func(ctx context.Context, m jobScorer, seed uint64, n int, _ bool) (*explain.Result, error) {
 				r := r
-				r.Seed = seed
-				if n > 0 {
-					r.NumSamples = n
-				}
+				resample(&r.Seed, &r.NumSamples, seed, n)
 				res, err := explain.KernelSHAP(ctx, m, r)
 				if err == nil {
 					nameGroups(res, names)
@@ -208,10 +196,7 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 		err = wordJob(j, req, r.Positional, r.MaskString, r.Seed, r.NumSamples,
 			func(ctx context.Context, m explain.TextModel, seed uint64, n int) (*explain.Result, *explain.TextFeatures, error) {
 				r := r
-				r.Seed = seed
-				if n > 0 {
-					r.NumSamples = n
-				}
+				resample(&r.Seed, &r.NumSamples, seed, n)
 				return explain.LIMEText(ctx, m, r)
 			})
 		if err != nil {
@@ -230,10 +215,7 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 		err = segmentJob(j, img, layout, r.Segments, r.NumSegments, r.Fill, r.Seed, r.NumSamples, "lime_image.fill",
 			func(ctx context.Context, m explain.Model, seed uint64, n int) (*explain.Result, error) {
 				r := r
-				r.Seed = seed
-				if n > 0 {
-					r.NumSamples = n
-				}
+				resample(&r.Seed, &r.NumSamples, seed, n)
 				return explain.LIMEImage(ctx, m, r)
 			})
 		if err != nil {
@@ -259,6 +241,16 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 		return nil, invalidArgument("method: unknown method")
 	}
 	return j, nil
+}
+
+// resample sets a copy of a request's seed and, when n > 0, its sample
+// count: each run of a job (auto sampling's rounds, stability's seeds)
+// overrides the request's.
+func resample(seedField *uint64, samplesField *int, seed uint64, n int) {
+	*seedField = seed
+	if n > 0 {
+		*samplesField = n
+	}
 }
 
 // checkedImage parses the request's image and checks its size against the
