@@ -103,7 +103,7 @@ type ExplainFunc func(ctx context.Context, samples int) (*Result, error)
 // earlier round with StopCancelled and no error; when it ends in the first
 // round, it returns ctx's error.
 func AutoExplain(ctx context.Context, a AutoSampling, explain ExplainFunc, onRound func(Round)) (*Result, Convergence, error) {
-	a, err := a.resolve()
+	a, err := a.Resolve()
 	if err != nil {
 		return nil, Convergence{}, err
 	}
@@ -144,7 +144,9 @@ func AutoExplain(ctx context.Context, a AutoSampling, explain ExplainFunc, onRou
 	}
 }
 
-func (a AutoSampling) resolve() (AutoSampling, error) {
+// Resolve returns a with the defaults filled in, or a *RequestError naming
+// the field that is out of range.
+func (a AutoSampling) Resolve() (AutoSampling, error) {
 	if a.Initial == 0 {
 		a.Initial = DefaultAutoInitial
 	}

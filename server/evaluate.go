@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/explainer-sidecar/explainer/explain"
@@ -44,30 +45,24 @@ func parseAuto(req *explainerv1.ExplainRequest, j *job) (*explain.AutoSampling, 
 	if n, name := methodSamples(req); n != 0 {
 		return nil, invalidArgument("%s: must be 0 with auto_sampling (the rounds choose it)", name)
 	}
-	auto := explain.AutoSampling{
+	if a.GetTolerance() == 0 && !a.GetStableRanking() {
+		return nil, invalidArgument("%s: set tolerance or stable_ranking; without a target every job spends the whole budget", field)
+	}
+	auto, err := explain.AutoSampling{
 		Initial:       int(a.GetInitialSamples()),
 		Max:           int(a.GetMaxSamples()),
 		Tolerance:     a.GetTolerance(),
 		TopK:          int(a.GetTopK()),
 		StableRanking: a.GetStableRanking(),
-	}
-	if auto.Initial == 0 {
-		auto.Initial = explain.DefaultAutoInitial
-	}
-	if auto.Max == 0 {
-		auto.Max = max(explain.DefaultAutoMax, auto.Initial)
-	}
+	}.Resolve()
+	var reqErr *explain.RequestError
 	switch {
-	case auto.Initial < 2:
-		return nil, invalidArgument("%s.initial_samples: must be at least 2", field)
+	case errors.As(err, &reqErr):
+		return nil, invalidArgument("%s.%s: %s", field, reqErr.Field, reqErr.Reason)
+	case err != nil:
+		return nil, err
 	case auto.Max > explain.MaxNumSamples:
 		return nil, invalidArgument("%s.max_samples: at most %d", field, explain.MaxNumSamples)
-	case auto.Max < auto.Initial:
-		return nil, invalidArgument("%s.max_samples: must be at least initial_samples (%d)", field, auto.Initial)
-	case !(auto.Tolerance >= 0) || auto.Tolerance > 1e300:
-		return nil, invalidArgument("%s.tolerance: must be a finite number ≥ 0", field)
-	case auto.Tolerance == 0 && !auto.StableRanking:
-		return nil, invalidArgument("%s: set tolerance or stable_ranking; without a target every job spends the whole budget", field)
 	}
 	return &auto, nil
 }
