@@ -17,6 +17,10 @@ type Model interface {
 type RequestError struct {
 	Field  string
 	Reason string
+	// Precondition reports a request that is valid, but that the model's
+	// answer makes fail (its classes, its outputs, a non-finite fit):
+	// FAILED_PRECONDITION rather than INVALID_ARGUMENT.
+	Precondition bool
 }
 
 func (e *RequestError) Error() string { return "explain: " + e.Field + ": " + e.Reason }

@@ -26,6 +26,30 @@ type Result struct {
 	// BaselineScore is the score on the unpermuted data (permutation
 	// importance).
 	BaselineScore float64
+	// Spans[j] are the [start, end) byte ranges in the text of feature j,
+	// Attribution.Index j (text methods).
+	Spans [][][2]int
+	// Segments is the image's segment map; Attribution.Index j is segment
+	// j (image methods that attribute segments).
+	Segments *SegmentMap
+	// Maps are per-pixel attribution maps, one per explained label (image
+	// occlusion).
+	Maps []AttributionMap
+}
+
+// SegmentMap labels each pixel of an image, row-major, with its segment.
+type SegmentMap struct {
+	Height, Width int
+	Labels        []int
+}
+
+// AttributionMap is one label's attribution per pixel, row-major.
+type AttributionMap struct {
+	Label         int
+	Height, Width int
+	Values        []float64
+	// StdErrs are parallel to Values; nil when not estimated.
+	StdErrs []float64
 }
 
 // LabelResult explains one class.

@@ -161,7 +161,7 @@ func TestExplainWaitsInQueue(t *testing.T) {
 		_, err := sc.client.Explain(context.Background(), small)
 		results <- err
 	}()
-	waitFor(t, func() bool { return len(sc.srv.slots) == 1 })
+	waitFor(t, func() bool { return len(sc.srv.admission.slots) == 1 })
 	go func() {
 		_, err := sc.client.Explain(context.Background(), small)
 		results <- err

@@ -9,14 +9,11 @@ package server
 import (
 	"context"
 
+	"github.com/explainer-sidecar/explainer/engine"
 	"github.com/explainer-sidecar/explainer/explain"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 	"github.com/explainer-sidecar/explainer/sampler"
 )
-
-// curveFunc returns one label's player weights and the scorer of masks over
-// the players (see job.curves).
-type curveFunc = func(m jobScorer, res *explain.Result, label int) ([]float64, explain.MaskScorer)
 
 // labelWeights returns label's attribution weights by player index, 0 for
 // players the explanation left out (LIME's unselected features); nil when
@@ -40,9 +37,9 @@ func column(scores [][]float64, c int) []float64 {
 
 // tabularCurves removes a feature (or a group's features) by setting it to
 // baseline: the training mean for LIME, the background mean for KernelSHAP.
-func tabularCurves(instance []float64, groups [][]int, baseline []float64) curveFunc {
+func tabularCurves(instance []float64, groups [][]int, baseline []float64) engine.CurveFunc {
 	players := playerCount(len(instance), groups)
-	return func(m jobScorer, res *explain.Result, label int) ([]float64, explain.MaskScorer) {
+	return func(m engine.Scorer, res *explain.Result, label int) ([]float64, explain.MaskScorer) {
 		return labelWeights(res, label, players), func(ctx context.Context, present [][]bool) ([]float64, error) {
 			rows := make([][]float64, len(present))
 			for i, keep := range present {
@@ -134,8 +131,8 @@ func textMask(mask string, positional bool) string {
 }
 
 // textCurves removes a word by rendering the text without it.
-func textCurves(dom *sampler.TextDomain, mask string) curveFunc {
-	return func(m jobScorer, res *explain.Result, label int) ([]float64, explain.MaskScorer) {
+func textCurves(dom *sampler.TextDomain, mask string) engine.CurveFunc {
+	return func(m engine.Scorer, res *explain.Result, label int) ([]float64, explain.MaskScorer) {
 		return labelWeights(res, label, len(dom.Features)), func(ctx context.Context, present [][]bool) ([]float64, error) {
 			keep := make([][]float64, len(present))
 			for i, in := range present {
@@ -156,15 +153,15 @@ func textCurves(dom *sampler.TextDomain, mask string) curveFunc {
 }
 
 // imageCurves removes a segment by showing fill in its place.
-func imageCurves(img sampler.Image, layout explainerv1.ImageLayout, segments []int, n int, fill sampler.Image) curveFunc {
-	return func(m jobScorer, res *explain.Result, label int) ([]float64, explain.MaskScorer) {
+func imageCurves(img sampler.Image, layout explainerv1.ImageLayout, segments []int, n int, fill sampler.Image) engine.CurveFunc {
+	return func(m engine.Scorer, res *explain.Result, label int) ([]float64, explain.MaskScorer) {
 		return labelWeights(res, label, n), imageScorer(m, img, layout, segments, fill, label)
 	}
 }
 
 // imageScorer scores masks over segments as images, the absent segments
 // taken from fill.
-func imageScorer(m jobScorer, img sampler.Image, layout explainerv1.ImageLayout, segments []int, fill sampler.Image, label int) explain.MaskScorer {
+func imageScorer(m engine.Scorer, img sampler.Image, layout explainerv1.ImageLayout, segments []int, fill sampler.Image, label int) explain.MaskScorer {
 	model := imageModel(m, img, layout)
 	return func(ctx context.Context, present [][]bool) ([]float64, error) {
 		rows := make([][]float64, len(present))
@@ -190,7 +187,7 @@ const maxCurveRows = 256
 // datasetCurves removes a feature (or group) from a data set by setting it
 // to its column mean in every row; a point's value is score over the first
 // maxCurveRows rows (the data set's score: permutation importance).
-func datasetCurves(data [][]float64, groups [][]int, score func(scores [][]float64, rows []int) (float64, error)) curveFunc {
+func datasetCurves(data [][]float64, groups [][]int, score func(scores [][]float64, rows []int) (float64, error)) engine.CurveFunc {
 	n := min(len(data), maxCurveRows)
 	rowsUsed := make([]int, n)
 	for i := range rowsUsed {
@@ -198,7 +195,7 @@ func datasetCurves(data [][]float64, groups [][]int, score func(scores [][]float
 	}
 	mean := weightedMean(data, nil)
 	players := playerCount(len(data[0]), groups)
-	return func(m jobScorer, res *explain.Result, label int) ([]float64, explain.MaskScorer) {
+	return func(m engine.Scorer, res *explain.Result, label int) ([]float64, explain.MaskScorer) {
 		return labelWeights(res, label, players), func(ctx context.Context, present [][]bool) ([]float64, error) {
 			out := make([]float64, len(present))
 			rows := maskedData(data[:n], groups, mean, present)
@@ -246,10 +243,10 @@ func maskedData(data [][]float64, groups [][]int, mean []float64, present [][]bo
 // does, ordered by mean absolute derivative; a point's value is the R² of
 // the label's scores against the unmodified data's scores (1 with every
 // feature present).
-func sensitivityCurves(data [][]float64) curveFunc {
+func sensitivityCurves(data [][]float64) engine.CurveFunc {
 	n := min(len(data), maxCurveRows)
 	mean := weightedMean(data, nil)
-	return func(m jobScorer, res *explain.Result, label int) ([]float64, explain.MaskScorer) {
+	return func(m engine.Scorer, res *explain.Result, label int) ([]float64, explain.MaskScorer) {
 		var weights []float64
 		for _, l := range res.Labels {
 			if l.Label == label {
@@ -313,3 +310,7 @@ func pick(xs []float64, idx []int) []float64 {
 	}
 	return out
 }
+
+// masksPerCall is how many masks the curves score per call when each
+// becomes model input of rowValues values.
+func masksPerCall(rowValues int) int { return max(1, explain.MaxBatchValues/max(1, rowValues)) }

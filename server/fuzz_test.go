@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/explainer-sidecar/explainer/explain"
 	"github.com/explainer-sidecar/explainer/predictor"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
@@ -59,7 +58,6 @@ func FuzzParseLIME(f *testing.F) {
 	info := predictor.ModelInfo{NumClasses: 2}
 	srv := New(func(string) predictor.Client { return nil })
 	defer srv.Shutdown()
-	toProto := func(*explain.Result) *explainerv1.Explanation { return nil }
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var req explainerv1.ExplainRequest
 		if proto.Unmarshal(b, &req) != nil {
@@ -67,16 +65,12 @@ func FuzzParseLIME(f *testing.F) {
 		}
 		// Every method's validation as a job runs it, then auto sampling's
 		// and the checks'; nothing here calls the model.
-		entry := &modelEntry{}
-		j, err := srv.parseJob(context.Background(), &req, entry, info, srv.newJobModel(nil, info, nil), jobIO{}, toProto)
+		_, spec, err := srv.parseJob(context.Background(), &req, info, nil)
 		if err == nil {
-			if _, ok := req.GetMethod().(*explainerv1.ExplainRequest_Lime); ok && j.players == 0 {
+			if _, ok := req.GetMethod().(*explainerv1.ExplainRequest_Lime); ok && spec.Players == 0 {
 				t.Fatal("accepted a LIME request without features")
 			}
-			_, err = parseAuto(&req, j)
-		}
-		if err == nil {
-			_, err = parseEvaluation(&req, j)
+			_, err = jobOptions(&req, spec)
 		}
 		if err != nil {
 			if c := status.Code(err); c != codes.InvalidArgument {

@@ -6,9 +6,10 @@ import (
 	"slices"
 	"sync"
 
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+
 	"github.com/explainer-sidecar/explainer/explain"
 	"github.com/explainer-sidecar/explainer/predictor"
-	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 	"github.com/explainer-sidecar/explainer/sampler"
 )
 
@@ -78,6 +79,16 @@ func parseImage(req *explainerv1.ExplainRequest) (sampler.Image, explainerv1.Ima
 	return img, layout, nil
 }
 
+// checkedImage parses the request's image and checks its size against the
+// model's input.
+func checkedImage(req *explainerv1.ExplainRequest, info predictor.ModelInfo) (sampler.Image, explainerv1.ImageLayout, error) {
+	img, layout, err := parseImage(req)
+	if err != nil {
+		return img, layout, err
+	}
+	return img, layout, checkImageWidth(img, info)
+}
+
 // imageShape is the model's instance shape for img in layout.
 func imageShape(img sampler.Image, layout explainerv1.ImageLayout) []int {
 	if layout == explainerv1.ImageLayout_IMAGE_LAYOUT_CHW {
@@ -92,63 +103,6 @@ func checkImageWidth(img sampler.Image, info predictor.ModelInfo) error {
 		return invalidArgument("instance.image: has %d values, the model takes %d", n, info.NumFeatures)
 	}
 	return nil
-}
-
-// parseLIMEImage validates a LIME image request. The image is HWC.
-func parseLIMEImage(req *explainerv1.ExplainRequest, img sampler.Image, info predictor.ModelInfo, randomSeed func() uint64) (explain.LIMEImageRequest, error) {
-	const field = "lime_image"
-	o := req.GetLimeImage()
-	var r explain.LIMEImageRequest
-	n := int(o.GetNumSamples())
-	if n == 0 {
-		n = explain.DefaultImageNumSamples
-	}
-	switch {
-	case n < 2 || n > explain.MaxNumSamples:
-		return r, invalidArgument("%s.num_samples: %d is outside [2, %d]", field, n, explain.MaxNumSamples)
-	}
-	sel, err := featureSelection(o.GetFeatureSelection())
-	if err != nil {
-		return r, err
-	}
-	if w := o.GetKernelWidth(); w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-		return r, invalidArgument("%s.kernel_width: must be positive and finite", field)
-	}
-	labels, err := labelsOf(field, o.GetLabels(), info.NumClasses)
-	if err != nil {
-		return r, err
-	}
-	if info.NumClasses > 0 && int(o.GetTopLabels()) > info.NumClasses {
-		return r, invalidArgument("%s.top_labels: %d exceeds the model's %d classes", field, o.GetTopLabels(), info.NumClasses)
-	}
-	segments, nseg, err := segment(field, o.GetSegmentation(), img)
-	if err != nil {
-		return r, err
-	}
-	if n*nseg > MaxSampleValues {
-		return r, invalidArgument("%s.num_samples: %d samples × %d segments exceeds limit %d values; lower num_samples", field, n, nseg, MaxSampleValues)
-	}
-	fill, err := imageFill(field, o.GetFill(), img)
-	if err != nil {
-		return r, err
-	}
-	seed := o.GetSeed()
-	if o.Seed == nil {
-		seed = randomSeed()
-	}
-	return explain.LIMEImageRequest{
-		Image:       img,
-		Segments:    segments,
-		NumSegments: nseg,
-		Fill:        fill,
-		NumSamples:  n,
-		NumFeatures: int(o.GetNumFeatures()),
-		Selection:   sel,
-		KernelWidth: o.GetKernelWidth(),
-		Labels:      labels,
-		TopLabels:   int(o.GetTopLabels()),
-		Seed:        seed,
-	}, nil
 }
 
 // segment segments img as seg asks (default a 4 × 4 grid).
@@ -227,92 +181,6 @@ func imageFill(field string, f *explainerv1.Fill, img sampler.Image) (sampler.Im
 	return sampler.Image{}, invalidArgument("%s.fill.kind: unknown kind %d", field, f.GetKind())
 }
 
-// occlusionJob is a validated occlusion request.
-type occlusionJob struct {
-	req     explain.OcclusionRequest
-	bands   int // window rows: the bands Partial reports
-	windows int
-}
-
-// parseOcclusion validates an occlusion request. The image is HWC.
-func parseOcclusion(req *explainerv1.ExplainRequest, img sampler.Image, info predictor.ModelInfo) (occlusionJob, error) {
-	const field = "occlusion"
-	o := req.GetOcclusion()
-	var j occlusionJob
-	dims := [2]int{img.H, img.W}
-	window := [2]int{min(defaultOcclusionWindow, img.H), min(defaultOcclusionWindow, img.W)}
-	switch ws := o.GetWindow(); len(ws) {
-	case 0:
-	case 2:
-		window = [2]int{int(ws[0]), int(ws[1])}
-	default:
-		return j, invalidArgument("%s.window: has %d values, want 2 (height, width)", field, len(ws))
-	}
-	strides := window
-	switch ss := o.GetStrides(); len(ss) {
-	case 0:
-	case 2:
-		strides = [2]int{int(ss[0]), int(ss[1])}
-	default:
-		return j, invalidArgument("%s.strides: has %d values, want 2 (height, width)", field, len(ss))
-	}
-	windows := 1
-	counts := [2]int{}
-	for d := range 2 {
-		if window[d] < 1 || window[d] > dims[d] {
-			return j, invalidArgument("%s.window[%d]: %d is outside [1, %d]", field, d, window[d], dims[d])
-		}
-		if strides[d] < 1 || strides[d] > dims[d] {
-			return j, invalidArgument("%s.strides[%d]: %d is outside [1, %d]", field, d, strides[d], dims[d])
-		}
-		counts[d] = (dims[d]-window[d])/strides[d] + 1
-		windows *= counts[d]
-	}
-	if windows > explain.MaxOcclusionWindows {
-		return j, invalidArgument("%s.strides: %d windows exceed limit %d; enlarge the strides", field, windows, explain.MaxOcclusionWindows)
-	}
-	b := o.GetBaseline()
-	if math.IsNaN(b) || math.IsInf(b, 0) {
-		return j, invalidArgument("%s.baseline: must be finite", field)
-	}
-	labels, err := labelsOf(field, o.GetLabels(), info.NumClasses)
-	if err != nil {
-		return j, err
-	}
-	return occlusionJob{
-		req: explain.OcclusionRequest{
-			Input:    img.Pix,
-			Shape:    []int{img.H, img.W, img.C},
-			Window:   []int{window[0], window[1], img.C},
-			Strides:  []int{strides[0], strides[1], img.C},
-			Baseline: b,
-			Targets:  labels,
-		},
-		bands:   counts[0],
-		windows: windows,
-	}, nil
-}
-
-// pixelMaps turns HWC occlusion attributions into per-pixel maps, one per
-// target. The window covers every channel, so a pixel's channels all hold
-// the same value, the pixel's attribution (the mean over the windows
-// covering it of the score's drop): the map holds it once, averaged over
-// the channels, rather than C times over.
-func pixelMaps(attr, stdErrs [][]float64, targets []int, h, w, c int) []*explainerv1.AttributionMap {
-	maps := make([]*explainerv1.AttributionMap, len(attr))
-	for t, a := range attr {
-		m := &explainerv1.AttributionMap{Height: uint32(h), Width: uint32(w), Values: channelMean(a, c)}
-		if t < len(stdErrs) {
-			m.StdErrors = channelMean(stdErrs[t], c)
-		}
-		if t < len(targets) {
-			m.Label = uint32(targets[t])
-		}
-		maps[t] = m
-	}
-	return maps
-}
-
 // channelMean averages each pixel's c channels of an HWC image.
 func channelMean(hwc []float64, c int) []float64 {
 	out := make([]float64, len(hwc)/c)
@@ -324,15 +192,6 @@ func channelMean(hwc []float64, c int) []float64 {
 		out[p] = s / float64(c)
 	}
 	return out
-}
-
-// segmentMap is the proto of a label map.
-func segmentMap(segments []int, h, w int) *explainerv1.SegmentMap {
-	labels := make([]uint32, len(segments))
-	for i, s := range segments {
-		labels[i] = uint32(s)
-	}
-	return &explainerv1.SegmentMap{Height: uint32(h), Width: uint32(w), Labels: labels}
 }
 
 // chwModel is the job's model for a CHW image: the estimators build HWC

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/explainer-sidecar/explainer/predictor"
-	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
 
 // Metrics are the sidecar's Prometheus metrics, registered on a registry
@@ -230,27 +229,4 @@ func (c *meteredClient) observe(start time.Time, err error) {
 			c.m.modelErrors.WithLabelValues(code.String()).Inc()
 		}
 	}
-}
-
-// methodLabel is the explanation method of req as a metric label.
-func methodLabel(req *explainerv1.ExplainRequest) string {
-	switch req.GetMethod().(type) {
-	case *explainerv1.ExplainRequest_Lime:
-		return "lime"
-	case *explainerv1.ExplainRequest_LimeText:
-		return "lime_text"
-	case *explainerv1.ExplainRequest_LimeImage:
-		return "lime_image"
-	case *explainerv1.ExplainRequest_Occlusion:
-		return "occlusion"
-	case *explainerv1.ExplainRequest_KernelShap:
-		return "kernel_shap"
-	case *explainerv1.ExplainRequest_Permutation:
-		return "permutation"
-	case *explainerv1.ExplainRequest_Sensitivity:
-		return "sensitivity"
-	case nil:
-		return "unset"
-	}
-	return "unknown"
 }

@@ -154,7 +154,7 @@ func TestMetricsRefusedJob(t *testing.T) {
 		_, err := sc.client.Explain(context.Background(), small)
 		first <- err
 	}()
-	waitFor(t, func() bool { return len(sc.srv.slots) == 1 })
+	waitFor(t, func() bool { return len(sc.srv.admission.slots) == 1 })
 	if got := testutil.ToFloat64(m.running); got != 1 {
 		t.Errorf("jobs running = %v while one job runs", got)
 	}

@@ -507,7 +507,7 @@ func TestConcurrentJobLimit(t *testing.T) {
 	}()
 	// Wait until the first job holds the only slot.
 	deadline := time.Now().Add(5 * time.Second)
-	for len(sc.srv.slots) == 0 && time.Now().Before(deadline) {
+	for len(sc.srv.admission.slots) == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	_, err := sc.client.Explain(context.Background(), limeRequest(testInstance, nil))
@@ -611,7 +611,7 @@ func TestShutdownDrainsThenCancels(t *testing.T) {
 		running <- err
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(sc.srv.slots) == 0 && time.Now().Before(deadline) {
+	for len(sc.srv.admission.slots) == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	sc.srv.Shutdown()

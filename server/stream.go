@@ -186,11 +186,6 @@ func (s *Server) runRecovered(ctx context.Context, req *explainerv1.ExplainReque
 	return s.run(ctx, req, io)
 }
 
-// streamsData tells whether a job's data set arrives in DataChunk messages.
-func streamsData(req *explainerv1.ExplainRequest) bool {
-	return req.GetPermutation().GetStreamed() || req.GetSensitivity().GetStreamed()
-}
-
 func checkJobID(id string) error {
 	if id == "" {
 		return invalidArgument("start.job_id: required")

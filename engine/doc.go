@@ -1,0 +1,13 @@
+// Package engine runs explanation jobs on explain's types: one run of an
+// estimator, auto sampling's rounds, stability's runs over consecutive
+// seeds, and the deletion/insertion curves, reporting partial results as
+// they come. It knows no transport and no proto: the gRPC and HTTP front
+// ends decode a request into a [Spec] (see server's method registry), call
+// [Explain], and encode its [Outcome].
+//
+// Concurrency: Explain owns every goroutine it starts and returns once they
+// have ended. Stability's extra runs go in parallel with each other, each on
+// a model of its own (Models.Extra), so that their model calls are counted
+// apart from the job's; a panic in any of them becomes that job's error
+// (a *group.PanicError), never the process's.
+package engine

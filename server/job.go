@@ -1,0 +1,313 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/explainer-sidecar/explainer/engine"
+	"github.com/explainer-sidecar/explainer/explain"
+	"github.com/explainer-sidecar/explainer/predictor"
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+)
+
+// jobIO is what a job exchanges with its RPC besides the request. Every
+// field may be nil (unary Explain has none).
+type jobIO struct {
+	// progress reports samples scored; called from the batcher's goroutines.
+	progress func(*explainerv1.Progress)
+	// partial reports an interim result.
+	partial func(*explainerv1.Explanation)
+	// data delivers the chunks of a streamed data set; closed when the
+	// client stops sending.
+	data <-chan *explainerv1.DataChunk
+}
+
+// run executes one admitted job and records its metrics. Its error is a
+// status (see toStatus); an unexpected error is logged with the request id.
+func (s *Server) run(ctx context.Context, req *explainerv1.ExplainRequest, io jobIO) (exp *explainerv1.Explanation, err error) {
+	start := time.Now()
+	panicked := true
+	defer func() {
+		code := codes.Internal // a panic on its way to the recovery
+		if !panicked {
+			code = status.Code(err)
+		}
+		s.opts.metrics.jobFinished(methodLabel(req), code, time.Since(start))
+	}()
+	exp, err = s.runJob(ctx, req, io, start)
+	panicked = false
+	if err != nil && s.jobs.Err() != nil {
+		err = errShuttingDown
+	}
+	if err != nil {
+		return nil, toStatus(s.jobLogger(ctx), err).Err()
+	}
+	return exp, nil
+}
+
+// errDeadlineTooClose fails a job started with less than the deadline
+// floor left.
+var errDeadlineTooClose = status.Error(codes.DeadlineExceeded, "job deadline too close to start a job")
+
+// runJob decodes req into a job, runs it on the engine and encodes the
+// outcome.
+func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io jobIO, start time.Time) (*explainerv1.Explanation, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.jobs, cancel)()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.jobTimeout)
+		defer cancel()
+	}
+	if d, _ := ctx.Deadline(); time.Until(d) < s.opts.deadlineFloor {
+		return nil, errDeadlineTooClose
+	}
+	if _, _, err := lookupMethod(req); err != nil {
+		return nil, err
+	}
+	entry, info, err := s.describe(ctx, req.GetModel())
+	if err != nil {
+		return nil, err
+	}
+	name, spec, err := s.parseJob(ctx, req, info, io.data)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := jobOptions(req, spec)
+	if err != nil {
+		return nil, err
+	}
+	models := s.newJobModels(entry.client, info, spec, io.progress)
+	if opts.Auto != nil {
+		models.primary.expect(opts.Auto.Max)
+	} else {
+		models.primary.expect(spec.Rows)
+	}
+	enc := encoder{model: modelName(req.GetModel(), s.opts.defaultModel), info: info, start: start, calls: models.primary.batcher.Calls}
+	if io.partial != nil {
+		opts.Partial = func(p engine.Partial) { io.partial(enc.partial(p)) }
+	}
+	out, err := engine.Explain(ctx, &spec.Spec, models.engine(), opts)
+	if err != nil {
+		return nil, requestError(name, err)
+	}
+	exp := enc.explanation(out.Result)
+	if spec.bands > 0 {
+		exp.BandsDone, exp.BandsTotal = uint32(spec.bands), uint32(spec.bands)
+	}
+	if c := out.Convergence; c != nil {
+		exp.StopReason = stopReasonProto(c.Reason)
+		exp.Rounds, exp.Precision = uint32(c.Last.Round), c.Last.Precision
+	}
+	if req.GetEvaluation() != nil && ctx.Err() == nil {
+		calls, rows := models.checkCost()
+		exp.Evaluation = evaluationProto(out, calls, rows)
+	}
+	return exp, nil
+}
+
+// jobModels are the models of one job: its own, with progress, and the
+// checks' (stability's extra runs, the curves), which share its batches in
+// flight so that the model server never sees more than --in-flight batches
+// of the job at once, but count their calls apart.
+type jobModels struct {
+	primary *jobModel
+	mu      sync.Mutex
+	checks  []*jobModel
+	extra   func() *jobModel
+}
+
+func (s *Server) newJobModels(c predictor.Client, info predictor.ModelInfo, spec *jobSpec, progress func(*explainerv1.Progress)) *jobModels {
+	var shape []predictor.BatcherOption
+	if spec.shape != nil {
+		shape = append(shape, predictor.WithInstanceShape(spec.shape...))
+	}
+	ms := &jobModels{primary: s.newJobModel(c, info, progress, shape...)}
+	ms.extra = func() *jobModel {
+		return s.newJobModel(c, info, nil, append(shape, predictor.WithSharedInFlight(ms.primary.batcher))...)
+	}
+	return ms
+}
+
+// engine returns the models as the engine takes them.
+func (ms *jobModels) engine() engine.Models {
+	return engine.Models{Primary: ms.primary, Extra: func() engine.Scorer {
+		m := ms.extra()
+		ms.mu.Lock()
+		ms.checks = append(ms.checks, m)
+		ms.mu.Unlock()
+		return m
+	}}
+}
+
+// checkCost returns the model calls and rows of the checks' models.
+func (ms *jobModels) checkCost() (calls, rows uint64) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	for _, m := range ms.checks {
+		calls += uint64(m.batcher.Calls())
+		rows += uint64(m.requested.Load())
+	}
+	return calls, rows
+}
+
+// jobModel is the model a job's estimator calls: the batcher over the
+// model client, counting rows for progress.
+type jobModel struct {
+	batcher   *predictor.Batcher
+	expected  atomic.Int64 // rows the job will score, when known up front
+	requested atomic.Int64 // rows asked for so far
+	scored    atomic.Int64
+	metrics   *Metrics
+	// progressMu orders the progress reports of batches finishing at once,
+	// so that a client never sees samples_scored go down.
+	progressMu sync.Mutex
+	reported   int64
+}
+
+func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progress func(*explainerv1.Progress), extra ...predictor.BatcherOption) *jobModel {
+	m := &jobModel{metrics: s.opts.metrics}
+	opts := []predictor.BatcherOption{
+		predictor.WithMaxBatchSize(s.batchSize(info)),
+		predictor.WithInFlight(s.opts.inFlight),
+		predictor.WithMaxBatchBytes(s.opts.maxBatchBytes),
+	}
+	if info.NumClasses > 0 {
+		opts = append(opts, predictor.WithNumClasses(info.NumClasses))
+	}
+	if progress != nil {
+		opts = append(opts, predictor.WithObserver(func(rows int) {
+			m.progressMu.Lock()
+			defer m.progressMu.Unlock()
+			done := m.scored.Add(int64(rows))
+			if done <= m.reported {
+				return
+			}
+			m.reported = done
+			total := max(m.expected.Load(), m.requested.Load(), done)
+			progress(&explainerv1.Progress{SamplesScored: uint64(done), SamplesTotal: uint64(total), ModelCalls: uint64(m.batcher.Calls())})
+		}))
+	}
+	m.batcher = predictor.NewBatcher(c, append(opts, extra...)...)
+	return m
+}
+
+func (m *jobModel) expect(rows int) { m.expected.Store(int64(rows)) }
+
+// PredictText implements explain.TextModel.
+func (m *jobModel) PredictText(ctx context.Context, texts []string) ([][]float64, error) {
+	m.requested.Add(int64(len(texts)))
+	out, err := m.batcher.PredictText(ctx, texts)
+	m.metrics.scored(len(texts), err)
+	return out, err
+}
+
+// Predict implements explain.Model.
+func (m *jobModel) Predict(ctx context.Context, rows [][]float64) ([][]float64, error) {
+	m.requested.Add(int64(len(rows)))
+	out, err := m.batcher.Predict(ctx, rows)
+	m.metrics.scored(len(rows), err)
+	return out, err
+}
+
+func (s *Server) batchSize(info predictor.ModelInfo) int {
+	n := s.opts.maxBatchSize
+	if n == 0 {
+		n = info.MaxBatchSize
+	}
+	if n == 0 {
+		n = DefaultMaxBatchSize
+	}
+	if info.MaxBatchSize > 0 && n > info.MaxBatchSize {
+		n = info.MaxBatchSize
+	}
+	return n
+}
+
+func modelName(requested, def string) string {
+	if requested != "" {
+		return requested
+	}
+	return def
+}
+
+// Limits of ExplainRequest.evaluation.
+const (
+	MaxStabilityRuns = 16
+	maxRandomOrders  = explain.MaxRandomOrders
+	maxCurveSteps    = explain.MaxCurveSteps
+)
+
+// jobOptions validates the request's auto sampling and evaluation for
+// spec.
+func jobOptions(req *explainerv1.ExplainRequest, spec *jobSpec) (engine.Options, error) {
+	var opts engine.Options
+	auto, err := parseAuto(req, spec)
+	if err != nil {
+		return opts, err
+	}
+	opts.Auto = auto
+	e := req.GetEvaluation()
+	if e == nil {
+		return opts, nil
+	}
+	const field = "evaluation"
+	switch runs := e.GetStabilityRuns(); {
+	case runs == 1 || runs > MaxStabilityRuns:
+		return opts, invalidArgument("%s.stability_runs: 0 (off) or 2 to %d", field, MaxStabilityRuns)
+	case runs > 0 && !spec.Seeded:
+		return opts, invalidArgument("%s.stability_runs: the method is deterministic, every seed gives the same result", field)
+	}
+	if e.GetRandomOrders() > maxRandomOrders {
+		return opts, invalidArgument("%s.random_orders: at most %d", field, maxRandomOrders)
+	}
+	if e.GetCurveSteps() > maxCurveSteps {
+		return opts, invalidArgument("%s.curve_steps: at most %d", field, maxCurveSteps)
+	}
+	if e.GetStabilityRuns() == 0 && !e.GetFidelityCurves() {
+		return opts, invalidArgument("%s: ask for stability_runs, fidelity_curves or both", field)
+	}
+	opts.StabilityRuns, opts.TopK = int(e.GetStabilityRuns()), int(e.GetTopK())
+	if e.GetFidelityCurves() {
+		opts.Curves = &explain.CurveOptions{Steps: int(e.GetCurveSteps()), RandomOrders: int(e.GetRandomOrders())}
+	}
+	return opts, nil
+}
+
+// parseAuto validates req.auto_sampling for spec; nil when it is unset.
+func parseAuto(req *explainerv1.ExplainRequest, spec *jobSpec) (*explain.AutoSampling, error) {
+	a := req.GetAutoSampling()
+	if a == nil {
+		return nil, nil
+	}
+	const field = "auto_sampling"
+	if !spec.Sampled {
+		return nil, invalidArgument("%s: only lime, lime_text, lime_image and kernel_shap draw samples", field)
+	}
+	if n, name := requestSamples(req); n != 0 {
+		return nil, invalidArgument("%s: must be 0 with auto_sampling (the rounds choose it)", name)
+	}
+	if a.GetTolerance() == 0 && !a.GetStableRanking() {
+		return nil, invalidArgument("%s: set tolerance or stable_ranking; without a target every job spends the whole budget", field)
+	}
+	auto, err := explain.AutoSampling{
+		Initial:       int(a.GetInitialSamples()),
+		Max:           int(a.GetMaxSamples()),
+		Tolerance:     a.GetTolerance(),
+		TopK:          int(a.GetTopK()),
+		StableRanking: a.GetStableRanking(),
+	}.Resolve()
+	switch {
+	case err != nil:
+		return nil, requestError(field, err)
+	case auto.Max > explain.MaxNumSamples:
+		return nil, invalidArgument("%s.max_samples: at most %d", field, explain.MaxNumSamples)
+	}
+	return &auto, nil
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+
+	"github.com/explainer-sidecar/explainer/engine"
+	"github.com/explainer-sidecar/explainer/explain"
+	"github.com/explainer-sidecar/explainer/predictor"
+	"github.com/explainer-sidecar/explainer/sampler"
+)
+
+// kernel_shap: KernelSHAP (shap's KernelExplainer) on a tabular instance
+// against a background, on a text's words, or on an image's segments.
+
+func init() { register("kernel_shap", method{parse: parseKernelSHAPJob}) }
+
+func parseKernelSHAPJob(_ context.Context, in *parseInput) (*jobSpec, error) {
+	switch inst := in.req.GetInstance(); {
+	case inst.GetText() != nil:
+		r, err := parseKernelSHAPText(in.req, in.info, in.seed)
+		if err != nil {
+			return nil, err
+		}
+		return wordSpec(in.req, r.Positional, r.MaskString, r.Seed, r.NumSamples,
+			func(ctx context.Context, m explain.TextModel, run engine.Run) (*explain.Result, *explain.TextFeatures, error) {
+				r := r
+				applyRun(run, &r.Seed, &r.NumSamples, &r.Labels, &r.TopLabels)
+				return explain.KernelSHAPText(ctx, m, r)
+			})
+	case inst.GetImage() != nil:
+		img, layout, err := checkedImage(in.req, in.info)
+		if err != nil {
+			return nil, err
+		}
+		r, err := parseKernelSHAPImage(in.req, img, in.info, in.seed)
+		if err != nil {
+			return nil, err
+		}
+		return segmentSpec(img, layout, r.Segments, r.NumSegments, r.Fill, r.Seed, r.NumSamples, "kernel_shap.fill",
+			func(ctx context.Context, m explain.Model, run engine.Run) (*explain.Result, error) {
+				r := r
+				applyRun(run, &r.Seed, &r.NumSamples, &r.Labels, &r.TopLabels)
+				return explain.KernelSHAPImage(ctx, m, r)
+			})
+	}
+	r, names, err := parseKernelSHAP(in.req, in.info, in.seed)
+	if err != nil {
+		return nil, err
+	}
+	return &jobSpec{Spec: engine.Spec{
+		Seed: r.Seed, Rows: r.NumSamples, Sampled: true, Seeded: true, Players: playerCount(len(r.Instance), r.Groups),
+		Run: func(ctx context.Context, m engine.Scorer, run engine.Run) (*explain.Result, error) {
+			r := r
+			applyRun(run, &r.Seed, &r.NumSamples, &r.Labels, &r.TopLabels)
+			res, err := explain.KernelSHAP(ctx, m, r)
+			if err == nil {
+				nameGroups(res, names)
+			}
+			return res, err
+		},
+		Curves: tabularCurves(r.Instance, r.Groups, weightedMean(r.Background, r.BackgroundWeights)),
+	}}, nil
+}
+
+// shapCommon validates the KernelSHAP options every instance kind shares.
+func shapCommon(o *explainerv1.KernelShapOptions, info predictor.ModelInfo) (n int, link explain.Link, labels []int, err error) {
+	const field = "kernel_shap"
+	if ns := o.GetNumSamples(); ns > explain.MaxNumSamples {
+		return 0, 0, nil, invalidArgument("%s.num_samples: %d exceeds limit %d", field, ns, explain.MaxNumSamples)
+	}
+	switch o.GetLink() {
+	case explainerv1.Link_LINK_UNSPECIFIED, explainerv1.Link_LINK_IDENTITY:
+		link = explain.LinkIdentity
+	case explainerv1.Link_LINK_LOGIT:
+		link = explain.LinkLogit
+	default:
+		return 0, 0, nil, invalidArgument("%s.link: unknown value %d", field, int32(o.GetLink()))
+	}
+	if labels, err = labelsOf(field, o.GetLabels(), info.NumClasses); err != nil {
+		return 0, 0, nil, err
+	}
+	return int(o.GetNumSamples()), link, labels, nil
+}
+
+// parseKernelSHAP validates a KernelSHAP request.
+func parseKernelSHAP(req *explainerv1.ExplainRequest, info predictor.ModelInfo, seed uint64) (explain.KernelSHAPRequest, []string, error) {
+	const field = "kernel_shap"
+	o := req.GetKernelShap()
+	var r explain.KernelSHAPRequest
+	inst, names, err := tabularInstance(req, info)
+	if err != nil {
+		return r, nil, err
+	}
+	p := len(inst)
+	bg := o.GetBackground()
+	n := int(bg.GetNumRows())
+	if n < 1 || n > explain.MaxBackgroundRows {
+		return r, nil, invalidArgument("%s.background.num_rows: %d is outside [1, %d]; summarise a larger background (e.g. k-means centres with weights)", field, n, explain.MaxBackgroundRows)
+	}
+	if len(bg.GetValues()) != n*p {
+		return r, nil, invalidArgument("%s.background.values: %d values, want num_rows × features = %d × %d", field, len(bg.GetValues()), n, p)
+	}
+	d := &dataset{}
+	if err := d.add(field+".background", bg.GetValues(), nil, bg.GetWeights(), p, false); err != nil {
+		return r, nil, err
+	}
+	ns, link, labels, err := shapCommon(o, info)
+	if err != nil {
+		return r, nil, err
+	}
+	gs, groupNames, err := groups(field, o.GetGroups(), p)
+	if err != nil {
+		return r, nil, err
+	}
+	return explain.KernelSHAPRequest{
+		Instance:          inst,
+		Background:        d.rows,
+		BackgroundWeights: d.weights,
+		Groups:            gs,
+		FeatureNames:      names,
+		NumSamples:        ns,
+		Link:              link,
+		Labels:            labels,
+		TopLabels:         int(o.GetTopLabels()),
+		Seed:              seed,
+	}, groupNames, nil
+}
+
+// parseKernelSHAPText validates KernelSHAP on a text: the words are the
+// players, an absent word is dropped or masked.
+func parseKernelSHAPText(req *explainerv1.ExplainRequest, info predictor.ModelInfo, seed uint64) (explain.KernelSHAPTextRequest, error) {
+	o := req.GetKernelShap()
+	txt := req.GetInstance().GetText()
+	var r explain.KernelSHAPTextRequest
+	if len(txt.GetSplitExpression()) > explain.MaxSplitExpressionLen {
+		return r, invalidArgument("instance.text.split_expression: longer than %d bytes", explain.MaxSplitExpressionLen)
+	}
+	if len(o.GetMaskString()) > MaxNameLength {
+		return r, invalidArgument("kernel_shap.mask_string: longer than %d bytes", MaxNameLength)
+	}
+	n, link, labels, err := shapCommon(o, info)
+	if err != nil {
+		return r, err
+	}
+	return explain.KernelSHAPTextRequest{
+		Text: txt.GetText(), SplitExpression: txt.GetSplitExpression(),
+		Positional: o.GetPositional(), MaskString: o.GetMaskString(),
+		NumSamples: n, Link: link, Labels: labels, TopLabels: int(o.GetTopLabels()), Seed: seed,
+	}, nil
+}
+
+// parseKernelSHAPImage validates KernelSHAP on an image: the segments are
+// the players, an absent segment shows the fill.
+func parseKernelSHAPImage(req *explainerv1.ExplainRequest, img sampler.Image, info predictor.ModelInfo, seed uint64) (explain.KernelSHAPImageRequest, error) {
+	const field = "kernel_shap"
+	o := req.GetKernelShap()
+	var r explain.KernelSHAPImageRequest
+	seg, nseg, err := segment(field, o.GetSegmentation(), img)
+	if err != nil {
+		return r, err
+	}
+	fill, err := imageFill(field, o.GetFill(), img)
+	if err != nil {
+		return r, err
+	}
+	n, link, labels, err := shapCommon(o, info)
+	if err != nil {
+		return r, err
+	}
+	return explain.KernelSHAPImageRequest{
+		Image: img, Segments: seg, NumSegments: nseg, Fill: fill,
+		NumSamples: n, Link: link, Labels: labels, TopLabels: int(o.GetTopLabels()), Seed: seed,
+	}, nil
+}

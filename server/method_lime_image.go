@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"math"
+
+	"github.com/explainer-sidecar/explainer/engine"
+	"github.com/explainer-sidecar/explainer/explain"
+	"github.com/explainer-sidecar/explainer/predictor"
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+	"github.com/explainer-sidecar/explainer/sampler"
+)
+
+// lime_image: LIME on an image's segments (lime's LimeImageExplainer).
+
+func init() { register("lime_image", method{parse: parseLIMEImageJob}) }
+
+func parseLIMEImageJob(_ context.Context, in *parseInput) (*jobSpec, error) {
+	img, layout, err := checkedImage(in.req, in.info)
+	if err != nil {
+		return nil, err
+	}
+	r, err := parseLIMEImage(in.req, img, in.info, in.seed)
+	if err != nil {
+		return nil, err
+	}
+	return segmentSpec(img, layout, r.Segments, r.NumSegments, r.Fill, r.Seed, r.NumSamples, "lime_image.fill",
+		func(ctx context.Context, m explain.Model, run engine.Run) (*explain.Result, error) {
+			r := r
+			applyRun(run, &r.Seed, &r.NumSamples, &r.Labels, &r.TopLabels)
+			return explain.LIMEImage(ctx, m, r)
+		})
+}
+
+// parseLIMEImage validates a LIME image request. The image is HWC.
+func parseLIMEImage(req *explainerv1.ExplainRequest, img sampler.Image, info predictor.ModelInfo, seed uint64) (explain.LIMEImageRequest, error) {
+	const field = "lime_image"
+	o := req.GetLimeImage()
+	var r explain.LIMEImageRequest
+	n := int(o.GetNumSamples())
+	if n == 0 {
+		n = explain.DefaultImageNumSamples
+	}
+	switch {
+	case n < 2 || n > explain.MaxNumSamples:
+		return r, invalidArgument("%s.num_samples: %d is outside [2, %d]", field, n, explain.MaxNumSamples)
+	}
+	sel, err := featureSelection(o.GetFeatureSelection())
+	if err != nil {
+		return r, err
+	}
+	if w := o.GetKernelWidth(); w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+		return r, invalidArgument("%s.kernel_width: must be positive and finite", field)
+	}
+	labels, err := labelsOf(field, o.GetLabels(), info.NumClasses)
+	if err != nil {
+		return r, err
+	}
+	if info.NumClasses > 0 && int(o.GetTopLabels()) > info.NumClasses {
+		return r, invalidArgument("%s.top_labels: %d exceeds the model's %d classes", field, o.GetTopLabels(), info.NumClasses)
+	}
+	segments, nseg, err := segment(field, o.GetSegmentation(), img)
+	if err != nil {
+		return r, err
+	}
+	if n*nseg > MaxSampleValues {
+		return r, invalidArgument("%s.num_samples: %d samples × %d segments exceeds limit %d values; lower num_samples", field, n, nseg, MaxSampleValues)
+	}
+	fill, err := imageFill(field, o.GetFill(), img)
+	if err != nil {
+		return r, err
+	}
+	return explain.LIMEImageRequest{
+		Image:       img,
+		Segments:    segments,
+		NumSegments: nseg,
+		Fill:        fill,
+		NumSamples:  n,
+		NumFeatures: int(o.GetNumFeatures()),
+		Selection:   sel,
+		KernelWidth: o.GetKernelWidth(),
+		Labels:      labels,
+		TopLabels:   int(o.GetTopLabels()),
+		Seed:        seed,
+	}, nil
+}
