@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/explainer-sidecar/explainer/explain"
+	"github.com/explainer-sidecar/explainer/internal/group"
 	"github.com/explainer-sidecar/explainer/predictor"
 )
 
@@ -26,7 +27,12 @@ func toStatus(log *slog.Logger, err error) *status.Status {
 		return s // already a status built by this package
 	}
 	var reqErr *explain.RequestError
+	var panicErr *group.PanicError
 	switch {
+	case errors.As(err, &panicErr):
+		// A bug, not the client's doing: the stack goes to the log only.
+		log.Error("panic recovered in job", "panic", panicErr.Error(), "stack", string(panicErr.Stack))
+		return status.New(codes.Internal, "internal error")
 	case errors.As(err, &reqErr):
 		return status.New(codes.InvalidArgument, reqErr.Error())
 	case errors.Is(err, context.Canceled):
