@@ -78,8 +78,7 @@ func (c *checkFlags) apply(req *explainerv1.ExplainRequest) error {
 		return nil
 	}
 	e := &explainerv1.Evaluation{FidelityCurves: true, StabilityRuns: uint32(c.stabilityRuns), TopK: uint32(c.topK)}
-	switch req.GetMethod().(type) {
-	case *explainerv1.ExplainRequest_Sensitivity, *explainerv1.ExplainRequest_Occlusion:
+	if !seeded(req) {
 		e.StabilityRuns = 0
 	}
 	req.Evaluation = e
@@ -206,4 +205,12 @@ func checksJSON(exp *explainerv1.Explanation) jsonChecks {
 	}
 	out.Evaluation = je
 	return out
+}
+
+// seeded tells whether req's method depends on a seed: its options have
+// one. The others are deterministic, and stability runs do not apply.
+func seeded(req *explainerv1.ExplainRequest) bool {
+	r := req.ProtoReflect()
+	fd := r.WhichOneof(r.Descriptor().Oneofs().ByName("method"))
+	return fd != nil && fd.Message().Fields().ByName("seed") != nil
 }

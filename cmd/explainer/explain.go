@@ -97,7 +97,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var f explainFlags
 	fs.StringVar(&f.server, "server", "127.0.0.1:50051", "the sidecar's address")
 	fs.StringVar(&f.model, "model", "", "model name (default: the sidecar's)")
-	fs.StringVar(&f.method, "method", "lime", "lime, kernelshap (local: -instance), permutation or sensitivity (global: -data); lime with -image explains an image by segments, occlusion (-image) by a sliding window")
+	fs.StringVar(&f.method, "method", "lime", methodHelp())
 	fs.StringVar(&f.instance, "instance", "", "the instance as a JSON array of numbers")
 	fs.StringVar(&f.text, "text", "", "lime: explain this text (a text model) instead of a row")
 	fs.StringVar(&f.splitExpression, "split", "", "with -text: regular expression matching the separators between tokens (default: words)")

@@ -16,68 +16,124 @@ import (
 // are about 1 MiB, far below the message limit.
 const chunkRows = 4096
 
-// build reads the files the method needs and builds its request; data,
-// when not nil, is streamed after the start.
-func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error) {
-	if f.image != "" && f.method != "lime" && f.method != "occlusion" && f.method != "kernelshap" {
-		return nil, nil, fmt.Errorf("-image works with -method lime, kernelshap or occlusion, not %s", f.method)
+// cliMethod is one -method of the explain command: the inputs it takes and
+// the cases of ExplainRequest.method its requests use. TestCLIMethods
+// fails when a case has no -method, so the CLI's list cannot drift from
+// the API's; the server's registry is checked the same way.
+type cliMethod struct {
+	name string
+	// cases are the oneof cases the requests use, by input.
+	cases []string
+	// inputs says which flags give the method its input, for -h and errors.
+	inputs string
+	// build reads the files the method needs and builds its request; the
+	// table, when not nil, is a data set streamed after the start.
+	build func(f *explainFlags) (*explainerv1.ExplainRequest, *table.Table, error)
+}
+
+var cliMethods = []cliMethod{
+	{name: "lime", cases: []string{"lime", "lime_text", "lime_image"}, inputs: "-instance and -background, -text, or -image", build: (*explainFlags).buildLocal},
+	{name: "kernelshap", cases: []string{"kernel_shap"}, inputs: "-instance and -background, -text, or -image", build: (*explainFlags).buildLocal},
+	{name: "permutation", cases: []string{"permutation"}, inputs: "-data with a target column", build: (*explainFlags).buildGlobal},
+	{name: "sensitivity", cases: []string{"sensitivity"}, inputs: "-data", build: (*explainFlags).buildGlobal},
+	{name: "occlusion", cases: []string{"occlusion"}, inputs: "-image or -text", build: (*explainFlags).buildOcclusion},
+}
+
+// cliMethodNames lists the -method values: "lime, kernelshap, ... or occlusion".
+func cliMethodNames() string {
+	names := make([]string, len(cliMethods))
+	for i, m := range cliMethods {
+		names[i] = m.name
 	}
-	switch f.method {
-	case "occlusion":
-		if f.text != "" && f.image == "" {
-			req, err := f.textOcclusionRequest()
-			return req, nil, err
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// methodHelp is the -method flag's usage: every method with its inputs.
+func methodHelp() string {
+	var b strings.Builder
+	b.WriteString("the method: ")
+	for i, m := range cliMethods {
+		if i > 0 {
+			b.WriteString("; ")
 		}
+		fmt.Fprintf(&b, "%s (%s)", m.name, m.inputs)
+	}
+	return b.String()
+}
+
+// build builds the request of -method.
+func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error) {
+	for _, m := range cliMethods {
+		if m.name == f.method {
+			return m.build(f)
+		}
+	}
+	return nil, nil, fmt.Errorf("-method %q: want %s", f.method, cliMethodNames())
+}
+
+// buildOcclusion slides a window over -image or -text.
+func (f *explainFlags) buildOcclusion() (*explainerv1.ExplainRequest, *table.Table, error) {
+	if f.text != "" && f.image == "" {
+		req, err := f.textOcclusionRequest()
+		return req, nil, err
+	}
+	req, err := f.imageRequest()
+	return req, nil, err
+}
+
+// buildLocal explains -image, -text or a row (lime, kernelshap).
+func (f *explainFlags) buildLocal() (*explainerv1.ExplainRequest, *table.Table, error) {
+	if f.image != "" {
 		req, err := f.imageRequest()
 		return req, nil, err
-	case "lime", "kernelshap":
-		if f.image != "" {
-			req, err := f.imageRequest()
-			return req, nil, err
-		}
-		if f.text != "" {
-			if f.method == "kernelshap" {
-				req, err := f.kernelSHAPTextRequest()
-				return req, nil, err
-			}
-			req, err := f.limeTextRequest()
-			return req, nil, err
-		}
-		if f.background == "" {
-			return nil, nil, fmt.Errorf("-background is required for -method %s: a CSV of training (lime) or background (kernelshap) rows", f.method)
-		}
-		bg, err := readTable(f.background, f.targetColumn)
-		if err != nil {
-			return nil, nil, err
-		}
-		instance, err := f.readInstance()
-		if err != nil {
-			return nil, nil, err
-		}
-		if f.method == "lime" {
-			req, err := f.limeRequest(instance, bg)
-			return req, nil, err
-		}
-		req, err := f.kernelSHAPRequest(instance, bg)
-		return req, nil, err
-	case "permutation", "sensitivity":
-		if f.data == "" {
-			return nil, nil, fmt.Errorf("-data is required for -method %s: a CSV with a header row", f.method)
-		}
-		data, err := readTable(f.data, f.targetColumn)
-		if err != nil {
-			return nil, nil, err
-		}
-		switch {
-		case f.method == "permutation" && data.Target == nil:
-			return nil, nil, fmt.Errorf("%s has no column %q: permutation importance needs the targets (-target-column)", f.data, f.targetColumn)
-		case f.method == "sensitivity":
-			data.Target = nil // sensitivity needs no targets
-		}
-		req, err := f.globalRequest(data)
-		return req, data, err
 	}
-	return nil, nil, fmt.Errorf("-method %q: want lime, kernelshap, permutation or sensitivity (or occlusion with -image)", f.method)
+	if f.text != "" {
+		if f.method == "kernelshap" {
+			req, err := f.kernelSHAPTextRequest()
+			return req, nil, err
+		}
+		req, err := f.limeTextRequest()
+		return req, nil, err
+	}
+	if f.background == "" {
+		return nil, nil, fmt.Errorf("-background is required for -method %s: a CSV of training (lime) or background (kernelshap) rows", f.method)
+	}
+	bg, err := readTable(f.background, f.targetColumn)
+	if err != nil {
+		return nil, nil, err
+	}
+	instance, err := f.readInstance()
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.method == "lime" {
+		req, err := f.limeRequest(instance, bg)
+		return req, nil, err
+	}
+	req, err := f.kernelSHAPRequest(instance, bg)
+	return req, nil, err
+}
+
+// buildGlobal explains a data set (permutation, sensitivity).
+func (f *explainFlags) buildGlobal() (*explainerv1.ExplainRequest, *table.Table, error) {
+	if f.image != "" {
+		return nil, nil, fmt.Errorf("-image works with -method lime, kernelshap or occlusion, not %s", f.method)
+	}
+	if f.data == "" {
+		return nil, nil, fmt.Errorf("-data is required for -method %s: a CSV with a header row", f.method)
+	}
+	data, err := readTable(f.data, f.targetColumn)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case f.method == "permutation" && data.Target == nil:
+		return nil, nil, fmt.Errorf("%s has no column %q: permutation importance needs the targets (-target-column)", f.data, f.targetColumn)
+	case f.method == "sensitivity":
+		data.Target = nil // sensitivity needs no targets
+	}
+	req, err := f.globalRequest(data)
+	return req, data, err
 }
 
 // seedOption is -seed as the request's optional seed: unset when negative.
