@@ -74,3 +74,48 @@ func TestOcclusionModelPanics(t *testing.T) {
 		})
 	}
 }
+
+// TestPermutationModelPanics: a panic in the model, on one of the
+// estimator's goroutines, fails Permutation with an error wrapping a
+// *group.PanicError (which the server maps to INTERNAL and logs with its
+// stack); the other evaluations are stopped and waited for.
+func TestPermutationModelPanics(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	data, target := permProblem(4, 30, 4)
+	for _, bad := range []int64{1, 2, 4} {
+		m := panickingModel(bad, logit2([]float64{1, 1, 1, 1}, 0))
+		_, err := Permutation(context.Background(), m, PermutationRequest{Data: data, Target: target})
+		checkPanicError(t, err, "explain: permutation: ")
+		goleak.VerifyNone(t, ignore)
+	}
+}
+
+// TestSensitivityModelPanics: Sensitivity shares Permutation's pipeline
+// and its handling of a model's panic.
+func TestSensitivityModelPanics(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	data := sensitivityData(1, 50, 4)
+	m := panickingModel(3, linear1([]float64{3, -2, 0.5, 0}, 0.7))
+	_, err := Sensitivity(context.Background(), m, SensitivityRequest{Data: data})
+	checkPanicError(t, err, "explain: sensitivity: ")
+	goleak.VerifyNone(t, ignore)
+}
+
+// TestPermutationPartialPanics: Partial runs on the caller's goroutine, so
+// its panic stays there, raised once the evaluations have stopped.
+func TestPermutationPartialPanics(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	data, target := permProblem(4, 30, 4)
+	got := func() (p any) {
+		defer func() { p = recover() }()
+		_, _ = Permutation(context.Background(), &rowModel{f: logit2([]float64{1, 1, 1, 1}, 0)}, PermutationRequest{
+			Data: data, Target: target, Repeats: 3,
+			Partial: func(int, *Result) { panic("partial bug") },
+		})
+		return nil
+	}()
+	if got != "partial bug" {
+		t.Errorf("recovered %v, want Partial's panic", got)
+	}
+	goleak.VerifyNone(t, ignore)
+}
