@@ -9,6 +9,14 @@
 // waited for within the call, in a way that leaves every result the same,
 // bit for bit, whatever GOMAXPROCS.
 //
+// A Model that panics on a goroutine an estimator started (Occlusion,
+// Permutation and Sensitivity call it off the caller's goroutine, to keep
+// two calls in flight) does not end the process: the estimator returns an
+// error, "explain: <method>: group: panic: <value>", wrapping a
+// *group.PanicError of this module's internal/group that keeps the stack
+// for the log. A Model called on the caller's goroutine (the other
+// estimators) panics there, as any callee does.
+//
 // # LIME
 //
 // [LIME] follows lime's LimeTabularExplainer: it draws a neighbourhood of

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+
+	"github.com/explainer-sidecar/explainer/internal/group"
 )
 
 // Limits of an occlusion request.
@@ -112,6 +114,9 @@ type OcclusionResult struct {
 // clients do not), and must be safe for two concurrent Predict calls.
 // Occlusion checks ctx before each call and stops at once when it is done,
 // returning an error that wraps ctx.Err(); a failed call cancels the other.
+// A panic in m fails the call like an error: Occlusion returns
+// "explain: occlusion: " wrapping a *group.PanicError (this module's
+// internal/group) with the value and the stack.
 func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionResult, error) {
 	g, err := req.geometry()
 	if err != nil {
@@ -186,11 +191,17 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// send calls the model on a goroutine of its own; a panic there, out
+	// of the caller's reach, is recovered into c.err like a failed call.
 	send := func(c *call) {
 		c.done = make(chan struct{})
 		go func() {
 			defer close(c.done)
-			c.scores, c.err = m.Predict(ctx, c.rows[:c.lead+c.k])
+			c.err = group.Do(func() error {
+				var err error
+				c.scores, err = m.Predict(ctx, c.rows[:c.lead+c.k])
+				return err
+			})
 		}()
 	}
 	// take waits for c's answer, restores its rows and adds its windows'

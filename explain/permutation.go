@@ -109,7 +109,11 @@ type PermutationRequest struct {
 // A request that cannot run is a *RequestError naming the field; a model
 // output the score cannot read (wrong row count or width, non-finite
 // scores, fewer classes than a target) is another error. When ctx is done
-// no new evaluation starts and ctx's error is returned.
+// no new evaluation starts and ctx's error is returned. A panic in m,
+// which runs on the estimator's goroutines, is an error too:
+// "explain: permutation: " wrapping a *group.PanicError (this module's
+// internal/group) that holds the value and the stack; a panic in
+// req.Partial stays on the caller's goroutine.
 func Permutation(ctx context.Context, m Model, req PermutationRequest) (*Result, error) {
 	run, err := req.prepare()
 	if err != nil {
@@ -162,7 +166,7 @@ func Permutation(ctx context.Context, m Model, req PermutationRequest) (*Result,
 			return predict(ctx, m, ws.permute(run.groups[g], run.permutation(ws, g, r)))
 		}
 	}
-	if err := runEvaluations(ctx, 1+G*R, newWorker, collect); err != nil {
+	if err := runEvaluations(ctx, "permutation", 1+G*R, newWorker, collect); err != nil {
 		return nil, err
 	}
 	return run.result(R), nil

@@ -2,8 +2,11 @@ package explain
 
 import (
 	"context"
-	"sync"
+	"errors"
+	"fmt"
 	"sync/atomic"
+
+	"github.com/explainer-sidecar/explainer/internal/group"
 )
 
 // evalsInFlight is how many model evaluations (Predict calls over a whole
@@ -27,90 +30,72 @@ const evalsInFlight = 2
 //
 // The first error (from an evaluation, from collect, or ctx's once it is
 // done) cancels the evaluations still running, starts no new one and is
-// returned once every goroutine has returned. A panic in an evaluation is
-// raised again in the caller's goroutine, after the others have returned,
-// so that a recovery there sees it.
-func runEvaluations[V any](ctx context.Context, units int, newWorker func() func(ctx context.Context, k int) (V, error), collect func(k int, v V) error) error {
+// returned once every goroutine has returned. A panic in an evaluation
+// (in the model, most likely) is such an error: "explain: <name>: "
+// wrapping a *group.PanicError. A panic in collect (a Partial callback)
+// stays on the caller's goroutine, raised once the evaluations have
+// stopped.
+func runEvaluations[V any](ctx context.Context, name string, units int, newWorker func() func(ctx context.Context, k int) (V, error), collect func(k int, v V) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// cancel stops the group when collect fails or panics.
 	ctx, cancel := context.WithCancel(ctx)
-	type outcome struct {
-		k        int
-		v        V
-		err      error
-		panicked bool
-		panicVal any
-		exit     bool // the goroutine has ended
+	g, gctx := group.WithContext(ctx)
+	defer func() {
+		cancel()
+		_ = g.Wait()
+	}()
+
+	type value struct {
+		k int
+		v V
 	}
-	var (
-		next atomic.Int64 // the next unit to start
-		stop atomic.Bool
-	)
 	workers := min(evalsInFlight, units)
-	done := make(chan outcome, workers)
-	var wg sync.WaitGroup
+	values := make(chan value, workers)
+	var next atomic.Int64 // the next unit to start
 	for range workers {
-		wg.Go(func() {
-			defer func() { done <- outcome{exit: true} }()
+		g.Go(func() error {
 			eval := newWorker()
-			for !stop.Load() && ctx.Err() == nil {
+			for {
 				k := int(next.Add(1) - 1)
 				if k >= units {
-					return
+					return nil
 				}
-				o := outcome{k: k}
-				func() {
-					defer func() {
-						if r := recover(); r != nil {
-							o.panicked, o.panicVal = true, r
-						}
-					}()
-					o.v, o.err = eval(ctx, k)
-				}()
-				done <- o
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				v, err := eval(gctx, k)
+				if err != nil {
+					return err
+				}
+				select {
+				case values <- value{k, v}:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
 			}
 		})
 	}
-	alive := workers
-	// Stop and wait for the goroutines on every way out, a panic in
-	// collect included, reading what they still send.
-	defer func() {
-		stop.Store(true)
-		cancel()
-		for alive > 0 {
-			if o := <-done; o.exit {
-				alive--
-			}
-		}
-		wg.Wait()
-	}()
 
-	var (
-		first    error
-		panicked bool
-		panicVal any
-	)
-	for received := 0; received < units && first == nil && !panicked; {
+	for range units {
 		select {
-		case o := <-done:
-			switch {
-			case o.exit:
-				alive--
-			case o.panicked:
-				panicked, panicVal = true, o.panicVal
-			case o.err != nil:
-				first = o.err
-			default:
-				received++
-				first = collect(o.k, o.v)
+		case o := <-values:
+			if err := collect(o.k, o.v); err != nil {
+				return err
 			}
-		case <-ctx.Done():
-			first = ctx.Err()
+		case <-gctx.Done():
+			// An evaluation failed, or ctx is done: then the evaluations
+			// may all have ended well, with values left unread.
+			err := g.Wait()
+			if err == nil {
+				err = ctx.Err()
+			}
+			if _, ok := errors.AsType[*group.PanicError](err); ok {
+				err = fmt.Errorf("explain: %s: %w", name, err)
+			}
+			return err
 		}
 	}
-	if panicked {
-		panic(panicVal)
-	}
-	return first
+	return nil
 }

@@ -871,28 +871,6 @@ func TestPermutationCancel(t *testing.T) {
 	}
 }
 
-// TestPermutationModelPanics: a panic in the model, on one of the
-// estimator's goroutines, reaches the caller's goroutine, where a recovery
-// (the server's) can handle it.
-func TestPermutationModelPanics(t *testing.T) {
-	data, target := permProblem(4, 30, 4)
-	var calls atomic.Int64
-	m := modelFunc(func(ctx context.Context, rows [][]float64) ([][]float64, error) {
-		if calls.Add(1) == 4 {
-			panic("model bug")
-		}
-		return (&rowModel{f: logit2([]float64{1, 1, 1, 1}, 0)}).Predict(ctx, rows)
-	})
-	got := func() (r any) {
-		defer func() { r = recover() }()
-		_, _ = Permutation(context.Background(), m, PermutationRequest{Data: data, Target: target})
-		return nil
-	}()
-	if got != "model bug" {
-		t.Errorf("recovered %v, want the model's panic", got)
-	}
-}
-
 // TestShuffleUniform: every order of 4 values, and every choice of 2 of 5
 // (as a set), comes out equally often. With 48,000 draws each of the 24
 // orders expects 2000 (sd ≈ 44) and each of the 10 pairs 4800 (sd ≈ 66):

@@ -60,7 +60,10 @@ type SensitivityRequest struct {
 // the field (a label out of range is found when the first outputs come
 // back); a model output that cannot be read (wrong row count or width,
 // non-finite scores) is another error. When ctx is done no new evaluation
-// starts and ctx's error is returned. The result is the same, bit for bit,
+// starts and ctx's error is returned. A panic in m, which runs on the
+// estimator's goroutines, is an error too: "explain: sensitivity: "
+// wrapping a *group.PanicError (this module's internal/group) that holds
+// the value and the stack. The result is the same, bit for bit,
 // for the same request and model, whatever the scheduling.
 func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result, error) {
 	steps, err := req.prepare()
@@ -143,7 +146,7 @@ func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result,
 			return out.rows, err
 		}
 	}
-	if err := runEvaluations(ctx, 2*p, newWorker, collect); err != nil {
+	if err := runEvaluations(ctx, "sensitivity", 2*p, newWorker, collect); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -2,10 +2,12 @@ package predictor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"sync/atomic"
+
+	"github.com/explainer-sidecar/explainer/internal/group"
 )
 
 // Batcher defaults.
@@ -172,8 +174,10 @@ func (b *Batcher) Calls() int64 { return b.calls.Load() }
 // Every batch runs under ctx (so under its deadline). Once ctx is done no new
 // batch is sent, the batches in flight are cancelled, and Predict returns an
 // error wrapping ctx.Err(). The first batch to fail cancels the others and
-// its error is returned. Predict returns only after every goroutine it
-// started has ended.
+// its error is returned. A panic in the Client or the observer fails the
+// batch like an error: Predict returns "predictor: predict: " wrapping a
+// *group.PanicError (package internal/group) that holds the value and the
+// stack. Predict returns only after every goroutine it started has ended.
 func (b *Batcher) Predict(ctx context.Context, rows [][]float64) ([][]float64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("predictor: predict: %w", err)
@@ -268,26 +272,32 @@ func textBounds(texts []string, maxRows, maxBytes int) []int {
 // run scores the n = bounds[len(bounds)-1] instances of one call, sending
 // batch i, instances [bounds[i], bounds[i+1]), with send. op names the call
 // in errors.
+//
+// A panic in send or in the observer, on whichever goroutine, fails the call
+// with an error wrapping a *group.PanicError, like any failed batch: the
+// workers are goroutines the caller's recovery cannot reach.
 func (b *Batcher) run(ctx context.Context, op string, bounds []int,
 	send func(ctx context.Context, lo, hi int) ([][]float64, error)) ([][]float64, error) {
 	j := &job{b: b, op: op, send: send, bounds: bounds, out: make([][]float64, bounds[len(bounds)-1]), batches: len(bounds) - 1}
 	j.width.Store(int64(b.o.numClasses))
 
-	workers := min(b.o.inFlight, j.batches)
-	if workers == 1 {
-		j.work(ctx, func() {})
+	var err error
+	if workers := min(b.o.inFlight, j.batches); workers == 1 {
+		// One batch at a time needs no goroutine, only the same recovery.
+		err = group.Do(func() error { return j.work(ctx) })
 	} else {
-		wctx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		for range workers - 1 {
-			wg.Go(func() { j.work(wctx, cancel) })
+		// The first worker to fail cancels the others' batches.
+		g, wctx := group.WithContext(ctx)
+		for range workers {
+			g.Go(func() error { return j.work(wctx) })
 		}
-		j.work(wctx, cancel) // the caller's goroutine is a worker too
-		wg.Wait()
-		cancel()
+		err = g.Wait()
 	}
-	if j.err != nil {
-		return nil, j.err
+	if err != nil {
+		if _, ok := errors.AsType[*group.PanicError](err); ok {
+			err = fmt.Errorf("predictor: %s: %w", op, err)
+		}
+		return nil, err
 	}
 	return j.out, nil
 }
@@ -303,52 +313,30 @@ type job struct {
 	batches int
 	next    atomic.Int64
 	width   atomic.Int64 // scores per row; 0 until known
-
-	mu  sync.Mutex
-	err error // the first failure
 }
 
-// fail records err if it is the first failure.
-func (j *job) fail(err error) {
-	j.mu.Lock()
-	if j.err == nil {
-		j.err = err
-	}
-	j.mu.Unlock()
-}
-
-func (j *job) work(ctx context.Context, cancel func()) {
+// work sends batches until none is left (nil) or one fails (its error).
+func (j *job) work(ctx context.Context) error {
 	for {
 		i := int(j.next.Add(1)) - 1
 		if i >= j.batches {
-			return // all taken: a job whose batches all succeeded succeeds
+			return nil // all taken: a job whose batches all succeeded succeeds
 		}
 		if err := ctx.Err(); err != nil {
-			// Either the caller's ctx is done (record it) or another worker
-			// failed and cancelled (its error is already recorded).
-			j.fail(fmt.Errorf("predictor: %s: %w", j.op, err))
-			return
+			// Either the caller's ctx is done or another worker failed
+			// and cancelled; the group keeps the first error.
+			return fmt.Errorf("predictor: %s: %w", j.op, err)
 		}
 		if err := j.batch(ctx, i); err != nil {
-			j.fail(err)
-			cancel()
-			return
+			return err
 		}
 	}
 }
 
 // batch sends batch i, validates the answer and stores its rows.
 func (j *job) batch(ctx context.Context, i int) error {
-	b := j.b
-	select {
-	case b.sem <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("predictor: %s: %w", j.op, ctx.Err())
-	}
 	lo, hi := j.bounds[i], j.bounds[i+1]
-	b.calls.Add(1)
-	res, err := j.send(ctx, lo, hi)
-	<-b.sem
+	res, err := j.call(ctx, lo, hi)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("predictor: %s: %w", j.op, cerr)
@@ -359,10 +347,25 @@ func (j *job) batch(ctx context.Context, i int) error {
 		return err
 	}
 	copy(j.out[lo:hi], res)
-	if b.o.observer != nil {
-		b.o.observer(hi - lo)
+	if o := j.b.o.observer; o != nil {
+		o(hi - lo)
 	}
 	return nil
+}
+
+// call sends instances [lo, hi) while holding a place in flight. The place
+// is given back even if send panics: the semaphore outlives the call (it is
+// the Batcher's, maybe shared with other Batchers).
+func (j *job) call(ctx context.Context, lo, hi int) ([][]float64, error) {
+	b := j.b
+	select {
+	case b.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-b.sem }()
+	b.calls.Add(1)
+	return j.send(ctx, lo, hi)
 }
 
 // check validates the scores res of the batch of n rows starting at row lo.

@@ -61,6 +61,13 @@
 // ErrRejected. ServerCode returns the model server's code of a failed call,
 // for logs and metrics only.
 //
+// A panic in a Client or in the observer is a bug, not a model server
+// outcome, and wraps no sentinel: the Batcher recovers it on the goroutine
+// it happens on (where no caller's recovery reaches) and Predict returns an
+// error wrapping a *group.PanicError of this module's internal/group, with
+// the message "predictor: predict: group: panic: <value>" and the stack
+// kept in the error for the log; a server maps it to INTERNAL.
+//
 // Error messages start with "predictor: ", name the RPC and never contain
 // feature values or scores.
 package predictor

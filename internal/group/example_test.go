@@ -17,8 +17,8 @@ func ExampleWithContext() {
 	for i := range 3 {
 		g.Go(func() error {
 			if i == 1 {
-				var m map[string]int
-				m["x"] = 1 // a bug: assignment to a nil map
+				var scores []float64
+				_ = scores[i] // a bug: index out of range
 			}
 			<-ctx.Done() // the others stop when one fails
 			return ctx.Err()
@@ -30,7 +30,7 @@ func ExampleWithContext() {
 		fmt.Println(len(pe.Stack) > 0)
 	}
 	// Output:
-	// job: group: panic: assignment to entry in nil map
+	// job: group: panic: runtime error: index out of range [1] with length 0
 	// true
 }
 
