@@ -137,17 +137,13 @@ func parseLIMEImage(req *explainerv1.ExplainRequest, img sampler.Image, info pre
 		seed = randomSeed()
 	}
 	return explain.LIMEImageRequest{
-		Image:       img,
-		Segments:    segments,
-		NumSegments: nseg,
-		Fill:        fill,
-		NumSamples:  n,
-		NumFeatures: int(o.GetNumFeatures()),
-		Selection:   sel,
-		KernelWidth: o.GetKernelWidth(),
-		Labels:      labels,
-		TopLabels:   int(o.GetTopLabels()),
-		Seed:        seed,
+		Image:        img,
+		Segments:     segments,
+		NumSegments:  nseg,
+		Fill:         fill,
+		Sampling:     explain.Sampling{NumSamples: n, Seed: seed},
+		SurrogateFit: explain.SurrogateFit{NumFeatures: int(o.GetNumFeatures()), Selection: sel, KernelWidth: o.GetKernelWidth()},
+		Targets:      explain.Targets{Labels: labels, TopLabels: int(o.GetTopLabels())},
 	}, nil
 }
 

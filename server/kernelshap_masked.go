@@ -50,7 +50,7 @@ func parseKernelSHAPText(req *explainerv1.ExplainRequest, info predictor.ModelIn
 	return explain.KernelSHAPTextRequest{
 		Text: txt.GetText(), SplitExpression: txt.GetSplitExpression(),
 		Positional: o.GetPositional(), MaskString: o.GetMaskString(),
-		NumSamples: n, Link: link, Labels: labels, TopLabels: int(o.GetTopLabels()), Seed: seed,
+		Sampling: explain.Sampling{NumSamples: n, Seed: seed}, Link: link, Targets: explain.Targets{Labels: labels, TopLabels: int(o.GetTopLabels())},
 	}, nil
 }
 
@@ -74,6 +74,6 @@ func parseKernelSHAPImage(req *explainerv1.ExplainRequest, img sampler.Image, in
 	}
 	return explain.KernelSHAPImageRequest{
 		Image: img, Segments: seg, NumSegments: nseg, Fill: fill,
-		NumSamples: n, Link: link, Labels: labels, TopLabels: int(o.GetTopLabels()), Seed: seed,
+		Sampling: explain.Sampling{NumSamples: n, Seed: seed}, Link: link, Targets: explain.Targets{Labels: labels, TopLabels: int(o.GetTopLabels())},
 	}, nil
 }

@@ -247,11 +247,9 @@ func parseKernelSHAP(req *explainerv1.ExplainRequest, info predictor.ModelInfo, 
 		BackgroundWeights: d.weights,
 		Groups:            gs,
 		FeatureNames:      names,
-		NumSamples:        ns,
+		Sampling:          explain.Sampling{NumSamples: ns, Seed: seed},
 		Link:              link,
-		Labels:            labels,
-		TopLabels:         int(o.GetTopLabels()),
-		Seed:              seed,
+		Targets:           explain.Targets{Labels: labels, TopLabels: int(o.GetTopLabels())},
 	}, groupNames, nil
 }
 
@@ -432,13 +430,9 @@ func parseLIMEText(req *explainerv1.ExplainRequest, info predictor.ModelInfo, ra
 		SplitExpression: txt.GetSplitExpression(),
 		Positional:      o.GetPositional(),
 		MaskString:      o.GetMaskString(),
-		NumSamples:      n,
-		NumFeatures:     int(o.GetNumFeatures()),
-		Selection:       sel,
-		KernelWidth:     o.GetKernelWidth(),
-		Labels:          labels,
-		TopLabels:       int(o.GetTopLabels()),
-		Seed:            seed,
+		Sampling:        explain.Sampling{NumSamples: n, Seed: seed},
+		SurrogateFit:    explain.SurrogateFit{NumFeatures: int(o.GetNumFeatures()), Selection: sel, KernelWidth: o.GetKernelWidth()},
+		Targets:         explain.Targets{Labels: labels, TopLabels: int(o.GetTopLabels())},
 	}, nil
 }
 

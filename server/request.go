@@ -116,14 +116,9 @@ func parseLIME(req *explainerv1.ExplainRequest, opts *limeDefaults) (*limeJob, e
 			CategoryNames:        categoryNames,
 			Stats:                stats,
 			SampleAroundInstance: o.GetSampleAroundInstance(),
-			NumSamples:           n,
-			NumFeatures:          int(o.GetNumFeatures()),
-			Selection:            sel,
-			KernelWidth:          o.GetKernelWidth(),
-			Labels:               labels,
-			TopLabels:            int(o.GetTopLabels()),
-			Seed:                 seed,
-			Surrogate:            surrogate,
+			Sampling:             explain.Sampling{NumSamples: n, Seed: seed},
+			SurrogateFit:         explain.SurrogateFit{NumFeatures: int(o.GetNumFeatures()), Selection: sel, KernelWidth: o.GetKernelWidth(), Surrogate: surrogate},
+			Targets:              explain.Targets{Labels: labels, TopLabels: int(o.GetTopLabels())},
 		},
 	}, nil
 }
