@@ -68,6 +68,11 @@ func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("explain: lime sampling: %w", err)
 	}
+	// A caller that has gone gets no model call, as with the other
+	// estimators.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	scores, err := m.Predict(ctx, nb.Raw)
 	if err != nil {
 		return nil, err
