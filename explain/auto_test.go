@@ -230,7 +230,7 @@ func TestAutoLIMEScoresEachSampleOnce(t *testing.T) {
 	w := []float64{3, -2, 0.5, 0}
 	inner := &countingModel{m: &linearModel{w: w}}
 	cm := NewCachedModel(inner)
-	req := LIMERequest{Instance: []float64{0.3, -0.2, 1, 0.5}, Stats: unitStats(len(w)), Selection: SelectNone, NumFeatures: len(w), Seed: 3}
+	req := LIMERequest{Instance: []float64{0.3, -0.2, 1, 0.5}, Stats: unitStats(len(w)), SurrogateFit: SurrogateFit{Selection: SelectNone, NumFeatures: len(w)}, Sampling: Sampling{Seed: 3}}
 	var rounds []int
 	res, conv, err := AutoExplain(context.Background(), AutoSampling{Initial: 500, Max: 3000, StableRanking: true, TopK: 4},
 		func(ctx context.Context, n int) (*Result, error) {
@@ -313,7 +313,7 @@ func TestAutoLIMEEasyAndHard(t *testing.T) {
 			var rounds int
 			_, conv, err := AutoExplain(context.Background(), AutoSampling{Initial: 500, Max: 8000, Tolerance: 0.002, TopK: 2},
 				func(ctx context.Context, n int) (*Result, error) {
-					return LIME(ctx, cm, LIMERequest{Instance: inst, Stats: unitStats(p), Selection: SelectNone, NumSamples: n, Seed: 1})
+					return LIME(ctx, cm, LIMERequest{Instance: inst, Stats: unitStats(p), SurrogateFit: SurrogateFit{Selection: SelectNone}, Sampling: Sampling{NumSamples: n, Seed: 1}})
 				}, func(Round) { rounds++ })
 			if err != nil {
 				t.Fatal(err)
@@ -351,7 +351,7 @@ func TestAutoKernelSHAPExact(t *testing.T) {
 	bg := [][]float64{{0, 0, 0, 0, 0}, {1, -1, 0.5, 2, 1}}
 	_, conv, err := AutoExplain(context.Background(), AutoSampling{Initial: 100, Max: 50000, Tolerance: 1e-12},
 		func(ctx context.Context, n int) (*Result, error) {
-			return KernelSHAP(ctx, m, KernelSHAPRequest{Instance: []float64{1, 2, 3, 4, 5}, Background: bg, NumSamples: n, Seed: 1})
+			return KernelSHAP(ctx, m, KernelSHAPRequest{Instance: []float64{1, 2, 3, 4, 5}, Background: bg, Sampling: Sampling{NumSamples: n, Seed: 1}})
 		}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -30,9 +30,9 @@ func ExampleLIME() {
 		Instance:     []float64{0.2, 1, -0.3},
 		FeatureNames: []string{"dose", "age", "weight"},
 		Stats:        stats,
-		NumFeatures:  2,
-		Labels:       []int{1},
-		Seed:         1,
+		SurrogateFit: explain.SurrogateFit{NumFeatures: 2},
+		Targets:      explain.Targets{Labels: []int{1}},
+		Sampling:     explain.Sampling{Seed: 1},
 	})
 	if err != nil {
 		fmt.Println(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"strings"
 
 	"github.com/explainer-sidecar/explainer/internal/parallel"
@@ -93,23 +92,17 @@ type KernelSHAPRequest struct {
 	// FeatureNames name the features in descriptions; nil gives "x0",
 	// "x1", … A group's description is its members' names joined by "+".
 	FeatureNames []string
-	// NumSamples is the number of coalitions to score (each on every
-	// background row). Zero means shap's default, 2M + 2048 for M players
-	// that vary; any value is capped at 2^M − 2, where every coalition is
-	// enumerated and the Shapley values are exact. 0 to MaxNumSamples, and
-	// see MaxKernelSHAPValues.
-	NumSamples int
 	// Link is the space the attributions add up in (default identity).
 	Link Link
-	// Labels are the class indices to explain. When empty and TopLabels is
-	// 0, the class with the highest score for the instance is explained.
-	Labels []int
-	// TopLabels explains the TopLabels highest-scoring classes, highest
-	// first; it takes precedence over Labels.
-	TopLabels int
-	// Seed seeds the coalition sampler (unused when every coalition is
-	// enumerated).
-	Seed uint64
+	// Sampling sets the coalitions: NumSamples of them are scored, each on
+	// every background row. Zero means shap's default, 2M + 2048 for M
+	// players that vary; any value is capped at 2^M − 2, where every
+	// coalition is enumerated and the Shapley values are exact. 0 to
+	// MaxNumSamples, and see MaxKernelSHAPValues. Seed seeds the coalition
+	// sampler (unused when every coalition is enumerated).
+	Sampling
+	// Targets chooses the classes (default the instance's top class).
+	Targets
 }
 
 // KernelSHAP explains the model's prediction for req.Instance with shap's
@@ -194,29 +187,16 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 	g := newShapGame(&req)
 	n, p, players := len(g.absent), len(g.instance), len(g.varying)
 
-	var coal *sampler.Coalitions
-	budget := 0
-	if players >= 2 {
-		budget = req.NumSamples
-		if budget == 0 {
-			budget = 2*players + 2048
-		}
-		if players < 31 {
-			budget = min(budget, 1<<players-2)
-		}
-	}
+	budget := shapBudget(players, req.NumSamples)
 	// The instance, the background and a copy of the background per
 	// coalition (budget bounds the coalitions).
 	if rows := 1 + n*(1+budget); rows > MaxKernelSHAPValues/p {
 		return nil, invalid("num_samples", "%d coalitions × %d background rows × %d features exceed the maximum of %d values; lower num_samples or summarise the background (fewer rows, e.g. k-means centres)",
 			budget, n, p, MaxKernelSHAPValues)
 	}
-	if players >= 2 {
-		var err error
-		rng := rand.New(rand.NewPCG(req.Seed, 0x9e3779b97f4a7c15))
-		if coal, err = sampler.SampleCoalitions(players, budget, rng); err != nil {
-			return nil, fmt.Errorf("explain: kernelshap sampling: %w", err)
-		}
+	coal, err := shapCoalitions(players, budget, req.Seed)
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -229,7 +209,7 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 	if err := checkShapScores(scores, len(rows)); err != nil {
 		return nil, err
 	}
-	labels, err := pickLabels(req.Labels, req.TopLabels, scores[0])
+	labels, err := req.Targets.pick(scores[0])
 	if err != nil {
 		return nil, err
 	}
@@ -349,12 +329,14 @@ func (req *KernelSHAPRequest) validate() error {
 		return invalid("background_weights", "has %d weights for %d background rows", len(req.BackgroundWeights), n)
 	case req.FeatureNames != nil && len(req.FeatureNames) != p:
 		return invalid("feature_names", "has %d names for %d features", len(req.FeatureNames), p)
-	case req.NumSamples < 0 || req.NumSamples > MaxNumSamples:
-		return invalid("num_samples", "%d is outside [1, %d] (0 means the default)", req.NumSamples, MaxNumSamples)
 	case req.Link != LinkIdentity && req.Link != LinkLogit:
 		return invalid("link", "unknown link %d", int(req.Link))
-	case req.TopLabels < 0:
-		return invalid("top_labels", "must not be negative")
+	}
+	if err := req.Sampling.Validate(shapMinSamples); err != nil {
+		return err
+	}
+	if err := req.Targets.Validate(0); err != nil {
+		return err
 	}
 	switch players := len(req.Groups); {
 	case players == 0 && p > MaxKernelSHAPPlayers:
@@ -403,11 +385,6 @@ func (req *KernelSHAPRequest) validate() error {
 				return invalid(field, "feature %d is already in group %d", f, prev)
 			}
 			owner[f] = gi
-		}
-	}
-	for i, l := range req.Labels {
-		if l < 0 {
-			return invalid(fmt.Sprintf("labels[%d]", i), "must not be negative")
 		}
 	}
 	return nil

@@ -32,19 +32,16 @@ type KernelSHAPTextRequest struct {
 	// bag-of-words mode and writes sampler.DefaultMaskString in positional
 	// mode, as LIMEText does.
 	MaskString string
-	// NumSamples is the number of coalitions to score. Zero means shap's
-	// default, 2M + 2048 for M players; any value is capped at 2^M − 2,
-	// where every coalition is enumerated and the values are exact. 0 to
-	// MaxNumSamples.
-	NumSamples int
 	// Link is the space the attributions add up in (default identity).
 	Link Link
-	// Labels and TopLabels choose the classes as in KernelSHAPRequest.
-	Labels    []int
-	TopLabels int
-	// Seed seeds the coalition sampler (unused when every coalition is
-	// enumerated).
-	Seed uint64
+	// Sampling sets the coalitions: NumSamples of them are scored. Zero
+	// means shap's default, 2M + 2048 for M players; any value is capped
+	// at 2^M − 2, where every coalition is enumerated and the values are
+	// exact. 0 to MaxNumSamples. Seed seeds the coalition sampler (unused
+	// when every coalition is enumerated).
+	Sampling
+	// Targets chooses the classes (default the text's top class).
+	Targets
 }
 
 // KernelSHAPText explains m's prediction for req.Text with KernelSHAP over
@@ -81,13 +78,13 @@ func KernelSHAPText(ctx context.Context, m TextModel, req KernelSHAPTextRequest)
 	if mask == "" && req.Positional {
 		mask = sampler.DefaultMaskString
 	}
-	budget := maskedShapBudget(d, req.NumSamples)
+	budget := shapBudget(d, req.NumSamples)
 	perText := len(req.Text) + len(dom.Tokens)*len(mask)
 	if (budget + 2) > MaxKernelSHAPTextBytes/max(1, perText) {
 		return nil, nil, invalid("num_samples", "%d coalitions of a %d-byte text exceed the maximum of %d bytes; lower num_samples",
 			budget, perText, MaxKernelSHAPTextBytes)
 	}
-	coal, err := maskedShapCoalitions(d, budget, req.Seed)
+	coal, err := shapCoalitions(d, budget, req.Seed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,7 +117,7 @@ func KernelSHAPText(ctx context.Context, m TextModel, req KernelSHAPTextRequest)
 	for j, f := range dom.Features {
 		names[j] = f.Word
 	}
-	res, err := maskedShapResult("kernelshap_text", scores, len(texts), coal, nil, names, req.Link, req.Labels, req.TopLabels, req.Seed)
+	res, err := maskedShapResult("kernelshap_text", scores, len(texts), coal, nil, names, req.Link, req.Targets, req.Seed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -133,25 +130,19 @@ func (req *KernelSHAPTextRequest) validate() error {
 		return invalid("text", "must not be empty")
 	case len(req.SplitExpression) > MaxSplitExpressionLen:
 		return invalid("split_expression", "is longer than %d bytes", MaxSplitExpressionLen)
-	case req.NumSamples < 0 || req.NumSamples > MaxNumSamples:
-		return invalid("num_samples", "%d is outside [1, %d] (0 means the default)", req.NumSamples, MaxNumSamples)
 	case req.Link != LinkIdentity && req.Link != LinkLogit:
 		return invalid("link", "unknown link %d", int(req.Link))
-	case req.TopLabels < 0:
-		return invalid("top_labels", "must not be negative")
 	}
-	for i, l := range req.Labels {
-		if l < 0 {
-			return invalid(fmt.Sprintf("labels[%d]", i), "must not be negative")
-		}
+	if err := req.Sampling.Validate(shapMinSamples); err != nil {
+		return err
 	}
-	return nil
+	return req.Targets.Validate(0)
 }
 
-// maskedShapBudget returns the number of coalitions KernelSHAP scores for
+// shapBudget returns the number of coalitions KernelSHAP scores for
 // players players and a requested numSamples (0: shap's default 2M+2048),
 // capped at 2^M − 2; 0 when there are fewer than 2 players.
-func maskedShapBudget(players, numSamples int) int {
+func shapBudget(players, numSamples int) int {
 	if players < 2 {
 		return 0
 	}
@@ -165,9 +156,9 @@ func maskedShapBudget(players, numSamples int) int {
 	return budget
 }
 
-// maskedShapCoalitions draws the coalitions as KernelSHAP does (nil when
+// shapCoalitions draws the coalitions as KernelSHAP does (nil when
 // budget is 0).
-func maskedShapCoalitions(players, budget int, seed uint64) (*sampler.Coalitions, error) {
+func shapCoalitions(players, budget int, seed uint64) (*sampler.Coalitions, error) {
 	if budget == 0 {
 		return nil, nil
 	}
@@ -185,11 +176,11 @@ func maskedShapCoalitions(players, budget int, seed uint64) (*sampler.Coalitions
 // game's players to the attributions' indices (nil: the identity); the
 // other attributions are 0. names describe the attributions.
 func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler.Coalitions, varying []int,
-	names []string, link Link, wantLabels []int, top int, seed uint64) (*Result, error) {
+	names []string, link Link, targets Targets, seed uint64) (*Result, error) {
 	if err := checkShapScores(scores, rows); err != nil {
 		return nil, err
 	}
-	labels, err := pickLabels(wantLabels, top, scores[0])
+	labels, err := targets.pick(scores[0])
 	if err != nil {
 		return nil, err
 	}
@@ -272,17 +263,14 @@ type KernelSHAPImageRequest struct {
 	// sampler.ConstantFill, MeanFill or BlurFill. Zero means each
 	// segment's own mean colour (sampler.SegmentMeanFill), as LIMEImage.
 	Fill sampler.Image
-	// NumSamples is the number of coalitions to score, as in
-	// KernelSHAPTextRequest (default 2M + 2048, capped at 2^M − 2). See
-	// also MaxKernelSHAPValues.
-	NumSamples int
 	// Link is the space the attributions add up in (default identity).
 	Link Link
-	// Labels and TopLabels choose the classes as in KernelSHAPRequest.
-	Labels    []int
-	TopLabels int
-	// Seed seeds the coalition sampler.
-	Seed uint64
+	// Sampling sets the coalitions as in KernelSHAPTextRequest (default
+	// 2M + 2048, capped at 2^M − 2; see also MaxKernelSHAPValues); Seed
+	// seeds the coalition sampler.
+	Sampling
+	// Targets chooses the classes (default the image's top class).
+	Targets
 }
 
 // KernelSHAPImage explains m's prediction for req.Image with KernelSHAP
@@ -339,13 +327,13 @@ func KernelSHAPImage(ctx context.Context, m Model, req KernelSHAPImageRequest) (
 	if players > MaxKernelSHAPPlayers {
 		return nil, invalid("num_segments", "%d segments vary, more than the maximum of %d players", players, MaxKernelSHAPPlayers)
 	}
-	budget := maskedShapBudget(players, req.NumSamples)
+	budget := shapBudget(players, req.NumSamples)
 	size := len(req.Image.Pix)
 	if budget+2 > MaxKernelSHAPValues/size {
 		return nil, invalid("num_samples", "%d coalitions of a %d-value image exceed the maximum of %d values; lower num_samples",
 			budget, size, MaxKernelSHAPValues)
 	}
-	coal, err := maskedShapCoalitions(players, budget, req.Seed)
+	coal, err := shapCoalitions(players, budget, req.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +367,7 @@ func KernelSHAPImage(ctx context.Context, m Model, req KernelSHAPImageRequest) (
 	for s := range names {
 		names[s] = fmt.Sprintf("segment %d", s)
 	}
-	return maskedShapResult("kernelshap_image", scores, len(rows), coal, varying, names, req.Link, req.Labels, req.TopLabels, req.Seed)
+	return maskedShapResult("kernelshap_image", scores, len(rows), coal, varying, names, req.Link, req.Targets, req.Seed)
 }
 
 func (req *KernelSHAPImageRequest) validate() error {
@@ -392,12 +380,8 @@ func (req *KernelSHAPImageRequest) validate() error {
 		return invalid("num_segments", "%d is outside [1, %d]", req.NumSegments, maxImageSegmentsPerModel)
 	case len(req.Segments) != img.H*img.W:
 		return invalid("segments", "has %d labels for %d pixels", len(req.Segments), img.H*img.W)
-	case req.NumSamples < 0 || req.NumSamples > MaxNumSamples:
-		return invalid("num_samples", "%d is outside [1, %d] (0 means the default)", req.NumSamples, MaxNumSamples)
 	case req.Link != LinkIdentity && req.Link != LinkLogit:
 		return invalid("link", "unknown link %d", int(req.Link))
-	case req.TopLabels < 0:
-		return invalid("top_labels", "must not be negative")
 	}
 	for _, s := range req.Segments {
 		if s < 0 || s >= req.NumSegments {
@@ -413,10 +397,8 @@ func (req *KernelSHAPImageRequest) validate() error {
 			return &RequestError{Field: "fill", Reason: err.Error()}
 		}
 	}
-	for i, l := range req.Labels {
-		if l < 0 {
-			return invalid(fmt.Sprintf("labels[%d]", i), "must not be negative")
-		}
+	if err := req.Sampling.Validate(shapMinSamples); err != nil {
+		return err
 	}
-	return nil
+	return req.Targets.Validate(0)
 }

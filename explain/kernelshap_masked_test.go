@@ -80,7 +80,7 @@ func TestKernelSHAPTextExact(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := &textFunc{f: nonlinearText}
 			res, feats, err := KernelSHAPText(context.Background(), m, KernelSHAPTextRequest{
-				Text: c.text, Positional: c.positional, MaskString: c.mask, Link: c.link, Labels: []int{c.label},
+				Text: c.text, Positional: c.positional, MaskString: c.mask, Link: c.link, Targets: Targets{Labels: []int{c.label}},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -158,7 +158,7 @@ func TestKernelSHAPTextAdditive(t *testing.T) {
 			}
 			m := &textFunc{f: additiveWords(w)}
 			res, _, err := KernelSHAPText(context.Background(), m, KernelSHAPTextRequest{
-				Text: strings.Join(parts, " ") + ".", NumSamples: c.n, Seed: 3, Labels: []int{0, 1},
+				Text: strings.Join(parts, " ") + ".", Sampling: Sampling{NumSamples: c.n, Seed: 3}, Targets: Targets{Labels: []int{0, 1}},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -185,7 +185,7 @@ func TestKernelSHAPTextDeterministic(t *testing.T) {
 	text := strings.Repeat("a good movie not great but fine and long enough to sample ", 2) + "x y z"
 	run := func(seed uint64) *Result {
 		m := &textFunc{f: nonlinearText}
-		res, _, err := KernelSHAPText(context.Background(), m, KernelSHAPTextRequest{Text: text, Positional: true, NumSamples: 200, Seed: seed, TopLabels: 2})
+		res, _, err := KernelSHAPText(context.Background(), m, KernelSHAPTextRequest{Text: text, Positional: true, Sampling: Sampling{NumSamples: 200, Seed: seed}, Targets: Targets{TopLabels: 2}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +217,7 @@ func TestKernelSHAPTextDeterministic(t *testing.T) {
 
 func TestKernelSHAPTextSingleWord(t *testing.T) {
 	m := &textFunc{f: nonlinearText}
-	res, _, err := KernelSHAPText(context.Background(), m, KernelSHAPTextRequest{Text: "good good", Labels: []int{1}})
+	res, _, err := KernelSHAPText(context.Background(), m, KernelSHAPTextRequest{Text: "good good", Targets: Targets{Labels: []int{1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,14 +258,14 @@ func TestKernelSHAPTextErrors(t *testing.T) {
 		{"empty text", ok, KernelSHAPTextRequest{}, "text", nil},
 		{"no tokens", ok, KernelSHAPTextRequest{Text: "?! ..."}, "text", nil},
 		{"too many players", ok, KernelSHAPTextRequest{Text: strings.Join(many, " ")}, "text", nil},
-		{"negative samples", ok, KernelSHAPTextRequest{Text: "a b", NumSamples: -1}, "num_samples", nil},
-		{"too many samples", ok, KernelSHAPTextRequest{Text: "a b", NumSamples: MaxNumSamples + 1}, "num_samples", nil},
+		{"negative samples", ok, KernelSHAPTextRequest{Text: "a b", Sampling: Sampling{NumSamples: -1}}, "num_samples", nil},
+		{"too many samples", ok, KernelSHAPTextRequest{Text: "a b", Sampling: Sampling{NumSamples: MaxNumSamples + 1}}, "num_samples", nil},
 		{"bad link", ok, KernelSHAPTextRequest{Text: "a b", Link: 7}, "link", nil},
-		{"negative top", ok, KernelSHAPTextRequest{Text: "a b", TopLabels: -1}, "top_labels", nil},
-		{"negative label", ok, KernelSHAPTextRequest{Text: "a b", Labels: []int{-1}}, "labels[0]", nil},
+		{"negative top", ok, KernelSHAPTextRequest{Text: "a b", Targets: Targets{TopLabels: -1}}, "top_labels", nil},
+		{"negative label", ok, KernelSHAPTextRequest{Text: "a b", Targets: Targets{Labels: []int{-1}}}, "labels[0]", nil},
 		{"bad regexp", ok, KernelSHAPTextRequest{Text: "a b", SplitExpression: "("}, "split_expression", nil},
 		{"empty-matching split", ok, KernelSHAPTextRequest{Text: "a b", SplitExpression: "x*"}, "split_expression", nil},
-		{"label out of range", ok, KernelSHAPTextRequest{Text: "a b", Labels: []int{5}}, "labels[0]", nil},
+		{"label out of range", ok, KernelSHAPTextRequest{Text: "a b", Targets: Targets{Labels: []int{5}}}, "labels[0]", nil},
 		{"model error", textErrModel{func([]string) ([][]float64, error) { return nil, boom }}, KernelSHAPTextRequest{Text: "a b"}, "", boom},
 		{"short answer", textErrModel{func(texts []string) ([][]float64, error) { return make([][]float64, len(texts)-1), nil }},
 			KernelSHAPTextRequest{Text: "a b"}, "", nil},
@@ -278,7 +278,7 @@ func TestKernelSHAPTextErrors(t *testing.T) {
 			out, _ := ok.f(texts)
 			out[1] = []float64{1, 0}
 			return out, nil
-		}}, KernelSHAPTextRequest{Text: "a b", Link: LinkLogit, Labels: []int{0}}, "link", nil},
+		}}, KernelSHAPTextRequest{Text: "a b", Link: LinkLogit, Targets: Targets{Labels: []int{0}}}, "link", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -344,7 +344,7 @@ func TestKernelSHAPImageExact(t *testing.T) {
 			return out, nil
 		})
 		res, err := KernelSHAPImage(context.Background(), m, KernelSHAPImageRequest{
-			Image: img, Segments: segs, NumSegments: n, Fill: fill, Link: link, Labels: []int{1},
+			Image: img, Segments: segs, NumSegments: n, Fill: fill, Link: link, Targets: Targets{Labels: []int{1}},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -404,7 +404,7 @@ func TestKernelSHAPImageLinear(t *testing.T) {
 			return out, nil
 		})
 		res, err := KernelSHAPImage(context.Background(), m, KernelSHAPImageRequest{
-			Image: img, Segments: segs, NumSegments: n, Fill: fill, NumSamples: grid[2], Seed: 4,
+			Image: img, Segments: segs, NumSegments: n, Fill: fill, Sampling: Sampling{NumSamples: grid[2], Seed: 4},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -433,7 +433,7 @@ func TestKernelSHAPImageDeterministicAndErrors(t *testing.T) {
 		}
 		return out, nil
 	})
-	req := KernelSHAPImageRequest{Image: img, Segments: segs, NumSegments: n, NumSamples: 100, Seed: 9, TopLabels: 2}
+	req := KernelSHAPImageRequest{Image: img, Segments: segs, NumSegments: n, Sampling: Sampling{NumSamples: 100, Seed: 9}, Targets: Targets{TopLabels: 2}}
 	a, err := KernelSHAPImage(context.Background(), m, req)
 	if err != nil {
 		t.Fatal(err)

@@ -160,7 +160,7 @@ func TestKernelSHAPExactFixtures(t *testing.T) {
 				want := fx.Links[link.String()]
 				model := &shapRowModel{f: shapFixtureModels[name]}
 				res, err := KernelSHAP(context.Background(), model, KernelSHAPRequest{
-					Instance: fx.X, Background: fx.Background, BackgroundWeights: fx.BackgroundWeights, Link: link, Seed: 1,
+					Instance: fx.X, Background: fx.Background, BackgroundWeights: fx.BackgroundWeights, Link: link, Sampling: Sampling{Seed: 1},
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -228,7 +228,7 @@ func TestKernelSHAPLinearFixture(t *testing.T) {
 		for _, seed := range tc.seeds {
 			res, err := KernelSHAP(context.Background(), model, KernelSHAPRequest{
 				Instance: fx.X, Background: fx.Background, BackgroundWeights: fx.BackgroundWeights,
-				NumSamples: tc.samples, Seed: seed,
+				Sampling: Sampling{NumSamples: tc.samples, Seed: seed},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -260,7 +260,7 @@ func TestKernelSHAPSampledM11(t *testing.T) {
 		for seed := range uint64(seeds) {
 			model := &shapRowModel{f: shapFixtureModels[name]}
 			res, err := KernelSHAP(context.Background(), model, KernelSHAPRequest{
-				Instance: fx.X, Background: fx.Background, Link: tc.link, NumSamples: 500, Seed: seed,
+				Instance: fx.X, Background: fx.Background, Link: tc.link, Sampling: Sampling{NumSamples: 500, Seed: seed},
 			})
 			if err != nil {
 				t.Fatal(err)

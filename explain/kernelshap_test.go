@@ -124,7 +124,7 @@ func TestKernelSHAPGroups(t *testing.T) {
 	res, err := KernelSHAP(context.Background(), model, KernelSHAPRequest{
 		Instance: x, Background: bg, BackgroundWeights: w, Groups: groups,
 		FeatureNames: []string{"a", "b", "c", "d", "e", "f"},
-		TopLabels:    2, Link: LinkLogit,
+		Targets:      Targets{TopLabels: 2}, Link: LinkLogit,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +286,7 @@ func TestKernelSHAPTinyBudgets(t *testing.T) {
 	for _, samples := range []int{1, 2, 3, 5, 10} {
 		for _, link := range []Link{LinkIdentity, LinkLogit} {
 			res, err := KernelSHAP(context.Background(), &shapRowModel{f: shapFixtureModels["exact_shapley_nonlinear_m11"]},
-				KernelSHAPRequest{Instance: fx.X, Background: fx.Background, NumSamples: samples, Link: link, Seed: 3})
+				KernelSHAPRequest{Instance: fx.X, Background: fx.Background, Sampling: Sampling{NumSamples: samples, Seed: 3}, Link: link})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -308,7 +308,7 @@ func TestKernelSHAPTinyBudgets(t *testing.T) {
 func TestKernelSHAPDeterministic(t *testing.T) {
 	fx := loadShapFixture(t, "exact_shapley_nonlinear_m11")
 	model := &shapRowModel{f: shapFixtureModels["exact_shapley_nonlinear_m11"]}
-	req := KernelSHAPRequest{Instance: fx.X, Background: fx.Background, NumSamples: 300, Seed: 42}
+	req := KernelSHAPRequest{Instance: fx.X, Background: fx.Background, Sampling: Sampling{NumSamples: 300, Seed: 42}}
 	a, err := KernelSHAP(context.Background(), model, req)
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +339,7 @@ func TestKernelSHAPSameForAnyGOMAXPROCS(t *testing.T) {
 	fx := loadShapFixture(t, "exact_shapley_nonlinear_m11")
 	bg := shapTestBackground(3, 40, fx.M)
 	for _, samples := range []int{0, 700} {
-		req := KernelSHAPRequest{Instance: fx.X, Background: bg, NumSamples: samples, Seed: 5}
+		req := KernelSHAPRequest{Instance: fx.X, Background: bg, Sampling: Sampling{NumSamples: samples, Seed: 5}}
 		var want *Result
 		for _, procs := range []int{1, 2, 7} {
 			prev := runtime.GOMAXPROCS(procs)
@@ -504,7 +504,7 @@ func TestKernelSHAPValueCap(t *testing.T) {
 		t.Fatal("the model was called")
 	}
 	// 1 + 1000·(1 + 665) rows of 30 values fit.
-	if _, err := KernelSHAP(context.Background(), model, KernelSHAPRequest{Instance: inst, Background: bg, NumSamples: 665}); err != nil {
+	if _, err := KernelSHAP(context.Background(), model, KernelSHAPRequest{Instance: inst, Background: bg, Sampling: Sampling{NumSamples: 665}}); err != nil {
 		t.Fatalf("665 coalitions: %v", err)
 	}
 }
@@ -662,7 +662,7 @@ func BenchmarkKernelSHAP(b *testing.B) {
 	bg := shapTestBackground(4, 10, p)
 	for _, link := range []Link{LinkIdentity, LinkLogit} {
 		b.Run(link.String(), func(b *testing.B) {
-			req := KernelSHAPRequest{Instance: inst, Background: bg, NumSamples: 2048, Link: link, Seed: 1}
+			req := KernelSHAPRequest{Instance: inst, Background: bg, Sampling: Sampling{NumSamples: 2048, Seed: 1}, Link: link}
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := KernelSHAP(context.Background(), shapBenchModel{w}, req); err != nil {

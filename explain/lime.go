@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
 
 	"github.com/explainer-sidecar/explainer/sampler"
 )
@@ -37,26 +36,16 @@ type LIMERequest struct {
 	// SampleAroundInstance draws continuous features around the instance
 	// rather than the training mean.
 	SampleAroundInstance bool
-	// NumSamples is the neighbourhood size, the instance included.
-	// Default DefaultNumSamples; 2 to MaxNumSamples.
-	NumSamples int
-	// NumFeatures is the number of features in each explanation. Default
-	// DefaultNumFeatures, capped at the feature count.
-	NumFeatures int
-	// Selection is lime's feature_selection. Default SelectAuto.
-	Selection FeatureSelection
-	// KernelWidth is w in sqrt(exp(−d²/w²)). Default 0.75·sqrt(p).
-	KernelWidth float64
-	// Labels are the class indices to explain. When empty and TopLabels is
-	// 0, the class with the highest score for the instance is explained.
-	Labels []int
-	// TopLabels explains the TopLabels highest-scoring classes, highest
-	// first; it takes precedence over Labels.
-	TopLabels int
-	// Seed seeds the sampler.
-	Seed uint64
-	// Surrogate configures the regression (ridge by default).
-	Surrogate SurrogateConfig
+	// Sampling is the neighbourhood: NumSamples rows, the instance
+	// included (default DefaultNumSamples; 2 to MaxNumSamples), drawn from
+	// Seed.
+	Sampling
+	// SurrogateFit configures the local model: NumFeatures defaults to
+	// DefaultNumFeatures; KernelWidth is w on euclidean distances in the
+	// interpretable space, default 0.75·sqrt(p) for p features.
+	SurrogateFit
+	// Targets chooses the classes (default the instance's top class).
+	Targets
 }
 
 // LIME explains the model's prediction for req.Instance with lime's tabular
@@ -70,34 +59,19 @@ func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	n := req.NumSamples
-	if n == 0 {
-		n = DefaultNumSamples
-	}
-	k := req.NumFeatures
-	if k == 0 {
-		k = DefaultNumFeatures
-	}
-	k = min(k, p)
-	width := req.KernelWidth
-	if width == 0 {
-		width = 0.75 * math.Sqrt(float64(p))
-	}
-	sel := req.Selection
-	if sel == SelectAuto {
-		// lime's rule for "auto".
-		if k <= 6 {
-			sel = SelectForward
-		} else {
-			sel = SelectHighestWeights
-		}
-	}
+	n := req.Sampling.orDefault(DefaultNumSamples)
+	k, width, sel := req.SurrogateFit.resolve(p, DefaultNumFeatures, 0.75*math.Sqrt(float64(p)))
 
 	tab := sampler.Tabular{Stats: req.Stats, SampleAroundInstance: req.SampleAroundInstance}
 	rng := rand.New(rand.NewPCG(req.Seed, 0x9e3779b97f4a7c15))
 	nb, err := tab.Sample(req.Instance, n, rng)
 	if err != nil {
 		return nil, fmt.Errorf("explain: lime sampling: %w", err)
+	}
+	// A caller that has gone gets no model call, as with the other
+	// estimators.
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	scores, err := m.Predict(ctx, nb.Raw)
 	if err != nil {
@@ -107,7 +81,7 @@ func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
 		return nil, fmt.Errorf("explain: model returned %d rows for %d samples", len(scores), n)
 	}
 	classes := len(scores[0])
-	labels, err := pickLabels(req.Labels, req.TopLabels, scores[0])
+	labels, err := req.Targets.pick(scores[0])
 	if err != nil {
 		return nil, err
 	}
@@ -161,14 +135,6 @@ func (req *LIMERequest) validate() error {
 		return invalid("instance", "must have at least 1 feature")
 	case req.Stats == nil:
 		return invalid("training", "statistics are required")
-	case req.NumSamples != 0 && (req.NumSamples < 2 || req.NumSamples > MaxNumSamples):
-		return invalid("num_samples", "%d is outside [2, %d]", req.NumSamples, MaxNumSamples)
-	case req.NumFeatures < 0:
-		return invalid("num_features", "must not be negative")
-	case req.KernelWidth < 0 || math.IsNaN(req.KernelWidth) || math.IsInf(req.KernelWidth, 0):
-		return invalid("kernel_width", "must be positive and finite")
-	case req.TopLabels < 0:
-		return invalid("top_labels", "must not be negative")
 	case req.FeatureNames != nil && len(req.FeatureNames) != p:
 		return invalid("feature_names", "has %d names for %d features", len(req.FeatureNames), p)
 	}
@@ -180,39 +146,13 @@ func (req *LIMERequest) validate() error {
 	if err := req.Stats.Validate(p); err != nil {
 		return &RequestError{Field: "training", Reason: err.Error()}
 	}
-	return nil
-}
-
-// pickLabels resolves which classes to explain from the instance's scores.
-func pickLabels(labels []int, top int, instance []float64) ([]int, error) {
-	classes := len(instance)
-	if classes == 0 {
-		return nil, fmt.Errorf("explain: model returned no scores")
+	if err := req.Sampling.Validate(limeMinSamples); err != nil {
+		return err
 	}
-	if top > 0 {
-		idx := make([]int, classes)
-		for i := range idx {
-			idx[i] = i
-		}
-		// Highest score first; ties keep the lower class first.
-		sort.SliceStable(idx, func(a, b int) bool { return instance[idx[a]] > instance[idx[b]] })
-		return idx[:min(top, classes)], nil
+	if err := req.SurrogateFit.Validate(); err != nil {
+		return err
 	}
-	if len(labels) == 0 {
-		best := 0
-		for i, v := range instance {
-			if v > instance[best] {
-				best = i
-			}
-		}
-		return []int{best}, nil
-	}
-	for i, l := range labels {
-		if l < 0 || l >= classes {
-			return nil, invalid(fmt.Sprintf("labels[%d]", i), "%d is out of range [0,%d)", l, classes)
-		}
-	}
-	return labels, nil
+	return req.Targets.Validate(0)
 }
 
 // kernelWeightsToFirst returns KernelWeights of each row's euclidean

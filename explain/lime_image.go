@@ -32,29 +32,22 @@ type LIMEImageRequest struct {
 	// means lime's default, each segment's own mean colour
 	// (sampler.SegmentMeanFill).
 	Fill sampler.Image
-	// NumSamples is the neighbourhood size, the image itself included.
-	// Default DefaultImageNumSamples (lime's 1000); 2 to MaxNumSamples.
-	NumSamples int
-	// NumFeatures is the number of segments in each explanation. Default
-	// (and cap) all of them (lime's 100000).
-	NumFeatures int
-	// Selection is lime's feature_selection. Default SelectAuto.
-	Selection FeatureSelection
-	// KernelWidth is w in sqrt(exp(−d²/w²)). Default
+	// Sampling is the neighbourhood: NumSamples masks, the image itself
+	// included (default DefaultImageNumSamples, lime's 1000; 2 to
+	// MaxNumSamples), drawn from Seed.
+	Sampling
+	// SurrogateFit configures the local model: NumFeatures defaults to
+	// (and is capped at) all the segments (lime's 100000); KernelWidth is
+	// w on the cosine distance to the all-on row, default
 	// DefaultImageKernelWidth (lime's 0.25).
-	KernelWidth float64
-	// Labels and TopLabels choose the classes as in LIMERequest (lime's
-	// image default is top_labels=5; here the default is the top class).
-	Labels    []int
-	TopLabels int
-	// Seed seeds the masks.
-	Seed uint64
+	SurrogateFit
+	// Targets chooses the classes as in LIMERequest (lime's image default
+	// is top_labels=5; here the default is the top class).
+	Targets
 	// BatchRows is the most masked images held and sent in one Predict
 	// call. Default max(1, MaxBatchValues / (H·W·C)), so a 224×224×3 image
 	// sends 1000 samples in 3 calls.
 	BatchRows int
-	// Surrogate configures the regression (ridge by default).
-	Surrogate SurrogateConfig
 }
 
 // LIMEImage explains m's prediction for req.Image with lime's
@@ -78,20 +71,8 @@ func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, err
 		return nil, err
 	}
 	p := req.NumSegments
-	n := req.NumSamples
-	if n == 0 {
-		n = DefaultImageNumSamples
-	}
-	k := req.NumFeatures
-	if k == 0 {
-		k = p
-	}
-	k = min(k, p)
-	width := req.KernelWidth
-	if width == 0 {
-		width = DefaultImageKernelWidth
-	}
-	sel := req.Selection.resolve(k)
+	n := req.Sampling.orDefault(DefaultImageNumSamples)
+	k, width, sel := req.SurrogateFit.resolve(p, p, DefaultImageKernelWidth)
 	fill := req.Fill
 	if fill.Pix == nil {
 		var err error
@@ -134,7 +115,7 @@ func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, err
 		scores = append(scores, got...)
 	}
 	classes := len(scores[0])
-	labels, err := pickLabels(req.Labels, req.TopLabels, scores[0])
+	labels, err := req.Targets.pick(scores[0])
 	if err != nil {
 		return nil, err
 	}
@@ -233,14 +214,6 @@ func (req *LIMEImageRequest) validate() error {
 		return invalid("num_segments", "%d is outside [1, %d]", req.NumSegments, maxImageSegmentsPerModel)
 	case len(req.Segments) != img.H*img.W:
 		return invalid("segments", "has %d labels for %d pixels", len(req.Segments), img.H*img.W)
-	case req.NumSamples != 0 && (req.NumSamples < 2 || req.NumSamples > MaxNumSamples):
-		return invalid("num_samples", "%d is outside [2, %d]", req.NumSamples, MaxNumSamples)
-	case req.NumFeatures < 0:
-		return invalid("num_features", "must not be negative")
-	case req.KernelWidth < 0 || math.IsNaN(req.KernelWidth) || math.IsInf(req.KernelWidth, 0):
-		return invalid("kernel_width", "must be positive and finite")
-	case req.TopLabels < 0:
-		return invalid("top_labels", "must not be negative")
 	case req.BatchRows < 0:
 		return invalid("batch_rows", "must not be negative")
 	}
@@ -258,5 +231,11 @@ func (req *LIMEImageRequest) validate() error {
 			return &RequestError{Field: "fill", Reason: err.Error()}
 		}
 	}
-	return nil
+	if err := req.Sampling.Validate(limeMinSamples); err != nil {
+		return err
+	}
+	if err := req.SurrogateFit.Validate(); err != nil {
+		return err
+	}
+	return req.Targets.Validate(0)
 }

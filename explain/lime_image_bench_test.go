@@ -21,7 +21,7 @@ func BenchmarkLIMEImage(b *testing.B) {
 		}
 		return out
 	})
-	req := LIMEImageRequest{Image: img, Segments: seg, NumSegments: n, NumSamples: 1000, Seed: 1}
+	req := LIMEImageRequest{Image: img, Segments: seg, NumSegments: n, Sampling: Sampling{NumSamples: 1000, Seed: 1}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := LIMEImage(context.Background(), m, req); err != nil {

@@ -56,7 +56,7 @@ func TestLIMEImageRanksTheSegment(t *testing.T) {
 			const target = 5
 			m := &occModel{f: limgSegmentMean(seg, target, 3)}
 			res, err := LIMEImage(context.Background(), m, LIMEImageRequest{
-				Image: img, Segments: seg, NumSegments: n, Fill: fill, NumSamples: 300, Seed: 3, Labels: []int{0, 1}, BatchRows: 64,
+				Image: img, Segments: seg, NumSegments: n, Fill: fill, Sampling: Sampling{NumSamples: 300, Seed: 3}, Targets: Targets{Labels: []int{0, 1}}, BatchRows: 64,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -86,7 +86,7 @@ func TestLIMEImageSegmentMeanFill(t *testing.T) {
 	img := limgImage(16, 16, 3)
 	seg, n := sampler.GridSegments(16, 16, 4, 4)
 	res, err := LIMEImage(context.Background(), &occModel{f: limgSegmentMean(seg, 5, 3)}, LIMEImageRequest{
-		Image: img, Segments: seg, NumSegments: n, NumSamples: 100, Seed: 3,
+		Image: img, Segments: seg, NumSegments: n, Sampling: Sampling{NumSamples: 100, Seed: 3},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestLIMEImageSegmentMeanFill(t *testing.T) {
 func TestLIMEImageDeterministic(t *testing.T) {
 	img := limgImage(12, 10, 1)
 	seg, n := sampler.SLIC(img, 6, 0.1, 0)
-	req := LIMEImageRequest{Image: img, Segments: seg, NumSegments: n, NumSamples: 100, Seed: 9}
+	req := LIMEImageRequest{Image: img, Segments: seg, NumSegments: n, Sampling: Sampling{NumSamples: 100, Seed: 9}}
 	f := func(row []float64) []float64 {
 		s := math.Tanh(row[3] + 2*row[50] - row[100])
 		return []float64{s, -s}
@@ -183,7 +183,7 @@ func TestLIMEImageInvalid(t *testing.T) {
 		{"no segments", LIMEImageRequest{Image: img, NumSegments: n}, "segments"},
 		{"label out of range", LIMEImageRequest{Image: img, Segments: seg, NumSegments: 3}, "segments"},
 		{"fill shape", LIMEImageRequest{Image: img, Segments: seg, NumSegments: n, Fill: sampler.NewImage(4, 4, 3)}, "fill"},
-		{"samples", LIMEImageRequest{Image: img, Segments: seg, NumSegments: n, NumSamples: 1}, "num_samples"},
+		{"samples", LIMEImageRequest{Image: img, Segments: seg, NumSegments: n, Sampling: Sampling{NumSamples: 1}}, "num_samples"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,7 +202,7 @@ func TestLIMEImageCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := &occModel{f: func([]float64) []float64 { return []float64{1} }, onCall: func(int) { cancel() }}
-	_, err := LIMEImage(ctx, m, LIMEImageRequest{Image: img, Segments: seg, NumSegments: n, NumSamples: 50, BatchRows: 10})
+	_, err := LIMEImage(ctx, m, LIMEImageRequest{Image: img, Segments: seg, NumSegments: n, Sampling: Sampling{NumSamples: 50}, BatchRows: 10})
 	if !errors.Is(err, context.Canceled) || m.calls != 1 {
 		t.Fatalf("err = %v after %d calls, want context.Canceled after 1", err, m.calls)
 	}

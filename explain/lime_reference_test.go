@@ -84,7 +84,7 @@ func TestLIMEAgreesWithLime(t *testing.T) {
 	sum := map[string]float64{}
 	for s := range uint64(seeds) {
 		res, err := LIME(context.Background(), model, LIMERequest{
-			Instance: data.Rows[0], FeatureNames: data.Names, Stats: stats, Labels: []int{1}, Seed: s,
+			Instance: data.Rows[0], FeatureNames: data.Names, Stats: stats, Targets: Targets{Labels: []int{1}}, Sampling: Sampling{Seed: s},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -61,11 +61,10 @@ func TestLIMERecoversLinearModel(t *testing.T) {
 	w := []float64{3, -2, 0.5, 0, -1, 4}
 	m := &linearModel{w: w, b: 0.7}
 	res, err := LIME(context.Background(), m, LIMERequest{
-		Instance:    []float64{0.3, -0.2, 1, 0.5, 0, -1},
-		Stats:       unitStats(len(w)),
-		Selection:   SelectNone,
-		NumFeatures: len(w),
-		Seed:        1,
+		Instance:     []float64{0.3, -0.2, 1, 0.5, 0, -1},
+		Stats:        unitStats(len(w)),
+		SurrogateFit: SurrogateFit{Selection: SelectNone, NumFeatures: len(w)},
+		Sampling:     Sampling{Seed: 1},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,9 +108,9 @@ func TestLIMEDiscretizedSignsFollowModel(t *testing.T) {
 		Instance:     []float64{95, 40, 80, 10},
 		FeatureNames: []string{"a", "b", "c", "d"},
 		Stats:        stats,
-		NumFeatures:  2,
-		Labels:       []int{1},
-		Seed:         3,
+		SurrogateFit: SurrogateFit{NumFeatures: 2},
+		Targets:      Targets{Labels: []int{1}},
+		Sampling:     Sampling{Seed: 3},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +134,7 @@ func TestLIMEDiscretizedSignsFollowModel(t *testing.T) {
 }
 
 func TestLIMEDeterministic(t *testing.T) {
-	req := LIMERequest{Instance: []float64{1, 2, 3}, Stats: unitStats(3), Seed: 42, NumSamples: 500}
+	req := LIMERequest{Instance: []float64{1, 2, 3}, Stats: unitStats(3), Sampling: Sampling{Seed: 42, NumSamples: 500}}
 	m := &linearModel{w: []float64{1, -1, 0.1}, logistic: true}
 	a, err := LIME(context.Background(), m, req)
 	if err != nil {
@@ -160,7 +159,7 @@ func TestLIMEDeterministic(t *testing.T) {
 
 func TestLIMELabels(t *testing.T) {
 	m := &linearModel{w: []float64{2, 0}, b: 1, logistic: true} // instance scores ≈ [0.05, 0.95]
-	base := LIMERequest{Instance: []float64{1, 0}, Stats: unitStats(2), Seed: 1, NumSamples: 100}
+	base := LIMERequest{Instance: []float64{1, 0}, Stats: unitStats(2), Sampling: Sampling{Seed: 1, NumSamples: 100}}
 	tests := []struct {
 		name   string
 		labels []int
@@ -197,7 +196,7 @@ func TestLIMELabels(t *testing.T) {
 
 func TestLIMERejectsBadRequests(t *testing.T) {
 	good := func() LIMERequest {
-		return LIMERequest{Instance: []float64{1, 2}, Stats: unitStats(2), NumSamples: 10}
+		return LIMERequest{Instance: []float64{1, 2}, Stats: unitStats(2), Sampling: Sampling{NumSamples: 10}}
 	}
 	tests := []struct {
 		name  string
@@ -230,7 +229,7 @@ func TestLIMERejectsBadRequests(t *testing.T) {
 
 func TestLIMEStopsOnModelError(t *testing.T) {
 	want := errors.New("model down")
-	_, err := LIME(context.Background(), failingModel{want}, LIMERequest{Instance: []float64{1}, Stats: unitStats(1), NumSamples: 10})
+	_, err := LIME(context.Background(), failingModel{want}, LIMERequest{Instance: []float64{1}, Stats: unitStats(1), Sampling: Sampling{NumSamples: 10}})
 	if !errors.Is(err, want) {
 		t.Fatalf("err = %v, want the model's error", err)
 	}
@@ -268,7 +267,7 @@ func BenchmarkLIME(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			m := &linearModel{w: w, logistic: true}
-			req := LIMERequest{Instance: inst, Stats: stats, NumSamples: 5000, NumFeatures: 10, Seed: 1}
+			req := LIMERequest{Instance: inst, Stats: stats, Sampling: Sampling{NumSamples: 5000, Seed: 1}, SurrogateFit: SurrogateFit{NumFeatures: 10}}
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := LIME(context.Background(), m, req); err != nil {

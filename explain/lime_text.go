@@ -49,27 +49,16 @@ type LIMETextRequest struct {
 	// sampler.DefaultMaskString ("UNKWORDZ") in positional mode. Models with
 	// a mask token want "[MASK]" or "[UNK]".
 	MaskString string
-	// NumSamples is the number of texts scored, the original included.
-	// Default DefaultNumSamples; 2 to MaxNumSamples.
-	NumSamples int
-	// NumFeatures is the number of features in each explanation. Default
-	// DefaultNumFeatures, capped at the feature count.
-	NumFeatures int
-	// Selection is lime's feature_selection. Default SelectAuto.
-	Selection FeatureSelection
-	// KernelWidth is w in sqrt(exp(−d²/w²)), d being 100 × the cosine
-	// distance to the original. Default DefaultTextKernelWidth (25).
-	KernelWidth float64
-	// Labels are the class indices to explain. When empty and TopLabels is
-	// 0, the class with the highest score for the text is explained.
-	Labels []int
-	// TopLabels explains the TopLabels highest-scoring classes, highest
-	// first; it takes precedence over Labels.
-	TopLabels int
-	// Seed seeds the sampler.
-	Seed uint64
-	// Surrogate configures the regression (ridge by default).
-	Surrogate SurrogateConfig
+	// Sampling is the neighbourhood: NumSamples texts scored, the original
+	// included (default DefaultNumSamples; 2 to MaxNumSamples), their masks
+	// drawn from Seed.
+	Sampling
+	// SurrogateFit configures the local model: NumFeatures defaults to
+	// DefaultNumFeatures; KernelWidth is w on d = 100 × the cosine distance
+	// to the original, default DefaultTextKernelWidth (25).
+	SurrogateFit
+	// Targets chooses the classes (default the text's top class).
+	Targets
 }
 
 // TextFeatures locates the features of a text explanation in the text:
@@ -141,20 +130,8 @@ func LIMEText(ctx context.Context, m TextModel, req LIMETextRequest) (*Result, *
 	}
 	d := len(dom.Features)
 
-	n := req.NumSamples
-	if n == 0 {
-		n = DefaultNumSamples
-	}
-	k := req.NumFeatures
-	if k == 0 {
-		k = DefaultNumFeatures
-	}
-	k = min(k, d)
-	width := req.KernelWidth
-	if width == 0 {
-		width = DefaultTextKernelWidth
-	}
-	sel := req.Selection.resolve(k)
+	n := req.Sampling.orDefault(DefaultNumSamples)
+	k, width, sel := req.SurrogateFit.resolve(d, DefaultNumFeatures, DefaultTextKernelWidth)
 	mask := req.MaskString
 	if mask == "" && req.Positional {
 		mask = sampler.DefaultMaskString
@@ -177,7 +154,7 @@ func LIMEText(ctx context.Context, m TextModel, req LIMETextRequest) (*Result, *
 		return nil, nil, fmt.Errorf("explain: model returned %d rows for %d samples", len(scores), n)
 	}
 	classes := len(scores[0])
-	labels, err := pickLabels(req.Labels, req.TopLabels, scores[0])
+	labels, err := req.Targets.pick(scores[0])
 	if err != nil {
 		return nil, nil, err
 	}
@@ -277,19 +254,12 @@ func (req *LIMETextRequest) validate() error {
 		return invalid("text", "must not be empty")
 	case len(req.SplitExpression) > MaxSplitExpressionLen:
 		return invalid("split_expression", "is longer than %d bytes", MaxSplitExpressionLen)
-	case req.NumSamples != 0 && (req.NumSamples < 2 || req.NumSamples > MaxNumSamples):
-		return invalid("num_samples", "%d is outside [2, %d]", req.NumSamples, MaxNumSamples)
-	case req.NumFeatures < 0:
-		return invalid("num_features", "must not be negative")
-	case req.Selection < SelectAuto || req.Selection > SelectLassoPath:
-		return invalid("feature_selection", "unknown selection %d", int(req.Selection))
-	case req.KernelWidth < 0 || math.IsNaN(req.KernelWidth) || math.IsInf(req.KernelWidth, 0):
-		return invalid("kernel_width", "must be positive and finite")
-	case req.TopLabels < 0:
-		return invalid("top_labels", "must not be negative")
 	}
-	if err := req.Surrogate.validate(); err != nil {
-		return &RequestError{Field: "surrogate", Reason: err.Error()}
+	if err := req.Sampling.Validate(limeMinSamples); err != nil {
+		return err
 	}
-	return nil
+	if err := req.SurrogateFit.Validate(); err != nil {
+		return err
+	}
+	return req.Targets.Validate(0)
 }

@@ -119,7 +119,7 @@ func TestTextDistancesFixture(t *testing.T) {
 func TestLIMETextCueWords(t *testing.T) {
 	const text = "The plot was good, the acting was bad, and the music was good."
 	m := &cueModel{weight: map[string]float64{"good": 2, "bad": -2}}
-	req := LIMETextRequest{Text: text, Labels: []int{1}, Seed: 7}
+	req := LIMETextRequest{Text: text, Targets: Targets{Labels: []int{1}}, Sampling: Sampling{Seed: 7}}
 	res, feats, err := LIMEText(context.Background(), m, req)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func TestLIMETextPositional(t *testing.T) {
 	})
 	for _, tt := range []struct{ mask, want string }{{"", "UNKWORDZ"}, {"[MASK]", "[MASK]"}} {
 		res, feats, err := LIMEText(context.Background(), model, LIMETextRequest{
-			Text: text, Positional: true, MaskString: tt.mask, NumSamples: 2000, Selection: SelectNone,
+			Text: text, Positional: true, MaskString: tt.mask, Sampling: Sampling{NumSamples: 2000}, SurrogateFit: SurrogateFit{Selection: SelectNone},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -239,15 +239,15 @@ func TestLIMETextErrors(t *testing.T) {
 		{"bad regexp", LIMETextRequest{Text: "a b", SplitExpression: "("}, "split_expression"},
 		{"regexp matches empty", LIMETextRequest{Text: "a b", SplitExpression: `\s*`}, "split_expression"},
 		{"regexp too long", LIMETextRequest{Text: "a b", SplitExpression: strings.Repeat("a", MaxSplitExpressionLen+1)}, "split_expression"},
-		{"one sample", LIMETextRequest{Text: "a b", NumSamples: 1}, "num_samples"},
-		{"too many samples", LIMETextRequest{Text: "a b", NumSamples: MaxNumSamples + 1}, "num_samples"},
-		{"negative features", LIMETextRequest{Text: "a b", NumFeatures: -1}, "num_features"},
-		{"unknown selection", LIMETextRequest{Text: "a b", Selection: 99}, "feature_selection"},
-		{"NaN width", LIMETextRequest{Text: "a b", KernelWidth: math.NaN()}, "kernel_width"},
-		{"negative width", LIMETextRequest{Text: "a b", KernelWidth: -1}, "kernel_width"},
-		{"negative top labels", LIMETextRequest{Text: "a b", TopLabels: -1}, "top_labels"},
-		{"negative L1", LIMETextRequest{Text: "a b", Surrogate: SurrogateConfig{L1: -1}}, "surrogate"},
-		{"label out of range", LIMETextRequest{Text: "a b", NumSamples: 10, Labels: []int{2}}, "labels[0]"},
+		{"one sample", LIMETextRequest{Text: "a b", Sampling: Sampling{NumSamples: 1}}, "num_samples"},
+		{"too many samples", LIMETextRequest{Text: "a b", Sampling: Sampling{NumSamples: MaxNumSamples + 1}}, "num_samples"},
+		{"negative features", LIMETextRequest{Text: "a b", SurrogateFit: SurrogateFit{NumFeatures: -1}}, "num_features"},
+		{"unknown selection", LIMETextRequest{Text: "a b", SurrogateFit: SurrogateFit{Selection: 99}}, "feature_selection"},
+		{"NaN width", LIMETextRequest{Text: "a b", SurrogateFit: SurrogateFit{KernelWidth: math.NaN()}}, "kernel_width"},
+		{"negative width", LIMETextRequest{Text: "a b", SurrogateFit: SurrogateFit{KernelWidth: -1}}, "kernel_width"},
+		{"negative top labels", LIMETextRequest{Text: "a b", Targets: Targets{TopLabels: -1}}, "top_labels"},
+		{"negative L1", LIMETextRequest{Text: "a b", SurrogateFit: SurrogateFit{Surrogate: SurrogateConfig{L1: -1}}}, "l1_penalty"},
+		{"label out of range", LIMETextRequest{Text: "a b", Sampling: Sampling{NumSamples: 10}, Targets: Targets{Labels: []int{2}}}, "labels[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,7 +259,7 @@ func TestLIMETextErrors(t *testing.T) {
 		})
 	}
 	// Exactly MaxTextTokens tokens is accepted.
-	if _, _, err := LIMEText(context.Background(), ok, LIMETextRequest{Text: strings.Repeat("w ", MaxTextTokens), NumSamples: 2}); err != nil {
+	if _, _, err := LIMEText(context.Background(), ok, LIMETextRequest{Text: strings.Repeat("w ", MaxTextTokens), Sampling: Sampling{NumSamples: 2}}); err != nil {
 		t.Fatalf("MaxTextTokens tokens: %v", err)
 	}
 }
@@ -293,7 +293,7 @@ func TestLIMETextModelErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := textModelFunc(func(_ context.Context, texts []string) ([][]float64, error) { return tt.f(texts) })
-			_, _, err := LIMEText(context.Background(), m, LIMETextRequest{Text: "a b c", NumSamples: 20})
+			_, _, err := LIMEText(context.Background(), m, LIMETextRequest{Text: "a b c", Sampling: Sampling{NumSamples: 20}})
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
@@ -330,10 +330,10 @@ func ExampleLIMEText() {
 	// A sentiment model that only knows two words.
 	m := &cueModel{weight: map[string]float64{"good": 2, "bad": -2}}
 	res, feats, err := LIMEText(context.Background(), m, LIMETextRequest{
-		Text:        "A good film with a bad ending.",
-		Labels:      []int{1},
-		NumFeatures: 2,
-		Seed:        1,
+		Text:         "A good film with a bad ending.",
+		Targets:      Targets{Labels: []int{1}},
+		SurrogateFit: SurrogateFit{NumFeatures: 2},
+		Sampling:     Sampling{Seed: 1},
 	})
 	if err != nil {
 		panic(err)
@@ -368,7 +368,7 @@ func BenchmarkLIMEText(b *testing.B) {
 				scores[i] = []float64{0.5 + float64(i%7)/20, 0.5 - float64(i%7)/20}
 			}
 			m := textModelFunc(func(_ context.Context, texts []string) ([][]float64, error) { return scores[:len(texts)], nil })
-			req := LIMETextRequest{Text: benchText(), Positional: positional, Seed: 1}
+			req := LIMETextRequest{Text: benchText(), Positional: positional, Sampling: Sampling{Seed: 1}}
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, _, err := LIMEText(context.Background(), m, req); err != nil {

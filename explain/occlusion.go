@@ -222,7 +222,7 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 			instance = scores[0]
 			classes = len(instance)
 			var err error
-			if targets, err = pickLabels(req.Targets, 0, instance); err != nil {
+			if targets, err = (Targets{Labels: req.Targets}).pick(instance); err != nil {
 				return err
 			}
 			instance = append([]float64(nil), instance...)

@@ -77,7 +77,7 @@ func TestLIMESameForAnyGOMAXPROCS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := LIMERequest{Instance: data[4], Stats: stats, NumSamples: 5000, NumFeatures: 5, TopLabels: 2, Seed: 9}
+		req := LIMERequest{Instance: data[4], Stats: stats, Sampling: Sampling{NumSamples: 5000, Seed: 9}, SurrogateFit: SurrogateFit{NumFeatures: 5}, Targets: Targets{TopLabels: 2}}
 		var want *Result
 		for _, procs := range []int{1, 2, 5} {
 			var got *Result

@@ -38,7 +38,7 @@ func BenchmarkLIMEStdErr(b *testing.B) {
 		{"30_features", p, SelectNone},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			req := LIMERequest{Instance: instance, Stats: stats, NumSamples: n, NumFeatures: bc.k, Selection: bc.sel, Seed: 3}
+			req := LIMERequest{Instance: instance, Stats: stats, Sampling: Sampling{NumSamples: n, Seed: 3}, SurrogateFit: SurrogateFit{NumFeatures: bc.k, Selection: bc.sel}}
 			// The same fit LIME does, kept to time its standard errors.
 			tab := sampler.Tabular{Stats: stats}
 			hood, err := tab.Sample(instance, n, rand.New(rand.NewPCG(req.Seed, 0x9e3779b97f4a7c15)))

@@ -89,8 +89,8 @@ func TestLIMEStdErrCoverage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := LIMERequest{
-				Instance: instance, Stats: stats, NumSamples: tt.samples, Selection: SelectNone,
-				SampleAroundInstance: tt.around, Surrogate: SurrogateConfig{Alpha: -1},
+				Instance: instance, Stats: stats, Sampling: Sampling{NumSamples: tt.samples}, SurrogateFit: SurrogateFit{Selection: SelectNone, Surrogate: SurrogateConfig{Alpha: -1}},
+				SampleAroundInstance: tt.around,
 			}
 			res, err := LIME(context.Background(), &noisyLinearModel{w: w, b: 0.7}, req)
 			if err != nil {
@@ -172,7 +172,7 @@ func TestKernelSHAPStdErrCoverage(t *testing.T) {
 			for run := range coverageRuns {
 				res, err := KernelSHAP(context.Background(), &shapRowModel{f: f}, KernelSHAPRequest{
 					Instance: fx.X, Background: fx.Background, BackgroundWeights: fx.BackgroundWeights,
-					NumSamples: tt.budget, Seed: uint64(run),
+					Sampling: Sampling{NumSamples: tt.budget, Seed: uint64(run)},
 				})
 				if err != nil {
 					t.Fatal(err)

@@ -241,14 +241,13 @@ func TestStdErrZeroOnExactModels(t *testing.T) {
 	}{
 		{"lime tabular ols", func() (*Result, error) {
 			return LIME(context.Background(), &linearModel{w: []float64{1, -2, 0.5}, b: 3}, LIMERequest{
-				Instance: []float64{0.3, 1, -1}, Stats: unitStats(3), NumSamples: 200, Selection: SelectNone,
-				Surrogate: SurrogateConfig{Alpha: -1}, Seed: 1,
+				Instance: []float64{0.3, 1, -1}, Stats: unitStats(3), Sampling: Sampling{NumSamples: 200, Seed: 1}, SurrogateFit: SurrogateFit{Selection: SelectNone, Surrogate: SurrogateConfig{Alpha: -1}},
 			})
 		}},
 		{"lime image ols", func() (*Result, error) {
 			return LIMEImage(context.Background(), linearImageModel(), LIMEImageRequest{
-				Image: img, Segments: segs, NumSegments: nseg, Fill: sampler.MeanFill(img), NumSamples: 100,
-				Selection: SelectNone, Surrogate: SurrogateConfig{Alpha: -1}, Seed: 2,
+				Image: img, Segments: segs, NumSegments: nseg, Fill: sampler.MeanFill(img), Sampling: Sampling{NumSamples: 100, Seed: 2},
+				SurrogateFit: SurrogateFit{Selection: SelectNone, Surrogate: SurrogateConfig{Alpha: -1}},
 			})
 		}},
 		{"kernelshap linear, enumerated", func() (*Result, error) {
@@ -263,7 +262,7 @@ func TestStdErrZeroOnExactModels(t *testing.T) {
 		{"kernelshap image linear, sampled", func() (*Result, error) {
 			segs, nseg := sampler.GridSegments(8, 8, 4, 4)
 			return KernelSHAPImage(context.Background(), linearImageModel(), KernelSHAPImageRequest{
-				Image: img, Segments: segs, NumSegments: nseg, Fill: sampler.MeanFill(img), NumSamples: 200, Seed: 4,
+				Image: img, Segments: segs, NumSegments: nseg, Fill: sampler.MeanFill(img), Sampling: Sampling{NumSamples: 200, Seed: 4},
 			})
 		}},
 	}
@@ -296,19 +295,19 @@ func TestStdErrNonZeroOnNonlinearModels(t *testing.T) {
 	}{
 		{"lime tabular", func() (*Result, error) {
 			return LIME(context.Background(), &linearModel{w: []float64{1, -2, 0.5}, logistic: true}, LIMERequest{
-				Instance: []float64{0.3, 1, -1}, Stats: unitStats(3), NumSamples: 500, Seed: 1,
+				Instance: []float64{0.3, 1, -1}, Stats: unitStats(3), Sampling: Sampling{NumSamples: 500, Seed: 1},
 			})
 		}},
 		{"lime text", func() (*Result, error) {
 			m := &cueModel{weight: map[string]float64{"good": 2, "bad": -2, "fine": 0.5, "awful": -1.5}}
 			res, _, err := LIMEText(context.Background(), m, LIMETextRequest{
-				Text: "good bad good fine awful", NumSamples: 300, Labels: []int{1}, Seed: 2,
+				Text: "good bad good fine awful", Sampling: Sampling{NumSamples: 300, Seed: 2}, Targets: Targets{Labels: []int{1}},
 			})
 			return res, err
 		}},
 		{"kernelshap sampled", func() (*Result, error) {
 			return KernelSHAP(context.Background(), &shapRowModel{f: f}, KernelSHAPRequest{
-				Instance: fx.X, Background: fx.Background, NumSamples: 300, Seed: 3,
+				Instance: fx.X, Background: fx.Background, Sampling: Sampling{NumSamples: 300, Seed: 3},
 			})
 		}},
 	}
@@ -472,7 +471,7 @@ func TestSurrogateStdErrSameWhateverGOMAXPROCS(t *testing.T) {
 func TestKernelSHAPEnumeratedIsExact(t *testing.T) {
 	fx := loadShapFixture(t, "exact_shapley_nonlinear_m11")
 	res, err := KernelSHAP(context.Background(), &shapRowModel{f: shapFixtureModels["exact_shapley_nonlinear_m11"]}, KernelSHAPRequest{
-		Instance: fx.X, Background: fx.Background, Seed: 3,
+		Instance: fx.X, Background: fx.Background, Sampling: Sampling{Seed: 3},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -89,20 +89,23 @@ func nameGroups(res *explain.Result, names []string) {
 }
 
 func labelsOf(field string, ls []uint32, classes int) ([]int, error) {
-	if len(ls) > maxLabelsListed {
-		return nil, invalidArgument("%s.labels: more than %d labels", field, maxLabelsListed)
+	labels := labelInts(ls)
+	if err := (explain.Targets{Labels: labels}).Validate(classes); err != nil {
+		return nil, requestError(field, err)
 	}
+	return labels, nil
+}
+
+// labelInts converts the API's labels; nil when there are none.
+func labelInts(ls []uint32) []int {
 	if len(ls) == 0 {
-		return nil, nil
+		return nil
 	}
 	out := make([]int, len(ls))
 	for i, l := range ls {
-		if classes > 0 && int(l) >= classes {
-			return nil, invalidArgument("%s.labels[%d]: %d is out of range [0,%d)", field, i, l, classes)
-		}
 		out[i] = int(l)
 	}
-	return out, nil
+	return out
 }
 
 // textDomain checks a text instance and tokenizes it, as the text methods

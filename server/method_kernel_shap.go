@@ -26,7 +26,7 @@ func parseKernelSHAPJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 		return wordSpec(in.req, r.Positional, r.MaskString, r.Seed, r.NumSamples,
 			func(ctx context.Context, m explain.TextModel, run engine.Run) (*explain.Result, *explain.TextFeatures, error) {
 				r := r
-				applyRun(run, &r.Seed, &r.NumSamples, &r.Labels, &r.TopLabels)
+				applyRun(run, &r.Sampling, &r.Targets)
 				return explain.KernelSHAPText(ctx, m, r)
 			})
 	case inst.GetImage() != nil:
@@ -41,7 +41,7 @@ func parseKernelSHAPJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 		return segmentSpec(img, layout, r.Segments, r.NumSegments, r.Fill, r.Seed, r.NumSamples, "kernel_shap.fill",
 			func(ctx context.Context, m explain.Model, run engine.Run) (*explain.Result, error) {
 				r := r
-				applyRun(run, &r.Seed, &r.NumSamples, &r.Labels, &r.TopLabels)
+				applyRun(run, &r.Sampling, &r.Targets)
 				return explain.KernelSHAPImage(ctx, m, r)
 			})
 	}
@@ -53,7 +53,7 @@ func parseKernelSHAPJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 		Seed: r.Seed, Rows: r.NumSamples, Sampled: true, Seeded: true, Players: playerCount(len(r.Instance), r.Groups),
 		Run: func(ctx context.Context, m engine.Scorer, run engine.Run) (*explain.Result, error) {
 			r := r
-			applyRun(run, &r.Seed, &r.NumSamples, &r.Labels, &r.TopLabels)
+			applyRun(run, &r.Sampling, &r.Targets)
 			res, err := explain.KernelSHAP(ctx, m, r)
 			if err == nil {
 				nameGroups(res, names)
@@ -64,24 +64,24 @@ func parseKernelSHAPJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	}}, nil
 }
 
-// shapCommon validates the KernelSHAP options every instance kind shares.
-func shapCommon(o *explainerv1.KernelShapOptions, info predictor.ModelInfo) (n int, link explain.Link, labels []int, err error) {
-	const field = "kernel_shap"
-	if ns := o.GetNumSamples(); ns > explain.MaxNumSamples {
-		return 0, 0, nil, invalidArgument("%s.num_samples: %d exceeds limit %d", field, ns, explain.MaxNumSamples)
-	}
+// shapCommon validates the KernelSHAP options every instance kind shares;
+// explain checks the sampling and the targets.
+func shapCommon(o *explainerv1.KernelShapOptions, info predictor.ModelInfo, seed uint64) (explain.Sampling, explain.Targets, explain.Link, error) {
+	sampling := explain.Sampling{NumSamples: int(o.GetNumSamples()), Seed: seed}
+	targets := explain.Targets{Labels: labelInts(o.GetLabels()), TopLabels: int(o.GetTopLabels())}
+	var link explain.Link
 	switch o.GetLink() {
 	case explainerv1.Link_LINK_UNSPECIFIED, explainerv1.Link_LINK_IDENTITY:
 		link = explain.LinkIdentity
 	case explainerv1.Link_LINK_LOGIT:
 		link = explain.LinkLogit
 	default:
-		return 0, 0, nil, invalidArgument("%s.link: unknown value %d", field, int32(o.GetLink()))
+		return sampling, targets, link, invalidArgument("kernel_shap.link: unknown value %d", int32(o.GetLink()))
 	}
-	if labels, err = labelsOf(field, o.GetLabels(), info.NumClasses); err != nil {
-		return 0, 0, nil, err
+	if err := sampling.Validate(1); err != nil {
+		return sampling, targets, link, err
 	}
-	return int(o.GetNumSamples()), link, labels, nil
+	return sampling, targets, link, targets.Validate(info.NumClasses)
 }
 
 // parseKernelSHAP validates a KernelSHAP request.
@@ -106,7 +106,7 @@ func parseKernelSHAP(req *explainerv1.ExplainRequest, info predictor.ModelInfo, 
 	if err := d.add(field+".background", bg.GetValues(), nil, bg.GetWeights(), p, false); err != nil {
 		return r, nil, err
 	}
-	ns, link, labels, err := shapCommon(o, info)
+	sampling, targets, link, err := shapCommon(o, info, seed)
 	if err != nil {
 		return r, nil, err
 	}
@@ -120,11 +120,9 @@ func parseKernelSHAP(req *explainerv1.ExplainRequest, info predictor.ModelInfo, 
 		BackgroundWeights: d.weights,
 		Groups:            gs,
 		FeatureNames:      names,
-		NumSamples:        ns,
+		Sampling:          sampling,
+		Targets:           targets,
 		Link:              link,
-		Labels:            labels,
-		TopLabels:         int(o.GetTopLabels()),
-		Seed:              seed,
 	}, groupNames, nil
 }
 
@@ -140,14 +138,14 @@ func parseKernelSHAPText(req *explainerv1.ExplainRequest, info predictor.ModelIn
 	if len(o.GetMaskString()) > MaxNameLength {
 		return r, invalidArgument("kernel_shap.mask_string: longer than %d bytes", MaxNameLength)
 	}
-	n, link, labels, err := shapCommon(o, info)
+	sampling, targets, link, err := shapCommon(o, info, seed)
 	if err != nil {
 		return r, err
 	}
 	return explain.KernelSHAPTextRequest{
 		Text: txt.GetText(), SplitExpression: txt.GetSplitExpression(),
 		Positional: o.GetPositional(), MaskString: o.GetMaskString(),
-		NumSamples: n, Link: link, Labels: labels, TopLabels: int(o.GetTopLabels()), Seed: seed,
+		Sampling: sampling, Targets: targets, Link: link,
 	}, nil
 }
 
@@ -165,12 +163,12 @@ func parseKernelSHAPImage(req *explainerv1.ExplainRequest, img sampler.Image, in
 	if err != nil {
 		return r, err
 	}
-	n, link, labels, err := shapCommon(o, info)
+	sampling, targets, link, err := shapCommon(o, info, seed)
 	if err != nil {
 		return r, err
 	}
 	return explain.KernelSHAPImageRequest{
 		Image: img, Segments: seg, NumSegments: nseg, Fill: fill,
-		NumSamples: n, Link: link, Labels: labels, TopLabels: int(o.GetTopLabels()), Seed: seed,
+		Sampling: sampling, Targets: targets, Link: link,
 	}, nil
 }

@@ -25,7 +25,7 @@ func parseLIMEJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 		Seed: r.Seed, Rows: r.NumSamples, Sampled: true, Seeded: true, Players: len(r.Instance),
 		Run: func(ctx context.Context, m engine.Scorer, run engine.Run) (*explain.Result, error) {
 			r := *r
-			applyRun(run, &r.Seed, &r.NumSamples, &r.Labels, &r.TopLabels)
+			applyRun(run, &r.Sampling, &r.Targets)
 			return explain.LIME(ctx, m, r)
 		},
 		Curves: tabularCurves(r.Instance, nil, limeBaseline(r.Stats, len(r.Instance))),
@@ -71,35 +71,14 @@ func parseLIME(req *explainerv1.ExplainRequest, info predictor.ModelInfo, seed u
 	}
 	slices.Sort(categorical)
 
-	n := int(o.GetNumSamples())
-	if n == 0 {
-		n = explain.DefaultNumSamples
-	}
-	if n < 2 || n > explain.MaxNumSamples {
-		return nil, invalidArgument("lime.num_samples: %d is outside [2, %d]", n, explain.MaxNumSamples)
-	}
-	if n*p > MaxSampleValues {
-		return nil, invalidArgument("lime.num_samples: %d samples × %d features exceeds limit %d values; lower num_samples", n, p, MaxSampleValues)
-	}
-	sel, err := featureSelection(o.GetFeatureSelection())
+	sampling, fit, targets, err := limeCommon(o, info, seed, explain.DefaultNumSamples)
 	if err != nil {
 		return nil, err
 	}
-	if w := o.GetKernelWidth(); w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-		return nil, invalidArgument("lime.kernel_width: must be positive and finite")
+	if n := sampling.NumSamples; n*p > MaxSampleValues {
+		return nil, invalidArgument("lime.num_samples: %d samples × %d features exceeds limit %d values; lower num_samples", n, p, MaxSampleValues)
 	}
-	if len(o.GetLabels()) > maxLabelsListed {
-		return nil, invalidArgument("lime.labels: more than %d labels", maxLabelsListed)
-	}
-	labels := make([]int, len(o.GetLabels()))
-	for i, l := range o.GetLabels() {
-		if info.NumClasses > 0 && int(l) >= info.NumClasses {
-			return nil, invalidArgument("lime.labels[%d]: %d is out of range [0,%d)", i, l, info.NumClasses)
-		}
-		labels[i] = int(l)
-	}
-	surrogate, err := surrogateConfig(o)
-	if err != nil {
+	if fit.Surrogate, err = surrogateConfig(o); err != nil {
 		return nil, err
 	}
 	discretize := o.DiscretizeContinuous == nil || o.GetDiscretizeContinuous()
@@ -116,14 +95,9 @@ func parseLIME(req *explainerv1.ExplainRequest, info predictor.ModelInfo, seed u
 		CategoryNames:        categoryNames,
 		Stats:                stats,
 		SampleAroundInstance: o.GetSampleAroundInstance(),
-		NumSamples:           n,
-		NumFeatures:          int(o.GetNumFeatures()),
-		Selection:            sel,
-		KernelWidth:          o.GetKernelWidth(),
-		Labels:               labels,
-		TopLabels:            int(o.GetTopLabels()),
-		Seed:                 seed,
-		Surrogate:            surrogate,
+		Sampling:             sampling,
+		SurrogateFit:         fit,
+		Targets:              targets,
 	}, nil
 }
 
@@ -208,4 +182,36 @@ func ridgeConfig(alpha float64) explain.SurrogateConfig {
 		return explain.SurrogateConfig{Alpha: -1}
 	}
 	return explain.SurrogateConfig{Alpha: alpha}
+}
+
+// limeOptions are the options the three LIME methods share.
+type limeOptions interface {
+	GetNumSamples() uint32
+	GetNumFeatures() uint32
+	GetFeatureSelection() explainerv1.FeatureSelection
+	GetKernelWidth() float64
+	GetLabels() []uint32
+	GetTopLabels() uint32
+}
+
+// limeCommon reads the options every LIME method shares, with the sample
+// count's default resolved (the server's size limits need it); explain
+// checks them.
+func limeCommon(o limeOptions, info predictor.ModelInfo, seed uint64, defaultSamples int) (explain.Sampling, explain.SurrogateFit, explain.Targets, error) {
+	sampling := explain.Sampling{NumSamples: int(o.GetNumSamples()), Seed: seed}
+	if sampling.NumSamples == 0 {
+		sampling.NumSamples = defaultSamples
+	}
+	targets := explain.Targets{Labels: labelInts(o.GetLabels()), TopLabels: int(o.GetTopLabels())}
+	fit := explain.SurrogateFit{NumFeatures: int(o.GetNumFeatures()), KernelWidth: o.GetKernelWidth()}
+	var err error
+	if fit.Selection, err = featureSelection(o.GetFeatureSelection()); err != nil {
+		return sampling, fit, targets, err
+	}
+	for _, err := range []error{sampling.Validate(2), fit.Validate(), targets.Validate(info.NumClasses)} {
+		if err != nil {
+			return sampling, fit, targets, err
+		}
+	}
+	return sampling, fit, targets, nil
 }

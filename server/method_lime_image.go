@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"math"
 
 	"github.com/explainer-sidecar/explainer/engine"
 	"github.com/explainer-sidecar/explainer/explain"
@@ -27,7 +26,7 @@ func parseLIMEImageJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	return segmentSpec(img, layout, r.Segments, r.NumSegments, r.Fill, r.Seed, r.NumSamples, "lime_image.fill",
 		func(ctx context.Context, m explain.Model, run engine.Run) (*explain.Result, error) {
 			r := r
-			applyRun(run, &r.Seed, &r.NumSamples, &r.Labels, &r.TopLabels)
+			applyRun(run, &r.Sampling, &r.Targets)
 			return explain.LIMEImage(ctx, m, r)
 		})
 }
@@ -37,22 +36,7 @@ func parseLIMEImage(req *explainerv1.ExplainRequest, img sampler.Image, info pre
 	const field = "lime_image"
 	o := req.GetLimeImage()
 	var r explain.LIMEImageRequest
-	n := int(o.GetNumSamples())
-	if n == 0 {
-		n = explain.DefaultImageNumSamples
-	}
-	switch {
-	case n < 2 || n > explain.MaxNumSamples:
-		return r, invalidArgument("%s.num_samples: %d is outside [2, %d]", field, n, explain.MaxNumSamples)
-	}
-	sel, err := featureSelection(o.GetFeatureSelection())
-	if err != nil {
-		return r, err
-	}
-	if w := o.GetKernelWidth(); w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-		return r, invalidArgument("%s.kernel_width: must be positive and finite", field)
-	}
-	labels, err := labelsOf(field, o.GetLabels(), info.NumClasses)
+	sampling, fit, targets, err := limeCommon(o, info, seed, explain.DefaultImageNumSamples)
 	if err != nil {
 		return r, err
 	}
@@ -63,7 +47,7 @@ func parseLIMEImage(req *explainerv1.ExplainRequest, img sampler.Image, info pre
 	if err != nil {
 		return r, err
 	}
-	if n*nseg > MaxSampleValues {
+	if n := sampling.NumSamples; n*nseg > MaxSampleValues {
 		return r, invalidArgument("%s.num_samples: %d samples × %d segments exceeds limit %d values; lower num_samples", field, n, nseg, MaxSampleValues)
 	}
 	fill, err := imageFill(field, o.GetFill(), img)
@@ -71,16 +55,12 @@ func parseLIMEImage(req *explainerv1.ExplainRequest, img sampler.Image, info pre
 		return r, err
 	}
 	return explain.LIMEImageRequest{
-		Image:       img,
-		Segments:    segments,
-		NumSegments: nseg,
-		Fill:        fill,
-		NumSamples:  n,
-		NumFeatures: int(o.GetNumFeatures()),
-		Selection:   sel,
-		KernelWidth: o.GetKernelWidth(),
-		Labels:      labels,
-		TopLabels:   int(o.GetTopLabels()),
-		Seed:        seed,
+		Image:        img,
+		Segments:     segments,
+		NumSegments:  nseg,
+		Fill:         fill,
+		Sampling:     sampling,
+		SurrogateFit: fit,
+		Targets:      targets,
 	}, nil
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"math"
 
 	"github.com/explainer-sidecar/explainer/engine"
 	"github.com/explainer-sidecar/explainer/explain"
@@ -22,7 +21,7 @@ func parseLIMETextJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	return wordSpec(in.req, r.Positional, r.MaskString, r.Seed, r.NumSamples,
 		func(ctx context.Context, m explain.TextModel, run engine.Run) (*explain.Result, *explain.TextFeatures, error) {
 			r := r
-			applyRun(run, &r.Seed, &r.NumSamples, &r.Labels, &r.TopLabels)
+			applyRun(run, &r.Sampling, &r.Targets)
 			return explain.LIMEText(ctx, m, r)
 		})
 }
@@ -43,13 +42,11 @@ func parseLIMEText(req *explainerv1.ExplainRequest, info predictor.ModelInfo, se
 	if err != nil {
 		return r, err
 	}
-	n := int(o.GetNumSamples())
-	if n == 0 {
-		n = explain.DefaultNumSamples
+	sampling, fit, targets, err := limeCommon(o, info, seed, explain.DefaultNumSamples)
+	if err != nil {
+		return r, err
 	}
-	switch d := len(dom.Features); {
-	case n < 2 || n > explain.MaxNumSamples:
-		return r, invalidArgument("%s.num_samples: %d is outside [2, %d]", field, n, explain.MaxNumSamples)
+	switch n, d := sampling.NumSamples, len(dom.Features); {
 	case d == 0:
 		return r, invalidArgument("instance.text: has no words")
 	case n*d > MaxSampleValues:
@@ -60,28 +57,13 @@ func parseLIMEText(req *explainerv1.ExplainRequest, info predictor.ModelInfo, se
 	if len(o.GetMaskString()) > MaxNameLength {
 		return r, invalidArgument("%s.mask_string: longer than %d bytes", field, MaxNameLength)
 	}
-	sel, err := featureSelection(o.GetFeatureSelection())
-	if err != nil {
-		return r, err
-	}
-	if w := o.GetKernelWidth(); w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-		return r, invalidArgument("%s.kernel_width: must be positive and finite", field)
-	}
-	labels, err := labelsOf(field, o.GetLabels(), info.NumClasses)
-	if err != nil {
-		return r, err
-	}
 	return explain.LIMETextRequest{
 		Text:            txt.GetText(),
 		SplitExpression: txt.GetSplitExpression(),
 		Positional:      o.GetPositional(),
 		MaskString:      o.GetMaskString(),
-		NumSamples:      n,
-		NumFeatures:     int(o.GetNumFeatures()),
-		Selection:       sel,
-		KernelWidth:     o.GetKernelWidth(),
-		Labels:          labels,
-		TopLabels:       int(o.GetTopLabels()),
-		Seed:            seed,
+		Sampling:        sampling,
+		SurrogateFit:    fit,
+		Targets:         targets,
 	}, nil
 }

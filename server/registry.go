@@ -202,15 +202,15 @@ func requestError(method string, err error) error {
 	return status.Errorf(code, "%s.%s: %s", method, re.Field, re.Reason)
 }
 
-// applyRun sets a copy of a request's seed, sample count (when samples is
-// not nil) and labels to a run's: each run of a job (auto sampling's
-// rounds, stability's seeds) overrides the request's.
-func applyRun(run engine.Run, seed *uint64, samples *int, labels *[]int, topLabels *int) {
-	*seed = run.Seed
-	if samples != nil && run.Samples > 0 {
-		*samples = run.Samples
+// applyRun sets a copy of a request's seed, sample count and labels to a
+// run's: each run of a job (auto sampling's rounds, stability's seeds)
+// overrides the request's.
+func applyRun(run engine.Run, s *explain.Sampling, t *explain.Targets) {
+	s.Seed = run.Seed
+	if run.Samples > 0 {
+		s.NumSamples = run.Samples
 	}
 	if run.Labels != nil {
-		*labels, *topLabels = run.Labels, 0
+		t.Labels, t.TopLabels = run.Labels, 0
 	}
 }

@@ -131,7 +131,7 @@ func TestExplainPredictV1MatchesInProcessLIME(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, err := explain.LIME(context.Background(), scoreModel(predictortest.Logistic(testWeights, testBias)), explain.LIMERequest{
-		Instance: testInstance, Stats: stats, NumSamples: 1000, NumFeatures: 3, Labels: []int{1}, Seed: 11,
+		Instance: testInstance, Stats: stats, Sampling: explain.Sampling{NumSamples: 1000, Seed: 11}, SurrogateFit: explain.SurrogateFit{NumFeatures: 3}, Targets: explain.Targets{Labels: []int{1}},
 	})
 	if err != nil {
 		t.Fatal(err)
