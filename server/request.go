@@ -9,11 +9,10 @@ import (
 
 // Limits on request fields, named in the errors that enforce them.
 const (
-	MaxFeatures     = 10_000
-	MaxDatasetRows  = 100_000
-	MaxNameLength   = 256
-	MaxCategories   = 10_000
-	maxLabelsListed = 1_000
+	MaxFeatures    = 10_000
+	MaxDatasetRows = 100_000
+	MaxNameLength  = 256
+	MaxCategories  = 10_000
 )
 
 func defaultFeatureNames(p int) []string {
