@@ -45,45 +45,18 @@ func TestPanicInStabilityRunIsInternal(t *testing.T) {
 	req.Evaluation = &explainerv1.Evaluation{StabilityRuns: 2}
 	for _, stream := range []bool{false, true} {
 		client.calls.Store(0)
-		var err error
+		var run faultRun
 		if stream {
-			err = streamOneJob(t, sc, req)
+			run = runStream(t, context.Background(), sc, req)
 		} else {
-			_, err = sc.client.Explain(context.Background(), req)
+			run = runUnary(context.Background(), sc, req)
 		}
-		if st := status.Convert(err); st.Code() != codes.Internal || st.Message() != "internal error" {
-			t.Fatalf("stream=%v: got %v %q, want INTERNAL \"internal error\"", stream, st.Code(), st.Message())
+		if run.code != codes.Internal || run.msg != "internal error" {
+			t.Fatalf("stream=%v: got %v %q, want INTERNAL \"internal error\"", stream, run.code, run.msg)
 		}
 	}
 	// Still serving.
 	if _, err := sc.client.Explain(context.Background(), &explainerv1.ExplainRequest{}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("after the panics: %v, want INVALID_ARGUMENT", err)
-	}
-}
-
-// streamOneJob runs req as one job on a stream and returns its error.
-func streamOneJob(t *testing.T, sc *sidecar, req *explainerv1.ExplainRequest) error {
-	t.Helper()
-	stream, err := sc.client.ExplainStream(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.Send(startJob("j", req)); err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		msg, err := stream.Recv()
-		if err != nil {
-			t.Fatalf("stream ended without the job's outcome: %v", err)
-		}
-		if e := msg.GetError(); e != nil {
-			return status.Error(codes.Code(e.GetCode()), e.GetMessage())
-		}
-		if msg.GetResult() != nil {
-			return nil
-		}
 	}
 }
