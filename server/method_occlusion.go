@@ -193,8 +193,8 @@ func textOcclusionSpec(in *parseInput) (*jobSpec, error) {
 }
 
 // maxRenderBytes caps the bytes of the texts text occlusion renders for
-// one model call.
-const maxRenderBytes = 64 << 20
+// one Predict call (it keeps two in flight), whatever the batch size.
+const maxRenderBytes = 16 << 20
 
 // tokenSpans are each token position's byte ranges.
 func tokenSpans(dom *sampler.TextDomain) [][][2]int {

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/explainer-sidecar/explainer/engine"
+	"github.com/explainer-sidecar/explainer/predictor"
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+)
+
+// distinctWords is a text of n distinct words of about size bytes each.
+func distinctWords(n, size int) string {
+	words := make([]string, n)
+	for i := range words {
+		w := fmt.Sprintf("w%d", i)
+		words[i] = w + strings.Repeat("x", max(0, size-len(w)))
+	}
+	return strings.Join(words, " ")
+}
+
+func textOcclusionRequest(text string, window uint32) *explainerv1.ExplainRequest {
+	return &explainerv1.ExplainRequest{
+		Model:    "model",
+		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{Text: text}}},
+		Method:   &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{Window: []uint32{window}}},
+	}
+}
+
+// TestTextOcclusionRefusesWhatItCannotHold: windows × text bytes above
+// MaxTextSampleBytes is refused up front with INVALID_ARGUMENT naming the
+// limit, instead of building every occluded text (issue 14, item 1: a
+// 60 MB text of 2,000 words killed the process).
+func TestTextOcclusionRefusesWhatItCannotHold(t *testing.T) {
+	srv := New(func(string) predictor.Client { return nil })
+	defer srv.Shutdown()
+	text := distinctWords(2000, 200) // 400 kB: 2001 texts are 800 MB
+	_, _, err := srv.parseJob(context.Background(), textOcclusionRequest(text, 1), predictor.ModelInfo{NumClasses: 2}, nil)
+	st := status.Convert(err)
+	if st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), fmt.Sprint(MaxTextSampleBytes)) {
+		t.Fatalf("got %v %q, want INVALID_ARGUMENT naming the limit %d", st.Code(), st.Message(), MaxTextSampleBytes)
+	}
+}
+
+// recordingScorer scores texts by their length and records the bytes of
+// the largest call.
+type recordingScorer struct {
+	mu       sync.Mutex
+	maxBytes int
+	texts    int
+}
+
+func (r *recordingScorer) Predict(context.Context, [][]float64) ([][]float64, error) {
+	return nil, fmt.Errorf("rows: not a text model")
+}
+
+func (r *recordingScorer) PredictText(_ context.Context, texts []string) ([][]float64, error) {
+	bytes := 0
+	out := make([][]float64, len(texts))
+	for i, s := range texts {
+		bytes += len(s)
+		out[i] = []float64{0, float64(len(s))}
+	}
+	r.mu.Lock()
+	r.maxBytes = max(r.maxBytes, bytes)
+	r.texts += len(texts)
+	r.mu.Unlock()
+	return out, nil
+}
+
+// TestTextOcclusionRendersPerCall: the occluded texts are rendered a
+// call's worth at a time, at most maxRenderBytes of them, not all at once.
+func TestTextOcclusionRendersPerCall(t *testing.T) {
+	srv := New(func(string) predictor.Client { return nil })
+	defer srv.Shutdown()
+	text := distinctWords(200, 2<<10) // 400 kB, 201 texts: 80 MB in all
+	_, spec, err := srv.parseJob(context.Background(), textOcclusionRequest(text, 1), predictor.ModelInfo{NumClasses: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingScorer{}
+	res, err := spec.Run(context.Background(), rec, engine.Run{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.texts != 201 || res.NumSamples != 201 {
+		t.Fatalf("scored %d texts, result says %d, want the text and 200 windows", rec.texts, res.NumSamples)
+	}
+	if rec.maxBytes > maxRenderBytes {
+		t.Errorf("one call rendered %d bytes of text, want at most %d", rec.maxBytes, maxRenderBytes)
+	}
+	if all := 201 * len(text); rec.maxBytes >= all/2 {
+		t.Errorf("one call rendered %d of the %d bytes in all: not per call", rec.maxBytes, all)
+	}
+}
