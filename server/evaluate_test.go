@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/explainer-sidecar/explainer/engine"
 	"github.com/explainer-sidecar/explainer/internal/demo"
 	"github.com/explainer-sidecar/explainer/predictor/predictortest"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
@@ -364,5 +365,44 @@ func TestStabilityRisesWithAutoSampling(t *testing.T) {
 	}
 	if auto.GetMeanRankCorrelation() < fixed.GetMeanRankCorrelation()+0.05 {
 		t.Errorf("auto sampling's rank correlation %.3f is not above 5000 samples' %.3f", auto.GetMeanRankCorrelation(), fixed.GetMeanRankCorrelation())
+	}
+}
+
+// TestSensitivityCurvesOnlyForExplainedLabels: on a 40-class model,
+// sensitivity's fidelity curves are computed for the labels asked for, or
+// for at most engine.MaxCurveLabels, not for every class (issue 14, item 8).
+func TestSensitivityCurvesOnlyForExplainedLabels(t *testing.T) {
+	const classes = 40
+	_, newClient := predictV1Model(t, func(p *predictortest.PredictServer) {
+		p.ClassNames = nil
+		p.Score = func(rows [][]float64) [][]float64 {
+			out := make([][]float64, len(rows))
+			for i, r := range rows {
+				out[i] = make([]float64, classes)
+				for c := range out[i] {
+					out[i][c] = r[c%len(r)] * float64(c+1)
+				}
+			}
+			return out
+		}
+	})
+	sc := startSidecar(t, newClient)
+	rows, _ := permutationData(30)
+	for _, tt := range []struct {
+		labels []uint32
+		curves int
+	}{{nil, engine.MaxCurveLabels}, {[]uint32{3, 17}, 2}} {
+		req := &explainerv1.ExplainRequest{
+			Model:      "model",
+			Method:     &explainerv1.ExplainRequest_Sensitivity{Sensitivity: &explainerv1.SensitivityOptions{Labels: tt.labels, Data: &explainerv1.Dataset{NumRows: 30, Values: flat(rows)}}},
+			Evaluation: &explainerv1.Evaluation{FidelityCurves: true, CurveSteps: 2, RandomOrders: 1},
+		}
+		resp, err := sc.client.Explain(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(resp.GetExplanation().GetEvaluation().GetCurves()); got != tt.curves {
+			t.Errorf("labels %v: %d curves, want %d", tt.labels, got, tt.curves)
+		}
 	}
 }
