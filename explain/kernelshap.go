@@ -183,7 +183,8 @@ type KernelSHAPRequest struct {
 // request, seed and model give the same result.
 //
 // An invalid request, a budget over MaxKernelSHAPValues and, with the logit
-// link, a mean score at 0 or 1 give a *RequestError naming the field. The
+// link, a mean score at 0 or 1 (with Precondition set, as for a label
+// beyond the model's classes) give a *RequestError naming the field. The
 // model's error is returned as it is (ctx's error when ctx ends first); an
 // answer of the wrong shape or with non-finite scores is an error that
 // says so.
@@ -301,7 +302,7 @@ func shapLinkErr(l Link, label int) error {
 	if l != LinkLogit {
 		return fmt.Errorf("explain: kernelshap: the mean scores of label %d overflow", label)
 	}
-	return invalid("link", "logit needs the mean scores of label %d strictly between 0 and 1", label)
+	return precondition("link", "logit needs the mean scores of label %d strictly between 0 and 1", label)
 }
 
 // checkShapScores checks the model's answer: one row per input row, all of the

@@ -209,7 +209,7 @@ func pickLabels(labels []int, top int, instance []float64) ([]int, error) {
 	}
 	for i, l := range labels {
 		if l < 0 || l >= classes {
-			return nil, invalid(fmt.Sprintf("labels[%d]", i), "%d is out of range [0,%d)", l, classes)
+			return nil, precondition(fmt.Sprintf("labels[%d]", i), "%d is out of range [0,%d)", l, classes)
 		}
 	}
 	return labels, nil

@@ -17,10 +17,22 @@ type Model interface {
 type RequestError struct {
 	Field  string
 	Reason string
+	// Precondition reports that the request is valid, but the model's
+	// answer makes it fail: FAILED_PRECONDITION rather than
+	// INVALID_ARGUMENT. Examples: a label beyond the classes the model
+	// returned, a regression output it does not have, or scores so large
+	// that the fit's weighted sums overflow.
+	Precondition bool
 }
 
 func (e *RequestError) Error() string { return "explain: " + e.Field + ": " + e.Reason }
 
 func invalid(field, format string, args ...any) error {
 	return &RequestError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// precondition is invalid for a valid request that the model's answer
+// makes fail (RequestError.Precondition).
+func precondition(field, format string, args ...any) error {
+	return &RequestError{Field: field, Reason: fmt.Sprintf(format, args...), Precondition: true}
 }

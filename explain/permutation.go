@@ -106,9 +106,11 @@ type PermutationRequest struct {
 // s₀, Seed, and NumSamples = N + G·R·n, the rows the model scored; it has
 // one LabelResult (Label 0).
 //
-// A request that cannot run is a *RequestError naming the field; a model
-// output the score cannot read (wrong row count or width, non-finite
-// scores, fewer classes than a target) is another error. When ctx is done
+// A request that cannot run is a *RequestError naming the field; so is a
+// valid request that the model's answer cannot serve (fewer class columns
+// than the targets' classes, or than 2 for a classification score; no
+// column Output), with Precondition set. A model output the score cannot
+// read (wrong row count or width, non-finite scores) is another error. When ctx is done
 // no new evaluation starts and ctx's error is returned.
 func Permutation(ctx context.Context, m Model, req PermutationRequest) (*Result, error) {
 	run, err := req.prepare()
