@@ -295,12 +295,15 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 		}
 		res.Labels = append(res.Labels, lr)
 	}
+	if err := res.nonFinite(); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
 func shapLinkErr(l Link, label int) error {
 	if l != LinkLogit {
-		return fmt.Errorf("explain: kernelshap: the mean scores of label %d overflow", label)
+		return precondition("scores", "label %d: the mean scores overflow", label)
 	}
 	return precondition("link", "logit needs the mean scores of label %d strictly between 0 and 1", label)
 }

@@ -255,6 +255,9 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 		}
 		res.Labels = append(res.Labels, lr)
 	}
+	if err := res.nonFinite(); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 

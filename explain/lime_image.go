@@ -162,7 +162,7 @@ func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, err
 		}
 		s, err := fit.Fit(target, k, sel, req.Surrogate)
 		if err != nil {
-			return nil, fmt.Errorf("explain: lime image fit for label %d: %w", label, err)
+			return nil, limeFitErr("lime image", label, err)
 		}
 		lr := LabelResult{
 			Label: label, Prediction: scores[0][label],

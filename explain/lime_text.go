@@ -208,7 +208,7 @@ func LIMEText(ctx context.Context, m TextModel, req LIMETextRequest) (*Result, *
 		}
 		s, err := fit.Fit(target, k, sel, req.Surrogate)
 		if err != nil {
-			return nil, nil, fmt.Errorf("explain: lime text fit for label %d: %w", label, err)
+			return nil, nil, limeFitErr("lime text", label, err)
 		}
 		lr := LabelResult{
 			Label:           label,

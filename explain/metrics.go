@@ -243,20 +243,26 @@ func (sc *scorer) score(scores [][]float64, width int) (float64, error) {
 	} else if sc.output >= width {
 		return 0, precondition("output", "%d is out of range: the model returned %d outputs per row", sc.output, width)
 	}
+	var s float64
 	switch sc.kind {
 	case ScoreAccuracy:
-		return sc.accuracy(scores), nil
+		s = sc.accuracy(scores)
 	case ScoreBalancedAccuracy:
-		return sc.balancedAccuracy(scores, width), nil
+		s = sc.balancedAccuracy(scores, width)
 	case ScoreNegLogLoss:
-		return -sc.logLoss(scores, width), nil
+		s = -sc.logLoss(scores, width)
 	case ScoreROCAUC:
-		return sc.rocAUC(scores), nil
+		s = sc.rocAUC(scores)
 	case ScoreNegMSE:
-		return -sc.sse(scores) / sc.wsum, nil
+		s = -sc.sse(scores) / sc.wsum
 	default: // ScoreR2
-		return r2(sc.sse(scores), sc.tss), nil
+		s = r2(sc.sse(scores), sc.tss)
 	}
+	if !finite(s) {
+		// Regression outputs (or targets) whose squared errors overflow.
+		return 0, precondition("scores", "the %s score is not finite: the model's outputs are too large for its sums", sc.kind)
+	}
+	return s, nil
 }
 
 // argmax returns the index of the largest value, the first on ties.

@@ -120,6 +120,8 @@ type OcclusionResult struct {
 // clients do not), and must be safe for two concurrent Predict calls.
 // Occlusion checks ctx before each call and stops at once when it is done,
 // returning an error that wraps ctx.Err(); a failed call cancels the other.
+// Scores so large that the sums overflow (a map or a standard error that
+// would not be finite) give a *RequestError with Precondition set.
 func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionResult, error) {
 	g, err := req.geometry()
 	if err != nil {
@@ -260,7 +262,13 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 				}
 			}
 			if req.Partial != nil && (j+1)%perBand == 0 {
-				req.Partial(j+1, g.windows, g.normalise(sums))
+				a := g.normalise(sums)
+				for _, at := range a {
+					if !finite(at...) {
+						return errNonFiniteOcclusion()
+					}
+				}
+				req.Partial(j+1, g.windows, a)
 			}
 		}
 		return nil
@@ -302,6 +310,9 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 	for t := range sums {
 		g.stdErrs(sqs[t], sums[t], shift[t])
 		g.divide(sums[t])
+		if !finite(sums[t]...) || !finite(sqs[t]...) {
+			return nil, errNonFiniteOcclusion()
+		}
 	}
 	return &OcclusionResult{
 		Shape:          append([]int(nil), req.Shape...),
@@ -327,6 +338,13 @@ func OcclusionWindowCount(n, w, s int) int {
 		return 0
 	}
 	return min((n-w+s-1)/s+1, (n+s-1)/s)
+}
+
+// errNonFiniteOcclusion refuses a map whose sums overflow: score drops
+// too large (beyond about 1e150, whose squares overflow) for the sums of
+// the drops and of their squares.
+func errNonFiniteOcclusion() error {
+	return precondition("scores", "the occlusion map is not finite: the model's scores are too large for its sums")
 }
 
 // occlusionGeometry is the windows' layout over the flat tensor.

@@ -146,7 +146,11 @@ func Permutation(ctx context.Context, m Model, req PermutationRequest) (*Result,
 		for baseDone && reported < R && finished[reported] == G {
 			reported++
 			if req.Partial != nil {
-				req.Partial(reported, run.result(reported))
+				res := run.result(reported)
+				if err := res.nonFinite(); err != nil {
+					return err
+				}
+				req.Partial(reported, res)
 			}
 		}
 		return nil
@@ -167,7 +171,11 @@ func Permutation(ctx context.Context, m Model, req PermutationRequest) (*Result,
 	if err := runEvaluations(ctx, 1+G*R, newWorker, collect); err != nil {
 		return nil, err
 	}
-	return run.result(R), nil
+	res := run.result(R)
+	if err := res.nonFinite(); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // permutationRun is a validated PermutationRequest, resolved.

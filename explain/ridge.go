@@ -210,6 +210,9 @@ func (nb *Neighborhood) label(target []float64) (*labelStats, error) {
 	impl := blas64.Implementation()
 	ls.tss = impl.Ddot(nb.n, ls.y, 1, ls.y, 1)
 	impl.Dgemv(blas.NoTrans, nb.p, nb.n, 1, nb.xs, nb.n, ls.y, 1, 0, ls.xty, 1)
+	if !finite(ls.mean, ls.tss) || !finite(ls.xty...) {
+		return nil, errNonFiniteFit()
+	}
 	return ls, nil
 }
 

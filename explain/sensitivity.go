@@ -146,6 +146,9 @@ func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result,
 	if err := runEvaluations(ctx, 2*p, newWorker, collect); err != nil {
 		return nil, err
 	}
+	if err := res.nonFinite(); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 

@@ -39,6 +39,13 @@ func inputErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrSurrogateInput}, args...)...)
 }
 
+// errNonFiniteFit is the error of a fit whose sums overflow: finite
+// targets too large (about 1e150 and beyond) for the weighted sums of
+// squares, which would give NaN, ±Inf or zero coefficients.
+func errNonFiniteFit() error {
+	return &RequestError{Field: "target", Reason: "the fit is not finite: the values are too large for its weighted sums", Precondition: true}
+}
+
 // FeatureSelection is lime's feature_selection: how the features of a
 // surrogate are chosen before the final fit.
 type FeatureSelection int
@@ -253,6 +260,10 @@ func checkFitArgs(numFeatures int, sel FeatureSelection, cfg SurrogateConfig) er
 // matrix; coefficients at zero get 0. StdErr is 0 throughout when
 // n₊ ≤ k + 1 or when A is numerically singular (an α = 0 fit on collinear
 // features, whose coefficients are not identified).
+//
+// A fit whose sums overflow (finite targets too large for the weighted
+// sums of squares, beyond about 1e150) would be NaN, ±Inf or zero: it is
+// refused with a *RequestError on "target" with Precondition set.
 func (nb *Neighborhood) Fit(target []float64, numFeatures int, sel FeatureSelection, cfg SurrogateConfig) (Surrogate, error) {
 	if err := checkFitArgs(numFeatures, sel, cfg); err != nil {
 		return Surrogate{}, err
@@ -298,6 +309,9 @@ func (nb *Neighborhood) Fit(target []float64, numFeatures int, sel FeatureSelect
 	resid := nb.residuals(ls, used, coef)
 	out.Score = r2(blas64.Implementation().Ddot(nb.n, resid, 1, resid, 1), ls.tss)
 	out.StdErr = nb.stdErrs(resid, used, coef, cfg)
+	if !finite(out.Intercept, out.LocalPred, out.Score) || !finite(out.Coef...) || !finite(out.StdErr...) {
+		return Surrogate{}, errNonFiniteFit()
+	}
 	return out, nil
 }
 
