@@ -238,7 +238,9 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 	var solver *shapleySolver
 	var y []float64
 	if coal != nil {
-		solver = newShapleySolver(coal.Masks, coal.Weights)
+		if solver, err = newShapleySolver(coal.Masks, coal.Weights, ctx.Err); err != nil {
+			return nil, err
+		}
 		solver.complete = coal.Complete()
 		y = make([]float64, len(coal.Masks))
 	}
@@ -253,6 +255,9 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 	phi := make([]float64, players)
 	se := make([]float64, players)
 	for _, label := range labels {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		fx := scores[0][label]
 		base := req.Link.apply(g.mean(scores[1:1+n], label))
 		full := req.Link.apply(fx)
@@ -273,7 +278,9 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 				y[k] = v - base
 			}
 			solver.solve(phi, y, full-base)
-			solver.stdErrs(se, phi)
+			if se, err = solver.stdErrs(se, phi, ctx.Err); err != nil {
+				return nil, err
+			}
 		}
 		lr := LabelResult{
 			Label:        label,

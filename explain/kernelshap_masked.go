@@ -120,7 +120,7 @@ func KernelSHAPText(ctx context.Context, m TextModel, req KernelSHAPTextRequest)
 	for j, f := range dom.Features {
 		names[j] = f.Word
 	}
-	res, err := maskedShapResult("kernelshap_text", scores, len(texts), coal, nil, names, req.Link, req.Labels, req.TopLabels, req.Seed)
+	res, err := maskedShapResult(ctx.Err, "kernelshap_text", scores, len(texts), coal, nil, names, req.Link, req.Labels, req.TopLabels, req.Seed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -183,8 +183,10 @@ func maskedShapCoalitions(players, budget int, seed uint64) (*sampler.Coalitions
 // rows (row 0: all players present, row 1: none, row 2+k: coalition k of
 // coal), one score row per coalition (no background). varying maps the
 // game's players to the attributions' indices (nil: the identity); the
-// other attributions are 0. names describe the attributions.
-func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler.Coalitions, varying []int,
+// other attributions are 0. names describe the attributions. It calls stop
+// (the caller's ctx.Err) between labels and long products, and returns its
+// error.
+func maskedShapResult(stop func() error, method string, scores [][]float64, rows int, coal *sampler.Coalitions, varying []int,
 	names []string, link Link, wantLabels []int, top int, seed uint64) (*Result, error) {
 	if err := checkShapScores(scores, rows); err != nil {
 		return nil, err
@@ -200,7 +202,9 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 	var solver *shapleySolver
 	var y []float64
 	if coal != nil {
-		solver = newShapleySolver(coal.Masks, coal.Weights)
+		if solver, err = newShapleySolver(coal.Masks, coal.Weights, stop); err != nil {
+			return nil, err
+		}
 		solver.complete = coal.Complete()
 		y = make([]float64, len(coal.Masks))
 	}
@@ -214,6 +218,9 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 	phi := make([]float64, players)
 	se := make([]float64, players)
 	for _, label := range labels {
+		if err := stopped(stop); err != nil {
+			return nil, err
+		}
 		fx := scores[0][label]
 		full := link.apply(fx)
 		base := link.apply(scores[1][label])
@@ -233,7 +240,9 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 				y[k] = v - base
 			}
 			solver.solve(phi, y, full-base)
-			solver.stdErrs(se, phi)
+			if se, err = solver.stdErrs(se, phi, stop); err != nil {
+				return nil, err
+			}
 		}
 		lr := LabelResult{
 			Label:        label,
@@ -382,7 +391,7 @@ func KernelSHAPImage(ctx context.Context, m Model, req KernelSHAPImageRequest) (
 	for s := range names {
 		names[s] = fmt.Sprintf("segment %d", s)
 	}
-	return maskedShapResult("kernelshap_image", scores, len(rows), coal, varying, names, req.Link, req.Labels, req.TopLabels, req.Seed)
+	return maskedShapResult(ctx.Err, "kernelshap_image", scores, len(rows), coal, varying, names, req.Link, req.Labels, req.TopLabels, req.Seed)
 }
 
 func (req *KernelSHAPImageRequest) validate() error {

@@ -65,8 +65,7 @@ func LassoPath(x [][]float64, y []float64) (alphas []float64, coefs [][]float64,
 	}
 	xty := make([]float64, p)
 	impl.Dgemv(blas.NoTrans, p, n, 1, cols, n, y, 1, 0, xty, 1)
-	alphas, coefs = larsLasso(gram, xty, p, n)
-	return alphas, coefs, nil
+	return larsLasso(gram, xty, p, n, nil)
 }
 
 // LassoPath is LassoPath on lime's lasso_path input for target: the
@@ -77,8 +76,7 @@ func (nb *Neighborhood) LassoPath(target []float64) (alphas []float64, coefs [][
 	if err != nil {
 		return nil, nil, err
 	}
-	alphas, coefs = larsLasso(nb.gram, ls.xty, nb.p, nb.n)
-	return alphas, coefs, nil
+	return larsLasso(nb.gram, ls.xty, nb.p, nb.n, nil)
 }
 
 const (
@@ -97,7 +95,9 @@ const (
 // leave; indices[k] is the original feature in working column k, and the
 // first nActive columns are the active set. cov[k] holds the correlation
 // of working column nActive+k with the residual.
-func larsLasso(gram, xty []float64, p, n int) (alphas []float64, coefs [][]float64) {
+//
+// It calls stop (nil: never) before each step and returns its error.
+func larsLasso(gram, xty []float64, p, n int, stop func() error) (alphas []float64, coefs [][]float64, err error) {
 	maxFeatures := min(larsMaxIter, p)
 	L := make([]float64, maxFeatures*maxFeatures) // lower triangle, row-major, stride maxFeatures
 	ld := maxFeatures
@@ -121,6 +121,9 @@ func larsLasso(gram, xty []float64, p, n int) (alphas []float64, coefs [][]float
 	g := func(a, b int) float64 { return gram[indices[a]*p+indices[b]] }
 
 	for {
+		if err := stopped(stop); err != nil {
+			return nil, nil, err
+		}
 		var C, Cs float64 // |C_| and C_
 		cIdx := 0
 		if len(cov) > 0 {
@@ -294,7 +297,7 @@ func larsLasso(gram, xty []float64, p, n int) (alphas []float64, coefs [][]float
 			}
 		}
 	}
-	return alphas[:nIter+1], coefs[:nIter+1]
+	return alphas[:nIter+1], coefs[:nIter+1], nil
 }
 
 // cholSolveLower overwrites b with the solution of L Lᵀ x = b, L the k×k

@@ -116,7 +116,7 @@ func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
 	weights := kernelWeightsToFirst(nb.Interpretable, width)
 	// The weighted Gram matrix is most of a fit's cost; build it once for
 	// every label.
-	fit, err := NewNeighborhood(nb.Interpretable, weights)
+	fit, err := newNeighborhood(nb.Interpretable, weights, ctx.Err)
 	if err != nil {
 		return nil, fmt.Errorf("explain: lime: %w", err)
 	}
@@ -138,7 +138,7 @@ func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
 			}
 			target[i] = row[label]
 		}
-		s, err := fit.Fit(target, k, sel, req.Surrogate)
+		s, err := fit.fitLabel(ctx.Err, target, k, sel, req.Surrogate)
 		if err != nil {
 			return nil, limeFitErr("lime", label, err)
 		}

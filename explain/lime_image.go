@@ -139,7 +139,7 @@ func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, err
 		return nil, err
 	}
 	weights := KernelWeights(nil, CosineDistancesToOnes(nil, data), width)
-	fit, err := NewNeighborhood(data, weights)
+	fit, err := newNeighborhood(data, weights, ctx.Err)
 	if err != nil {
 		return nil, fmt.Errorf("explain: lime image: %w", err)
 	}
@@ -160,7 +160,7 @@ func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, err
 			}
 			target[i] = row[label]
 		}
-		s, err := fit.Fit(target, k, sel, req.Surrogate)
+		s, err := fit.fitLabel(ctx.Err, target, k, sel, req.Surrogate)
 		if err != nil {
 			return nil, limeFitErr("lime image", label, err)
 		}

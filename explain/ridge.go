@@ -43,11 +43,15 @@ const xsBlock = 1024
 // dot product by gonum's Ddot: the arithmetic of gonum's Dsyrk called block
 // after block with β = 1 (TestGramMatchesDsyrk), so that an entry has the
 // same bits whichever goroutine computes it and however the rows are
-// grouped.
-func (nb *Neighborhood) gramRows(r0, r1 int) {
+// grouped. It calls stop (nil: never) before each block and returns its
+// error, leaving the rows unfinished.
+func (nb *Neighborhood) gramRows(r0, r1 int, stop func() error) error {
 	n, p := nb.n, nb.p
 	impl := blas64.Implementation()
 	for c0 := 0; c0 < n; c0 += gramBlock {
+		if err := stopped(stop); err != nil {
+			return err
+		}
 		b := min(gramBlock, n-c0)
 		for j := r0; j < r1; j++ {
 			xj := nb.xs[j*n+c0 : j*n+c0+b]
@@ -62,6 +66,17 @@ func (nb *Neighborhood) gramRows(r0, r1 int) {
 			}
 		}
 	}
+	return nil
+}
+
+// stopped returns stop's error, nil when stop is nil: the long loops of
+// the fits call it between steps, so that a caller (an estimator, with
+// ctx.Err) can end them.
+func stopped(stop func() error) error {
+	if stop == nil {
+		return nil
+	}
+	return stop()
 }
 
 // triangleSplit returns the first row of group t when the rows of the
@@ -92,6 +107,12 @@ const minParallelWork = 1 << 17
 // by the same operations in the same order on any of them, so the result is
 // the same, bit for bit, whatever GOMAXPROCS.
 func NewNeighborhood(data [][]float64, weights []float64) (*Neighborhood, error) {
+	return newNeighborhood(data, weights, nil)
+}
+
+// newNeighborhood is NewNeighborhood calling stop (nil: never) between the
+// blocks of its long accumulation, and returning its error as is.
+func newNeighborhood(data [][]float64, weights []float64, stop func() error) (*Neighborhood, error) {
 	n := len(data)
 	if n < 2 {
 		return nil, inputErr("need at least 2 rows, got %d", n)
@@ -164,9 +185,15 @@ func NewNeighborhood(data [][]float64, weights []float64) (*Neighborhood, error)
 			}
 		}
 	})
+	errs := make([]error, groups)
 	parallel.For(groups, func(t int) {
-		nb.gramRows(triangleSplit(p, groups, t), triangleSplit(p, groups, t+1))
+		errs[t] = nb.gramRows(triangleSplit(p, groups, t), triangleSplit(p, groups, t+1), stop)
 	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
 	for j := range p {
 		for k := j + 1; k < p; k++ {
 			nb.gram[k*p+j] = nb.gram[j*p+k]
@@ -251,8 +278,9 @@ type ridgeSolver struct {
 }
 
 // solve writes the ridge coefficients for the features sel into dst
-// (reallocated when too small) and returns it.
-func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []int, alpha float64) []float64 {
+// (reallocated when too small) and returns it. It calls stop (nil: never)
+// during a long factorisation and returns its error.
+func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []int, alpha float64, stop func() error) ([]float64, error) {
 	k := len(sel)
 	if cap(dst) < k {
 		dst = make([]float64, k)
@@ -270,13 +298,22 @@ func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []
 		a[r*k+r] += alpha
 		dst[r] = c[jr]
 	}
-	if cholSolve(a, k, dst) {
-		return dst
+	ok, err := cholFactor(a, k, stop)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		cholSubst(a, k, dst)
+		return dst, nil
+	}
+	// The eigen-decomposition cannot be interrupted: check once more.
+	if err := stopped(stop); err != nil {
+		return nil, err
 	}
 	for r, jr := range sel {
 		dst[r] = c[jr]
 	}
-	return pinvSolve(dst, nb.gram, p, sel, alpha)
+	return pinvSolve(dst, nb.gram, p, sel, alpha), nil
 }
 
 // cholSolve factorises the symmetric k×k matrix whose lower triangle is in
@@ -284,27 +321,38 @@ func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []
 // LLᵀx = b. It reports false, leaving a and b unusable, when a pivot is not
 // above k·ε times its diagonal entry (numerically singular).
 func cholSolve(a []float64, k int, b []float64) bool {
-	if !cholFactor(a, k) {
+	if ok, _ := cholFactor(a, k, nil); !ok {
 		return false
 	}
 	cholSubst(a, k, b)
 	return true
 }
 
+// cholStopEvery is how many columns cholFactor factorises between calls
+// of its stop function: the k = 10,000 of a wide fit cost about k²/2
+// multiply-adds per 64 columns at the start, less later.
+const cholStopEvery = 64
+
 // cholFactor factorises the symmetric k×k matrix whose lower triangle is in
 // a (row-major) as LLᵀ in place, L in the lower triangle. It reports false,
 // leaving a unusable, when a pivot is not above k·ε times its diagonal
-// entry (numerically singular). See cholSolve.
-func cholFactor(a []float64, k int) bool {
+// entry (numerically singular). See cholSolve. It calls stop (nil: never)
+// every cholStopEvery columns and returns its error, leaving a unusable.
+func cholFactor(a []float64, k int, stop func() error) (bool, error) {
 	tol := float64(k) * 0x1p-52
 	for j := range k {
+		if j%cholStopEvery == 0 {
+			if err := stopped(stop); err != nil {
+				return false, err
+			}
+		}
 		rj := a[j*k : j*k+j+1]
 		d := rj[j]
 		for _, v := range rj[:j] {
 			d -= v * v
 		}
 		if !(d > tol*rj[j]) || !(d > 0) {
-			return false
+			return false, nil
 		}
 		d = math.Sqrt(d)
 		rj[j] = d
@@ -317,7 +365,7 @@ func cholFactor(a []float64, k int) bool {
 			ri[j] = v / d
 		}
 	}
-	return true
+	return true, nil
 }
 
 // cholSubst overwrites b with the solution of LLᵀx = b, L the factor
