@@ -65,7 +65,7 @@ func LassoPath(x [][]float64, y []float64) (alphas []float64, coefs [][]float64,
 	}
 	xty := make([]float64, p)
 	impl.Dgemv(blas.NoTrans, p, n, 1, cols, n, y, 1, 0, xty, 1)
-	return larsLasso(gram, xty, p, n, nil)
+	return larsLasso(&gramView{p: p, gram: gram, n: n}, xty, p, n, nil)
 }
 
 // LassoPath is LassoPath on lime's lasso_path input for target: the
@@ -76,7 +76,7 @@ func (nb *Neighborhood) LassoPath(target []float64) (alphas []float64, coefs [][
 	if err != nil {
 		return nil, nil, err
 	}
-	return larsLasso(nb.gram, ls.xty, nb.p, nb.n, nil)
+	return larsLasso(nb.gramView(), ls.xty, nb.p, nb.n, nil)
 }
 
 const (
@@ -88,7 +88,10 @@ const (
 )
 
 // larsLasso runs scikit-learn's _lars_path_solver (method='lasso',
-// alpha_min=0, Gram=None) given G = XᵀX (p×p, row-major), c = Xᵀy and n.
+// alpha_min=0, Gram=None) given G = XᵀX (read through gv), c = Xᵀy and n.
+// In the dual form each column of G is computed when its feature enters
+// the active set: the steps read G only between the active features and
+// the others.
 //
 // Variable names follow scikit-learn so the two can be read side by side.
 // Positions: scikit-learn permutes the columns of X as variables enter and
@@ -97,7 +100,7 @@ const (
 // of working column nActive+k with the residual.
 //
 // It calls stop (nil: never) before each step and returns its error.
-func larsLasso(gram, xty []float64, p, n int, stop func() error) (alphas []float64, coefs [][]float64, err error) {
+func larsLasso(gv *gramView, xty []float64, p, n int, stop func() error) (alphas []float64, coefs [][]float64, err error) {
 	maxFeatures := min(larsMaxIter, p)
 	L := make([]float64, maxFeatures*maxFeatures) // lower triangle, row-major, stride maxFeatures
 	ld := maxFeatures
@@ -118,7 +121,7 @@ func larsLasso(gram, xty []float64, p, n int, stop func() error) (alphas []float
 
 	leastSquares := make([]float64, 0, maxFeatures)
 	var corrEqDir []float64
-	g := func(a, b int) float64 { return gram[indices[a]*p+indices[b]] }
+	g := func(a, b int) float64 { return gv.at(indices[a], indices[b]) }
 
 	for {
 		if err := stopped(stop); err != nil {
@@ -188,6 +191,7 @@ func larsLasso(gram, xty []float64, p, n int, stop func() error) (alphas []float
 			}
 			signActive = append(signActive, sign)
 			active = append(active, indices[nActive])
+			gv.cache(indices[nActive]) // every later step reads its column
 			nActive++
 		}
 
@@ -291,7 +295,7 @@ func larsLasso(gram, xty []float64, p, n int, stop func() error) (alphas []float
 				j := indices[nActive]
 				temp := xty[j]
 				for _, a := range active {
-					temp -= gram[j*p+a] * next[a]
+					temp -= gv.at(j, a) * next[a]
 				}
 				cov = append([]float64{temp}, cov...)
 			}

@@ -16,6 +16,13 @@ import (
 // O(n·p²); each Fit then costs O(n·p) plus work on p×p matrices, so the
 // labels of one neighbourhood share the expensive part.
 //
+// With more features than rows (p > n: the words of a long text) it holds
+// the rows' Gram matrix K = XXᵀ instead, built in O(n²·p), and the fits
+// on more than n features solve their ridge in the rows' dimension (an
+// n×n system, the same coefficients); the fits on fewer features read the
+// entries of G they need from X. Nothing p×p is then allocated: see
+// FitBytes for the memory of a fit.
+//
 // A Neighborhood is immutable once built and safe for concurrent use.
 type Neighborhood struct {
 	n, p int
@@ -24,7 +31,9 @@ type Neighborhood struct {
 	mean []float64 // z̄_j
 	row0 []float64 // z_0, the instance
 	xs   []float64 // X stored by column: xs[j*n+i] = X_ij
-	gram []float64 // G, p×p, row-major, both triangles
+	gram []float64 // G, p×p, row-major, both triangles; nil when p > n
+	kern []float64 // K, n×n, row-major, both triangles, when p > n
+	diag []float64 // G_jj, when p > n
 }
 
 // gramBlock is the number of rows per pass of the Gram accumulation, so
@@ -131,7 +140,6 @@ func newNeighborhood(data [][]float64, weights []float64, stop func() error) (*N
 		mean: make([]float64, p),
 		row0: append([]float64(nil), data[0]...),
 		xs:   make([]float64, n*p),
-		gram: make([]float64, p*p),
 	}
 	var wsum float64
 	for i, row := range data {
@@ -163,17 +171,13 @@ func newNeighborhood(data [][]float64, weights []float64, stop func() error) (*N
 	for j := range nb.mean {
 		nb.mean[j] /= wsum
 	}
-	// X by blocks of rows, then the upper triangle of G by groups of its
-	// rows, each block and group a task for parallel when the work is worth
-	// goroutines. Every value is computed the same way whatever the task,
-	// so the result does not depend on GOMAXPROCS.
-	xsTasks, groups := 1, 1
+	// X by blocks of rows, then the upper triangle of G (or of K) by
+	// groups of its rows, each block and group a task for parallel when the
+	// work is worth goroutines. Every value is computed the same way
+	// whatever the task, so the result does not depend on GOMAXPROCS.
+	xsTasks := 1
 	if n*p >= minParallelWork {
 		xsTasks = (n + xsBlock - 1) / xsBlock
-	}
-	if n*p*(p+1)/2 >= minParallelWork {
-		// More groups than goroutines, for balance when a core is busy.
-		groups = min(p, 2*runtime.GOMAXPROCS(0))
 	}
 	parallel.For(xsTasks, func(t int) {
 		lo, hi := n*t/xsTasks, n*(t+1)/xsTasks
@@ -185,13 +189,43 @@ func newNeighborhood(data [][]float64, weights []float64, stop func() error) (*N
 			}
 		}
 	})
+	if dual(n, p) {
+		nb.kern = make([]float64, n*n)
+		if err := buildKernel(nb.kern, nb.xs, n, nil, stop); err != nil {
+			return nil, err
+		}
+		nb.diag = make([]float64, p)
+		impl := blas64.Implementation()
+		for j := range nb.diag {
+			xj := nb.xs[j*n : (j+1)*n]
+			nb.diag[j] = impl.Ddot(n, xj, 1, xj, 1)
+		}
+		return nb, nil
+	}
+	if err := nb.buildGram(stop); err != nil {
+		return nil, err
+	}
+	return nb, nil
+}
+
+// buildGram computes G = XᵀX into nb.gram: the upper triangle by groups
+// of its rows (gramRows), then the lower one by symmetry. It calls stop
+// (nil: never) between blocks and returns its error.
+func (nb *Neighborhood) buildGram(stop func() error) error {
+	n, p := nb.n, nb.p
+	nb.gram = make([]float64, p*p)
+	groups := 1
+	if n*p*(p+1)/2 >= minParallelWork {
+		// More groups than goroutines, for balance when a core is busy.
+		groups = min(p, 2*runtime.GOMAXPROCS(0))
+	}
 	errs := make([]error, groups)
 	parallel.For(groups, func(t int) {
 		errs[t] = nb.gramRows(triangleSplit(p, groups, t), triangleSplit(p, groups, t+1), stop)
 	})
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for j := range p {
@@ -199,7 +233,7 @@ func newNeighborhood(data [][]float64, weights []float64, stop func() error) (*N
 			nb.gram[k*p+j] = nb.gram[j*p+k]
 		}
 	}
-	return nb, nil
+	return nil
 }
 
 // Rows returns the number of rows n.
@@ -273,15 +307,23 @@ func (nb *Neighborhood) residuals(ls *labelStats, used []int, g []float64) []flo
 // system thus gets the minimum-norm least-squares solution, and nothing
 // panics. (LAPACK only fails on pivots ≤ 0, so on exactly collinear data
 // scikit-learn may instead return a huge rounding-driven solution.)
+//
+// In the dual form (see Neighborhood) a fit on more features than rows is
+// solved in the rows' dimension instead: see dualSolve.
 type ridgeSolver struct {
-	a []float64
+	a    []float64
+	kern []float64 // dual: K_S for a subset S
+	u    []float64 // dual: the solution in the rows' dimension
 }
 
 // solve writes the ridge coefficients for the features sel into dst
 // (reallocated when too small) and returns it. It calls stop (nil: never)
 // during a long factorisation and returns its error.
-func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []int, alpha float64, stop func() error) ([]float64, error) {
+func (s *ridgeSolver) solve(dst []float64, v *gramView, ls *labelStats, sel []int, alpha float64, stop func() error) ([]float64, error) {
 	k := len(sel)
+	if v.gram == nil && k > v.n {
+		return s.dualSolve(dst, v, ls, sel, alpha, stop)
+	}
 	if cap(dst) < k {
 		dst = make([]float64, k)
 	}
@@ -290,10 +332,16 @@ func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []
 		s.a = make([]float64, k*k)
 	}
 	a := s.a[:k*k]
-	p := nb.p
+	c := ls.xty
 	for r, jr := range sel {
+		if v.gram == nil && r%cholStopEvery == 0 {
+			// G_SS from X: n·r multiply-adds a row.
+			if err := stopped(stop); err != nil {
+				return nil, err
+			}
+		}
 		for q, jq := range sel[:r+1] {
-			a[r*k+q] = nb.gram[jr*p+jq]
+			a[r*k+q] = v.at(jr, jq)
 		}
 		a[r*k+r] += alpha
 		dst[r] = c[jr]
@@ -313,7 +361,7 @@ func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []
 	for r, jr := range sel {
 		dst[r] = c[jr]
 	}
-	return pinvSolve(dst, nb.gram, p, sel, alpha), nil
+	return pinvSolve(dst, v, sel, alpha), nil
 }
 
 // cholSolve factorises the symmetric k×k matrix whose lower triangle is in
@@ -392,12 +440,12 @@ func cholSubst(a []float64, k int, b []float64) {
 
 // pinvSolve overwrites rhs (= c_S) with Σ_{λ kept} v vᵀ c_S / (λ + α) over
 // the eigenpairs (λ, v) of G_SS and returns it. See ridgeSolver.
-func pinvSolve(rhs []float64, gram []float64, p int, sel []int, alpha float64) []float64 {
+func pinvSolve(rhs []float64, v *gramView, sel []int, alpha float64) []float64 {
 	k := len(sel)
 	sym := mat.NewSymDense(k, nil)
 	for r, jr := range sel {
 		for q := r; q < k; q++ {
-			sym.SetSym(r, q, gram[jr*p+sel[q]])
+			sym.SetSym(r, q, v.at(jr, sel[q]))
 		}
 	}
 	var eig mat.EigenSym

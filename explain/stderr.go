@@ -18,7 +18,12 @@ import (
 // fit coef on the features used (see Neighborhood.Fit), from its rescaled
 // residuals e = y − X_S g. It costs O(n·k²) for k fitted features, and
 // calls stop (nil: never) between blocks of that work, returning its error.
-func (nb *Neighborhood) stdErrs(e []float64, used []int, coef []float64, cfg SurrogateConfig, stop func() error) ([]float64, error) {
+//
+// Nothing larger than k×k is allocated, and k < n₊ − 1 (otherwise the
+// standard errors are 0 and nothing is computed), so that a fit on more
+// features than rows in the dual form (see Neighborhood) needs nothing
+// p×p here either: G's entries are read through gv.
+func (nb *Neighborhood) stdErrs(gv *gramView, e []float64, used []int, coef []float64, cfg SurrogateConfig, stop func() error) ([]float64, error) {
 	se := make([]float64, len(used))
 	alpha := cfg.ridgeAlpha()
 	par := make([]int, 0, len(used)) // positions in used of the parameters
@@ -35,13 +40,13 @@ func (nb *Neighborhood) stdErrs(e []float64, used []int, coef []float64, cfg Sur
 	if k == 0 || nb.npos <= k+1 {
 		return se, nil
 	}
-	n, p := nb.n, nb.p
+	n := nb.n
 	// The bread A = G_PP + αI, inverted through its Cholesky factor.
 	fac := make([]float64, k*k)
 	for r, ar := range par {
 		jr := used[ar]
 		for q, aq := range par[:r+1] {
-			fac[r*k+q] = nb.gram[jr*p+used[aq]]
+			fac[r*k+q] = gv.at(jr, used[aq])
 		}
 		fac[r*k+r] += alpha
 	}

@@ -14,7 +14,10 @@ package explain
 // With an unpenalised intercept b the weighted problem
 // min Σ π_i (f_i − b − gᵀz_i)² + pen(g) reduces to min ‖y − Xg‖² + pen(g)
 // with b = f̄ − z̄ᵀg, so every fit only needs G, c and ‖y‖². G is computed
-// once per neighbourhood (see Neighborhood) and shared by the labels.
+// once per neighbourhood (see Neighborhood) and shared by the labels; with
+// more features than rows the neighbourhood holds K = XXᵀ instead, and
+// the fits on more features than rows solve in the rows' dimension (see
+// ridgeSolver.dualSolve).
 
 import (
 	"errors"
@@ -285,6 +288,7 @@ func (nb *Neighborhood) fitLabel(stop func() error, target []float64, numFeature
 		return Surrogate{}, err
 	}
 	var s ridgeSolver
+	gv := nb.gramView()
 	sel = sel.resolve(numFeatures)
 	var used []int
 	switch sel {
@@ -294,11 +298,11 @@ func (nb *Neighborhood) fitLabel(stop func() error, target []float64, numFeature
 			used[j] = j
 		}
 	case SelectHighestWeights:
-		used, err = nb.highestWeights(&s, ls, numFeatures, stop)
+		used, err = nb.highestWeights(&s, gv, ls, numFeatures, stop)
 	case SelectForward:
-		used, err = nb.forwardSelection(&s, ls, numFeatures, stop)
+		used, err = nb.forwardSelection(&s, gv, ls, numFeatures, stop)
 	case SelectLassoPath:
-		used, err = nb.lassoSelection(ls, numFeatures, stop)
+		used, err = nb.lassoSelection(gv, ls, numFeatures, stop)
 	}
 	if err != nil {
 		return Surrogate{}, err
@@ -308,7 +312,7 @@ func (nb *Neighborhood) fitLabel(stop func() error, target []float64, numFeature
 	if cfg.L1 > 0 {
 		coef, err = nb.lasso(ls, used, cfg.L1, stop)
 	} else {
-		coef, err = s.solve(nil, nb, ls.xty, used, cfg.ridgeAlpha(), stop)
+		coef, err = s.solve(nil, gv, ls, used, cfg.ridgeAlpha(), stop)
 	}
 	if err != nil {
 		return Surrogate{}, err
@@ -323,7 +327,7 @@ func (nb *Neighborhood) fitLabel(stop func() error, target []float64, numFeature
 	out.LocalPred += out.Intercept
 	resid := nb.residuals(ls, used, coef)
 	out.Score = r2(blas64.Implementation().Ddot(nb.n, resid, 1, resid, 1), ls.tss)
-	if out.StdErr, err = nb.stdErrs(resid, used, coef, cfg, stop); err != nil {
+	if out.StdErr, err = nb.stdErrs(gv, resid, used, coef, cfg, stop); err != nil {
 		return Surrogate{}, err
 	}
 	if !finite(out.Intercept, out.LocalPred, out.Score) || !finite(out.Coef...) || !finite(out.StdErr...) {
@@ -334,12 +338,12 @@ func (nb *Neighborhood) fitLabel(stop func() error, target []float64, numFeature
 
 // highestWeights is lime's "highest_weights": Ridge(α = 0.01) on all
 // features, then the numFeatures largest |g_j·z_0j|, stable.
-func (nb *Neighborhood) highestWeights(s *ridgeSolver, ls *labelStats, numFeatures int, stop func() error) ([]int, error) {
+func (nb *Neighborhood) highestWeights(s *ridgeSolver, gv *gramView, ls *labelStats, numFeatures int, stop func() error) ([]int, error) {
 	all := make([]int, nb.p)
 	for j := range all {
 		all[j] = j
 	}
-	g, err := s.solve(nil, nb, ls.xty, all, 0.01, stop)
+	g, err := s.solve(nil, gv, ls, all, 0.01, stop)
 	if err != nil {
 		return nil, err
 	}
@@ -356,7 +360,7 @@ func (nb *Neighborhood) highestWeights(s *ridgeSolver, ls *labelStats, numFeatur
 // score of −1e8 and replacing it only when strictly greater (so ties keep
 // the lower index, and a round where nothing beats −1e8 adds feature 0, as
 // lime does). It calls stop every forwardStopEvery candidates.
-func (nb *Neighborhood) forwardSelection(s *ridgeSolver, ls *labelStats, numFeatures int, stop func() error) ([]int, error) {
+func (nb *Neighborhood) forwardSelection(s *ridgeSolver, gv *gramView, ls *labelStats, numFeatures int, stop func() error) ([]int, error) {
 	rounds := min(numFeatures, nb.p)
 	used := make([]int, 0, rounds)
 	inUse := make([]bool, nb.p)
@@ -376,7 +380,7 @@ func (nb *Neighborhood) forwardSelection(s *ridgeSolver, ls *labelStats, numFeat
 			cand = append(cand[:0], used...)
 			cand = append(cand, f)
 			var err error
-			if g, err = s.solve(g, nb, ls.xty, cand, 0, stop); err != nil {
+			if g, err = s.solve(g, gv, ls, cand, 0, stop); err != nil {
 				return nil, err
 			}
 			// For the exact least-squares solution, ‖y − Xg‖² = ‖y‖² − gᵀc.
@@ -390,6 +394,7 @@ func (nb *Neighborhood) forwardSelection(s *ridgeSolver, ls *labelStats, numFeat
 		}
 		used = append(used, best)
 		inUse[best] = true
+		gv.cache(best) // the next rounds' fits all include it
 	}
 	return used, nil
 }
@@ -400,8 +405,8 @@ func (nb *Neighborhood) forwardSelection(s *ridgeSolver, ls *labelStats, numFeat
 const forwardStopEvery = 1024
 
 // lassoSelection is lime's "lasso_path" selection.
-func (nb *Neighborhood) lassoSelection(ls *labelStats, numFeatures int, stop func() error) ([]int, error) {
-	_, coefs, err := larsLasso(nb.gram, ls.xty, nb.p, nb.n, stop)
+func (nb *Neighborhood) lassoSelection(gv *gramView, ls *labelStats, numFeatures int, stop func() error) ([]int, error) {
+	_, coefs, err := larsLasso(gv, ls.xty, nb.p, nb.n, stop)
 	if err != nil {
 		return nil, err
 	}
