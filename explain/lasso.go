@@ -27,11 +27,11 @@ const (
 //	g_j ← S(ρ_j, λ/2) / G_jj,   S(x, t) = sign(x)·max(|x| − t, 0),
 //
 // (g_j = 0 when G_jj = 0). The residual correlations r = c − Gg are
-// updated in O(|used|) per coordinate (in the dual form, without G, see
-// lassoDual). Sweeps stop when every step is
-// below l1Tol·‖y‖ in fitted-value norm, or fail with ErrL1NotConverged
-// after l1MaxSweeps. It calls stop (nil: never) every l1StopEvery sweeps
-// and returns its error.
+// updated in O(|used|) per coordinate (in the dual form, which holds no G,
+// lassoDual updates the residuals y − Xg instead). Sweeps stop when every
+// step is below l1Tol·‖y‖ in fitted-value norm, or fail with
+// ErrL1NotConverged after l1MaxSweeps. It calls stop (nil: never) every
+// l1StopEvery sweeps and returns its error.
 func (nb *Neighborhood) lasso(ls *labelStats, used []int, lambda float64, stop func() error) ([]float64, error) {
 	if nb.gram == nil {
 		return nb.lassoDual(ls, used, lambda, stop)

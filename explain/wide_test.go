@@ -247,3 +247,26 @@ func TestFitBytes(t *testing.T) {
 			FitBytes(2000, MaxTextTokens), FitBytes(DefaultNumSamples, MaxTextTokens), MaxFitBytes)
 	}
 }
+
+// BenchmarkLIMETextWide is issue 14's case: LIMEText on 10,000 distinct
+// words and 2,000 samples (highest_weights selection, a ridge on every
+// word), against a model that answers at once. It took 13 minutes before
+// the fits moved to the samples' dimension.
+//
+//	go test -run '^$' -bench LIMETextWide -benchtime 1x ./explain/
+func BenchmarkLIMETextWide(b *testing.B) {
+	text := wideText(MaxTextTokens)
+	m := textModelFunc(func(_ context.Context, texts []string) ([][]float64, error) {
+		out := make([][]float64, len(texts))
+		for i, s := range texts {
+			p := float64(len(s)) / float64(len(text))
+			out[i] = []float64{1 - p, p}
+		}
+		return out, nil
+	})
+	for b.Loop() {
+		if _, _, err := LIMEText(context.Background(), m, LIMETextRequest{Text: text, NumSamples: 2000, Labels: []int{1}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
