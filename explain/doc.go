@@ -33,6 +33,15 @@
 // carries the intercept b, the weighted R² of the fit and the surrogate's
 // prediction for the instance.
 //
+// With X the centred design rescaled by √π, the fits work on G = XᵀX
+// (p×p). With more features than samples (the words of a long text) they
+// work in the samples' dimension instead: the ridge on the features S is
+// g = X_Sᵀ(X_S X_Sᵀ + αI)⁻¹y, the same coefficients from an n×n system, and
+// nothing p×p is held. [FitBytes] bounds a fit's memory for a server's
+// admission ([MaxFitBytes]). The fits check the estimator's ctx between
+// their long steps (Gram blocks, factorisation columns, selection rounds,
+// LARS steps, coordinate-descent sweeps), so a cancelled job stops there.
+//
 // [LIMEText] and [LIMEImage] are lime's LimeTextExplainer and
 // LimeImageExplainer: words (with their byte offsets) or image segments are
 // removed at random, the distance is 100 × cosine distance (text, kernel

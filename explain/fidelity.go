@@ -127,7 +127,8 @@ type Curves struct {
 // stops at once when it is done, returning an error that wraps ctx.Err();
 // a scorer error is wrapped, and an answer of the wrong length or with a
 // non-finite score is an error. Invalid options or weights give a
-// *RequestError naming the field.
+// *RequestError naming the field; scores so large that the averages or
+// the areas overflow, one with Precondition set.
 func FidelityCurves(ctx context.Context, score MaskScorer, weights []float64, opts CurveOptions) (*Curves, error) {
 	p := len(weights)
 	steps, orders, batch, err := opts.resolve(p)
@@ -217,6 +218,10 @@ func FidelityCurves(ctx context.Context, score MaskScorer, weights []float64, op
 	c.RandomDeletionArea = trapezoid(fractions, c.RandomDeletion)
 	c.InsertionArea = trapezoid(fractions, c.Insertion)
 	c.RandomInsertionArea = trapezoid(fractions, c.RandomInsertion)
+	if !finite(c.DeletionArea, c.RandomDeletionArea, c.InsertionArea, c.RandomInsertionArea) ||
+		!finite(c.RandomDeletion...) || !finite(c.RandomInsertion...) {
+		return nil, precondition("scores", "the fidelity curves are not finite: the scores are too large for their sums")
+	}
 	return c, nil
 }
 

@@ -176,7 +176,8 @@ type KernelSHAPRequest struct {
 // request, seed and model give the same result.
 //
 // An invalid request, a budget over MaxKernelSHAPValues and, with the logit
-// link, a mean score at 0 or 1 give a *RequestError naming the field. The
+// link, a mean score at 0 or 1 (with Precondition set, as for a label
+// beyond the model's classes) give a *RequestError naming the field. The
 // model's error is returned as it is (ctx's error when ctx ends first); an
 // answer of the wrong shape or with non-finite scores is an error that
 // says so.
@@ -217,7 +218,9 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 	var solver *shapleySolver
 	var y []float64
 	if coal != nil {
-		solver = newShapleySolver(coal.Masks, coal.Weights)
+		if solver, err = newShapleySolver(coal.Masks, coal.Weights, ctx.Err); err != nil {
+			return nil, err
+		}
 		solver.complete = coal.Complete()
 		y = make([]float64, len(coal.Masks))
 	}
@@ -232,6 +235,9 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 	phi := make([]float64, players)
 	se := make([]float64, players)
 	for _, label := range labels {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		fx := scores[0][label]
 		base := req.Link.apply(g.mean(scores[1:1+n], label))
 		full := req.Link.apply(fx)
@@ -252,7 +258,9 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 				y[k] = v - base
 			}
 			solver.solve(phi, y, full-base)
-			solver.stdErrs(se, phi)
+			if se, err = solver.stdErrs(se, phi, ctx.Err); err != nil {
+				return nil, err
+			}
 		}
 		lr := LabelResult{
 			Label:        label,
@@ -274,14 +282,17 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 		}
 		res.Labels = append(res.Labels, lr)
 	}
+	if err := res.nonFinite(); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
 func shapLinkErr(l Link, label int) error {
 	if l != LinkLogit {
-		return fmt.Errorf("explain: kernelshap: the mean scores of label %d overflow", label)
+		return precondition("scores", "label %d: the mean scores overflow", label)
 	}
-	return invalid("link", "logit needs the mean scores of label %d strictly between 0 and 1", label)
+	return precondition("link", "logit needs the mean scores of label %d strictly between 0 and 1", label)
 }
 
 // checkShapScores checks the model's answer: one row per input row, all of the

@@ -117,7 +117,7 @@ func KernelSHAPText(ctx context.Context, m TextModel, req KernelSHAPTextRequest)
 	for j, f := range dom.Features {
 		names[j] = f.Word
 	}
-	res, err := maskedShapResult("kernelshap_text", scores, len(texts), coal, nil, names, req.Link, req.Targets, req.Seed)
+	res, err := maskedShapResult(ctx.Err, "kernelshap_text", scores, len(texts), coal, nil, names, req.Link, req.Targets, req.Seed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -174,8 +174,10 @@ func shapCoalitions(players, budget int, seed uint64) (*sampler.Coalitions, erro
 // rows (row 0: all players present, row 1: none, row 2+k: coalition k of
 // coal), one score row per coalition (no background). varying maps the
 // game's players to the attributions' indices (nil: the identity); the
-// other attributions are 0. names describe the attributions.
-func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler.Coalitions, varying []int,
+// other attributions are 0. names describe the attributions. It calls stop
+// (the caller's ctx.Err) between labels and long products, and returns its
+// error.
+func maskedShapResult(stop func() error, method string, scores [][]float64, rows int, coal *sampler.Coalitions, varying []int,
 	names []string, link Link, targets Targets, seed uint64) (*Result, error) {
 	if err := checkShapScores(scores, rows); err != nil {
 		return nil, err
@@ -191,7 +193,9 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 	var solver *shapleySolver
 	var y []float64
 	if coal != nil {
-		solver = newShapleySolver(coal.Masks, coal.Weights)
+		if solver, err = newShapleySolver(coal.Masks, coal.Weights, stop); err != nil {
+			return nil, err
+		}
 		solver.complete = coal.Complete()
 		y = make([]float64, len(coal.Masks))
 	}
@@ -205,6 +209,9 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 	phi := make([]float64, players)
 	se := make([]float64, players)
 	for _, label := range labels {
+		if err := stopped(stop); err != nil {
+			return nil, err
+		}
 		fx := scores[0][label]
 		full := link.apply(fx)
 		base := link.apply(scores[1][label])
@@ -224,7 +231,9 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 				y[k] = v - base
 			}
 			solver.solve(phi, y, full-base)
-			solver.stdErrs(se, phi)
+			if se, err = solver.stdErrs(se, phi, stop); err != nil {
+				return nil, err
+			}
 		}
 		lr := LabelResult{
 			Label:        label,
@@ -245,6 +254,9 @@ func maskedShapResult(method string, scores [][]float64, rows int, coal *sampler
 			lr.Attributions[i].StdErr = se[v]
 		}
 		res.Labels = append(res.Labels, lr)
+	}
+	if err := res.nonFinite(); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
@@ -367,7 +379,7 @@ func KernelSHAPImage(ctx context.Context, m Model, req KernelSHAPImageRequest) (
 	for s := range names {
 		names[s] = fmt.Sprintf("segment %d", s)
 	}
-	return maskedShapResult("kernelshap_image", scores, len(rows), coal, varying, names, req.Link, req.Targets, req.Seed)
+	return maskedShapResult(ctx.Err, "kernelshap_image", scores, len(rows), coal, varying, names, req.Link, req.Targets, req.Seed)
 }
 
 func (req *KernelSHAPImageRequest) validate() error {

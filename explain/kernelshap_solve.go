@@ -36,9 +36,16 @@ type shapleySolver struct {
 	complete bool
 }
 
+// shapBlock is the most coalitions (rows of A) the solver's long products
+// take between calls of the stop function: shap's default budget,
+// 2M + 2048 coalitions, is one block, so that only larger budgets change
+// the order of the Gram matrix's sums.
+const shapBlock = 4096
+
 // newShapleySolver prepares the coalitions masks (n × M, M ≥ 2) with their
-// weights (positive).
-func newShapleySolver(masks [][]bool, weights []float64) *shapleySolver {
+// weights (positive). It calls stop (nil: never) between blocks of
+// shapBlock rows of the Gram matrix's accumulation and returns its error.
+func newShapleySolver(masks [][]bool, weights []float64, stop func() error) (*shapleySolver, error) {
 	n, k := len(masks), len(masks[0])-1
 	s := &shapleySolver{
 		n: n, k: k,
@@ -60,8 +67,18 @@ func newShapleySolver(masks [][]bool, weights []float64) *shapleySolver {
 			row[j] = sw * (shapBit(in) - zm)
 		}
 	}
-	blas64.Implementation().Dsyrk(blas.Lower, blas.Trans, k, n, 1, s.a, k, 0, s.gram, k)
-	return s
+	impl := blas64.Implementation()
+	for z0 := 0; z0 < n; z0 += shapBlock {
+		if err := stopped(stop); err != nil {
+			return nil, err
+		}
+		beta := 1.0
+		if z0 == 0 {
+			beta = 0
+		}
+		impl.Dsyrk(blas.Lower, blas.Trans, k, min(shapBlock, n-z0), 1, s.a[z0*k:], k, beta, s.gram, k)
+	}
+	return s, nil
 }
 
 func shapBit(b bool) float64 {
@@ -72,7 +89,10 @@ func shapBit(b bool) float64 {
 }
 
 // solve writes the M attributions for the coalition values y_z = v(z) − v(0)
-// and the total Δ = v(1) − v(0) into dst (length M) and returns it.
+// and the total Δ = v(1) − v(0) into dst (length M) and returns it. The
+// factorisation of the k×k normal equations (k < MaxKernelSHAPPlayers)
+// takes at most a fraction of a second; the singular case's SVD of the
+// n×k design cannot be interrupted, so the caller checks its ctx before.
 func (s *shapleySolver) solve(dst, y []float64, delta float64) []float64 {
 	n, k := s.n, s.k
 	// b = √π (y − z_M Δ), c = Aᵀb.

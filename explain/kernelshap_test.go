@@ -255,7 +255,7 @@ func TestShapleySolverSingular(t *testing.T) {
 		{[]bool{false, true, true, true, true}, 3, -1},
 	}
 	for _, tt := range tests {
-		s := newShapleySolver([][]bool{tt.mask}, []float64{0.3})
+		s, _ := newShapleySolver([][]bool{tt.mask}, []float64{0.3}, nil)
 		phi := s.solve(make([]float64, len(tt.mask)), []float64{tt.y}, tt.delta)
 		k := len(tt.mask) - 1
 		zm := shapBit(tt.mask[k])

@@ -65,8 +65,7 @@ func LassoPath(x [][]float64, y []float64) (alphas []float64, coefs [][]float64,
 	}
 	xty := make([]float64, p)
 	impl.Dgemv(blas.NoTrans, p, n, 1, cols, n, y, 1, 0, xty, 1)
-	alphas, coefs = larsLasso(gram, xty, p, n)
-	return alphas, coefs, nil
+	return larsLasso(&gramView{p: p, gram: gram, n: n}, xty, p, n, nil)
 }
 
 // LassoPath is LassoPath on lime's lasso_path input for target: the
@@ -77,8 +76,7 @@ func (nb *Neighborhood) LassoPath(target []float64) (alphas []float64, coefs [][
 	if err != nil {
 		return nil, nil, err
 	}
-	alphas, coefs = larsLasso(nb.gram, ls.xty, nb.p, nb.n)
-	return alphas, coefs, nil
+	return larsLasso(nb.gramView(), ls.xty, nb.p, nb.n, nil)
 }
 
 const (
@@ -90,14 +88,19 @@ const (
 )
 
 // larsLasso runs scikit-learn's _lars_path_solver (method='lasso',
-// alpha_min=0, Gram=None) given G = XᵀX (p×p, row-major), c = Xᵀy and n.
+// alpha_min=0, Gram=None) given G = XᵀX (read through gv), c = Xᵀy and n.
+// In the dual form each column of G is computed when its feature enters
+// the active set: the steps read G only between the active features and
+// the others.
 //
 // Variable names follow scikit-learn so the two can be read side by side.
 // Positions: scikit-learn permutes the columns of X as variables enter and
 // leave; indices[k] is the original feature in working column k, and the
 // first nActive columns are the active set. cov[k] holds the correlation
 // of working column nActive+k with the residual.
-func larsLasso(gram, xty []float64, p, n int) (alphas []float64, coefs [][]float64) {
+//
+// It calls stop (nil: never) before each step and returns its error.
+func larsLasso(gv *gramView, xty []float64, p, n int, stop func() error) (alphas []float64, coefs [][]float64, err error) {
 	maxFeatures := min(larsMaxIter, p)
 	L := make([]float64, maxFeatures*maxFeatures) // lower triangle, row-major, stride maxFeatures
 	ld := maxFeatures
@@ -118,9 +121,12 @@ func larsLasso(gram, xty []float64, p, n int) (alphas []float64, coefs [][]float
 
 	leastSquares := make([]float64, 0, maxFeatures)
 	var corrEqDir []float64
-	g := func(a, b int) float64 { return gram[indices[a]*p+indices[b]] }
+	g := func(a, b int) float64 { return gv.at(indices[a], indices[b]) }
 
 	for {
+		if err := stopped(stop); err != nil {
+			return nil, nil, err
+		}
 		var C, Cs float64 // |C_| and C_
 		cIdx := 0
 		if len(cov) > 0 {
@@ -185,6 +191,7 @@ func larsLasso(gram, xty []float64, p, n int) (alphas []float64, coefs [][]float
 			}
 			signActive = append(signActive, sign)
 			active = append(active, indices[nActive])
+			gv.cache(indices[nActive]) // every later step reads its column
 			nActive++
 		}
 
@@ -288,13 +295,13 @@ func larsLasso(gram, xty []float64, p, n int) (alphas []float64, coefs [][]float
 				j := indices[nActive]
 				temp := xty[j]
 				for _, a := range active {
-					temp -= gram[j*p+a] * next[a]
+					temp -= gv.at(j, a) * next[a]
 				}
 				cov = append([]float64{temp}, cov...)
 			}
 		}
 	}
-	return alphas[:nIter+1], coefs[:nIter+1]
+	return alphas[:nIter+1], coefs[:nIter+1], nil
 }
 
 // cholSolveLower overwrites b with the solution of L Lᵀ x = b, L the k×k

@@ -11,6 +11,9 @@ const (
 	// l1Tol stops the sweeps when no coordinate moved the fitted values
 	// ‖X_j Δg_j‖ by more than l1Tol·‖y‖.
 	l1Tol = 1e-13
+	// l1StopEvery is how many sweeps run between calls of the stop
+	// function: a sweep costs |used|² multiply-adds.
+	l1StopEvery = 16
 )
 
 // lasso fits the L1 surrogate on the features used:
@@ -24,10 +27,15 @@ const (
 //	g_j ← S(ρ_j, λ/2) / G_jj,   S(x, t) = sign(x)·max(|x| − t, 0),
 //
 // (g_j = 0 when G_jj = 0). The residual correlations r = c − Gg are
-// updated in O(|used|) per coordinate. Sweeps stop when every step is
-// below l1Tol·‖y‖ in fitted-value norm, or fail with ErrL1NotConverged
-// after l1MaxSweeps.
-func (nb *Neighborhood) lasso(ls *labelStats, used []int, lambda float64) ([]float64, error) {
+// updated in O(|used|) per coordinate (in the dual form, which holds no G,
+// lassoDual updates the residuals y − Xg instead). Sweeps stop when every
+// step is below l1Tol·‖y‖ in fitted-value norm, or fail with
+// ErrL1NotConverged after l1MaxSweeps. It calls stop (nil: never) every
+// l1StopEvery sweeps and returns its error.
+func (nb *Neighborhood) lasso(ls *labelStats, used []int, lambda float64, stop func() error) ([]float64, error) {
+	if nb.gram == nil {
+		return nb.lassoDual(ls, used, lambda, stop)
+	}
 	k := len(used)
 	p := nb.p
 	g := make([]float64, k)
@@ -37,7 +45,12 @@ func (nb *Neighborhood) lasso(ls *labelStats, used []int, lambda float64) ([]flo
 	}
 	half := lambda / 2
 	tol := l1Tol * math.Sqrt(ls.tss)
-	for range l1MaxSweeps {
+	for sweep := range l1MaxSweeps {
+		if sweep%l1StopEvery == 0 {
+			if err := stopped(stop); err != nil {
+				return nil, err
+			}
+		}
 		maxStep := 0.0
 		for a, j := range used {
 			gjj := nb.gram[j*p+j]

@@ -94,7 +94,7 @@ func TestL1Optimality(t *testing.T) {
 	}
 	for _, frac := range []float64{0.001, 0.05, 0.3, 0.7, 1.01} {
 		lambda := frac * lambdaMax
-		g, err := nb.lasso(ls, used, lambda)
+		g, err := nb.lasso(ls, used, lambda, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package explain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -89,7 +90,7 @@ func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
 	weights := kernelWeightsToFirst(nb.Interpretable, width)
 	// The weighted Gram matrix is most of a fit's cost; build it once for
 	// every label.
-	fit, err := NewNeighborhood(nb.Interpretable, weights)
+	fit, err := newNeighborhood(nb.Interpretable, weights, ctx.Err)
 	if err != nil {
 		return nil, fmt.Errorf("explain: lime: %w", err)
 	}
@@ -111,9 +112,9 @@ func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
 			}
 			target[i] = row[label]
 		}
-		s, err := fit.Fit(target, k, sel, req.Surrogate)
+		s, err := fit.fitLabel(ctx.Err, target, k, sel, req.Surrogate)
 		if err != nil {
-			return nil, fmt.Errorf("explain: lime fit for label %d: %w", label, err)
+			return nil, limeFitErr("lime", label, err)
 		}
 		lr := LabelResult{
 			Label:           label,
@@ -153,6 +154,17 @@ func (req *LIMERequest) validate() error {
 		return err
 	}
 	return req.Targets.Validate(0)
+}
+
+// limeFitErr wraps the error of label's surrogate fit in method's. A fit
+// that is not finite is the model's doing (its scores are too large for
+// the fit's sums): a RequestError with Precondition set that names the
+// label.
+func limeFitErr(method string, label int, err error) error {
+	if re, ok := errors.AsType[*RequestError](err); ok && re.Precondition {
+		return precondition("scores", "label %d: the %s fit is not finite: the model's scores are too large for its weighted sums", label, method)
+	}
+	return fmt.Errorf("explain: %s fit for label %d: %w", method, label, err)
 }
 
 // kernelWeightsToFirst returns KernelWeights of each row's euclidean

@@ -120,7 +120,7 @@ func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, err
 		return nil, err
 	}
 	weights := KernelWeights(nil, CosineDistancesToOnes(nil, data), width)
-	fit, err := NewNeighborhood(data, weights)
+	fit, err := newNeighborhood(data, weights, ctx.Err)
 	if err != nil {
 		return nil, fmt.Errorf("explain: lime image: %w", err)
 	}
@@ -141,9 +141,9 @@ func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, err
 			}
 			target[i] = row[label]
 		}
-		s, err := fit.Fit(target, k, sel, req.Surrogate)
+		s, err := fit.fitLabel(ctx.Err, target, k, sel, req.Surrogate)
 		if err != nil {
-			return nil, fmt.Errorf("explain: lime image fit for label %d: %w", label, err)
+			return nil, limeFitErr("lime image", label, err)
 		}
 		lr := LabelResult{
 			Label: label, Prediction: scores[0][label],

@@ -165,7 +165,7 @@ func LIMEText(ctx context.Context, m TextModel, req LIMETextRequest) (*Result, *
 	}
 
 	weights := KernelWeights(nil, TextDistances(nil, masks), width)
-	fit, err := NewNeighborhood(masks, weights)
+	fit, err := newNeighborhood(masks, weights, ctx.Err)
 	if err != nil {
 		return nil, nil, fmt.Errorf("explain: lime text: %w", err)
 	}
@@ -183,9 +183,9 @@ func LIMEText(ctx context.Context, m TextModel, req LIMETextRequest) (*Result, *
 		for i, row := range scores {
 			target[i] = row[label]
 		}
-		s, err := fit.Fit(target, k, sel, req.Surrogate)
+		s, err := fit.fitLabel(ctx.Err, target, k, sel, req.Surrogate)
 		if err != nil {
-			return nil, nil, fmt.Errorf("explain: lime text fit for label %d: %w", label, err)
+			return nil, nil, limeFitErr("lime text", label, err)
 		}
 		lr := LabelResult{
 			Label:           label,

@@ -92,8 +92,10 @@ func (s Scoring) classification() bool { return s <= ScoreROCAUC }
 //
 // A request the score cannot take (lengths, non-finite or negative values,
 // targets that are not valid for s) is a *RequestError naming the
-// argument; outputs the score cannot read (ragged rows, non-finite scores,
-// fewer columns than the targets' classes or output) are other errors.
+// argument; so are outputs too narrow for valid arguments (fewer columns
+// than the targets' classes, or than 2 for a classification score; no
+// column output), with Precondition set. Outputs the score cannot read
+// (ragged rows, non-finite scores) are other errors.
 // Score modifies none of its arguments.
 func Score(s Scoring, scores [][]float64, target, weights []float64, output int) (float64, error) {
 	sc, err := newScorer(s, target, weights, output, "target", "weights")
@@ -228,30 +230,39 @@ func outputWidth(scores [][]float64) (int, error) {
 // score scores outputs already checked by outputWidth (width columns, one
 // row per target).
 func (sc *scorer) score(scores [][]float64, width int) (float64, error) {
+	// The request was valid; what fails here is the model's answer to it.
 	if sc.kind.classification() {
-		if sc.maxClass >= width {
-			return 0, fmt.Errorf("explain: model returned %d class scores per row, fewer than the targets' %d classes", width, sc.maxClass+1)
+		if width < 2 {
+			// One column has no argmax to speak of, and no probability of
+			// the other class.
+			return 0, precondition("scoring", "%s needs at least 2 class scores per row, the model returned %d", sc.kind, width)
 		}
-		if (sc.kind == ScoreNegLogLoss || sc.kind == ScoreROCAUC) && width < 2 {
-			return 0, fmt.Errorf("explain: %s needs at least 2 class scores per row, model returned %d", sc.kind, width)
+		if sc.maxClass >= width {
+			return 0, precondition("target", "has %d classes, more than the %d class scores per row the model returned", sc.maxClass+1, width)
 		}
 	} else if sc.output >= width {
-		return 0, fmt.Errorf("explain: output %d is out of range: model returned %d outputs per row", sc.output, width)
+		return 0, precondition("output", "%d is out of range: the model returned %d outputs per row", sc.output, width)
 	}
+	var s float64
 	switch sc.kind {
 	case ScoreAccuracy:
-		return sc.accuracy(scores), nil
+		s = sc.accuracy(scores)
 	case ScoreBalancedAccuracy:
-		return sc.balancedAccuracy(scores, width), nil
+		s = sc.balancedAccuracy(scores, width)
 	case ScoreNegLogLoss:
-		return -sc.logLoss(scores, width), nil
+		s = -sc.logLoss(scores, width)
 	case ScoreROCAUC:
-		return sc.rocAUC(scores), nil
+		s = sc.rocAUC(scores)
 	case ScoreNegMSE:
-		return -sc.sse(scores) / sc.wsum, nil
+		s = -sc.sse(scores) / sc.wsum
 	default: // ScoreR2
-		return r2(sc.sse(scores), sc.tss), nil
+		s = r2(sc.sse(scores), sc.tss)
 	}
+	if !finite(s) {
+		// Regression outputs (or targets) whose squared errors overflow.
+		return 0, precondition("scores", "the %s score is not finite: the model's outputs are too large for its sums", sc.kind)
+	}
+	return s, nil
 }
 
 // argmax returns the index of the largest value, the first on ties.

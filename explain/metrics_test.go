@@ -268,7 +268,9 @@ func TestParseScoring(t *testing.T) {
 }
 
 // TestScoreErrors: what the caller got wrong is a RequestError naming the
-// argument (and no value); what the outputs cannot give is another error.
+// argument (and no value); what valid arguments cannot get from the
+// outputs (too few columns) is a RequestError with Precondition; outputs
+// that are broken (ragged, non-finite) give another error.
 func TestScoreErrors(t *testing.T) {
 	ok := [][]float64{{0.3, 0.7}, {0.6, 0.4}}
 	for _, c := range []struct {
@@ -280,27 +282,29 @@ func TestScoreErrors(t *testing.T) {
 		output  int
 		field   string // RequestError's field; "" for a model-output error
 		msg     string // in the message
+		pre     bool   // RequestError.Precondition
 	}{
-		{"unknown scoring", Scoring(9), ok, []float64{0, 1}, nil, 0, "scoring", "unknown"},
-		{"no targets", ScoreAccuracy, nil, nil, nil, 0, "target", "empty"},
-		{"rows and targets differ", ScoreAccuracy, ok, []float64{0, 1, 1}, nil, 0, "scores", "2 rows for 3 targets"},
-		{"weights length", ScoreAccuracy, ok, []float64{0, 1}, []float64{1}, 0, "weights", "1 weights for 2"},
-		{"negative weight", ScoreAccuracy, ok, []float64{0, 1}, []float64{1, -1}, 0, "weights[1]", "not negative"},
-		{"NaN weight", ScoreAccuracy, ok, []float64{0, 1}, []float64{math.NaN(), 1}, 0, "weights[0]", "finite"},
-		{"zero weight sum", ScoreAccuracy, ok, []float64{0, 1}, []float64{0, 0}, 0, "weights", "positive"},
-		{"NaN target", ScoreNegMSE, ok, []float64{0, math.NaN()}, nil, 0, "target[1]", "non-finite"},
-		{"fractional class", ScoreAccuracy, ok, []float64{0, 0.5}, nil, 0, "target[1]", "class index"},
-		{"negative class", ScoreNegLogLoss, ok, []float64{-1, 0}, nil, 0, "target[0]", "class index"},
-		{"roc auc class 2", ScoreROCAUC, ok, []float64{0, 2}, nil, 0, "target[1]", "binary"},
-		{"roc auc one class", ScoreROCAUC, ok, []float64{1, 1}, nil, 0, "target", "both classes"},
-		{"roc auc weightless class", ScoreROCAUC, ok, []float64{0, 1}, []float64{0, 1}, 0, "target", "both classes"},
-		{"negative output", ScoreR2, ok, []float64{0, 1}, nil, -1, "output", "negative"},
-		{"ragged scores", ScoreAccuracy, [][]float64{{1, 0}, {1}}, []float64{0, 1}, nil, 0, "", "1 scores in row 1"},
-		{"NaN score", ScoreAccuracy, [][]float64{{1, 0}, {math.NaN(), 0}}, []float64{0, 1}, nil, 0, "", "non-finite score in row 1"},
-		{"no scores", ScoreAccuracy, [][]float64{{}, {}}, []float64{0, 1}, nil, 0, "", "no scores"},
-		{"too few classes", ScoreAccuracy, ok, []float64{0, 2}, nil, 0, "", "fewer than the targets' 3 classes"},
-		{"log loss one column", ScoreNegLogLoss, [][]float64{{1}, {1}}, []float64{0, 0}, nil, 0, "", "at least 2"},
-		{"output out of range", ScoreNegMSE, ok, []float64{0, 1}, nil, 2, "", "output 2 is out of range"},
+		{"unknown scoring", Scoring(9), ok, []float64{0, 1}, nil, 0, "scoring", "unknown", false},
+		{"no targets", ScoreAccuracy, nil, nil, nil, 0, "target", "empty", false},
+		{"rows and targets differ", ScoreAccuracy, ok, []float64{0, 1, 1}, nil, 0, "scores", "2 rows for 3 targets", false},
+		{"weights length", ScoreAccuracy, ok, []float64{0, 1}, []float64{1}, 0, "weights", "1 weights for 2", false},
+		{"negative weight", ScoreAccuracy, ok, []float64{0, 1}, []float64{1, -1}, 0, "weights[1]", "not negative", false},
+		{"NaN weight", ScoreAccuracy, ok, []float64{0, 1}, []float64{math.NaN(), 1}, 0, "weights[0]", "finite", false},
+		{"zero weight sum", ScoreAccuracy, ok, []float64{0, 1}, []float64{0, 0}, 0, "weights", "positive", false},
+		{"NaN target", ScoreNegMSE, ok, []float64{0, math.NaN()}, nil, 0, "target[1]", "non-finite", false},
+		{"fractional class", ScoreAccuracy, ok, []float64{0, 0.5}, nil, 0, "target[1]", "class index", false},
+		{"negative class", ScoreNegLogLoss, ok, []float64{-1, 0}, nil, 0, "target[0]", "class index", false},
+		{"roc auc class 2", ScoreROCAUC, ok, []float64{0, 2}, nil, 0, "target[1]", "binary", false},
+		{"roc auc one class", ScoreROCAUC, ok, []float64{1, 1}, nil, 0, "target", "both classes", false},
+		{"roc auc weightless class", ScoreROCAUC, ok, []float64{0, 1}, []float64{0, 1}, 0, "target", "both classes", false},
+		{"negative output", ScoreR2, ok, []float64{0, 1}, nil, -1, "output", "negative", false},
+		{"ragged scores", ScoreAccuracy, [][]float64{{1, 0}, {1}}, []float64{0, 1}, nil, 0, "", "1 scores in row 1", false},
+		{"NaN score", ScoreAccuracy, [][]float64{{1, 0}, {math.NaN(), 0}}, []float64{0, 1}, nil, 0, "", "non-finite score in row 1", false},
+		{"no scores", ScoreAccuracy, [][]float64{{}, {}}, []float64{0, 1}, nil, 0, "", "no scores", false},
+		{"too few classes", ScoreAccuracy, ok, []float64{0, 2}, nil, 0, "target", "3 classes, more than the 2 class scores", true},
+		{"log loss one column", ScoreNegLogLoss, [][]float64{{1}, {1}}, []float64{0, 0}, nil, 0, "scoring", "at least 2", true},
+		{"accuracy one column", ScoreAccuracy, [][]float64{{1}, {1}}, []float64{0, 0}, nil, 0, "scoring", "at least 2", true},
+		{"output out of range", ScoreNegMSE, ok, []float64{0, 1}, nil, 2, "output", "2 is out of range", true},
 	} {
 		_, err := Score(c.scoring, c.scores, c.target, c.weights, c.output)
 		var re *RequestError
@@ -311,6 +315,8 @@ func TestScoreErrors(t *testing.T) {
 			t.Errorf("%s: %v, want a RequestError on %s", c.name, err, c.field)
 		case c.field == "" && errors.As(err, &re):
 			t.Errorf("%s: %v is a RequestError; the model's output is at fault", c.name, err)
+		case c.field != "" && re.Precondition != c.pre:
+			t.Errorf("%s: Precondition %v, want %v", c.name, re.Precondition, c.pre)
 		case !strings.Contains(err.Error(), c.msg):
 			t.Errorf("%s: %q does not say %q", c.name, err, c.msg)
 		}

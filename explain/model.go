@@ -17,9 +17,11 @@ type Model interface {
 type RequestError struct {
 	Field  string
 	Reason string
-	// Precondition reports a request that is valid, but that the model's
-	// answer makes fail (its classes, its outputs, a non-finite fit):
-	// FAILED_PRECONDITION rather than INVALID_ARGUMENT.
+	// Precondition reports that the request is valid, but the model's
+	// answer makes it fail: FAILED_PRECONDITION rather than
+	// INVALID_ARGUMENT. Examples: a label beyond the classes the model
+	// returned, a regression output it does not have, or scores so large
+	// that the fit's weighted sums overflow.
 	Precondition bool
 }
 
@@ -27,4 +29,10 @@ func (e *RequestError) Error() string { return "explain: " + e.Field + ": " + e.
 
 func invalid(field, format string, args ...any) error {
 	return &RequestError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// precondition is invalid for a valid request that the model's answer
+// makes fail (RequestError.Precondition).
+func precondition(field, format string, args ...any) error {
+	return &RequestError{Field: field, Reason: fmt.Sprintf(format, args...), Precondition: true}
 }

@@ -32,7 +32,11 @@ type OcclusionRequest struct {
 	// full extent to occlude all channels together.
 	Window []int
 	// Strides is the step between windows per dimension (Captum's
-	// strides). Nil means 1 in every dimension.
+	// strides). Nil means 1 in every dimension. A stride that does not
+	// divide Shape[d] − Window[d] leaves a last window that the edge crops,
+	// as in Captum (see OcclusionWindowCount). Captum refuses a stride
+	// larger than the window (unless the window spans the dimension);
+	// here it leaves positions that no window covers.
 	Strides []int
 	// Baseline replaces the occluded values (Captum's scalar baselines).
 	// Default 0.
@@ -69,9 +73,9 @@ type OcclusionResult struct {
 	Targets []int
 	// Attributions[t] is the map for Targets[t], len(Input) values:
 	// the mean over the windows covering each position of
-	// score(original) − score(occluded). A position no window covers (the
-	// strides skip it) gets 0 where Captum gets 0/0 = NaN; Coverage tells
-	// them apart.
+	// score(original) − score(occluded). A position no window covers (a
+	// stride larger than the window skips it; Captum refuses such strides)
+	// gets 0; Coverage tells it apart.
 	Attributions [][]float64
 	// StdErrs[t] is parallel to Attributions[t]: the standard error of each
 	// position's mean, the sample standard deviation (ddof 1) of the score
@@ -85,16 +89,20 @@ type OcclusionResult struct {
 	Coverage []int
 	// InstanceScores are the model's scores for Input.
 	InstanceScores []float64
-	// NumWindows is the number of occluded inputs scored; the model scored
+	// NumWindows is the number of occluded inputs scored, the product over
+	// the dimensions of OcclusionWindowCount; the model scored
 	// NumWindows + 1 rows (Input once).
 	NumWindows int
 }
 
 // Occlusion explains m's scores for req.Input with Captum's Occlusion: a
 // window of shape req.Window slides over the input with req.Strides (in
-// each dimension d, at the starts j·s_d for j = 0 … ⌊(n_d − w_d)/s_d⌋),
-// and each window position replaces the values it covers by the baseline.
-// Windows are enumerated in row-major order of their start positions. With
+// each dimension d, at the starts j·s_d for j = 0 … ⌈(n_d − w_d)/s_d⌉, the
+// last one cropped to the positions below n_d when s_d does not divide
+// n_d − w_d; see OcclusionWindowCount), and each window position replaces
+// the values it covers by the baseline. Windows are enumerated in
+// row-major order of their start positions (Captum enumerates the same
+// windows with the first dimension varying fastest). With
 // f_t the model's score of target t, x the input and x^(j) the input with
 // window j occluded, the attribution of position i is
 //
@@ -117,6 +125,8 @@ type OcclusionResult struct {
 // A panic in m fails the call like an error: Occlusion returns
 // "explain: occlusion: " wrapping a *group.PanicError (this module's
 // internal/group) with the value and the stack.
+// Scores so large that the sums overflow (a map or a standard error that
+// would not be finite) give a *RequestError with Precondition set.
 func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionResult, error) {
 	g, err := req.geometry()
 	if err != nil {
@@ -152,18 +162,19 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 		return buffers[b]
 	}
 	// occlude writes the baseline (restore: the input) over window j in row.
+	var occludeScratch windowScratch
 	occlude := func(row []float64, j int, restore bool) {
-		origin := g.origin(j)
-		for _, off := range g.runs {
+		origin, runs, runLen := g.runsOf(j, &occludeScratch)
+		for _, off := range runs {
 			o := origin + off
-			dst := row[o : o+g.runLen]
+			dst := row[o : o+runLen]
 			switch {
 			case restore:
-				copy(dst, req.Input[o:o+g.runLen])
+				copy(dst, req.Input[o:o+runLen])
 			case base != nil:
-				copy(dst, base[o:o+g.runLen])
+				copy(dst, base[o:o+runLen])
 			default:
-				copy(dst, constRun)
+				copy(dst, constRun[:runLen])
 			}
 		}
 	}
@@ -206,6 +217,7 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 	}
 	// take waits for c's answer, restores its rows and adds its windows'
 	// drops to the sums, in window order.
+	var takeScratch windowScratch
 	take := func(c *call) error {
 		<-c.done
 		if c.err != nil {
@@ -246,12 +258,12 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 			if j == 0 {
 				shift = append([]float64(nil), diffs...)
 			}
-			origin := g.origin(j)
-			for _, off := range g.runs {
+			origin, runs, runLen := g.runsOf(j, &takeScratch)
+			for _, off := range runs {
 				o := origin + off
 				for t, d := range diffs {
-					s := sums[t][o : o+g.runLen]
-					sq := sqs[t][o : o+g.runLen]
+					s := sums[t][o : o+runLen]
+					sq := sqs[t][o : o+runLen]
 					e := d - shift[t]
 					e *= e
 					for i := range s {
@@ -261,7 +273,13 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 				}
 			}
 			if req.Partial != nil && (j+1)%perBand == 0 {
-				req.Partial(j+1, g.windows, g.normalise(sums))
+				a := g.normalise(sums)
+				for _, at := range a {
+					if !finite(at...) {
+						return errNonFiniteOcclusion()
+					}
+				}
+				req.Partial(j+1, g.windows, a)
 			}
 		}
 		return nil
@@ -303,6 +321,9 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 	for t := range sums {
 		g.stdErrs(sqs[t], sums[t], shift[t])
 		g.divide(sums[t])
+		if !finite(sums[t]...) || !finite(sqs[t]...) {
+			return nil, errNonFiniteOcclusion()
+		}
 	}
 	return &OcclusionResult{
 		Shape:          append([]int(nil), req.Shape...),
@@ -315,17 +336,44 @@ func Occlusion(ctx context.Context, m Model, req OcclusionRequest) (*OcclusionRe
 	}, nil
 }
 
+// OcclusionWindowCount returns the number of positions Occlusion gives a
+// window of w values along a dimension of n values with a stride of s, for
+// 1 ≤ w ≤ n and s ≥ 1 (0 otherwise): Captum's ⌈(n − w)/s⌉ + 1. The windows
+// start at 0, s, 2s, …; when s does not divide n − w the last one starts
+// less than w before the end and is cropped there, so that every position
+// is covered. Captum refuses s > w (unless w = n); here the count is then
+// capped at ⌈n/s⌉, so that every window starts inside the input, and the
+// positions between windows are left uncovered.
+func OcclusionWindowCount(n, w, s int) int {
+	if w < 1 || w > n || s < 1 {
+		return 0
+	}
+	return min((n-w+s-1)/s+1, (n+s-1)/s)
+}
+
+// errNonFiniteOcclusion refuses a map whose sums overflow: score drops
+// too large (beyond about 1e150, whose squares overflow) for the sums of
+// the drops and of their squares.
+func errNonFiniteOcclusion() error {
+	return precondition("scores", "the occlusion map is not finite: the model's scores are too large for its sums")
+}
+
 // occlusionGeometry is the windows' layout over the flat tensor.
 type occlusionGeometry struct {
 	shape, window, strides []int
 	counts                 []int // windows per dimension
+	lastExtent             []int // the extent of the last window per dimension, cropped by the edge
+	cropped                bool  // some lastExtent is below the window's
 	windows                int
 	elemStride             []int // row-major strides of the tensor
-	runs                   []int // offsets of the window's contiguous runs from its origin
+	runs                   []int // offsets of a whole window's contiguous runs from its origin
 	runLen                 int   // a run's length, the window's last extent
 	cover                  [][]int
 	cov                    []int // coverage, computed once
 }
+
+// windowScratch holds the runs of a cropped window (see runsOf).
+type windowScratch struct{ ext, runs []int }
 
 func (req *OcclusionRequest) geometry() (*occlusionGeometry, error) {
 	d := len(req.Shape)
@@ -365,7 +413,7 @@ func (req *OcclusionRequest) geometry() (*occlusionGeometry, error) {
 		if strides[i] < 1 {
 			return nil, invalid(fmt.Sprintf("strides[%d]", i), "must be at least 1")
 		}
-		g.counts[i] = (req.Shape[i]-req.Window[i])/strides[i] + 1
+		g.counts[i] = OcclusionWindowCount(req.Shape[i], req.Window[i], strides[i])
 		g.windows *= g.counts[i]
 		if g.windows > MaxOcclusionWindows {
 			return nil, invalid("window", "gives more than %d windows", MaxOcclusionWindows)
@@ -405,15 +453,56 @@ func (req *OcclusionRequest) geometry() (*occlusionGeometry, error) {
 	}
 	// cover[d][p]: windows along dimension d covering coordinate p.
 	g.cover = make([][]int, d)
+	g.lastExtent = make([]int, d)
 	for i := range d {
 		g.cover[i] = make([]int, req.Shape[i])
 		for j := range g.counts[i] {
-			for p := j * strides[i]; p < j*strides[i]+req.Window[i]; p++ {
+			for p := j * strides[i]; p < min(j*strides[i]+req.Window[i], req.Shape[i]); p++ {
 				g.cover[i][p]++
 			}
 		}
+		g.lastExtent[i] = min(req.Window[i], req.Shape[i]-(g.counts[i]-1)*strides[i])
+		g.cropped = g.cropped || g.lastExtent[i] < req.Window[i]
 	}
 	return g, nil
+}
+
+// runsOf returns window j's flat origin, the offsets of its contiguous
+// runs from the origin and their length. A window that the edge crops
+// gets its runs built in sc; the others share g.runs.
+func (g *occlusionGeometry) runsOf(j int, sc *windowScratch) (origin int, runs []int, runLen int) {
+	origin = g.origin(j)
+	if !g.cropped {
+		return origin, g.runs, g.runLen
+	}
+	d := len(g.counts)
+	sc.ext = sc.ext[:0]
+	crop := false
+	for i := d - 1; i >= 0; i-- {
+		e := g.window[i]
+		if j%g.counts[i] == g.counts[i]-1 {
+			e = g.lastExtent[i]
+		}
+		crop = crop || e < g.window[i]
+		sc.ext = append(sc.ext, e) // reversed: sc.ext[d-1-i] is dimension i's
+		j /= g.counts[i]
+	}
+	if !crop {
+		return origin, g.runs, g.runLen
+	}
+	// The runs in row-major order of their coordinates in dimensions
+	// 0 … d−2, as geometry builds g.runs.
+	runs = append(sc.runs[:0], 0)
+	for i := d - 2; i >= 0; i-- {
+		n := len(runs)
+		for k := 1; k < sc.ext[d-1-i]; k++ {
+			for _, o := range runs[:n] {
+				runs = append(runs, k*g.elemStride[i]+o)
+			}
+		}
+	}
+	sc.runs = runs
+	return origin, runs, sc.ext[0]
 }
 
 // origin returns the flat offset of window j's first element.

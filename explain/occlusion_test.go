@@ -105,7 +105,8 @@ func TestOcclusionLinearClosedForm(t *testing.T) {
 		baseTensor      bool
 	}{
 		{"1d k=3 s=1", []int{12}, []int{3}, nil, false},
-		{"1d k=4 s=3 uncovered tail", []int{12}, []int{4}, []int{3}, false},
+		{"1d k=4 s=3 cropped last window", []int{12}, []int{4}, []int{3}, false},
+		{"1d k=2 s=3 gaps", []int{11}, []int{2}, []int{3}, false},
 		{"2d 3x3 s=2 over HWC", []int{9, 8, 2}, []int{3, 3, 2}, []int{2, 2, 2}, false},
 		{"2d per channel, baseline tensor", []int{6, 7, 3}, []int{2, 3, 1}, []int{1, 2, 1}, true},
 		{"whole input", []int{4, 5}, []int{4, 5}, nil, false},
@@ -150,9 +151,12 @@ func TestOcclusionLinearClosedForm(t *testing.T) {
 	}
 }
 
-// occReference enumerates every window start directly and returns, per
-// position, the sum over covering windows of the window's total of term,
-// and the number of covering windows.
+// occReference enumerates every window start directly, as Captum does
+// (⌈(n − w)/s⌉ + 1 starts per dimension, the last window cropped at the
+// edge; starts past the end, possible only with s > w, which Captum
+// refuses, are skipped), and returns, per position, the sum over covering
+// windows of the window's total of term, and the number of covering
+// windows.
 func occReference(shape, win, str []int, term func(int) float64) ([]float64, []int) {
 	d := len(shape)
 	if str == nil {
@@ -181,14 +185,17 @@ func occReference(shape, win, str []int, term func(int) float64) ([]float64, []i
 			return
 		}
 		i := len(prefix)
-		for s := 0; s+win[i] <= shape[i]; s += str[i] {
-			rec(append(prefix, s))
+		count := int(math.Ceil(float64(shape[i]-win[i])/float64(str[i]))) + 1
+		for j := range count {
+			if s := j * str[i]; s < shape[i] {
+				rec(append(prefix, s))
+			}
 		}
 	}
 	rec(nil)
 	inside := func(c, s []int) bool {
 		for i := range c {
-			if c[i] < s[i] || c[i] >= s[i]+win[i] {
+			if c[i] < s[i] || c[i] >= min(s[i]+win[i], shape[i]) {
 				return false
 			}
 		}
@@ -212,19 +219,44 @@ func occReference(shape, win, str []int, term func(int) float64) ([]float64, []i
 	return sum, cnt
 }
 
+// TestOcclusionStrideCoverage: n = 10, k = 3, s = 2 gives Captum's
+// ⌈7/2⌉ + 1 = 5 windows, at 0, 2, 4, 6 and 8, the last cropped to 8…9, so
+// that position 9 is covered; a stride larger than the window (which
+// Captum refuses) leaves gaps, and no window starts past the end.
 func TestOcclusionStrideCoverage(t *testing.T) {
-	// n = 10, k = 3, s = 2: windows at 0, 2, 4, 6; position 9 uncovered.
-	res, err := Occlusion(context.Background(), &occModel{f: occLinear(occRamp(10, 1))}, OcclusionRequest{
-		Input: occRamp(10, 1), Shape: []int{10}, Window: []int{3}, Strides: []int{2},
-	})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name     string
+		win, str int
+		windows  int
+		coverage []int
+	}{
+		{"k=3 s=2", 3, 2, 5, []int{1, 1, 2, 1, 2, 1, 2, 1, 2, 1}},
+		{"k=2 s=4 gaps", 2, 4, 3, []int{1, 1, 0, 0, 1, 1, 0, 0, 1, 1}},
+		{"k=1 s=5", 1, 5, 2, []int{1, 0, 0, 0, 0, 1, 0, 0, 0, 0}},
 	}
-	if want := []int{1, 1, 2, 1, 2, 1, 2, 1, 1, 0}; !slices.Equal(res.Coverage, want) {
-		t.Fatalf("coverage %v, want %v", res.Coverage, want)
-	}
-	if res.NumWindows != 4 || res.Attributions[0][9] != 0 || !slices.Equal(res.Targets, []int{0}) {
-		t.Fatalf("windows %d, A[9] %v, targets %v", res.NumWindows, res.Attributions[0][9], res.Targets)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Occlusion(context.Background(), &occModel{f: occLinear(occRamp(10, 1))}, OcclusionRequest{
+				Input: occRamp(10, 1), Shape: []int{10}, Window: []int{tt.win}, Strides: []int{tt.str},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(res.Coverage, tt.coverage) {
+				t.Fatalf("coverage %v, want %v", res.Coverage, tt.coverage)
+			}
+			if res.NumWindows != tt.windows || OcclusionWindowCount(10, tt.win, tt.str) != tt.windows || !slices.Equal(res.Targets, []int{0}) {
+				t.Fatalf("windows %d (count %d), want %d; targets %v", res.NumWindows, OcclusionWindowCount(10, tt.win, tt.str), tt.windows, res.Targets)
+			}
+			for i, c := range res.Coverage {
+				if c == 0 && (res.Attributions[0][i] != 0 || res.StdErrs[0][i] != 0) {
+					t.Fatalf("uncovered position %d: attribution %v, standard error %v, want 0", i, res.Attributions[0][i], res.StdErrs[0][i])
+				}
+				if c > 0 && res.Attributions[0][i] == 0 {
+					t.Fatalf("covered position %d has attribution 0", i)
+				}
+			}
+		})
 	}
 }
 

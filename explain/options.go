@@ -37,6 +37,11 @@ type Targets struct {
 	TopLabels int
 }
 
+// minKernelWidthSquared is the smallest w² a LIME kernel divides by: the
+// smallest normal float64, so that d²/w² stays finite for any finite
+// distance.
+const minKernelWidthSquared = 0x1p-1022
+
 // Validate reports the first field of t that no model with classes classes
 // could use: a negative TopLabels, more than MaxLabels labels, a negative
 // label or, when classes > 0, a label at or above classes (0 means the
@@ -68,8 +73,13 @@ func (t Targets) pick(instance []float64) ([]int, error) {
 	if classes == 0 {
 		return nil, fmt.Errorf("explain: model returned no scores")
 	}
-	if err := t.Validate(classes); err != nil {
+	if err := t.Validate(0); err != nil {
 		return nil, err
+	}
+	for i, l := range t.Labels {
+		if l >= classes { // the request may be right, the model's answer is short
+			return nil, precondition(fmt.Sprintf("labels[%d]", i), "%d is out of range [0,%d): the model returned %d classes", l, classes, classes)
+		}
 	}
 	if t.TopLabels > 0 {
 		idx := make([]int, classes)
@@ -157,6 +167,10 @@ func (f SurrogateFit) Validate() error {
 		return invalid("feature_selection", "unknown selection %d", int(f.Selection))
 	case f.KernelWidth < 0 || math.IsNaN(f.KernelWidth) || math.IsInf(f.KernelWidth, 0):
 		return invalid("kernel_width", "must be positive and finite")
+	case f.KernelWidth != 0 && f.KernelWidth*f.KernelWidth < minKernelWidthSquared:
+		// exp(−d²/w²) divides by w²: below this it underflows or overflows,
+		// and every neighbour's weight is 0 or NaN.
+		return invalid("kernel_width", "%g is too small: the kernel's w² must be at least %g", f.KernelWidth, minKernelWidthSquared)
 	case math.IsNaN(f.Surrogate.Alpha) || math.IsInf(f.Surrogate.Alpha, 0):
 		return invalid("ridge_alpha", "must be finite")
 	case !(f.Surrogate.L1 >= 0) || math.IsInf(f.Surrogate.L1, 1):

@@ -106,11 +106,13 @@ type PermutationRequest struct {
 // s₀, Seed, and NumSamples = N + G·R·n, the rows the model scored; it has
 // one LabelResult (Label 0).
 //
-// A request that cannot run is a *RequestError naming the field; a model
-// output the score cannot read (wrong row count or width, non-finite
-// scores, fewer classes than a target) is another error. When ctx is done
-// no new evaluation starts and ctx's error is returned. A panic in m,
-// which runs on the estimator's goroutines, is an error too:
+// A request that cannot run is a *RequestError naming the field; so is a
+// valid request that the model's answer cannot serve (fewer class columns
+// than the targets' classes, or than 2 for a classification score; no
+// column Output), with Precondition set. A model output the score cannot
+// read (wrong row count or width, non-finite scores) is another error.
+// When ctx is done no new evaluation starts and ctx's error is returned. A
+// panic in m, which runs on the estimator's goroutines, is an error too:
 // "explain: permutation: " wrapping a *group.PanicError (this module's
 // internal/group) that holds the value and the stack; a panic in
 // req.Partial stays on the caller's goroutine.
@@ -148,7 +150,11 @@ func Permutation(ctx context.Context, m Model, req PermutationRequest) (*Result,
 		for baseDone && reported < R && finished[reported] == G {
 			reported++
 			if req.Partial != nil {
-				req.Partial(reported, run.result(reported))
+				res := run.result(reported)
+				if err := res.nonFinite(); err != nil {
+					return err
+				}
+				req.Partial(reported, res)
 			}
 		}
 		return nil
@@ -169,7 +175,11 @@ func Permutation(ctx context.Context, m Model, req PermutationRequest) (*Result,
 	if err := runEvaluations(ctx, "permutation", 1+G*R, newWorker, collect); err != nil {
 		return nil, err
 	}
-	return run.result(R), nil
+	res := run.result(R)
+	if err := res.nonFinite(); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // permutationRun is a validated PermutationRequest, resolved.

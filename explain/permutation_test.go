@@ -742,7 +742,9 @@ func TestPermutationRejectsBadRequests(t *testing.T) {
 }
 
 // TestPermutationModelFaults: outputs the score cannot read are errors,
-// not RequestErrors; a model's own error comes back as it is.
+// not RequestErrors; a model's own error comes back as it is. (Too few
+// classes for valid targets is a RequestError with Precondition: see
+// TestRequestErrorPrecondition.)
 func TestPermutationModelFaults(t *testing.T) {
 	data, target := permProblem(4, 10, 3)
 	target[5] = 2 // a third class
@@ -754,7 +756,6 @@ func TestPermutationModelFaults(t *testing.T) {
 		want  string
 	}{
 		{"NaN", &rowModel{f: func([]float64) []float64 { return []float64{math.NaN(), 0, 1} }}, "non-finite"},
-		{"too few classes", &rowModel{f: func([]float64) []float64 { return []float64{0.5, 0.5} }}, "fewer than the targets' 3 classes"},
 		{"ragged", &rowModel{f: func(x []float64) []float64 {
 			if x[0] > 0 {
 				return []float64{0.2, 0.3, 0.5}

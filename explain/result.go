@@ -96,3 +96,35 @@ type Attribution struct {
 	// Each estimator's doc comment says how it is computed.
 	StdErr float64
 }
+
+// finite reports whether every value of vs is finite (not NaN or ±Inf).
+func finite(vs ...float64) bool {
+	for _, v := range vs {
+		if v-v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// nonFinite returns nil when every value r computed from the model's
+// scores is finite, and otherwise the error that refuses the result: the
+// request was valid, but the scores were too large for the estimator's
+// sums (they overflow, and the result would be NaN, ±Inf or 0 in their
+// stead), a RequestError with Precondition set. The model's own scores
+// (Prediction, InstanceScores) are the predictor's to check.
+func (r *Result) nonFinite() error {
+	if !finite(r.BaselineScore) {
+		return precondition("scores", "the %s baseline score is not finite: the model's scores are too large for its sums", r.Method)
+	}
+	for _, l := range r.Labels {
+		ok := finite(l.Intercept, l.Score, l.LocalPrediction, l.BaseValue, l.ModelValue)
+		for _, a := range l.Attributions {
+			ok = ok && finite(a.Weight, a.Std, a.MeanAbs, a.StdErr) && finite(a.Values...)
+		}
+		if !ok {
+			return precondition("scores", "label %d: the %s attributions are not finite: the model's scores are too large for the estimator's sums", l.Label, r.Method)
+		}
+	}
+	return nil
+}

@@ -16,6 +16,13 @@ import (
 // O(n·p²); each Fit then costs O(n·p) plus work on p×p matrices, so the
 // labels of one neighbourhood share the expensive part.
 //
+// With more features than rows (p > n: the words of a long text) it holds
+// the rows' Gram matrix K = XXᵀ instead, built in O(n²·p), and the fits
+// on more than n features solve their ridge in the rows' dimension (an
+// n×n system, the same coefficients); the fits on fewer features read the
+// entries of G they need from X. Nothing p×p is then allocated: see
+// FitBytes for the memory of a fit.
+//
 // A Neighborhood is immutable once built and safe for concurrent use.
 type Neighborhood struct {
 	n, p int
@@ -24,7 +31,9 @@ type Neighborhood struct {
 	mean []float64 // z̄_j
 	row0 []float64 // z_0, the instance
 	xs   []float64 // X stored by column: xs[j*n+i] = X_ij
-	gram []float64 // G, p×p, row-major, both triangles
+	gram []float64 // G, p×p, row-major, both triangles; nil when p > n
+	kern []float64 // K, n×n, row-major, both triangles, when p > n
+	diag []float64 // G_jj, when p > n
 }
 
 // gramBlock is the number of rows per pass of the Gram accumulation, so
@@ -43,11 +52,15 @@ const xsBlock = 1024
 // dot product by gonum's Ddot: the arithmetic of gonum's Dsyrk called block
 // after block with β = 1 (TestGramMatchesDsyrk), so that an entry has the
 // same bits whichever goroutine computes it and however the rows are
-// grouped.
-func (nb *Neighborhood) gramRows(r0, r1 int) {
+// grouped. It calls stop (nil: never) before each block and returns its
+// error, leaving the rows unfinished.
+func (nb *Neighborhood) gramRows(r0, r1 int, stop func() error) error {
 	n, p := nb.n, nb.p
 	impl := blas64.Implementation()
 	for c0 := 0; c0 < n; c0 += gramBlock {
+		if err := stopped(stop); err != nil {
+			return err
+		}
 		b := min(gramBlock, n-c0)
 		for j := r0; j < r1; j++ {
 			xj := nb.xs[j*n+c0 : j*n+c0+b]
@@ -62,6 +75,17 @@ func (nb *Neighborhood) gramRows(r0, r1 int) {
 			}
 		}
 	}
+	return nil
+}
+
+// stopped returns stop's error, nil when stop is nil: the long loops of
+// the fits call it between steps, so that a caller (an estimator, with
+// ctx.Err) can end them.
+func stopped(stop func() error) error {
+	if stop == nil {
+		return nil
+	}
+	return stop()
 }
 
 // triangleSplit returns the first row of group t when the rows of the
@@ -92,6 +116,12 @@ const minParallelWork = 1 << 17
 // by the same operations in the same order on any of them, so the result is
 // the same, bit for bit, whatever GOMAXPROCS.
 func NewNeighborhood(data [][]float64, weights []float64) (*Neighborhood, error) {
+	return newNeighborhood(data, weights, nil)
+}
+
+// newNeighborhood is NewNeighborhood calling stop (nil: never) between the
+// blocks of its long accumulation, and returning its error as is.
+func newNeighborhood(data [][]float64, weights []float64, stop func() error) (*Neighborhood, error) {
 	n := len(data)
 	if n < 2 {
 		return nil, inputErr("need at least 2 rows, got %d", n)
@@ -110,7 +140,6 @@ func NewNeighborhood(data [][]float64, weights []float64) (*Neighborhood, error)
 		mean: make([]float64, p),
 		row0: append([]float64(nil), data[0]...),
 		xs:   make([]float64, n*p),
-		gram: make([]float64, p*p),
 	}
 	var wsum float64
 	for i, row := range data {
@@ -142,17 +171,13 @@ func NewNeighborhood(data [][]float64, weights []float64) (*Neighborhood, error)
 	for j := range nb.mean {
 		nb.mean[j] /= wsum
 	}
-	// X by blocks of rows, then the upper triangle of G by groups of its
-	// rows, each block and group a task for parallel when the work is worth
-	// goroutines. Every value is computed the same way whatever the task,
-	// so the result does not depend on GOMAXPROCS.
-	xsTasks, groups := 1, 1
+	// X by blocks of rows, then the upper triangle of G (or of K) by
+	// groups of its rows, each block and group a task for parallel when the
+	// work is worth goroutines. Every value is computed the same way
+	// whatever the task, so the result does not depend on GOMAXPROCS.
+	xsTasks := 1
 	if n*p >= minParallelWork {
 		xsTasks = (n + xsBlock - 1) / xsBlock
-	}
-	if n*p*(p+1)/2 >= minParallelWork {
-		// More groups than goroutines, for balance when a core is busy.
-		groups = min(p, 2*runtime.GOMAXPROCS(0))
 	}
 	parallel.For(xsTasks, func(t int) {
 		lo, hi := n*t/xsTasks, n*(t+1)/xsTasks
@@ -164,15 +189,51 @@ func NewNeighborhood(data [][]float64, weights []float64) (*Neighborhood, error)
 			}
 		}
 	})
+	if dual(n, p) {
+		nb.kern = make([]float64, n*n)
+		if err := buildKernel(nb.kern, nb.xs, n, nil, stop); err != nil {
+			return nil, err
+		}
+		nb.diag = make([]float64, p)
+		impl := blas64.Implementation()
+		for j := range nb.diag {
+			xj := nb.xs[j*n : (j+1)*n]
+			nb.diag[j] = impl.Ddot(n, xj, 1, xj, 1)
+		}
+		return nb, nil
+	}
+	if err := nb.buildGram(stop); err != nil {
+		return nil, err
+	}
+	return nb, nil
+}
+
+// buildGram computes G = XᵀX into nb.gram: the upper triangle by groups
+// of its rows (gramRows), then the lower one by symmetry. It calls stop
+// (nil: never) between blocks and returns its error.
+func (nb *Neighborhood) buildGram(stop func() error) error {
+	n, p := nb.n, nb.p
+	nb.gram = make([]float64, p*p)
+	groups := 1
+	if n*p*(p+1)/2 >= minParallelWork {
+		// More groups than goroutines, for balance when a core is busy.
+		groups = min(p, 2*runtime.GOMAXPROCS(0))
+	}
+	errs := make([]error, groups)
 	parallel.For(groups, func(t int) {
-		nb.gramRows(triangleSplit(p, groups, t), triangleSplit(p, groups, t+1))
+		errs[t] = nb.gramRows(triangleSplit(p, groups, t), triangleSplit(p, groups, t+1), stop)
 	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
 	for j := range p {
 		for k := j + 1; k < p; k++ {
 			nb.gram[k*p+j] = nb.gram[j*p+k]
 		}
 	}
-	return nb, nil
+	return nil
 }
 
 // Rows returns the number of rows n.
@@ -210,6 +271,9 @@ func (nb *Neighborhood) label(target []float64) (*labelStats, error) {
 	impl := blas64.Implementation()
 	ls.tss = impl.Ddot(nb.n, ls.y, 1, ls.y, 1)
 	impl.Dgemv(blas.NoTrans, nb.p, nb.n, 1, nb.xs, nb.n, ls.y, 1, 0, ls.xty, 1)
+	if !finite(ls.mean, ls.tss) || !finite(ls.xty...) {
+		return nil, errNonFiniteFit()
+	}
 	return ls, nil
 }
 
@@ -243,14 +307,23 @@ func (nb *Neighborhood) residuals(ls *labelStats, used []int, g []float64) []flo
 // system thus gets the minimum-norm least-squares solution, and nothing
 // panics. (LAPACK only fails on pivots ≤ 0, so on exactly collinear data
 // scikit-learn may instead return a huge rounding-driven solution.)
+//
+// In the dual form (see Neighborhood) a fit on more features than rows is
+// solved in the rows' dimension instead: see dualSolve.
 type ridgeSolver struct {
-	a []float64
+	a    []float64
+	kern []float64 // dual: K_S for a subset S
+	u    []float64 // dual: the solution in the rows' dimension
 }
 
 // solve writes the ridge coefficients for the features sel into dst
-// (reallocated when too small) and returns it.
-func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []int, alpha float64) []float64 {
+// (reallocated when too small) and returns it. It calls stop (nil: never)
+// during a long factorisation and returns its error.
+func (s *ridgeSolver) solve(dst []float64, v *gramView, ls *labelStats, sel []int, alpha float64, stop func() error) ([]float64, error) {
 	k := len(sel)
+	if v.gram == nil && k > v.n {
+		return s.dualSolve(dst, v, ls, sel, alpha, stop)
+	}
 	if cap(dst) < k {
 		dst = make([]float64, k)
 	}
@@ -259,21 +332,36 @@ func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []
 		s.a = make([]float64, k*k)
 	}
 	a := s.a[:k*k]
-	p := nb.p
+	c := ls.xty
 	for r, jr := range sel {
+		if v.gram == nil && r%cholStopEvery == 0 {
+			// G_SS from X: n·r multiply-adds a row.
+			if err := stopped(stop); err != nil {
+				return nil, err
+			}
+		}
 		for q, jq := range sel[:r+1] {
-			a[r*k+q] = nb.gram[jr*p+jq]
+			a[r*k+q] = v.at(jr, jq)
 		}
 		a[r*k+r] += alpha
 		dst[r] = c[jr]
 	}
-	if cholSolve(a, k, dst) {
-		return dst
+	ok, err := cholFactor(a, k, stop)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		cholSubst(a, k, dst)
+		return dst, nil
+	}
+	// The eigen-decomposition cannot be interrupted: check once more.
+	if err := stopped(stop); err != nil {
+		return nil, err
 	}
 	for r, jr := range sel {
 		dst[r] = c[jr]
 	}
-	return pinvSolve(dst, nb.gram, p, sel, alpha)
+	return pinvSolve(dst, v, sel, alpha), nil
 }
 
 // cholSolve factorises the symmetric k×k matrix whose lower triangle is in
@@ -281,27 +369,39 @@ func (s *ridgeSolver) solve(dst []float64, nb *Neighborhood, c []float64, sel []
 // LLᵀx = b. It reports false, leaving a and b unusable, when a pivot is not
 // above k·ε times its diagonal entry (numerically singular).
 func cholSolve(a []float64, k int, b []float64) bool {
-	if !cholFactor(a, k) {
+	if ok, _ := cholFactor(a, k, nil); !ok {
 		return false
 	}
 	cholSubst(a, k, b)
 	return true
 }
 
+// cholStopEvery is how many columns cholFactor factorises between calls
+// of its stop function. Column j costs about j·(k − j) multiply-adds, at
+// most k²/4: 16 columns of a 2,000×2,000 factorisation are 1.6e7 (some
+// milliseconds), of a 10,000×10,000 one 4e8 (a fraction of a second).
+const cholStopEvery = 16
+
 // cholFactor factorises the symmetric k×k matrix whose lower triangle is in
 // a (row-major) as LLᵀ in place, L in the lower triangle. It reports false,
 // leaving a unusable, when a pivot is not above k·ε times its diagonal
-// entry (numerically singular). See cholSolve.
-func cholFactor(a []float64, k int) bool {
+// entry (numerically singular). See cholSolve. It calls stop (nil: never)
+// every cholStopEvery columns and returns its error, leaving a unusable.
+func cholFactor(a []float64, k int, stop func() error) (bool, error) {
 	tol := float64(k) * 0x1p-52
 	for j := range k {
+		if j%cholStopEvery == 0 {
+			if err := stopped(stop); err != nil {
+				return false, err
+			}
+		}
 		rj := a[j*k : j*k+j+1]
 		d := rj[j]
 		for _, v := range rj[:j] {
 			d -= v * v
 		}
 		if !(d > tol*rj[j]) || !(d > 0) {
-			return false
+			return false, nil
 		}
 		d = math.Sqrt(d)
 		rj[j] = d
@@ -314,7 +414,7 @@ func cholFactor(a []float64, k int) bool {
 			ri[j] = v / d
 		}
 	}
-	return true
+	return true, nil
 }
 
 // cholSubst overwrites b with the solution of LLᵀx = b, L the factor
@@ -341,12 +441,12 @@ func cholSubst(a []float64, k int, b []float64) {
 
 // pinvSolve overwrites rhs (= c_S) with Σ_{λ kept} v vᵀ c_S / (λ + α) over
 // the eigenpairs (λ, v) of G_SS and returns it. See ridgeSolver.
-func pinvSolve(rhs []float64, gram []float64, p int, sel []int, alpha float64) []float64 {
+func pinvSolve(rhs []float64, v *gramView, sel []int, alpha float64) []float64 {
 	k := len(sel)
 	sym := mat.NewSymDense(k, nil)
 	for r, jr := range sel {
 		for q := r; q < k; q++ {
-			sym.SetSym(r, q, gram[jr*p+sel[q]])
+			sym.SetSym(r, q, v.at(jr, sel[q]))
 		}
 	}
 	var eig mat.EigenSym

@@ -58,7 +58,7 @@ type SensitivityRequest struct {
 // The result has Method "sensitivity" and NumSamples = 2·N·p, the rows
 // the model scored. A request that cannot run is a *RequestError naming
 // the field (a label out of range is found when the first outputs come
-// back); a model output that cannot be read (wrong row count or width,
+// back, and has Precondition set); a model output that cannot be read (wrong row count or width,
 // non-finite scores) is another error. When ctx is done no new evaluation
 // starts and ctx's error is returned. A panic in m, which runs on the
 // estimator's goroutines, is an error too: "explain: sensitivity: "
@@ -90,7 +90,7 @@ func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result,
 			}
 			for i, c := range labels {
 				if c >= width {
-					return invalid(fmt.Sprintf("labels[%d]", i), "%d is out of range [0,%d)", c, width)
+					return precondition(fmt.Sprintf("labels[%d]", i), "%d is out of range [0,%d)", c, width)
 				}
 				res.Labels = append(res.Labels, LabelResult{Label: c, Attributions: make([]Attribution, p)})
 			}
@@ -147,6 +147,9 @@ func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result,
 		}
 	}
 	if err := runEvaluations(ctx, "sensitivity", 2*p, newWorker, collect); err != nil {
+		return nil, err
+	}
+	if err := res.nonFinite(); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -16,8 +16,14 @@ import (
 
 // stdErrs returns the HC1 sandwich standard errors of the final surrogate
 // fit coef on the features used (see Neighborhood.Fit), from its rescaled
-// residuals e = y − X_S g. It costs O(n·k²) for k fitted features.
-func (nb *Neighborhood) stdErrs(e []float64, used []int, coef []float64, cfg SurrogateConfig) []float64 {
+// residuals e = y − X_S g. It costs O(n·k²) for k fitted features, and
+// calls stop (nil: never) between blocks of that work, returning its error.
+//
+// Nothing larger than k×k is allocated, and k < n₊ − 1 (otherwise the
+// standard errors are 0 and nothing is computed), so that a fit on more
+// features than rows in the dual form (see Neighborhood) needs nothing
+// p×p here either: G's entries are read through gv.
+func (nb *Neighborhood) stdErrs(gv *gramView, e []float64, used []int, coef []float64, cfg SurrogateConfig, stop func() error) ([]float64, error) {
 	se := make([]float64, len(used))
 	alpha := cfg.ridgeAlpha()
 	par := make([]int, 0, len(used)) // positions in used of the parameters
@@ -32,24 +38,29 @@ func (nb *Neighborhood) stdErrs(e []float64, used []int, coef []float64, cfg Sur
 	}
 	k := len(par)
 	if k == 0 || nb.npos <= k+1 {
-		return se
+		return se, nil
 	}
-	n, p := nb.n, nb.p
+	n := nb.n
 	// The bread A = G_PP + αI, inverted through its Cholesky factor.
 	fac := make([]float64, k*k)
 	for r, ar := range par {
 		jr := used[ar]
 		for q, aq := range par[:r+1] {
-			fac[r*k+q] = nb.gram[jr*p+used[aq]]
+			fac[r*k+q] = gv.at(jr, used[aq])
 		}
 		fac[r*k+r] += alpha
 	}
-	if !cholFactor(fac, k) {
-		return se
+	if ok, err := cholFactor(fac, k, stop); err != nil || !ok {
+		return se, err
 	}
 	ainv := make([]float64, k*k)
 	col := make([]float64, k)
 	for j := range k {
+		if j%cholStopEvery == 0 {
+			if err := stopped(stop); err != nil {
+				return nil, err
+			}
+		}
 		clear(col)
 		col[j] = 1
 		cholSubst(fac, k, col)
@@ -69,10 +80,14 @@ func (nb *Neighborhood) stdErrs(e []float64, used []int, coef []float64, cfg Sur
 	if n*k*(k+1)/2 >= minParallelWork {
 		groups = min(k, 2*runtime.GOMAXPROCS(0))
 	}
+	errs := make([]error, groups)
 	parallel.For(groups, func(g int) {
 		r0, r1 := triangleSplit(k, groups, g), triangleSplit(k, groups, g+1)
 		t := make([]float64, gramBlock)
 		for c0 := 0; c0 < n; c0 += gramBlock {
+			if errs[g] = stopped(stop); errs[g] != nil {
+				return
+			}
 			b := min(gramBlock, n-c0)
 			tr := t[:b]
 			for r := r0; r < r1; r++ {
@@ -86,6 +101,11 @@ func (nb *Neighborhood) stdErrs(e []float64, used []int, coef []float64, cfg Sur
 			}
 		}
 	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
 	for r := range k {
 		for q := r + 1; q < k; q++ {
 			meat[q*k+r] = meat[r*k+q]
@@ -101,7 +121,7 @@ func (nb *Neighborhood) stdErrs(e []float64, used []int, coef []float64, cfg Sur
 		}
 		se[ar] = math.Sqrt(math.Max(0, v*hc1))
 	}
-	return se
+	return se, nil
 }
 
 // rankedAttributions returns s's attributions in Ranked's order (by
@@ -136,19 +156,30 @@ func rankedAttributions(s Surrogate, describe func(feature int) string) []Attrib
 // player, Var(φ_M) = 1ᵀCov 1 = c Σ_z e_z² (Σ_j H_zj)², with the residuals
 // e = b − Aφ and c = n/(n − k). When every coalition was enumerated the
 // attributions are exact, with nothing sampled to be uncertain about: 0.
-func (s *shapleySolver) stdErrs(dst, phi []float64) []float64 {
+// It calls stop (nil: never) between blocks of shapBlock rows of H and
+// returns its error.
+func (s *shapleySolver) stdErrs(dst, phi []float64, stop func() error) ([]float64, error) {
 	n, k := s.n, s.k
 	dst = dst[:k+1]
 	clear(dst)
 	if !s.cholOK || n <= k || s.complete {
-		return dst
+		return dst, nil
 	}
 	impl := blas64.Implementation()
 	if s.h == nil {
-		// H Lᵀ L = A … solved as H = A L⁻ᵀ, then H ← H L⁻¹.
-		s.h = append([]float64(nil), s.a...)
-		impl.Dtrsm(blas.Right, blas.Lower, blas.Trans, blas.NonUnit, n, k, 1, s.chol, k, s.h, k)
-		impl.Dtrsm(blas.Right, blas.Lower, blas.NoTrans, blas.NonUnit, n, k, 1, s.chol, k, s.h, k)
+		// H Lᵀ L = A … solved as H = A L⁻ᵀ, then H ← H L⁻¹, by blocks of
+		// rows (each row of H is solved on its own, so the blocks do not
+		// change it).
+		h := append([]float64(nil), s.a...)
+		for z0 := 0; z0 < n; z0 += shapBlock {
+			if err := stopped(stop); err != nil {
+				return nil, err
+			}
+			rows := min(shapBlock, n-z0)
+			impl.Dtrsm(blas.Right, blas.Lower, blas.Trans, blas.NonUnit, rows, k, 1, s.chol, k, h[z0*k:], k)
+			impl.Dtrsm(blas.Right, blas.Lower, blas.NoTrans, blas.NonUnit, rows, k, 1, s.chol, k, h[z0*k:], k)
+		}
+		s.h = h
 	}
 	if len(s.e) < n {
 		s.e = make([]float64, n)
@@ -174,7 +205,7 @@ func (s *shapleySolver) stdErrs(dst, phi []float64) []float64 {
 	for j, v := range dst {
 		dst[j] = math.Sqrt(v * c)
 	}
-	return dst
+	return dst, nil
 }
 
 // stdErrOfMean returns the standard error of the mean of x (whose mean is

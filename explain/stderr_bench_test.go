@@ -71,7 +71,7 @@ func BenchmarkLIMEStdErr(b *testing.B) {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				nb.stdErrs(resid, s.Features, s.Coef, SurrogateConfig{})
+				nb.stdErrs(nb.gramView(), resid, s.Features, s.Coef, SurrogateConfig{}, nil)
 				limeTime += t1.Sub(t0)
 				seTime += time.Since(t1)
 			}

@@ -193,7 +193,7 @@ func TestShapleySolverStdErrMatchesDense(t *testing.T) {
 		}
 		weights[z] = 0.1 + rng.Float64()
 	}
-	s := newShapleySolver(masks, weights)
+	s, _ := newShapleySolver(masks, weights, nil)
 	for label := range 2 {
 		y := make([]float64, n)
 		for z := range y {
@@ -201,7 +201,7 @@ func TestShapleySolverStdErrMatchesDense(t *testing.T) {
 		}
 		delta := rng.NormFloat64()
 		phi := s.solve(make([]float64, m), y, delta)
-		got := s.stdErrs(make([]float64, m), phi)
+		got, _ := s.stdErrs(make([]float64, m), phi, nil)
 		want := denseShapSE(masks, weights, y, delta, phi)
 		for j := range want {
 			if !(math.Abs(got[j]-want[j]) <= 1e-9*want[j]) {

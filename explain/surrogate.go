@@ -14,7 +14,10 @@ package explain
 // With an unpenalised intercept b the weighted problem
 // min Σ π_i (f_i − b − gᵀz_i)² + pen(g) reduces to min ‖y − Xg‖² + pen(g)
 // with b = f̄ − z̄ᵀg, so every fit only needs G, c and ‖y‖². G is computed
-// once per neighbourhood (see Neighborhood) and shared by the labels.
+// once per neighbourhood (see Neighborhood) and shared by the labels; with
+// more features than rows the neighbourhood holds K = XXᵀ instead, and
+// the fits on more features than rows solve in the rows' dimension (see
+// ridgeSolver.dualSolve).
 
 import (
 	"errors"
@@ -37,6 +40,13 @@ var ErrL1NotConverged = errors.New("explain: L1 coordinate descent did not conve
 
 func inputErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrSurrogateInput}, args...)...)
+}
+
+// errNonFiniteFit is the error of a fit whose sums overflow: finite
+// targets too large (about 1e150 and beyond) for the weighted sums of
+// squares, which would give NaN, ±Inf or zero coefficients.
+func errNonFiniteFit() error {
+	return &RequestError{Field: "target", Reason: "the fit is not finite: the values are too large for its weighted sums", Precondition: true}
 }
 
 // FeatureSelection is lime's feature_selection: how the features of a
@@ -253,8 +263,24 @@ func checkFitArgs(numFeatures int, sel FeatureSelection, cfg SurrogateConfig) er
 // matrix; coefficients at zero get 0. StdErr is 0 throughout when
 // n₊ ≤ k + 1 or when A is numerically singular (an α = 0 fit on collinear
 // features, whose coefficients are not identified).
+//
+// A fit whose sums overflow (finite targets too large for the weighted
+// sums of squares, beyond about 1e150) would be NaN, ±Inf or zero: it is
+// refused with a *RequestError on "target" with Precondition set.
 func (nb *Neighborhood) Fit(target []float64, numFeatures int, sel FeatureSelection, cfg SurrogateConfig) (Surrogate, error) {
+	return nb.fitLabel(nil, target, numFeatures, sel, cfg)
+}
+
+// fitLabel is Fit calling stop (nil: never) before it starts and between
+// the steps of its long loops (the factorisations, the rounds of forward
+// selection, the LARS steps, the coordinate-descent sweeps, the standard
+// errors' sums), returning stop's error as is: the estimators pass
+// ctx.Err.
+func (nb *Neighborhood) fitLabel(stop func() error, target []float64, numFeatures int, sel FeatureSelection, cfg SurrogateConfig) (Surrogate, error) {
 	if err := checkFitArgs(numFeatures, sel, cfg); err != nil {
+		return Surrogate{}, err
+	}
+	if err := stopped(stop); err != nil {
 		return Surrogate{}, err
 	}
 	ls, err := nb.label(target)
@@ -262,6 +288,7 @@ func (nb *Neighborhood) Fit(target []float64, numFeatures int, sel FeatureSelect
 		return Surrogate{}, err
 	}
 	var s ridgeSolver
+	gv := nb.gramView()
 	sel = sel.resolve(numFeatures)
 	var used []int
 	switch sel {
@@ -271,21 +298,24 @@ func (nb *Neighborhood) Fit(target []float64, numFeatures int, sel FeatureSelect
 			used[j] = j
 		}
 	case SelectHighestWeights:
-		used = nb.highestWeights(&s, ls, numFeatures)
+		used, err = nb.highestWeights(&s, gv, ls, numFeatures, stop)
 	case SelectForward:
-		used = nb.forwardSelection(&s, ls, numFeatures)
+		used, err = nb.forwardSelection(&s, gv, ls, numFeatures, stop)
 	case SelectLassoPath:
-		used = nb.lassoSelection(ls, numFeatures)
+		used, err = nb.lassoSelection(gv, ls, numFeatures, stop)
+	}
+	if err != nil {
+		return Surrogate{}, err
 	}
 
 	var coef []float64
 	if cfg.L1 > 0 {
-		coef, err = nb.lasso(ls, used, cfg.L1)
-		if err != nil {
-			return Surrogate{}, err
-		}
+		coef, err = nb.lasso(ls, used, cfg.L1, stop)
 	} else {
-		coef = s.solve(nil, nb, ls.xty, used, cfg.ridgeAlpha())
+		coef, err = s.solve(nil, gv, ls, used, cfg.ridgeAlpha(), stop)
+	}
+	if err != nil {
+		return Surrogate{}, err
 	}
 	out := Surrogate{Features: used, Coef: coef, Selection: sel}
 	out.Intercept = ls.mean
@@ -297,23 +327,31 @@ func (nb *Neighborhood) Fit(target []float64, numFeatures int, sel FeatureSelect
 	out.LocalPred += out.Intercept
 	resid := nb.residuals(ls, used, coef)
 	out.Score = r2(blas64.Implementation().Ddot(nb.n, resid, 1, resid, 1), ls.tss)
-	out.StdErr = nb.stdErrs(resid, used, coef, cfg)
+	if out.StdErr, err = nb.stdErrs(gv, resid, used, coef, cfg, stop); err != nil {
+		return Surrogate{}, err
+	}
+	if !finite(out.Intercept, out.LocalPred, out.Score) || !finite(out.Coef...) || !finite(out.StdErr...) {
+		return Surrogate{}, errNonFiniteFit()
+	}
 	return out, nil
 }
 
 // highestWeights is lime's "highest_weights": Ridge(α = 0.01) on all
 // features, then the numFeatures largest |g_j·z_0j|, stable.
-func (nb *Neighborhood) highestWeights(s *ridgeSolver, ls *labelStats, numFeatures int) []int {
+func (nb *Neighborhood) highestWeights(s *ridgeSolver, gv *gramView, ls *labelStats, numFeatures int, stop func() error) ([]int, error) {
 	all := make([]int, nb.p)
 	for j := range all {
 		all[j] = j
 	}
-	g := s.solve(nil, nb, ls.xty, all, 0.01)
+	g, err := s.solve(nil, gv, ls, all, 0.01, stop)
+	if err != nil {
+		return nil, err
+	}
 	for j := range g {
 		g[j] = math.Abs(g[j] * nb.row0[j])
 	}
 	sort.SliceStable(all, func(a, b int) bool { return g[all[a]] > g[all[b]] })
-	return all[:min(numFeatures, nb.p)]
+	return all[:min(numFeatures, nb.p)], nil
 }
 
 // forwardSelection is lime's "forward_selection": min(numFeatures, p)
@@ -321,8 +359,8 @@ func (nb *Neighborhood) highestWeights(s *ridgeSolver, ls *labelStats, numFeatur
 // features chosen so far has the highest weighted R², starting from a best
 // score of −1e8 and replacing it only when strictly greater (so ties keep
 // the lower index, and a round where nothing beats −1e8 adds feature 0, as
-// lime does).
-func (nb *Neighborhood) forwardSelection(s *ridgeSolver, ls *labelStats, numFeatures int) []int {
+// lime does). It calls stop every forwardStopEvery candidates.
+func (nb *Neighborhood) forwardSelection(s *ridgeSolver, gv *gramView, ls *labelStats, numFeatures int, stop func() error) ([]int, error) {
 	rounds := min(numFeatures, nb.p)
 	used := make([]int, 0, rounds)
 	inUse := make([]bool, nb.p)
@@ -334,9 +372,17 @@ func (nb *Neighborhood) forwardSelection(s *ridgeSolver, ls *labelStats, numFeat
 			if inUse[f] {
 				continue
 			}
+			if f%forwardStopEvery == 0 {
+				if err := stopped(stop); err != nil {
+					return nil, err
+				}
+			}
 			cand = append(cand[:0], used...)
 			cand = append(cand, f)
-			g = s.solve(g, nb, ls.xty, cand, 0)
+			var err error
+			if g, err = s.solve(g, gv, ls, cand, 0, stop); err != nil {
+				return nil, err
+			}
 			// For the exact least-squares solution, ‖y − Xg‖² = ‖y‖² − gᵀc.
 			explained := 0.0
 			for i, j := range cand {
@@ -348,13 +394,22 @@ func (nb *Neighborhood) forwardSelection(s *ridgeSolver, ls *labelStats, numFeat
 		}
 		used = append(used, best)
 		inUse[best] = true
+		gv.cache(best) // the next rounds' fits all include it
 	}
-	return used
+	return used, nil
 }
 
+// forwardStopEvery is how many candidate fits forward selection makes
+// between calls of its stop function: a few thousand of |S|³/3 for the
+// handful of features forward selection is used for.
+const forwardStopEvery = 1024
+
 // lassoSelection is lime's "lasso_path" selection.
-func (nb *Neighborhood) lassoSelection(ls *labelStats, numFeatures int) []int {
-	_, coefs := larsLasso(nb.gram, ls.xty, nb.p, nb.n)
+func (nb *Neighborhood) lassoSelection(gv *gramView, ls *labelStats, numFeatures int, stop func() error) ([]int, error) {
+	_, coefs, err := larsLasso(gv, ls.xty, nb.p, nb.n, stop)
+	if err != nil {
+		return nil, err
+	}
 	// lime: nonzero starts as all features and the walk covers steps
 	// len−1 down to 1, breaking at the first with few enough non-zeros.
 	var nonzero []int
@@ -363,7 +418,7 @@ func (nb *Neighborhood) lassoSelection(ls *labelStats, numFeatures int) []int {
 		for j := range nonzero {
 			nonzero[j] = j
 		}
-		return nonzero
+		return nonzero, nil
 	}
 	for i := len(coefs) - 1; i >= 1; i-- {
 		nonzero = nonzero[:0]
@@ -376,7 +431,7 @@ func (nb *Neighborhood) lassoSelection(ls *labelStats, numFeatures int) []int {
 			break
 		}
 	}
-	return nonzero
+	return nonzero, nil
 }
 
 // r2 is scikit-learn's r2_score from its two sums: 1 − rss/tss, with 1 when

@@ -24,11 +24,6 @@ func parseOcclusionJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	return imageOcclusionSpec(in)
 }
 
-// windowCount is the number of windows of width w with stride s along a
-// dimension of n, as Captum places them: ⌈(n − w)/s⌉ + 1, the last one
-// cropped at the edge.
-func windowCount(n, w, s int) int { return (n-w+s-1)/s + 1 }
-
 // imageOcclusionSpec builds an occlusion job over an image.
 func imageOcclusionSpec(in *parseInput) (*jobSpec, error) {
 	img, layout, err := checkedImage(in.req, in.info)
@@ -153,7 +148,7 @@ func textOcclusionSpec(in *parseInput) (*jobSpec, error) {
 	if len(o.GetMaskString()) > MaxNameLength {
 		return nil, invalidArgument("%s.mask_string: longer than %d bytes", field, MaxNameLength)
 	}
-	windows := windowCount(n, window, stride)
+	windows := explain.OcclusionWindowCount(n, window, stride)
 	if bytes := (windows + 1) * len(text.GetText()); bytes > MaxTextSampleBytes {
 		return nil, invalidArgument("%s.window: %d windows of a %d-byte text are %d bytes to score, over the limit of %d bytes; widen the window or the stride, or send a shorter text", field, windows, len(text.GetText()), bytes, MaxTextSampleBytes)
 	}
@@ -246,7 +241,7 @@ func parseOcclusion(req *explainerv1.ExplainRequest, img sampler.Image, info pre
 		if strides[d] < 1 || strides[d] > dims[d] {
 			return j, invalidArgument("%s.strides[%d]: %d is outside [1, %d]", field, d, strides[d], dims[d])
 		}
-		counts[d] = windowCount(dims[d], window[d], strides[d])
+		counts[d] = explain.OcclusionWindowCount(dims[d], window[d], strides[d])
 		windows *= counts[d]
 	}
 	if windows > explain.MaxOcclusionWindows {

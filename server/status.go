@@ -33,6 +33,8 @@ func toStatus(log *slog.Logger, err error) *status.Status {
 		// A bug, not the client's doing: the stack goes to the log only.
 		log.Error("panic recovered in job", "panic", panicErr.Error(), "stack", string(panicErr.Stack))
 		return status.New(codes.Internal, "internal error")
+	case errors.As(err, &reqErr) && reqErr.Precondition:
+		return status.New(codes.FailedPrecondition, reqErr.Error())
 	case errors.As(err, &reqErr):
 		return status.New(codes.InvalidArgument, reqErr.Error())
 	case errors.Is(err, context.Canceled):
