@@ -78,6 +78,9 @@ func parseLIME(req *explainerv1.ExplainRequest, info predictor.ModelInfo, seed u
 	if n := sampling.NumSamples; n*p > MaxSampleValues {
 		return nil, invalidArgument("lime.num_samples: %d samples × %d features exceeds limit %d values; lower num_samples", n, p, MaxSampleValues)
 	}
+	if err := checkFitMemory("lime", sampling.NumSamples, p); err != nil {
+		return nil, err
+	}
 	if fit.Surrogate, err = surrogateConfig(o); err != nil {
 		return nil, err
 	}
@@ -214,4 +217,14 @@ func limeCommon(o limeOptions, info predictor.ModelInfo, seed uint64, defaultSam
 		}
 	}
 	return sampling, fit, targets, nil
+}
+
+// checkFitMemory refuses a LIME job whose surrogate fit would hold more
+// than explain.MaxFitBytes (explain.FitBytes: the neighbourhood's Gram
+// matrix grows with the square of the smaller of samples and features).
+func checkFitMemory(method string, samples, features int) error {
+	if b := explain.FitBytes(samples, features); b > explain.MaxFitBytes {
+		return invalidArgument("%s.num_samples: the fit of %d samples × %d features needs %d bytes, over the limit of %d; lower num_samples", method, samples, features, b, explain.MaxFitBytes)
+	}
+	return nil
 }

@@ -50,6 +50,9 @@ func parseLIMEImage(req *explainerv1.ExplainRequest, img sampler.Image, info pre
 	if n := sampling.NumSamples; n*nseg > MaxSampleValues {
 		return r, invalidArgument("%s.num_samples: %d samples × %d segments exceeds limit %d values; lower num_samples", field, n, nseg, MaxSampleValues)
 	}
+	if err := checkFitMemory(field, sampling.NumSamples, nseg); err != nil {
+		return r, err
+	}
 	fill, err := imageFill(field, o.GetFill(), img)
 	if err != nil {
 		return r, err

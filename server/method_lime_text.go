@@ -54,6 +54,9 @@ func parseLIMEText(req *explainerv1.ExplainRequest, info predictor.ModelInfo, se
 	case n*len(txt.GetText()) > MaxTextSampleBytes:
 		return r, invalidArgument("%s.num_samples: %d samples of a %d-byte text exceed limit %d bytes; lower num_samples", field, n, len(txt.GetText()), MaxTextSampleBytes)
 	}
+	if err := checkFitMemory(field, sampling.NumSamples, len(dom.Features)); err != nil {
+		return r, err
+	}
 	if len(o.GetMaskString()) > MaxNameLength {
 		return r, invalidArgument("%s.mask_string: longer than %d bytes", field, MaxNameLength)
 	}

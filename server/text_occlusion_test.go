@@ -99,3 +99,26 @@ func TestTextOcclusionRendersPerCall(t *testing.T) {
 		t.Errorf("one call rendered %d of the %d bytes in all: not per call", rec.maxBytes, all)
 	}
 }
+
+// TestWideLIMETextFitMemory: lime_text on a 4,400-word text is refused at
+// 4,400 samples, within samples × features ≤ MaxSampleValues, since its
+// fit would hold 1.1 GB (Gram matrices of 4,400²), and admitted at 2,000,
+// where the fit is solved in the samples' dimension (issue 14, item 2).
+func TestWideLIMETextFitMemory(t *testing.T) {
+	srv := New(func(string) predictor.Client { return nil })
+	defer srv.Shutdown()
+	text := distinctWords(4400, 4)
+	for _, tt := range []struct {
+		samples uint32
+		code    codes.Code
+	}{{4400, codes.InvalidArgument}, {2000, codes.OK}} {
+		req := &explainerv1.ExplainRequest{
+			Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{Text: text}}},
+			Method:   &explainerv1.ExplainRequest_LimeText{LimeText: &explainerv1.LimeTextOptions{NumSamples: tt.samples}},
+		}
+		_, _, err := srv.parseJob(context.Background(), req, predictor.ModelInfo{NumClasses: 2}, nil)
+		if st := status.Convert(err); st.Code() != tt.code || (tt.code != codes.OK && !strings.Contains(st.Message(), "over the limit")) {
+			t.Errorf("%d samples: got %v %q, want %v", tt.samples, st.Code(), st.Message(), tt.code)
+		}
+	}
+}
