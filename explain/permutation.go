@@ -62,6 +62,14 @@ type PermutationRequest struct {
 	// hold the repeatsDone repeats done. It is called from the goroutine
 	// that called Permutation, never concurrently, and may keep r.
 	Partial func(repeatsDone int, r *Result)
+	// BatchRows packs the evaluations of the sampled rows into Predict
+	// calls of at most BatchRows rows: k = max(1, BatchRows/n) evaluations
+	// per call, so that a model with large batches scores many at once
+	// instead of one call per evaluation. 0 (or less than n) sends one
+	// evaluation per call. Each evaluation in flight then holds k working
+	// copies of the sampled rows; at most MaxBatchValues values are packed.
+	// The result does not depend on it.
+	BatchRows int
 }
 
 // Permutation measures how much the model's score drops when a feature
@@ -127,7 +135,7 @@ func Permutation(ctx context.Context, m Model, req PermutationRequest) (*Result,
 	reported := 0
 	baseDone := false
 	width := 0
-	collect := func(k int, out outputs) error {
+	collectOne := func(k int, out outputs) error {
 		if width == 0 {
 			width = out.width
 		} else if out.width != width {
@@ -159,20 +167,59 @@ func Permutation(ctx context.Context, m Model, req PermutationRequest) (*Result,
 		}
 		return nil
 	}
-	newWorker := func() func(context.Context, int) (outputs, error) {
-		var ws *permWorkspace
-		return func(ctx context.Context, k int) (outputs, error) {
-			if k == 0 {
-				return predict(ctx, m, req.Data)
+	// Unit 0 is the baseline over all rows; unit u ≥ 1 packs the
+	// evaluations k = (u−1)·per + 1, … (evaluation k permutes group
+	// (k−1) mod G on repeat (k−1)/G) into one Predict call.
+	n := len(run.rows)
+	per := 1
+	if req.BatchRows > n {
+		per = max(1, min(req.BatchRows, MaxBatchValues/max(1, len(run.rows[0])))/n)
+	}
+	evals := G * R
+	units := 1 + (evals+per-1)/per
+	collect := func(u int, outs []outputs) error {
+		for i, out := range outs {
+			k := 0
+			if u > 0 {
+				k = (u-1)*per + i + 1
 			}
-			if ws == nil {
-				ws = newPermWorkspace(run.rows)
+			if err := collectOne(k, out); err != nil {
+				return err
 			}
-			g, r := (k-1)%G, (k-1)/G
-			return predict(ctx, m, ws.permute(run.groups[g], run.permutation(ws, g, r)))
+		}
+		return nil
+	}
+	newWorker := func() func(context.Context, int) ([]outputs, error) {
+		var (
+			wss    []*permWorkspace // one working copy per packed evaluation
+			packed [][]float64
+		)
+		return func(ctx context.Context, u int) ([]outputs, error) {
+			if u == 0 {
+				out, err := predict(ctx, m, req.Data)
+				return []outputs{out}, err
+			}
+			first, last := (u-1)*per, min(u*per, evals)
+			packed = packed[:0]
+			for i, e := 0, first; e < last; i, e = i+1, e+1 {
+				if i == len(wss) {
+					wss = append(wss, newPermWorkspace(run.rows))
+				}
+				g, r := e%G, e/G
+				packed = append(packed, wss[i].permute(run.groups[g], run.permutation(wss[i], g, r))...)
+			}
+			out, err := predict(ctx, m, packed)
+			if err != nil {
+				return nil, err
+			}
+			outs := make([]outputs, last-first)
+			for i := range outs {
+				outs[i] = outputs{out.rows[i*n : (i+1)*n], out.width}
+			}
+			return outs, nil
 		}
 	}
-	if err := runEvaluations(ctx, "permutation", 1+G*R, newWorker, collect); err != nil {
+	if err := runEvaluations(ctx, "permutation", units, newWorker, collect); err != nil {
 		return nil, err
 	}
 	res := run.result(R)

@@ -902,3 +902,64 @@ func TestShuffleUniform(t *testing.T) {
 		}
 	}
 }
+
+// callCounter counts Predict calls and the largest call; safe for
+// concurrent use.
+type callCounter struct {
+	m       Model
+	calls   atomic.Int64
+	maxRows atomic.Int64
+}
+
+func (c *callCounter) Predict(ctx context.Context, rows [][]float64) ([][]float64, error) {
+	c.calls.Add(1)
+	for {
+		cur := c.maxRows.Load()
+		if int64(len(rows)) <= cur || c.maxRows.CompareAndSwap(cur, int64(len(rows))) {
+			break
+		}
+	}
+	return c.m.Predict(ctx, rows)
+}
+
+// TestPermutationPacksEvaluations: with BatchRows, evaluations share
+// Predict calls (issue 11: 143 rows × 30 features × 10 repeats took 301
+// calls), and the result is bit-identical to one evaluation per call.
+func TestPermutationPacksEvaluations(t *testing.T) {
+	data, target := permProblem(5, 143, 6)
+	w := []float64{1, -1, 0.5, 0, 2, 0.3}
+	req := PermutationRequest{Data: data, Target: target, Scoring: ScoreNegLogLoss, Repeats: 10, Seed: 7}
+	tests := []struct {
+		name      string
+		batchRows int
+		calls     int64 // 1 (the baseline) + ⌈60 evaluations / per call⌉
+	}{
+		{"one per call", 0, 61},
+		{"below one evaluation", 100, 61},
+		{"seven per call", 7*143 + 50, 1 + 9},
+		{"all in one call", 1 << 20, 2},
+	}
+	var want *Result
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &callCounter{m: &rowModel{f: logit2(w, 0)}}
+			r := req
+			r.BatchRows = tt.batchRows
+			res, err := Permutation(context.Background(), m, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.calls.Load(); got != tt.calls {
+				t.Errorf("%d calls, want %d", got, tt.calls)
+			}
+			if tt.batchRows > 143 && m.maxRows.Load() > int64(tt.batchRows) {
+				t.Errorf("a call of %d rows, above BatchRows %d", m.maxRows.Load(), tt.batchRows)
+			}
+			if want == nil {
+				want = res
+			} else if !reflect.DeepEqual(res, want) {
+				t.Error("packed result differs from one evaluation per call")
+			}
+		})
+	}
+}

@@ -27,6 +27,9 @@ func parsePermutationJob(ctx context.Context, in *parseInput) (*jobSpec, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Pack evaluations into what the model takes at once, so that a model
+	// with large batches scores many per call.
+	r.BatchRows = in.callRows
 	return &jobSpec{Spec: engine.Spec{
 		Seed: r.Seed, Rows: permutationRows(r), Seeded: true, Players: playerCount(len(r.Data[0]), r.Groups),
 		Run: func(ctx context.Context, m engine.Scorer, run engine.Run) (*explain.Result, error) {

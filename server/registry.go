@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -177,7 +178,7 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 		info:     info,
 		data:     data,
 		seed:     requestSeed(req, rand.Uint64),
-		callRows: s.batchSize(info) * max(1, s.opts.inFlight),
+		callRows: callRows(s.batchSize(info), s.opts.inFlight),
 	})
 	if err != nil {
 		return name, nil, requestError(name, err)
@@ -213,4 +214,14 @@ func applyRun(run engine.Run, s *explain.Sampling, t *explain.Targets) {
 	if run.Labels != nil {
 		t.Labels, t.TopLabels = run.Labels, 0
 	}
+}
+
+// callRows is how many rows the model takes at once: batch rows × batches
+// in flight, saturating (a model without a row cap has a huge batch size).
+func callRows(batch, inFlight int) int {
+	inFlight = max(1, inFlight)
+	if batch > math.MaxInt/inFlight {
+		return math.MaxInt
+	}
+	return batch * inFlight
 }
