@@ -2,10 +2,12 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -84,9 +86,10 @@ func curvyText(texts []string) [][]float64 {
 
 // record is one call a fake client received.
 type record struct {
-	rows  [][]float64 // copied
-	texts []string
-	shape []int
+	rows     [][]float64 // copied
+	texts    []string
+	shape    []int
+	deadline time.Time // zero: none
 }
 
 // tags returns how many rows of each tag the call carried.
@@ -109,14 +112,15 @@ type fake struct {
 	// started, when not nil, gets the call's number as each call starts
 	// (give it room for every call).
 	started chan int
-	// fault, when set, runs after hold; a non-nil error fails the call.
-	fault func(ctx context.Context, call int, rec record) error
+	// fault, when set, runs after hold: a non-nil error fails the call,
+	// non-nil scores replace the call's.
+	fault func(ctx context.Context, call int, rec record) ([][]float64, error)
 
 	mu          sync.Mutex
 	calls       []record
 	inFlight    int
 	maxInFlight int
-	cancelled   int // calls whose context ended while held
+	cancelled   int // calls whose context had ended when they returned
 }
 
 func (f *fake) Describe(context.Context) (predictor.ModelInfo, error) {
@@ -145,6 +149,7 @@ func copyRows(rows [][]float64) [][]float64 {
 }
 
 func (f *fake) do(ctx context.Context, rec record) ([][]float64, error) {
+	rec.deadline, _ = ctx.Deadline()
 	f.mu.Lock()
 	call := len(f.calls)
 	f.calls = append(f.calls, rec)
@@ -154,6 +159,9 @@ func (f *fake) do(ctx context.Context, rec record) ([][]float64, error) {
 	defer func() {
 		f.mu.Lock()
 		f.inFlight--
+		if ctx.Err() != nil {
+			f.cancelled++
+		}
 		f.mu.Unlock()
 	}()
 	if f.started != nil {
@@ -163,15 +171,12 @@ func (f *fake) do(ctx context.Context, rec record) ([][]float64, error) {
 		select {
 		case <-f.hold:
 		case <-ctx.Done():
-			f.mu.Lock()
-			f.cancelled++
-			f.mu.Unlock()
 			return nil, ctx.Err()
 		}
 	}
 	if f.fault != nil {
-		if err := f.fault(ctx, call, rec); err != nil {
-			return nil, err
+		if out, err := f.fault(ctx, call, rec); err != nil || out != nil {
+			return out, err
 		}
 	}
 	if rec.texts != nil {
@@ -224,4 +229,20 @@ func sameBits(a, b [][]float64) bool {
 	return slices.EqualFunc(a, b, func(x, y []float64) bool {
 		return slices.EqualFunc(x, y, func(u, v float64) bool { return math.Float64bits(u) == math.Float64bits(v) })
 	})
+}
+
+// cancelledCalls returns the number of calls whose context had ended when
+// they returned.
+func (f *fake) cancelledCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cancelled
+}
+
+// errIs is errors.Is for a table of wanted errors (nil: no error).
+func errIs(err, want error) bool {
+	if want == nil {
+		return err == nil
+	}
+	return errors.Is(err, want)
 }
