@@ -39,7 +39,10 @@ type Scheduler struct {
 	inflight map[*call]struct{}
 	closed   bool
 
-	enqueued func() // test hook: called, with mu held, after a request is queued
+	// Test hooks, called with mu held: after a request is queued, after a
+	// call is built.
+	enqueued func()
+	built    func(*call)
 }
 
 // New returns a Scheduler that sends calls to c, the client of one model.
@@ -393,6 +396,9 @@ func (s *Scheduler) build(c *call) {
 		c.ctx, c.cancel = context.WithDeadline(s.ctx, deadline)
 	} else {
 		c.ctx, c.cancel = context.WithCancel(s.ctx)
+	}
+	if s.built != nil {
+		s.built(c)
 	}
 }
 
