@@ -123,6 +123,7 @@ func (s *Scheduler) do(ctx context.Context, r *request) ([][]float64, error) {
 		scored, left, err := r.scored, r.left, r.err
 		s.mu.Unlock()
 		if err != nil {
+			s.release(r)
 			return nil, err
 		}
 		// Progress is reported here, on the caller's goroutine, so that it
@@ -206,9 +207,14 @@ type call struct {
 	segs   []segment // at most one per request
 	rows   int
 	bytes  int
-	queued int       // rows left waiting when it was built
-	values []float64 // the rows' values, copied
-	live   int       // requests in segs not done; guarded by s.mu
+	queued int // rows left waiting when it was built
+	live   int // requests in segs not done; guarded by s.mu
+
+	// The inputs, copied from the requests without the lock (see copyIn)
+	// into the worker's buffers; copied is closed once they are.
+	copied chan struct{}
+	in     [][]float64
+	texts  []string
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -235,8 +241,10 @@ type answer struct {
 // jobs, and goes on while rows are waiting.
 func (s *Scheduler) work() {
 	var cur *call
+	var buf buffers
 	err := group.Do(func() error {
 		for s.next(&cur) {
+			s.copyIn(cur, &buf)
 			s.send(cur)
 		}
 		return nil
@@ -254,6 +262,13 @@ func (s *Scheduler) work() {
 			delete(s.inflight, cur)
 			if cur.cancel != nil {
 				cur.cancel()
+			}
+			if cur.copied != nil {
+				select {
+				case <-cur.copied:
+				default:
+					close(cur.copied) // the panic was in copyIn
+				}
 			}
 		}
 		s.workers--
@@ -365,17 +380,7 @@ func (s *Scheduler) build(c *call) {
 	clear(s.active[len(kept):])
 	s.active = kept
 
-	// The call gets a copy of the values, in segment order: it must not
-	// read the caller's rows, since a cancelled Predict returns while the
-	// call may still be encoding them. Texts are immutable.
-	if !c.text {
-		c.values = make([]float64, 0, c.rows*c.segs[0].r.width)
-		for _, sg := range c.segs {
-			for _, row := range sg.r.rows[sg.lo:sg.hi] {
-				c.values = append(c.values, row...)
-			}
-		}
-	}
+	c.copied = make(chan struct{})
 	c.queued = s.queued
 	c.live = len(c.segs)
 	// The call must outlive each of its jobs' deadlines, so it ends with
@@ -517,26 +522,73 @@ func (s *Scheduler) send(c *call) {
 	}
 }
 
+// buffers are a worker's, for the inputs of its calls, one call at a time:
+// reusing them spares the garbage collector a copy of every row.
+type buffers struct {
+	values []float64
+	rows   [][]float64
+	texts  []string
+}
+
+// copyIn copies the call's inputs out of the requests, in segment order,
+// into buf, and closes c.copied. It runs without the lock, and so off the
+// path of the other workers and of Predict, while the Predict calls whose
+// rows these are may have failed already: such a Predict waits for
+// c.copied before it returns (see release), so that its caller's rows are
+// never read after it has returned, and the call never reads them
+// afterwards.
+func (s *Scheduler) copyIn(c *call, buf *buffers) {
+	defer close(c.copied)
+	if c.text {
+		buf.texts = buf.texts[:0]
+		for _, sg := range c.segs {
+			buf.texts = append(buf.texts, sg.r.texts[sg.lo:sg.hi]...)
+		}
+		c.texts = buf.texts
+		return
+	}
+	w := c.segs[0].r.width
+	buf.values = slices.Grow(buf.values[:0], c.rows*w)
+	for _, sg := range c.segs {
+		for _, row := range sg.r.rows[sg.lo:sg.hi] {
+			buf.values = append(buf.values, row...)
+		}
+	}
+	buf.rows = slices.Grow(buf.rows[:0], c.rows)[:c.rows]
+	for i := range buf.rows {
+		buf.rows[i] = buf.values[i*w : (i+1)*w : (i+1)*w]
+	}
+	c.in = buf.rows
+}
+
+// release waits until no call in flight is still copying r's inputs. Caller
+// does not hold s.mu; r is done.
+func (s *Scheduler) release(r *request) {
+	var wait []chan struct{}
+	s.mu.Lock()
+	for c := range s.inflight {
+		if c.copied == nil {
+			continue
+		}
+		for _, sg := range c.segs {
+			if sg.r == r {
+				wait = append(wait, c.copied)
+				break
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, ch := range wait {
+		<-ch
+	}
+}
+
 // score sends rows [lo, hi) of c, counted across its segments.
 func (s *Scheduler) score(ctx context.Context, c *call, lo, hi int) ([][]float64, error) {
 	if c.text {
-		texts := make([]string, 0, hi-lo)
-		off := 0
-		for _, sg := range c.segs {
-			n := sg.hi - sg.lo
-			if a, b := max(lo, off), min(hi, off+n); a < b {
-				texts = append(texts, sg.r.texts[sg.lo+a-off:sg.lo+b-off]...)
-			}
-			off += n
-		}
-		return s.c.(predictor.TextClient).ScoreText(ctx, texts)
+		return s.c.(predictor.TextClient).ScoreText(ctx, c.texts[lo:hi:hi])
 	}
-	w := c.segs[0].r.width
-	rows := make([][]float64, hi-lo)
-	for i := range rows {
-		p := (lo + i) * w
-		rows[i] = c.values[p : p+w : p+w]
-	}
+	rows := c.in[lo:hi:hi]
 	if c.shape != nil {
 		if sc, ok := s.c.(predictor.ShapedClient); ok {
 			return sc.ScoreShaped(ctx, rows, c.shape)
@@ -634,6 +686,8 @@ func (s *Scheduler) deliver(c *call) {
 		}
 		r.left -= len(a.res)
 		r.scored += len(a.res)
-		r.notify()
+		if r.left == 0 || r.job.o.progress != nil {
+			r.notify() // else nothing to do before the last rows
+		}
 	}
 }
