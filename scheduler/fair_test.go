@@ -19,21 +19,23 @@ func TestSmallJobBehindHugeOnes(t *testing.T) {
 	tests := []struct {
 		name     string
 		maxBatch int
+		maxBytes int // 0: the default
 		inFlight int
 		huge     []int // rows of each huge job
 		small    int
 	}{
 		// In the order of arrival, the small job would wait 1563 calls.
-		{"behind 100000 rows", 64, 2, []int{100000}, 5000},
-		{"behind two", 64, 4, []int{50000, 50000}, 5000},
-		{"cap not a multiple of the jobs", 10, 1, []int{20000, 20000}, 333},
-		{"more jobs than rows per call", 4, 1, []int{2000, 2000, 2000, 2000, 2000, 2000, 2000, 2000}, 10},
+		{"behind 100000 rows", 64, 0, 2, []int{100000}, 5000},
+		{"behind two", 64, 0, 4, []int{50000, 50000}, 5000},
+		{"cap not a multiple of the jobs", 10, 0, 1, []int{20000, 20000}, 333},
+		{"more jobs than rows per call", 4, 0, 1, []int{2000, 2000, 2000, 2000, 2000, 2000, 2000, 2000}, 10},
+		{"bytes cap, no row cap", 0, 64 * 16, 2, []int{100000}, 5000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hold := make(chan struct{})
 			f := &fake{hold: hold, started: make(chan int, 1<<20)}
-			s := newScheduler(t, f, scheduler.WithMaxBatchSize(tt.maxBatch), scheduler.WithInFlight(tt.inFlight))
+			s := newScheduler(t, f, scheduler.WithMaxBatchSize(tt.maxBatch), scheduler.WithMaxBatchBytes(tt.maxBytes), scheduler.WithInFlight(tt.inFlight))
 			queued := make(chan struct{}, len(tt.huge)+1)
 			scheduler.OnEnqueue(s, func() { queued <- struct{}{} })
 			var built []map[*scheduler.Job]int // guarded by the Scheduler's lock
@@ -67,11 +69,15 @@ func TestSmallJobBehindHugeOnes(t *testing.T) {
 			}
 
 			k := len(tt.huge) + 1
+			perCall := tt.maxBatch // rows of 2 values, 16 bytes
+			if tt.maxBytes > 0 && (perCall == 0 || tt.maxBytes/16 < perCall) {
+				perCall = tt.maxBytes / 16
+			}
 			bound := tt.inFlight // sent before the small job came
-			if share := tt.maxBatch / k; share > 0 {
+			if share := perCall / k; share > 0 {
 				bound += (tt.small + share - 1) / share
 			} else {
-				bound += tt.small * ((k + tt.maxBatch - 1) / tt.maxBatch)
+				bound += tt.small * ((k + perCall - 1) / perCall)
 			}
 			last := -1
 			for n, c := range built {

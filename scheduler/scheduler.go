@@ -337,6 +337,13 @@ func (s *Scheduler) build(c *call) {
 		rowRoom = math.MaxInt
 	}
 	byteRoom := s.o.maxBytes
+	if !head.text && head.rowBytes > 0 {
+		// The rows of a lane of numbers are all the same size: the bytes
+		// cap is a row cap, and the jobs share it by rows. (Texts are not:
+		// when the bytes cap binds first, the jobs first in turn get more
+		// of that call, and the turns rotate.)
+		rowRoom = min(rowRoom, max(1, byteRoom/head.rowBytes))
+	}
 	full := false
 	for !full && len(cands) > 0 {
 		share := max(1, rowRoom/len(cands))
