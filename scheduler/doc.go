@@ -49,8 +49,10 @@
 // behind any number of rows of k−1 other jobs has its last row sent within
 // InFlight + ⌈R / ⌊cap/k⌋⌉ calls (a row every ⌈k/cap⌉ calls when k > cap):
 // a 5000-row LIME job behind a 100,000-row permutation job is done after
-// 159 calls of 64 rows, not 1563. Jobs of one size so finish together,
-// near the end, as they do on one Batcher each.
+// 159 calls of 64 rows, not 1563. The price of fairness: jobs of one size
+// that arrive together also finish together, near the end, where with one
+// Batcher each (their calls queueing at the model server in arrival order)
+// some finish early; BenchmarkConcurrentJobs reports both (job/ideal).
 //
 // # Counting
 //
