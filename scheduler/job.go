@@ -54,14 +54,14 @@ func (s *Scheduler) NewJob(opts ...JobOption) *Job {
 func (j *Job) Calls() int64 { return j.calls.Load() }
 
 // Rows returns the number of the job's rows (or texts) sent to the model,
-// counted when sent, whatever the outcome. A cancelled call's rows that had
-// not been sent yet are not counted.
+// counted when sent, whatever the outcome. Rows dropped before they went
+// into a call (their Predict cancelled or failed) are not counted.
 func (j *Job) Rows() int64 { return j.rows.Load() }
 
 // Predict scores rows and returns one row of scores per input row, in
 // order, bit for bit what the model server returned for it. The output
-// rows share one backing array, the job's own; rows is not modified and not
-// retained after Predict returns (the values are copied into each call).
+// rows share one backing array, this call's own; rows is not modified, and
+// not read once Predict has returned (each call copies its values).
 //
 // The rows share model calls with other jobs' rows of the same width (or
 // instance shape). Once ctx is done, Predict returns an error wrapping

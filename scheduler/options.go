@@ -28,7 +28,8 @@ func defaults() options {
 // WithMaxBatchSize caps the rows (or texts) of one model call, whichever
 // jobs they come from. Default predictor.DefaultMaxBatchSize (64); pass the
 // ModelInfo.MaxBatchSize that Describe reported when it is not 0. 0 means
-// no row cap: only WithMaxBatchBytes bounds a call. Negative values keep the
+// no row cap: only WithMaxBatchBytes bounds a call (unlike a ModelInfo's
+// 0, which means unknown: pass a cap then). Negative values keep the
 // default.
 func WithMaxBatchSize(rows int) Option {
 	return func(o *options) {
