@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -153,5 +154,57 @@ func TestObservers(t *testing.T) {
 	if int64(len(calls)) != s.Calls() || rowsSeen != total || !shared {
 		t.Errorf("observer: %d calls of %d rows in all (shared: %v), want %d calls of %d rows, some shared",
 			len(calls), rowsSeen, shared, s.Calls(), total)
+	}
+}
+
+// A lone job's calls go out at once, as a Batcher's would: no waiting for
+// a batch to fill.
+func TestLoneJobCalls(t *testing.T) {
+	tests := []struct {
+		name     string
+		rows     int
+		maxBatch int
+		want     []int // rows per call
+	}{
+		{"fewer rows than the cap", 5, 64, []int{5}},
+		{"one over", 65, 64, []int{64, 1}},
+		{"several", 100, 32, []int{32, 32, 32, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fake{}
+			s := newScheduler(t, f, scheduler.WithMaxBatchSize(tt.maxBatch), scheduler.WithInFlight(1))
+			rows := tagged(0, tt.rows, 2)
+			if got, err := s.NewJob().Predict(context.Background(), rows); err != nil || !sameBits(got, curvy(rows)) {
+				t.Fatalf("%v, or wrong scores", err)
+			}
+			var sizes []int
+			for _, c := range f.log() {
+				sizes = append(sizes, len(c.rows))
+			}
+			if !slices.Equal(sizes, tt.want) {
+				t.Errorf("calls of %v rows, want %v", sizes, tt.want)
+			}
+		})
+	}
+}
+
+// The KServe client refuses a value an INT64 input cannot hold before
+// sending anything: the shared call is sent again one job at a time, and
+// only the job with that value fails.
+func TestInvalidValueFailsOnlyItsJob(t *testing.T) {
+	hold := make(chan struct{})
+	fake := predictortest.NewKServeServer(curvy)
+	fake.InputDatatype, fake.OutputFP64, fake.Fault = "INT64", true, holdCalls(hold)
+	s := newScheduler(t, predictor.NewKServeV2(serve(t, fake).Conn, "model"), scheduler.WithMaxBatchSize(8), scheduler.WithInFlight(1))
+	bad := tagged(0, 12, 2)
+	bad[10][1] = 1e300 // in the call shared with the other job
+	good := tagged(1, 12, 2)
+	outs := predictAll(t, s, hold, []*scheduler.Job{s.NewJob(), s.NewJob()}, [][][]float64{bad, good})
+	if !errors.Is(outs[0].err, predictor.ErrInvalidInput) {
+		t.Errorf("job with the bad value: %v, want ErrInvalidInput", outs[0].err)
+	}
+	if outs[1].err != nil || !sameBits(outs[1].out, curvy(good)) {
+		t.Errorf("other job: %v, or wrong scores", outs[1].err)
 	}
 }
