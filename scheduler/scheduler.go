@@ -205,6 +205,7 @@ type call struct {
 	text   bool
 	shape  []int
 	segs   []segment // at most one per request
+	jobs   int       // distinct jobs in segs
 	rows   int
 	bytes  int
 	queued int // rows left waiting when it was built
@@ -428,6 +429,7 @@ func (s *Scheduler) take(c *call, j *Job, lane string, want int, rowRoom, byteRo
 			if j.served != c.seq {
 				j.served = c.seq
 				j.calls.Add(1)
+				c.jobs++
 			}
 			want -= k
 			*rowRoom -= k
@@ -502,7 +504,7 @@ func (s *Scheduler) send(c *call) {
 		c.res, err = s.score(c.ctx, c, 0, c.rows)
 		return err
 	})
-	info := Call{Rows: c.rows, Bytes: c.bytes, Jobs: len(c.segs), Queued: c.queued, Err: c.err}
+	info := Call{Rows: c.rows, Bytes: c.bytes, Jobs: c.jobs, Queued: c.queued, Err: c.err}
 	if errors.Is(c.err, predictor.ErrInvalidInput) && len(c.segs) > 1 {
 		// The client refused the rows before sending anything (a value an
 		// INT64 input cannot hold, a text that is not UTF-8): send each
