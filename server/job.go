@@ -13,6 +13,7 @@ import (
 	"github.com/explainer-sidecar/explainer/explain"
 	"github.com/explainer-sidecar/explainer/predictor"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+	"github.com/explainer-sidecar/explainer/scheduler"
 )
 
 // jobIO is what a job exchanges with its RPC besides the request. Every
@@ -83,13 +84,13 @@ func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io
 	if err != nil {
 		return nil, err
 	}
-	models := s.newJobModels(entry.client, info, spec, io.progress)
+	models := s.newJobModels(s.scheduler(entry, info), spec, io.progress)
 	if opts.Auto != nil {
 		models.primary.expect(opts.Auto.Max)
 	} else {
 		models.primary.expect(spec.Rows)
 	}
-	enc := encoder{model: modelName(req.GetModel(), s.opts.defaultModel), info: info, start: start, calls: models.primary.batcher.Calls}
+	enc := encoder{model: modelName(req.GetModel(), s.opts.defaultModel), info: info, start: start, calls: models.primary.job.Calls}
 	if io.partial != nil {
 		opts.Partial = func(p engine.Partial) { io.partial(enc.partial(p)) }
 	}
@@ -113,9 +114,10 @@ func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io
 }
 
 // jobModels are the models of one job: its own, with progress, and the
-// checks' (stability's extra runs, the curves), which share its batches in
-// flight so that the model server never sees more than --in-flight batches
-// of the job at once, but count their calls apart.
+// checks' (stability's extra runs, the curves). All are jobs of the
+// model's one scheduler, which packs their rows with every other job's
+// into the model's batches under one in-flight cap; each counts its own
+// calls, so that the checks' cost is reported apart.
 type jobModels struct {
 	primary *jobModel
 	mu      sync.Mutex
@@ -123,15 +125,13 @@ type jobModels struct {
 	extra   func() *jobModel
 }
 
-func (s *Server) newJobModels(c predictor.Client, info predictor.ModelInfo, spec *jobSpec, progress func(*explainerv1.Progress)) *jobModels {
-	var shape []predictor.BatcherOption
+func (s *Server) newJobModels(sched *scheduler.Scheduler, spec *jobSpec, progress func(*explainerv1.Progress)) *jobModels {
+	var shape []scheduler.JobOption
 	if spec.shape != nil {
-		shape = append(shape, predictor.WithInstanceShape(spec.shape...))
+		shape = append(shape, scheduler.WithInstanceShape(spec.shape...))
 	}
-	ms := &jobModels{primary: s.newJobModel(c, info, progress, shape...)}
-	ms.extra = func() *jobModel {
-		return s.newJobModel(c, info, nil, append(shape, predictor.WithSharedInFlight(ms.primary.batcher))...)
-	}
+	ms := &jobModels{primary: s.newJobModel(sched, progress, shape...)}
+	ms.extra = func() *jobModel { return s.newJobModel(sched, nil, shape...) }
 	return ms
 }
 
@@ -151,38 +151,30 @@ func (ms *jobModels) checkCost() (calls, rows uint64) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	for _, m := range ms.checks {
-		calls += uint64(m.batcher.Calls())
+		calls += uint64(m.job.Calls())
 		rows += uint64(m.requested.Load())
 	}
 	return calls, rows
 }
 
-// jobModel is the model a job's estimator calls: the batcher over the
-// model client, counting rows for progress.
+// jobModel is the model a job's estimator calls: a job of the model's
+// scheduler, counting rows for progress.
 type jobModel struct {
-	batcher   *predictor.Batcher
+	job       *scheduler.Job
 	expected  atomic.Int64 // rows the job will score, when known up front
 	requested atomic.Int64 // rows asked for so far
 	scored    atomic.Int64
 	metrics   *Metrics
-	// progressMu orders the progress reports of batches finishing at once,
+	// progressMu orders the progress reports of calls finishing at once,
 	// so that a client never sees samples_scored go down.
 	progressMu sync.Mutex
 	reported   int64
 }
 
-func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progress func(*explainerv1.Progress), extra ...predictor.BatcherOption) *jobModel {
+func (s *Server) newJobModel(sched *scheduler.Scheduler, progress func(*explainerv1.Progress), opts ...scheduler.JobOption) *jobModel {
 	m := &jobModel{metrics: s.opts.metrics}
-	opts := []predictor.BatcherOption{
-		predictor.WithMaxBatchSize(s.batchSize(info)),
-		predictor.WithInFlight(s.opts.inFlight),
-		predictor.WithMaxBatchBytes(s.opts.maxBatchBytes),
-	}
-	if info.NumClasses > 0 {
-		opts = append(opts, predictor.WithNumClasses(info.NumClasses))
-	}
 	if progress != nil {
-		opts = append(opts, predictor.WithObserver(func(rows int) {
+		opts = append(opts, scheduler.WithProgress(func(rows int) {
 			m.progressMu.Lock()
 			defer m.progressMu.Unlock()
 			done := m.scored.Add(int64(rows))
@@ -191,10 +183,10 @@ func (s *Server) newJobModel(c predictor.Client, info predictor.ModelInfo, progr
 			}
 			m.reported = done
 			total := max(m.expected.Load(), m.requested.Load(), done)
-			progress(&explainerv1.Progress{SamplesScored: uint64(done), SamplesTotal: uint64(total), ModelCalls: uint64(m.batcher.Calls())})
+			progress(&explainerv1.Progress{SamplesScored: uint64(done), SamplesTotal: uint64(total), ModelCalls: uint64(m.job.Calls())})
 		}))
 	}
-	m.batcher = predictor.NewBatcher(c, append(opts, extra...)...)
+	m.job = sched.NewJob(opts...)
 	return m
 }
 
@@ -203,7 +195,7 @@ func (m *jobModel) expect(rows int) { m.expected.Store(int64(rows)) }
 // PredictText implements explain.TextModel.
 func (m *jobModel) PredictText(ctx context.Context, texts []string) ([][]float64, error) {
 	m.requested.Add(int64(len(texts)))
-	out, err := m.batcher.PredictText(ctx, texts)
+	out, err := m.job.PredictText(ctx, texts)
 	m.metrics.scored(len(texts), err)
 	return out, err
 }
@@ -211,7 +203,7 @@ func (m *jobModel) PredictText(ctx context.Context, texts []string) ([][]float64
 // Predict implements explain.Model.
 func (m *jobModel) Predict(ctx context.Context, rows [][]float64) ([][]float64, error) {
 	m.requested.Add(int64(len(rows)))
-	out, err := m.batcher.Predict(ctx, rows)
+	out, err := m.job.Predict(ctx, rows)
 	m.metrics.scored(len(rows), err)
 	return out, err
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/explainer-sidecar/explainer/predictor"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+	"github.com/explainer-sidecar/explainer/scheduler"
 )
 
 // ServiceName is the explainer service's full name; the health service
@@ -44,6 +45,9 @@ type modelEntry struct {
 	client    predictor.Client
 	described bool // info holds the model server's answer (guarded by Server.mu)
 	info      predictor.ModelInfo
+	// sched packs the rows of every job on the model into its batches;
+	// made once the model is described (guarded by Server.mu).
+	sched *scheduler.Scheduler
 }
 
 // maxCachedModels bounds the per-model cache: model names come from
@@ -184,4 +188,25 @@ func (s *Server) describe(ctx context.Context, name string) (*modelEntry, predic
 	e.info, e.described = info, true
 	s.mu.Unlock()
 	return e, info, nil
+}
+
+// scheduler returns the model's scheduler, made on first use with the
+// limits of info: every job on the model shares it, and --in-flight is per
+// model. A scheduler runs goroutines only while it has work, so one that
+// falls out of the model cache needs no closing.
+func (s *Server) scheduler(e *modelEntry, info predictor.ModelInfo) *scheduler.Scheduler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.sched == nil {
+		opts := []scheduler.Option{
+			scheduler.WithMaxBatchSize(s.batchSize(info)),
+			scheduler.WithInFlight(s.opts.inFlight),
+			scheduler.WithMaxBatchBytes(s.opts.maxBatchBytes),
+		}
+		if info.NumClasses > 0 {
+			opts = append(opts, scheduler.WithNumClasses(info.NumClasses))
+		}
+		e.sched = scheduler.New(e.client, opts...)
+	}
+	return e.sched
 }
