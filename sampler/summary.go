@@ -57,8 +57,10 @@ type KMeans struct {
 // clustering; scikit-learn's own draws differ, so on data whose clusters are
 // ambiguous the two can settle in different local minima. data needs at
 // least k distinct rows (SummarizeKMeans handles fewer); it is not
-// modified. The work is about inits·(3 + ln k + iterations)·n·k·p
-// multiply-adds for n rows of p values.
+// modified. For n rows of p values, each start's k-means++ takes about
+// (2 + ln k)·n·k·p multiply-adds and each Lloyd iteration up to n·k·p,
+// much less once Hamerly's bounds (see hamerly) let rows skip the
+// distances, and n·p for the means.
 func FitKMeans(data [][]float64, k, inits int, rng *rand.Rand) (*KMeans, error) {
 	if _, err := checkTable("k-means", data); err != nil {
 		return nil, err
@@ -75,7 +77,7 @@ func FitKMeans(data [][]float64, k, inits int, rng *rand.Rand) (*KMeans, error) 
 	tol := KMeansTol * meanVariance(data)
 	var best *KMeans
 	for range inits {
-		km := lloyd(data, kmeansPlusPlus(data, k, rng), tol)
+		km := lloyd(data, kmeansPlusPlus(data, k, rng), tol, true)
 		if best == nil || km.Inertia < best.Inertia {
 			best = km
 		}
@@ -268,8 +270,11 @@ func sqDistAtMost(a, b []float64, bound float64) float64 {
 }
 
 // lloyd runs Lloyd's iterations from centres (which it takes over) as
-// scikit-learn's _kmeans_single_lloyd does.
-func lloyd(data, centres [][]float64, tol float64) *KMeans {
+// scikit-learn's _kmeans_single_lloyd does. With bounded, each iteration's
+// assignment skips the rows that Hamerly's bounds prove still nearest to
+// their centre (see hamerly); the labels, centres and iterations are the
+// same as without.
+func lloyd(data, centres [][]float64, tol float64, bounded bool) *KMeans {
 	n, k, p := len(data), len(centres), len(data[0])
 	labels := make([]int, n)
 	prev := make([]int, n)
@@ -282,10 +287,18 @@ func lloyd(data, centres [][]float64, tol float64) *KMeans {
 	for c := range next {
 		next[c] = make([]float64, p)
 	}
+	var h *hamerly
+	if bounded {
+		h = newHamerly(data, k)
+	}
 	iter, strict := 0, false
 	for iter < KMeansMaxIter {
 		iter++
-		assign(labels, dist, data, centres)
+		if h != nil {
+			h.assign(labels, data, centres)
+		} else {
+			assign(labels, dist, data, centres)
+		}
 		// Sums of each cluster's rows, then the means.
 		clear(sizes)
 		for c := range next {
@@ -296,6 +309,11 @@ func lloyd(data, centres [][]float64, tol float64) *KMeans {
 			sizes[c]++
 			for j, v := range r {
 				next[c][j] += v
+			}
+		}
+		if h != nil && slices.Contains(sizes, 0) {
+			for i, r := range data { // the relocation wants exact distances
+				dist[i] = sqDist(r, centres[labels[i]])
 			}
 		}
 		relocateEmpty(next, sizes, labels, dist, data)
@@ -311,6 +329,9 @@ func lloyd(data, centres [][]float64, tol float64) *KMeans {
 				next[c][j] /= float64(sizes[c])
 			}
 			shift += sqDist(next[c], centres[c])
+		}
+		if h != nil {
+			h.moved(labels, centres, next)
 		}
 		centres, next = next, centres
 		if slices.Equal(labels, prev) {
@@ -336,6 +357,120 @@ func lloyd(data, centres [][]float64, tol float64) *KMeans {
 		inertia += sqDist(r, centres[labels[i]])
 	}
 	return &KMeans{Centres: centres, Labels: labels, Sizes: sizes, Inertia: inertia, Iterations: iter}
+}
+
+// hamerly keeps Hamerly's bounds (“Making k-means even faster”, 2010) for
+// Lloyd's assignment step: for each row an upper bound u ≥ ‖x − c_a‖ on the
+// distance to its centre a and a lower bound l ≤ min_{j≠a} ‖x − c_j‖ on the
+// distance to any other, and for each centre half the distance to its
+// nearest other centre, s_a. When u < max(s_a, l), the triangle inequality
+// proves c_a strictly nearest and the row is skipped; else u is recomputed
+// and, if still needed, every distance. When the centres move by δ_j, u
+// grows by δ_a and l shrinks by the largest δ of the other centres. On data
+// without clear clusters, where k-means takes hundreds of iterations whose
+// centres barely move, most rows are skipped.
+//
+// The bounds carry rounding errors of about 1e-16 of the data's diameter D
+// per update; a row is skipped only when the bounds clear each other by
+// margin = 1e-9·D, so a skip is never wrong, and a near tie is decided by
+// exact distances (the first centre wins), as without the bounds.
+type hamerly struct {
+	upper, lower []float64
+	half         []float64
+	delta        []float64
+	margin       float64
+	started      bool
+}
+
+func newHamerly(data [][]float64, k int) *hamerly {
+	p := len(data[0])
+	lo, hi := slices.Clone(data[0]), slices.Clone(data[0])
+	for _, r := range data {
+		for j, v := range r {
+			lo[j], hi[j] = min(lo[j], v), max(hi[j], v)
+		}
+	}
+	var diam float64
+	for j := range p {
+		diam += (hi[j] - lo[j]) * (hi[j] - lo[j])
+	}
+	return &hamerly{
+		upper:  make([]float64, len(data)),
+		lower:  make([]float64, len(data)),
+		half:   make([]float64, k),
+		delta:  make([]float64, k),
+		margin: 1e-9 * math.Sqrt(diam),
+	}
+}
+
+// assign sets labels to the nearest centres (the first on a tie), as
+// assign does, using and maintaining the bounds.
+func (h *hamerly) assign(labels []int, data, centres [][]float64) {
+	if !h.started {
+		h.started = true
+		for i, r := range data {
+			h.scan(i, r, labels, centres)
+		}
+		return
+	}
+	for c := range h.half {
+		h.half[c] = math.Inf(1)
+	}
+	for c := range centres {
+		for e := c + 1; e < len(centres); e++ {
+			d := math.Sqrt(sqDist(centres[c], centres[e])) / 2
+			h.half[c], h.half[e] = min(h.half[c], d), min(h.half[e], d)
+		}
+	}
+	for i, r := range data {
+		a := labels[i]
+		m := max(h.half[a], h.lower[i])
+		if h.upper[i]+h.margin < m {
+			continue
+		}
+		h.upper[i] = math.Sqrt(sqDist(r, centres[a]))
+		if h.upper[i]+h.margin < m {
+			continue
+		}
+		h.scan(i, r, labels, centres)
+	}
+}
+
+// scan labels row i by every distance and resets its bounds.
+func (h *hamerly) scan(i int, r []float64, labels []int, centres [][]float64) {
+	best, d1, d2 := 0, math.Inf(1), math.Inf(1)
+	for c, centre := range centres {
+		switch d := sqDist(r, centre); {
+		case d < d1:
+			best, d1, d2 = c, d, d1
+		case d < d2:
+			d2 = d
+		}
+	}
+	labels[i], h.upper[i], h.lower[i] = best, math.Sqrt(d1), math.Sqrt(d2)
+}
+
+// moved updates the bounds for the centres' move from old to next.
+func (h *hamerly) moved(labels []int, old, next [][]float64) {
+	first, second, arg := 0.0, 0.0, -1
+	for c := range old {
+		d := math.Sqrt(sqDist(old[c], next[c]))
+		h.delta[c] = d
+		switch {
+		case d > first:
+			first, second, arg = d, first, c
+		case d > second:
+			second = d
+		}
+	}
+	for i, a := range labels {
+		h.upper[i] += h.delta[a]
+		if a == arg {
+			h.lower[i] -= second
+		} else {
+			h.lower[i] -= first
+		}
+	}
 }
 
 // relocateEmpty gives each empty cluster (in index order) one of the rows

@@ -251,6 +251,49 @@ func TestFitKMeansInvariants(t *testing.T) {
 	}
 }
 
+// Hamerly's bounds only skip work: from the same starts, Lloyd's
+// iterations with and without them give the same labels, centres (bit for
+// bit: the same sums) and iterations, on data without clusters (hundreds of
+// iterations of small moves), with duplicates (ties), and with one cluster.
+func TestLloydBoundsChangeNothing(t *testing.T) {
+	dup := overlapping(300, 2, 6)
+	dup = append(dup, dup[:100]...)
+	for _, tc := range []struct {
+		name string
+		data [][]float64
+		k    int
+	}{
+		{"no clusters", overlapping(2000, 5, 2), 12},
+		{"many clusters in 2-d", overlapping(1000, 2, 3), 60},
+		{"duplicates", dup, 9},
+		{"grid ties", func() [][]float64 {
+			var g [][]float64
+			for i := range 12 {
+				for j := range 12 {
+					g = append(g, []float64{float64(i), float64(j)})
+				}
+			}
+			return g
+		}(), 7},
+		{"one cluster", overlapping(100, 3, 4), 1},
+		{"separated", integerBlobs(500, 30, 10), 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tol := KMeansTol * meanVariance(tc.data)
+			for seed := range uint64(3) {
+				start := kmeansPlusPlus(tc.data, tc.k, rand.New(rand.NewPCG(seed, 0)))
+				plain := lloyd(tc.data, cloneRows(start), tol, false)
+				bounded := lloyd(tc.data, cloneRows(start), tol, true)
+				if !slices.Equal(plain.Labels, bounded.Labels) || !equalRows(plain.Centres, bounded.Centres) ||
+					plain.Iterations != bounded.Iterations || plain.Inertia != bounded.Inertia {
+					t.Fatalf("seed %d: with bounds %d iterations, inertia %v; without %d, %v",
+						seed, bounded.Iterations, bounded.Inertia, plain.Iterations, plain.Inertia)
+				}
+			}
+		})
+	}
+}
+
 // k = 1: the one centre is the mean of the data (a sum of 200 values of
 // O(1): relative 1e-12), snapped per feature to the closest data value, with
 // weight 1.
