@@ -22,6 +22,13 @@ const (
 	// WithMaxBatchBytes is not given: 3 MiB, under grpc's default 4 MiB
 	// receive limit on the model server with room for the message framing.
 	DefaultMaxBatchBytes = 3 << 20
+	// NoRowCap, given to WithMaxBatchSize, leaves only MaxBatchBytes to
+	// split batches: for a model that takes any number of rows
+	// (ModelInfo.BatchRule.Uncapped). It is the most instances predict.v1's
+	// uint32 num_instances can count, far more than MaxBatchBytes lets
+	// through, and small enough that callers can multiply it by a few
+	// batches in flight without overflowing an int.
+	NoRowCap = math.MaxInt32
 )
 
 // bytesPerValue is what MaxBatchBytes counts per input value: a float64, the
@@ -43,8 +50,9 @@ type batcherOptions struct {
 }
 
 // WithMaxBatchSize caps the rows per batch. Default DefaultMaxBatchSize (64);
-// pass the ModelInfo.MaxBatchSize that Describe reported when it is not 0.
-// Values below 1 keep the default.
+// pass the ModelInfo.MaxBatchSize that Describe reported when it is not 0,
+// NoRowCap when its BatchRule is Uncapped. Values below 1 keep the default.
+// The cap only bounds the batches: nothing is allocated per row of it.
 func WithMaxBatchSize(rows int) BatcherOption {
 	return func(o *batcherOptions) {
 		if rows > 0 {
@@ -213,7 +221,7 @@ func (b *Batcher) Predict(ctx context.Context, rows [][]float64) ([][]float64, e
 		byBytes := b.o.maxBytes / (bytesPerValue * width)
 		per = max(1, min(per, byBytes))
 	}
-	bounds := make([]int, 0, (n+per-1)/per+1)
+	bounds := make([]int, 0, (n-1)/per+2) // ⌈n/per⌉ + 1 without overflowing n+per
 	for lo := 0; lo < n; lo += per {
 		bounds = append(bounds, lo)
 	}

@@ -36,6 +36,10 @@ func TestBatcherSplitsInOrder(t *testing.T) {
 		{"bytes cap", 100, 100, 64, 10 * 8 * 100, 10, 10},
 		{"bytes cap below one row", 3, 100, 64, 10, 3, 1},
 		{"bytes cap above rows cap", 100, 2, 8, 1 << 20, 13, 8},
+		// A model that takes any number of rows: the bytes cap alone splits
+		// (5000 × 30 float64 is 1.2 MB, under the default 3 MiB).
+		{"no row cap", 5000, 30, predictor.NoRowCap, 0, 1, 5000},
+		{"no row cap, bytes cap", 5000, 30, predictor.NoRowCap, 1000 * 8 * 30, 5, 1000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

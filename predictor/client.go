@@ -26,12 +26,58 @@ type ModelInfo struct {
 	// are known, else from the output tensor's shape; 0 when unknown.
 	NumClasses int
 	// MaxBatchSize is the most rows the model accepts in one call; 0 when
-	// unknown or unlimited.
+	// unknown or unlimited (BatchRule says which).
 	MaxBatchSize int
+	// BatchRule is how Describe found MaxBatchSize: the zero value,
+	// BatchUnknown, when the server said nothing about it.
+	BatchRule BatchRule
 	// InputKind is what one instance is: InputTabular, InputText,
 	// InputImage, or "" when unknown.
 	InputKind string
 }
+
+// BatchRule says how a model's batch limit was found. The rules, in the
+// order Describe applies them:
+//
+//	BatchMaxBatchSize   max_batch_size > 0 (KServe's ModelConfig, predict.v1's Describe): the cap
+//	BatchFixedDim       KServe: the input's first dimension in ModelMetadata is fixed: the cap
+//	BatchVariableDim    KServe: ModelConfig's max_batch_size is 0 and the first dimension −1: no cap
+//	BatchNoLimit        predict.v1: Describe's max_batch_size is 0: no cap
+//	BatchUnknown        nothing said (KServe without ModelConfig, first dimension −1 or absent)
+//
+// A Triton model with max_batch_size 0 lists its batch dimension in its
+// input's dims, so the first dimension is then the batch: −1 takes any
+// number of rows.
+type BatchRule int
+
+// The batch rules; see BatchRule.
+const (
+	BatchUnknown BatchRule = iota
+	BatchMaxBatchSize
+	BatchFixedDim
+	BatchVariableDim
+	BatchNoLimit
+)
+
+// String names the rule for logs.
+func (r BatchRule) String() string {
+	switch r {
+	case BatchMaxBatchSize:
+		return "max_batch_size"
+	case BatchFixedDim:
+		return "fixed first input dimension"
+	case BatchVariableDim:
+		return "max_batch_size 0, variable first input dimension"
+	case BatchNoLimit:
+		return "max_batch_size 0"
+	default:
+		return "unknown"
+	}
+}
+
+// Uncapped reports whether the model takes any number of rows in one call:
+// only the payload size then limits a batch.
+func (r BatchRule) Uncapped() bool { return r == BatchVariableDim || r == BatchNoLimit }
 
 // Client scores one batch per call, without splitting it. It is implemented
 // by *PredictV1 and *KServeV2; a Batcher turns it into a Model. A Client is

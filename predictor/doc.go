@@ -18,7 +18,11 @@
 //	c := predictor.NewKServeV2(cc, "iris")
 //	info, err := c.Describe(ctx)
 //	...
-//	model := predictor.NewBatcher(c, predictor.WithMaxBatchSize(info.MaxBatchSize))
+//	rows := info.MaxBatchSize // 0 keeps the Batcher's default, 64
+//	if info.BatchRule.Uncapped() {
+//		rows = predictor.NoRowCap // only the payload size splits
+//	}
+//	model := predictor.NewBatcher(c, predictor.WithMaxBatchSize(rows))
 //	scores, err := model.Predict(ctx, rows)
 //
 // # Concurrency

@@ -530,7 +530,8 @@ func softmax(z []float64) {
 }
 
 // Describe reads ModelMetadata and, where the server implements it
-// (Triton), ModelConfig for the max batch size. See Client.
+// (Triton), ModelConfig for the max batch size; BatchRule gives the rules
+// that turn them into MaxBatchSize. See Client.
 func (k *KServeV2) Describe(ctx context.Context) (ModelInfo, error) {
 	md, err := k.c.ModelMetadata(ctx, &kservev2.ModelMetadataRequest{Name: k.model, Version: k.o.version})
 	if err != nil {
@@ -570,15 +571,39 @@ func (k *KServeV2) Describe(ctx context.Context) (ModelInfo, error) {
 		info.NumClasses = int(max(s[1], 0))
 	}
 	cfg, err := k.c.ModelConfig(ctx, &kservev2.ModelConfigRequest{Name: k.model, Version: k.o.version})
+	configured := true
 	switch {
 	case status.Code(err) == codes.Unimplemented && ctx.Err() == nil:
-		// KServe servers have no ModelConfig: the limit is unknown.
+		configured = false // KServe servers have no ModelConfig
 	case err != nil:
 		return ModelInfo{}, translate(ctx, "ModelConfig", err)
-	default:
-		info.MaxBatchSize = int(max(cfg.GetConfig().GetMaxBatchSize(), 0))
 	}
+	info.MaxBatchSize, info.BatchRule = batchLimit(int64(cfg.GetConfig().GetMaxBatchSize()), configured, in.GetShape())
 	return info, nil
+}
+
+// batchLimit applies the rules of BatchRule to ModelConfig's max_batch_size
+// (configured is false when the server has no ModelConfig) and the input's
+// shape in ModelMetadata.
+func batchLimit(maxBatch int64, configured bool, shape []int64) (int, BatchRule) {
+	if maxBatch > 0 {
+		return int(min(maxBatch, math.MaxInt32)), BatchMaxBatchSize
+	}
+	// Triton's max_batch_size 0 means the model does no batching of its
+	// own: its dims start with the batch dimension, which is the limit. A
+	// fixed first dimension is a cap even without ModelConfig: sending
+	// more rows than the tensor holds can only fail.
+	switch {
+	case len(shape) == 0:
+		return 0, BatchUnknown
+	case shape[0] > 0:
+		return int(min(shape[0], math.MaxInt32)), BatchFixedDim
+	case shape[0] == -1 && configured:
+		return 0, BatchVariableDim
+	}
+	// Without ModelConfig, [-1, …] says only that the batch varies, not
+	// that the server takes any number of rows.
+	return 0, BatchUnknown
 }
 
 // instanceValues is the number of values of one instance of shape dims, 0

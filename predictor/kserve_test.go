@@ -194,18 +194,31 @@ func TestKServeUnsupportedInputType(t *testing.T) {
 }
 
 func TestKServeDescribe(t *testing.T) {
+	base := predictor.ModelInfo{Name: "model", NumFeatures: 30, NumClasses: 2, InputKind: predictor.InputTabular}
+	with := func(rows int, rule predictor.BatchRule) predictor.ModelInfo {
+		info := base
+		info.MaxBatchSize, info.BatchRule = rows, rule
+		return info
+	}
+	// The batch limit's rules (see predictor.BatchRule), one case each.
 	tests := []struct {
 		name     string
-		noConfig bool
+		maxBatch int   // ModelConfig's max_batch_size
+		firstDim int64 // the input's first dimension; 0: -1
+		noConfig bool  // ModelConfig is UNIMPLEMENTED
 		want     predictor.ModelInfo
 	}{
-		{"triton", false, predictor.ModelInfo{Name: "model", NumFeatures: 30, NumClasses: 2, MaxBatchSize: 8, InputKind: predictor.InputTabular}},
-		{"kserve without ModelConfig", true, predictor.ModelInfo{Name: "model", NumFeatures: 30, NumClasses: 2, InputKind: predictor.InputTabular}},
+		{"triton max_batch_size 8", 8, 0, false, with(8, predictor.BatchMaxBatchSize)},
+		{"triton max_batch_size 0, dims [-1, 30]", 0, 0, false, with(0, predictor.BatchVariableDim)},
+		{"triton max_batch_size 0, dims [8, 30]", 0, 8, false, with(8, predictor.BatchFixedDim)},
+		{"kserve without ModelConfig, [-1, 30]", 8, 0, true, with(0, predictor.BatchUnknown)},
+		{"kserve without ModelConfig, [8, 30]", 0, 8, true, with(8, predictor.BatchFixedDim)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := predictortest.NewKServeServer(firstAndSum)
-			fake.MaxBatchSize = 8
+			fake.MaxBatchSize = tt.maxBatch
+			fake.FirstDim = tt.firstDim
 			fake.NumFeatures = 30
 			fake.ClassNames = []string{"benign", "malignant"}
 			fake.NoModelConfig = tt.noConfig
@@ -215,8 +228,12 @@ func TestKServeDescribe(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.Name != tt.want.Name || got.NumFeatures != tt.want.NumFeatures || got.NumClasses != tt.want.NumClasses ||
-				got.MaxBatchSize != tt.want.MaxBatchSize || got.InputKind != tt.want.InputKind || got.ClassNames != nil {
+				got.MaxBatchSize != tt.want.MaxBatchSize || got.BatchRule != tt.want.BatchRule ||
+				got.InputKind != tt.want.InputKind || got.ClassNames != nil {
 				t.Errorf("Describe = %+v, want %+v", got, tt.want)
+			}
+			if got.BatchRule.Uncapped() != (tt.want.BatchRule == predictor.BatchVariableDim) {
+				t.Errorf("%v: Uncapped() = %v", got.BatchRule, got.BatchRule.Uncapped())
 			}
 		})
 	}

@@ -116,7 +116,8 @@ func decodePredict(resp *predictv1.PredictResponse) ([][]float64, error) {
 	return reshape(scores, classes), nil
 }
 
-// Describe calls Describe. See Client.
+// Describe calls Describe. A max_batch_size of 0 means no row cap
+// (BatchNoLimit), as predict.proto says. See Client.
 func (p *PredictV1) Describe(ctx context.Context) (ModelInfo, error) {
 	resp, err := p.c.Describe(ctx, &predictv1.DescribeRequest{Model: p.model})
 	if err != nil {
@@ -128,6 +129,10 @@ func (p *PredictV1) Describe(ctx context.Context) (ModelInfo, error) {
 		ClassNames:   resp.GetClassNames(),
 		NumClasses:   len(resp.GetClassNames()),
 		MaxBatchSize: int(resp.GetMaxBatchSize()),
+		BatchRule:    BatchMaxBatchSize,
+	}
+	if info.MaxBatchSize == 0 { // predict.proto: 0 means no limit
+		info.BatchRule = BatchNoLimit
 	}
 	switch resp.GetInputKind() {
 	case predictv1.InputKind_INPUT_KIND_TABULAR:

@@ -44,10 +44,17 @@ func TestPredictV1Describe(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := predictor.ModelInfo{Name: "iris", NumFeatures: 4, ClassNames: fake.ClassNames, NumClasses: 3,
-		MaxBatchSize: 32, InputKind: predictor.InputTabular}
+		MaxBatchSize: 32, BatchRule: predictor.BatchMaxBatchSize, InputKind: predictor.InputTabular}
 	if info.Name != want.Name || info.NumFeatures != want.NumFeatures || !slices.Equal(info.ClassNames, want.ClassNames) ||
-		info.NumClasses != want.NumClasses || info.MaxBatchSize != want.MaxBatchSize || info.InputKind != want.InputKind {
+		info.NumClasses != want.NumClasses || info.MaxBatchSize != want.MaxBatchSize || info.BatchRule != want.BatchRule ||
+		info.InputKind != want.InputKind {
 		t.Errorf("Describe = %+v, want %+v", info, want)
+	}
+	// max_batch_size 0 means no limit (predict.proto).
+	unlimited := predictortest.NewPredictServer(firstAndSum)
+	info, err = predictor.NewPredictV1(serve(t, unlimited).Conn, "").Describe(context.Background())
+	if err != nil || info.MaxBatchSize != 0 || info.BatchRule != predictor.BatchNoLimit || !info.BatchRule.Uncapped() {
+		t.Errorf("Describe with max_batch_size 0 = %+v, %v; want no cap (BatchNoLimit)", info, err)
 	}
 	if err := predictor.NewPredictV1(s.Conn, "iris").Ready(context.Background()); err != nil {
 		t.Errorf("Ready: %v", err)

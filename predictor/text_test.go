@@ -162,6 +162,8 @@ func TestBatcherPredictTextSplits(t *testing.T) {
 		{"prefix counted", []int{10, 10, 10}, 64, 27, []int{1, 1, 1}},
 		{"text over the cap alone", []int{1, 100, 1, 1}, 64, 20, []int{1, 1, 2}},
 		{"empty texts count 4", []int{0, 0, 0, 0, 0}, 64, 8, []int{2, 2, 1}},
+		{"no row cap: bytes only", []int{10, 10, 10, 10, 10}, predictor.NoRowCap, 28, []int{2, 2, 1}},
+		{"no row cap: one batch", []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, predictor.NoRowCap, 0, []int{10}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

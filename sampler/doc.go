@@ -2,8 +2,11 @@
 // reproducing lime's tabular sampling (LimeTabularExplainer with its
 // quartile and decile discretizers), lime's text masks over a tokenization
 // that keeps byte offsets (Tokenize, NewTextDomain, SampleTextMasks), image
-// segmentations (a grid, SLIC superpixels) and fills, and shap's choice of
-// coalitions for KernelSHAP (SampleCoalitions).
+// segmentations (a grid, SLIC superpixels) and fills, shap's choice of
+// coalitions for KernelSHAP (SampleCoalitions), and shap's summaries of a
+// large KernelSHAP background into K weighted rows (SummarizeKMeans, as
+// shap.kmeans, on FitKMeans, scikit-learn's k-means; SummarizeSample, as
+// shap.sample).
 //
 // # Concurrency
 //
@@ -52,4 +55,11 @@
 // function in the upper tail) when it holds less, and by Marsaglia's tail
 // method beyond 25 standard deviations, where the CDF is no longer
 // representable.
+//
+// Background summaries: k-means (FitKMeans) minimises Σ_i ‖x_i − c_{l(i)}‖²
+// over the centres c_1…c_K and labels l; SummarizeKMeans returns each centre
+// with value j replaced by the value of feature j in the data closest to it,
+// weighted w_c = |{i : l(i) = c}| / n, so that Σ_c w_c g(c) stands in for
+// the mean (1/n) Σ_i g(x_i) of the model's outputs g over the background.
+// SummarizeSample returns K rows drawn without replacement, w = 1/K.
 package sampler

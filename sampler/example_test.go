@@ -64,3 +64,33 @@ func ExampleStatsFromData() {
 	// means [2.5 25], stds [1.1180 11.1803]
 	// row 0 interpretable: [1.3416 -1.3416]
 }
+
+// shap.kmeans: six rows in two clear groups become two rows, each a group's
+// centre snapped to values the features take, weighted by the group's size.
+// KernelSHAP then scores 2 rows per coalition instead of 6.
+func ExampleSummarizeKMeans() {
+	background := [][]float64{
+		{1, 10}, {2, 11}, {1, 12}, // a group of 3 around (1.3, 11)
+		{50, 100}, {52, 98}, {51, 99}, // a group of 3 around (51, 99)
+	}
+	rows, weights, err := sampler.SummarizeKMeans(background, 2, rand.New(rand.NewPCG(0, 0)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i, r := range rows {
+		fmt.Printf("%v weight %.2f\n", r, weights[i])
+	}
+	// Unordered output:
+	// [1 11] weight 0.50
+	// [51 99] weight 0.50
+}
+
+// shap.sample: K rows drawn without replacement, equal weights.
+func ExampleSummarizeSample() {
+	background := [][]float64{{1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}}
+	rows, weights, _ := sampler.SummarizeSample(background, 3, rand.New(rand.NewPCG(1, 2)))
+	fmt.Println(len(rows), weights)
+	// Output:
+	// 3 [0.3333333333333333 0.3333333333333333 0.3333333333333333]
+}

@@ -30,6 +30,9 @@ func FuzzParseLIME(f *testing.F) {
 		kernelSHAPRequest(testInstance, trainingRows()[:3], func(o *explainerv1.KernelShapOptions) {
 			o.Groups = []*explainerv1.FeatureGroup{{Features: []uint32{0, 1}}}
 		}),
+		kernelSHAPRequest(testInstance, trainingRows()[:40], func(o *explainerv1.KernelShapOptions) {
+			o.BackgroundSummary = &explainerv1.BackgroundSummary{Kind: &explainerv1.BackgroundSummary_Kmeans{Kmeans: 4}}
+		}),
 		permutationRequest(rows, targets, false),
 		{Method: &explainerv1.ExplainRequest_Sensitivity{Sensitivity: &explainerv1.SensitivityOptions{
 			Data: &explainerv1.Dataset{NumRows: 2, Values: flat(rows[:2])},

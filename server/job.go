@@ -208,17 +208,9 @@ func (m *jobModel) Predict(ctx context.Context, rows [][]float64) ([][]float64, 
 	return out, err
 }
 
+// batchSize is the most rows per model call: see batchRows.
 func (s *Server) batchSize(info predictor.ModelInfo) int {
-	n := s.opts.maxBatchSize
-	if n == 0 {
-		n = info.MaxBatchSize
-	}
-	if n == 0 {
-		n = DefaultMaxBatchSize
-	}
-	if info.MaxBatchSize > 0 && n > info.MaxBatchSize {
-		n = info.MaxBatchSize
-	}
+	n, _ := batchRows(s.opts.maxBatchSize, info)
 	return n
 }
 

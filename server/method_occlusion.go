@@ -49,7 +49,7 @@ func imageOcclusionSpec(in *parseInput) (*jobSpec, error) {
 			// occlusion keeps two calls going, which keeps the model busy.
 			// Two calls' images stay within MaxBatchValues values.
 			half := (in.callRows + 1) / 2
-			r.BatchRows = min(max(perBand, half), max(1, explain.MaxBatchValues/(2*len(img.Pix))))
+			r.BatchRows = min(max(perBand, half), max(1, explain.MaxBatchValues/(2*len(img.Pix))), explain.MaxOcclusionWindows)
 			r.Partial = func(done, _ int, attributions [][]float64) {
 				res := &explain.Result{Method: "occlusion", Maps: pixelMaps(attributions, nil, rec.targets(r.Targets), img)}
 				run.Partial(engine.Partial{Result: res, BandsDone: done / perBand, BandsTotal: oj.bands})
@@ -162,7 +162,8 @@ func textOcclusionSpec(in *parseInput) (*jobSpec, error) {
 	}
 	// Render a call's worth of texts at a time, and no more than
 	// maxRenderBytes of them: the texts of a long document add up fast.
-	batchRows := max(1, min(in.callRows, maxRenderBytes/max(1, len(text.GetText()))))
+	// (A model without a row cap makes callRows huge.)
+	batchRows := max(1, min(in.callRows, maxRenderBytes/max(1, len(text.GetText())), explain.MaxOcclusionWindows))
 	spans := tokenSpans(dom)
 	return &jobSpec{Spec: engine.Spec{
 		Rows: windows + 1, Players: n,

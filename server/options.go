@@ -114,8 +114,12 @@ func WithInFlight(n int) Option {
 }
 
 // WithMaxBatchSize sets the rows per model call. Default: what the model
-// server reports (Describe / ModelConfig), else DefaultMaxBatchSize; a
-// value here overrides a larger reported limit but never exceeds it.
+// server reports (Describe / ModelConfig / ModelMetadata, see
+// predictor.BatchRule): its cap; no row cap, only WithMaxBatchBytes, when it
+// takes any number of rows; DefaultMaxBatchSize when it says nothing. A
+// value here replaces the default or the absence of a cap, and lowers the
+// model's cap but never exceeds it. The rule that applies is logged once
+// per model.
 func WithMaxBatchSize(n int) Option {
 	return func(o *options) {
 		if n > 0 {

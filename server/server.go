@@ -185,8 +185,14 @@ func (s *Server) describe(ctx context.Context, name string) (*modelEntry, predic
 		return nil, predictor.ModelInfo{}, err
 	}
 	s.mu.Lock()
+	first := !e.described
 	e.info, e.described = info, true
 	s.mu.Unlock()
+	if first { // once per model: which rule sets the batches' rows
+		rows, rule := batchRows(s.opts.maxBatchSize, info)
+		s.opts.logger.InfoContext(ctx, "model described", "model", modelName(name, s.opts.defaultModel),
+			"max_batch_rows", batchRowsText(rows), "batch_rule", rule)
+	}
 	return e, info, nil
 }
 

@@ -238,6 +238,27 @@ func TestExplainGlobalAndShapMethods(t *testing.T) {
 		t.Fatalf("kernelshap: Σφ = %v, base %v, model %v", sum, l.BaseValue, l.ModelValue)
 	}
 
+	// KernelSHAP against the whole data set summarised by k-means into 10
+	// rows: the model scores 10 rows per coalition instead of 569, and the
+	// values still add up, to f(x) minus the summary's weighted mean.
+	out, _, err = runCLI(t, "explain", "-server", addr, "-method", "kernelshap", "-background", breastCancerCSV,
+		"-background-summary", "kmeans:10", "-instance-file", breastCancerCSV, "-row", "3", "-num-samples", "500", "-seed", "2", "-output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shap = decode(t, out)
+	l = shap.Explanations[0]
+	sum = 0
+	for _, a := range l.Attributions {
+		sum += a.Weight
+	}
+	if l.BaseValue == nil || l.ModelValue == nil || math.Abs(sum-(*l.ModelValue-*l.BaseValue)) > 1e-9 {
+		t.Fatalf("kernelshap with kmeans:10: Σφ = %v, base %v, model %v", sum, l.BaseValue, l.ModelValue)
+	}
+	if coalitions := (shap.NumSamples - 1) / 10; (shap.NumSamples-1)%10 != 0 || coalitions < 2 || coalitions > 501 {
+		t.Errorf("kernelshap with kmeans:10 scored %d rows, want 1 + 10·(1 + coalitions ≤ 500)", shap.NumSamples)
+	}
+
 	// Sensitivity reports every class.
 	out, _, err = runCLI(t, "explain", "-server", addr, "-method", "sensitivity", "-data", breastCancerCSV, "-output", "json")
 	if err != nil {

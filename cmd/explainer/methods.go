@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/grpc"
 
+	"github.com/explainer-sidecar/explainer/explain"
 	"github.com/explainer-sidecar/explainer/internal/table"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
@@ -63,6 +65,9 @@ func methodHelp() string {
 
 // build builds the request of -method.
 func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error) {
+	if f.bgSummary != "" && (f.method != "kernelshap" || f.text != "" || f.image != "") {
+		return nil, nil, fmt.Errorf("-background-summary works with -method kernelshap on a row and its -background, not with -method %s, -text or -image", f.method)
+	}
 	for _, m := range cliMethods {
 		if m.name == f.method {
 			return m.build(f)
@@ -230,6 +235,29 @@ func (f *explainFlags) kernelSHAPOptions(labels []uint32) (*explainerv1.KernelSh
 	return o, nil
 }
 
+// parseBackgroundSummary parses -background-summary, kmeans:K or
+// sample:K; "" is no summary. The sidecar checks K against the background.
+func parseBackgroundSummary(s string) (*explainerv1.BackgroundSummary, error) {
+	if s == "" {
+		return nil, nil
+	}
+	kind, count, ok := strings.Cut(s, ":")
+	k, err := strconv.ParseUint(count, 10, 32)
+	if !ok || err != nil || k < 1 || k > maxSummaryRows {
+		return nil, fmt.Errorf("-background-summary %q: want kmeans:K or sample:K, K from 1 to %d", s, maxSummaryRows)
+	}
+	switch kind {
+	case "kmeans":
+		return &explainerv1.BackgroundSummary{Kind: &explainerv1.BackgroundSummary_Kmeans{Kmeans: uint32(k)}}, nil
+	case "sample":
+		return &explainerv1.BackgroundSummary{Kind: &explainerv1.BackgroundSummary_Sample{Sample: uint32(k)}}, nil
+	}
+	return nil, fmt.Errorf("-background-summary %q: want kmeans:K or sample:K, K from 1 to %d", s, maxSummaryRows)
+}
+
+// maxSummaryRows is the sidecar's limit on K (explain.MaxBackgroundRows).
+const maxSummaryRows = explain.MaxBackgroundRows
+
 func (f *explainFlags) kernelSHAPRequest(instance []float64, bg *table.Table) (*explainerv1.ExplainRequest, error) {
 	if len(bg.Names) != len(instance) {
 		return nil, fmt.Errorf("the instance has %d values, the background has %d feature columns", len(instance), len(bg.Names))
@@ -243,6 +271,9 @@ func (f *explainFlags) kernelSHAPRequest(instance []float64, bg *table.Table) (*
 		return nil, err
 	}
 	o.Background = rowsDataset(bg, false)
+	if o.BackgroundSummary, err = parseBackgroundSummary(f.bgSummary); err != nil {
+		return nil, err
+	}
 	if o.Groups, err = parseGroups(f.groups); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
@@ -69,3 +70,44 @@ func TestSeeded(t *testing.T) {
 }
 
 func protoName(s string) protoreflect.Name { return protoreflect.Name(s) }
+
+func TestParseBackgroundSummary(t *testing.T) {
+	tests := []struct {
+		in     string
+		kmeans uint32 // the K of the case, 0 when another
+		sample uint32
+		err    bool
+	}{
+		{"", 0, 0, false},
+		{"kmeans:10", 10, 0, false},
+		{"sample:1", 0, 1, false},
+		{"kmeans:1000", 1000, 0, false},
+		{"kmeans:1001", 0, 0, true},
+		{"kmeans:0", 0, 0, true},
+		{"kmeans", 0, 0, true},
+		{"kmeans:-3", 0, 0, true},
+		{"kmeans:ten", 0, 0, true},
+		{"median:5", 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseBackgroundSummary(tt.in)
+			if (err != nil) != tt.err {
+				t.Fatalf("err = %v, want an error: %v", err, tt.err)
+			}
+			if got.GetKmeans() != tt.kmeans || got.GetSample() != tt.sample {
+				t.Errorf("got %v, want kmeans %d, sample %d", got, tt.kmeans, tt.sample)
+			}
+		})
+	}
+	// Only a row's KernelSHAP has a background to summarise.
+	for _, f := range []explainFlags{
+		{method: "lime", bgSummary: "kmeans:5"},
+		{method: "kernelshap", text: "good food", bgSummary: "kmeans:5"},
+		{method: "kernelshap", imageFlags: imageFlags{image: "cat.png"}, bgSummary: "sample:5"},
+	} {
+		if _, _, err := f.build(); err == nil || !strings.Contains(err.Error(), "-background-summary works with -method kernelshap") {
+			t.Errorf("-method %s -text %q -image %q: err = %v", f.method, f.text, f.image, err)
+		}
+	}
+}

@@ -67,7 +67,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.target, "predictor", "127.0.0.1:8001", "model server address: host:port, or dns:///name:port for several replicas (round_robin)")
 	fs.StringVar(&c.protocol, "protocol", "kserve-v2", "model server protocol: kserve-v2 (Triton, KServe) or predict-v1")
 	fs.StringVar(&c.model, "model", "", "model explained when a request names none")
-	fs.IntVar(&c.maxBatchSize, "max-batch-size", 0, "rows per model call; 0 = what the model server reports, else 64")
+	fs.IntVar(&c.maxBatchSize, "max-batch-size", 0, "rows per model call; 0 = what the model server reports (max_batch_size, a fixed first input dimension, or no row cap: only -max-batch-bytes), else 64")
 	fs.IntVar(&c.maxBatchBytes, "max-batch-bytes", 0, "payload per model call in bytes, counted as 8 per value (images: 1.2 MB per 224×224×3); 0 = 3 MiB, under a model server's default 4 MiB receive limit; raise it for Triton (e.g. 64000000 with its default 2 GB limit) to send whole batches of images")
 	fs.IntVar(&c.inFlight, "in-flight", server.DefaultInFlight, "batches of one job in flight at once")
 	fs.IntVar(&c.maxConcurrentJobs, "max-concurrent-jobs", server.DefaultMaxConcurrentJobs, "jobs running at once; more wait in the queue")

@@ -42,6 +42,12 @@ type KServeServer struct {
 	// image model's [-1, 3, 224, 224]) instead of [NumFeatures]. A dimension
 	// of -1 is variable.
 	InstanceShape []int64
+	// FirstDim, when positive, is the input's first dimension in
+	// ModelMetadata instead of -1, as Triton lists a model with
+	// max_batch_size 0 whose dims fix the batch; a call with more rows
+	// fails with INVALID_ARGUMENT. (Triton wants exactly FirstDim rows; the
+	// fake takes fewer, so that a last, short batch can be tested.)
+	FirstDim int64
 	// TextInputName names the BYTES input. Default "TEXT0".
 	TextInputName string
 	// TextRank is the rank of the BYTES input: 2 (the default, used for
@@ -118,7 +124,7 @@ func dim(n int) int64 {
 }
 
 // ModelMetadata describes the input [-1, NumFeatures] (or [-1,
-// InstanceShape...]), with TextScore the
+// InstanceShape...]; FirstDim instead of the -1 when set), with TextScore the
 // BYTES input [-1, 1] (or [-1]), and the output [-1, len(ClassNames)] (-1
 // where the knob is not set).
 func (s *KServeServer) ModelMetadata(_ context.Context, req *kservev2.ModelMetadataRequest) (*kservev2.ModelMetadataResponse, error) {
@@ -129,9 +135,13 @@ func (s *KServeServer) ModelMetadata(_ context.Context, req *kservev2.ModelMetad
 	if s.OutputFP64 {
 		out = "FP64"
 	}
-	shape := []int64{-1, dim(s.NumFeatures)}
+	batch := int64(-1)
+	if s.FirstDim > 0 {
+		batch = s.FirstDim
+	}
+	shape := []int64{batch, dim(s.NumFeatures)}
 	if s.InstanceShape != nil {
-		shape = append([]int64{-1}, s.InstanceShape...)
+		shape = append([]int64{batch}, s.InstanceShape...)
 	}
 	inputs := []*kservev2.ModelMetadataResponse_TensorMetadata{
 		{Name: s.InputName, Datatype: s.InputDatatype, Shape: shape},
@@ -223,7 +233,7 @@ func (s *KServeServer) decodeInput(req *kservev2.ModelInferRequest) ([][]float64
 		return nil, status.Errorf(codes.InvalidArgument, "inference input data-type is '%s', model expects '%s'", in.GetDatatype(), s.InputDatatype)
 	}
 	shape := in.GetShape()
-	if len(shape) < 2 || shape[0] < 0 || shape[0] > 1<<24 {
+	if len(shape) < 2 || shape[0] < 0 || shape[0] > 1<<24 || (s.FirstDim > 0 && shape[0] > s.FirstDim) {
 		return nil, status.Errorf(codes.InvalidArgument, "unexpected shape %v for input '%s'", shape, s.InputName)
 	}
 	f64 := int64(1)

@@ -2120,8 +2120,9 @@ func (x *OcclusionOptions) GetMaskString() string {
 // Dataset is a dense table of rows, row-major.
 type Dataset struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Number of rows. LIME training data and KernelSHAP background: 1 to
-	// 100000; permutation and sensitivity data: see their options.
+	// Number of rows. LIME training data: 1 to 100000; KernelSHAP
+	// background: 1 to 1000, or 1 to 100000 with background_summary;
+	// permutation and sensitivity data: see their options.
 	NumRows uint32 `protobuf:"varint,1,opt,name=num_rows,json=numRows,proto3" json:"num_rows,omitempty"`
 	// num_rows × feature count values, row-major.
 	Values []float64 `protobuf:"fixed64,2,rep,packed,name=values,proto3" json:"values,omitempty"`
@@ -2273,15 +2274,16 @@ type KernelShapOptions struct {
 	Groups []*FeatureGroup `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
 	// What "absent" means for a tabular instance: an absent feature takes
 	// each background row's value and the outputs are averaged (weighted by
-	// background weights). Required for tabular instances; 1 to 1000 rows
-	// (summarise larger data, e.g. by k-means).
+	// background weights). Required for tabular instances; 1 to 1000 rows,
+	// or up to 100000 with background_summary, which summarises them first.
 	Background *Dataset `protobuf:"bytes,4,opt,name=background,proto3" json:"background,omitempty"`
 	// The labels (class indices) to explain. When empty and top_labels is 0,
 	// the model's top label is explained.
 	Labels []uint32 `protobuf:"varint,5,rep,packed,name=labels,proto3" json:"labels,omitempty"`
 	// Explain the top_labels highest-scoring classes.
 	TopLabels uint32 `protobuf:"varint,6,opt,name=top_labels,json=topLabels,proto3" json:"top_labels,omitempty"`
-	// Seed of the coalition sampler. Unset: random, echoed in the result.
+	// Seed of the coalition sampler and of background_summary. Unset:
+	// random, echoed in the result.
 	Seed *uint64 `protobuf:"varint,7,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
 	// Text instances: the players are the words (every occurrence together)
 	// or, with positional, the token positions; an absent word is dropped or
@@ -2293,9 +2295,15 @@ type KernelShapOptions struct {
 	Segmentation *Segmentation `protobuf:"bytes,10,opt,name=segmentation,proto3" json:"segmentation,omitempty"`
 	// Image instances: what an absent segment shows (the background). Default
 	// each segment's mean colour.
-	Fill          *Fill `protobuf:"bytes,11,opt,name=fill,proto3" json:"fill,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Fill *Fill `protobuf:"bytes,11,opt,name=fill,proto3" json:"fill,omitempty"`
+	// Tabular instances: summarise the background into K weighted rows
+	// before any coalition is scored, so that each coalition costs the model
+	// K rows however large the background (shap.kmeans, shap.sample). The
+	// background's weights must then be empty. Unset: the background as
+	// given.
+	BackgroundSummary *BackgroundSummary `protobuf:"bytes,12,opt,name=background_summary,json=backgroundSummary,proto3" json:"background_summary,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *KernelShapOptions) Reset() {
@@ -2405,6 +2413,112 @@ func (x *KernelShapOptions) GetFill() *Fill {
 	return nil
 }
 
+func (x *KernelShapOptions) GetBackgroundSummary() *BackgroundSummary {
+	if x != nil {
+		return x.BackgroundSummary
+	}
+	return nil
+}
+
+// BackgroundSummary replaces a KernelSHAP background of N rows by K
+// weighted rows, computed once per job, with the job's seed. The base value
+// becomes E_w[f(summary)], the weighted mean of the model over the K rows,
+// and the attributions still sum to f(x) minus it.
+type BackgroundSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The summary and its K.
+	//
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*BackgroundSummary_Kmeans
+	//	*BackgroundSummary_Sample
+	Kind          isBackgroundSummary_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackgroundSummary) Reset() {
+	*x = BackgroundSummary{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackgroundSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackgroundSummary) ProtoMessage() {}
+
+func (x *BackgroundSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackgroundSummary.ProtoReflect.Descriptor instead.
+func (*BackgroundSummary) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *BackgroundSummary) GetKind() isBackgroundSummary_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *BackgroundSummary) GetKmeans() uint32 {
+	if x != nil {
+		if x, ok := x.Kind.(*BackgroundSummary_Kmeans); ok {
+			return x.Kmeans
+		}
+	}
+	return 0
+}
+
+func (x *BackgroundSummary) GetSample() uint32 {
+	if x != nil {
+		if x, ok := x.Kind.(*BackgroundSummary_Sample); ok {
+			return x.Sample
+		}
+	}
+	return 0
+}
+
+type isBackgroundSummary_Kind interface {
+	isBackgroundSummary_Kind()
+}
+
+type BackgroundSummary_Kmeans struct {
+	// K rows by k-means, as shap.kmeans(background, K): scikit-learn's
+	// KMeans(n_clusters=K, n_init=10), k-means++ starts then Lloyd's
+	// iterations, the run of least inertia kept; each centre's values
+	// snapped, per feature, to the closest value that feature takes in the
+	// background (so integer and categorical features stay valid); weights
+	// the cluster sizes over N. When the background has at most K distinct
+	// rows, the summary is those rows weighted by their counts. 1 to 1000
+	// and at most N; N × K × features at most 10000000 (the work of one
+	// k-means iteration).
+	Kmeans uint32 `protobuf:"varint,1,opt,name=kmeans,proto3,oneof"`
+}
+
+type BackgroundSummary_Sample struct {
+	// K background rows drawn without replacement, equal weights 1/K, as
+	// shap.sample(background, K). 1 to 1000 and at most N.
+	Sample uint32 `protobuf:"varint,2,opt,name=sample,proto3,oneof"`
+}
+
+func (*BackgroundSummary_Kmeans) isBackgroundSummary_Kind() {}
+
+func (*BackgroundSummary_Sample) isBackgroundSummary_Kind() {}
+
 // PermutationOptions configures permutation importance (scikit-learn's
 // permutation_importance): importance = baseline score − score with the
 // feature (group) permuted, over repeats.
@@ -2435,7 +2549,7 @@ type PermutationOptions struct {
 
 func (x *PermutationOptions) Reset() {
 	*x = PermutationOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2561,7 @@ func (x *PermutationOptions) String() string {
 func (*PermutationOptions) ProtoMessage() {}
 
 func (x *PermutationOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2574,7 @@ func (x *PermutationOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PermutationOptions.ProtoReflect.Descriptor instead.
 func (*PermutationOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{20}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PermutationOptions) GetData() *Dataset {
@@ -2540,7 +2654,7 @@ type SensitivityOptions struct {
 
 func (x *SensitivityOptions) Reset() {
 	*x = SensitivityOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2552,7 +2666,7 @@ func (x *SensitivityOptions) String() string {
 func (*SensitivityOptions) ProtoMessage() {}
 
 func (x *SensitivityOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2565,7 +2679,7 @@ func (x *SensitivityOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SensitivityOptions.ProtoReflect.Descriptor instead.
 func (*SensitivityOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{21}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SensitivityOptions) GetData() *Dataset {
@@ -2614,7 +2728,7 @@ type TrainingStatistics struct {
 
 func (x *TrainingStatistics) Reset() {
 	*x = TrainingStatistics{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2626,7 +2740,7 @@ func (x *TrainingStatistics) String() string {
 func (*TrainingStatistics) ProtoMessage() {}
 
 func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2639,7 +2753,7 @@ func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingStatistics.ProtoReflect.Descriptor instead.
 func (*TrainingStatistics) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{22}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TrainingStatistics) GetMeans() []float64 {
@@ -2685,7 +2799,7 @@ type FeatureDistribution struct {
 
 func (x *FeatureDistribution) Reset() {
 	*x = FeatureDistribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2697,7 +2811,7 @@ func (x *FeatureDistribution) String() string {
 func (*FeatureDistribution) ProtoMessage() {}
 
 func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2710,7 +2824,7 @@ func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureDistribution.ProtoReflect.Descriptor instead.
 func (*FeatureDistribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{23}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FeatureDistribution) GetFeature() uint32 {
@@ -2759,7 +2873,7 @@ type FeatureBins struct {
 
 func (x *FeatureBins) Reset() {
 	*x = FeatureBins{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2771,7 +2885,7 @@ func (x *FeatureBins) String() string {
 func (*FeatureBins) ProtoMessage() {}
 
 func (x *FeatureBins) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2784,7 +2898,7 @@ func (x *FeatureBins) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureBins.ProtoReflect.Descriptor instead.
 func (*FeatureBins) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{24}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FeatureBins) GetFeature() uint32 {
@@ -2847,7 +2961,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2859,7 +2973,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2872,7 +2986,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{25}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExplainResponse) GetExplanation() *Explanation {
@@ -2940,7 +3054,7 @@ type Explanation struct {
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2952,7 +3066,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2965,7 +3079,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{26}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Explanation) GetMethod() string {
@@ -3139,7 +3253,7 @@ type EvaluationReport struct {
 
 func (x *EvaluationReport) Reset() {
 	*x = EvaluationReport{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3151,7 +3265,7 @@ func (x *EvaluationReport) String() string {
 func (*EvaluationReport) ProtoMessage() {}
 
 func (x *EvaluationReport) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3164,7 +3278,7 @@ func (x *EvaluationReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluationReport.ProtoReflect.Descriptor instead.
 func (*EvaluationReport) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{27}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *EvaluationReport) GetStability() *Stability {
@@ -3221,7 +3335,7 @@ type Stability struct {
 
 func (x *Stability) Reset() {
 	*x = Stability{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3233,7 +3347,7 @@ func (x *Stability) String() string {
 func (*Stability) ProtoMessage() {}
 
 func (x *Stability) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3246,7 +3360,7 @@ func (x *Stability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stability.ProtoReflect.Descriptor instead.
 func (*Stability) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{28}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Stability) GetRuns() uint32 {
@@ -3332,7 +3446,7 @@ type FidelityCurves struct {
 
 func (x *FidelityCurves) Reset() {
 	*x = FidelityCurves{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3344,7 +3458,7 @@ func (x *FidelityCurves) String() string {
 func (*FidelityCurves) ProtoMessage() {}
 
 func (x *FidelityCurves) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3357,7 +3471,7 @@ func (x *FidelityCurves) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FidelityCurves.ProtoReflect.Descriptor instead.
 func (*FidelityCurves) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{29}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FidelityCurves) GetLabel() uint32 {
@@ -3445,7 +3559,7 @@ type SegmentMap struct {
 
 func (x *SegmentMap) Reset() {
 	*x = SegmentMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3457,7 +3571,7 @@ func (x *SegmentMap) String() string {
 func (*SegmentMap) ProtoMessage() {}
 
 func (x *SegmentMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3470,7 +3584,7 @@ func (x *SegmentMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentMap.ProtoReflect.Descriptor instead.
 func (*SegmentMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{30}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SegmentMap) GetHeight() uint32 {
@@ -3517,7 +3631,7 @@ type AttributionMap struct {
 
 func (x *AttributionMap) Reset() {
 	*x = AttributionMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3529,7 +3643,7 @@ func (x *AttributionMap) String() string {
 func (*AttributionMap) ProtoMessage() {}
 
 func (x *AttributionMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3542,7 +3656,7 @@ func (x *AttributionMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributionMap.ProtoReflect.Descriptor instead.
 func (*AttributionMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{31}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AttributionMap) GetLabel() uint32 {
@@ -3608,7 +3722,7 @@ type LabelExplanation struct {
 
 func (x *LabelExplanation) Reset() {
 	*x = LabelExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3620,7 +3734,7 @@ func (x *LabelExplanation) String() string {
 func (*LabelExplanation) ProtoMessage() {}
 
 func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3633,7 +3747,7 @@ func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelExplanation.ProtoReflect.Descriptor instead.
 func (*LabelExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{32}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LabelExplanation) GetLabel() uint32 {
@@ -3733,7 +3847,7 @@ type Attribution struct {
 
 func (x *Attribution) Reset() {
 	*x = Attribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3745,7 +3859,7 @@ func (x *Attribution) String() string {
 func (*Attribution) ProtoMessage() {}
 
 func (x *Attribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3758,7 +3872,7 @@ func (x *Attribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribution.ProtoReflect.Descriptor instead.
 func (*Attribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{33}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Attribution) GetIndex() uint32 {
@@ -3837,7 +3951,7 @@ type TextSpan struct {
 
 func (x *TextSpan) Reset() {
 	*x = TextSpan{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3849,7 +3963,7 @@ func (x *TextSpan) String() string {
 func (*TextSpan) ProtoMessage() {}
 
 func (x *TextSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3862,7 +3976,7 @@ func (x *TextSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextSpan.ProtoReflect.Descriptor instead.
 func (*TextSpan) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{34}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TextSpan) GetStart() uint32 {
@@ -3896,7 +4010,7 @@ type ExplainStreamRequest struct {
 
 func (x *ExplainStreamRequest) Reset() {
 	*x = ExplainStreamRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3908,7 +4022,7 @@ func (x *ExplainStreamRequest) String() string {
 func (*ExplainStreamRequest) ProtoMessage() {}
 
 func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3921,7 +4035,7 @@ func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamRequest.ProtoReflect.Descriptor instead.
 func (*ExplainStreamRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{35}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ExplainStreamRequest) GetKind() isExplainStreamRequest_Kind {
@@ -4004,7 +4118,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4016,7 +4130,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4029,7 +4143,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{36}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DataChunk) GetJobId() string {
@@ -4081,7 +4195,7 @@ type StartJob struct {
 
 func (x *StartJob) Reset() {
 	*x = StartJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4093,7 +4207,7 @@ func (x *StartJob) String() string {
 func (*StartJob) ProtoMessage() {}
 
 func (x *StartJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4106,7 +4220,7 @@ func (x *StartJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartJob.ProtoReflect.Descriptor instead.
 func (*StartJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{37}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StartJob) GetJobId() string {
@@ -4135,7 +4249,7 @@ type CancelJob struct {
 
 func (x *CancelJob) Reset() {
 	*x = CancelJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4147,7 +4261,7 @@ func (x *CancelJob) String() string {
 func (*CancelJob) ProtoMessage() {}
 
 func (x *CancelJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4160,7 +4274,7 @@ func (x *CancelJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJob.ProtoReflect.Descriptor instead.
 func (*CancelJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{38}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CancelJob) GetJobId() string {
@@ -4190,7 +4304,7 @@ type ExplainStreamResponse struct {
 
 func (x *ExplainStreamResponse) Reset() {
 	*x = ExplainStreamResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4202,7 +4316,7 @@ func (x *ExplainStreamResponse) String() string {
 func (*ExplainStreamResponse) ProtoMessage() {}
 
 func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4215,7 +4329,7 @@ func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamResponse.ProtoReflect.Descriptor instead.
 func (*ExplainStreamResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{39}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExplainStreamResponse) GetJobId() string {
@@ -4317,7 +4431,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4329,7 +4443,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4342,7 +4456,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{40}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Progress) GetSamplesScored() uint64 {
@@ -4380,7 +4494,7 @@ type JobError struct {
 
 func (x *JobError) Reset() {
 	*x = JobError{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4392,7 +4506,7 @@ func (x *JobError) String() string {
 func (*JobError) ProtoMessage() {}
 
 func (x *JobError) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4405,7 +4519,7 @@ func (x *JobError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobError.ProtoReflect.Descriptor instead.
 func (*JobError) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *JobError) GetCode() int32 {
@@ -4568,7 +4682,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\rfeature_names\x18\x05 \x03(\tR\ffeatureNames\">\n" +
 	"\fFeatureGroup\x12\x1a\n" +
 	"\bfeatures\x18\x01 \x03(\rR\bfeatures\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\xc9\x03\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\x99\x04\n" +
 	"\x11KernelShapOptions\x12\x1f\n" +
 	"\vnum_samples\x18\x01 \x01(\rR\n" +
 	"numSamples\x12&\n" +
@@ -4588,8 +4702,13 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"maskString\x12>\n" +
 	"\fsegmentation\x18\n" +
 	" \x01(\v2\x1a.explainer.v1.SegmentationR\fsegmentation\x12&\n" +
-	"\x04fill\x18\v \x01(\v2\x12.explainer.v1.FillR\x04fillB\a\n" +
-	"\x05_seed\"\xb5\x02\n" +
+	"\x04fill\x18\v \x01(\v2\x12.explainer.v1.FillR\x04fill\x12N\n" +
+	"\x12background_summary\x18\f \x01(\v2\x1f.explainer.v1.BackgroundSummaryR\x11backgroundSummaryB\a\n" +
+	"\x05_seed\"O\n" +
+	"\x11BackgroundSummary\x12\x18\n" +
+	"\x06kmeans\x18\x01 \x01(\rH\x00R\x06kmeans\x12\x18\n" +
+	"\x06sample\x18\x02 \x01(\rH\x00R\x06sampleB\x06\n" +
+	"\x04kind\"\xb5\x02\n" +
 	"\x12PermutationOptions\x12)\n" +
 	"\x04data\x18\x01 \x01(\v2\x15.explainer.v1.DatasetR\x04data\x12\x1a\n" +
 	"\bstreamed\x18\x02 \x01(\bR\bstreamed\x12/\n" +
@@ -4821,7 +4940,7 @@ func file_explainer_v1_explainer_proto_rawDescGZIP() []byte {
 }
 
 var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_explainer_v1_explainer_proto_goTypes = []any{
 	(ImageLayout)(0),              // 0: explainer.v1.ImageLayout
 	(FeatureSelection)(0),         // 1: explainer.v1.FeatureSelection
@@ -4851,36 +4970,37 @@ var file_explainer_v1_explainer_proto_goTypes = []any{
 	(*Dataset)(nil),               // 25: explainer.v1.Dataset
 	(*FeatureGroup)(nil),          // 26: explainer.v1.FeatureGroup
 	(*KernelShapOptions)(nil),     // 27: explainer.v1.KernelShapOptions
-	(*PermutationOptions)(nil),    // 28: explainer.v1.PermutationOptions
-	(*SensitivityOptions)(nil),    // 29: explainer.v1.SensitivityOptions
-	(*TrainingStatistics)(nil),    // 30: explainer.v1.TrainingStatistics
-	(*FeatureDistribution)(nil),   // 31: explainer.v1.FeatureDistribution
-	(*FeatureBins)(nil),           // 32: explainer.v1.FeatureBins
-	(*ExplainResponse)(nil),       // 33: explainer.v1.ExplainResponse
-	(*Explanation)(nil),           // 34: explainer.v1.Explanation
-	(*EvaluationReport)(nil),      // 35: explainer.v1.EvaluationReport
-	(*Stability)(nil),             // 36: explainer.v1.Stability
-	(*FidelityCurves)(nil),        // 37: explainer.v1.FidelityCurves
-	(*SegmentMap)(nil),            // 38: explainer.v1.SegmentMap
-	(*AttributionMap)(nil),        // 39: explainer.v1.AttributionMap
-	(*LabelExplanation)(nil),      // 40: explainer.v1.LabelExplanation
-	(*Attribution)(nil),           // 41: explainer.v1.Attribution
-	(*TextSpan)(nil),              // 42: explainer.v1.TextSpan
-	(*ExplainStreamRequest)(nil),  // 43: explainer.v1.ExplainStreamRequest
-	(*DataChunk)(nil),             // 44: explainer.v1.DataChunk
-	(*StartJob)(nil),              // 45: explainer.v1.StartJob
-	(*CancelJob)(nil),             // 46: explainer.v1.CancelJob
-	(*ExplainStreamResponse)(nil), // 47: explainer.v1.ExplainStreamResponse
-	(*Progress)(nil),              // 48: explainer.v1.Progress
-	(*JobError)(nil),              // 49: explainer.v1.JobError
-	(*durationpb.Duration)(nil),   // 50: google.protobuf.Duration
+	(*BackgroundSummary)(nil),     // 28: explainer.v1.BackgroundSummary
+	(*PermutationOptions)(nil),    // 29: explainer.v1.PermutationOptions
+	(*SensitivityOptions)(nil),    // 30: explainer.v1.SensitivityOptions
+	(*TrainingStatistics)(nil),    // 31: explainer.v1.TrainingStatistics
+	(*FeatureDistribution)(nil),   // 32: explainer.v1.FeatureDistribution
+	(*FeatureBins)(nil),           // 33: explainer.v1.FeatureBins
+	(*ExplainResponse)(nil),       // 34: explainer.v1.ExplainResponse
+	(*Explanation)(nil),           // 35: explainer.v1.Explanation
+	(*EvaluationReport)(nil),      // 36: explainer.v1.EvaluationReport
+	(*Stability)(nil),             // 37: explainer.v1.Stability
+	(*FidelityCurves)(nil),        // 38: explainer.v1.FidelityCurves
+	(*SegmentMap)(nil),            // 39: explainer.v1.SegmentMap
+	(*AttributionMap)(nil),        // 40: explainer.v1.AttributionMap
+	(*LabelExplanation)(nil),      // 41: explainer.v1.LabelExplanation
+	(*Attribution)(nil),           // 42: explainer.v1.Attribution
+	(*TextSpan)(nil),              // 43: explainer.v1.TextSpan
+	(*ExplainStreamRequest)(nil),  // 44: explainer.v1.ExplainStreamRequest
+	(*DataChunk)(nil),             // 45: explainer.v1.DataChunk
+	(*StartJob)(nil),              // 46: explainer.v1.StartJob
+	(*CancelJob)(nil),             // 47: explainer.v1.CancelJob
+	(*ExplainStreamResponse)(nil), // 48: explainer.v1.ExplainStreamResponse
+	(*Progress)(nil),              // 49: explainer.v1.Progress
+	(*JobError)(nil),              // 50: explainer.v1.JobError
+	(*durationpb.Duration)(nil),   // 51: google.protobuf.Duration
 }
 var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	11, // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
 	16, // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
 	27, // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
-	28, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
-	29, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
+	29, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
+	30, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
 	18, // 5: explainer.v1.ExplainRequest.lime_text:type_name -> explainer.v1.LimeTextOptions
 	23, // 6: explainer.v1.ExplainRequest.lime_image:type_name -> explainer.v1.LimeImageOptions
 	24, // 7: explainer.v1.ExplainRequest.occlusion:type_name -> explainer.v1.OcclusionOptions
@@ -4896,7 +5016,7 @@ var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	3,  // 17: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
 	17, // 18: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
 	25, // 19: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
-	30, // 20: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
+	31, // 20: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
 	1,  // 21: explainer.v1.LimeTextOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
 	20, // 22: explainer.v1.Segmentation.grid:type_name -> explainer.v1.GridSegmentation
 	21, // 23: explainer.v1.Segmentation.slic:type_name -> explainer.v1.SlicSegmentation
@@ -4909,42 +5029,43 @@ var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	25, // 30: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
 	19, // 31: explainer.v1.KernelShapOptions.segmentation:type_name -> explainer.v1.Segmentation
 	22, // 32: explainer.v1.KernelShapOptions.fill:type_name -> explainer.v1.Fill
-	25, // 33: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
-	6,  // 34: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
-	26, // 35: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
-	25, // 36: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
-	31, // 37: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
-	32, // 38: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
-	34, // 39: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
-	40, // 40: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	50, // 41: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
-	1,  // 42: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
-	6,  // 43: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
-	38, // 44: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
-	39, // 45: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
-	7,  // 46: explainer.v1.Explanation.stop_reason:type_name -> explainer.v1.StopReason
-	35, // 47: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
-	36, // 48: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
-	37, // 49: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
-	41, // 50: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
-	42, // 51: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
-	45, // 52: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
-	46, // 53: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
-	44, // 54: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
-	8,  // 55: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	48, // 56: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
-	34, // 57: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	49, // 58: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
-	34, // 59: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
-	8,  // 60: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	43, // 61: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	33, // 62: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	47, // 63: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	62, // [62:64] is the sub-list for method output_type
-	60, // [60:62] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	28, // 33: explainer.v1.KernelShapOptions.background_summary:type_name -> explainer.v1.BackgroundSummary
+	25, // 34: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
+	6,  // 35: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
+	26, // 36: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
+	25, // 37: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
+	32, // 38: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
+	33, // 39: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
+	35, // 40: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
+	41, // 41: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
+	51, // 42: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	1,  // 43: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
+	6,  // 44: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
+	39, // 45: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
+	40, // 46: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
+	7,  // 47: explainer.v1.Explanation.stop_reason:type_name -> explainer.v1.StopReason
+	36, // 48: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
+	37, // 49: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
+	38, // 50: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
+	42, // 51: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
+	43, // 52: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
+	46, // 53: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
+	47, // 54: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
+	45, // 55: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
+	8,  // 56: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
+	49, // 57: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	35, // 58: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
+	50, // 59: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	35, // 60: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
+	8,  // 61: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	44, // 62: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	34, // 63: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	48, // 64: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	63, // [63:65] is the sub-list for method output_type
+	61, // [61:63] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }
@@ -4978,13 +5099,17 @@ func file_explainer_v1_explainer_proto_init() {
 	}
 	file_explainer_v1_explainer_proto_msgTypes[15].OneofWrappers = []any{}
 	file_explainer_v1_explainer_proto_msgTypes[19].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[20].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[35].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[20].OneofWrappers = []any{
+		(*BackgroundSummary_Kmeans)(nil),
+		(*BackgroundSummary_Sample)(nil),
+	}
+	file_explainer_v1_explainer_proto_msgTypes[21].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[36].OneofWrappers = []any{
 		(*ExplainStreamRequest_Start)(nil),
 		(*ExplainStreamRequest_Cancel)(nil),
 		(*ExplainStreamRequest_Data)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[39].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[40].OneofWrappers = []any{
 		(*ExplainStreamResponse_Progress)(nil),
 		(*ExplainStreamResponse_Result)(nil),
 		(*ExplainStreamResponse_Error)(nil),
@@ -4996,7 +5121,7 @@ func file_explainer_v1_explainer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_explainer_v1_explainer_proto_rawDesc), len(file_explainer_v1_explainer_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   42,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -287,7 +287,11 @@ type DescribeResponse struct {
 	NumFeatures uint32 `protobuf:"varint,2,opt,name=num_features,json=numFeatures,proto3" json:"num_features,omitempty"`
 	// Names of the output columns, in order; the length is the class count.
 	ClassNames []string `protobuf:"bytes,3,rep,name=class_names,json=classNames,proto3" json:"class_names,omitempty"`
-	// The largest batch the model accepts in one Predict call; 0 means no limit.
+	// The largest batch the model accepts in one Predict call. 0 means no
+	// limit: the sidecar then sends as many instances per call as its payload
+	// cap (--max-batch-bytes, default 3 MiB counted as 8 bytes per value)
+	// allows, unless its --max-batch-size is set. Report the limit when the
+	// server has one (e.g. a GPU's memory).
 	MaxBatchSize uint32 `protobuf:"varint,4,opt,name=max_batch_size,json=maxBatchSize,proto3" json:"max_batch_size,omitempty"`
 	// Optional names of the features, in order.
 	FeatureNames  []string `protobuf:"bytes,5,rep,name=feature_names,json=featureNames,proto3" json:"feature_names,omitempty"`

@@ -33,8 +33,9 @@ const (
 // PredictService scores batches of instances for one or more models.
 //
 // The sidecar calls Predict with batches no larger than the max_batch_size
-// that Describe reports, and keeps several calls in flight: an implementation
-// should be safe for concurrent calls.
+// that Describe reports (when it is 0, as large as the sidecar's payload cap,
+// --max-batch-bytes, allows), and keeps several calls in flight: an
+// implementation should be safe for concurrent calls.
 type PredictServiceClient interface {
 	// Predict scores a batch of instances: one call per batch.
 	Predict(ctx context.Context, in *PredictRequest, opts ...grpc.CallOption) (*PredictResponse, error)
@@ -77,8 +78,9 @@ func (c *predictServiceClient) Describe(ctx context.Context, in *DescribeRequest
 // PredictService scores batches of instances for one or more models.
 //
 // The sidecar calls Predict with batches no larger than the max_batch_size
-// that Describe reports, and keeps several calls in flight: an implementation
-// should be safe for concurrent calls.
+// that Describe reports (when it is 0, as large as the sidecar's payload cap,
+// --max-batch-bytes, allows), and keeps several calls in flight: an
+// implementation should be safe for concurrent calls.
 type PredictServiceServer interface {
 	// Predict scores a batch of instances: one call per batch.
 	Predict(context.Context, *PredictRequest) (*PredictResponse, error)

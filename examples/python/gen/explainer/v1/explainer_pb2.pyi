@@ -92,6 +92,14 @@ class AutoSampling(_message.Message):
     top_k: int
     def __init__(self, initial_samples: _Optional[int] = ..., max_samples: _Optional[int] = ..., tolerance: _Optional[float] = ..., top_k: _Optional[int] = ..., stable_ranking: bool = ...) -> None: ...
 
+class BackgroundSummary(_message.Message):
+    __slots__ = ["kmeans", "sample"]
+    KMEANS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    kmeans: int
+    sample: int
+    def __init__(self, kmeans: _Optional[int] = ..., sample: _Optional[int] = ...) -> None: ...
+
 class CancelJob(_message.Message):
     __slots__ = ["job_id"]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -373,8 +381,9 @@ class JobError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class KernelShapOptions(_message.Message):
-    __slots__ = ["background", "fill", "groups", "labels", "link", "mask_string", "num_samples", "positional", "seed", "segmentation", "top_labels"]
+    __slots__ = ["background", "background_summary", "fill", "groups", "labels", "link", "mask_string", "num_samples", "positional", "seed", "segmentation", "top_labels"]
     BACKGROUND_FIELD_NUMBER: _ClassVar[int]
+    BACKGROUND_SUMMARY_FIELD_NUMBER: _ClassVar[int]
     FILL_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
@@ -386,6 +395,7 @@ class KernelShapOptions(_message.Message):
     SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
     TOP_LABELS_FIELD_NUMBER: _ClassVar[int]
     background: Dataset
+    background_summary: BackgroundSummary
     fill: Fill
     groups: _containers.RepeatedCompositeFieldContainer[FeatureGroup]
     labels: _containers.RepeatedScalarFieldContainer[int]
@@ -396,7 +406,7 @@ class KernelShapOptions(_message.Message):
     seed: int
     segmentation: Segmentation
     top_labels: int
-    def __init__(self, num_samples: _Optional[int] = ..., link: _Optional[_Union[Link, str]] = ..., groups: _Optional[_Iterable[_Union[FeatureGroup, _Mapping]]] = ..., background: _Optional[_Union[Dataset, _Mapping]] = ..., labels: _Optional[_Iterable[int]] = ..., top_labels: _Optional[int] = ..., seed: _Optional[int] = ..., positional: bool = ..., mask_string: _Optional[str] = ..., segmentation: _Optional[_Union[Segmentation, _Mapping]] = ..., fill: _Optional[_Union[Fill, _Mapping]] = ...) -> None: ...
+    def __init__(self, num_samples: _Optional[int] = ..., link: _Optional[_Union[Link, str]] = ..., groups: _Optional[_Iterable[_Union[FeatureGroup, _Mapping]]] = ..., background: _Optional[_Union[Dataset, _Mapping]] = ..., labels: _Optional[_Iterable[int]] = ..., top_labels: _Optional[int] = ..., seed: _Optional[int] = ..., positional: bool = ..., mask_string: _Optional[str] = ..., segmentation: _Optional[_Union[Segmentation, _Mapping]] = ..., fill: _Optional[_Union[Fill, _Mapping]] = ..., background_summary: _Optional[_Union[BackgroundSummary, _Mapping]] = ...) -> None: ...
 
 class LabelExplanation(_message.Message):
     __slots__ = ["attributions", "base_value", "class_name", "intercept", "label", "local_prediction", "model_value", "prediction", "score"]

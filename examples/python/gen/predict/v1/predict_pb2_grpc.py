@@ -9,8 +9,9 @@ class PredictServiceStub(object):
     """PredictService scores batches of instances for one or more models.
 
     The sidecar calls Predict with batches no larger than the max_batch_size
-    that Describe reports, and keeps several calls in flight: an implementation
-    should be safe for concurrent calls.
+    that Describe reports (when it is 0, as large as the sidecar's payload cap,
+    --max-batch-bytes, allows), and keeps several calls in flight: an
+    implementation should be safe for concurrent calls.
     """
 
     def __init__(self, channel):
@@ -35,8 +36,9 @@ class PredictServiceServicer(object):
     """PredictService scores batches of instances for one or more models.
 
     The sidecar calls Predict with batches no larger than the max_batch_size
-    that Describe reports, and keeps several calls in flight: an implementation
-    should be safe for concurrent calls.
+    that Describe reports (when it is 0, as large as the sidecar's payload cap,
+    --max-batch-bytes, allows), and keeps several calls in flight: an
+    implementation should be safe for concurrent calls.
     """
 
     def Predict(self, request, context):
@@ -77,8 +79,9 @@ class PredictService(object):
     """PredictService scores batches of instances for one or more models.
 
     The sidecar calls Predict with batches no larger than the max_batch_size
-    that Describe reports, and keeps several calls in flight: an implementation
-    should be safe for concurrent calls.
+    that Describe reports (when it is 0, as large as the sidecar's payload cap,
+    --max-batch-bytes, allows), and keeps several calls in flight: an
+    implementation should be safe for concurrent calls.
     """
 
     @staticmethod
