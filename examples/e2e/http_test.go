@@ -130,6 +130,7 @@ func stopHTTP() error {
 	if !httpStarted {
 		return nil
 	}
+	defer http.DefaultClient.CloseIdleConnections() // postJSON's
 	<-httpC.done
 	if httpC.v == nil {
 		return nil
@@ -479,4 +480,50 @@ func closeRows(a, b [][]float64, tol float64) bool {
 		}
 	}
 	return true
+}
+
+// TestHTTPBinaryTensors: the binary tensor data extension against the
+// Python server, both ways, through a Batcher: the same scores as JSON.
+func TestHTTPBinaryTensors(t *testing.T) {
+	t.Parallel()
+	s := getHTTPStack(t)
+	digits := loadDigits(t)
+	var images [][]float64
+	for _, d := range digits {
+		images = append(images, d.Pixels)
+	}
+	want := s.v2Infer(t, "digits", "pixels", "FP32", []int{len(images), 1, 8, 8}, slices.Concat(images...))
+	for _, opts := range [][]predictor.HTTPOption{
+		{predictor.WithBinaryInputs(true)},
+		{predictor.WithBinaryOutputs(true)},
+		{predictor.WithBinaryInputs(true), predictor.WithBinaryOutputs(true)},
+	} {
+		c, err := predictor.NewKServeV2HTTP(s.base, "digits", opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := predictor.NewBatcher(c, predictor.WithInstanceShape(1, 8, 8), predictor.WithMaxBatchSize(2))
+		got, err := b.Predict(ctxTimeout(t), images)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !closeRows(got, want, 0) {
+			t.Errorf("binary tensors give %v, JSON %v", got, want)
+		}
+		st, err := predictor.NewKServeV2HTTP(s.base, "sentiment", opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := "terrible service and awful food, ünïcode"
+		gotT, err := predictor.NewBatcher(st).PredictText(ctxTimeout(t), []string{text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantT := s.v2Infer(t, "sentiment", "text", "BYTES", []int{1, 1}, []string{text})
+		if !closeRows(gotT, wantT, 0) {
+			t.Errorf("binary text gives %v, JSON %v", gotT, wantT)
+		}
+		c.CloseIdleConnections()
+		st.CloseIdleConnections()
+	}
 }
