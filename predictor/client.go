@@ -80,8 +80,9 @@ func (r BatchRule) String() string {
 func (r BatchRule) Uncapped() bool { return r == BatchVariableDim || r == BatchNoLimit }
 
 // Client scores one batch per call, without splitting it. It is implemented
-// by *PredictV1 and *KServeV2; a Batcher turns it into a Model. A Client is
-// safe for concurrent use.
+// by *PredictV1 and *KServeV2 (gRPC), *KServeV1HTTP and *KServeV2HTTP
+// (HTTP); a Batcher turns it into a Model. A Client is safe for concurrent
+// use.
 type Client interface {
 	// Score sends rows as one batch and returns the scores as the server
 	// sent them, one row per instance. Output rows share one backing array.

@@ -1,5 +1,5 @@
-// Package predictor scores rows on a user's model server over gRPC: the
-// implementations of the explain.Model interface.
+// Package predictor scores rows on a user's model server over gRPC or
+// HTTP: the implementations of the explain.Model interface.
 //
 // A Client (PredictV1 for the project's predict.v1 service, KServeV2 for
 // KServe v2 and Triton) sends one batch per call. A Batcher turns a Client
@@ -12,6 +12,21 @@
 // Dial opens a channel with the
 // sidecar's defaults: round_robin, retries of UNAVAILABLE only, message size
 // limits, keepalive.
+//
+// Model servers over HTTP have two more Clients, both TextClients and
+// ShapedClients, with the same Batcher on top: KServeV1HTTP for KServe's v1
+// protocol (POST /v1/models/{model}:predict, {"instances": [...]}) and
+// KServeV2HTTP for the Open Inference Protocol's REST API (POST
+// /v2/models/{model}/infer, JSON tensors, and the binary tensor data
+// extension). They keep connections alive in a pool, retry as the gRPC
+// channel does (502, 503, 504 and failed connections, at most 5 attempts,
+// waits of about 0.1 s doubling to 1 s; never a 4xx, never past the
+// caller's deadline), bound the size of a reply, and translate statuses into
+// the same errors:
+//
+//	c, err := predictor.NewKServeV1HTTP("http://sklearn-iris-predictor.models", "sklearn-iris")
+//	...
+//	model := predictor.NewBatcher(c)
 //
 //	cc, err := predictor.Dial("dns:///model:8001")
 //	...
@@ -36,8 +51,12 @@
 //
 // # Errors
 //
-// The model server's gRPC codes are translated here, in one place, and its
-// messages are dropped (they may echo the payload). Every error wraps one of
+// The model server's gRPC codes and HTTP statuses are translated here, in
+// one place. Its gRPC messages are dropped (they may echo the payload); an
+// HTTP model server's message (the "error" member of KServe's and Triton's
+// JSON errors) is kept in the error, after "model server says: ", stripped
+// of control and invisible characters and cut to 200 bytes, since it is
+// often the only clue ("this model takes tabular rows, not texts"). Every error wraps one of
 // the sentinels below or a context error; test with errors.Is. A caller
 // serving gRPC maps them, for example:
 //
@@ -59,6 +78,23 @@
 //	ErrInvalidInput       ragged rows, a value an INT64 input cannot hold,
 //	                      a text that is not UTF-8 for predict.v1
 //	                      (nothing was sent)                             INVALID_ARGUMENT
+//
+// Over HTTP, by status (KServeV1HTTP, KServeV2HTTP; retried: 502, 503,
+// 504 and connection failures, TLS failures excepted):
+//
+//	ErrUnavailable        connection refused or broken, TLS failure, 502, 503,
+//	                      504 (a gateway timed out), 408, 429 (overloaded)
+//	ErrRejected           400, 422, 404 (names the model), 405, 501, 409,
+//	                      412, 413 (request over the server's limit), a
+//	                      redirect, other 4xx
+//	ErrAuth               401, 403
+//	ErrFailed             500 and other 5xx
+//	ErrBadOutput          malformed JSON, NaN or Infinity tokens, a bare
+//	                      number per instance (v1, see WithScalarPredictions),
+//	                      a reply over WithHTTPMaxResponseBytes
+//
+// ServerCode gives each status's gRPC equivalent (404 NotFound, 503
+// Unavailable, 429 ResourceExhausted, ...).
 //
 // A RESOURCE_EXHAUSTED that grpc-go raises for a message over the size limit
 // is not overload: a reply over the limit is ErrBadOutput, a request over it

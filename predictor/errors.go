@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -45,13 +46,16 @@ var (
 )
 
 // callError is a failed model call, translated. It keeps the model server's
-// code for logs and metrics (see ServerCode) but never its message, which may
-// echo the payload.
+// code for logs and metrics (see ServerCode). It keeps no gRPC message,
+// which may echo the payload; an HTTP model server's message is kept
+// sanitized and cut short (see serverMessage).
 type callError struct {
-	op   string     // the RPC, e.g. "ModelInfer"
-	code codes.Code // the model server's code
-	kind error      // one of the sentinels
-	why  string     // optional fixed detail, never from the server
+	op     string     // the RPC, e.g. "ModelInfer"
+	code   codes.Code // the model server's code (for HTTP, its equivalent)
+	kind   error      // one of the sentinels
+	why    string     // optional fixed detail, never from the server
+	status int        // the HTTP status, 0 for gRPC
+	msg    string     // the HTTP model server's message, sanitized
 }
 
 func (e *callError) Error() string {
@@ -64,8 +68,17 @@ func (e *callError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.why)
 	}
+	if e.msg != "" {
+		b.WriteString(": model server says: ")
+		b.WriteString(e.msg)
+	}
 	b.WriteString(" (")
-	b.WriteString(e.code.String())
+	if e.status != 0 {
+		b.WriteString("HTTP ")
+		b.WriteString(strconv.Itoa(e.status))
+	} else {
+		b.WriteString(e.code.String())
+	}
 	b.WriteString(")")
 	return b.String()
 }
@@ -73,8 +86,11 @@ func (e *callError) Error() string {
 func (e *callError) Unwrap() error { return e.kind }
 
 // ServerCode returns the gRPC code the model server (or the channel) returned
-// for a failed call, for logs and metrics. ok is false when err does not come
-// from a failed call (a validation error, a context error).
+// for a failed call, for logs and metrics; for an HTTP model server, the
+// code its status stands for (see KServeV2HTTP: 404 NotFound, 503
+// Unavailable, ...), and Unavailable when no reply came. ok is false when
+// err does not come from a failed call (a validation error, a context
+// error).
 //
 // Do not forward this code to the sidecar's own clients: map the sentinel
 // errors instead.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,8 +67,8 @@ type serveConfig struct {
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:50051", "address the sidecar listens on")
-	fs.StringVar(&c.target, "predictor", "127.0.0.1:8001", "model server address: host:port, or dns:///name:port for several replicas (round_robin)")
-	fs.StringVar(&c.protocol, "protocol", "kserve-v2", "model server protocol: kserve-v2 (Triton, KServe) or predict-v1")
+	fs.StringVar(&c.target, "predictor", "127.0.0.1:8001", "model server address: host:port, or dns:///name:port for several replicas (round_robin); for the -http protocols a URL, http://host:port (plaintext) or https://host:port, with an optional path prefix")
+	fs.StringVar(&c.protocol, "protocol", "kserve-v2", "model server protocol: kserve-v2 (KServe v2 / Triton over gRPC), predict-v1 (gRPC), kserve-v1-http (KServe v1 :predict over HTTP) or kserve-v2-http (Open Inference Protocol REST)")
 	fs.StringVar(&c.model, "model", "", "model explained when a request names none")
 	fs.IntVar(&c.maxBatchSize, "max-batch-size", 0, "rows per model call; 0 = what the model server reports (max_batch_size, a fixed first input dimension, or no row cap: only -max-batch-bytes), else 64")
 	fs.IntVar(&c.maxBatchBytes, "max-batch-bytes", 0, "payload per model call in bytes, counted as 8 per value (images: 1.2 MB per 224×224×3); 0 = 3 MiB, under a model server's default 4 MiB receive limit; raise it for Triton (e.g. 64000000 with its default 2 GB limit) to send whole batches of images")
@@ -131,19 +134,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// A batch and its reply must fit the channel's message limit, with room
-	// for the framing.
-	conn, err := predictor.Dial(cfg.target, dialOpt, predictor.WithMaxMsgSize(max(predictor.DefaultMaxMsgSize, cfg.maxBatchBytes+1<<20)))
+	newClient, closeClients, err := cfg.modelClients(dialOpt, log)
 	if err != nil {
 		lis.Close()
 		return err
 	}
-	defer conn.Close()
-	newClient, err := cfg.clientFunc(conn)
-	if err != nil {
-		lis.Close()
-		return err
-	}
+	defer closeClients()
 	log.Info("explainer serving", "listen", lis.Addr().String(), "predictor", cfg.target, "protocol", cfg.protocol, "model", cfg.model,
 		"tls", cfg.tlsCert != "", "mtls", cfg.tlsClientCA != "", "auth", cfg.authTokens != "", "predictor_tls", !cfg.plaintext)
 	return serveOn(ctx, lis, newClient, &cfg, log)
@@ -193,29 +189,108 @@ func (c *serveConfig) listenerSecurity(log *slog.Logger) ([]grpc.ServerOption, e
 	return opts, nil
 }
 
-// clientFunc builds the model clients for the configured protocol.
+// modelClients builds the model clients for the configured protocol, and
+// what closes their connections: a gRPC channel dialled with dialOpt, or
+// for the -http protocols a pool of HTTP connections (see httpClientFunc).
+func (c *serveConfig) modelClients(dialOpt predictor.DialOption, log *slog.Logger) (server.ClientFunc, func(), error) {
+	if c.protocol == "kserve-v1-http" || c.protocol == "kserve-v2-http" {
+		return c.httpClientFunc(log)
+	}
+	// A batch and its reply must fit the channel's message limit, with room
+	// for the framing.
+	conn, err := predictor.Dial(c.target, dialOpt, predictor.WithMaxMsgSize(max(predictor.DefaultMaxMsgSize, c.maxBatchBytes+1<<20)))
+	if err != nil {
+		return nil, nil, err
+	}
+	newClient, err := c.clientFunc(conn)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return newClient, func() { conn.Close() }, nil
+}
+
+// clientFunc builds the model clients of the gRPC protocols on conn.
 func (c *serveConfig) clientFunc(conn grpc.ClientConnInterface) (server.ClientFunc, error) {
 	switch c.protocol {
 	case "predict-v1":
 		return func(model string) predictor.Client { return predictor.NewPredictV1(conn, model) }, nil
 	case "kserve-v2":
-		var opts []predictor.KServeOption
-		if c.inputName != "" {
-			opts = append(opts, predictor.WithInputName(c.inputName))
-		}
-		if c.outputName != "" {
-			opts = append(opts, predictor.WithOutputName(c.outputName))
-		}
-		if c.inputDatatype != "" {
-			opts = append(opts, predictor.WithInputDatatype(c.inputDatatype))
-		}
-		if c.modelVersion != "" {
-			opts = append(opts, predictor.WithModelVersion(c.modelVersion))
-		}
-		opts = append(opts, predictor.WithSoftmax(c.softmax))
+		opts := c.kserveOptions()
 		return func(model string) predictor.Client { return predictor.NewKServeV2(conn, model, opts...) }, nil
 	}
-	return nil, fmt.Errorf("unknown --protocol %q: want kserve-v2 or predict-v1", c.protocol)
+	return nil, fmt.Errorf("unknown --protocol %q: want kserve-v2, predict-v1, kserve-v1-http or kserve-v2-http", c.protocol)
+}
+
+// kserveOptions are the tensor options of the KServe clients, gRPC or HTTP.
+func (c *serveConfig) kserveOptions() []predictor.KServeOption {
+	var opts []predictor.KServeOption
+	if c.inputName != "" {
+		opts = append(opts, predictor.WithInputName(c.inputName))
+	}
+	if c.outputName != "" {
+		opts = append(opts, predictor.WithOutputName(c.outputName))
+	}
+	if c.inputDatatype != "" {
+		opts = append(opts, predictor.WithInputDatatype(c.inputDatatype))
+	}
+	if c.modelVersion != "" {
+		opts = append(opts, predictor.WithModelVersion(c.modelVersion))
+	}
+	return append(opts, predictor.WithSoftmax(c.softmax))
+}
+
+// httpClientFunc builds the model clients of kserve-v1-http and
+// kserve-v2-http, sharing one pool of keep-alive connections with room for
+// every batch in flight (-in-flight × -max-concurrent-jobs). -predictor
+// is a URL: http:// asks for plaintext by name, https:// uses TLS with the
+// -predictor-* files; a bare host:port is https://, or http:// with
+// -predictor-plaintext.
+func (c *serveConfig) httpClientFunc(log *slog.Logger) (server.ClientFunc, func(), error) {
+	base := c.target
+	if !strings.Contains(base, "://") {
+		base = "https://" + base
+		if c.plaintext {
+			base = "http://" + c.target
+		}
+	}
+	var tlsCfg *tls.Config
+	switch u, err := url.Parse(base); {
+	case err != nil:
+		return nil, nil, fmt.Errorf("-predictor: %w", err)
+	case u.Scheme == "https" && c.plaintext:
+		return nil, nil, errors.New("-predictor-plaintext conflicts with an https:// -predictor")
+	case u.Scheme == "https":
+		if tlsCfg, err = tlsconfig.Client(tlsconfig.ClientFiles{
+			CA: c.predictorCA, Cert: c.predictorCert, Key: c.predictorKey, ServerName: c.predictorServerName,
+		}, log); err != nil {
+			return nil, nil, fmt.Errorf("model server TLS: %w", err)
+		}
+	case c.predictorCA != "" || c.predictorCert != "" || c.predictorKey != "" || c.predictorServerName != "":
+		return nil, nil, errors.New("an http:// -predictor is plaintext: -predictor-ca, -predictor-cert, -predictor-key and -predictor-server-name need https://")
+	default:
+		c.plaintext = true // asked for by the URL's scheme; logged as such
+	}
+	rt := predictor.NewHTTPTransport(tlsCfg, c.inFlight*c.maxConcurrentJobs)
+	opts := []predictor.HTTPOption{predictor.WithHTTPTransport(rt)}
+	for _, o := range c.kserveOptions() {
+		opts = append(opts, o)
+	}
+	newClient := func(model string) (predictor.Client, error) {
+		if c.protocol == "kserve-v1-http" {
+			return predictor.NewKServeV1HTTP(base, model, opts...)
+		}
+		return predictor.NewKServeV2HTTP(base, model, opts...)
+	}
+	// The constructors' errors depend on the URL and options only: check
+	// them once, here.
+	if _, err := newClient(""); err != nil {
+		return nil, nil, fmt.Errorf("-predictor: %w", err)
+	}
+	return func(model string) predictor.Client {
+		cl, _ := newClient(model)
+		return cl
+	}, rt.CloseIdleConnections, nil
 }
 
 // serveOn runs the sidecar on lis until ctx ends, then stops gracefully:

@@ -59,7 +59,7 @@ const jobTimeout = 60 * time.Second
 // left: goleak.VerifyTestMain would check before the servers stop.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if err := stopAll(); err != nil {
+	if err := errors.Join(stopAll(), stopHTTP()); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: stopping the servers:", err)
 		code = 1
 	}
