@@ -414,8 +414,8 @@ func TestKServeV1HTTP(t *testing.T) {
 	}
 
 	info, err := c.Describe(ctx)
-	if err != nil || !reflect.DeepEqual(info, predictor.ModelInfo{Name: "m"}) {
-		t.Errorf("Describe: %+v, %v; want the name alone", info, err)
+	if err != nil || !reflect.DeepEqual(info, predictor.ModelInfo{Name: "m", BatchRule: predictor.BatchNoLimit}) {
+		t.Errorf("Describe: %+v, %v; want the name alone, with no batch limit", info, err)
 	}
 	if err := c.Ready(ctx); err != nil {
 		t.Errorf("Ready: %v", err)

@@ -269,12 +269,14 @@ func jsonKind(v []byte) string {
 
 // Describe checks that the model exists (GET /v1/models/{model}) and
 // returns its name: the v1 protocol has no metadata, so the feature count,
-// classes, input kind and batch limit are unknown (0). See Client.
+// classes and input kind are unknown (0), and it has no batch limit
+// (BatchNoLimit: the bytes cap splits batches; --max-batch-size caps a
+// server that has one). See Client.
 func (k *KServeV1HTTP) Describe(ctx context.Context) (ModelInfo, error) {
 	if _, err := k.h.do(ctx, "v1 model", http.MethodGet, k.status, nil, nil); err != nil {
 		return ModelInfo{}, err
 	}
-	return ModelInfo{Name: k.h.model}, nil
+	return ModelInfo{Name: k.h.model, BatchRule: BatchNoLimit}, nil
 }
 
 // Ready returns nil when GET /v1/models/{model} answers {"ready": true}

@@ -527,7 +527,9 @@ func (k *KServeV2HTTP) Describe(ctx context.Context) (ModelInfo, error) {
 	case err != nil && rep != nil && ctx.Err() == nil &&
 		(rep.status == http.StatusNotFound || rep.status == http.StatusBadRequest ||
 			rep.status == http.StatusMethodNotAllowed || rep.status == http.StatusNotImplemented):
-		// No model configuration (KServe): the limit is unknown.
+		// No model configuration (KServe): only a fixed first dimension
+		// says something.
+		info.MaxBatchSize, info.BatchRule = batchLimit(0, false, in.GetShape())
 	case err != nil:
 		return ModelInfo{}, err
 	default:
@@ -537,7 +539,7 @@ func (k *KServeV2HTTP) Describe(ctx context.Context) (ModelInfo, error) {
 		if err := decodeJSON(op, rep.body, &cfg); err != nil {
 			return ModelInfo{}, err
 		}
-		info.MaxBatchSize = int(min(max(cfg.MaxBatchSize, 0), math.MaxInt32))
+		info.MaxBatchSize, info.BatchRule = batchLimit(cfg.MaxBatchSize, true, in.GetShape())
 	}
 	return info, nil
 }
