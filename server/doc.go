@@ -1,6 +1,14 @@
-// Package server implements explainer.v1.ExplainerService: it validates
-// requests, runs explanation jobs against the configured model server, and
-// streams their progress and results.
+// Package server implements explainer.v1.ExplainerService over gRPC: it
+// decodes requests into jobs, runs them on the engine against the model
+// server, and streams their progress and results.
+//
+// Layout: registry.go holds the method registry, one entry per case of
+// ExplainRequest.method, each registered by its own method_<name>.go, which
+// validates the request and builds an engine.Spec. job.go runs a spec on
+// the engine with the model's scheduler (one per model, shared by every
+// job); encode.go is the one encoder of results; status.go maps errors to
+// codes in one place (requestError prefixes explain's request errors with
+// the method's name). Nothing else switches on the method.
 //
 // Concurrency: a Server is safe for concurrent RPCs. Each job runs in its
 // own goroutine under a context derived from its RPC; the number of jobs
