@@ -24,13 +24,12 @@ import (
 // sidecar's stream, exactly as `explainer explain` would.
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("explainer demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var f explainFlags
 	fs.IntVar(&f.row, "row", 0, "breast-cancer row to explain, 0 to 568")
 	fs.IntVar(&f.maxBatch, "max-batch-size", 256, "the demo model server's max batch size")
 	f.limeFlags(fs)
 	f.checkFlags.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := demoCommand().parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if !flagSet(fs, "seed") {
@@ -85,6 +84,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	exp, err := explainOnStream(ctx, explainerv1.NewExplainerServiceClient(client), req, nil, newProgress(f.progress, stderr))
 	if err != nil {
+		return err
+	}
+	if err := f.applyClassNames(exp); err != nil {
 		return err
 	}
 	if f.curvesPNG != "" {

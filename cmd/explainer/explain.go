@@ -61,8 +61,11 @@ type explainFlags struct {
 	outputColumn    uint
 	step            float64
 	progress        string
-	maxBatch        int  // demo only
-	numFeaturesSet  bool // -num-features given (lime with -image: default every segment)
+	classNames      string // -class-names: names of the model's classes, comma-separated
+	featureNames    string // -feature-names: names of the data's feature columns
+	png             string // -png: write the chart (or the image's map) here
+	maxBatch        int    // demo only
+	numFeaturesSet  bool   // -num-features given (lime with -image: default every segment)
 
 	imageFlags // -image, -method occlusion, -png
 	checkFlags // -num-samples auto, -evaluate
@@ -89,11 +92,11 @@ func (f *explainFlags) limeFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&f.l1Penalty, "l1-penalty", 0, "lasso penalty (with -regressor lasso); 0 = 0.01")
 	fs.StringVar(&f.output, "output", "table", "table, json, html (text explanations: the text with each word highlighted) or png (explain with -image: the PNG on stdout; see -png)")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always or never")
+	fs.StringVar(&f.classNames, "class-names", "", `names of the model's classes, comma-separated in class order ("malignant,benign"), for models that report none (KServe); they replace the model server's in every output`)
 }
 
 func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("explainer explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var f explainFlags
 	fs.StringVar(&f.server, "server", "127.0.0.1:50051", "the sidecar's address")
 	fs.StringVar(&f.model, "model", "", "model name (default: the sidecar's)")
@@ -116,6 +119,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Float64Var(&f.step, "step", 0, "sensitivity: finite-difference step relative to each feature's std; 0 = 0.01")
 	fs.StringVar(&f.targetColumn, "target-column", "target", "a label column in the CSV files to ignore (ignored when absent)")
 	fs.StringVar(&f.categorical, "categorical", "", "comma-separated indices of categorical features")
+	fs.StringVar(&f.featureNames, "feature-names", "", `names of the feature columns, comma-separated ("age,income,..."), in place of the CSV header's (-background, -data): they name the attributions`)
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "deadline of the whole explanation")
 	fs.BoolVar(&f.tls, "tls", false, "connect to the sidecar over TLS, verified with the system's roots (implied by -tls-ca); default plaintext")
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA bundle that verifies the sidecar; turns TLS on")
@@ -126,8 +130,9 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&f.tokenFile, "token-file", "", "file whose first line is the bearer token (instead of -token, which shows in ps); needs TLS")
 	f.limeFlags(fs)
 	f.imageFlags.register(fs)
+	fs.StringVar(&f.png, "png", "", "with -image: also write the explanation as a PNG to this file (lime: segments tinted green for / red against the label, boundaries in yellow; occlusion: the first label's heatmap blended over the image); -output png writes it to stdout instead")
 	f.checkFlags.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := explainCommand().parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	fs.Visit(func(fl *flag.Flag) { f.numFeaturesSet = f.numFeaturesSet || fl.Name == "num-features" })
@@ -155,6 +160,9 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer cancel()
 	exp, err := explainOnStream(ctx, explainerv1.NewExplainerServiceClient(conn), req, data, newProgress(f.progress, stderr))
 	if err != nil {
+		return err
+	}
+	if err := f.applyClassNames(exp); err != nil {
 		return err
 	}
 	if inst := req.GetInstance().GetImage(); inst != nil && (f.png != "" || f.output == "png") {

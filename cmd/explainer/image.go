@@ -31,19 +31,17 @@ type imageFlags struct {
 	window       string
 	stride       string
 	baseline     float64
-	png          string // write the PNG explanation here
 }
 
 func (f *imageFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.image, "image", "", "lime, occlusion: explain this image, a PNG (RGB values 0..255, alpha dropped) or a JSON file of nested arrays ([H][W][C] or [C][H][W], see -image-layout)")
 	fs.StringVar(&f.imageLayout, "image-layout", "hwc", "with a JSON -image: the order of its nested arrays, hwc ([H][W][C]) or chw ([C][H][W])")
 	fs.StringVar(&f.layout, "layout", "chw", "with -image: the layout the model takes, chw (PyTorch models on Triton) or hwc; the values are sent in it")
-	fs.StringVar(&f.segmentation, "segmentation", "grid:4", "lime with -image: grid:R,C (R×C cells), grid:N (N×N) or slic:N[,compactness] (about N superpixels)")
-	fs.StringVar(&f.fill, "fill", "segment-mean", "lime with -image: what hidden segments show: segment-mean, mean, a number (or constant:V), or blur[:SIGMA]")
+	fs.StringVar(&f.segmentation, "segmentation", "grid:4", "lime, kernelshap with -image: grid:R,C (R×C cells), grid:N (N×N) or slic:N[,compactness] (about N superpixels)")
+	fs.StringVar(&f.fill, "fill", "segment-mean", "lime, kernelshap with -image: what hidden segments show: segment-mean, mean, a number (or constant:V), or blur[:SIGMA]")
 	fs.StringVar(&f.window, "window", "", "occlusion: window H,W (or N for N×N) in pixels (default: the sidecar's, 16,16)")
 	fs.StringVar(&f.stride, "stride", "", "occlusion: strides H,W (or N) in pixels (default: the window, no overlap)")
 	fs.Float64Var(&f.baseline, "baseline", 0, "occlusion: the value occluded pixels take")
-	fs.StringVar(&f.png, "png", "", "with -image: also write the explanation as a PNG to this file (lime: segments tinted green for / red against the label, boundaries in yellow; occlusion: the first label's heatmap blended over the image); -output png writes it to stdout instead")
 }
 
 // hwcImage is an image's values in HWC order.
