@@ -94,7 +94,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	return render(stdout, f.output, exp, "")
+	return render(stdout, f.output, exp, f.view())
 }
 
 // startDemoModel trains the demo model and serves it over predict.v1 on a

@@ -78,7 +78,7 @@ type explainFlags struct {
 
 func (f *explainFlags) limeFlags(fs *flag.FlagSet) {
 	fs.Var(samplesFlag{&f.numSamples, &f.auto}, "num-samples", "perturbed samples (lime: default 5000) or coalitions (kernelshap: default 2·M + 2048); auto samples in rounds until -tolerance or -stable-ranking is met")
-	fs.UintVar(&f.numFeatures, "num-features", 10, "features in the explanation")
+	fs.UintVar(&f.numFeatures, "num-features", 10, "rows per label in tables and charts, largest first (0 = every one); lime: also the features the surrogate keeps (0 = the sidecar's default, 10; lime with -image: default every segment)")
 	fs.StringVar(&f.selection, "feature-selection", "auto", "auto, none, highest_weights, forward_selection or lasso_path")
 	fs.Float64Var(&f.kernelWidth, "kernel-width", 0, "kernel width; 0 = 0.75·sqrt(features)")
 	fs.BoolVar(&f.discretize, "discretize", true, "explain continuous features by bins (\"mean radius <= 11.70\")")
@@ -180,7 +180,17 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	return render(stdout, f.output, exp, f.text)
+	return render(stdout, f.output, exp, f.view())
+}
+
+// view is how the flags ask for the result to be shown: -num-features
+// rows per label (lime with -image and no -num-features: every segment).
+func (f *explainFlags) view() view {
+	v := view{top: int(f.numFeatures), text: f.text}
+	if f.image != "" && f.method == "lime" && !f.numFeaturesSet {
+		v.top = 0
+	}
+	return v
 }
 
 // dialSecurity returns the transport credentials (plaintext unless -tls or

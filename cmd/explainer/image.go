@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/explainer-sidecar/explainer/internal/table"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
 
@@ -488,14 +489,9 @@ func writeOcclusion(w io.Writer, exp *explainerv1.Explanation) {
 			vals[hi], hi/wd, hi%wd, vals[lo], lo/wd, lo%wd, sum, h, wd)
 		rows, cols := min(occlusionCells, h), min(occlusionCells, wd)
 		fmt.Fprintf(w, "  mean per region (%d×%d regions, rows down, columns across):\n", rows, cols)
-		fmt.Fprintf(w, "  %-11s", "rows\\cols")
-		for c := range cols {
-			fmt.Fprintf(w, " %10s", fmt.Sprintf("%d–%d", c*wd/cols, (c+1)*wd/cols-1))
-		}
-		fmt.Fprintln(w)
+		means := make([]float64, 0, rows*cols)
 		for r := range rows {
 			y0, y1 := r*h/rows, (r+1)*h/rows
-			fmt.Fprintf(w, "  %-11s", fmt.Sprintf("%d–%d", y0, y1-1))
 			for c := range cols {
 				x0, x1 := c*wd/cols, (c+1)*wd/cols
 				s := 0.0
@@ -504,9 +500,27 @@ func writeOcclusion(w io.Writer, exp *explainerv1.Explanation) {
 						s += vals[y*wd+x]
 					}
 				}
-				fmt.Fprintf(w, " %+10.3g", s/float64((y1-y0)*(x1-x0)))
+				means = append(means, s/float64((y1-y0)*(x1-x0)))
 			}
-			fmt.Fprintln(w)
 		}
+		format := table.NumberFormat(means, true)
+		right := make([]bool, cols+1)
+		for i := range right {
+			right[i] = i > 0
+		}
+		tab := table.Text{Indent: "  ", Right: right}
+		header := []string{"rows\\cols"}
+		for c := range cols {
+			header = append(header, fmt.Sprintf("%d–%d", c*wd/cols, (c+1)*wd/cols-1))
+		}
+		tab.Row(header...)
+		for r := range rows {
+			cells := []string{fmt.Sprintf("%d–%d", r*h/rows, (r+1)*h/rows-1)}
+			for _, m := range means[r*cols : (r+1)*cols] {
+				cells = append(cells, format(m))
+			}
+			tab.Row(cells...)
+		}
+		_, _ = tab.WriteTo(w)
 	}
 }

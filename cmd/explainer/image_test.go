@@ -285,10 +285,10 @@ func TestOcclusionRequest(t *testing.T) {
 func TestImageTableAndJSON(t *testing.T) {
 	lime := limeImageExplanation()
 	var buf bytes.Buffer
-	if err := render(&buf, "table", lime, ""); err != nil {
+	if err := render(&buf, "table", lime, view{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"lime_image", "segment 0 (8 px)", "segment 1 (8 px)", "+1.0000 ± 0.2500", "-0.5000", "model says 0.9000"} {
+	for _, want := range []string{"lime_image", "segment 0 (8 px)", "segment 1 (8 px)", "+1.000  ± 0.250", "-0.500", "model says 0.9000"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
@@ -296,7 +296,7 @@ func TestImageTableAndJSON(t *testing.T) {
 	occ := occlusionExplanation()
 	occ.BandsDone, occ.BandsTotal = 1, 2
 	buf.Reset()
-	if err := render(&buf, "table", occ, ""); err != nil {
+	if err := render(&buf, "table", occ, view{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"partial: 1 of 2 bands", "label 4 (cat)", "max +3 at row 3, col 2", "min -2 at row 0, col 4", "mean per region (5×5 regions"} {
@@ -305,7 +305,7 @@ func TestImageTableAndJSON(t *testing.T) {
 		}
 	}
 	buf.Reset()
-	if err := render(&buf, "json", occ, ""); err != nil {
+	if err := render(&buf, "json", occ, view{}); err != nil {
 		t.Fatal(err)
 	}
 	js := decode(t, buf.String())
@@ -313,13 +313,13 @@ func TestImageTableAndJSON(t *testing.T) {
 		t.Errorf("json maps %+v", js.Maps)
 	}
 	buf.Reset()
-	if err := render(&buf, "json", lime, ""); err != nil {
+	if err := render(&buf, "json", lime, view{}); err != nil {
 		t.Fatal(err)
 	}
 	if js = decode(t, buf.String()); js.Segments == nil || len(js.Segments.Labels) != 16 || js.Explanations[0].Prediction == nil {
 		t.Errorf("json segments %+v", js)
 	}
-	if err := render(&buf, "png", lime, ""); err == nil || !strings.Contains(err.Error(), "-image") {
+	if err := render(&buf, "png", lime, view{}); err == nil || !strings.Contains(err.Error(), "-image") {
 		t.Errorf("render png: %v", err)
 	}
 }

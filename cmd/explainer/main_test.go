@@ -256,8 +256,8 @@ func TestExplainGlobalAndShapMethods(t *testing.T) {
 
 	// The table renders each method.
 	for _, args := range [][]string{
-		{"-method", "permutation", "-data", breastCancerCSV, "-repeats", "1"},
-		{"-method", "sensitivity", "-data", breastCancerCSV},
+		{"-method", "permutation", "-data", breastCancerCSV, "-repeats", "1", "-num-features", "0"},
+		{"-method", "sensitivity", "-data", breastCancerCSV, "-num-features", "0"},
 	} {
 		out, _, err := runCLI(t, append([]string{"explain", "-server", addr}, args...)...)
 		if err != nil {

@@ -1,18 +1,22 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 	"google.golang.org/grpc/codes"
 
+	"github.com/explainer-sidecar/explainer/internal/table"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
 
@@ -139,8 +143,18 @@ func toJSON(exp *explainerv1.Explanation) jsonExplanation {
 
 func ptr(v float64) *float64 { return &v }
 
+// view is what a command knows about how to show an explanation beyond
+// the explanation itself.
+type view struct {
+	// top is the most attributions a table or chart shows per label: the
+	// first by |weight| (by importance for permutation); 0 shows all.
+	top int
+	// text is the explained text (-text), for the HTML view.
+	text string
+}
+
 // render writes exp as a table, JSON or (text explanations of text) HTML.
-func render(w io.Writer, format string, exp *explainerv1.Explanation, text string) error {
+func render(w io.Writer, format string, exp *explainerv1.Explanation, v view) error {
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
@@ -148,11 +162,11 @@ func render(w io.Writer, format string, exp *explainerv1.Explanation, text strin
 		enc.SetEscapeHTML(false) // descriptions hold < and >
 		return enc.Encode(toJSON(exp))
 	case "table", "":
-		writeTable(w, exp)
+		writeTable(w, exp, v.top)
 		writeEvaluation(w, exp)
 		return nil
 	case "html":
-		return writeHTML(w, exp, text)
+		return writeHTML(w, exp, v.text)
 	case "png":
 		return errors.New("-output png needs -image (explain -method lime or occlusion)")
 	}
@@ -162,9 +176,40 @@ func render(w io.Writer, format string, exp *explainerv1.Explanation, text strin
 // barWidth is the width of one side of the weight bars, in cells.
 const barWidth = 24
 
-// writeTable prints each label's attributions with bars: negative weights
-// grow left of the axis, positive ones right, scaled to the largest |weight|.
-func writeTable(w io.Writer, exp *explainerv1.Explanation) {
+// className is label l's name: its own, the explanation's, or "class N".
+func className(exp *explainerv1.Explanation, label uint32, own string) string {
+	if own != "" {
+		return own
+	}
+	if names := exp.GetClassNames(); int(label) < len(names) && exp.GetMethod() != "permutation" {
+		return names[label]
+	}
+	return fmt.Sprintf("class %d", label)
+}
+
+// ranked orders attributions as tables and charts show them: by
+// decreasing importance for permutation (the most important first, those
+// that permuting improved last, as scikit-learn's examples sort
+// importances_mean), else by decreasing |weight|; ties keep the sidecar's
+// order. It returns the first top (all when top is 0) and the rest.
+func ranked(method string, attrs []*explainerv1.Attribution, top int) (shown, rest []*explainerv1.Attribution) {
+	sorted := slices.Clone(attrs)
+	slices.SortStableFunc(sorted, func(a, b *explainerv1.Attribution) int {
+		if method == "permutation" {
+			return cmp.Compare(b.GetWeight(), a.GetWeight())
+		}
+		return cmp.Compare(math.Abs(b.GetWeight()), math.Abs(a.GetWeight()))
+	})
+	if top <= 0 || top >= len(sorted) {
+		return sorted, nil
+	}
+	return sorted[:top], sorted[top:]
+}
+
+// writeTable prints each label's attributions, largest first, with bars:
+// negative weights grow left of the axis, positive ones right, scaled to
+// the largest |weight| shown. At most top rows per label (0: all).
+func writeTable(w io.Writer, exp *explainerv1.Explanation, top int) {
 	fmt.Fprintf(w, "%s · %s · %d samples in %d model calls · seed %d · %s\n",
 		exp.GetModel(), exp.GetMethod(), exp.GetNumSamples(), exp.GetModelCalls(), exp.GetSeed(),
 		exp.GetElapsed().AsDuration().Round(100_000))
@@ -178,12 +223,7 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 		return
 	}
 	for _, l := range exp.GetLabels() {
-		name := l.GetClassName()
-		if name == "" {
-			name = fmt.Sprintf("class %d", l.GetLabel())
-		}
-		weightHeader := "weight"
-		value := func(a *explainerv1.Attribution) string { return withStdError(fmt.Sprintf("%+.4f", a.GetWeight()), a) }
+		name := className(exp, l.GetLabel(), l.GetClassName())
 		switch exp.GetMethod() {
 		case "lime", "lime_text", "lime_image":
 			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · surrogate says %.4f (intercept %.4f, weighted R² %.3f)\n",
@@ -191,51 +231,118 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 		case "kernelshap", "kernelshap_text", "kernelshap_image":
 			fmt.Fprintf(w, "\nlabel %d (%s): f(x) = %.4f · E[f(background)] = %.4f · Shapley values sum to %+.4f\n",
 				l.GetLabel(), name, l.GetModelValue(), l.GetBaseValue(), l.GetModelValue()-l.GetBaseValue())
-			weightHeader = "φ"
 		case "occlusion":
 			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · weight = score drop when the window over the word is hidden\n",
 				l.GetLabel(), name, l.GetPrediction())
 		case "sensitivity":
-			fmt.Fprintf(w, "\nlabel %d (%s): mean ∂f/∂x (mean |∂f/∂x|) over the data\n", l.GetLabel(), name)
-			weightHeader = "∂f/∂x (|∂f/∂x|)"
-			value = func(a *explainerv1.Attribution) string {
-				return fmt.Sprintf("%s (%.4g)", withStdError(fmt.Sprintf("%+.4g", a.GetWeight()), a), a.GetMeanAbs())
-			}
+			fmt.Fprintf(w, "\nlabel %d (%s): mean ∂f/∂x and mean |∂f/∂x| over the data\n", l.GetLabel(), name)
 		case "permutation":
-			weightHeader = "importance"
-			value = func(a *explainerv1.Attribution) string {
-				return withStdError(fmt.Sprintf("%+.4f", a.GetWeight()), a)
-			}
+			fmt.Fprintln(w)
 		}
 		attrs := l.GetAttributions()
 		if exp.GetMethod() == "lime_image" || exp.GetMethod() == "kernelshap_image" {
 			attrs = segmentNames(attrs, exp.GetSegments())
 		}
-		writeRows(w, attrs, weightHeader, value)
+		shown, rest := ranked(exp.GetMethod(), attrs, top)
+		writeRows(w, exp.GetMethod(), shown, rest)
 	}
 }
 
-// withStdError appends "± SE" to a formatted weight when the attribution
-// has a standard error.
-func withStdError(weight string, a *explainerv1.Attribution) string {
-	if se := a.GetStdError(); se > 0 {
-		return fmt.Sprintf("%s ± %.4f", weight, se)
+// valueHeader is the name of the weight column.
+func valueHeader(method string) string {
+	switch method {
+	case "kernelshap", "kernelshap_text", "kernelshap_image":
+		return "φ"
+	case "permutation":
+		return "importance"
+	case "sensitivity":
+		return "∂f/∂x"
+	case "occlusion":
+		return "score drop"
 	}
-	return weight
+	return "weight"
 }
 
-// writeRows prints one line per attribution: name, value, bar.
-func writeRows(w io.Writer, attrs []*explainerv1.Attribution, header string, value func(*explainerv1.Attribution) string) {
-	nameWidth, valueWidth := len("feature"), len([]rune(header))
-	maxAbs := 0.0
-	for _, a := range attrs {
-		nameWidth = max(nameWidth, len([]rune(a.GetFeature())))
-		valueWidth = max(valueWidth, len([]rune(value(a))))
-		maxAbs = math.Max(maxAbs, math.Abs(a.GetWeight()))
+// isShap tells the KernelSHAP methods, whose values add up.
+func isShap(method string) bool { return strings.HasPrefix(method, "kernelshap") }
+
+// writeRows prints the attributions in aligned columns: feature, weight,
+// its standard error (a column of its own, blank where it is 0, left out
+// when every one is), mean |∂f/∂x| for sensitivity, and the bar. Each
+// number column has one format. For KernelSHAP the features left out are
+// summed in one row, so that the column still adds up to f(x) − E[f];
+// otherwise a line says how many were left out.
+func writeRows(w io.Writer, method string, shown, rest []*explainerv1.Attribution) {
+	type row struct {
+		feature          string
+		weight, se, mean float64
 	}
-	fmt.Fprintf(w, "  %-*s  %*s  %*s│ for\n", nameWidth, "feature", valueWidth, header, barWidth, "against ")
-	for _, a := range attrs {
-		fmt.Fprintf(w, "  %-*s  %*s  %s\n", nameWidth, a.GetFeature(), valueWidth, value(a), bar(a.GetWeight(), maxAbs))
+	rows := make([]row, 0, len(shown)+1)
+	for _, a := range shown {
+		rows = append(rows, row{a.GetFeature(), a.GetWeight(), a.GetStdError(), a.GetMeanAbs()})
+	}
+	if isShap(method) && len(rest) > 0 {
+		sum := 0.0
+		for _, a := range rest {
+			sum += a.GetWeight()
+		}
+		rows = append(rows, row{feature: fmt.Sprintf("(%d other features)", len(rest)), weight: sum})
+	}
+	var weights, ses, means []float64
+	maxAbs, hasSE := 0.0, false
+	for _, r := range rows {
+		weights, ses, means = append(weights, r.weight), append(ses, r.se), append(means, r.mean)
+		maxAbs = math.Max(maxAbs, math.Abs(r.weight))
+		hasSE = hasSE || r.se > 0
+	}
+	// Derivatives are in each feature's units and span orders of
+	// magnitude: every one keeps a significant digit.
+	numberFormat := table.NumberFormat
+	if method == "sensitivity" {
+		numberFormat = table.NumberFormatEvery
+	}
+	weightF, meanF := numberFormat(weights, true), numberFormat(means, false)
+	// Standard errors take the weights' format (0.2506 ± 0.0097), or
+	// their own where that would print a nonzero one as 0.
+	seF := numberFormat(weights, false)
+	for _, se := range ses {
+		if v, _ := strconv.ParseFloat(seF(se), 64); se > 0 && v == 0 {
+			seF = numberFormat(ses, false)
+			break
+		}
+	}
+	against, forLabel := "against", "for"
+	if method == "permutation" || method == "sensitivity" {
+		against, forLabel = "−", "+"
+	}
+	header := []string{"feature", valueHeader(method)}
+	right := []bool{false, true}
+	if hasSE {
+		header, right = append(header, "± s.e."), append(right, true)
+	}
+	if method == "sensitivity" {
+		header, right = append(header, "mean |∂f/∂x|"), append(right, true)
+	}
+	header = append(header, fmt.Sprintf("%*s│ %s", barWidth, against+" ", forLabel))
+	tab := table.Text{Indent: "  ", Right: right}
+	tab.Row(header...)
+	for _, r := range rows {
+		cells := []string{r.feature, weightF(r.weight)}
+		if hasSE {
+			se := ""
+			if r.se > 0 {
+				se = "± " + seF(r.se)
+			}
+			cells = append(cells, se)
+		}
+		if method == "sensitivity" {
+			cells = append(cells, meanF(r.mean))
+		}
+		tab.Row(append(cells, bar(r.weight, maxAbs))...)
+	}
+	_, _ = tab.WriteTo(w)
+	if !isShap(method) && len(rest) > 0 {
+		fmt.Fprintf(w, "  … and %d more (--num-features 0 lists every one)\n", len(rest))
 	}
 }
 
