@@ -316,7 +316,7 @@ func TestImageTableAndJSON(t *testing.T) {
 	if err := render(&buf, "json", lime, view{}); err != nil {
 		t.Fatal(err)
 	}
-	if js = decode(t, buf.String()); js.Segments == nil || len(js.Segments.Labels) != 16 || js.Explanations[0].Prediction == nil {
+	if js = decode(t, buf.String()); js.Segments == nil || len(js.Segments.Labels) != 16 || js.Labels[0].Prediction != 0.9 {
 		t.Errorf("json segments %+v", js)
 	}
 	if err := render(&buf, "png", lime, view{}); err == nil || !strings.Contains(err.Error(), "-image") {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -15,133 +16,31 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/explainer-sidecar/explainer/internal/table"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
 
-// jsonExplanation is the CLI's JSON output: part of its interface, so
-// field names only ever get added.
-type jsonExplanation struct {
-	Method       string        `json:"method"`
-	Model        string        `json:"model"`
-	Seed         uint64        `json:"seed"`
-	NumSamples   uint64        `json:"num_samples"`
-	ModelCalls   uint64        `json:"model_calls"`
-	ElapsedMS    float64       `json:"elapsed_ms"`
-	KernelWidth  float64       `json:"kernel_width,omitempty"`
-	Selection    string        `json:"feature_selection,omitempty"`
-	Scoring      string        `json:"scoring,omitempty"`
-	Baseline     *float64      `json:"baseline_score,omitempty"`
-	ClassNames   []string      `json:"class_names,omitempty"`
-	Scores       []float64     `json:"instance_scores,omitempty"`
-	Explanations []jsonLabel   `json:"explanations"`
-	Segments     *jsonSegments `json:"segments,omitempty"`
-	Maps         []jsonMap     `json:"maps,omitempty"`
-	BandsDone    uint32        `json:"bands_done,omitempty"`
-	BandsTotal   uint32        `json:"bands_total,omitempty"`
-	jsonChecks
-}
-
-// jsonSegments is lime_image's segment of every pixel, row-major.
-type jsonSegments struct {
-	Height uint32   `json:"height"`
-	Width  uint32   `json:"width"`
-	Labels []uint32 `json:"labels"`
-}
-
-// jsonMap is one label's per-pixel attribution (occlusion), row-major.
-type jsonMap struct {
-	Label  uint32    `json:"label"`
-	Height uint32    `json:"height"`
-	Width  uint32    `json:"width"`
-	Values []float64 `json:"values"`
-	// StdErrors are the values' standard errors, where windows overlap.
-	StdErrors []float64 `json:"std_errors,omitempty"`
-}
-
-type jsonLabel struct {
-	Label           uint32            `json:"label"`
-	ClassName       string            `json:"class_name,omitempty"`
-	Prediction      *float64          `json:"prediction,omitempty"`
-	Intercept       *float64          `json:"intercept,omitempty"`
-	Score           *float64          `json:"score,omitempty"`
-	LocalPrediction *float64          `json:"local_prediction,omitempty"`
-	BaseValue       *float64          `json:"base_value,omitempty"`
-	ModelValue      *float64          `json:"model_value,omitempty"`
-	Attributions    []jsonAttribution `json:"attributions"`
-}
-
-type jsonAttribution struct {
-	Index    uint32      `json:"index"`
-	Feature  string      `json:"feature"`
-	Weight   float64     `json:"weight"`
-	Features []uint32    `json:"features,omitempty"`
-	Std      *float64    `json:"std,omitempty"`
-	Values   []float64   `json:"values,omitempty"`
-	MeanAbs  *float64    `json:"mean_abs,omitempty"`
-	Spans    [][2]uint32 `json:"spans,omitempty"`
-	StdError *float64    `json:"std_error,omitempty"`
-}
-
-func toJSON(exp *explainerv1.Explanation) jsonExplanation {
-	out := jsonExplanation{
-		Method:      exp.GetMethod(),
-		Model:       exp.GetModel(),
-		Seed:        exp.GetSeed(),
-		NumSamples:  exp.GetNumSamples(),
-		ModelCalls:  exp.GetModelCalls(),
-		ElapsedMS:   float64(exp.GetElapsed().AsDuration().Microseconds()) / 1000,
-		KernelWidth: exp.GetKernelWidth(),
-		ClassNames:  exp.GetClassNames(),
-		Scores:      exp.GetInstanceScores(),
-		jsonChecks:  checksJSON(exp),
+// writeJSON writes exp as the API writes it: protojson, the proto3 JSON
+// mapping (lowerCamelCase names, 64-bit integers as strings, enums by
+// name, durations as "0.021s", fields at their zero value left out), so
+// that any protobuf library reads it back into an Explanation. It is
+// indented by encoding/json: protojson's own whitespace varies on purpose
+// between builds.
+func writeJSON(w io.Writer, exp *explainerv1.Explanation) error {
+	raw, err := protojson.Marshal(exp)
+	if err != nil {
+		return err
 	}
-	method := exp.GetMethod()
-	if seg := exp.GetSegments(); seg != nil {
-		out.Segments = &jsonSegments{Height: seg.GetHeight(), Width: seg.GetWidth(), Labels: seg.GetLabels()}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return err
 	}
-	for _, m := range exp.GetMaps() {
-		out.Maps = append(out.Maps, jsonMap{Label: m.GetLabel(), Height: m.GetHeight(), Width: m.GetWidth(), Values: m.GetValues(), StdErrors: m.GetStdErrors()})
-	}
-	out.BandsDone, out.BandsTotal = exp.GetBandsDone(), exp.GetBandsTotal()
-	if method == "lime" || method == "lime_text" || method == "lime_image" {
-		out.Selection = strings.ToLower(strings.TrimPrefix(exp.GetFeatureSelection().String(), "FEATURE_SELECTION_"))
-	}
-	if method == "permutation" {
-		out.Scoring = strings.ToLower(strings.TrimPrefix(exp.GetScoring().String(), "SCORING_"))
-		out.Baseline = ptr(exp.GetBaselineScore())
-	}
-	for _, l := range exp.GetLabels() {
-		jl := jsonLabel{Label: l.GetLabel(), ClassName: l.GetClassName(), Attributions: []jsonAttribution{}}
-		switch method {
-		case "lime", "lime_text", "lime_image":
-			jl.Prediction, jl.Intercept, jl.Score, jl.LocalPrediction = ptr(l.GetPrediction()), ptr(l.GetIntercept()), ptr(l.GetScore()), ptr(l.GetLocalPrediction())
-		case "kernelshap", "kernelshap_text", "kernelshap_image":
-			jl.Prediction, jl.BaseValue, jl.ModelValue = ptr(l.GetPrediction()), ptr(l.GetBaseValue()), ptr(l.GetModelValue())
-		}
-		for _, a := range l.GetAttributions() {
-			ja := jsonAttribution{Index: a.GetIndex(), Feature: a.GetFeature(), Weight: a.GetWeight(), Features: a.GetFeatures()}
-			if se := a.GetStdError(); se > 0 {
-				ja.StdError = ptr(se)
-			}
-			for _, sp := range a.GetSpans() {
-				ja.Spans = append(ja.Spans, [2]uint32{sp.GetStart(), sp.GetEnd()})
-			}
-			switch method {
-			case "permutation":
-				ja.Std, ja.Values = ptr(a.GetStd()), a.GetValues()
-			case "sensitivity":
-				ja.Std, ja.MeanAbs = ptr(a.GetStd()), ptr(a.GetMeanAbs())
-			}
-			jl.Attributions = append(jl.Attributions, ja)
-		}
-		out.Explanations = append(out.Explanations, jl)
-	}
-	return out
+	out.WriteByte('\n')
+	_, err = out.WriteTo(w)
+	return err
 }
-
-func ptr(v float64) *float64 { return &v }
 
 // view is what a command knows about how to show an explanation beyond
 // the explanation itself.
@@ -157,10 +56,7 @@ type view struct {
 func render(w io.Writer, format string, exp *explainerv1.Explanation, v view) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false) // descriptions hold < and >
-		return enc.Encode(toJSON(exp))
+		return writeJSON(w, exp)
 	case "table", "":
 		writeTable(w, exp, v.top)
 		writeEvaluation(w, exp)
