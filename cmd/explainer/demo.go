@@ -32,6 +32,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := demoCommand().parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := checkOutput(f.output); err != nil {
+		return err
+	}
 	if !flagSet(fs, "seed") {
 		f.seed = 7 // the demo prints the same explanation every time
 	}
@@ -89,12 +92,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := f.applyClassNames(exp); err != nil {
 		return err
 	}
-	if f.curvesPNG != "" {
-		if err := writeCurvesFile(f.curvesPNG, exp); err != nil {
-			return err
-		}
-	}
-	return render(stdout, f.output, exp, f.view())
+	return f.writeOutputs(stdout, exp, f.view())
 }
 
 // startDemoModel trains the demo model and serves it over predict.v1 on a

@@ -90,7 +90,8 @@ func (f *explainFlags) limeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&f.regressor, "regressor", "ridge", "surrogate: ridge or lasso")
 	fs.Float64Var(&f.ridgeAlpha, "ridge-alpha", 1, "ridge penalty")
 	fs.Float64Var(&f.l1Penalty, "l1-penalty", 0, "lasso penalty (with -regressor lasso); 0 = 0.01")
-	fs.StringVar(&f.output, "output", "table", "table, json, html (text explanations: the text with each word highlighted) or png (explain with -image: the PNG on stdout; see -png)")
+	fs.StringVar(&f.output, "output", "table", "table, json (the API's Explanation in protojson), html (a page with the chart and the table; a text with each word highlighted) or png (the chart of -png, on stdout)")
+	fs.StringVar(&f.png, "png", "", "also write the explanation as a PNG to this file: per label a bar chart of the table's rows with ±1.96 standard-error bars (kernelshap: and a waterfall from E[f(background)] to f(x)); with -image the image beside its map (segments or heatmap), scaled up to at least 256 px, with a colour legend")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always or never")
 	fs.StringVar(&f.classNames, "class-names", "", `names of the model's classes, comma-separated in class order ("malignant,benign"), for models that report none (KServe); they replace the model server's in every output`)
 }
@@ -130,14 +131,13 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&f.tokenFile, "token-file", "", "file whose first line is the bearer token (instead of -token, which shows in ps); needs TLS")
 	f.limeFlags(fs)
 	f.imageFlags.register(fs)
-	fs.StringVar(&f.png, "png", "", "with -image: also write the explanation as a PNG to this file (lime: segments tinted green for / red against the label, boundaries in yellow; occlusion: the first label's heatmap blended over the image); -output png writes it to stdout instead")
 	f.checkFlags.register(fs)
 	if err := explainCommand().parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	fs.Visit(func(fl *flag.Flag) { f.numFeaturesSet = f.numFeaturesSet || fl.Name == "num-features" })
-	if (f.output == "png" || f.png != "") && f.image == "" {
-		return errors.New("PNG output (-output png, -png) needs -image")
+	if err := checkOutput(f.output); err != nil {
+		return err
 	}
 	req, data, err := f.build()
 	if err != nil {
@@ -165,14 +165,17 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := f.applyClassNames(exp); err != nil {
 		return err
 	}
-	if inst := req.GetInstance().GetImage(); inst != nil && (f.png != "" || f.output == "png") {
-		if f.png != "" {
-			if err := writePNGFile(f.png, exp, inst); err != nil {
-				return err
-			}
-		}
-		if f.output == "png" {
-			return writePNG(stdout, exp, inst)
+	v := f.view()
+	v.image = req.GetInstance().GetImage()
+	return f.writeOutputs(stdout, exp, v)
+}
+
+// writeOutputs writes the files -png and -curves-png ask for, then the
+// result on stdout as -output says.
+func (f *explainFlags) writeOutputs(stdout io.Writer, exp *explainerv1.Explanation, v view) error {
+	if f.png != "" {
+		if err := writePNGFile(f.png, exp, v.image, v.top); err != nil {
+			return err
 		}
 	}
 	if f.curvesPNG != "" {
@@ -180,7 +183,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	return render(stdout, f.output, exp, f.view())
+	return render(stdout, f.output, exp, v)
 }
 
 // view is how the flags ask for the result to be shown: -num-features

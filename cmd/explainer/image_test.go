@@ -236,8 +236,6 @@ func TestImageFlagErrors(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"explain", "-method", "occlusion"},
-		{"explain", "-method", "lime", "-instance", "[1]", "-output", "png"},
-		{"explain", "-method", "lime", "-instance", "[1]", "-png", "x.png"},
 	} {
 		if _, _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "-image") {
 			t.Errorf("%v: err = %v, want it to mention -image", args, err)

@@ -282,7 +282,7 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "[1,2]"}, "the instance has 2 values, the background has 30 feature columns"},
 		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "not json"}, "want a JSON array of numbers"},
 		{[]string{"demo", "-row", "569"}, "-row 569: the data set has rows 0 to 568"},
-		{[]string{"demo", "-output", "yaml", "-num-samples", "100"}, `-output "yaml": want table, json or html`},
+		{[]string{"demo", "-output", "yaml", "-num-samples", "100"}, `-output "yaml": want table, json, html or png`},
 		{[]string{"demo", "-feature-selection", "best"}, `-feature-selection "best"`},
 		{[]string{"serve", "-protocol", "http", "-listen", "127.0.0.1:0"}, `unknown --protocol "http"`},
 	}
@@ -427,7 +427,8 @@ func TestExplainImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pf.Close()
-	if pic, err := png.Decode(pf); err != nil || pic.Bounds().Dx() != 8 {
+	// The 8×8 image and its map, each scaled up to 256 px, and a legend.
+	if pic, err := png.Decode(pf); err != nil || pic.Bounds().Dx() < 2*256 || pic.Bounds().Dy() < 256 {
 		t.Fatalf("the PNG output: %v", err)
 	}
 
@@ -510,7 +511,9 @@ func TestExplainText(t *testing.T) {
 	if err != nil || !strings.Contains(out, "label 1 (") || !strings.Contains(out, "score drop when the window over the word is hidden") {
 		t.Errorf("text occlusion table lacks its label line (%v):\n%s", err, out)
 	}
-	if _, _, err := runCLI(t, "demo", "-num-samples", "100", "-output", "html"); err == nil || !strings.Contains(err.Error(), "-output html shows text explanations") {
-		t.Errorf("html for a row: %v", err)
+	// A row's page has the chart and the table, and no text.
+	if page, _, err := runCLI(t, "demo", "-num-samples", "100", "-output", "html"); err != nil ||
+		!strings.Contains(page, `<img class="chart" src="data:image/png;base64,`) || !strings.Contains(page, "<table>") || strings.Contains(page, `class="text"`) {
+		t.Errorf("html for a row: %v\n%.300s", err, page)
 	}
 }

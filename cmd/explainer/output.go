@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -50,9 +49,12 @@ type view struct {
 	top int
 	// text is the explained text (-text), for the HTML view.
 	text string
+	// image is the explained image (-image), drawn under its map in the
+	// PNG and HTML views.
+	image *explainerv1.ImageInstance
 }
 
-// render writes exp as a table, JSON or (text explanations of text) HTML.
+// render writes exp as a table, JSON, an HTML page or a PNG.
 func render(w io.Writer, format string, exp *explainerv1.Explanation, v view) error {
 	switch format {
 	case "json":
@@ -62,11 +64,21 @@ func render(w io.Writer, format string, exp *explainerv1.Explanation, v view) er
 		writeEvaluation(w, exp)
 		return nil
 	case "html":
-		return writeHTML(w, exp, v.text)
+		return writeHTML(w, exp, v)
 	case "png":
-		return errors.New("-output png needs -image (explain -method lime or occlusion)")
+		return writeExplanationPNG(w, exp, v.image, v.top)
 	}
-	return fmt.Errorf("-output %q: want table, json or html (or png with -image)", format)
+	return checkOutput(format)
+}
+
+// checkOutput rejects an -output that render does not write, so that a
+// typo fails before the job runs.
+func checkOutput(format string) error {
+	switch format {
+	case "table", "", "json", "html", "png":
+		return nil
+	}
+	return fmt.Errorf("-output %q: want table, json, html or png", format)
 }
 
 // barWidth is the width of one side of the weight bars, in cells.
@@ -119,29 +131,34 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation, top int) {
 		return
 	}
 	for _, l := range exp.GetLabels() {
-		name := className(exp, l.GetLabel(), l.GetClassName())
-		switch exp.GetMethod() {
-		case "lime", "lime_text", "lime_image":
-			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · surrogate says %.4f (intercept %.4f, weighted R² %.3f)\n",
-				l.GetLabel(), name, l.GetPrediction(), l.GetLocalPrediction(), l.GetIntercept(), l.GetScore())
-		case "kernelshap", "kernelshap_text", "kernelshap_image":
-			fmt.Fprintf(w, "\nlabel %d (%s): f(x) = %.4f · E[f(background)] = %.4f · Shapley values sum to %+.4f\n",
-				l.GetLabel(), name, l.GetModelValue(), l.GetBaseValue(), l.GetModelValue()-l.GetBaseValue())
-		case "occlusion":
-			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · weight = score drop when the window over the word is hidden\n",
-				l.GetLabel(), name, l.GetPrediction())
-		case "sensitivity":
-			fmt.Fprintf(w, "\nlabel %d (%s): mean ∂f/∂x and mean |∂f/∂x| over the data\n", l.GetLabel(), name)
-		case "permutation":
+		if sum := labelSummary(exp, l); sum != "" {
+			fmt.Fprintf(w, "\nlabel %d (%s): %s\n", l.GetLabel(), className(exp, l.GetLabel(), l.GetClassName()), sum)
+		} else {
 			fmt.Fprintln(w)
 		}
-		attrs := l.GetAttributions()
-		if exp.GetMethod() == "lime_image" || exp.GetMethod() == "kernelshap_image" {
-			attrs = segmentNames(attrs, exp.GetSegments())
-		}
-		shown, rest := ranked(exp.GetMethod(), attrs, top)
-		writeRows(w, exp.GetMethod(), shown, rest)
+		writeRows(w, labelRows(exp, l, top))
 	}
+}
+
+// labelSummary is what the model and the method say of label l, beside
+// its name: the line above its table.
+func labelSummary(exp *explainerv1.Explanation, l *explainerv1.LabelExplanation) string {
+	switch exp.GetMethod() {
+	case "lime", "lime_text", "lime_image":
+		return fmt.Sprintf("model says %.4f · surrogate says %.4f (intercept %.4f, weighted R² %.3f)",
+			l.GetPrediction(), l.GetLocalPrediction(), l.GetIntercept(), l.GetScore())
+	case "kernelshap", "kernelshap_text", "kernelshap_image":
+		return fmt.Sprintf("f(x) = %.4f · E[f(background)] = %.4f · Shapley values sum to %+.4f",
+			l.GetModelValue(), l.GetBaseValue(), l.GetModelValue()-l.GetBaseValue())
+	case "occlusion":
+		if len(exp.GetMaps()) > 0 {
+			return fmt.Sprintf("model says %.4f", l.GetPrediction())
+		}
+		return fmt.Sprintf("model says %.4f · weight = score drop when the window over the word is hidden", l.GetPrediction())
+	case "sensitivity":
+		return "mean ∂f/∂x and mean |∂f/∂x| over the data"
+	}
+	return ""
 }
 
 // valueHeader is the name of the weight column.
@@ -162,13 +179,32 @@ func valueHeader(method string) string {
 // isShap tells the KernelSHAP methods, whose values add up.
 func isShap(method string) bool { return strings.HasPrefix(method, "kernelshap") }
 
-// writeRows prints the attributions in aligned columns: feature, weight,
-// its standard error (a column of its own, blank where it is 0, left out
-// when every one is), mean |∂f/∂x| for sensitivity, and the bar. Each
-// number column has one format. For KernelSHAP the features left out are
-// summed in one row, so that the column still adds up to f(x) − E[f];
-// otherwise a line says how many were left out.
-func writeRows(w io.Writer, method string, shown, rest []*explainerv1.Attribution) {
+// rowSet is one label's rows as the table and the HTML page show them:
+// the first top attributions by |weight| (importance for permutation),
+// and for KernelSHAP the rest summed in one row, so that the column still
+// adds up to f(x) − E[f]. Each number column has one format.
+type rowSet struct {
+	method         string
+	rows           []tableRow
+	hasSE, hasMean bool    // the standard error and mean |∂f/∂x| columns
+	more           int     // attributions left out and not summed
+	maxAbs         float64 // the largest |weight| shown
+}
+
+// tableRow is one formatted row; se is "" where the standard error is 0.
+type tableRow struct {
+	feature, value, se, mean string
+	weight                   float64
+}
+
+func labelRows(exp *explainerv1.Explanation, l *explainerv1.LabelExplanation, top int) rowSet {
+	method := exp.GetMethod()
+	attrs := l.GetAttributions()
+	if method == "lime_image" || method == "kernelshap_image" {
+		attrs = segmentNames(attrs, exp.GetSegments())
+	}
+	shown, rest := ranked(method, attrs, top)
+	set := rowSet{method: method, hasMean: method == "sensitivity"}
 	type row struct {
 		feature          string
 		weight, se, mean float64
@@ -183,13 +219,14 @@ func writeRows(w io.Writer, method string, shown, rest []*explainerv1.Attributio
 			sum += a.GetWeight()
 		}
 		rows = append(rows, row{feature: fmt.Sprintf("(%d other features)", len(rest)), weight: sum})
+	} else {
+		set.more = len(rest)
 	}
 	var weights, ses, means []float64
-	maxAbs, hasSE := 0.0, false
 	for _, r := range rows {
 		weights, ses, means = append(weights, r.weight), append(ses, r.se), append(means, r.mean)
-		maxAbs = math.Max(maxAbs, math.Abs(r.weight))
-		hasSE = hasSE || r.se > 0
+		set.maxAbs = math.Max(set.maxAbs, math.Abs(r.weight))
+		set.hasSE = set.hasSE || r.se > 0
 	}
 	// Derivatives are in each feature's units and span orders of
 	// magnitude: every one keeps a significant digit.
@@ -207,38 +244,53 @@ func writeRows(w io.Writer, method string, shown, rest []*explainerv1.Attributio
 			break
 		}
 	}
+	for _, r := range rows {
+		tr := tableRow{feature: r.feature, value: weightF(r.weight), mean: meanF(r.mean), weight: r.weight}
+		if r.se > 0 {
+			tr.se = seF(r.se)
+		}
+		set.rows = append(set.rows, tr)
+	}
+	return set
+}
+
+// writeRows prints a label's rows in aligned columns: feature, weight,
+// its standard error (a column of its own, blank where it is 0, left out
+// when every one is), mean |∂f/∂x| for sensitivity, and the bar; then how
+// many were left out.
+func writeRows(w io.Writer, set rowSet) {
 	against, forLabel := "against", "for"
-	if method == "permutation" || method == "sensitivity" {
+	if set.method == "permutation" || set.method == "sensitivity" {
 		against, forLabel = "−", "+"
 	}
-	header := []string{"feature", valueHeader(method)}
+	header := []string{"feature", valueHeader(set.method)}
 	right := []bool{false, true}
-	if hasSE {
+	if set.hasSE {
 		header, right = append(header, "± s.e."), append(right, true)
 	}
-	if method == "sensitivity" {
+	if set.hasMean {
 		header, right = append(header, "mean |∂f/∂x|"), append(right, true)
 	}
 	header = append(header, fmt.Sprintf("%*s│ %s", barWidth, against+" ", forLabel))
 	tab := table.Text{Indent: "  ", Right: right}
 	tab.Row(header...)
-	for _, r := range rows {
-		cells := []string{r.feature, weightF(r.weight)}
-		if hasSE {
+	for _, r := range set.rows {
+		cells := []string{r.feature, r.value}
+		if set.hasSE {
 			se := ""
-			if r.se > 0 {
-				se = "± " + seF(r.se)
+			if r.se != "" {
+				se = "± " + r.se
 			}
 			cells = append(cells, se)
 		}
-		if method == "sensitivity" {
-			cells = append(cells, meanF(r.mean))
+		if set.hasMean {
+			cells = append(cells, r.mean)
 		}
-		tab.Row(append(cells, bar(r.weight, maxAbs))...)
+		tab.Row(append(cells, bar(r.weight, set.maxAbs))...)
 	}
 	_, _ = tab.WriteTo(w)
-	if !isShap(method) && len(rest) > 0 {
-		fmt.Fprintf(w, "  … and %d more (--num-features 0 lists every one)\n", len(rest))
+	if set.more > 0 {
+		fmt.Fprintf(w, "  … and %d more (--num-features 0 lists every one)\n", set.more)
 	}
 }
 
