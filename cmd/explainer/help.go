@@ -160,7 +160,7 @@ func editDistance(a, b string) int {
 // usage indented), so that tools reading -h find every flag.
 func (c *command) writeHelp(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: explainer %s [flags]\n\n%s\n", c.name, strings.TrimSpace(c.summary))
-	fmt.Fprintln(w, "\nFlags take one dash or two (-model and --model are the same); a true/false flag\ntakes its value after = (--discretize=false).")
+	fmt.Fprintln(w, "\nFlags take one dash or two (-name and --name are the same); a true/false flag\ntakes its value after = (--discretize=false).")
 	if c.examples != "" {
 		fmt.Fprintln(w, "\nExamples:")
 		for _, l := range strings.Split(strings.TrimSpace(c.examples), "\n") {
