@@ -24,13 +24,15 @@ import (
 // sidecar's stream, exactly as `explainer explain` would.
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("explainer demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var f explainFlags
 	fs.IntVar(&f.row, "row", 0, "breast-cancer row to explain, 0 to 568")
 	fs.IntVar(&f.maxBatch, "max-batch-size", 256, "the demo model server's max batch size")
 	f.limeFlags(fs)
 	f.checkFlags.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := demoCommand().parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := checkOutput(f.output); err != nil {
 		return err
 	}
 	if !flagSet(fs, "seed") {
@@ -87,12 +89,10 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if f.curvesPNG != "" {
-		if err := writeCurvesFile(f.curvesPNG, exp); err != nil {
-			return err
-		}
+	if err := f.applyClassNames(exp); err != nil {
+		return err
 	}
-	return render(stdout, f.output, exp, "")
+	return f.writeOutputs(stdout, exp, f.view())
 }
 
 // startDemoModel trains the demo model and serves it over predict.v1 on a

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
 
 func TestDemoAutoSamplingAndEvaluation(t *testing.T) {
@@ -16,14 +18,14 @@ func TestDemoAutoSamplingAndEvaluation(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp := decode(t, out)
-	if exp.StopReason == "" || exp.Rounds == 0 || exp.Precision == nil || exp.NumSamples > 8000 {
-		t.Fatalf("auto sampling fields: stop %q, %d rounds, precision %v, %d samples", exp.StopReason, exp.Rounds, exp.Precision, exp.NumSamples)
+	if exp.StopReason == explainerv1.StopReason_STOP_REASON_UNSPECIFIED || exp.Rounds == 0 || exp.Precision == 0 || exp.NumSamples > 8000 {
+		t.Fatalf("auto sampling fields: stop %v, %d rounds, precision %v, %d samples", exp.StopReason, exp.Rounds, exp.Precision, exp.NumSamples)
 	}
-	if exp.StopReason == "target_met" && *exp.Precision > 0.02 {
-		t.Errorf("target met with precision %v above the tolerance", *exp.Precision)
+	if exp.StopReason == explainerv1.StopReason_STOP_REASON_TARGET_MET && exp.Precision > 0.02 {
+		t.Errorf("target met with precision %v above the tolerance", exp.Precision)
 	}
-	for _, a := range exp.Explanations[0].Attributions {
-		if a.StdError == nil || *a.StdError <= 0 {
+	for _, a := range exp.Labels[0].Attributions {
+		if a.StdError <= 0 {
 			t.Errorf("attribution %q has no standard error", a.Feature)
 		}
 	}

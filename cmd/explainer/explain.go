@@ -62,8 +62,11 @@ type explainFlags struct {
 	outputColumn    uint
 	step            float64
 	progress        string
-	maxBatch        int  // demo only
-	numFeaturesSet  bool // -num-features given (lime with -image: default every segment)
+	classNames      string // -class-names: names of the model's classes, comma-separated
+	featureNames    string // -feature-names: names of the data's feature columns
+	png             string // -png: write the chart (or the image's map) here
+	maxBatch        int    // demo only
+	numFeaturesSet  bool   // -num-features given (lime with -image: default every segment)
 
 	imageFlags // -image, -method occlusion, -png
 	checkFlags // -num-samples auto, -evaluate
@@ -76,7 +79,7 @@ type explainFlags struct {
 
 func (f *explainFlags) limeFlags(fs *flag.FlagSet) {
 	fs.Var(samplesFlag{&f.numSamples, &f.auto}, "num-samples", "perturbed samples (lime: default 5000) or coalitions (kernelshap: default 2·M + 2048); auto samples in rounds until -tolerance or -stable-ranking is met")
-	fs.UintVar(&f.numFeatures, "num-features", 10, "features in the explanation")
+	fs.UintVar(&f.numFeatures, "num-features", 10, "rows per label in tables and charts, largest first (0 = every one); lime: also the features the surrogate keeps (0 = the sidecar's default, 10; lime with -image: default every segment)")
 	fs.StringVar(&f.selection, "feature-selection", "auto", "auto, none, highest_weights, forward_selection or lasso_path")
 	fs.Float64Var(&f.kernelWidth, "kernel-width", 0, "kernel width; 0 = 0.75·sqrt(features)")
 	fs.BoolVar(&f.discretize, "discretize", true, "explain continuous features by bins (\"mean radius <= 11.70\")")
@@ -88,13 +91,14 @@ func (f *explainFlags) limeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&f.regressor, "regressor", "ridge", "surrogate: ridge or lasso")
 	fs.Float64Var(&f.ridgeAlpha, "ridge-alpha", 1, "ridge penalty")
 	fs.Float64Var(&f.l1Penalty, "l1-penalty", 0, "lasso penalty (with -regressor lasso); 0 = 0.01")
-	fs.StringVar(&f.output, "output", "table", "table, json, html (text explanations: the text with each word highlighted) or png (explain with -image: the PNG on stdout; see -png)")
+	fs.StringVar(&f.output, "output", "table", "table, json (the API's Explanation in protojson), html (a page with the chart and the table; a text with each word highlighted) or png (the chart of -png, on stdout)")
+	fs.StringVar(&f.png, "png", "", "also write the explanation as a PNG to this file: per label a bar chart of the table's rows with ±1.96 standard-error bars (kernelshap: and a waterfall from E[f(background)] to f(x)); with -image the image beside its map (segments or heatmap), scaled up to at least 256 px, with a colour legend")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always or never")
+	fs.StringVar(&f.classNames, "class-names", "", `names of the model's classes, comma-separated in class order ("malignant,benign"), for models that report none (KServe); they replace the model server's in every output`)
 }
 
 func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("explainer explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var f explainFlags
 	fs.StringVar(&f.server, "server", "127.0.0.1:50051", "the sidecar's address")
 	fs.StringVar(&f.model, "model", "", "model name (default: the sidecar's)")
@@ -118,6 +122,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Float64Var(&f.step, "step", 0, "sensitivity: finite-difference step relative to each feature's std; 0 = 0.01")
 	fs.StringVar(&f.targetColumn, "target-column", "target", "a label column in the CSV files to ignore (ignored when absent)")
 	fs.StringVar(&f.categorical, "categorical", "", "comma-separated indices of categorical features")
+	fs.StringVar(&f.featureNames, "feature-names", "", `names of the feature columns, comma-separated ("age,income,..."), in place of the CSV header's (-background, -data): they name the attributions`)
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "deadline of the whole explanation")
 	fs.BoolVar(&f.tls, "tls", false, "connect to the sidecar over TLS, verified with the system's roots (implied by -tls-ca); default plaintext")
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA bundle that verifies the sidecar; turns TLS on")
@@ -129,12 +134,12 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	f.limeFlags(fs)
 	f.imageFlags.register(fs)
 	f.checkFlags.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := explainCommand().parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	fs.Visit(func(fl *flag.Flag) { f.numFeaturesSet = f.numFeaturesSet || fl.Name == "num-features" })
-	if (f.output == "png" || f.png != "") && f.image == "" {
-		return errors.New("PNG output (-output png, -png) needs -image")
+	if err := checkOutput(f.output); err != nil {
+		return err
 	}
 	req, data, err := f.build()
 	if err != nil {
@@ -159,14 +164,20 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if inst := req.GetInstance().GetImage(); inst != nil && (f.png != "" || f.output == "png") {
-		if f.png != "" {
-			if err := writePNGFile(f.png, exp, inst); err != nil {
-				return err
-			}
-		}
-		if f.output == "png" {
-			return writePNG(stdout, exp, inst)
+	if err := f.applyClassNames(exp); err != nil {
+		return err
+	}
+	v := f.view()
+	v.image = req.GetInstance().GetImage()
+	return f.writeOutputs(stdout, exp, v)
+}
+
+// writeOutputs writes the files -png and -curves-png ask for, then the
+// result on stdout as -output says.
+func (f *explainFlags) writeOutputs(stdout io.Writer, exp *explainerv1.Explanation, v view) error {
+	if f.png != "" {
+		if err := writePNGFile(f.png, exp, v.image, v.top); err != nil {
+			return err
 		}
 	}
 	if f.curvesPNG != "" {
@@ -174,7 +185,17 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	return render(stdout, f.output, exp, f.text)
+	return render(stdout, f.output, exp, v)
+}
+
+// view is how the flags ask for the result to be shown: -num-features
+// rows per label (lime with -image and no -num-features: every segment).
+func (f *explainFlags) view() view {
+	v := view{top: int(f.numFeatures), text: f.text}
+	if f.image != "" && f.method == "lime" && !f.numFeaturesSet {
+		v.top = 0
+	}
+	return v
 }
 
 // dialSecurity returns the transport credentials (plaintext unless -tls or

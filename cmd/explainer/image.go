@@ -14,7 +14,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/explainer-sidecar/explainer/internal/table"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // maxImagePixels is the sidecar's limit on height × width.
@@ -31,19 +33,17 @@ type imageFlags struct {
 	window       string
 	stride       string
 	baseline     float64
-	png          string // write the PNG explanation here
 }
 
 func (f *imageFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.image, "image", "", "lime, occlusion: explain this image, a PNG (RGB values 0..255, alpha dropped) or a JSON file of nested arrays ([H][W][C] or [C][H][W], see -image-layout)")
-	fs.StringVar(&f.imageLayout, "image-layout", "hwc", "with a JSON -image: the order of its nested arrays, hwc ([H][W][C]) or chw ([C][H][W])")
+	fs.StringVar(&f.image, "image", "", `lime, kernelshap, occlusion: explain this image, a PNG (RGB values 0..255, alpha dropped) or the image JSON, {"height": H, "width": W, "channels": C, "layout": "IMAGE_LAYOUT_CHW", "values": [...]} (the API's ImageInstance; JSON nested arrays are read too, see -image-layout)`)
+	fs.StringVar(&f.imageLayout, "image-layout", "hwc", "with a -image of JSON nested arrays: their order, hwc ([H][W][C]) or chw ([C][H][W])")
 	fs.StringVar(&f.layout, "layout", "chw", "with -image: the layout the model takes, chw (PyTorch models on Triton) or hwc; the values are sent in it")
-	fs.StringVar(&f.segmentation, "segmentation", "grid:4", "lime with -image: grid:R,C (R×C cells), grid:N (N×N) or slic:N[,compactness] (about N superpixels)")
-	fs.StringVar(&f.fill, "fill", "segment-mean", "lime with -image: what hidden segments show: segment-mean, mean, a number (or constant:V), or blur[:SIGMA]")
+	fs.StringVar(&f.segmentation, "segmentation", "grid:4", "lime, kernelshap with -image: grid:R,C (R×C cells), grid:N (N×N) or slic:N[,compactness] (about N superpixels)")
+	fs.StringVar(&f.fill, "fill", "segment-mean", "lime, kernelshap with -image: what hidden segments show: segment-mean, mean, a number (or constant:V), or blur[:SIGMA]")
 	fs.StringVar(&f.window, "window", "", "occlusion: window H,W (or N for N×N) in pixels (default: the sidecar's, 16,16)")
 	fs.StringVar(&f.stride, "stride", "", "occlusion: strides H,W (or N) in pixels (default: the window, no overlap)")
 	fs.Float64Var(&f.baseline, "baseline", 0, "occlusion: the value occluded pixels take")
-	fs.StringVar(&f.png, "png", "", "with -image: also write the explanation as a PNG to this file (lime: segments tinted green for / red against the label, boundaries in yellow; occlusion: the first label's heatmap blended over the image); -output png writes it to stdout instead")
 }
 
 // hwcImage is an image's values in HWC order.
@@ -69,16 +69,20 @@ func (im *hwcImage) check() error {
 	return nil
 }
 
-// readImage reads -image: a PNG (by its signature) or JSON nested arrays.
+// readImage reads -image: a PNG (by its signature), the image JSON (an
+// object: the API's ImageInstance in protojson), or JSON nested arrays.
 func readImage(path, layout string) (*hwcImage, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("-image: %w", err)
 	}
 	var im *hwcImage
-	if bytes.HasPrefix(raw, []byte("\x89PNG\r\n\x1a\n")) {
+	switch {
+	case bytes.HasPrefix(raw, []byte("\x89PNG\r\n\x1a\n")):
 		im, err = decodePNGImage(raw)
-	} else {
+	case bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")):
+		im, err = parseImageInstance(raw)
+	default:
 		im, err = parseJSONImage(raw, layout)
 	}
 	if err == nil {
@@ -120,6 +124,25 @@ func nrgbaAt(src image.Image, x, y int) struct{ R, G, B uint8 } {
 		r, g, b = r*0xffff/a, g*0xffff/a, b*0xffff/a
 	}
 	return struct{ R, G, B uint8 }{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8)}
+}
+
+// parseImageInstance reads the image JSON that the CLI, the Go client
+// (examples/go/client) and the Python client (examples/python/client.py)
+// share: an explainer.v1.ImageInstance in protojson,
+//
+//	{"height": 8, "width": 8, "channels": 1, "layout": "IMAGE_LAYOUT_CHW", "values": [0, 0.3125, ...]}
+//
+// with height × width × channels values in the layout's order (HWC when
+// the layout is left out).
+func parseImageInstance(raw []byte) (*hwcImage, error) {
+	inst := &explainerv1.ImageInstance{}
+	if err := protojson.Unmarshal(raw, inst); err != nil {
+		return nil, fmt.Errorf(`want an ImageInstance as JSON, {"height": H, "width": W, "channels": C, "layout": "IMAGE_LAYOUT_CHW" or "IMAGE_LAYOUT_HWC", "values": [...]}: %w`, err)
+	}
+	if uint64(inst.GetHeight())*uint64(inst.GetWidth()) > maxImagePixels {
+		return nil, fmt.Errorf("%d×%d pixels, more than %d", inst.GetHeight(), inst.GetWidth(), maxImagePixels)
+	}
+	return instanceHWC(inst)
 }
 
 // parseJSONImage reads nested arrays [H][W][C] (hwc) or [C][H][W] (chw).
@@ -490,14 +513,9 @@ func writeOcclusion(w io.Writer, exp *explainerv1.Explanation) {
 			vals[hi], hi/wd, hi%wd, vals[lo], lo/wd, lo%wd, sum, h, wd)
 		rows, cols := min(occlusionCells, h), min(occlusionCells, wd)
 		fmt.Fprintf(w, "  mean per region (%d×%d regions, rows down, columns across):\n", rows, cols)
-		fmt.Fprintf(w, "  %-11s", "rows\\cols")
-		for c := range cols {
-			fmt.Fprintf(w, " %10s", fmt.Sprintf("%d–%d", c*wd/cols, (c+1)*wd/cols-1))
-		}
-		fmt.Fprintln(w)
+		means := make([]float64, 0, rows*cols)
 		for r := range rows {
 			y0, y1 := r*h/rows, (r+1)*h/rows
-			fmt.Fprintf(w, "  %-11s", fmt.Sprintf("%d–%d", y0, y1-1))
 			for c := range cols {
 				x0, x1 := c*wd/cols, (c+1)*wd/cols
 				s := 0.0
@@ -506,9 +524,27 @@ func writeOcclusion(w io.Writer, exp *explainerv1.Explanation) {
 						s += vals[y*wd+x]
 					}
 				}
-				fmt.Fprintf(w, " %+10.3g", s/float64((y1-y0)*(x1-x0)))
+				means = append(means, s/float64((y1-y0)*(x1-x0)))
 			}
-			fmt.Fprintln(w)
 		}
+		format := table.NumberFormat(means, true)
+		right := make([]bool, cols+1)
+		for i := range right {
+			right[i] = i > 0
+		}
+		tab := table.Text{Indent: "  ", Right: right}
+		header := []string{"rows\\cols"}
+		for c := range cols {
+			header = append(header, fmt.Sprintf("%d–%d", c*wd/cols, (c+1)*wd/cols-1))
+		}
+		tab.Row(header...)
+		for r := range rows {
+			cells := []string{fmt.Sprintf("%d–%d", r*h/rows, (r+1)*h/rows-1)}
+			for _, m := range means[r*cols : (r+1)*cols] {
+				cells = append(cells, format(m))
+			}
+			tab.Row(cells...)
+		}
+		_, _ = tab.WriteTo(w)
 	}
 }

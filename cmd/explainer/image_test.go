@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // writeTestPNG writes a 2×3 (H×W) NRGBA PNG, one pixel translucent, and
@@ -98,6 +99,52 @@ func TestReadJSONImageBothLayouts(t *testing.T) {
 		}
 		if im.h != 2 || im.w != 3 || im.c != 2 || !slices.Equal(im.values, want) {
 			t.Fatalf("%s: %d×%d×%d %v, want 2×3×2 %v", layout, im.h, im.w, im.c, im.values, want)
+		}
+	}
+}
+
+// TestReadImageJSON reads the image JSON the CLI shares with the Go and
+// Python clients: an ImageInstance in protojson, in either layout.
+func TestReadImageJSON(t *testing.T) {
+	// A 2×3 image with 2 channels: value = 100·y + 10·x + c.
+	var hwc []float32
+	for y := range 2 {
+		for x := range 3 {
+			for c := range 2 {
+				hwc = append(hwc, float32(100*y+10*x+c))
+			}
+		}
+	}
+	for _, inst := range []*explainerv1.ImageInstance{
+		{Height: 2, Width: 3, Channels: 2, Layout: explainerv1.ImageLayout_IMAGE_LAYOUT_CHW, Values: toCHW(hwc, 2, 3, 2)},
+		{Height: 2, Width: 3, Channels: 2, Layout: explainerv1.ImageLayout_IMAGE_LAYOUT_HWC, Values: hwc},
+		{Height: 2, Width: 3, Channels: 2, Values: hwc}, // the default layout is HWC
+	} {
+		raw, err := protojson.Marshal(inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, err := readImage(writeFile(t, "in.json", "\n  "+string(raw)), "hwc")
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if im.h != 2 || im.w != 3 || im.c != 2 || !slices.Equal(im.values, hwc) {
+			t.Errorf("%s: %d×%d×%d %v, want 2×3×2 %v", raw, im.h, im.w, im.c, im.values, hwc)
+		}
+	}
+	// The shape the README writes from Python.
+	im, err := readImage(writeFile(t, "in.json", `{"height": 1, "width": 2, "channels": 1, "layout": "IMAGE_LAYOUT_CHW", "values": [0.5, 1]}`), "hwc")
+	if err != nil || !slices.Equal(im.values, []float32{0.5, 1}) {
+		t.Errorf("README shape: %v, %v", im, err)
+	}
+	for content, want := range map[string]string{
+		`{"height": 1, "width": 2, "channels": 1, "layout": "CHW", "values": [0, 1]}`: `"layout": "IMAGE_LAYOUT_CHW" or "IMAGE_LAYOUT_HWC"`,
+		`{"height": 2, "width": 2, "channels": 1, "values": [0, 1]}`:                  "the image is 2×2×1 but has 2 values",
+		`{"height": 100000, "width": 100000, "channels": 1, "values": [0]}`:           "more than 4194304",
+		`{"height": 1, "width": 1, "channels": 1, "values": [1], "pixels": [1]}`:      "unknown field",
+	} {
+		if _, err := readImage(writeFile(t, "in.json", content), "hwc"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", content, err, want)
 		}
 	}
 }
@@ -189,8 +236,6 @@ func TestImageFlagErrors(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"explain", "-method", "occlusion"},
-		{"explain", "-method", "lime", "-instance", "[1]", "-output", "png"},
-		{"explain", "-method", "lime", "-instance", "[1]", "-png", "x.png"},
 	} {
 		if _, _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "-image") {
 			t.Errorf("%v: err = %v, want it to mention -image", args, err)
@@ -285,10 +330,10 @@ func TestOcclusionRequest(t *testing.T) {
 func TestImageTableAndJSON(t *testing.T) {
 	lime := limeImageExplanation()
 	var buf bytes.Buffer
-	if err := render(&buf, "table", lime, ""); err != nil {
+	if err := render(&buf, "table", lime, view{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"lime_image", "segment 0 (8 px)", "segment 1 (8 px)", "+1.0000 ± 0.2500", "-0.5000", "model says 0.9000"} {
+	for _, want := range []string{"lime_image", "segment 0 (8 px)", "segment 1 (8 px)", "+1.000  ± 0.250", "-0.500", "model says 0.9000"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
@@ -296,7 +341,7 @@ func TestImageTableAndJSON(t *testing.T) {
 	occ := occlusionExplanation()
 	occ.BandsDone, occ.BandsTotal = 1, 2
 	buf.Reset()
-	if err := render(&buf, "table", occ, ""); err != nil {
+	if err := render(&buf, "table", occ, view{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"partial: 1 of 2 bands", "label 4 (cat)", "max +3 at row 3, col 2", "min -2 at row 0, col 4", "mean per region (5×5 regions"} {
@@ -305,7 +350,7 @@ func TestImageTableAndJSON(t *testing.T) {
 		}
 	}
 	buf.Reset()
-	if err := render(&buf, "json", occ, ""); err != nil {
+	if err := render(&buf, "json", occ, view{}); err != nil {
 		t.Fatal(err)
 	}
 	js := decode(t, buf.String())
@@ -313,13 +358,13 @@ func TestImageTableAndJSON(t *testing.T) {
 		t.Errorf("json maps %+v", js.Maps)
 	}
 	buf.Reset()
-	if err := render(&buf, "json", lime, ""); err != nil {
+	if err := render(&buf, "json", lime, view{}); err != nil {
 		t.Fatal(err)
 	}
-	if js = decode(t, buf.String()); js.Segments == nil || len(js.Segments.Labels) != 16 || js.Explanations[0].Prediction == nil {
+	if js = decode(t, buf.String()); js.Segments == nil || len(js.Segments.Labels) != 16 || js.Labels[0].Prediction != 0.9 {
 		t.Errorf("json segments %+v", js)
 	}
-	if err := render(&buf, "png", lime, ""); err == nil || !strings.Contains(err.Error(), "-image") {
+	if err := render(&buf, "png", lime, view{}); err == nil || !strings.Contains(err.Error(), "-image") {
 		t.Errorf("render png: %v", err)
 	}
 }

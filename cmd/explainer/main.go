@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -22,9 +24,13 @@ Usage:
   explainer serve   [flags]   run the sidecar next to a model server
   explainer explain [flags]   explain an instance through a running sidecar
   explainer demo    [flags]   sidecar + embedded demo model: explain a breast-cancer row
+  explainer version           print the version (also --version)
 
 Run "explainer <command> -h" for a command's flags.
 `
+
+// commands are the subcommands' names, for "did you mean".
+var commands = []string{"serve", "explain", "demo", "version", "help"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -45,15 +51,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], stderr)
+		return serve(ctx, args[1:], stdout, stderr)
 	case "explain":
 		return explainCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return demoCmd(ctx, args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, versionLine())
+		return nil
+	case "help":
+		if len(args) > 1 && args[1] != "help" && slices.Contains(commands, args[1]) {
+			return run(ctx, []string{args[1], "-h"}, stdout, stderr) // "explainer help explain"
+		}
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	if best := closest(strings.TrimLeft(args[0], "-"), commands); best != "" {
+		return fmt.Errorf("unknown command %q: did you mean %s? (explainer -h lists the commands)", args[0], best)
+	}
+	return fmt.Errorf("unknown command %q (explainer -h lists the commands)", args[0])
 }

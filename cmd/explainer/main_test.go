@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +23,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/explainer-sidecar/explainer/internal/demo"
 	"github.com/explainer-sidecar/explainer/predictor"
 	"github.com/explainer-sidecar/explainer/predictor/predictortest"
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -42,11 +43,12 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return out.String(), errOut.String(), err
 }
 
-func decode(t *testing.T, s string) jsonExplanation {
+// decode reads -output json, which is the API's protojson.
+func decode(t *testing.T, s string) *explainerv1.Explanation {
 	t.Helper()
-	var exp jsonExplanation
-	if err := json.Unmarshal([]byte(s), &exp); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, s)
+	exp := &explainerv1.Explanation{}
+	if err := protojson.Unmarshal([]byte(s), exp); err != nil {
+		t.Fatalf("output is not an Explanation in protojson: %v\n%s", err, s)
 	}
 	return exp
 }
@@ -60,16 +62,16 @@ func TestDemoJSON(t *testing.T) {
 	if exp.Method != "lime" || exp.Model != demo.ModelName || exp.Seed != 7 || exp.NumSamples != 2000 {
 		t.Fatalf("header %+v", exp)
 	}
-	if len(exp.Explanations) != 1 {
-		t.Fatalf("%d explanations, want the predicted label only", len(exp.Explanations))
+	if len(exp.Labels) != 1 {
+		t.Fatalf("%d explanations, want the predicted label only", len(exp.Labels))
 	}
-	l := exp.Explanations[0]
+	l := exp.Labels[0]
 	predicted := 0
-	if exp.Scores[1] > exp.Scores[0] {
+	if exp.InstanceScores[1] > exp.InstanceScores[0] {
 		predicted = 1
 	}
-	if int(l.Label) != predicted || l.ClassName != demo.ClassNames[predicted] || *l.Prediction != exp.Scores[predicted] {
-		t.Errorf("label %d (%s, %v), want the predicted class %d with its score", l.Label, l.ClassName, *l.Prediction, predicted)
+	if int(l.Label) != predicted || l.ClassName != demo.ClassNames[predicted] || l.Prediction != exp.InstanceScores[predicted] {
+		t.Errorf("label %d (%s, %v), want the predicted class %d with its score", l.Label, l.ClassName, l.Prediction, predicted)
 	}
 	if len(l.Attributions) != 10 {
 		t.Fatalf("%d attributions, want 10", len(l.Attributions))
@@ -176,16 +178,16 @@ func TestExplainThroughServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := decode(t, demoOut)
-	if len(got.Explanations) != 2 || len(want.Explanations) != 2 {
-		t.Fatalf("explanations %d and %d, want 2 (top labels)", len(got.Explanations), len(want.Explanations))
+	if len(got.Labels) != 2 || len(want.Labels) != 2 {
+		t.Fatalf("explanations %d and %d, want 2 (top labels)", len(got.Labels), len(want.Labels))
 	}
-	for i := range got.Explanations {
-		g, w := got.Explanations[i], want.Explanations[i]
-		if g.Label != w.Label || *g.Intercept != *w.Intercept || len(g.Attributions) != len(w.Attributions) {
+	for i := range got.Labels {
+		g, w := got.Labels[i], want.Labels[i]
+		if g.Label != w.Label || g.Intercept != w.Intercept || len(g.Attributions) != len(w.Attributions) {
 			t.Fatalf("label %d: explain %+v, demo %+v", i, g, w)
 		}
 		for j := range g.Attributions {
-			if !reflect.DeepEqual(g.Attributions[j], w.Attributions[j]) {
+			if !proto.Equal(g.Attributions[j], w.Attributions[j]) {
 				t.Errorf("label %d attribution %d: explain %+v, demo %+v", g.Label, j, g.Attributions[j], w.Attributions[j])
 			}
 		}
@@ -202,11 +204,11 @@ func TestExplainGlobalAndShapMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	perm := decode(t, out)
-	if perm.Method != "permutation" || perm.Scoring != "accuracy" || perm.Baseline == nil || *perm.Baseline < 0.98 {
+	if perm.Method != "permutation" || perm.Scoring != explainerv1.Scoring_SCORING_ACCURACY || perm.BaselineScore < 0.98 {
 		t.Fatalf("permutation header %+v", perm)
 	}
-	attrs := perm.Explanations[0].Attributions
-	if len(attrs) != 30 || len(attrs[0].Values) != 2 || attrs[0].Std == nil || attrs[0].Feature != "mean radius" {
+	attrs := perm.Labels[0].Attributions
+	if len(attrs) != 30 || len(attrs[0].Values) != 2 || attrs[0].Feature != "mean radius" {
 		t.Fatalf("permutation attributions %+v", attrs[:1])
 	}
 	if perm.NumSamples != 569+30*2*569 {
@@ -229,12 +231,12 @@ func TestExplainGlobalAndShapMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	shap := decode(t, out)
-	l := shap.Explanations[0]
+	l := shap.Labels[0]
 	sum := 0.0
 	for _, a := range l.Attributions {
 		sum += a.Weight
 	}
-	if l.BaseValue == nil || l.ModelValue == nil || math.Abs(sum-(*l.ModelValue-*l.BaseValue)) > 1e-9 {
+	if l.ModelValue == 0 || math.Abs(sum-(l.ModelValue-l.BaseValue)) > 1e-9 {
 		t.Fatalf("kernelshap: Σφ = %v, base %v, model %v", sum, l.BaseValue, l.ModelValue)
 	}
 
@@ -247,12 +249,12 @@ func TestExplainGlobalAndShapMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	shap = decode(t, out)
-	l = shap.Explanations[0]
+	l = shap.Labels[0]
 	sum = 0
 	for _, a := range l.Attributions {
 		sum += a.Weight
 	}
-	if l.BaseValue == nil || l.ModelValue == nil || math.Abs(sum-(*l.ModelValue-*l.BaseValue)) > 1e-9 {
+	if l.ModelValue == 0 || math.Abs(sum-(l.ModelValue-l.BaseValue)) > 1e-9 {
 		t.Fatalf("kernelshap with kmeans:10: Σφ = %v, base %v, model %v", sum, l.BaseValue, l.ModelValue)
 	}
 	if coalitions := (shap.NumSamples - 1) / 10; (shap.NumSamples-1)%10 != 0 || coalitions < 2 || coalitions > 501 {
@@ -265,20 +267,20 @@ func TestExplainGlobalAndShapMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	sens := decode(t, out)
-	if len(sens.Explanations) != 2 || sens.Explanations[1].Attributions[0].MeanAbs == nil {
-		t.Fatalf("sensitivity: %d labels", len(sens.Explanations))
+	if len(sens.Labels) != 2 || sens.Labels[1].Attributions[0].MeanAbs == 0 {
+		t.Fatalf("sensitivity: %d labels", len(sens.Labels))
 	}
 	// The two classes' probabilities sum to 1: their derivatives cancel.
-	for j, a := range sens.Explanations[0].Attributions {
-		if b := sens.Explanations[1].Attributions[j]; math.Abs(a.Weight+b.Weight) > 1e-9 {
+	for j, a := range sens.Labels[0].Attributions {
+		if b := sens.Labels[1].Attributions[j]; math.Abs(a.Weight+b.Weight) > 1e-9 {
 			t.Errorf("feature %d: ∂p0 %v + ∂p1 %v ≠ 0", j, a.Weight, b.Weight)
 		}
 	}
 
 	// The table renders each method.
 	for _, args := range [][]string{
-		{"-method", "permutation", "-data", breastCancerCSV, "-repeats", "1"},
-		{"-method", "sensitivity", "-data", breastCancerCSV},
+		{"-method", "permutation", "-data", breastCancerCSV, "-repeats", "1", "-num-features", "0"},
+		{"-method", "sensitivity", "-data", breastCancerCSV, "-num-features", "0"},
 	} {
 		out, _, err := runCLI(t, append([]string{"explain", "-server", addr}, args...)...)
 		if err != nil {
@@ -301,7 +303,7 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "[1,2]"}, "the instance has 2 values, the background has 30 feature columns"},
 		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "not json"}, "want a JSON array of numbers"},
 		{[]string{"demo", "-row", "569"}, "-row 569: the data set has rows 0 to 568"},
-		{[]string{"demo", "-output", "yaml", "-num-samples", "100"}, `-output "yaml": want table, json or html`},
+		{[]string{"demo", "-output", "yaml", "-num-samples", "100"}, `-output "yaml": want table, json, html or png`},
 		{[]string{"demo", "-feature-selection", "best"}, `-feature-selection "best"`},
 		{[]string{"serve", "-protocol", "http", "-listen", "127.0.0.1:0"}, `unknown --protocol "http"`},
 	}
@@ -438,15 +440,16 @@ func TestExplainImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp := decode(t, js)
-	if exp.Method != "lime_image" || exp.Explanations[0].Attributions[0].Index != 0 || exp.Explanations[0].Attributions[0].Weight <= 0 {
-		t.Fatalf("lime_image: %+v, want segment 0 (top left) first and positive", exp.Explanations[0].Attributions)
+	if exp.Method != "lime_image" || exp.Labels[0].Attributions[0].Index != 0 || exp.Labels[0].Attributions[0].Weight <= 0 {
+		t.Fatalf("lime_image: %+v, want segment 0 (top left) first and positive", exp.Labels[0].Attributions)
 	}
 	pf, err := os.Open(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pf.Close()
-	if pic, err := png.Decode(pf); err != nil || pic.Bounds().Dx() != 8 {
+	// The 8×8 image and its map, each scaled up to 256 px, and a legend.
+	if pic, err := png.Decode(pf); err != nil || pic.Bounds().Dx() < 2*256 || pic.Bounds().Dy() < 256 {
 		t.Fatalf("the PNG output: %v", err)
 	}
 
@@ -482,13 +485,13 @@ func TestExplainText(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp := decode(t, out)
-	top := exp.Explanations[0].Attributions[0]
+	top := exp.Labels[0].Attributions[0]
 	if exp.Method != "lime_text" || top.Feature != "great" || top.Weight <= 0 || len(top.Spans) != 2 {
 		t.Fatalf("method %q, top attribution %+v: want great, positive, 2 spans", exp.Method, top)
 	}
 	for _, sp := range top.Spans {
-		if text[sp[0]:sp[1]] != "great" {
-			t.Errorf("span %v is %q", sp, text[sp[0]:sp[1]])
+		if text[sp.Start:sp.End] != "great" {
+			t.Errorf("span %v is %q", sp, text[sp.Start:sp.End])
 		}
 	}
 
@@ -512,10 +515,10 @@ func TestExplainText(t *testing.T) {
 		t.Fatal(err)
 	}
 	occ := decode(t, out)
-	if occ.Method != "occlusion" || len(occ.Explanations[0].Attributions) != 3 {
+	if occ.Method != "occlusion" || len(occ.Labels[0].Attributions) != 3 {
 		t.Fatalf("text occlusion: %+v", occ)
 	}
-	for _, a := range occ.Explanations[0].Attributions {
+	for _, a := range occ.Labels[0].Attributions {
 		// 0.9 with "great", 0.2 without: removing it costs 0.7.
 		want := 0.0
 		if a.Feature == "great" {
@@ -529,7 +532,9 @@ func TestExplainText(t *testing.T) {
 	if err != nil || !strings.Contains(out, "label 1 (") || !strings.Contains(out, "score drop when the window over the word is hidden") {
 		t.Errorf("text occlusion table lacks its label line (%v):\n%s", err, out)
 	}
-	if _, _, err := runCLI(t, "demo", "-num-samples", "100", "-output", "html"); err == nil || !strings.Contains(err.Error(), "-output html shows text explanations") {
-		t.Errorf("html for a row: %v", err)
+	// A row's page has the chart and the table, and no text.
+	if page, _, err := runCLI(t, "demo", "-num-samples", "100", "-output", "html"); err != nil ||
+		!strings.Contains(page, `<img class="chart" src="data:image/png;base64,`) || !strings.Contains(page, "<table>") || strings.Contains(page, `class="text"`) {
+		t.Errorf("html for a row: %v\n%.300s", err, page)
 	}
 }

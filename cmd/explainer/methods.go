@@ -28,17 +28,25 @@ type cliMethod struct {
 	cases []string
 	// inputs says which flags give the method its input, for -h and errors.
 	inputs string
+	// flags are the method's own flags: -h lists them under its name.
+	flags []string
 	// build reads the files the method needs and builds its request; the
 	// table, when not nil, is a data set streamed after the start.
 	build func(f *explainFlags) (*explainerv1.ExplainRequest, *table.Table, error)
 }
 
 var cliMethods = []cliMethod{
-	{name: "lime", cases: []string{"lime", "lime_text", "lime_image"}, inputs: "-instance and -background, -text, or -image", build: (*explainFlags).buildLocal},
-	{name: "kernelshap", cases: []string{"kernel_shap"}, inputs: "-instance and -background, -text, or -image", build: (*explainFlags).buildLocal},
-	{name: "permutation", cases: []string{"permutation"}, inputs: "-data with a target column", build: (*explainFlags).buildGlobal},
-	{name: "sensitivity", cases: []string{"sensitivity"}, inputs: "-data", build: (*explainFlags).buildGlobal},
-	{name: "occlusion", cases: []string{"occlusion"}, inputs: "-image or -text", build: (*explainFlags).buildOcclusion},
+	{name: "lime", cases: []string{"lime", "lime_text", "lime_image"}, inputs: "-instance and -background, -text, or -image", build: (*explainFlags).buildLocal,
+		flags: []string{"feature-selection", "kernel-width", "discretize", "discretizer", "sample-around-instance", "categorical",
+			"regressor", "ridge-alpha", "l1-penalty", "segmentation", "fill"}},
+	{name: "kernelshap", cases: []string{"kernel_shap"}, inputs: "-instance and -background, -text, or -image", build: (*explainFlags).buildLocal,
+		flags: []string{"link", "groups", "background-summary"}},
+	{name: "permutation", cases: []string{"permutation"}, inputs: "-data with a target column", build: (*explainFlags).buildGlobal,
+		flags: []string{"scoring", "repeats", "max-samples", "output-column"}},
+	{name: "sensitivity", cases: []string{"sensitivity"}, inputs: "-data", build: (*explainFlags).buildGlobal,
+		flags: []string{"step"}},
+	{name: "occlusion", cases: []string{"occlusion"}, inputs: "-image or -text", build: (*explainFlags).buildOcclusion,
+		flags: []string{"window", "stride", "baseline"}},
 }
 
 // cliMethodNames lists the -method values: "lime, kernelshap, ... or occlusion".
@@ -67,6 +75,9 @@ func methodHelp() string {
 func (f *explainFlags) build() (*explainerv1.ExplainRequest, *table.Table, error) {
 	if f.bgSummary != "" && (f.method != "kernelshap" || f.text != "" || f.image != "") {
 		return nil, nil, fmt.Errorf("-background-summary works with -method kernelshap on a row and its -background, not with -method %s, -text or -image", f.method)
+	}
+	if f.featureNames != "" && (f.text != "" || f.image != "") {
+		return nil, nil, errors.New("-feature-names names the columns of -background or -data; a text's features are its words, an image's its segments")
 	}
 	for _, m := range cliMethods {
 		if m.name == f.method {
@@ -107,6 +118,9 @@ func (f *explainFlags) buildLocal() (*explainerv1.ExplainRequest, *table.Table, 
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := f.renameFeatures(bg, f.background); err != nil {
+		return nil, nil, err
+	}
 	instance, err := f.readInstance()
 	if err != nil {
 		return nil, nil, err
@@ -129,6 +143,9 @@ func (f *explainFlags) buildGlobal() (*explainerv1.ExplainRequest, *table.Table,
 	}
 	data, err := readTable(f.data, f.targetColumn)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := f.renameFeatures(data, f.data); err != nil {
 		return nil, nil, err
 	}
 	switch {

@@ -1,170 +1,123 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/explainer-sidecar/explainer/internal/table"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
 
-// jsonExplanation is the CLI's JSON output: part of its interface, so
-// field names only ever get added.
-type jsonExplanation struct {
-	Method       string        `json:"method"`
-	Model        string        `json:"model"`
-	Seed         uint64        `json:"seed"`
-	NumSamples   uint64        `json:"num_samples"`
-	ModelCalls   uint64        `json:"model_calls"`
-	ElapsedMS    float64       `json:"elapsed_ms"`
-	KernelWidth  float64       `json:"kernel_width,omitempty"`
-	Selection    string        `json:"feature_selection,omitempty"`
-	Scoring      string        `json:"scoring,omitempty"`
-	Baseline     *float64      `json:"baseline_score,omitempty"`
-	ClassNames   []string      `json:"class_names,omitempty"`
-	Scores       []float64     `json:"instance_scores,omitempty"`
-	Explanations []jsonLabel   `json:"explanations"`
-	Segments     *jsonSegments `json:"segments,omitempty"`
-	Maps         []jsonMap     `json:"maps,omitempty"`
-	BandsDone    uint32        `json:"bands_done,omitempty"`
-	BandsTotal   uint32        `json:"bands_total,omitempty"`
-	jsonChecks
+// writeJSON writes exp as the API writes it: protojson, the proto3 JSON
+// mapping (lowerCamelCase names, 64-bit integers as strings, enums by
+// name, durations as "0.021s", fields at their zero value left out), so
+// that any protobuf library reads it back into an Explanation. It is
+// indented by encoding/json: protojson's own whitespace varies on purpose
+// between builds.
+func writeJSON(w io.Writer, exp *explainerv1.Explanation) error {
+	raw, err := protojson.Marshal(exp)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = out.WriteTo(w)
+	return err
 }
 
-// jsonSegments is lime_image's segment of every pixel, row-major.
-type jsonSegments struct {
-	Height uint32   `json:"height"`
-	Width  uint32   `json:"width"`
-	Labels []uint32 `json:"labels"`
+// view is what a command knows about how to show an explanation beyond
+// the explanation itself.
+type view struct {
+	// top is the most attributions a table or chart shows per label: the
+	// first by |weight| (by importance for permutation); 0 shows all.
+	top int
+	// text is the explained text (-text), for the HTML view.
+	text string
+	// image is the explained image (-image), drawn under its map in the
+	// PNG and HTML views.
+	image *explainerv1.ImageInstance
 }
 
-// jsonMap is one label's per-pixel attribution (occlusion), row-major.
-type jsonMap struct {
-	Label  uint32    `json:"label"`
-	Height uint32    `json:"height"`
-	Width  uint32    `json:"width"`
-	Values []float64 `json:"values"`
-	// StdErrors are the values' standard errors, where windows overlap.
-	StdErrors []float64 `json:"std_errors,omitempty"`
-}
-
-type jsonLabel struct {
-	Label           uint32            `json:"label"`
-	ClassName       string            `json:"class_name,omitempty"`
-	Prediction      *float64          `json:"prediction,omitempty"`
-	Intercept       *float64          `json:"intercept,omitempty"`
-	Score           *float64          `json:"score,omitempty"`
-	LocalPrediction *float64          `json:"local_prediction,omitempty"`
-	BaseValue       *float64          `json:"base_value,omitempty"`
-	ModelValue      *float64          `json:"model_value,omitempty"`
-	Attributions    []jsonAttribution `json:"attributions"`
-}
-
-type jsonAttribution struct {
-	Index    uint32      `json:"index"`
-	Feature  string      `json:"feature"`
-	Weight   float64     `json:"weight"`
-	Features []uint32    `json:"features,omitempty"`
-	Std      *float64    `json:"std,omitempty"`
-	Values   []float64   `json:"values,omitempty"`
-	MeanAbs  *float64    `json:"mean_abs,omitempty"`
-	Spans    [][2]uint32 `json:"spans,omitempty"`
-	StdError *float64    `json:"std_error,omitempty"`
-}
-
-func toJSON(exp *explainerv1.Explanation) jsonExplanation {
-	out := jsonExplanation{
-		Method:      exp.GetMethod(),
-		Model:       exp.GetModel(),
-		Seed:        exp.GetSeed(),
-		NumSamples:  exp.GetNumSamples(),
-		ModelCalls:  exp.GetModelCalls(),
-		ElapsedMS:   float64(exp.GetElapsed().AsDuration().Microseconds()) / 1000,
-		KernelWidth: exp.GetKernelWidth(),
-		ClassNames:  exp.GetClassNames(),
-		Scores:      exp.GetInstanceScores(),
-		jsonChecks:  checksJSON(exp),
-	}
-	method := exp.GetMethod()
-	if seg := exp.GetSegments(); seg != nil {
-		out.Segments = &jsonSegments{Height: seg.GetHeight(), Width: seg.GetWidth(), Labels: seg.GetLabels()}
-	}
-	for _, m := range exp.GetMaps() {
-		out.Maps = append(out.Maps, jsonMap{Label: m.GetLabel(), Height: m.GetHeight(), Width: m.GetWidth(), Values: m.GetValues(), StdErrors: m.GetStdErrors()})
-	}
-	out.BandsDone, out.BandsTotal = exp.GetBandsDone(), exp.GetBandsTotal()
-	if method == "lime" || method == "lime_text" || method == "lime_image" {
-		out.Selection = strings.ToLower(strings.TrimPrefix(exp.GetFeatureSelection().String(), "FEATURE_SELECTION_"))
-	}
-	if method == "permutation" {
-		out.Scoring = strings.ToLower(strings.TrimPrefix(exp.GetScoring().String(), "SCORING_"))
-		out.Baseline = ptr(exp.GetBaselineScore())
-	}
-	for _, l := range exp.GetLabels() {
-		jl := jsonLabel{Label: l.GetLabel(), ClassName: l.GetClassName(), Attributions: []jsonAttribution{}}
-		switch method {
-		case "lime", "lime_text", "lime_image":
-			jl.Prediction, jl.Intercept, jl.Score, jl.LocalPrediction = ptr(l.GetPrediction()), ptr(l.GetIntercept()), ptr(l.GetScore()), ptr(l.GetLocalPrediction())
-		case "kernelshap", "kernelshap_text", "kernelshap_image":
-			jl.Prediction, jl.BaseValue, jl.ModelValue = ptr(l.GetPrediction()), ptr(l.GetBaseValue()), ptr(l.GetModelValue())
-		}
-		for _, a := range l.GetAttributions() {
-			ja := jsonAttribution{Index: a.GetIndex(), Feature: a.GetFeature(), Weight: a.GetWeight(), Features: a.GetFeatures()}
-			if se := a.GetStdError(); se > 0 {
-				ja.StdError = ptr(se)
-			}
-			for _, sp := range a.GetSpans() {
-				ja.Spans = append(ja.Spans, [2]uint32{sp.GetStart(), sp.GetEnd()})
-			}
-			switch method {
-			case "permutation":
-				ja.Std, ja.Values = ptr(a.GetStd()), a.GetValues()
-			case "sensitivity":
-				ja.Std, ja.MeanAbs = ptr(a.GetStd()), ptr(a.GetMeanAbs())
-			}
-			jl.Attributions = append(jl.Attributions, ja)
-		}
-		out.Explanations = append(out.Explanations, jl)
-	}
-	return out
-}
-
-func ptr(v float64) *float64 { return &v }
-
-// render writes exp as a table, JSON or (text explanations of text) HTML.
-func render(w io.Writer, format string, exp *explainerv1.Explanation, text string) error {
+// render writes exp as a table, JSON, an HTML page or a PNG.
+func render(w io.Writer, format string, exp *explainerv1.Explanation, v view) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false) // descriptions hold < and >
-		return enc.Encode(toJSON(exp))
+		return writeJSON(w, exp)
 	case "table", "":
-		writeTable(w, exp)
+		writeTable(w, exp, v.top)
 		writeEvaluation(w, exp)
 		return nil
 	case "html":
-		return writeHTML(w, exp, text)
+		return writeHTML(w, exp, v)
 	case "png":
-		return errors.New("-output png needs -image (explain -method lime or occlusion)")
+		return writeExplanationPNG(w, exp, v.image, v.top)
 	}
-	return fmt.Errorf("-output %q: want table, json or html (or png with -image)", format)
+	return checkOutput(format)
+}
+
+// checkOutput rejects an -output that render does not write, so that a
+// typo fails before the job runs.
+func checkOutput(format string) error {
+	switch format {
+	case "table", "", "json", "html", "png":
+		return nil
+	}
+	return fmt.Errorf("-output %q: want table, json, html or png", format)
 }
 
 // barWidth is the width of one side of the weight bars, in cells.
 const barWidth = 24
 
-// writeTable prints each label's attributions with bars: negative weights
-// grow left of the axis, positive ones right, scaled to the largest |weight|.
-func writeTable(w io.Writer, exp *explainerv1.Explanation) {
+// className is label l's name: its own, the explanation's, or "class N".
+func className(exp *explainerv1.Explanation, label uint32, own string) string {
+	if own != "" {
+		return own
+	}
+	if names := exp.GetClassNames(); int(label) < len(names) && exp.GetMethod() != "permutation" {
+		return names[label]
+	}
+	return fmt.Sprintf("class %d", label)
+}
+
+// ranked orders attributions as tables and charts show them: by
+// decreasing importance for permutation (the most important first, those
+// that permuting improved last, as scikit-learn's examples sort
+// importances_mean), else by decreasing |weight|; ties keep the sidecar's
+// order. It returns the first top (all when top is 0) and the rest.
+func ranked(method string, attrs []*explainerv1.Attribution, top int) (shown, rest []*explainerv1.Attribution) {
+	sorted := slices.Clone(attrs)
+	slices.SortStableFunc(sorted, func(a, b *explainerv1.Attribution) int {
+		if method == "permutation" {
+			return cmp.Compare(b.GetWeight(), a.GetWeight())
+		}
+		return cmp.Compare(math.Abs(b.GetWeight()), math.Abs(a.GetWeight()))
+	})
+	if top <= 0 || top >= len(sorted) {
+		return sorted, nil
+	}
+	return sorted[:top], sorted[top:]
+}
+
+// writeTable prints each label's attributions, largest first, with bars:
+// negative weights grow left of the axis, positive ones right, scaled to
+// the largest |weight| shown. At most top rows per label (0: all).
+func writeTable(w io.Writer, exp *explainerv1.Explanation, top int) {
 	fmt.Fprintf(w, "%s · %s · %d samples in %d model calls · seed %d · %s\n",
 		exp.GetModel(), exp.GetMethod(), exp.GetNumSamples(), exp.GetModelCalls(), exp.GetSeed(),
 		exp.GetElapsed().AsDuration().Round(100_000))
@@ -178,64 +131,166 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation) {
 		return
 	}
 	for _, l := range exp.GetLabels() {
-		name := l.GetClassName()
-		if name == "" {
-			name = fmt.Sprintf("class %d", l.GetLabel())
+		if sum := labelSummary(exp, l); sum != "" {
+			fmt.Fprintf(w, "\nlabel %d (%s): %s\n", l.GetLabel(), className(exp, l.GetLabel(), l.GetClassName()), sum)
+		} else {
+			fmt.Fprintln(w)
 		}
-		weightHeader := "weight"
-		value := func(a *explainerv1.Attribution) string { return withStdError(fmt.Sprintf("%+.4f", a.GetWeight()), a) }
-		switch exp.GetMethod() {
-		case "lime", "lime_text", "lime_image":
-			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · surrogate says %.4f (intercept %.4f, weighted R² %.3f)\n",
-				l.GetLabel(), name, l.GetPrediction(), l.GetLocalPrediction(), l.GetIntercept(), l.GetScore())
-		case "kernelshap", "kernelshap_text", "kernelshap_image":
-			fmt.Fprintf(w, "\nlabel %d (%s): f(x) = %.4f · E[f(background)] = %.4f · Shapley values sum to %+.4f\n",
-				l.GetLabel(), name, l.GetModelValue(), l.GetBaseValue(), l.GetModelValue()-l.GetBaseValue())
-			weightHeader = "φ"
-		case "occlusion":
-			fmt.Fprintf(w, "\nlabel %d (%s): model says %.4f · weight = score drop when the window over the word is hidden\n",
-				l.GetLabel(), name, l.GetPrediction())
-		case "sensitivity":
-			fmt.Fprintf(w, "\nlabel %d (%s): mean ∂f/∂x (mean |∂f/∂x|) over the data\n", l.GetLabel(), name)
-			weightHeader = "∂f/∂x (|∂f/∂x|)"
-			value = func(a *explainerv1.Attribution) string {
-				return fmt.Sprintf("%s (%.4g)", withStdError(fmt.Sprintf("%+.4g", a.GetWeight()), a), a.GetMeanAbs())
-			}
-		case "permutation":
-			weightHeader = "importance"
-			value = func(a *explainerv1.Attribution) string {
-				return withStdError(fmt.Sprintf("%+.4f", a.GetWeight()), a)
-			}
-		}
-		attrs := l.GetAttributions()
-		if exp.GetMethod() == "lime_image" || exp.GetMethod() == "kernelshap_image" {
-			attrs = segmentNames(attrs, exp.GetSegments())
-		}
-		writeRows(w, attrs, weightHeader, value)
+		writeRows(w, labelRows(exp, l, top))
 	}
 }
 
-// withStdError appends "± SE" to a formatted weight when the attribution
-// has a standard error.
-func withStdError(weight string, a *explainerv1.Attribution) string {
-	if se := a.GetStdError(); se > 0 {
-		return fmt.Sprintf("%s ± %.4f", weight, se)
+// labelSummary is what the model and the method say of label l, beside
+// its name: the line above its table.
+func labelSummary(exp *explainerv1.Explanation, l *explainerv1.LabelExplanation) string {
+	switch exp.GetMethod() {
+	case "lime", "lime_text", "lime_image":
+		return fmt.Sprintf("model says %.4f · surrogate says %.4f (intercept %.4f, weighted R² %.3f)",
+			l.GetPrediction(), l.GetLocalPrediction(), l.GetIntercept(), l.GetScore())
+	case "kernelshap", "kernelshap_text", "kernelshap_image":
+		return fmt.Sprintf("f(x) = %.4f · E[f(background)] = %.4f · Shapley values sum to %+.4f",
+			l.GetModelValue(), l.GetBaseValue(), l.GetModelValue()-l.GetBaseValue())
+	case "occlusion":
+		if len(exp.GetMaps()) > 0 {
+			return fmt.Sprintf("model says %.4f", l.GetPrediction())
+		}
+		return fmt.Sprintf("model says %.4f · weight = score drop when the window over the word is hidden", l.GetPrediction())
+	case "sensitivity":
+		return "mean ∂f/∂x and mean |∂f/∂x| over the data"
 	}
-	return weight
+	return ""
 }
 
-// writeRows prints one line per attribution: name, value, bar.
-func writeRows(w io.Writer, attrs []*explainerv1.Attribution, header string, value func(*explainerv1.Attribution) string) {
-	nameWidth, valueWidth := len("feature"), len([]rune(header))
-	maxAbs := 0.0
-	for _, a := range attrs {
-		nameWidth = max(nameWidth, len([]rune(a.GetFeature())))
-		valueWidth = max(valueWidth, len([]rune(value(a))))
-		maxAbs = math.Max(maxAbs, math.Abs(a.GetWeight()))
+// valueHeader is the name of the weight column.
+func valueHeader(method string) string {
+	switch method {
+	case "kernelshap", "kernelshap_text", "kernelshap_image":
+		return "φ"
+	case "permutation":
+		return "importance"
+	case "sensitivity":
+		return "∂f/∂x"
+	case "occlusion":
+		return "score drop"
 	}
-	fmt.Fprintf(w, "  %-*s  %*s  %*s│ for\n", nameWidth, "feature", valueWidth, header, barWidth, "against ")
-	for _, a := range attrs {
-		fmt.Fprintf(w, "  %-*s  %*s  %s\n", nameWidth, a.GetFeature(), valueWidth, value(a), bar(a.GetWeight(), maxAbs))
+	return "weight"
+}
+
+// isShap tells the KernelSHAP methods, whose values add up.
+func isShap(method string) bool { return strings.HasPrefix(method, "kernelshap") }
+
+// rowSet is one label's rows as the table and the HTML page show them:
+// the first top attributions by |weight| (importance for permutation),
+// and for KernelSHAP the rest summed in one row, so that the column still
+// adds up to f(x) − E[f]. Each number column has one format.
+type rowSet struct {
+	method         string
+	rows           []tableRow
+	hasSE, hasMean bool    // the standard error and mean |∂f/∂x| columns
+	more           int     // attributions left out and not summed
+	maxAbs         float64 // the largest |weight| shown
+}
+
+// tableRow is one formatted row; se is "" where the standard error is 0.
+type tableRow struct {
+	feature, value, se, mean string
+	weight                   float64
+}
+
+func labelRows(exp *explainerv1.Explanation, l *explainerv1.LabelExplanation, top int) rowSet {
+	method := exp.GetMethod()
+	attrs := l.GetAttributions()
+	if method == "lime_image" || method == "kernelshap_image" {
+		attrs = segmentNames(attrs, exp.GetSegments())
+	}
+	shown, rest := ranked(method, attrs, top)
+	set := rowSet{method: method, hasMean: method == "sensitivity"}
+	type row struct {
+		feature          string
+		weight, se, mean float64
+	}
+	rows := make([]row, 0, len(shown)+1)
+	for _, a := range shown {
+		rows = append(rows, row{a.GetFeature(), a.GetWeight(), a.GetStdError(), a.GetMeanAbs()})
+	}
+	if isShap(method) && len(rest) > 0 {
+		sum := 0.0
+		for _, a := range rest {
+			sum += a.GetWeight()
+		}
+		rows = append(rows, row{feature: fmt.Sprintf("(%d other features)", len(rest)), weight: sum})
+	} else {
+		set.more = len(rest)
+	}
+	var weights, ses, means []float64
+	for _, r := range rows {
+		weights, ses, means = append(weights, r.weight), append(ses, r.se), append(means, r.mean)
+		set.maxAbs = math.Max(set.maxAbs, math.Abs(r.weight))
+		set.hasSE = set.hasSE || r.se > 0
+	}
+	// Derivatives are in each feature's units and span orders of
+	// magnitude: every one keeps a significant digit.
+	numberFormat := table.NumberFormat
+	if method == "sensitivity" {
+		numberFormat = table.NumberFormatEvery
+	}
+	weightF, meanF := numberFormat(weights, true), numberFormat(means, false)
+	// Standard errors take the weights' format (0.2506 ± 0.0097), or
+	// their own where that would print a nonzero one as 0.
+	seF := numberFormat(weights, false)
+	for _, se := range ses {
+		if v, _ := strconv.ParseFloat(seF(se), 64); se > 0 && v == 0 {
+			seF = numberFormat(ses, false)
+			break
+		}
+	}
+	for _, r := range rows {
+		tr := tableRow{feature: r.feature, value: weightF(r.weight), mean: meanF(r.mean), weight: r.weight}
+		if r.se > 0 {
+			tr.se = seF(r.se)
+		}
+		set.rows = append(set.rows, tr)
+	}
+	return set
+}
+
+// writeRows prints a label's rows in aligned columns: feature, weight,
+// its standard error (a column of its own, blank where it is 0, left out
+// when every one is), mean |∂f/∂x| for sensitivity, and the bar; then how
+// many were left out.
+func writeRows(w io.Writer, set rowSet) {
+	against, forLabel := "against", "for"
+	if set.method == "permutation" || set.method == "sensitivity" {
+		against, forLabel = "−", "+"
+	}
+	header := []string{"feature", valueHeader(set.method)}
+	right := []bool{false, true}
+	if set.hasSE {
+		header, right = append(header, "± s.e."), append(right, true)
+	}
+	if set.hasMean {
+		header, right = append(header, "mean |∂f/∂x|"), append(right, true)
+	}
+	header = append(header, fmt.Sprintf("%*s│ %s", barWidth, against+" ", forLabel))
+	tab := table.Text{Indent: "  ", Right: right}
+	tab.Row(header...)
+	for _, r := range set.rows {
+		cells := []string{r.feature, r.value}
+		if set.hasSE {
+			se := ""
+			if r.se != "" {
+				se = "± " + r.se
+			}
+			cells = append(cells, se)
+		}
+		if set.hasMean {
+			cells = append(cells, r.mean)
+		}
+		tab.Row(append(cells, bar(r.weight, set.maxAbs))...)
+	}
+	_, _ = tab.WriteTo(w)
+	if set.more > 0 {
+		fmt.Fprintf(w, "  … and %d more (--num-features 0 lists every one)\n", set.more)
 	}
 }
 

@@ -11,6 +11,10 @@ import (
 	"math"
 	"os"
 
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
 
@@ -28,31 +32,172 @@ const (
 	maxHeat = 0.7
 )
 
-// writePNG draws an image explanation over the instance's image and
-// writes it as a PNG: lime_image tints every segment by its weight for
-// the first label and draws the boundaries; occlusion blends the first
-// label's map as a diverging heatmap scaled to its largest |value|.
+// Geometry of an image explanation's PNG, in pixels: the image is scaled
+// up by a whole factor (nearest neighbour, so pixels stay square) until
+// its longer side is at least minImageSide; panels are figMargin apart
+// under a title band; the colour legend is on the right.
+const (
+	minImageSide = 256
+	figMargin    = 12
+	figTitle     = 20
+	legendWidth  = 16
+	legendText   = 80
+	legendMin    = 120 // the legend's least height, for its labels
+)
+
+// figureLayout says where imageFigure drew what.
+type figureLayout struct {
+	// scale is the factor the image was scaled up by.
+	scale int
+	// panels are the image alone, then one panel per label with the map
+	// over the image, each scale × the image's size.
+	panels []image.Rectangle
+	// legend is the colour bar: +maxAbs at the top, −maxAbs at the bottom.
+	legend image.Rectangle
+	// maxAbs is the |value| of the legend's ends.
+	maxAbs float64
+}
+
+// writePNG writes an image explanation as a PNG: see imageFigure.
 func writePNG(w io.Writer, exp *explainerv1.Explanation, inst *explainerv1.ImageInstance) error {
-	if inst == nil {
-		return errors.New("PNG output needs -image")
-	}
-	im, err := instanceHWC(inst)
-	if err != nil {
-		return err
-	}
-	img := displayImage(im)
-	switch exp.GetMethod() {
-	case "lime_image", "kernelshap_image":
-		err = tintSegments(img, exp)
-	case "occlusion":
-		err = blendHeatmap(img, exp)
-	default:
-		err = fmt.Errorf("PNG output is for lime_image and occlusion explanations, not %q", exp.GetMethod())
-	}
+	img, _, err := imageFigure(exp, inst)
 	if err != nil {
 		return err
 	}
 	return png.Encode(w, img)
+}
+
+// imageFigure draws an image explanation: the image on the left, then for
+// every explained label the image with the label's map over it (lime_image
+// and kernelshap_image: each segment tinted by its weight, green for and
+// red against the label, boundaries in yellow, as lime's mark_boundaries;
+// occlusion: each pixel blended towards green or red by its attribution),
+// on one colour scale, the largest |value| over the labels, drawn in the
+// legend on the right. Everything is scaled up to at least minImageSide.
+func imageFigure(exp *explainerv1.Explanation, inst *explainerv1.ImageInstance) (*image.RGBA, figureLayout, error) {
+	var lay figureLayout
+	if inst == nil {
+		return nil, lay, errors.New("PNG output of an image explanation needs -image")
+	}
+	im, err := instanceHWC(inst)
+	if err != nil {
+		return nil, lay, err
+	}
+	base := displayImage(im)
+	var (
+		maps   []*image.RGBA
+		titles []string
+		alpha  = maxTint
+		what   = "weight"
+	)
+	switch exp.GetMethod() {
+	case "lime_image", "kernelshap_image":
+		maps, titles, lay.maxAbs, err = segmentOverlays(base, exp)
+	case "occlusion":
+		maps, titles, lay.maxAbs, err = heatmapOverlays(base, exp)
+		alpha, what = maxHeat, "score drop"
+	default:
+		err = fmt.Errorf("an image PNG is for lime_image, kernelshap_image and occlusion explanations, not %q", exp.GetMethod())
+	}
+	if err != nil {
+		return nil, lay, err
+	}
+
+	h, w := im.h, im.w
+	lay.scale = max(1, (minImageSide+max(h, w)-1)/max(h, w))
+	ph, pw := h*lay.scale, w*lay.scale
+	panels := 1 + len(maps)
+	width := figMargin + panels*(pw+figMargin) + legendWidth + legendText
+	height := figMargin + figTitle + max(ph, legendMin) + figMargin
+	out := image.NewRGBA(image.Rect(0, 0, width, height))
+	draw.Draw(out, out.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+
+	top := figMargin + figTitle
+	place := func(i int, src *image.RGBA, title string) {
+		r := image.Rect(figMargin+i*(pw+figMargin), top, figMargin+i*(pw+figMargin)+pw, top+ph)
+		lay.panels = append(lay.panels, r)
+		upscale(out, r, src, lay.scale)
+		drawText(out, r.Min.X, top-6, fitText(title, pw))
+	}
+	place(0, base, fmt.Sprintf("%s - %s", exp.GetModel(), exp.GetMethod()))
+	for i, m := range maps {
+		place(i+1, m, titles[i])
+	}
+	if seg := exp.GetSegments(); seg != nil && exp.GetMethod() != "occlusion" {
+		for _, r := range lay.panels[1:] {
+			drawBoundaries(out, r, seg, lay.scale)
+		}
+	}
+	lx := figMargin + panels*(pw+figMargin)
+	lay.legend = image.Rect(lx, top, lx+legendWidth, top+max(ph, legendMin))
+	drawLegend(out, lay.legend, lay.maxAbs, alpha, what)
+	return out, lay, nil
+}
+
+// upscale draws src into r of dst, each pixel a scale × scale block.
+func upscale(dst *image.RGBA, r image.Rectangle, src *image.RGBA, scale int) {
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			dst.SetRGBA(x, y, src.RGBAAt((x-r.Min.X)/scale, (y-r.Min.Y)/scale))
+		}
+	}
+}
+
+// drawBoundaries marks in yellow the last pixel of a segment before
+// another one, right and down, on the scaled-up panel r.
+func drawBoundaries(dst *image.RGBA, r image.Rectangle, seg *explainerv1.SegmentMap, scale int) {
+	w, segs := int(seg.GetWidth()), seg.GetLabels()
+	at := func(x, y int) uint32 { return segs[(y/scale)*w+x/scale] }
+	for y := 0; y < r.Dy(); y++ {
+		for x := 0; x < r.Dx(); x++ {
+			s := at(x, y)
+			if (x+1 < r.Dx() && at(x+1, y) != s) || (y+1 < r.Dy() && at(x, y+1) != s) {
+				dst.SetRGBA(r.Min.X+x, r.Min.Y+y, colorBoundary)
+			}
+		}
+	}
+}
+
+// legendNeutral is the grey the legend's colours are blended from.
+var legendNeutral = color.RGBA{128, 128, 128, 255}
+
+// drawLegend draws the colour bar in r: the colour of +maxAbs at the top,
+// of 0 (no tint) in the middle, of −maxAbs at the bottom, as blended over
+// a mid grey, with the values beside it and what they are above.
+func drawLegend(dst *image.RGBA, r image.Rectangle, maxAbs, alpha float64, what string) {
+	mid := float64(r.Min.Y+r.Max.Y-1) / 2
+	half := float64(r.Dy()-1) / 2
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		v := (mid - float64(y)) / half // +1 at the top, −1 at the bottom
+		c := blend(legendNeutral, colorFor, alpha*math.Abs(v))
+		if v < 0 {
+			c = blend(legendNeutral, colorAgainst, alpha*math.Abs(v))
+		}
+		for x := r.Min.X; x < r.Max.X; x++ {
+			dst.SetRGBA(x, y, c)
+		}
+	}
+	tx := r.Max.X + 4
+	drawText(dst, r.Min.X, r.Min.Y-6, what)
+	drawText(dst, tx, r.Min.Y+10, fmt.Sprintf("%+.3g", maxAbs))
+	drawText(dst, tx, int(mid)+5, "0")
+	drawText(dst, tx, r.Max.Y-2, fmt.Sprintf("%+.3g", -maxAbs))
+}
+
+// drawText writes s in black with its baseline at (x, y).
+func drawText(dst *image.RGBA, x, y int, s string) {
+	d := font.Drawer{Dst: dst, Src: image.NewUniform(color.Black), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
+	d.DrawString(s)
+}
+
+// fitText cuts s to what fits in width pixels of basicfont's 7-pixel
+// glyphs (ASCII only), ending it with "...".
+func fitText(s string, width int) string {
+	n := max(1, width/7)
+	if r := []rune(s); len(r) > n {
+		return string(r[:max(0, n-3)]) + "..."
+	}
+	return s
 }
 
 // displayImage turns model values into 8-bit RGB: values in 0..1 are
@@ -100,85 +245,110 @@ func blend(c, to color.RGBA, alpha float64) color.RGBA {
 	return color.RGBA{mix(c.R, to.R), mix(c.G, to.G), mix(c.B, to.B), 255}
 }
 
-func tintSegments(img *image.RGBA, exp *explainerv1.Explanation) error {
+// segmentOverlays tints a copy of img per explained label: each segment
+// blended towards green (positive weight) or red by maxTint × |weight| /
+// maxAbs, maxAbs the largest |weight| over the labels.
+func segmentOverlays(img *image.RGBA, exp *explainerv1.Explanation) ([]*image.RGBA, []string, float64, error) {
 	seg := exp.GetSegments()
 	h, w := img.Bounds().Dy(), img.Bounds().Dx()
 	if seg == nil || len(seg.GetLabels()) == 0 {
-		return errors.New("the lime_image explanation has no segment map")
+		return nil, nil, 0, fmt.Errorf("the %s explanation has no segment map", exp.GetMethod())
 	}
 	if int(seg.GetHeight()) != h || int(seg.GetWidth()) != w || len(seg.GetLabels()) != h*w {
-		return fmt.Errorf("the segment map is %d×%d (%d labels), the image %d×%d", seg.GetHeight(), seg.GetWidth(), len(seg.GetLabels()), h, w)
+		return nil, nil, 0, fmt.Errorf("the segment map is %d×%d (%d labels), the image %d×%d", seg.GetHeight(), seg.GetWidth(), len(seg.GetLabels()), h, w)
 	}
-	weights := map[uint32]float64{}
 	maxAbs := 0.0
-	if labels := exp.GetLabels(); len(labels) > 0 {
-		for _, a := range labels[0].GetAttributions() {
-			weights[a.GetIndex()] = a.GetWeight()
+	for _, l := range exp.GetLabels() {
+		for _, a := range l.GetAttributions() {
 			maxAbs = math.Max(maxAbs, math.Abs(a.GetWeight()))
 		}
 	}
-	out := image.NewRGBA(img.Bounds())
-	draw.Draw(out, out.Bounds(), img, image.Point{}, draw.Src)
+	var maps []*image.RGBA
+	var titles []string
 	segs := seg.GetLabels()
-	for y := range h {
-		for x := range w {
-			s := segs[y*w+x]
-			if (x+1 < w && segs[y*w+x+1] != s) || (y+1 < h && segs[(y+1)*w+x] != s) {
-				out.SetRGBA(x, y, colorBoundary)
-				continue
-			}
-			wt := weights[s]
-			if wt == 0 || maxAbs == 0 {
-				continue
-			}
-			to := colorFor
-			if wt < 0 {
-				to = colorAgainst
-			}
-			out.SetRGBA(x, y, blend(img.RGBAAt(x, y), to, maxTint*math.Abs(wt)/maxAbs))
+	for _, l := range exp.GetLabels() {
+		weights := map[uint32]float64{}
+		for _, a := range l.GetAttributions() {
+			weights[a.GetIndex()] = a.GetWeight()
 		}
+		out := image.NewRGBA(img.Bounds())
+		draw.Draw(out, out.Bounds(), img, image.Point{}, draw.Src)
+		for y := range h {
+			for x := range w {
+				if wt := weights[segs[y*w+x]]; wt != 0 && maxAbs > 0 {
+					out.SetRGBA(x, y, blend(img.RGBAAt(x, y), tintColor(wt), maxTint*math.Abs(wt)/maxAbs))
+				}
+			}
+		}
+		maps = append(maps, out)
+		titles = append(titles, fmt.Sprintf("label %d (%s): %.4f", l.GetLabel(), className(exp, l.GetLabel(), l.GetClassName()), l.GetPrediction()))
 	}
-	draw.Draw(img, img.Bounds(), out, image.Point{}, draw.Src)
-	return nil
+	if len(maps) == 0 {
+		return nil, nil, 0, fmt.Errorf("the %s explanation has no labels", exp.GetMethod())
+	}
+	return maps, titles, maxAbs, nil
 }
 
-func blendHeatmap(img *image.RGBA, exp *explainerv1.Explanation) error {
-	maps := exp.GetMaps()
+// heatmapOverlays blends each label's occlusion map over a copy of img:
+// each pixel towards green or red by maxHeat × |value| / maxAbs, maxAbs
+// the largest |value| over the maps.
+func heatmapOverlays(img *image.RGBA, exp *explainerv1.Explanation) ([]*image.RGBA, []string, float64, error) {
 	h, w := img.Bounds().Dy(), img.Bounds().Dx()
-	if len(maps) == 0 {
-		return errors.New("the occlusion explanation has no attribution map")
-	}
-	m := maps[0]
-	if int(m.GetHeight()) != h || int(m.GetWidth()) != w || len(m.GetValues()) != h*w {
-		return fmt.Errorf("the attribution map is %d×%d (%d values), the image %d×%d", m.GetHeight(), m.GetWidth(), len(m.GetValues()), h, w)
+	if len(exp.GetMaps()) == 0 {
+		return nil, nil, 0, errors.New("the occlusion explanation has no attribution map")
 	}
 	maxAbs := 0.0
-	for _, v := range m.GetValues() {
-		maxAbs = math.Max(maxAbs, math.Abs(v))
-	}
-	if maxAbs == 0 || math.IsInf(maxAbs, 0) || math.IsNaN(maxAbs) {
-		return nil
-	}
-	for y := range h {
-		for x := range w {
-			v := m.GetValues()[y*w+x]
-			to := colorFor
-			if v < 0 {
-				to = colorAgainst
+	for _, m := range exp.GetMaps() {
+		if int(m.GetHeight()) != h || int(m.GetWidth()) != w || len(m.GetValues()) != h*w {
+			return nil, nil, 0, fmt.Errorf("the attribution map is %d×%d (%d values), the image %d×%d", m.GetHeight(), m.GetWidth(), len(m.GetValues()), h, w)
+		}
+		for _, v := range m.GetValues() {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				maxAbs = math.Max(maxAbs, math.Abs(v))
 			}
-			img.SetRGBA(x, y, blend(img.RGBAAt(x, y), to, maxHeat*math.Abs(v)/maxAbs))
 		}
 	}
-	return nil
+	names, scores := map[uint32]string{}, exp.GetInstanceScores()
+	for _, l := range exp.GetLabels() {
+		names[l.GetLabel()] = l.GetClassName()
+	}
+	var maps []*image.RGBA
+	var titles []string
+	for _, m := range exp.GetMaps() {
+		out := image.NewRGBA(img.Bounds())
+		draw.Draw(out, out.Bounds(), img, image.Point{}, draw.Src)
+		for i, v := range m.GetValues() {
+			if maxAbs > 0 && !math.IsNaN(v) && !math.IsInf(v, 0) {
+				x, y := i%w, i/w
+				out.SetRGBA(x, y, blend(img.RGBAAt(x, y), tintColor(v), maxHeat*math.Abs(v)/maxAbs))
+			}
+		}
+		title := fmt.Sprintf("label %d (%s)", m.GetLabel(), className(exp, m.GetLabel(), names[m.GetLabel()]))
+		if int(m.GetLabel()) < len(scores) {
+			title += fmt.Sprintf(": %.4f", scores[m.GetLabel()])
+		}
+		maps = append(maps, out)
+		titles = append(titles, title)
+	}
+	return maps, titles, maxAbs, nil
 }
 
-// writePNGFile writes the PNG explanation to path.
-func writePNGFile(path string, exp *explainerv1.Explanation, inst *explainerv1.ImageInstance) error {
+// tintColor is green for the label, red against it.
+func tintColor(v float64) color.RGBA {
+	if v < 0 {
+		return colorAgainst
+	}
+	return colorFor
+}
+
+// writePNGFile writes the PNG explanation to path: see
+// writeExplanationPNG.
+func writePNGFile(path string, exp *explainerv1.Explanation, inst *explainerv1.ImageInstance, top int) error {
 	file, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("-png: %w", err)
 	}
-	if err := writePNG(file, exp, inst); err != nil {
+	if err := writeExplanationPNG(file, exp, inst, top); err != nil {
 		file.Close()
 		return fmt.Errorf("-png %s: %w", path, err)
 	}

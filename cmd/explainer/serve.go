@@ -97,12 +97,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 20*time.Second, "on SIGTERM, how long running jobs may finish before they are cancelled")
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("explainer serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var cfg serveConfig
 	cfg.flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := serveCommand().parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))

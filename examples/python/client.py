@@ -4,6 +4,8 @@
     /usr/bin/python3 examples/python/client.py --sidecar 127.0.0.1:50051 row --row 0
     /usr/bin/python3 examples/python/client.py --sidecar 127.0.0.1:50051 text "the food was wonderful"
     /usr/bin/python3 examples/python/client.py --sidecar 127.0.0.1:50051 image --index 0
+    /usr/bin/python3 examples/python/client.py image --index 3 --save digit3.json
+    /usr/bin/python3 examples/python/client.py --sidecar 127.0.0.1:50051 image --file digit3.json
     /usr/bin/python3 examples/python/client.py --auto 0.005 --evaluate row --row 0
 
 Starts one job on the stream, draws a progress bar on stderr from its
@@ -14,6 +16,11 @@ each round; --evaluate adds the sidecar's checks (stability over seeds,
 deletion and insertion curves). Ctrl-C (SIGINT) or SIGTERM cancels the job with
 CancelJob and waits for the job's CANCELLED error; a second one drops the
 stream at once. Exit status: 0 done, 1 the job failed, 130 cancelled.
+
+The image JSON (--file, --save) is the API's ImageInstance in protojson,
+the shape `explainer explain --image` and examples/go/client read too:
+{"height": 8, "width": 8, "channels": 1, "layout": "IMAGE_LAYOUT_CHW",
+"values": [...]}.
 """
 
 import argparse
@@ -29,6 +36,7 @@ sys.path.insert(0, str(GEN))
 
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
 from explainer.v1 import explainer_pb2 as pb  # noqa: E402
 from explainer.v1 import explainer_pb2_grpc as pb_grpc  # noqa: E402
 
@@ -80,28 +88,47 @@ def text_request(args):
     )
 
 
-def image_request(args):
-    """LIME over a grid of one 8x8 digit, as the digits_cnn model takes it:
-    FP32 values in [0, 1], CHW (1 x 8 x 8)."""
+def read_image(path):
+    """Reads the image JSON that explainer explain --image and the Go client
+    read too: an ImageInstance in protojson, e.g. {"height": 8, "width": 8,
+    "channels": 1, "layout": "IMAGE_LAYOUT_CHW", "values": [...]}."""
+    try:
+        return json_format.Parse(Path(path).read_text(), pb.ImageInstance())
+    except (OSError, json_format.ParseError) as e:
+        sys.exit(f"--file {path}: want an ImageInstance as JSON: {e}")
+
+
+def digit_image(index):
+    """One 8x8 digit as the digits_cnn model takes it: FP32 values in
+    [0, 1], CHW (1 x 8 x 8), and its true digit."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    if not 0 <= args.index < len(digits.images):
+    if not 0 <= index < len(digits.images):
         sys.exit(f"--index must be in [0, {len(digits.images)})")
-    image = digits.images[args.index] / 16.0
+    image = digits.images[index] / 16.0
+    return pb.ImageInstance(
+        height=8, width=8, channels=1, layout=pb.IMAGE_LAYOUT_CHW,
+        values=image.astype(np.float32).ravel().tolist()), int(digits.target[index])
+
+
+def image_request(args):
+    """LIME over a grid of an image: --file, or digit --index."""
+    if args.file:
+        image, truth = read_image(args.file), None
+    else:
+        image, truth = digit_image(args.index)
     rows, cols = (int(v) for v in args.grid.split(","))
     return pb.ExplainRequest(
         model=args.model,
-        instance=pb.Instance(image=pb.ImageInstance(
-            height=8, width=8, channels=1, layout=pb.IMAGE_LAYOUT_CHW,
-            values=image.astype(np.float32).ravel().tolist())),
+        instance=pb.Instance(image=image),
         lime_image=pb.LimeImageOptions(
             segmentation=pb.Segmentation(grid=pb.GridSegmentation(rows=rows, cols=cols)),
             num_samples=args.num_samples or 1000,
             num_features=args.num_features,
             seed=args.seed,
         ),
-    ), int(digits.target[args.index])
+    ), truth
 
 
 def add_checks(request, args):
@@ -318,9 +345,15 @@ def main():
     add_common_flags(p, argparse.SUPPRESS)
     p = sub.add_parser("image", help="LIME of an 8x8 digit over a grid (kserve_server.py's digits_cnn)")
     p.add_argument("--index", type=int, default=0, help="image of sklearn's load_digits()")
+    p.add_argument("--file", help="explain the image in this image JSON file (an ImageInstance) instead")
+    p.add_argument("--save", metavar="FILE",
+                   help="write digit --index as the image JSON to FILE and exit (explain --image and the Go client read it)")
     p.add_argument("--grid", default="4,4", help="segmentation grid: rows,cols")
     add_common_flags(p, argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.kind == "image" and args.save:
+        Path(args.save).write_text(json_format.MessageToJson(digit_image(args.index)[0]) + "\n")
+        return 0
     if args.model is None:
         args.model = {"row": "breast_cancer", "text": "sentiment", "image": "digits_cnn"}[args.kind]
 

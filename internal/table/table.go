@@ -1,5 +1,6 @@
 // Package table reads numeric tables from CSV files with a header row, the
-// format the CLI takes background data and instances in.
+// format the CLI takes background data and instances in, and lays out the
+// CLI's text tables (Text, NumberFormat).
 package table
 
 import (

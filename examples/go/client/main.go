@@ -19,19 +19,21 @@
 // A row's CSV has a header row of feature names; its rows are also the
 // training data LIME samples from (and, for -method kernelshap, the first
 // -background rows are the background). A column named -target is left
-// out. An image's JSON is
+// out. An image's JSON is the API's ImageInstance in protojson, the image
+// JSON that `explainer explain --image` and examples/python/client.py read
+// too:
 //
-//	{"height": 8, "width": 8, "channels": 1, "layout": "CHW", "values": [0, 0.3125, ...]}
+//	{"height": 8, "width": 8, "channels": 1, "layout": "IMAGE_LAYOUT_CHW", "values": [0, 0.3125, ...]}
 //
-// with height × width × channels values in the layout's order (CHW, as
-// PyTorch models take them, or HWC).
+// with height × width × channels values in the layout's order
+// (IMAGE_LAYOUT_CHW, as PyTorch models take them, or IMAGE_LAYOUT_HWC, the
+// default).
 package main
 
 import (
 	"cmp"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,6 +52,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
@@ -309,36 +312,18 @@ func readCSV(path, target string) (names []string, rows [][]float64, err error) 
 	return names, rows, nil
 }
 
-// imageFile is the -image JSON.
-type imageFile struct {
-	Height   uint32    `json:"height"`
-	Width    uint32    `json:"width"`
-	Channels uint32    `json:"channels"`
-	Layout   string    `json:"layout"`
-	Values   []float32 `json:"values"`
-}
-
+// readImage reads the -image JSON: an ImageInstance in protojson.
 func readImage(path string) (*explainerv1.ImageInstance, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var f imageFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	img := &explainerv1.ImageInstance{}
+	if err := protojson.Unmarshal(b, img); err != nil {
+		return nil, fmt.Errorf(`%s: want {"height": H, "width": W, "channels": C, "layout": "IMAGE_LAYOUT_CHW", "values": [...]}: %w`, path, err)
 	}
-	f.Channels = max(f.Channels, 1)
-	if uint64(f.Height)*uint64(f.Width)*uint64(f.Channels) != uint64(len(f.Values)) || len(f.Values) == 0 {
-		return nil, fmt.Errorf("%s: %d values for %d×%d×%d", path, len(f.Values), f.Height, f.Width, f.Channels)
-	}
-	img := &explainerv1.ImageInstance{Height: f.Height, Width: f.Width, Channels: f.Channels, Values: f.Values}
-	switch strings.ToUpper(f.Layout) {
-	case "", "HWC":
-		img.Layout = explainerv1.ImageLayout_IMAGE_LAYOUT_HWC
-	case "CHW":
-		img.Layout = explainerv1.ImageLayout_IMAGE_LAYOUT_CHW
-	default:
-		return nil, fmt.Errorf("%s: layout %q, want CHW or HWC", path, f.Layout)
+	if uint64(img.GetHeight())*uint64(img.GetWidth())*uint64(img.GetChannels()) != uint64(len(img.GetValues())) || len(img.GetValues()) == 0 {
+		return nil, fmt.Errorf("%s: %d values for %d×%d×%d", path, len(img.GetValues()), img.GetHeight(), img.GetWidth(), img.GetChannels())
 	}
 	return img, nil
 }

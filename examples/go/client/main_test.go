@@ -100,7 +100,7 @@ func writeFiles(t *testing.T) (csvPath, imagePath string) {
 		t.Fatal(err)
 	}
 	imagePath = filepath.Join(dir, "image.json")
-	img := `{"height": 4, "width": 4, "channels": 1, "layout": "CHW",
+	img := `{"height": 4, "width": 4, "channels": 1, "layout": "IMAGE_LAYOUT_CHW",
 		"values": [0.9, 0.8, 0.1, 0.1, 0.7, 0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]}`
 	if err := os.WriteFile(imagePath, []byte(img), 0o600); err != nil {
 		t.Fatal(err)
@@ -242,6 +242,15 @@ func TestClientCancel(t *testing.T) {
 	}
 }
 
+func writeImage(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "image.json")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestClientErrors(t *testing.T) {
 	csvPath, imagePath := writeFiles(t)
 	for _, tc := range []struct {
@@ -255,6 +264,8 @@ func TestClientErrors(t *testing.T) {
 		{"bad index", []string{"-row", csvPath, "-index", "40"}, "has 40 rows"},
 		{"bad fill", []string{"-image", imagePath, "-fill", "paint"}, "-fill \"paint\""},
 		{"missing file", []string{"-image", filepath.Join(t.TempDir(), "none.json")}, "no such file"},
+		{"image JSON of another shape", []string{"-image", writeImage(t, `{"height": 1, "width": 1, "channels": 1, "layout": "CHW", "values": [0]}`)}, `"layout": "IMAGE_LAYOUT_CHW"`},
+		{"too few values", []string{"-image", writeImage(t, `{"height": 2, "width": 2, "channels": 1, "values": [0]}`)}, "1 values for 2×2×1"},
 		{"unknown flag", []string{"-frobnicate"}, "not defined"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
