@@ -135,7 +135,7 @@ func splitTemplate(raw []byte) (base *explainerv1.ExplainRequest, cases map[prot
 		req := &explainerv1.ExplainRequest{}
 		obj, _ := json.Marshal(map[string]json.RawMessage{key: v})
 		if err := protojson.Unmarshal(obj, req); err != nil {
-			return nil, nil, nil, fmt.Errorf("%s: %w", fd.Name(), jsonError(err))
+			return nil, nil, nil, fmt.Errorf("%s: %w", fd.Name(), JSONError(err))
 		}
 		if _, dup := cases[fd.Name()]; dup {
 			return nil, nil, nil, fmt.Errorf("%s: given twice", fd.Name())
@@ -145,7 +145,7 @@ func splitTemplate(raw []byte) (base *explainerv1.ExplainRequest, cases map[prot
 	base = &explainerv1.ExplainRequest{}
 	obj, _ := json.Marshal(fields)
 	if err := protojson.Unmarshal(obj, base); err != nil {
-		return nil, nil, nil, jsonError(err)
+		return nil, nil, nil, JSONError(err)
 	}
 	return base, cases, method, nil
 }
@@ -187,7 +187,8 @@ func joinNames(names []protoreflect.Name) string {
 // the input rather than the user's text.
 var protojsonPrefix = regexp.MustCompile(`^proto:[\s\x{00a0}]+(\(line \d+:\d+\):[\s\x{00a0}]+)?`)
 
-// jsonError is a protojson error without its prefix.
-func jsonError(err error) error {
+// JSONError is a protojson error without its prefix ("proto:" and the
+// position), for messages to clients.
+func JSONError(err error) error {
 	return errors.New(protojsonPrefix.ReplaceAllString(err.Error(), ""))
 }
