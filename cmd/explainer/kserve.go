@@ -20,9 +20,7 @@ import (
 // ENTRYPOINT gets them without "serve", so run treats them as serve's.
 // KServe's Python servers also take --predictor_protocol (v1, v2, grpc-v2)
 // and --predictor_use_ssl; so does serve. Each may come from the
-// environment too, named in upper case (MODEL_NAME, PREDICTOR_HOST,
-// HTTP_PORT, WORKERS, PREDICTOR_PROTOCOL, PREDICTOR_USE_SSL); a flag on the
-// command line wins over the environment.
+// environment too (see applyKServe).
 type kserveConfig struct {
 	modelName         string
 	predictorHost     string
@@ -37,12 +35,32 @@ type kserveConfig struct {
 var kserveFlags = []string{"model_name", "predictor_host", "http_port", "workers", "predictor_protocol", "predictor_use_ssl"}
 
 func (k *kserveConfig) flags(fs *flag.FlagSet) {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+		fmt.Fprintln(fs.Output(), "Every flag can also be set from the environment: --NAME as EXPLAINER_NAME, upper case, dashes as underscores")
+		fmt.Fprintln(fs.Output(), "(EXPLAINER_TRAINING_DATA for --training-data); the command line wins.")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&k.modelName, "model_name", "", "KServe: the InferenceService's model name: serves /v1/models/NAME:explain and readiness, and is --model unless that is given (env MODEL_NAME)")
 	fs.StringVar(&k.predictorHost, "predictor_host", "", "KServe: the predictor, HOST[:PORT] (port 80 by default over HTTP); sets --predictor, reached in plaintext unless --predictor_use_ssl, with --predictor_protocol unless --protocol is given (env PREDICTOR_HOST)")
 	fs.IntVar(&k.httpPort, "http_port", 0, "KServe: serve the HTTP API, :explain and the probes on 0.0.0.0 at this port, as --http-listen does (env HTTP_PORT)")
 	fs.IntVar(&k.workers, "workers", 0, "KServe (containerConcurrency): jobs running at once, unless --max-concurrent-jobs is given; the sidecar is one process (env WORKERS)")
 	fs.StringVar(&k.predictorProtocol, "predictor_protocol", "v1", "KServe: the predictor's protocol with --predictor_host: v1 (kserve-v1-http), v2 (kserve-v2-http) or grpc-v2 (kserve-v2) (env PREDICTOR_PROTOCOL)")
 	fs.BoolVar(&k.predictorUseSSL, "predictor_use_ssl", false, "KServe: reach --predictor_host over TLS (env PREDICTOR_USE_SSL)")
+}
+
+// envName is the environment variable of serve's flag name.
+func envName(name string) string {
+	return "EXPLAINER_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+func isKServeFlag(name string) bool {
+	for _, k := range kserveFlags {
+		if name == k {
+			return true
+		}
+	}
+	return false
 }
 
 // isKServeArgs tells whether args start with one of KServe's flags: the
@@ -52,32 +70,45 @@ func isKServeArgs(args []string) bool {
 		return false
 	}
 	name, _, _ := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
-	if !strings.HasPrefix(args[0], "-") {
-		return false
-	}
-	for _, k := range kserveFlags {
-		if name == k {
-			return true
-		}
-	}
-	return false
+	return strings.HasPrefix(args[0], "-") && isKServeFlag(name)
 }
 
-// applyKServe reads KServe's flags (and their environment variables) into
-// the serve flags they stand for, after fs has parsed the command line:
-// a serve flag given on the command line wins (--predictor over
-// --predictor_host, --http-listen over --http_port, ...).
+// applyKServe reads the environment, then KServe's flags into the serve
+// flags they stand for, after fs has parsed the command line.
+//
+// The environment sets any flag the command line does not give: serve's
+// flag NAME as EXPLAINER_NAME in upper case with dashes as underscores
+// (EXPLAINER_TRAINING_DATA for --training-data), and KServe's also by
+// their own names in upper case (MODEL_NAME, PREDICTOR_HOST, HTTP_PORT,
+// WORKERS, ...; the EXPLAINER_ name wins when both are set).
+//
+// KServe's flags then fill the serve flags they stand for, unless those
+// are given: --predictor wins over --predictor_host, --http-listen over
+// --http_port, --max-concurrent-jobs over --workers, and so on.
 func (c *serveConfig) applyKServe(fs *flag.FlagSet) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, name := range kserveFlags {
-		env := strings.ToUpper(name)
-		if v, ok := os.LookupEnv(env); ok && !given[name] {
-			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("%s=%q: %w", env, v, err)
-			}
-			given[name] = true
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || envErr != nil {
+			return
 		}
+		names := []string{envName(f.Name)}
+		if isKServeFlag(f.Name) {
+			names = append(names, strings.ToUpper(f.Name))
+		}
+		for _, env := range names {
+			if v, ok := os.LookupEnv(env); ok {
+				if err := fs.Set(f.Name, v); err != nil {
+					envErr = fmt.Errorf("%s=%q: %w", env, v, err)
+				}
+				given[f.Name] = true
+				return
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
 	}
 	k := &c.kserve
 	if k.modelName != "" && !given["model"] {

@@ -89,6 +89,21 @@ func TestKServeArguments(t *testing.T) {
 				}
 				return ""
 			}},
+		{name: "EXPLAINER_ variables", env: map[string]string{"EXPLAINER_TRAINING_DATA": "/data/train.csv", "EXPLAINER_MODEL_NAME": "a", "MODEL_NAME": "b",
+			"EXPLAINER_HTTP_LISTEN": "127.0.0.1:0", "EXPLAINER_LISTEN": "127.0.0.1:9", "EXPLAINER_PREDICTOR_PLAINTEXT": "false"},
+			args: kserveArgs("p.ns"), want: func(c serveConfig) string {
+				// The environment gives serve's flags, which win over KServe's.
+				if c.defaults.trainingData != "/data/train.csv" || c.kserve.modelName != "income" || c.http.listen != "127.0.0.1:0" || c.listen != "127.0.0.1:9" || c.plaintext {
+					return fmt.Sprintf("%+v", c)
+				}
+				return ""
+			}},
+		{name: "EXPLAINER_ over KServe's names", env: map[string]string{"EXPLAINER_MODEL_NAME": "a", "MODEL_NAME": "b"}, want: func(c serveConfig) string {
+			if c.kserve.modelName != "a" || c.model != "a" {
+				return fmt.Sprintf("%+v", c)
+			}
+			return ""
+		}},
 		{name: "no KServe arguments", args: nil, want: func(c serveConfig) string {
 			if c.protocol != "kserve-v2" || c.target != "127.0.0.1:8001" || c.plaintext || c.http.listen != "" {
 				return fmt.Sprintf("%+v", c)
