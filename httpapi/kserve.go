@@ -111,10 +111,7 @@ func (h *Handler) explain(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req := proto.Clone(base).(*explainerv1.ExplainRequest)
-		req.Instance = inst
-		if req.Model == "" {
-			req.Model = h.opts.model
-		}
+		req.Instance = inst // the model is the sidecar's default unless parameters name one
 		reqs[i] = req
 	}
 	exps := make([]json.RawMessage, len(reqs))
