@@ -276,7 +276,9 @@ func httpStatus(code string) int {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // "x > 0.48" as it is
+	_ = enc.Encode(v)
 }
 
 // connectError is the Connect protocol's JSON error, also used by the

@@ -9,6 +9,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/explainer-sidecar/explainer/internal/table"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 	"github.com/explainer-sidecar/explainer/server"
 )
@@ -100,8 +101,18 @@ func (d *defaultsConfig) templates() ([]*explainerv1.ExplainRequest, error) {
 	if len(data.Rows) == 0 {
 		return nil, fmt.Errorf("--training-data %s: no rows", d.trainingData)
 	}
-	// Without a method from the flags or the file, lime is the default.
-	if templates[0].GetMethod() == nil && d.method == "" {
+	return withTrainingData(templates, data, d.method == ""), nil
+}
+
+// withTrainingData makes data lime's training data and, at most
+// defaultBackgroundRows of its rows evenly spaced, kernel_shap's
+// background; with limeByDefault, lime is the default method when the
+// first template has none.
+func withTrainingData(templates []*explainerv1.ExplainRequest, data *table.Table, limeByDefault bool) []*explainerv1.ExplainRequest {
+	if len(templates) == 0 {
+		templates = []*explainerv1.ExplainRequest{{}}
+	}
+	if templates[0].GetMethod() == nil && limeByDefault {
 		lime := &explainerv1.LimeOptions{}
 		for i, t := range templates {
 			if t.GetLime() != nil {
@@ -129,7 +140,7 @@ func (d *defaultsConfig) templates() ([]*explainerv1.ExplainRequest, error) {
 		}
 	}
 	shap.GetKernelShap().Background = rowsDataset(&bg, false)
-	return templates, nil
+	return templates
 }
 
 // methodTemplate returns the template that is, appending a new one when

@@ -461,3 +461,38 @@ func TestKServeStreamsOverHTTPAndDrains(t *testing.T) {
 		t.Error("the HTTP API still answers after serve returned")
 	}
 }
+
+var demoHTTP = regexp.MustCompile(`serves HTTP at (http://\S+)`)
+
+func TestDemoServesHTTP(t *testing.T) {
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "-http-listen", "127.0.0.1:0", "-num-samples", "300", "-output", "json"}, io.Discard, &logs)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo: %v", err)
+		}
+	}()
+	var url string
+	for end := time.Now().Add(20 * time.Second); url == "" && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if m := demoHTTP.FindStringSubmatch(logs.String()); m != nil {
+			url = m[1]
+		}
+	}
+	if url == "" {
+		t.Fatalf("the demo did not serve HTTP:\n%s", logs.String())
+	}
+	// The row the demo prints in its curl hint.
+	hint := regexp.MustCompile(`-d '(.*)'`).FindStringSubmatch(logs.String())
+	if hint == nil {
+		t.Fatalf("no curl hint:\n%s", logs.String())
+	}
+	code, exps, raw := postKServe(t, url+"/v1/models/breast_cancer:explain", hint[1])
+	if code != http.StatusOK || len(exps) != 1 || exps[0].GetMethod() != "lime" || exps[0].GetLabels()[0].GetClassName() != "malignant" {
+		t.Errorf("HTTP %d: %s", code, raw)
+	}
+}
