@@ -33,10 +33,11 @@ const MaxInstances = 1024
 
 // The JSON of the API: protojson with the proto field names
 // ("num_samples"), as the .proto file and the CLI's JSON output spell them
-// (the JSON names, "numSamples", are accepted too); unset fields left out.
-// Unknown fields in a request are an error, so that a misspelt option is
-// not silently ignored.
-var marshalJSON = protojson.MarshalOptions{UseProtoNames: true}
+// (the JSON names, "numSamples", are accepted too). Zero values and empty
+// lists are written out ("index": 0), so that a client without the schema
+// finds every field; unset messages are left out. Unknown fields in a
+// request are an error, so that a misspelt option is not silently ignored.
+var marshalJSON = protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true}
 
 // Handler serves the explainer over HTTP (see the package documentation).
 type Handler struct {
@@ -108,7 +109,7 @@ func New(gs *grpc.Server, opts ...Option) (*Handler, error) {
 	tc, err := vanguardgrpc.NewTranscoder(gs,
 		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec {
 			return jsonCodec{vanguard.JSONCodec{
-				MarshalOptions:   protojson.MarshalOptions{Resolver: res, UseProtoNames: true},
+				MarshalOptions:   protojson.MarshalOptions{Resolver: res, UseProtoNames: marshalJSON.UseProtoNames, EmitDefaultValues: marshalJSON.EmitDefaultValues},
 				UnmarshalOptions: protojson.UnmarshalOptions{Resolver: res},
 			}}
 		}),

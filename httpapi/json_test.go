@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -55,9 +56,12 @@ func TestJSONGivesTheNumbersOfGRPC(t *testing.T) {
 			if len(got.GetLabels()) == 0 && len(got.GetMaps()) == 0 {
 				t.Errorf("empty explanation %v", got)
 			}
-			// The JSON spells fields as the .proto does.
+			// The JSON spells fields as the .proto does, zeros included.
 			if !strings.Contains(string(body), `"instance_scores"`) && !strings.Contains(string(body), `"num_samples"`) {
 				t.Errorf("the answer does not use the proto names: %.200s", body)
+			}
+			if name == "kernel_shap" && !regexp.MustCompile(`"index":\s*0\b`).Match(body) {
+				t.Errorf("feature 0's index is left out: %.300s", body)
 			}
 		})
 	}

@@ -71,6 +71,10 @@ func checkArgs(cmd string, args []string, flags commandFlags, where string, p *p
 	return vals
 }
 
+// kserveFlag are the arguments KServe starts an explainer with, which
+// explainer takes without "serve".
+var kserveFlag = map[string]bool{"model_name": true, "predictor_host": true, "http_port": true, "workers": true}
+
 // boolFlag reports the flags that take no value.
 func boolFlag(name string) bool {
 	switch name {
@@ -134,7 +138,7 @@ func checkCommands(path, name string, flags commandFlags, p *problems) {
 			// explainer serve|explain ARGS, or explainer --model_name ... (KServe's
 			// arguments alone, which serve takes).
 			cmd, rest := toks[j+1], toks[j+2:]
-			if strings.HasPrefix(cmd, "-") {
+			if name, _, _ := strings.Cut(strings.TrimLeft(cmd, "-"), "="); strings.HasPrefix(cmd, "-") && kserveFlag[name] {
 				cmd, rest = "serve", toks[j+1:]
 			}
 			if cmd != "serve" && cmd != "explain" {
