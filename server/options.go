@@ -42,6 +42,8 @@ type options struct {
 	maxBatchBytes     int
 	jobTimeout        time.Duration
 	logger            *slog.Logger
+	defaults          *requestDefaults
+	classNames        []string
 }
 
 func defaultOptions() options {

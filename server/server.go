@@ -132,6 +132,7 @@ func (s *Server) WatchModel(ctx context.Context, interval time.Duration) {
 
 // Explain runs one job.
 func (s *Server) Explain(ctx context.Context, req *explainerv1.ExplainRequest) (*explainerv1.ExplainResponse, error) {
+	req = s.applyDefaults(req)
 	release, err := s.admitWait(ctx, methodLabel(req))
 	if err != nil {
 		return nil, err
@@ -142,6 +143,15 @@ func (s *Server) Explain(ctx context.Context, req *explainerv1.ExplainRequest) (
 		return nil, toStatus(s.jobLogger(ctx), err).Err()
 	}
 	return &explainerv1.ExplainResponse{Explanation: exp}, nil
+}
+
+// Ready reports whether the explainer service is SERVING: the default
+// model's server was ready at the last check (see WatchModel) and the
+// server is not shutting down. It is what the health service reports for
+// ServiceName, for transports that are not gRPC (HTTP readiness probes).
+func (s *Server) Ready(ctx context.Context) bool {
+	resp, err := s.health.Check(ctx, &healthpb.HealthCheckRequest{Service: ServiceName})
+	return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
 }
 
 // model returns the cached client and description of a model.
@@ -183,6 +193,9 @@ func (s *Server) describe(ctx context.Context, name string) (*modelEntry, predic
 	info, err = e.client.Describe(ctx)
 	if err != nil {
 		return nil, predictor.ModelInfo{}, err
+	}
+	if len(info.ClassNames) == 0 && len(s.opts.classNames) > 0 && modelName(name, s.opts.defaultModel) == s.opts.defaultModel {
+		info.ClassNames = s.opts.classNames
 	}
 	s.mu.Lock()
 	first := !e.described

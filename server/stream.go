@@ -82,6 +82,7 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 		}
 		switch k := msg.GetKind().(type) {
 		case *explainerv1.ExplainStreamRequest_Start:
+			req := s.applyDefaults(k.Start.GetRequest())
 			if n := out.backlog(); n >= MaxUndeliveredEvents {
 				// The client starts jobs but does not read their outcomes.
 				return finish(status.Errorf(codes.ResourceExhausted, "%d job results are waiting to be read (limit %d): read the stream before starting more jobs", n, MaxUndeliveredEvents))
@@ -103,7 +104,7 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			// receive loop, and with it the chunks of the jobs it waits for.
 			// Other jobs wait in the queue in their own goroutine.
 			var release func()
-			if streamsData(k.Start.GetRequest()) {
+			if streamsData(req) {
 				if release, err = s.admit(); err != nil {
 					out.final(id, jobError(err))
 					continue
@@ -111,7 +112,7 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			}
 			jctx, jcancel := context.WithCancel(ctx)
 			j := &streamJob{cancel: jcancel, done: make(chan struct{})}
-			if streamsData(k.Start.GetRequest()) {
+			if streamsData(req) {
 				j.data = make(chan *explainerv1.DataChunk, 4)
 			}
 			mu.Lock()
@@ -123,14 +124,14 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 				defer close(j.done)
 				exp, err := func() (*explainerv1.Explanation, error) {
 					if release == nil {
-						r, err := s.admitWait(jctx, methodLabel(k.Start.GetRequest()))
+						r, err := s.admitWait(jctx, methodLabel(req))
 						if err != nil {
 							return nil, err
 						}
 						release = r
 					}
 					defer release()
-					return s.runRecovered(jctx, k.Start.GetRequest(), jobIO{
+					return s.runRecovered(jctx, req, jobIO{
 						progress: func(p *explainerv1.Progress) { out.progress(id, p) },
 						partial:  func(e *explainerv1.Explanation) { out.partial(id, e) },
 						data:     j.data,

@@ -54,7 +54,7 @@ func TestHelpOnStdout(t *testing.T) {
 				// Every flag is listed as flag.PrintDefaults does, which is
 				// what .ci/check-deploy reads.
 				listed := map[string]int{}
-				for _, m := range regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(out, -1) {
+				for _, m := range regexp.MustCompile(`(?m)^  -([a-z0-9_-]+)`).FindAllStringSubmatch(out, -1) {
 					listed[m[1]]++
 				}
 				names := flagNames(t, cmd)

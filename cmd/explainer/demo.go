@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -17,6 +18,7 @@ import (
 	"github.com/explainer-sidecar/explainer/predictor"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 	predictv1 "github.com/explainer-sidecar/explainer/proto/predict/v1"
+	"github.com/explainer-sidecar/explainer/server"
 )
 
 // demoCmd trains the demo model, serves it over predict.v1 on loopback,
@@ -25,7 +27,9 @@ import (
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("explainer demo", flag.ContinueOnError)
 	var f explainFlags
+	var httpListen string
 	fs.IntVar(&f.row, "row", 0, "breast-cancer row to explain, 0 to 568")
+	fs.StringVar(&httpListen, "http-listen", "", "then keep the sidecar serving its HTTP API (JSON, KServe's /v1/models/breast_cancer:explain) at this address, e.g. 127.0.0.1:8080, until interrupted, with the breast-cancer data as its default training data")
 	fs.IntVar(&f.maxBatch, "max-batch-size", 256, "the demo model server's max batch size")
 	f.limeFlags(fs)
 	f.checkFlags.register(fs)
@@ -58,6 +62,13 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cfg := serveConfig{model: demo.ModelName, inFlight: 4, maxConcurrentJobs: 4, jobTimeout: time.Minute, healthInterval: time.Second, drainTimeout: time.Second}
+	if httpListen != "" {
+		if cfg.http.lis, err = net.Listen("tcp", httpListen); err != nil {
+			sidecarLis.Close()
+			return fmt.Errorf("-http-listen: %w", err)
+		}
+		cfg.serverOpts = []server.Option{server.WithRequestDefaults(withTrainingData(nil, data, true)...)}
+	}
 	sidecarCtx, stopSidecar := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
@@ -92,7 +103,14 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := f.applyClassNames(exp); err != nil {
 		return err
 	}
-	return f.writeOutputs(stdout, exp, f.view())
+	if err := f.writeOutputs(stdout, exp, f.view()); err != nil || httpListen == "" {
+		return err
+	}
+	fmt.Fprintf(stderr, "\ndemo: the sidecar serves HTTP at http://%s until interrupted; try\n"+
+		"  curl -X POST http://%s/v1/models/%s:explain -d '{\"instances\": [[%s]]}'\n",
+		cfg.http.lis.Addr(), cfg.http.lis.Addr(), demo.ModelName, strings.Trim(strings.Join(strings.Fields(fmt.Sprint(data.Rows[f.row])), ", "), "[]"))
+	<-ctx.Done()
+	return nil
 }
 
 // startDemoModel trains the demo model and serves it over predict.v1 on a

@@ -262,7 +262,7 @@ explainer demo
 explainer demo --row 20 --output json
 # the three top features with a bar chart
 explainer demo --num-features 3 --png demo.png`
-	groups := []flagGroup{{"The demo", []string{"row", "max-batch-size"}}}
+	groups := []flagGroup{{"The demo", []string{"row", "max-batch-size", "http-listen"}}}
 	for _, g := range c.groups {
 		switch {
 		case strings.HasPrefix(g.title, "Sampling"):
@@ -293,6 +293,8 @@ explainer serve --predictor 127.0.0.1:8500 --predictor-plaintext --protocol pred
 				"softmax", "input-name", "output-name", "input-datatype", "model-version"}},
 			{"Batching and limits", []string{"max-batch-size", "max-batch-bytes", "in-flight", "max-concurrent-jobs", "max-queued-jobs", "job-timeout", "drain-timeout"}},
 			{"TLS and tokens", []string{"tls-cert", "tls-key", "tls-client-ca", "auth-tokens", "predictor-ca", "predictor-cert", "predictor-key", "predictor-server-name"}},
+			{"HTTP API and KServe", []string{"http-listen", "model_name", "predictor_host", "predictor_protocol", "predictor_use_ssl", "http_port", "workers"}},
+			{"Request defaults", []string{"training-data", "method", "class-names", "explain-config"}},
 		},
 	}
 }

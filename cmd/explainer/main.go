@@ -25,6 +25,7 @@ Usage:
   explainer explain [flags]   explain an instance through a running sidecar
   explainer demo    [flags]   sidecar + embedded demo model: explain a breast-cancer row
   explainer version           print the version (also --version)
+  explainer --model_name NAME --predictor_host HOST ...   serve, as KServe starts an explainer
 
 Run "explainer <command> -h" for a command's flags.
 `
@@ -48,6 +49,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("a command is required")
+	}
+	if isKServeArgs(args) {
+		// KServe's arguments alone: the container runs as KServe's explainer.
+		return serve(ctx, args, stdout, stderr)
 	}
 	switch args[0] {
 	case "serve":

@@ -63,12 +63,17 @@ type serveConfig struct {
 	// file fails fast), is what serveOn uses instead of building it.
 	security      []grpc.ServerOption
 	securityBuilt bool
+
+	kserve     kserveConfig    // KServe's arguments (kserve.go)
+	http       httpServeConfig // the HTTP API (http.go)
+	defaults   defaultsConfig  // request defaults (defaults.go)
+	serverOpts []server.Option // built by serve from defaults
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:50051", "address the sidecar listens on")
 	fs.StringVar(&c.target, "predictor", "127.0.0.1:8001", "model server address: host:port, or dns:///name:port for several replicas (round_robin); for the -http protocols a URL, http://host:port (plaintext) or https://host:port, with an optional path prefix")
-	fs.StringVar(&c.protocol, "protocol", "kserve-v2", "model server protocol: kserve-v2 (KServe v2 / Triton over gRPC), predict-v1 (gRPC), kserve-v1-http (KServe v1 :predict over HTTP) or kserve-v2-http (Open Inference Protocol REST)")
+	fs.StringVar(&c.protocol, "protocol", "kserve-v2", "model server protocol: kserve-v2 (Triton, KServe over gRPC), predict-v1, kserve-v1-http (KServe v1 REST) or kserve-v2-http (Open Inference Protocol REST); default kserve-v1-http with --predictor_host")
 	fs.StringVar(&c.model, "model", "", "model explained when a request names none")
 	fs.IntVar(&c.maxBatchSize, "max-batch-size", 0, "rows per model call; 0 = what the model server reports (max_batch_size, a fixed first input dimension, or no row cap: only -max-batch-bytes), else 64")
 	fs.IntVar(&c.maxBatchBytes, "max-batch-bytes", 0, "payload per model call in bytes, counted as 8 per value (images: 1.2 MB per 224×224×3); 0 = 3 MiB, under a model server's default 4 MiB receive limit; raise it for Triton (e.g. 64000000 with its default 2 GB limit) to send whole batches of images")
@@ -95,6 +100,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.predictorKey, "predictor-key", "", "PEM private key of -predictor-cert")
 	fs.StringVar(&c.predictorServerName, "predictor-server-name", "", "name expected in the model server's certificate (default: the host of -predictor)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 20*time.Second, "on SIGTERM, how long running jobs may finish before they are cancelled")
+	c.http.flags(fs)
+	c.defaults.flags(fs)
+	c.kserve.flags(fs)
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -102,6 +110,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
 	cfg.flags(fs)
 	if err := serveCommand().parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := cfg.applyKServe(fs); err != nil {
+		return err
+	}
+	var err error
+	if cfg.serverOpts, err = cfg.defaults.serverOptions(); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
@@ -123,6 +138,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cfg.metricsLis, err = net.Listen("tcp", cfg.metricsListen); err != nil {
 			return fmt.Errorf("--metrics-listen: %w", err)
 		}
+	}
+	if err := cfg.openHTTP(); err != nil {
+		return err
 	}
 	if cfg.healthListen != "" {
 		if cfg.healthLis, err = net.Listen("tcp", cfg.healthListen); err != nil {
@@ -299,7 +317,7 @@ func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(reg)
-	srv := server.New(newClient,
+	srv := server.New(newClient, append([]server.Option{
 		server.WithDefaultModel(cfg.model),
 		server.WithMaxBatchSize(cfg.maxBatchSize),
 		server.WithMaxBatchBytes(cfg.maxBatchBytes),
@@ -309,7 +327,7 @@ func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc,
 		server.WithJobTimeout(cfg.jobTimeout),
 		server.WithLogger(log),
 		server.WithMetrics(metrics),
-	)
+	}, cfg.serverOpts...)...)
 	if cfg.metricsLis != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics.Handler())
@@ -338,6 +356,12 @@ func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc,
 	if cfg.reflection {
 		reflection.Register(gs)
 	}
+	front, err := cfg.startHTTP(srv, metrics, security, log)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer front.stop()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go srv.WatchModel(watchCtx, cfg.healthInterval)
@@ -352,12 +376,13 @@ func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc,
 	log.Info("shutting down", "drain_timeout", cfg.drainTimeout)
 	srv.Shutdown()
 	stopped := make(chan struct{})
-	go func() { gs.GracefulStop(); close(stopped) }()
+	go func() { gs.GracefulStop(); front.gracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
 	case <-time.After(cfg.drainTimeout):
 		srv.CancelJobs()
 		gs.Stop()
+		front.stop()
 		<-stopped
 	}
 	if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {

@@ -15,7 +15,7 @@ import (
 // commandFlags are the flag names (without dashes) of explainer's commands.
 type commandFlags map[string]map[string]bool
 
-var flagLine = regexp.MustCompile(`^  -([a-z0-9-]+)`)
+var flagLine = regexp.MustCompile(`^  -([a-z0-9_-]+)`)
 
 // explainerFlags runs `explainer serve -h` and `explainer explain -h` and
 // collects the flags they print.
@@ -71,10 +71,14 @@ func checkArgs(cmd string, args []string, flags commandFlags, where string, p *p
 	return vals
 }
 
+// kserveFlag are the arguments KServe starts an explainer with, which
+// explainer takes without "serve".
+var kserveFlag = map[string]bool{"model_name": true, "predictor_host": true, "http_port": true, "workers": true}
+
 // boolFlag reports the flags that take no value.
 func boolFlag(name string) bool {
 	switch name {
-	case "predictor-plaintext", "softmax", "reflection", "tls", "positional", "discretize", "sample-around-instance", "h", "help":
+	case "predictor-plaintext", "softmax", "reflection", "tls", "positional", "discretize", "sample-around-instance", "predictor_use_ssl", "h", "help":
 		return true
 	}
 	return false
@@ -128,18 +132,27 @@ func checkCommands(path, name string, flags commandFlags, p *problems) {
 		}
 		toks := shellToken.FindAllString(l, -1)
 		for j := 0; j+1 < len(toks); j++ {
-			if filepath.Base(toks[j]) != "explainer" || (toks[j+1] != "serve" && toks[j+1] != "explain") {
+			if filepath.Base(toks[j]) != "explainer" {
+				continue
+			}
+			// explainer serve|explain ARGS, or explainer --model_name ... (KServe's
+			// arguments alone, which serve takes).
+			cmd, rest := toks[j+1], toks[j+2:]
+			if name, _, _ := strings.Cut(strings.TrimLeft(cmd, "-"), "="); strings.HasPrefix(cmd, "-") && kserveFlag[name] {
+				cmd, rest = "serve", toks[j+1:]
+			}
+			if cmd != "serve" && cmd != "explain" {
 				continue
 			}
 			args := []string{}
-			for _, t := range toks[j+2:] {
+			for _, t := range rest {
 				if t == "|" || t == ">" || t == "&&" || t == ";" || t == "&" || t == "#" {
 					break
 				}
 				args = append(args, t)
 			}
 			where := fmt.Sprintf("%s:%d", name, start+1)
-			checkArgs(toks[j+1], args, flags, where, p)
+			checkArgs(cmd, args, flags, where, p)
 		}
 	}
 }

@@ -1,5 +1,7 @@
 // Command validate is the offline static check of the deployment files:
-// the Kubernetes manifests in examples/kubernetes, the Triton model
+// the Kubernetes manifests in examples/kubernetes, the KServe
+// InferenceService in examples/kserve (also started as KServe would start
+// it, on loopback), the Triton model
 // repository in examples/triton/models, the Dockerfile at the repository
 // root, the explainer binary the Dockerfile's build makes, and every
 // `explainer serve` / `explainer explain` command in the READMEs. It needs
@@ -42,8 +44,9 @@ func main() {
 	checkStaticBinary(*bin, &p)
 	models := checkTriton(filepath.Join(*root, "examples", "triton", "models"), &p)
 	checkManifests(filepath.Join(*root, "examples", "kubernetes"), flags, models, &p)
+	checkKServe(filepath.Join(*root, "examples", "kserve"), *bin, flags, &p)
 	checkDockerfile(*root, flags, &p)
-	for _, f := range []string{"README.md", "examples/triton/README.md", "examples/kubernetes/README.md"} {
+	for _, f := range []string{"README.md", "examples/triton/README.md", "examples/kubernetes/README.md", "examples/kserve/README.md"} {
 		checkCommands(filepath.Join(*root, f), f, flags, &p)
 	}
 	if len(p) > 0 {

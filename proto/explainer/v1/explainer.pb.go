@@ -4416,6 +4416,156 @@ func (*ExplainStreamResponse_Error) isExplainStreamResponse_Event() {}
 
 func (*ExplainStreamResponse_Partial) isExplainStreamResponse_Event() {}
 
+// ExplainJobRequest starts the one job of ExplainJob.
+type ExplainJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What to explain.
+	Request       *ExplainRequest `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainJobRequest) Reset() {
+	*x = ExplainJobRequest{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainJobRequest) ProtoMessage() {}
+
+func (x *ExplainJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainJobRequest.ProtoReflect.Descriptor instead.
+func (*ExplainJobRequest) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ExplainJobRequest) GetRequest() *ExplainRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// ExplainJobResponse is one event of ExplainJob's job.
+type ExplainJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*ExplainJobResponse_Progress
+	//	*ExplainJobResponse_Partial
+	//	*ExplainJobResponse_Result
+	Event         isExplainJobResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainJobResponse) Reset() {
+	*x = ExplainJobResponse{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainJobResponse) ProtoMessage() {}
+
+func (x *ExplainJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainJobResponse.ProtoReflect.Descriptor instead.
+func (*ExplainJobResponse) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ExplainJobResponse) GetEvent() isExplainJobResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *ExplainJobResponse) GetProgress() *Progress {
+	if x != nil {
+		if x, ok := x.Event.(*ExplainJobResponse_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+func (x *ExplainJobResponse) GetPartial() *Explanation {
+	if x != nil {
+		if x, ok := x.Event.(*ExplainJobResponse_Partial); ok {
+			return x.Partial
+		}
+	}
+	return nil
+}
+
+func (x *ExplainJobResponse) GetResult() *Explanation {
+	if x != nil {
+		if x, ok := x.Event.(*ExplainJobResponse_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+type isExplainJobResponse_Event interface {
+	isExplainJobResponse_Event()
+}
+
+type ExplainJobResponse_Progress struct {
+	// The job's progress; coalesced: a slow reader sees the latest.
+	Progress *Progress `protobuf:"bytes,1,opt,name=progress,proto3,oneof"`
+}
+
+type ExplainJobResponse_Partial struct {
+	// An interim result (see ExplainStreamResponse.partial); coalesced.
+	Partial *Explanation `protobuf:"bytes,2,opt,name=partial,proto3,oneof"`
+}
+
+type ExplainJobResponse_Result struct {
+	// The final result: the last message of the stream.
+	Result *Explanation `protobuf:"bytes,3,opt,name=result,proto3,oneof"`
+}
+
+func (*ExplainJobResponse_Progress) isExplainJobResponse_Event() {}
+
+func (*ExplainJobResponse_Partial) isExplainJobResponse_Event() {}
+
+func (*ExplainJobResponse_Result) isExplainJobResponse_Event() {}
+
 // Progress reports how far a job is.
 type Progress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4431,7 +4581,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4443,7 +4593,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4456,7 +4606,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Progress) GetSamplesScored() uint64 {
@@ -4494,7 +4644,7 @@ type JobError struct {
 
 func (x *JobError) Reset() {
 	*x = JobError{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4506,7 +4656,7 @@ func (x *JobError) String() string {
 func (*JobError) ProtoMessage() {}
 
 func (x *JobError) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4519,7 +4669,7 @@ func (x *JobError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobError.ProtoReflect.Descriptor instead.
 func (*JobError) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{42}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *JobError) GetCode() int32 {
@@ -4868,6 +5018,13 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x06result\x18\x03 \x01(\v2\x19.explainer.v1.ExplanationH\x00R\x06result\x12.\n" +
 	"\x05error\x18\x04 \x01(\v2\x16.explainer.v1.JobErrorH\x00R\x05error\x125\n" +
 	"\apartial\x18\x05 \x01(\v2\x19.explainer.v1.ExplanationH\x00R\apartialB\a\n" +
+	"\x05event\"K\n" +
+	"\x11ExplainJobRequest\x126\n" +
+	"\arequest\x18\x01 \x01(\v2\x1c.explainer.v1.ExplainRequestR\arequest\"\xbf\x01\n" +
+	"\x12ExplainJobResponse\x124\n" +
+	"\bprogress\x18\x01 \x01(\v2\x16.explainer.v1.ProgressH\x00R\bprogress\x125\n" +
+	"\apartial\x18\x02 \x01(\v2\x19.explainer.v1.ExplanationH\x00R\apartial\x123\n" +
+	"\x06result\x18\x03 \x01(\v2\x19.explainer.v1.ExplanationH\x00R\x06resultB\a\n" +
 	"\x05event\"w\n" +
 	"\bProgress\x12%\n" +
 	"\x0esamples_scored\x18\x01 \x01(\x04R\rsamplesScored\x12#\n" +
@@ -4922,10 +5079,12 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x16STOP_REASON_TARGET_MET\x10\x01\x12\x1c\n" +
 	"\x18STOP_REASON_BUDGET_SPENT\x10\x02\x12\x19\n" +
 	"\x15STOP_REASON_CANCELLED\x10\x03\x12\x19\n" +
-	"\x15STOP_REASON_EXHAUSTED\x10\x042\xb8\x01\n" +
+	"\x15STOP_REASON_EXHAUSTED\x10\x042\x8b\x02\n" +
 	"\x10ExplainerService\x12F\n" +
 	"\aExplain\x12\x1c.explainer.v1.ExplainRequest\x1a\x1d.explainer.v1.ExplainResponse\x12\\\n" +
-	"\rExplainStream\x12\".explainer.v1.ExplainStreamRequest\x1a#.explainer.v1.ExplainStreamResponse(\x010\x01BGZEgithub.com/explainer-sidecar/explainer/proto/explainer/v1;explainerv1b\x06proto3"
+	"\rExplainStream\x12\".explainer.v1.ExplainStreamRequest\x1a#.explainer.v1.ExplainStreamResponse(\x010\x01\x12Q\n" +
+	"\n" +
+	"ExplainJob\x12\x1f.explainer.v1.ExplainJobRequest\x1a .explainer.v1.ExplainJobResponse0\x01BGZEgithub.com/explainer-sidecar/explainer/proto/explainer/v1;explainerv1b\x06proto3"
 
 var (
 	file_explainer_v1_explainer_proto_rawDescOnce sync.Once
@@ -4940,7 +5099,7 @@ func file_explainer_v1_explainer_proto_rawDescGZIP() []byte {
 }
 
 var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_explainer_v1_explainer_proto_goTypes = []any{
 	(ImageLayout)(0),              // 0: explainer.v1.ImageLayout
 	(FeatureSelection)(0),         // 1: explainer.v1.FeatureSelection
@@ -4991,9 +5150,11 @@ var file_explainer_v1_explainer_proto_goTypes = []any{
 	(*StartJob)(nil),              // 46: explainer.v1.StartJob
 	(*CancelJob)(nil),             // 47: explainer.v1.CancelJob
 	(*ExplainStreamResponse)(nil), // 48: explainer.v1.ExplainStreamResponse
-	(*Progress)(nil),              // 49: explainer.v1.Progress
-	(*JobError)(nil),              // 50: explainer.v1.JobError
-	(*durationpb.Duration)(nil),   // 51: google.protobuf.Duration
+	(*ExplainJobRequest)(nil),     // 49: explainer.v1.ExplainJobRequest
+	(*ExplainJobResponse)(nil),    // 50: explainer.v1.ExplainJobResponse
+	(*Progress)(nil),              // 51: explainer.v1.Progress
+	(*JobError)(nil),              // 52: explainer.v1.JobError
+	(*durationpb.Duration)(nil),   // 53: google.protobuf.Duration
 }
 var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	11, // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
@@ -5038,7 +5199,7 @@ var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	33, // 39: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
 	35, // 40: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
 	41, // 41: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	51, // 42: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	53, // 42: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
 	1,  // 43: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
 	6,  // 44: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
 	39, // 45: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
@@ -5053,19 +5214,25 @@ var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	47, // 54: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
 	45, // 55: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
 	8,  // 56: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	49, // 57: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	51, // 57: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
 	35, // 58: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	50, // 59: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	52, // 59: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
 	35, // 60: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
-	8,  // 61: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	44, // 62: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	34, // 63: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	48, // 64: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	63, // [63:65] is the sub-list for method output_type
-	61, // [61:63] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	8,  // 61: explainer.v1.ExplainJobRequest.request:type_name -> explainer.v1.ExplainRequest
+	51, // 62: explainer.v1.ExplainJobResponse.progress:type_name -> explainer.v1.Progress
+	35, // 63: explainer.v1.ExplainJobResponse.partial:type_name -> explainer.v1.Explanation
+	35, // 64: explainer.v1.ExplainJobResponse.result:type_name -> explainer.v1.Explanation
+	8,  // 65: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	44, // 66: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	49, // 67: explainer.v1.ExplainerService.ExplainJob:input_type -> explainer.v1.ExplainJobRequest
+	34, // 68: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	48, // 69: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	50, // 70: explainer.v1.ExplainerService.ExplainJob:output_type -> explainer.v1.ExplainJobResponse
+	68, // [68:71] is the sub-list for method output_type
+	65, // [65:68] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }
@@ -5115,13 +5282,18 @@ func file_explainer_v1_explainer_proto_init() {
 		(*ExplainStreamResponse_Error)(nil),
 		(*ExplainStreamResponse_Partial)(nil),
 	}
+	file_explainer_v1_explainer_proto_msgTypes[42].OneofWrappers = []any{
+		(*ExplainJobResponse_Progress)(nil),
+		(*ExplainJobResponse_Partial)(nil),
+		(*ExplainJobResponse_Result)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_explainer_v1_explainer_proto_rawDesc), len(file_explainer_v1_explainer_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   43,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ExplainerService_Explain_FullMethodName       = "/explainer.v1.ExplainerService/Explain"
 	ExplainerService_ExplainStream_FullMethodName = "/explainer.v1.ExplainerService/ExplainStream"
+	ExplainerService_ExplainJob_FullMethodName    = "/explainer.v1.ExplainerService/ExplainJob"
 )
 
 // ExplainerServiceClient is the client API for ExplainerService service.
@@ -43,6 +44,13 @@ type ExplainerServiceClient interface {
 	// job id. Closing the send side lets running jobs finish; cancelling the
 	// RPC stops them all.
 	ExplainStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExplainStreamRequest, ExplainStreamResponse], error)
+	// ExplainJob runs one job, as Explain does, and streams its progress,
+	// partial results and final result; a failed job ends the stream with its
+	// status. It is for clients that cannot open a bidirectional stream, such
+	// as HTTP/1.1 clients of the JSON API (Connect streaming) and browsers.
+	// Cancelling the call (or closing the connection) stops the job. A data
+	// set cannot arrive in chunks here: send it in the request.
+	ExplainJob(ctx context.Context, in *ExplainJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExplainJobResponse], error)
 }
 
 type explainerServiceClient struct {
@@ -76,6 +84,25 @@ func (c *explainerServiceClient) ExplainStream(ctx context.Context, opts ...grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExplainerService_ExplainStreamClient = grpc.BidiStreamingClient[ExplainStreamRequest, ExplainStreamResponse]
 
+func (c *explainerServiceClient) ExplainJob(ctx context.Context, in *ExplainJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExplainJobResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExplainerService_ServiceDesc.Streams[1], ExplainerService_ExplainJob_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExplainJobRequest, ExplainJobResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExplainerService_ExplainJobClient = grpc.ServerStreamingClient[ExplainJobResponse]
+
 // ExplainerServiceServer is the server API for ExplainerService service.
 // All implementations must embed UnimplementedExplainerServiceServer
 // for forward compatibility.
@@ -92,6 +119,13 @@ type ExplainerServiceServer interface {
 	// job id. Closing the send side lets running jobs finish; cancelling the
 	// RPC stops them all.
 	ExplainStream(grpc.BidiStreamingServer[ExplainStreamRequest, ExplainStreamResponse]) error
+	// ExplainJob runs one job, as Explain does, and streams its progress,
+	// partial results and final result; a failed job ends the stream with its
+	// status. It is for clients that cannot open a bidirectional stream, such
+	// as HTTP/1.1 clients of the JSON API (Connect streaming) and browsers.
+	// Cancelling the call (or closing the connection) stops the job. A data
+	// set cannot arrive in chunks here: send it in the request.
+	ExplainJob(*ExplainJobRequest, grpc.ServerStreamingServer[ExplainJobResponse]) error
 	mustEmbedUnimplementedExplainerServiceServer()
 }
 
@@ -107,6 +141,9 @@ func (UnimplementedExplainerServiceServer) Explain(context.Context, *ExplainRequ
 }
 func (UnimplementedExplainerServiceServer) ExplainStream(grpc.BidiStreamingServer[ExplainStreamRequest, ExplainStreamResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExplainStream not implemented")
+}
+func (UnimplementedExplainerServiceServer) ExplainJob(*ExplainJobRequest, grpc.ServerStreamingServer[ExplainJobResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExplainJob not implemented")
 }
 func (UnimplementedExplainerServiceServer) mustEmbedUnimplementedExplainerServiceServer() {}
 func (UnimplementedExplainerServiceServer) testEmbeddedByValue()                          {}
@@ -154,6 +191,17 @@ func _ExplainerService_ExplainStream_Handler(srv interface{}, stream grpc.Server
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExplainerService_ExplainStreamServer = grpc.BidiStreamingServer[ExplainStreamRequest, ExplainStreamResponse]
 
+func _ExplainerService_ExplainJob_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExplainJobRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ExplainerServiceServer).ExplainJob(m, &grpc.GenericServerStream[ExplainJobRequest, ExplainJobResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExplainerService_ExplainJobServer = grpc.ServerStreamingServer[ExplainJobResponse]
+
 // ExplainerService_ServiceDesc is the grpc.ServiceDesc for ExplainerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -172,6 +220,11 @@ var ExplainerService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _ExplainerService_ExplainStream_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "ExplainJob",
+			Handler:       _ExplainerService_ExplainJob_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "explainer/v1/explainer.proto",

@@ -168,6 +168,22 @@ class EvaluationReport(_message.Message):
     stability: Stability
     def __init__(self, stability: _Optional[_Union[Stability, _Mapping]] = ..., curves: _Optional[_Iterable[_Union[FidelityCurves, _Mapping]]] = ..., model_calls: _Optional[int] = ..., num_samples: _Optional[int] = ...) -> None: ...
 
+class ExplainJobRequest(_message.Message):
+    __slots__ = ["request"]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ExplainRequest
+    def __init__(self, request: _Optional[_Union[ExplainRequest, _Mapping]] = ...) -> None: ...
+
+class ExplainJobResponse(_message.Message):
+    __slots__ = ["partial", "progress", "result"]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    partial: Explanation
+    progress: Progress
+    result: Explanation
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., partial: _Optional[_Union[Explanation, _Mapping]] = ..., result: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
+
 class ExplainRequest(_message.Message):
     __slots__ = ["auto_sampling", "evaluation", "instance", "kernel_shap", "lime", "lime_image", "lime_text", "model", "occlusion", "permutation", "sensitivity"]
     AUTO_SAMPLING_FIELD_NUMBER: _ClassVar[int]

@@ -27,6 +27,11 @@ class ExplainerServiceStub(object):
                 request_serializer=explainer_dot_v1_dot_explainer__pb2.ExplainStreamRequest.SerializeToString,
                 response_deserializer=explainer_dot_v1_dot_explainer__pb2.ExplainStreamResponse.FromString,
                 )
+        self.ExplainJob = channel.unary_stream(
+                '/explainer.v1.ExplainerService/ExplainJob',
+                request_serializer=explainer_dot_v1_dot_explainer__pb2.ExplainJobRequest.SerializeToString,
+                response_deserializer=explainer_dot_v1_dot_explainer__pb2.ExplainJobResponse.FromString,
+                )
 
 
 class ExplainerServiceServicer(object):
@@ -53,6 +58,18 @@ class ExplainerServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainJob(self, request, context):
+        """ExplainJob runs one job, as Explain does, and streams its progress,
+        partial results and final result; a failed job ends the stream with its
+        status. It is for clients that cannot open a bidirectional stream, such
+        as HTTP/1.1 clients of the JSON API (Connect streaming) and browsers.
+        Cancelling the call (or closing the connection) stops the job. A data
+        set cannot arrive in chunks here: send it in the request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExplainerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -65,6 +82,11 @@ def add_ExplainerServiceServicer_to_server(servicer, server):
                     servicer.ExplainStream,
                     request_deserializer=explainer_dot_v1_dot_explainer__pb2.ExplainStreamRequest.FromString,
                     response_serializer=explainer_dot_v1_dot_explainer__pb2.ExplainStreamResponse.SerializeToString,
+            ),
+            'ExplainJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExplainJob,
+                    request_deserializer=explainer_dot_v1_dot_explainer__pb2.ExplainJobRequest.FromString,
+                    response_serializer=explainer_dot_v1_dot_explainer__pb2.ExplainJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -110,5 +132,22 @@ class ExplainerService(object):
         return grpc.experimental.stream_stream(request_iterator, target, '/explainer.v1.ExplainerService/ExplainStream',
             explainer_dot_v1_dot_explainer__pb2.ExplainStreamRequest.SerializeToString,
             explainer_dot_v1_dot_explainer__pb2.ExplainStreamResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ExplainJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/explainer.v1.ExplainerService/ExplainJob',
+            explainer_dot_v1_dot_explainer__pb2.ExplainJobRequest.SerializeToString,
+            explainer_dot_v1_dot_explainer__pb2.ExplainJobResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
