@@ -86,7 +86,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) the sidecar serves TLS with; reloaded when the file changes. Without it the sidecar listens in plaintext")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of -tls-cert; reloaded when the file changes")
 	fs.StringVar(&c.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it (mutual TLS); needs -tls-cert")
-	fs.StringVar(&c.authTokens, "auth-tokens", "", "file of accepted bearer tokens, one per line (# comments); every RPC but grpc.health.v1.Health needs one (reflection too); re-read when the file changes")
+	fs.StringVar(&c.authTokens, "auth-tokens", "", "file of accepted bearer tokens, one per line (# comments); every RPC but grpc.health.v1.Health needs one (reflection too); re-read when the file changes; emptied or deleted, it accepts no token")
 	fs.StringVar(&c.predictorCA, "predictor-ca", "", "PEM CA bundle that verifies the model server (default: the system's roots)")
 	fs.StringVar(&c.predictorCert, "predictor-cert", "", "PEM client certificate presented to the model server (mutual TLS); with -predictor-key")
 	fs.StringVar(&c.predictorKey, "predictor-key", "", "PEM private key of -predictor-cert")
