@@ -31,17 +31,13 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 		sent <- err
 	}()
 
-	// streamJob is a running job as the receive loop sees it.
-	type streamJob struct {
-		cancel context.CancelFunc
-		data   chan *explainerv1.DataChunk // nil unless the job streams its data
-		done   chan struct{}               // closed when the job's goroutine ends
-		last   bool                        // the chunk with last set was forwarded
-	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
-		jobs = map[string]*streamJob{}
+		jobs = map[string]*streamedJob{}
+		// quiet holds the ids whose stray data chunks are dropped without
+		// an answer (guarded by mu).
+		quiet = newIDSet(maxQuietJobIDs)
 	)
 	// endData tells jobs still waiting for data that no more will come.
 	endData := func() {
@@ -95,7 +91,9 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			_, running := jobs[id]
 			mu.Unlock()
 			if running {
-				out.final(id, jobError(invalidArgument("start.job_id: job %q is already running on this stream", id)))
+				// Not the running job's end: ALREADY_EXISTS refuses this
+				// start only (see JobError in the proto).
+				out.final(id, jobError(status.Errorf(codes.AlreadyExists, "start.job_id: job %q is already running on this stream: this start is refused and the running job goes on; pick an id unique among the stream's running jobs", id)))
 				continue
 			}
 			// A job whose data arrives on the stream is admitted at once or
@@ -110,7 +108,7 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 				}
 			}
 			jctx, jcancel := context.WithCancel(ctx)
-			j := &streamJob{cancel: jcancel, done: make(chan struct{})}
+			j := &streamedJob{cancel: jcancel, done: make(chan struct{})}
 			if streamsData(k.Start.GetRequest()) {
 				j.data = make(chan *explainerv1.DataChunk, 4)
 			}
@@ -138,6 +136,13 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 				}()
 				mu.Lock()
 				delete(jobs, id)
+				if j.data != nil && !j.last {
+					// Chunks the client sent before it learnt of the end.
+					quiet.add(id)
+				}
+				if j.endErr != nil {
+					exp, err = nil, j.endErr
+				}
 				mu.Unlock()
 				jcancel()
 				if err != nil {
@@ -153,15 +158,33 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			}
 			mu.Unlock()
 		case *explainerv1.ExplainStreamRequest_Data:
-			// Chunks for unknown jobs, for jobs that do not stream data or
-			// after the last chunk are ignored.
+			// See DataChunk in the proto for what answers a chunk that no
+			// job takes.
+			id := k.Data.GetJobId()
 			mu.Lock()
-			j, ok := jobs[k.Data.GetJobId()]
-			forward := ok && j.data != nil && !j.last
-			if forward && k.Data.GetLast() {
-				j.last = true
+			j, running := jobs[id]
+			forward, answer := false, false
+			switch {
+			case !running:
+				answer = !quiet.has(id)
+				if answer {
+					quiet.add(id) // one answer per id
+				}
+			case j.data == nil:
+				j.end(invalidArgument("data chunk for job %q, which does not stream its data: set streamed in its permutation or sensitivity options to send DataChunk messages", id))
+			case j.last:
+				j.end(invalidArgument("data chunk for job %q after its chunk with last set: the data set is ambiguous, so the job ends", id))
+			default:
+				forward = true
+				j.last = k.Data.GetLast()
 			}
 			mu.Unlock()
+			if answer {
+				if n := out.backlog(); n >= MaxUndeliveredEvents {
+					return finish(status.Errorf(codes.ResourceExhausted, "%d job results are waiting to be read (limit %d): read the stream", n, MaxUndeliveredEvents))
+				}
+				out.final(id, jobError(status.Errorf(codes.FailedPrecondition, "data chunk for job %q: no job with this id is running on this stream; send StartJob before the job's data", id)))
+			}
 			if forward {
 				select {
 				case j.data <- k.Data:
@@ -172,6 +195,54 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			return finish(status.Error(codes.InvalidArgument, "stream request: start or cancel must be set"))
 		}
 	}
+}
+
+// streamedJob is a running job as ExplainStream's receive loop sees it. The
+// fields after done are guarded by the stream's mutex.
+type streamedJob struct {
+	cancel context.CancelFunc
+	data   chan *explainerv1.DataChunk // nil unless the job streams its data
+	done   chan struct{}               // closed when the job's goroutine ends
+	last   bool                        // the chunk with last set was forwarded
+	// endErr, once set, is the job's outcome: the stream ended the job
+	// (it cannot take a chunk it was sent), whatever the job returns.
+	endErr error
+}
+
+// end cancels the job, which then ends with err; the first reason wins.
+func (j *streamedJob) end(err error) {
+	if j.endErr == nil {
+		j.endErr = err
+		j.cancel()
+	}
+}
+
+// maxQuietJobIDs bounds the ids a stream remembers in order to answer a
+// stray data chunk once per id (see DataChunk in the proto).
+const maxQuietJobIDs = 1024
+
+// idSet is a set of at most max ids; adding to a full set forgets the
+// oldest.
+type idSet struct {
+	max   int
+	ids   map[string]struct{}
+	order []string
+}
+
+func newIDSet(max int) *idSet { return &idSet{max: max, ids: map[string]struct{}{}} }
+
+func (s *idSet) has(id string) bool { _, ok := s.ids[id]; return ok }
+
+func (s *idSet) add(id string) {
+	if s.has(id) {
+		return
+	}
+	if len(s.order) == s.max {
+		delete(s.ids, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.ids[id] = struct{}{}
+	s.order = append(s.order, id)
 }
 
 // runRecovered is run for a job goroutine, which the recovery interceptor
