@@ -3,8 +3,11 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -38,6 +41,10 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 		// quiet holds the ids whose stray data chunks are dropped without
 		// an answer (guarded by mu).
 		quiet = newIDSet(maxQuietJobIDs)
+		// delivering is set while the receive loop waits for a job to take
+		// a chunk: meanwhile no job's idle timeout runs out (guarded by mu).
+		delivering bool
+		idle       = dataIdle{mu: &mu, delivering: &delivering, timeout: s.opts.dataIdleTimeout}
 	)
 	// endData tells jobs still waiting for data that no more will come.
 	endData := func() {
@@ -47,6 +54,7 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			if j.data != nil && !j.last {
 				close(j.data)
 				j.last = true
+				j.unwatchData()
 			}
 		}
 	}
@@ -89,11 +97,26 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			}
 			mu.Lock()
 			_, running := jobs[id]
+			held := len(jobs)
 			mu.Unlock()
 			if running {
 				// Not the running job's end: ALREADY_EXISTS refuses this
 				// start only (see JobError in the proto).
 				out.final(id, jobError(status.Errorf(codes.AlreadyExists, "start.job_id: job %q is already running on this stream: this start is refused and the running job goes on; pick an id unique among the stream's running jobs", id)))
+				continue
+			}
+			// A refused job's chunks, already on their way, are dropped.
+			refuse := func(err error) {
+				if streamsData(k.Start.GetRequest()) {
+					mu.Lock()
+					quiet.add(id)
+					mu.Unlock()
+				}
+				out.final(id, jobError(err))
+			}
+			if limit := s.opts.maxJobsPerStream; held >= limit {
+				s.opts.metrics.jobRefused(methodLabel(k.Start.GetRequest()), codes.ResourceExhausted)
+				refuse(status.Errorf(codes.ResourceExhausted, "too many jobs on this stream: %d running or queued (limit %d per stream); wait for one to end, or open another stream", held, limit))
 				continue
 			}
 			// A job whose data arrives on the stream is admitted at once or
@@ -103,7 +126,7 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			var release func()
 			if streamsData(k.Start.GetRequest()) {
 				if release, err = s.admit(); err != nil {
-					out.final(id, jobError(err))
+					refuse(err)
 					continue
 				}
 			}
@@ -114,6 +137,9 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			}
 			mu.Lock()
 			jobs[id] = j
+			if j.data != nil {
+				idle.watch(id, j)
+			}
 			mu.Unlock()
 			wg.Add(1)
 			go func() {
@@ -136,6 +162,7 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 				}()
 				mu.Lock()
 				delete(jobs, id)
+				j.unwatchData()
 				if j.data != nil && !j.last {
 					// Chunks the client sent before it learnt of the end.
 					quiet.add(id)
@@ -167,7 +194,7 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			switch {
 			case !running:
 				answer = !quiet.has(id)
-				if answer {
+				if answer && checkJobID(id) == nil {
 					quiet.add(id) // one answer per id
 				}
 			case j.data == nil:
@@ -177,19 +204,33 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			default:
 				forward = true
 				j.last = k.Data.GetLast()
+				j.unwatchData()
+				delivering = true
 			}
 			mu.Unlock()
 			if answer {
 				if n := out.backlog(); n >= MaxUndeliveredEvents {
 					return finish(status.Errorf(codes.ResourceExhausted, "%d job results are waiting to be read (limit %d): read the stream", n, MaxUndeliveredEvents))
 				}
-				out.final(id, jobError(status.Errorf(codes.FailedPrecondition, "data chunk for job %q: no job with this id is running on this stream; send StartJob before the job's data", id)))
+				what := fmt.Sprintf("data chunk for job %q", id)
+				if checkJobID(id) != nil {
+					what = "data chunk with an empty job id or one longer than " + strconv.Itoa(MaxJobIDLength) + " bytes"
+				}
+				out.final(id, jobError(status.Errorf(codes.FailedPrecondition, "%s: no job with this id is running on this stream; send StartJob before the job's data", what)))
 			}
 			if forward {
+				taken := false
 				select {
 				case j.data <- k.Data:
+					taken = true
 				case <-j.done:
 				}
+				mu.Lock()
+				delivering = false
+				if taken && !j.last && jobs[id] == j {
+					idle.watch(id, j)
+				}
+				mu.Unlock()
 			}
 		default:
 			return finish(status.Error(codes.InvalidArgument, "stream request: start or cancel must be set"))
@@ -205,8 +246,49 @@ type streamedJob struct {
 	done   chan struct{}               // closed when the job's goroutine ends
 	last   bool                        // the chunk with last set was forwarded
 	// endErr, once set, is the job's outcome: the stream ended the job
-	// (it cannot take a chunk it was sent), whatever the job returns.
+	// (it cannot take a chunk it was sent, or waited too long for one),
+	// whatever the job returns.
 	endErr error
+	// idle runs while the job waits for its next data chunk; idleGen tells
+	// a timer that fired after it was stopped or replaced to do nothing.
+	idle    *time.Timer
+	idleGen uint64
+}
+
+// dataIdle fails jobs that wait too long for their next data chunk.
+type dataIdle struct {
+	mu         *sync.Mutex // the stream's
+	delivering *bool
+	timeout    time.Duration
+}
+
+// watch (re)starts job id's data idle timeout; d.mu is held.
+func (d dataIdle) watch(id string, j *streamedJob) {
+	j.unwatchData()
+	gen := j.idleGen
+	j.idle = time.AfterFunc(d.timeout, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		switch {
+		case j.idleGen != gen: // stopped or restarted meanwhile
+		case *d.delivering:
+			// The receive loop is held up handing another job its chunk:
+			// the client is not the one keeping this job waiting.
+			d.watch(id, j)
+		default:
+			j.end(status.Errorf(codes.DeadlineExceeded, "job %q: no data chunk for %v (the data idle timeout): send a job's chunks without pauses, the last with last set", id, d.timeout))
+		}
+	})
+}
+
+// unwatchData stops the job's data idle timeout; the stream's mutex is
+// held.
+func (j *streamedJob) unwatchData() {
+	j.idleGen++
+	if j.idle != nil {
+		j.idle.Stop()
+		j.idle = nil
+	}
 }
 
 // end cancels the job, which then ends with err; the first reason wins.

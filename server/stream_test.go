@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -163,4 +164,73 @@ func TestStreamDataChunkNoJobTakes(t *testing.T) {
 			t.Fatalf("event %v for the chunks of a job that had ended", ev)
 		}
 	})
+}
+
+// TestStreamCannotHoldEverySlot: one stream starting streamed jobs that
+// send one chunk and never the last holds at most its per-stream limit of
+// jobs, and those fail once they wait longer than the data idle timeout
+// for their next chunk, freeing their slots; meanwhile, and after, other
+// clients' jobs run.
+func TestStreamCannotHoldEverySlot(t *testing.T) {
+	_, newClient := predictV1Model(t, nil)
+	sc := startSidecar(t, newClient, WithMaxConcurrentJobs(3), WithMaxJobsPerStream(2), WithDataIdleTimeout(100*time.Millisecond))
+	rows, targets := permutationData(50)
+	c := openStream(t, sc)
+	for _, id := range []string{"a", "b", "c", "d"} {
+		c.send(startJob(id, permutationRequest(nil, nil, true)), dataChunk(id, rows[:10], targets[:10], false))
+	}
+	// c and d are refused at once, in order; a and b end when their data
+	// stops coming.
+	wantError(t, c.next(), "c", codes.ResourceExhausted, "too many jobs on this stream", "limit 2 per stream")
+	wantError(t, c.next(), "d", codes.ResourceExhausted, "limit 2 per stream")
+	// Another client is served while the stream holds its two jobs.
+	if _, err := sc.client.Explain(context.Background(), limeRequest(testInstance, func(o *explainerv1.LimeOptions) { o.NumSamples = 100 })); err != nil {
+		t.Fatalf("another client's job while the stream holds its limit: %v", err)
+	}
+	ended := map[string]bool{}
+	for range 2 {
+		ev := c.next()
+		wantError(t, ev, ev.GetJobId(), codes.DeadlineExceeded, "no data chunk for 100ms", "data idle timeout", "last set")
+		ended[ev.GetJobId()] = true
+	}
+	if !ended["a"] || !ended["b"] {
+		t.Fatalf("jobs ended by the idle timeout: %v, want a and b", ended)
+	}
+	// Their slots are free: the stream's next job runs.
+	c.send(startJob("e", permutationRequest(rows, targets, false)))
+	wantResult(t, c.next(), "e")
+	c.closeSend()
+	if ev := c.next(); ev != nil {
+		t.Fatalf("event %v after the last job's end", ev)
+	}
+	if n := len(sc.srv.slots); n != 0 {
+		t.Errorf("%d job slots still held after every job ended", n)
+	}
+}
+
+// TestStreamDataIdleTimeoutRestartsOnEachChunk: the idle timeout bounds
+// the wait for the next chunk, not the whole upload: a job whose chunks
+// keep coming is not failed by it, however long the upload takes.
+func TestStreamDataIdleTimeoutRestartsOnEachChunk(t *testing.T) {
+	_, newClient := predictV1Model(t, nil)
+	// The idle timeout is far longer than one round trip on the stream; the
+	// upload lasts twice the idle timeout.
+	const idle = time.Second
+	sc := startSidecar(t, newClient, WithDataIdleTimeout(idle))
+	rows, targets := permutationData(60)
+	c := openStream(t, sc)
+	c.send(startJob("p", permutationRequest(nil, nil, true)))
+	start := time.Now()
+	for i := 0; time.Since(start) < 2*idle; i++ {
+		// A chunk for an unknown id is answered: its answer says that the
+		// chunk of the job before it was handed over.
+		r, ping := i%len(rows), fmt.Sprintf("ping-%d", i)
+		c.send(dataChunk("p", rows[r:r+1], targets[r:r+1], false), dataChunk(ping, nil, nil, false))
+		if ev := c.next(); ev.GetJobId() != ping {
+			t.Fatalf("event %v while the job's chunks kept coming, want the answer to %s", ev, ping)
+		}
+	}
+	c.send(dataChunk("p", rows, targets, true))
+	c.closeSend()
+	wantResult(t, c.next(), "p")
 }

@@ -42,6 +42,8 @@ type serveConfig struct {
 	drainTimeout      time.Duration
 	plaintext         bool
 	maxQueuedJobs     int
+	maxJobsPerStream  int
+	dataIdleTimeout   time.Duration
 	metricsListen     string
 	// metricsLis, when set, serves /metrics (serve opens it from
 	// --metrics-listen; tests set it).
@@ -72,6 +74,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.inFlight, "in-flight", server.DefaultInFlight, "batches of one job in flight at once")
 	fs.IntVar(&c.maxConcurrentJobs, "max-concurrent-jobs", server.DefaultMaxConcurrentJobs, "jobs running at once; more wait in the queue")
 	fs.IntVar(&c.maxQueuedJobs, "max-queued-jobs", 2*server.DefaultMaxConcurrentJobs, "jobs waiting for a slot, first come first served; more are refused with RESOURCE_EXHAUSTED (jobs whose data is streamed never wait)")
+	fs.IntVar(&c.maxJobsPerStream, "max-jobs-per-stream", server.DefaultMaxJobsPerStream, "jobs one ExplainStream holds at once, running or queued; more are refused with RESOURCE_EXHAUSTED")
+	fs.DurationVar(&c.dataIdleTimeout, "data-idle-timeout", server.DefaultDataIdleTimeout, "a job whose data is streamed fails with DEADLINE_EXCEEDED when it waits longer than this for its next chunk")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "address of the Prometheus /metrics HTTP endpoint, e.g. 127.0.0.1:9090; empty = off")
 	fs.StringVar(&c.healthListen, "health-listen", "", "address of a plaintext gRPC port serving only grpc.health.v1.Health, for probes that cannot speak TLS (the kubelet's grpc probes) when -tls-cert is set; empty = off")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", server.DefaultJobTimeout, "deadline of a job whose client set none")
@@ -232,6 +236,8 @@ func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc,
 		server.WithInFlight(cfg.inFlight),
 		server.WithMaxConcurrentJobs(cfg.maxConcurrentJobs),
 		server.WithMaxQueuedJobs(cfg.maxQueuedJobs),
+		server.WithMaxJobsPerStream(cfg.maxJobsPerStream),
+		server.WithDataIdleTimeout(cfg.dataIdleTimeout),
 		server.WithJobTimeout(cfg.jobTimeout),
 		server.WithLogger(log),
 		server.WithMetrics(metrics),

@@ -3985,7 +3985,10 @@ func (*ExplainStreamRequest_Data) isExplainStreamRequest_Kind() {}
 
 // DataChunk carries rows of a job's streamed data set (permutation
 // importance, sensitivity): send any number after StartJob, the last with
-// last set. Each chunk holds whole rows, at most 16 MiB.
+// last set. Each chunk holds whole rows, at most 16 MiB. The job fails with
+// DEADLINE_EXCEEDED when it waits longer than the sidecar's data idle
+// timeout (`explainer serve --data-idle-timeout`, default 30 s) for its
+// next chunk.
 //
 // A chunk no job can take is answered, never dropped in silence:
 //   - for a running job that does not stream its data, or after its chunk
@@ -3994,8 +3997,9 @@ func (*ExplainStreamRequest_Data) isExplainStreamRequest_Kind() {}
 //   - for a job id with no running job on the stream, a JobError
 //     FAILED_PRECONDITION naming the id answers the first such chunk of that
 //     id; later ones are dropped. Chunks for a job that ended before its last
-//     chunk (it failed or was cancelled while the client was sending) are
-//     dropped without an answer: the job's own final event said why.
+//     chunk (it was refused, failed or was cancelled while the client was
+//     sending) are dropped without an answer: the job's own final event said
+//     why.
 type DataChunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job the rows belong to.
@@ -4388,6 +4392,14 @@ type JobError struct {
 	// 6 ALREADY_EXISTS: the StartJob reused the id of a running job; that
 	//
 	//	start is refused and the running job goes on (it is not over);
+	//
+	// 8 RESOURCE_EXHAUSTED: also past the per-stream job limit
+	//
+	//	(`explainer serve --max-jobs-per-stream`, default 8);
+	//
+	// 4 DEADLINE_EXCEEDED: also a job that waited for its next DataChunk
+	//
+	//	longer than the data idle timeout;
 	//
 	// 9 FAILED_PRECONDITION: also a DataChunk for a job id with no running
 	//
