@@ -17,12 +17,37 @@ import (
 
 // ExplainStream runs the jobs a client starts on the stream. Each job runs
 // in its own goroutine; one sender goroutine writes to the stream, since a
-// gRPC stream's Send is not safe for concurrent use. When the client closes
-// its send side, the running jobs finish and the stream ends; when the RPC
-// is cancelled, every job is cancelled and no goroutine outlives the call.
+// gRPC stream's Send is not safe for concurrent use, and one receiver
+// goroutine reads it, so that the handler also sees the server shut down.
+// When the client closes its send side, the running jobs finish and the
+// stream ends; when the RPC is cancelled, every job is cancelled and no
+// goroutine outlives the call; once the server shuts down (Shutdown), the
+// stream ends with UNAVAILABLE "server shutting down" as soon as it holds
+// no job and their events are sent.
 func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStreamServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+
+	// The receiver hands over one message at a time, so the client's
+	// flow control still holds it back while a job's chunk waits.
+	type received struct {
+		msg *explainerv1.ExplainStreamRequest
+		err error
+	}
+	msgs := make(chan received)
+	go func() {
+		for {
+			msg, err := stream.Recv()
+			select {
+			case msgs <- received{msg, err}:
+			case <-ctx.Done(): // the handler has returned or is returning
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 
 	out := newOutbox()
 	sent := make(chan error, 1)
@@ -58,6 +83,16 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			}
 		}
 	}
+	// end waits for the jobs, sends everything queued and ends the stream
+	// with st (nil: OK).
+	end := func(st error) error {
+		wg.Wait()
+		out.close()
+		if sendErr := <-sent; sendErr != nil && !errors.Is(sendErr, context.Canceled) {
+			return sendErr
+		}
+		return st
+	}
 	finish := func(err error) error {
 		if err != nil {
 			// Stop the jobs, but do not wait for the sender: it may be
@@ -67,22 +102,44 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			wg.Wait()
 			return err
 		}
-		wg.Wait()
-		out.close()
-		if sendErr := <-sent; sendErr != nil && !errors.Is(sendErr, context.Canceled) {
-			return sendErr
-		}
-		return nil
+		return end(nil)
 	}
+	// ended is signalled when a job leaves jobs: a stream of a server
+	// shutting down ends with its last job.
+	ended := make(chan struct{}, 1)
+	noJobs := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(jobs) == 0
+	}
+	stopping := s.stopping
 
 	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			endData()
-			return finish(nil)
-		}
-		if err != nil {
-			return finish(err)
+		var msg *explainerv1.ExplainStreamRequest
+		select {
+		case r := <-msgs:
+			if errors.Is(r.err, io.EOF) {
+				endData()
+				return finish(nil)
+			}
+			if r.err != nil {
+				return finish(r.err)
+			}
+			msg = r.msg
+		case <-stopping:
+			stopping = nil // from now on, look again as each job ends
+			if noJobs() {
+				return end(errShuttingDown)
+			}
+			continue
+		case <-ended:
+			if stopping == nil && noJobs() {
+				return end(errShuttingDown)
+			}
+			continue
+		case <-ctx.Done():
+			// The sender failed (the client is gone) or the RPC ended.
+			return finish(status.FromContextError(ctx.Err()).Err())
 		}
 		switch k := msg.GetKind().(type) {
 		case *explainerv1.ExplainStreamRequest_Start:
@@ -125,6 +182,7 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			// Other jobs wait in the queue in their own goroutine.
 			var release func()
 			if streamsData(k.Start.GetRequest()) {
+				var err error
 				if release, err = s.admit(); err != nil {
 					refuse(err)
 					continue
@@ -171,6 +229,10 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 					exp, err = nil, j.endErr
 				}
 				mu.Unlock()
+				select {
+				case ended <- struct{}{}:
+				default:
+				}
 				jcancel()
 				if err != nil {
 					out.final(id, jobError(toStatus(s.opts.logger, err).Err()))

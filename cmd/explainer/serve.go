@@ -148,8 +148,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		lis.Close()
 		return err
 	}
+	metricsAddr := ""
+	if cfg.metricsLis != nil {
+		metricsAddr = cfg.metricsLis.Addr().String()
+	}
 	log.Info("explainer serving", "listen", lis.Addr().String(), "predictor", cfg.target, "protocol", cfg.protocol, "model", cfg.model,
-		"tls", cfg.tlsCert != "", "mtls", cfg.tlsClientCA != "", "auth", cfg.authTokens != "", "predictor_tls", !cfg.plaintext)
+		"tls", cfg.tlsCert != "", "mtls", cfg.tlsClientCA != "", "auth", cfg.authTokens != "", "predictor_tls", !cfg.plaintext,
+		"metrics", metricsAddr)
 	return serveOn(ctx, lis, newClient, &cfg, log)
 }
 
@@ -222,9 +227,20 @@ func (c *serveConfig) clientFunc(conn grpc.ClientConnInterface) (server.ClientFu
 	return nil, fmt.Errorf("unknown --protocol %q: want kserve-v2 or predict-v1", c.protocol)
 }
 
+// Bounds of the steps of a stop after the drain timeout: the cancelled jobs
+// have cancelGrace to end, then the gRPC server has stopGrace to send what
+// remains before its connections are closed. A stop takes at most the
+// drain timeout plus both.
+const (
+	cancelGrace = 2 * time.Second
+	stopGrace   = 3 * time.Second
+)
+
 // serveOn runs the sidecar on lis until ctx ends, then stops gracefully:
-// health NOT_SERVING first, then GracefulStop raced against the drain
-// timeout, then Stop.
+// health NOT_SERVING and new jobs refused while the listener keeps
+// answering; running jobs may finish within the drain timeout; then the
+// jobs still running are cancelled and their UNAVAILABLE "server shutting
+// down" delivered; then GracefulStop, raced against stopGrace, then Stop.
 func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc, cfg *serveConfig, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -281,19 +297,39 @@ func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc,
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "drain_timeout", cfg.drainTimeout)
+	log.Info("shutting down: health NOT_SERVING, new jobs refused, running jobs draining", "drain_timeout", cfg.drainTimeout)
 	srv.Shutdown()
+	if err := drain(srv, cfg.drainTimeout); err != nil {
+		log.Warn("drain timeout: cancelling the jobs still running")
+		srv.CancelJobs()
+		if err := drain(srv, cancelGrace); err != nil {
+			log.Error("jobs still running after their cancellation; stopping anyway", "waited", cancelGrace)
+		}
+	}
+	// Every job has ended and handed its outcome to gRPC; streams end by
+	// themselves once their jobs have. GracefulStop lets the responses
+	// reach the clients; Stop cuts off clients that do not read.
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
+	t := time.NewTimer(stopGrace)
+	defer t.Stop()
 	select {
 	case <-stopped:
-	case <-time.After(cfg.drainTimeout):
-		srv.CancelJobs()
+	case <-t.C:
+		log.Warn("connections still open after the jobs ended; closing them", "waited", stopGrace)
 		gs.Stop()
 		<-stopped
 	}
 	if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}
+	log.Info("stopped")
 	return nil
+}
+
+// drain waits up to d for srv's jobs to end.
+func drain(srv *server.Server, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return srv.Drain(ctx)
 }
