@@ -96,8 +96,8 @@ func (p *process) wait(ctx context.Context) error {
 	}
 }
 
-// logBuffer collects a process's output; ready is closed at the line that
-// says it serves.
+// logBuffer collects a process's output, the last maxLog bytes of it once
+// it serves; ready is closed at the line that says it serves.
 type logBuffer struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
@@ -109,6 +109,9 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf.Write(p)
+	if n := b.buf.Len(); b.serving != "" && n > 2*maxLog {
+		b.buf.Next(n - maxLog)
+	}
 	if b.serving == "" {
 		for line := range strings.Lines(b.buf.String()) {
 			if strings.Contains(line, `msg="explainer serving"`) && strings.HasSuffix(line, "\n") {
@@ -120,6 +123,9 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// maxLog is how much of a process's log a logBuffer keeps.
+const maxLog = 1 << 20
 
 func (b *logBuffer) String() string {
 	b.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -243,7 +244,11 @@ const (
 // down" delivered; then GracefulStop, raced against stopGrace, then Stop.
 func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc, cfg *serveConfig, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// go_gc_heap_live_bytes, the heap live after the last GC, besides the
+	// default go_memstats_*: what a leak makes grow.
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(reg)
 	srv := server.New(newClient,
 		server.WithDefaultModel(cfg.model),
