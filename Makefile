@@ -9,7 +9,7 @@ PROTOC_GEN_GO_VERSION  := v1.36.12
 PROTOC_GEN_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION    := v0.8.2
 
-.PHONY: all build test race lint generate check-generated breaking baseline demo bench tools python-stubs python-smoke
+.PHONY: all build test race lint generate check-generated breaking baseline demo bench soak tools python-stubs python-smoke
 
 all: build test lint
 
@@ -62,6 +62,14 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## soak: the built sidecar under concurrent streams, cancellations and
+## model server restarts for SOAK_DURATION, then SIGTERM (build tag soak:
+## not part of `make test`). SOAK_DURATION=30s for a short run; SOAK_RACE=1
+## builds the sidecar with the race detector.
+SOAK_DURATION ?= 3m
+soak:
+	SOAK_RACE=$(SOAK_RACE) $(GO) test -tags soak -run '^TestSoak$$' -count=1 -v -timeout 30m ./cmd/explainer -soak.duration $(SOAK_DURATION)
 
 ## tools: install the pinned code generators and linters.
 tools:

@@ -50,7 +50,9 @@ func TestJSONGivesTheNumbersOfGRPC(t *testing.T) {
 				t.Fatalf("HTTP %d: %s", code, body)
 			}
 			got := decodeExplanation(t, body)
-			if !proto.Equal(withoutElapsed(got), withoutElapsed(want.GetExplanation())) {
+			// Sensitivity and permutation keep two evaluations in flight,
+			// whose rows the scheduler packs as they come: the calls vary.
+			if !proto.Equal(withoutCalls(got), withoutCalls(want.GetExplanation())) {
 				t.Errorf("JSON:\n%v\ngRPC:\n%v", got, want.GetExplanation())
 			}
 			if len(got.GetLabels()) == 0 && len(got.GetMaps()) == 0 {

@@ -241,15 +241,21 @@ func TestBatcherPredictTextCancel(t *testing.T) {
 	s := serve(t, fake)
 	b := predictor.NewBatcher(predictor.NewPredictV1(s.Conn, ""), predictor.WithMaxBatchSize(2), predictor.WithInFlight(3))
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(30*time.Millisecond, cancel)
+	// Cancel once the in-flight cap is reached: 3 calls hang at the fake.
+	go func() {
+		if fake.Await(ctx, func() bool { return fake.InFlight() == 3 }) == nil {
+			cancel()
+		}
+	}()
 	_, err := b.PredictText(ctx, manyTexts(20))
+	cancel()
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	if b.Calls() != 3 {
 		t.Errorf("%d batches sent, want 3 (the in-flight cap)", b.Calls())
 	}
-	waitFor(t, func() bool { return fake.Cancelled() == 3 }, "the fake sees 3 calls cancelled")
+	waitFor(t, fake, func() bool { return fake.Cancelled() == 3 }, "the fake sees 3 calls cancelled")
 
 	done, stop := context.WithCancel(context.Background())
 	stop()

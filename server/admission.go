@@ -18,6 +18,9 @@ import (
 // A slot is a token in slots; a released slot is handed straight to the
 // oldest waiter, so a job arriving later cannot overtake the queue. Every
 // change to slots and to the queue happens under mu.
+//
+// Once closed (the server shuts down) it admits no job, and idle tells when
+// the last running or queued job has gone.
 type admission struct {
 	slots     chan struct{} // one token per running job; cap is the limit
 	maxQueued int
@@ -25,6 +28,10 @@ type admission struct {
 
 	mu      sync.Mutex
 	waiters list.List // of *waiter, oldest first
+	closed  bool
+	// drained is closed once the admission is closed and no job runs or
+	// waits; nil until idle is first called.
+	drained chan struct{}
 }
 
 // waiter is a job in the queue. granted is closed once a slot has been
@@ -56,6 +63,10 @@ func (a *admission) tryAcquire() bool {
 // On success the returned release must be called exactly once.
 func (a *admission) acquire(ctx context.Context, stop <-chan struct{}, wait bool) (release func(), err error) {
 	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil, errShuttingDown
+	}
 	if a.tryAcquire() {
 		a.gaugesLocked()
 		a.mu.Unlock()
@@ -87,6 +98,7 @@ func (a *admission) acquire(ctx context.Context, stop <-chan struct{}, wait bool
 	} else {
 		a.waiters.Remove(el)
 		a.gaugesLocked()
+		a.checkDrainedLocked()
 		a.mu.Unlock()
 	}
 	switch {
@@ -117,6 +129,40 @@ func (a *admission) release() {
 		<-a.slots
 	}
 	a.gaugesLocked()
+	a.checkDrainedLocked()
+}
+
+// close makes acquire refuse every job with UNAVAILABLE "server shutting
+// down"; jobs running or queued go on.
+func (a *admission) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = true
+	a.checkDrainedLocked()
+}
+
+// idle returns a channel closed once the admission is closed and no job
+// runs or waits for a slot.
+func (a *admission) idle() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.drained == nil {
+		a.drained = make(chan struct{})
+		a.checkDrainedLocked()
+	}
+	return a.drained
+}
+
+// checkDrainedLocked closes drained when it is due; mu is held.
+func (a *admission) checkDrainedLocked() {
+	if a.drained == nil || !a.closed || len(a.slots) > 0 || a.waiters.Len() > 0 {
+		return
+	}
+	select {
+	case <-a.drained:
+	default:
+		close(a.drained)
+	}
 }
 
 func (a *admission) refusal() error {
@@ -143,10 +189,6 @@ func (s *Server) admitWait(ctx context.Context, method string) (release func(), 
 }
 
 func (s *Server) admitJob(ctx context.Context, method string, wait bool) (release func(), err error) {
-	if s.shuttingDown.Load() {
-		s.opts.metrics.jobRefused(method, codes.Unavailable)
-		return nil, errShuttingDown
-	}
 	release, err = s.admission.acquire(ctx, s.jobs.Done(), wait)
 	if err != nil {
 		s.opts.metrics.jobRefused(method, status.Code(err))

@@ -110,8 +110,10 @@ const TokenFileCheckInterval = 2 * time.Second
 // TokenFile accepts the tokens listed in a file, one per line (surrounding
 // white space trimmed; blank lines and lines starting with '#' ignored). The
 // file is re-read when its modification time or size changes, checked at
-// most every TokenFileCheckInterval; a file that cannot be read or holds no
-// token on reload is logged and the previous tokens stay in force.
+// most every TokenFileCheckInterval. It fails closed: a file that is
+// deleted, cannot be read, lists no token or is malformed on reload is
+// logged and accepts no token, so every call is UNAUTHENTICATED until the
+// file lists tokens again (removing every token revokes them all).
 type TokenFile struct {
 	path string
 	log  *slog.Logger
@@ -145,16 +147,45 @@ func (f *TokenFile) Valid(token string) bool {
 	f.mu.Lock()
 	if time.Since(f.checked) >= TokenFileCheckInterval {
 		f.checked = time.Now()
-		if fi, err := os.Stat(f.path); err == nil && (!fi.ModTime().Equal(f.mod) || fi.Size() != f.size) {
-			if err := f.reload(); err != nil {
-				f.log.Error("auth: token file reload failed; keeping the previous tokens", "err", err)
-			}
-		}
+		f.check()
 	}
 	set := f.set
 	f.mu.Unlock()
 	return set.valid(token)
 }
+
+// check reloads the file if it changed since the last load, and fails
+// closed when it cannot; f.mu is held.
+func (f *TokenFile) check() {
+	fi, err := os.Stat(f.path)
+	if err == nil && fi.ModTime().Equal(f.mod) && fi.Size() == f.size {
+		return
+	}
+	if err == nil {
+		closed := f.set == nil
+		if err = f.reload(); err == nil {
+			if closed {
+				f.log.Info("auth: token file lists tokens again", "tokens", len(f.set))
+			}
+			return
+		}
+	}
+	if f.set != nil {
+		f.log.Error("auth: token file reload failed: refusing every call with UNAUTHENTICATED until it lists tokens again", "err", err)
+	}
+	f.set = nil
+	if !errors.As(err, new(tokenContentError)) {
+		// Deleted or unreadable: whatever file appears next is read.
+		f.mod, f.size = time.Time{}, -1
+	}
+}
+
+// tokenContentError is a token file that was read but lists no usable
+// token.
+type tokenContentError struct{ err error }
+
+func (e tokenContentError) Error() string { return e.err.Error() }
+func (e tokenContentError) Unwrap() error { return e.err }
 
 // reload reads the file; f.mu must be held (or f not yet shared).
 func (f *TokenFile) reload() error {
@@ -162,7 +193,7 @@ func (f *TokenFile) reload() error {
 	if err != nil {
 		return fmt.Errorf("server: token file: %w", err)
 	}
-	// Remember the stamp even on failure, so a bad file is logged once.
+	// Remember the stamp even on failure, so a bad file is read once.
 	f.mod, f.size = fi.ModTime(), fi.Size()
 	raw, err := os.ReadFile(f.path)
 	if err != nil {
@@ -170,7 +201,7 @@ func (f *TokenFile) reload() error {
 	}
 	tokens, err := parseTokens(raw)
 	if err != nil {
-		return fmt.Errorf("server: token file %s: %w", f.path, err)
+		return fmt.Errorf("server: token file %s: %w", f.path, tokenContentError{err})
 	}
 	f.set = newTokenSet(tokens)
 	return nil

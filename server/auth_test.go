@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,13 +148,6 @@ func TestTokenFile(t *testing.T) {
 	if !f.Valid("gamma") || f.Valid("alpha") {
 		t.Fatal("the changed file was not reloaded")
 	}
-	// A file that lists no token keeps the previous ones.
-	write("# all gone\n")
-	expire()
-	if !f.Valid("gamma") {
-		t.Fatal("an empty file on reload dropped the previous tokens")
-	}
-
 	tests := []struct {
 		name, content, want string
 	}{
@@ -178,3 +173,75 @@ func TestTokenFile(t *testing.T) {
 		t.Fatal("a missing file loaded")
 	}
 }
+
+// TestTokenFileFailsClosed: a token file that is emptied, deleted or
+// malformed after start accepts no token (every call UNAUTHENTICATED) and
+// says so in the log once; a file that lists tokens again is used again.
+func TestTokenFileFailsClosed(t *testing.T) {
+	tests := []struct {
+		name  string
+		spoil func(t *testing.T, path string)
+	}{
+		{"emptied", func(t *testing.T, path string) { writeFile(t, path, "") }},
+		{"only comments", func(t *testing.T, path string) { writeFile(t, path, "# all gone\n") }},
+		{"malformed", func(t *testing.T, path string) { writeFile(t, path, "alpha beta\n") }},
+		{"deleted", func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "tokens")
+			writeFile(t, path, "alpha\n")
+			var logs strings.Builder
+			f, err := LoadTokenFile(path, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			expire := func() {
+				f.mu.Lock()
+				f.checked = time.Time{}
+				f.mu.Unlock()
+			}
+			tt.spoil(t, path)
+			for range 3 {
+				expire()
+				if f.Valid("alpha") {
+					t.Fatal("the old token is still accepted")
+				}
+			}
+			if n := strings.Count(logs.String(), "refusing every call"); n != 1 {
+				t.Errorf("%d log lines about refusing every call, want 1:\n%s", n, logs.String())
+			}
+			if strings.Contains(logs.String(), "alpha beta") {
+				t.Errorf("the log echoes the file's content:\n%s", logs.String())
+			}
+			writeFile(t, path, "gamma\n")
+			expire()
+			if !f.Valid("gamma") || f.Valid("alpha") {
+				t.Fatal("a file listing tokens again was not used")
+			}
+			if !strings.Contains(logs.String(), "lists tokens again") {
+				t.Errorf("no log line when the tokens came back:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// writeFile writes content to path with a modification time unlike the
+// previous one's, so that a reload sees the change even on file systems
+// with coarse timestamps.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next := time.Now().Add(time.Duration(writes.Add(1)) * time.Second)
+	if err := os.Chtimes(path, next, next); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var writes atomic.Int64

@@ -142,7 +142,7 @@ func TestMetricsFailedJobs(t *testing.T) {
 }
 
 func TestMetricsRefusedJob(t *testing.T) {
-	_, newClient := predictV1Model(t, func(p *predictortest.PredictServer) {
+	fake, newClient := predictV1Model(t, func(p *predictortest.PredictServer) {
 		p.Delay = 200 * time.Millisecond
 	})
 	reg := prometheus.NewRegistry()
@@ -154,7 +154,10 @@ func TestMetricsRefusedJob(t *testing.T) {
 		_, err := sc.client.Explain(context.Background(), small)
 		first <- err
 	}()
-	waitFor(t, func() bool { return len(sc.srv.admission.slots) == 1 })
+	// The job calls the model once admitted, its gauge set: no earlier.
+	if err := fake.Await(t.Context(), func() bool { return fake.Calls() > 0 }); err != nil {
+		t.Fatal(err)
+	}
 	if got := testutil.ToFloat64(m.running); got != 1 {
 		t.Errorf("jobs running = %v while one job runs", got)
 	}

@@ -25,6 +25,13 @@ const (
 	MaxSampleValues = 20_000_000
 	// MaxJobIDLength caps a stream job id, in bytes.
 	MaxJobIDLength = 128
+	// DefaultMaxJobsPerStream caps the jobs one ExplainStream holds at once,
+	// running or queued: half the default job slots, so one stream cannot
+	// take every slot.
+	DefaultMaxJobsPerStream = 8
+	// DefaultDataIdleTimeout is how long a job whose data is streamed
+	// waits for its next DataChunk before it fails.
+	DefaultDataIdleTimeout = 30 * time.Second
 	// MaxUndeliveredEvents caps the job results and errors a stream holds
 	// for a client that does not read; progress is coalesced and does not
 	// count. Past it the stream ends with RESOURCE_EXHAUSTED.
@@ -41,6 +48,8 @@ type options struct {
 	maxBatchSize      int
 	maxBatchBytes     int
 	jobTimeout        time.Duration
+	maxJobsPerStream  int
+	dataIdleTimeout   time.Duration
 	logger            *slog.Logger
 	defaults          *requestDefaults
 	classNames        []string
@@ -53,6 +62,8 @@ func defaultOptions() options {
 		deadlineFloor:     DefaultDeadlineFloor,
 		inFlight:          DefaultInFlight,
 		jobTimeout:        DefaultJobTimeout,
+		maxJobsPerStream:  DefaultMaxJobsPerStream,
+		dataIdleTimeout:   DefaultDataIdleTimeout,
 		logger:            slog.New(slog.DiscardHandler),
 	}
 }
@@ -149,6 +160,31 @@ func WithJobTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
 			o.jobTimeout = d
+		}
+	}
+}
+
+// WithMaxJobsPerStream caps the jobs one ExplainStream holds at once,
+// running or waiting for a slot; a start past it gets a JobError
+// RESOURCE_EXHAUSTED naming the limit, and the stream goes on. Default
+// DefaultMaxJobsPerStream; values < 1 are ignored.
+func WithMaxJobsPerStream(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.maxJobsPerStream = n
+		}
+	}
+}
+
+// WithDataIdleTimeout bounds how long a job whose data is streamed
+// (DataChunk messages) waits for its next chunk: past it the job fails with
+// DEADLINE_EXCEEDED and frees its slot. Time the stream spends handing
+// another job its chunks does not count. Default DefaultDataIdleTimeout;
+// values <= 0 are ignored.
+func WithDataIdleTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.dataIdleTimeout = d
 		}
 	}
 }

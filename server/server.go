@@ -3,11 +3,9 @@ package server
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/explainer-sidecar/explainer/predictor"
@@ -29,16 +27,18 @@ type Server struct {
 
 	opts      options
 	newClient ClientFunc
-	health    *health.Server
+	health    *healthServer
 	admission *admission
 
 	mu     sync.Mutex
 	models map[string]*modelEntry
 
 	// jobs is the parent of every job's context: CancelJobs ends it.
-	jobs         context.Context
-	cancelJobs   context.CancelFunc
-	shuttingDown atomic.Bool
+	jobs       context.Context
+	cancelJobs context.CancelFunc
+	// stopping is closed by Shutdown: streams end once their jobs have.
+	stopping     chan struct{}
+	shutdownOnce sync.Once
 }
 
 type modelEntry struct {
@@ -66,9 +66,10 @@ func New(newClient ClientFunc, opts ...Option) *Server {
 	s := &Server{
 		jobs:       jobs,
 		cancelJobs: cancelJobs,
+		stopping:   make(chan struct{}),
 		opts:       o,
 		newClient:  newClient,
-		health:     health.NewServer(),
+		health:     newHealthServer(adm.idle()),
 		admission:  adm,
 		models:     map[string]*modelEntry{},
 	}
@@ -91,18 +92,43 @@ func (s *Server) RegisterHealth(gs *grpc.Server) {
 	healthpb.RegisterHealthServer(gs, s.health)
 }
 
-// Shutdown marks every service NOT_SERVING and refuses new jobs with
-// UNAVAILABLE "server shutting down"; running jobs go on. Call it before
-// stopping the gRPC server so that load balancers stop sending work.
+// Shutdown starts a graceful stop: it marks every service NOT_SERVING and
+// refuses new jobs with UNAVAILABLE "server shutting down"; running and
+// queued jobs go on, and an ExplainStream ends with UNAVAILABLE "server
+// shutting down" once its jobs have ended and their events are sent. The
+// gRPC server keeps serving meanwhile (health included), so that load
+// balancers see NOT_SERVING and clients their jobs' outcomes.
+//
+// The sequence serve uses: Shutdown; Drain with the drain timeout; when it
+// runs out, CancelJobs and Drain again, briefly; then the gRPC server's
+// GracefulStop, raced against a timeout, then Stop. Shutdown may be called
+// more than once.
 func (s *Server) Shutdown() {
-	s.shuttingDown.Store(true)
-	s.health.Shutdown()
+	s.shutdownOnce.Do(func() {
+		s.admission.close()
+		s.health.Shutdown()
+		close(s.stopping)
+	})
 }
 
-// CancelJobs ends every running job with UNAVAILABLE "server shutting
-// down": for when the drain period is over.
+// Drain waits, after Shutdown or CancelJobs, until no job runs or waits
+// for a slot: every job has given its slot back, and its outcome is on its
+// way (a unary call returns it, a stream queues its final event). It
+// returns ctx's error if ctx ends first; before Shutdown it waits for ctx.
+func (s *Server) Drain(ctx context.Context) error {
+	select {
+	case <-s.admission.idle():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// CancelJobs shuts the server down (see Shutdown) and ends every running or
+// queued job with UNAVAILABLE "server shutting down": for when the drain
+// period is over. It does not wait: Drain tells when the jobs have ended.
 func (s *Server) CancelJobs() {
-	s.shuttingDown.Store(true)
+	s.Shutdown()
 	s.cancelJobs()
 }
 

@@ -3,8 +3,11 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -14,12 +17,37 @@ import (
 
 // ExplainStream runs the jobs a client starts on the stream. Each job runs
 // in its own goroutine; one sender goroutine writes to the stream, since a
-// gRPC stream's Send is not safe for concurrent use. When the client closes
-// its send side, the running jobs finish and the stream ends; when the RPC
-// is cancelled, every job is cancelled and no goroutine outlives the call.
+// gRPC stream's Send is not safe for concurrent use, and one receiver
+// goroutine reads it, so that the handler also sees the server shut down.
+// When the client closes its send side, the running jobs finish and the
+// stream ends; when the RPC is cancelled, every job is cancelled and no
+// goroutine outlives the call; once the server shuts down (Shutdown), the
+// stream ends with UNAVAILABLE "server shutting down" as soon as it holds
+// no job and their events are sent.
 func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStreamServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+
+	// The receiver hands over one message at a time, so the client's
+	// flow control still holds it back while a job's chunk waits.
+	type received struct {
+		msg *explainerv1.ExplainStreamRequest
+		err error
+	}
+	msgs := make(chan received)
+	go func() {
+		for {
+			msg, err := stream.Recv()
+			select {
+			case msgs <- received{msg, err}:
+			case <-ctx.Done(): // the handler has returned or is returning
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 
 	out := newOutbox()
 	sent := make(chan error, 1)
@@ -31,17 +59,17 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 		sent <- err
 	}()
 
-	// streamJob is a running job as the receive loop sees it.
-	type streamJob struct {
-		cancel context.CancelFunc
-		data   chan *explainerv1.DataChunk // nil unless the job streams its data
-		done   chan struct{}               // closed when the job's goroutine ends
-		last   bool                        // the chunk with last set was forwarded
-	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
-		jobs = map[string]*streamJob{}
+		jobs = map[string]*streamedJob{}
+		// quiet holds the ids whose stray data chunks are dropped without
+		// an answer (guarded by mu).
+		quiet = newIDSet(maxQuietJobIDs)
+		// delivering is set while the receive loop waits for a job to take
+		// a chunk: meanwhile no job's idle timeout runs out (guarded by mu).
+		delivering bool
+		idle       = dataIdle{mu: &mu, delivering: &delivering, timeout: s.opts.dataIdleTimeout}
 	)
 	// endData tells jobs still waiting for data that no more will come.
 	endData := func() {
@@ -51,8 +79,19 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			if j.data != nil && !j.last {
 				close(j.data)
 				j.last = true
+				j.unwatchData()
 			}
 		}
+	}
+	// end waits for the jobs, sends everything queued and ends the stream
+	// with st (nil: OK).
+	end := func(st error) error {
+		wg.Wait()
+		out.close()
+		if sendErr := <-sent; sendErr != nil && !errors.Is(sendErr, context.Canceled) {
+			return sendErr
+		}
+		return st
 	}
 	finish := func(err error) error {
 		if err != nil {
@@ -63,22 +102,44 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			wg.Wait()
 			return err
 		}
-		wg.Wait()
-		out.close()
-		if sendErr := <-sent; sendErr != nil && !errors.Is(sendErr, context.Canceled) {
-			return sendErr
-		}
-		return nil
+		return end(nil)
 	}
+	// ended is signalled when a job leaves jobs: a stream of a server
+	// shutting down ends with its last job.
+	ended := make(chan struct{}, 1)
+	noJobs := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(jobs) == 0
+	}
+	stopping := s.stopping
 
 	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			endData()
-			return finish(nil)
-		}
-		if err != nil {
-			return finish(err)
+		var msg *explainerv1.ExplainStreamRequest
+		select {
+		case r := <-msgs:
+			if errors.Is(r.err, io.EOF) {
+				endData()
+				return finish(nil)
+			}
+			if r.err != nil {
+				return finish(r.err)
+			}
+			msg = r.msg
+		case <-stopping:
+			stopping = nil // from now on, look again as each job ends
+			if noJobs() {
+				return end(errShuttingDown)
+			}
+			continue
+		case <-ended:
+			if stopping == nil && noJobs() {
+				return end(errShuttingDown)
+			}
+			continue
+		case <-ctx.Done():
+			// The sender failed (the client is gone) or the RPC ended.
+			return finish(status.FromContextError(ctx.Err()).Err())
 		}
 		switch k := msg.GetKind().(type) {
 		case *explainerv1.ExplainStreamRequest_Start:
@@ -94,9 +155,26 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			}
 			mu.Lock()
 			_, running := jobs[id]
+			held := len(jobs)
 			mu.Unlock()
 			if running {
-				out.final(id, jobError(invalidArgument("start.job_id: job %q is already running on this stream", id)))
+				// Not the running job's end: ALREADY_EXISTS refuses this
+				// start only (see JobError in the proto).
+				out.final(id, jobError(status.Errorf(codes.AlreadyExists, "start.job_id: job %q is already running on this stream: this start is refused and the running job goes on; pick an id unique among the stream's running jobs", id)))
+				continue
+			}
+			// A refused job's chunks, already on their way, are dropped.
+			refuse := func(err error) {
+				if streamsData(req) {
+					mu.Lock()
+					quiet.add(id)
+					mu.Unlock()
+				}
+				out.final(id, jobError(err))
+			}
+			if limit := s.opts.maxJobsPerStream; held >= limit {
+				s.opts.metrics.jobRefused(methodLabel(req), codes.ResourceExhausted)
+				refuse(status.Errorf(codes.ResourceExhausted, "too many jobs on this stream: %d running or queued (limit %d per stream); wait for one to end, or open another stream", held, limit))
 				continue
 			}
 			// A job whose data arrives on the stream is admitted at once or
@@ -105,18 +183,22 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			// Other jobs wait in the queue in their own goroutine.
 			var release func()
 			if streamsData(req) {
+				var err error
 				if release, err = s.admit(); err != nil {
-					out.final(id, jobError(err))
+					refuse(err)
 					continue
 				}
 			}
 			jctx, jcancel := context.WithCancel(ctx)
-			j := &streamJob{cancel: jcancel, done: make(chan struct{})}
+			j := &streamedJob{cancel: jcancel, done: make(chan struct{})}
 			if streamsData(req) {
 				j.data = make(chan *explainerv1.DataChunk, 4)
 			}
 			mu.Lock()
 			jobs[id] = j
+			if j.data != nil {
+				idle.watch(id, j)
+			}
 			mu.Unlock()
 			wg.Add(1)
 			go func() {
@@ -139,7 +221,19 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 				}()
 				mu.Lock()
 				delete(jobs, id)
+				j.unwatchData()
+				if j.data != nil && !j.last {
+					// Chunks the client sent before it learnt of the end.
+					quiet.add(id)
+				}
+				if j.endErr != nil {
+					exp, err = nil, j.endErr
+				}
 				mu.Unlock()
+				select {
+				case ended <- struct{}{}:
+				default:
+				}
 				jcancel()
 				if err != nil {
 					out.final(id, jobError(toStatus(s.opts.logger, err).Err()))
@@ -154,25 +248,146 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 			}
 			mu.Unlock()
 		case *explainerv1.ExplainStreamRequest_Data:
-			// Chunks for unknown jobs, for jobs that do not stream data or
-			// after the last chunk are ignored.
+			// See DataChunk in the proto for what answers a chunk that no
+			// job takes.
+			id := k.Data.GetJobId()
 			mu.Lock()
-			j, ok := jobs[k.Data.GetJobId()]
-			forward := ok && j.data != nil && !j.last
-			if forward && k.Data.GetLast() {
-				j.last = true
+			j, running := jobs[id]
+			forward, answer := false, false
+			switch {
+			case !running:
+				answer = !quiet.has(id)
+				if answer && checkJobID(id) == nil {
+					quiet.add(id) // one answer per id
+				}
+			case j.data == nil:
+				j.end(invalidArgument("data chunk for job %q, which does not stream its data: set streamed in its permutation or sensitivity options to send DataChunk messages", id))
+			case j.last:
+				j.end(invalidArgument("data chunk for job %q after its chunk with last set: the data set is ambiguous, so the job ends", id))
+			default:
+				forward = true
+				j.last = k.Data.GetLast()
+				j.unwatchData()
+				delivering = true
 			}
 			mu.Unlock()
+			if answer {
+				if n := out.backlog(); n >= MaxUndeliveredEvents {
+					return finish(status.Errorf(codes.ResourceExhausted, "%d job results are waiting to be read (limit %d): read the stream", n, MaxUndeliveredEvents))
+				}
+				what := fmt.Sprintf("data chunk for job %q", id)
+				if checkJobID(id) != nil {
+					what = "data chunk with an empty job id or one longer than " + strconv.Itoa(MaxJobIDLength) + " bytes"
+				}
+				out.final(id, jobError(status.Errorf(codes.FailedPrecondition, "%s: no job with this id is running on this stream; send StartJob before the job's data", what)))
+			}
 			if forward {
+				taken := false
 				select {
 				case j.data <- k.Data:
+					taken = true
 				case <-j.done:
 				}
+				mu.Lock()
+				delivering = false
+				if taken && !j.last && jobs[id] == j {
+					idle.watch(id, j)
+				}
+				mu.Unlock()
 			}
 		default:
 			return finish(status.Error(codes.InvalidArgument, "stream request: start or cancel must be set"))
 		}
 	}
+}
+
+// streamedJob is a running job as ExplainStream's receive loop sees it. The
+// fields after done are guarded by the stream's mutex.
+type streamedJob struct {
+	cancel context.CancelFunc
+	data   chan *explainerv1.DataChunk // nil unless the job streams its data
+	done   chan struct{}               // closed when the job's goroutine ends
+	last   bool                        // the chunk with last set was forwarded
+	// endErr, once set, is the job's outcome: the stream ended the job
+	// (it cannot take a chunk it was sent, or waited too long for one),
+	// whatever the job returns.
+	endErr error
+	// idle runs while the job waits for its next data chunk; idleGen tells
+	// a timer that fired after it was stopped or replaced to do nothing.
+	idle    *time.Timer
+	idleGen uint64
+}
+
+// dataIdle fails jobs that wait too long for their next data chunk.
+type dataIdle struct {
+	mu         *sync.Mutex // the stream's
+	delivering *bool
+	timeout    time.Duration
+}
+
+// watch (re)starts job id's data idle timeout; d.mu is held.
+func (d dataIdle) watch(id string, j *streamedJob) {
+	j.unwatchData()
+	gen := j.idleGen
+	j.idle = time.AfterFunc(d.timeout, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		switch {
+		case j.idleGen != gen: // stopped or restarted meanwhile
+		case *d.delivering:
+			// The receive loop is held up handing another job its chunk:
+			// the client is not the one keeping this job waiting.
+			d.watch(id, j)
+		default:
+			j.end(status.Errorf(codes.DeadlineExceeded, "job %q: no data chunk for %v (the data idle timeout): send a job's chunks without pauses, the last with last set", id, d.timeout))
+		}
+	})
+}
+
+// unwatchData stops the job's data idle timeout; the stream's mutex is
+// held.
+func (j *streamedJob) unwatchData() {
+	j.idleGen++
+	if j.idle != nil {
+		j.idle.Stop()
+		j.idle = nil
+	}
+}
+
+// end cancels the job, which then ends with err; the first reason wins.
+func (j *streamedJob) end(err error) {
+	if j.endErr == nil {
+		j.endErr = err
+		j.cancel()
+	}
+}
+
+// maxQuietJobIDs bounds the ids a stream remembers in order to answer a
+// stray data chunk once per id (see DataChunk in the proto).
+const maxQuietJobIDs = 1024
+
+// idSet is a set of at most max ids; adding to a full set forgets the
+// oldest.
+type idSet struct {
+	max   int
+	ids   map[string]struct{}
+	order []string
+}
+
+func newIDSet(max int) *idSet { return &idSet{max: max, ids: map[string]struct{}{}} }
+
+func (s *idSet) has(id string) bool { _, ok := s.ids[id]; return ok }
+
+func (s *idSet) add(id string) {
+	if s.has(id) {
+		return
+	}
+	if len(s.order) == s.max {
+		delete(s.ids, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.ids[id] = struct{}{}
+	s.order = append(s.order, id)
 }
 
 // runRecovered is run for a job goroutine, which the recovery interceptor

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -45,6 +46,8 @@ type serveConfig struct {
 	drainTimeout      time.Duration
 	plaintext         bool
 	maxQueuedJobs     int
+	maxJobsPerStream  int
+	dataIdleTimeout   time.Duration
 	metricsListen     string
 	// metricsLis, when set, serves /metrics (serve opens it from
 	// --metrics-listen; tests set it).
@@ -80,6 +83,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.inFlight, "in-flight", server.DefaultInFlight, "batches of one job in flight at once")
 	fs.IntVar(&c.maxConcurrentJobs, "max-concurrent-jobs", server.DefaultMaxConcurrentJobs, "jobs running at once; more wait in the queue")
 	fs.IntVar(&c.maxQueuedJobs, "max-queued-jobs", 2*server.DefaultMaxConcurrentJobs, "jobs waiting for a slot, first come first served; more are refused with RESOURCE_EXHAUSTED (jobs whose data is streamed never wait)")
+	fs.IntVar(&c.maxJobsPerStream, "max-jobs-per-stream", server.DefaultMaxJobsPerStream, "jobs one ExplainStream holds at once, running or queued; more are refused with RESOURCE_EXHAUSTED")
+	fs.DurationVar(&c.dataIdleTimeout, "data-idle-timeout", server.DefaultDataIdleTimeout, "a job whose data is streamed fails with DEADLINE_EXCEEDED when it waits longer than this for its next chunk")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "address of the Prometheus /metrics HTTP endpoint, e.g. 127.0.0.1:9090; empty = off")
 	fs.StringVar(&c.healthListen, "health-listen", "", "address of a plaintext gRPC port serving only grpc.health.v1.Health, for probes that cannot speak TLS (the kubelet's grpc probes) when -tls-cert is set; empty = off")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", server.DefaultJobTimeout, "deadline of a job whose client set none")
@@ -94,7 +99,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) the sidecar serves TLS with; reloaded when the file changes. Without it the sidecar listens in plaintext")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of -tls-cert; reloaded when the file changes")
 	fs.StringVar(&c.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it (mutual TLS); needs -tls-cert")
-	fs.StringVar(&c.authTokens, "auth-tokens", "", "file of accepted bearer tokens, one per line (# comments); every RPC but grpc.health.v1.Health needs one (reflection too); re-read when the file changes")
+	fs.StringVar(&c.authTokens, "auth-tokens", "", "file of accepted bearer tokens, one per line (# comments); every RPC but grpc.health.v1.Health needs one (reflection too); re-read when the file changes; emptied or deleted, it accepts no token")
 	fs.StringVar(&c.predictorCA, "predictor-ca", "", "PEM CA bundle that verifies the model server (default: the system's roots)")
 	fs.StringVar(&c.predictorCert, "predictor-cert", "", "PEM client certificate presented to the model server (mutual TLS); with -predictor-key")
 	fs.StringVar(&c.predictorKey, "predictor-key", "", "PEM private key of -predictor-cert")
@@ -157,8 +162,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeClients()
+	metricsAddr := ""
+	if cfg.metricsLis != nil {
+		metricsAddr = cfg.metricsLis.Addr().String()
+	}
 	log.Info("explainer serving", "listen", lis.Addr().String(), "predictor", cfg.target, "protocol", cfg.protocol, "model", cfg.model,
-		"tls", cfg.tlsCert != "", "mtls", cfg.tlsClientCA != "", "auth", cfg.authTokens != "", "predictor_tls", !cfg.plaintext)
+		"tls", cfg.tlsCert != "", "mtls", cfg.tlsClientCA != "", "auth", cfg.authTokens != "", "predictor_tls", !cfg.plaintext,
+		"metrics", metricsAddr)
 	return serveOn(ctx, lis, newClient, &cfg, log)
 }
 
@@ -310,12 +320,27 @@ func (c *serveConfig) httpClientFunc(log *slog.Logger) (server.ClientFunc, func(
 	}, rt.CloseIdleConnections, nil
 }
 
+// Bounds of the steps of a stop after the drain timeout: the cancelled jobs
+// have cancelGrace to end, then the gRPC server has stopGrace to send what
+// remains before its connections are closed. A stop takes at most the
+// drain timeout plus both.
+const (
+	cancelGrace = 2 * time.Second
+	stopGrace   = 3 * time.Second
+)
+
 // serveOn runs the sidecar on lis until ctx ends, then stops gracefully:
-// health NOT_SERVING first, then GracefulStop raced against the drain
-// timeout, then Stop.
+// health NOT_SERVING and new jobs refused while the listener keeps
+// answering; running jobs may finish within the drain timeout; then the
+// jobs still running are cancelled and their UNAVAILABLE "server shutting
+// down" delivered; then GracefulStop, raced against stopGrace, then Stop.
 func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc, cfg *serveConfig, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// go_gc_heap_live_bytes, the heap live after the last GC, besides the
+	// default go_memstats_*: what a leak makes grow.
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(reg)
 	srv := server.New(newClient, append([]server.Option{
 		server.WithDefaultModel(cfg.model),
@@ -324,6 +349,8 @@ func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc,
 		server.WithInFlight(cfg.inFlight),
 		server.WithMaxConcurrentJobs(cfg.maxConcurrentJobs),
 		server.WithMaxQueuedJobs(cfg.maxQueuedJobs),
+		server.WithMaxJobsPerStream(cfg.maxJobsPerStream),
+		server.WithDataIdleTimeout(cfg.dataIdleTimeout),
 		server.WithJobTimeout(cfg.jobTimeout),
 		server.WithLogger(log),
 		server.WithMetrics(metrics),
@@ -373,14 +400,26 @@ func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc,
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "drain_timeout", cfg.drainTimeout)
+	log.Info("shutting down: health NOT_SERVING, new jobs refused, running jobs draining", "drain_timeout", cfg.drainTimeout)
 	srv.Shutdown()
+	if err := drain(srv, cfg.drainTimeout); err != nil {
+		log.Warn("drain timeout: cancelling the jobs still running")
+		srv.CancelJobs()
+		if err := drain(srv, cancelGrace); err != nil {
+			log.Error("jobs still running after their cancellation; stopping anyway", "waited", cancelGrace)
+		}
+	}
+	// Every job has ended and handed its outcome to gRPC; streams end by
+	// themselves once their jobs have. GracefulStop lets the responses
+	// reach the clients; Stop cuts off clients that do not read.
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); front.gracefulStop(); close(stopped) }()
+	t := time.NewTimer(stopGrace)
+	defer t.Stop()
 	select {
 	case <-stopped:
-	case <-time.After(cfg.drainTimeout):
-		srv.CancelJobs()
+	case <-t.C:
+		log.Warn("connections still open after the jobs ended; closing them", "waited", stopGrace)
 		gs.Stop()
 		front.stop()
 		<-stopped
@@ -388,5 +427,13 @@ func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc,
 	if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}
+	log.Info("stopped")
 	return nil
+}
+
+// drain waits up to d for srv's jobs to end.
+func drain(srv *server.Server, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return srv.Drain(ctx)
 }

@@ -434,6 +434,7 @@ func startSidecar(target, protocol, model string) (*sidecar, error) {
 // scoring calls, and the largest batch among them.
 type batchRecorder struct {
 	calls    atomic.Int64
+	inFlight atomic.Int64 // scoring calls sent and not yet returned
 	maxBatch atomic.Int64
 }
 
@@ -449,6 +450,8 @@ func (r *batchRecorder) intercept(ctx context.Context, method string, req, reply
 	}
 	if n >= 0 {
 		r.calls.Add(1)
+		r.inFlight.Add(1)
+		defer r.inFlight.Add(-1)
 		for {
 			cur := r.maxBatch.Load()
 			if n <= cur || r.maxBatch.CompareAndSwap(cur, n) {

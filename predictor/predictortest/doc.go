@@ -14,5 +14,9 @@
 //	client := predictor.NewKServeV2(s.Conn, "model")
 //
 // Set the knobs (exported fields) before serving and do not change them
-// while calls may run; the counters are safe to read at any time.
+// while calls may run; the counters are safe to read at any time. Tests
+// wait on them with Model.Await, which wakes at every change, rather than
+// polling with sleeps; Model.Sent and Model.Sending count the scoring calls
+// on the client's side (through Server.Conn or Server.DialOptions), so
+// that "no call after the job ended" is a count, not a wait.
 package predictortest

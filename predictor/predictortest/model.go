@@ -96,6 +96,9 @@ type Model struct {
 	Fault FaultFunc
 
 	mu          sync.Mutex
+	changed     chan struct{} // closed at the next change of a counter; nil until Await
+	sent        int
+	sending     int
 	calls       int
 	rows        int
 	inFlight    int
@@ -198,10 +201,76 @@ func (m *Model) Cancelled() int {
 	return m.cancelled
 }
 
+// Sent returns the number of scoring calls started through the Server's
+// Conn or a connection dialled with its DialOptions, counted on the
+// client's side as each call starts. Unlike Calls, which counts the calls
+// that arrived, it never lags behind the caller; a call its client
+// cancels in transit may never arrive, so Calls <= Sent.
+func (m *Model) Sent() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sent
+}
+
+// Sending returns the number of scoring calls started through the
+// Server's Conn or DialOptions that have not yet returned to their caller:
+// 0 once every caller has its answer or error.
+func (m *Model) Sending() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sending
+}
+
+// Await blocks until cond returns true or ctx ends, and then returns
+// ctx.Err(). cond is called at once, then after every change of a counter
+// (a call sent, arriving, ending, or returning to its client), with no lock
+// held: it may read the counters. It replaces polling with sleeps.
+func (m *Model) Await(ctx context.Context, cond func() bool) error {
+	for {
+		m.mu.Lock()
+		if m.changed == nil {
+			m.changed = make(chan struct{})
+		}
+		changed := m.changed
+		m.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// changedLocked wakes the Await calls; m.mu is held.
+func (m *Model) changedLocked() {
+	if m.changed != nil {
+		close(m.changed)
+		m.changed = nil
+	}
+}
+
+// send counts a call its client starts (d = 1) or sees return (d = -1).
+func (m *Model) send(d int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d > 0 {
+		m.sent++
+	}
+	m.sending += d
+	m.changedLocked()
+}
+
+// fakeModel gives the Server the model of a fake service.
+func (m *Model) fakeModel() *Model { return m }
+
 // begin counts a call and returns its number.
 func (m *Model) begin(ctx context.Context, rows int) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer m.changedLocked()
 	call := m.calls
 	m.calls++
 	m.rows += rows
@@ -220,6 +289,7 @@ func (m *Model) begin(ctx context.Context, rows int) int {
 func (m *Model) end(ctx context.Context) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer m.changedLocked()
 	m.inFlight--
 	if ctx.Err() != nil {
 		m.cancelled++

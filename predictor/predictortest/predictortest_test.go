@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -78,16 +79,21 @@ func TestHangEndsWithTheContext(t *testing.T) {
 	fake.Fault = func(int, [][]float64) ([][]float64, error) { return nil, predictortest.ErrHang }
 	s := predictortest.NewBufconnServer(fake)
 	defer s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// The context ends once the call hangs at the fake: were it a short
+	// deadline, the call might end before it arrives, and the fake would
+	// see nothing.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
-	if _, err := predict(ctx, s, 1, 1); status.Code(err) != codes.DeadlineExceeded {
-		t.Errorf("err = %v", err)
-	}
-	for deadline := time.Now().Add(time.Second); fake.Cancelled() != 1; {
-		if time.Now().After(deadline) {
-			t.Fatal("the fake did not see the context end")
+	go func() {
+		if fake.Await(ctx, func() bool { return fake.InFlight() == 1 }) == nil {
+			cancel()
 		}
-		time.Sleep(time.Millisecond)
+	}()
+	if _, err := predict(ctx, s, 1, 1); status.Code(err) != codes.Canceled {
+		t.Errorf("err = %v, want Canceled", err)
+	}
+	if err := fake.Await(t.Context(), func() bool { return fake.Cancelled() == 1 }); err != nil {
+		t.Fatalf("the fake did not see the context end: %v", err)
 	}
 	if fake.CallsWithoutDeadline() != 0 || fake.LatestDeadline().IsZero() {
 		t.Error("the deadline was not recorded")
@@ -115,15 +121,54 @@ func TestStopAndRestart(t *testing.T) {
 	defer again.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	// The old connection reconnects with backoff; WaitForReady-free calls
-	// may fail until it has.
-	for {
-		if _, err = predict(ctx, s, 1, 1); err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The old connection reconnects with backoff; a call that waits for
+	// it to be ready goes through once it has.
+	_, err = predictv1.NewPredictServiceClient(s.Conn).Predict(ctx, &predictv1.PredictRequest{NumInstances: 1, NumFeatures: 1, Values: []float64{0}},
+		grpc.WaitForReady(true))
 	if err != nil {
 		t.Errorf("after the restart: %v", err)
+	}
+}
+
+// TestSentAndAwait: the counters of the client's side follow a call from
+// its start until it returns to its caller, and Await wakes on each change
+// without polling.
+func TestSentAndAwait(t *testing.T) {
+	release := make(chan struct{})
+	fake := predictortest.NewPredictServer(nil)
+	fake.Fault = func(int, [][]float64) ([][]float64, error) {
+		<-release
+		return nil, nil
+	}
+	s := predictortest.NewBufconnServer(fake)
+	defer s.Close()
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := predict(context.Background(), s, 1, 1)
+			done <- err
+		}()
+	}
+	// Both calls reach the fake and wait there.
+	if err := fake.Await(t.Context(), func() bool { return fake.InFlight() == 2 }); err != nil {
+		t.Fatal(err)
+	}
+	if fake.Sent() != 2 || fake.Sending() != 2 {
+		t.Errorf("sent %d, sending %d with two calls waiting; want 2, 2", fake.Sent(), fake.Sending())
+	}
+	close(release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each call returned to its caller after its counters changed.
+	if fake.Sent() != 2 || fake.Sending() != 0 || fake.Calls() != 2 {
+		t.Errorf("sent %d, sending %d, calls %d after both returned; want 2, 0, 2", fake.Sent(), fake.Sending(), fake.Calls())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := fake.Await(ctx, func() bool { return false }); err != context.Canceled {
+		t.Errorf("Await with an ended context: %v, want context.Canceled", err)
 	}
 }

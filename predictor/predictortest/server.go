@@ -9,6 +9,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
+
+	kservev2 "github.com/explainer-sidecar/explainer/proto/kserve/v2"
+	predictv1 "github.com/explainer-sidecar/explainer/proto/predict/v1"
 )
 
 // Service is a fake that registers itself on a grpc.Server: *PredictServer,
@@ -28,6 +31,7 @@ type Server struct {
 
 	g        *grpc.Server
 	dialer   func(context.Context, string) (net.Conn, error)
+	scoring  map[string][]*Model // full method name → the models it scores on
 	served   chan struct{}
 	stopOnce sync.Once
 }
@@ -57,10 +61,20 @@ func Start(lis net.Listener, svcs ...Service) *Server {
 
 func start(lis net.Listener, target string, svcs []Service) *Server {
 	g := grpc.NewServer()
+	s := &Server{Target: target, g: g, served: make(chan struct{}), scoring: map[string][]*Model{}}
 	for _, svc := range svcs {
 		svc.Register(g)
+		var method string
+		switch svc.(type) {
+		case *PredictServer:
+			method = predictv1.PredictService_Predict_FullMethodName
+		case *KServeServer:
+			method = kservev2.GRPCInferenceService_ModelInfer_FullMethodName
+		}
+		if m, ok := svc.(interface{ fakeModel() *Model }); ok && method != "" {
+			s.scoring[method] = append(s.scoring[method], m.fakeModel())
+		}
 	}
-	s := &Server{Target: target, g: g, served: make(chan struct{})}
 	if bl, ok := lis.(*bufconn.Listener); ok {
 		s.dialer = func(ctx context.Context, _ string) (net.Conn, error) { return bl.DialContext(ctx) }
 	}
@@ -78,13 +92,33 @@ func start(lis net.Listener, target string, svcs []Service) *Server {
 }
 
 // DialOptions returns the options to dial Target with your own client:
-// plaintext, and the in-memory dialer for a bufconn server.
+// plaintext, the in-memory dialer for a bufconn server, and an interceptor
+// that counts the scoring calls on the client's side (Model.Sent,
+// Model.Sending).
 func (s *Server) DialOptions() []grpc.DialOption {
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(s.countSent),
+	}
 	if s.dialer != nil {
 		opts = append(opts, grpc.WithContextDialer(s.dialer))
 	}
 	return opts
+}
+
+// countSent counts a scoring call on its models from its start until it
+// returns to its caller.
+func (s *Server) countSent(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	models := s.scoring[method]
+	for _, m := range models {
+		m.send(1)
+	}
+	defer func() {
+		for _, m := range models {
+			m.send(-1)
+		}
+	}()
+	return invoker(ctx, method, req, reply, cc, opts...)
 }
 
 // Stop stops the server at once (calls in progress fail, new ones find

@@ -4099,7 +4099,21 @@ func (*ExplainStreamRequest_Data) isExplainStreamRequest_Kind() {}
 
 // DataChunk carries rows of a job's streamed data set (permutation
 // importance, sensitivity): send any number after StartJob, the last with
-// last set. Each chunk holds whole rows, at most 16 MiB.
+// last set. Each chunk holds whole rows, at most 16 MiB. The job fails with
+// DEADLINE_EXCEEDED when it waits longer than the sidecar's data idle
+// timeout (`explainer serve --data-idle-timeout`, default 30 s) for its
+// next chunk.
+//
+// A chunk no job can take is answered, never dropped in silence:
+//   - for a running job that does not stream its data, or after its chunk
+//     with last set, the job ends with a JobError INVALID_ARGUMENT naming it
+//     (the data set would be ambiguous);
+//   - for a job id with no running job on the stream, a JobError
+//     FAILED_PRECONDITION naming the id answers the first such chunk of that
+//     id; later ones are dropped. Chunks for a job that ended before its last
+//     chunk (it was refused, failed or was cancelled while the client was
+//     sending) are dropped without an answer: the job's own final event said
+//     why.
 type DataChunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job the rows belong to.
@@ -4185,7 +4199,8 @@ func (x *DataChunk) GetLast() bool {
 type StartJob struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job's id, chosen by the client, unique among the stream's running
-	// jobs; 1 to 128 bytes.
+	// jobs; 1 to 128 bytes. A start with the id of a running job is refused
+	// with a JobError ALREADY_EXISTS, and the running job goes on.
 	JobId string `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	// What to explain.
 	Request       *ExplainRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
@@ -4397,7 +4412,9 @@ type ExplainStreamResponse_Result struct {
 }
 
 type ExplainStreamResponse_Error struct {
-	// The job failed or was cancelled; the job is over.
+	// The job failed or was cancelled; the job is over. Except with code
+	// ALREADY_EXISTS, which refuses a StartJob reusing the id of a running
+	// job: that running job goes on, and its own final event follows.
 	Error *JobError `protobuf:"bytes,4,opt,name=error,proto3,oneof"`
 }
 
@@ -4630,11 +4647,29 @@ func (x *Progress) GetModelCalls() uint64 {
 	return 0
 }
 
-// JobError is why a job ended without a result.
+// JobError is why a job ended without a result, or (ALREADY_EXISTS only)
+// why a StartJob was refused while the job of that id goes on.
 type JobError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The gRPC status code (google.rpc.Code), e.g. 3 for INVALID_ARGUMENT,
-	// 1 for CANCELLED.
+	// 1 for CANCELLED. On ExplainStream besides the codes of Explain:
+	// 6 ALREADY_EXISTS: the StartJob reused the id of a running job; that
+	//
+	//	start is refused and the running job goes on (it is not over);
+	//
+	// 8 RESOURCE_EXHAUSTED: also past the per-stream job limit
+	//
+	//	(`explainer serve --max-jobs-per-stream`, default 8);
+	//
+	// 4 DEADLINE_EXCEEDED: also a job that waited for its next DataChunk
+	//
+	//	longer than the data idle timeout;
+	//
+	// 9 FAILED_PRECONDITION: also a DataChunk for a job id with no running
+	//
+	//	job (see DataChunk);
+	//
+	// 14 UNAVAILABLE: the sidecar is shutting down; start the job elsewhere.
 	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
 	// A message a person can act on.
 	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
