@@ -87,8 +87,11 @@ func TestServeSIGTERMDrainsThenDeliversShuttingDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	// Each scoring call announces itself and hangs until cancelled: with
-	// one call in flight per job, two calls mean two running jobs.
+	// Each scoring call announces itself and hangs until cancelled. The
+	// model server takes any batch, so each job's samples go in one call:
+	// the jobs are started one after the other, each once the previous
+	// one's call is at the model, with a call in flight for each (the
+	// in-flight limit is per model).
 	calls := make(chan struct{}, 16)
 	fake := predictortest.NewPredictServer(predictortest.Logistic([]float64{1, -1, 0.5}, 0))
 	fake.NumFeatures = 3
@@ -102,7 +105,7 @@ func TestServeSIGTERMDrainsThenDeliversShuttingDown(t *testing.T) {
 
 	bin := buildExplainer(t, false)
 	proc := startProcess(t, bin, "--listen", "127.0.0.1:0", "--predictor", model.Target, "--predictor-plaintext",
-		"--protocol", "predict-v1", "--model", "m", "--in-flight", "1", "--drain-timeout", "3s")
+		"--protocol", "predict-v1", "--model", "m", "--in-flight", "2", "--drain-timeout", "3s")
 	conn, err := grpc.NewClient(proc.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -119,11 +122,20 @@ func TestServeSIGTERMDrainsThenDeliversShuttingDown(t *testing.T) {
 	if resp, err := watch.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health at start: %v %v", resp.GetStatus(), err)
 	}
+	atModel := func(job string) {
+		t.Helper()
+		select {
+		case <-calls:
+		case <-ctx.Done():
+			t.Fatalf("the %s job never reached the model server:\n%s", job, proc.log)
+		}
+	}
 	unary := make(chan error, 1)
 	go func() {
 		_, err := client.Explain(ctx, limeJob(1))
 		unary <- err
 	}()
+	atModel("unary")
 	stream, err := client.ExplainStream(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -131,13 +143,7 @@ func TestServeSIGTERMDrainsThenDeliversShuttingDown(t *testing.T) {
 	if err := stream.Send(startJob("s", limeJob(2))); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		select {
-		case <-calls:
-		case <-ctx.Done():
-			t.Fatalf("the jobs never reached the model server:\n%s", proc.log)
-		}
-	}
+	atModel("streamed")
 
 	proc.signal(t, syscall.SIGTERM)
 	if resp, err := watch.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {

@@ -1,0 +1,190 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+)
+
+// TestKServeExplainerArguments runs the explainer binary as KServe starts
+// an InferenceService's explainer, with KServe's arguments and nothing else
+// (the request defaults come from the environment, as in
+// examples/kserve), in front of the Python HTTP model server over KServe's
+// v1 protocol, and posts :explain as curl would: a tabular row, a text and
+// an image, each to its own model's explainer.
+func TestKServeExplainerArguments(t *testing.T) {
+	s := getHTTPStack(t)
+	bin := filepath.Join(t.TempDir(), "explainer")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/explainer").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	digits := loadDigits(t)
+	image := make([][][]float64, 8) // [H][W][C], KServe's nested arrays
+	for y := range image {
+		image[y] = make([][]float64, 8)
+		for x := range image[y] {
+			image[y][x] = []float64{digits[0].Pixels[y*8+x]}
+		}
+	}
+	imageJSON, err := json.Marshal(map[string]any{"instances": []any{image}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := breastCancerRow(t)
+	tests := []struct {
+		model string
+		// env is the operator's configuration: the HTTP server rejects
+		// batches above httpMaxBatch, which v1 cannot report.
+		env   []string
+		body  string
+		check func(t *testing.T, exp *explainerv1.Explanation)
+	}{
+		{
+			model: "breast_cancer",
+			env:   []string{"EXPLAINER_TRAINING_DATA=../../testdata/breast_cancer.csv"},
+			body:  fmt.Sprintf(`{"instances": [%s], "parameters": {"lime": {"num_samples": 500, "seed": 3}}}`, row),
+			check: func(t *testing.T, exp *explainerv1.Explanation) {
+				if exp.GetMethod() != "lime" || exp.GetNumSamples() != 500 || len(exp.GetLabels()[0].GetAttributions()) == 0 {
+					t.Errorf("got %s with %d samples, want lime with 500 and attributions", exp.GetMethod(), exp.GetNumSamples())
+				}
+			},
+		},
+		{
+			model: "sentiment",
+			env:   []string{"EXPLAINER_METHOD=lime_text"},
+			body:  `{"instances": ["terrible service and awful food"], "parameters": {"lime_text": {"num_samples": 300, "seed": 3}}}`,
+			check: func(t *testing.T, exp *explainerv1.Explanation) {
+				words := map[string]bool{}
+				for _, a := range exp.GetLabels()[0].GetAttributions() {
+					words[a.GetFeature()] = len(a.GetSpans()) > 0
+				}
+				if exp.GetMethod() != "lime_text" || !words["awful"] {
+					t.Errorf("got %s over %v, want lime_text with the word awful and its spans", exp.GetMethod(), words)
+				}
+			},
+		},
+		{
+			model: "digits",
+			env:   []string{"EXPLAINER_METHOD=lime_image"},
+			body:  string(imageJSON)[:len(imageJSON)-1] + `, "parameters": {"lime_image": {"num_samples": 200, "seed": 3, "segmentation": {"grid": {"rows": 4, "cols": 4}}}}}`,
+			check: func(t *testing.T, exp *explainerv1.Explanation) {
+				if exp.GetMethod() != "lime_image" || len(exp.GetSegments().GetLabels()) != 64 {
+					t.Errorf("got %s with %d segment labels, want lime_image over the 64 pixels", exp.GetMethod(), len(exp.GetSegments().GetLabels()))
+				}
+				if got := int(exp.GetLabels()[0].GetLabel()); got != digits[0].Label {
+					t.Errorf("explained label %d, want the digit %d", got, digits[0].Label)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.model, func(t *testing.T) {
+			port := freePort(t)
+			cmd := exec.Command(bin, "--model_name", tt.model, "--predictor_host", strings.TrimPrefix(s.base, "http://"), "--http_port", port)
+			cmd.Env = append(os.Environ(), append(tt.env, fmt.Sprintf("EXPLAINER_MAX_BATCH_SIZE=%d", httpMaxBatch))...)
+			logs := &tailBuffer{max: 64 << 10}
+			cmd.Stdout, cmd.Stderr = logs, logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer func() {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				if err := <-exited; err != nil {
+					t.Errorf("the explainer did not exit cleanly on SIGTERM: %v\n%s", err, lastLines(logs.String(), 20))
+				}
+			}()
+			base := "http://127.0.0.1:" + port
+			waitReady(t, base+"/v1/models/"+tt.model, exited, logs)
+
+			resp, err := http.Post(base+"/v1/models/"+tt.model+":explain", "application/json", strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("HTTP %d: %s", resp.StatusCode, body)
+			}
+			var answer struct {
+				Explanations []json.RawMessage `json:"explanations"`
+			}
+			if err := json.Unmarshal(body, &answer); err != nil || len(answer.Explanations) != 1 {
+				t.Fatalf("answer %s: want {\"explanations\": [one]} (%v)", body, err)
+			}
+			exp := &explainerv1.Explanation{}
+			if err := protojson.Unmarshal(answer.Explanations[0], exp); err != nil {
+				t.Fatalf("explanation is not the protojson Explanation: %v", err)
+			}
+			tt.check(t, exp)
+		})
+	}
+}
+
+// breastCancerRow is the first data row of testdata/breast_cancer.csv as
+// a JSON array, without its target column.
+func breastCancerRow(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/breast_cancer.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	header, first := strings.Split(lines[0], ","), strings.Split(lines[1], ",")
+	var values []string
+	for i, h := range header {
+		if h != "target" {
+			values = append(values, first[i])
+		}
+	}
+	return "[" + strings.Join(values, ", ") + "]"
+}
+
+// freePort returns a port free on every interface: KServe's --http_port
+// binds 0.0.0.0.
+func freePort(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return fmt.Sprint(lis.Addr().(*net.TCPAddr).Port)
+}
+
+// waitReady polls KServe's readiness endpoint, as the kubelet would,
+// until it answers 200, the process exits, or readyTimeout passes.
+func waitReady(t *testing.T, url string, exited <-chan error, logs *tailBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(readyTimeout)
+	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the explainer exited before it was ready: %v\n%s", err, lastLines(logs.String(), 20))
+		case <-time.After(delay):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after %v\n%s", url, readyTimeout, lastLines(logs.String(), 20))
+		}
+	}
+}
