@@ -44,8 +44,19 @@ func TestKServeExplainerArguments(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := breastCancerRow(t)
+	data := breastCancerData(t, 60)
+	pixels, err := json.Marshal(digits[0].Pixels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imageInstance := fmt.Sprintf(`{"image": {"height": 8, "width": 8, "channels": 1, "values": %s}}`, pixels)
+	textInstance := `{"text": {"text": "terrible service and awful food"}}`
 	tests := []struct {
 		model string
+		// methods are the JSON API's requests (POST
+		// /explainer.v1.ExplainerService/Explain) of every method the
+		// model's kind takes, by method.
+		methods map[string]string
 		// env is the operator's configuration: the HTTP server rejects
 		// batches above httpMaxBatch, which v1 cannot report.
 		env   []string
@@ -56,6 +67,12 @@ func TestKServeExplainerArguments(t *testing.T) {
 			model: "breast_cancer",
 			env:   []string{"EXPLAINER_TRAINING_DATA=../../testdata/breast_cancer.csv"},
 			body:  fmt.Sprintf(`{"instances": [%s], "parameters": {"lime": {"num_samples": 500, "seed": 3}}}`, row),
+			methods: map[string]string{
+				"lime":        fmt.Sprintf(`{"instance": {"tabular": {"values": %s}}, "lime": {"num_samples": 300}}`, row),
+				"kernel_shap": fmt.Sprintf(`{"instance": {"tabular": {"values": %s}}, "kernel_shap": {"num_samples": 100}}`, row),
+				"permutation": fmt.Sprintf(`{"permutation": {"data": %s, "repeats": 2}}`, data),
+				"sensitivity": fmt.Sprintf(`{"sensitivity": {"data": %s}}`, data),
+			},
 			check: func(t *testing.T, exp *explainerv1.Explanation) {
 				if exp.GetMethod() != "lime" || exp.GetNumSamples() != 500 || len(exp.GetLabels()[0].GetAttributions()) == 0 {
 					t.Errorf("got %s with %d samples, want lime with 500 and attributions", exp.GetMethod(), exp.GetNumSamples())
@@ -66,6 +83,11 @@ func TestKServeExplainerArguments(t *testing.T) {
 			model: "sentiment",
 			env:   []string{"EXPLAINER_METHOD=lime_text"},
 			body:  `{"instances": ["terrible service and awful food"], "parameters": {"lime_text": {"num_samples": 300, "seed": 3}}}`,
+			methods: map[string]string{
+				"lime_text":   `{"instance": ` + textInstance + `, "lime_text": {"num_samples": 200}}`,
+				"kernel_shap": `{"instance": ` + textInstance + `, "kernel_shap": {"num_samples": 40}}`,
+				"occlusion":   `{"instance": ` + textInstance + `, "occlusion": {}}`,
+			},
 			check: func(t *testing.T, exp *explainerv1.Explanation) {
 				words := map[string]bool{}
 				for _, a := range exp.GetLabels()[0].GetAttributions() {
@@ -80,6 +102,11 @@ func TestKServeExplainerArguments(t *testing.T) {
 			model: "digits",
 			env:   []string{"EXPLAINER_METHOD=lime_image"},
 			body:  string(imageJSON)[:len(imageJSON)-1] + `, "parameters": {"lime_image": {"num_samples": 200, "seed": 3, "segmentation": {"grid": {"rows": 4, "cols": 4}}}}}`,
+			methods: map[string]string{
+				"lime_image":  `{"instance": ` + imageInstance + `, "lime_image": {"num_samples": 100, "segmentation": {"grid": {"rows": 4, "cols": 4}}}}`,
+				"kernel_shap": `{"instance": ` + imageInstance + `, "kernel_shap": {"num_samples": 60, "segmentation": {"grid": {"rows": 2, "cols": 2}}}}`,
+				"occlusion":   `{"instance": ` + imageInstance + `, "occlusion": {"window": [2, 2]}}`,
+			},
 			check: func(t *testing.T, exp *explainerv1.Explanation) {
 				if exp.GetMethod() != "lime_image" || len(exp.GetSegments().GetLabels()) != 64 {
 					t.Errorf("got %s with %d segment labels, want lime_image over the 64 pixels", exp.GetMethod(), len(exp.GetSegments().GetLabels()))
@@ -131,8 +158,56 @@ func TestKServeExplainerArguments(t *testing.T) {
 				t.Fatalf("explanation is not the protojson Explanation: %v", err)
 			}
 			tt.check(t, exp)
+
+			// The same sidecar's JSON API, every method of the model's kind.
+			for method, req := range tt.methods {
+				resp, err := http.Post(base+"/explainer.v1.ExplainerService/Explain", "application/json", strings.NewReader(req))
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var answer struct {
+					Explanation json.RawMessage `json:"explanation"`
+				}
+				if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &answer) != nil {
+					t.Errorf("%s: HTTP %d: %s", method, resp.StatusCode, body)
+					continue
+				}
+				exp := &explainerv1.Explanation{}
+				if err := protojson.Unmarshal(answer.Explanation, exp); err != nil {
+					t.Errorf("%s: not an Explanation: %v", method, err)
+					continue
+				}
+				if len(exp.GetLabels()) == 0 && len(exp.GetMaps()) == 0 {
+					t.Errorf("%s: an empty explanation: %s", method, body)
+				}
+			}
 		})
 	}
+}
+
+// breastCancerData is the first n rows of testdata/breast_cancer.csv as
+// the API's Dataset in JSON, with the target column as the targets.
+func breastCancerData(t *testing.T, n int) string {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/breast_cancer.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	header := strings.Split(lines[0], ",")
+	var values, targets []string
+	for _, line := range lines[1 : n+1] {
+		for i, v := range strings.Split(line, ",") {
+			if header[i] == "target" {
+				targets = append(targets, v)
+			} else {
+				values = append(values, v)
+			}
+		}
+	}
+	return fmt.Sprintf(`{"num_rows": %d, "values": [%s], "targets": [%s]}`, n, strings.Join(values, ","), strings.Join(targets, ","))
 }
 
 // breastCancerRow is the first data row of testdata/breast_cancer.csv as
