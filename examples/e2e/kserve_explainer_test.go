@@ -127,12 +127,14 @@ func TestKServeExplainerArguments(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
+			var waitErr error
+			exited := make(chan struct{})
+			go func() { waitErr = cmd.Wait(); close(exited) }()
 			defer func() {
 				_ = cmd.Process.Signal(syscall.SIGTERM)
-				if err := <-exited; err != nil {
-					t.Errorf("the explainer did not exit cleanly on SIGTERM: %v\n%s", err, lastLines(logs.String(), 20))
+				<-exited
+				if waitErr != nil {
+					t.Errorf("the explainer did not exit cleanly on SIGTERM: %v\n%s", waitErr, lastLines(logs.String(), 20))
 				}
 			}()
 			base := "http://127.0.0.1:" + port
@@ -243,7 +245,7 @@ func freePort(t *testing.T) string {
 
 // waitReady polls KServe's readiness endpoint, as the kubelet would,
 // until it answers 200, the process exits, or readyTimeout passes.
-func waitReady(t *testing.T, url string, exited <-chan error, logs *tailBuffer) {
+func waitReady(t *testing.T, url string, exited <-chan struct{}, logs *tailBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(readyTimeout)
 	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
@@ -254,8 +256,8 @@ func waitReady(t *testing.T, url string, exited <-chan error, logs *tailBuffer) 
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("the explainer exited before it was ready: %v\n%s", err, lastLines(logs.String(), 20))
+		case <-exited:
+			t.Fatalf("the explainer exited before it was ready:\n%s", lastLines(logs.String(), 20))
 		case <-time.After(delay):
 		}
 		if time.Now().After(deadline) {
