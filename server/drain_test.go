@@ -34,8 +34,10 @@ func wantShuttingDown(t *testing.T, what string, err error) {
 // JobError), streams end with the same status, and GracefulStop completes
 // without Stop.
 func TestShutdownDeliversJobErrorsBeforeStop(t *testing.T) {
-	// Every scoring call hangs until cancelled and announces itself: with
-	// one call in flight per job, two calls mean two running jobs.
+	// Every scoring call hangs until cancelled and announces itself. The
+	// model takes any batch, so a job's samples go in one call; the jobs
+	// start one after the other, each once the previous one's call is at
+	// the model, with a call in flight each (the limit is per model).
 	calls := make(chan struct{}, 16)
 	fake := predictortest.NewPredictServer(predictortest.Logistic(testWeights, testBias))
 	fake.NumFeatures = testFeatures
@@ -46,7 +48,7 @@ func TestShutdownDeliversJobErrorsBeforeStop(t *testing.T) {
 	}
 	ts := predictortest.NewBufconnServer(fake)
 	defer ts.Close()
-	srv := New(func(model string) predictor.Client { return predictor.NewPredictV1(ts.Conn, model) }, WithInFlight(1))
+	srv := New(func(model string) predictor.Client { return predictor.NewPredictV1(ts.Conn, model) }, WithInFlight(2))
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,11 +75,20 @@ func TestShutdownDeliversJobErrorsBeforeStop(t *testing.T) {
 	defer cancel()
 
 	// A unary job and a streamed one, both running; a stream with no job.
+	atModel := func(job string) {
+		t.Helper()
+		select {
+		case <-calls:
+		case <-ctx.Done():
+			t.Fatalf("the %s job never reached the model server", job)
+		}
+	}
 	unary := make(chan error, 1)
 	go func() {
 		_, err := client.Explain(ctx, limeRequest(testInstance, nil))
 		unary <- err
 	}()
+	atModel("unary")
 	busy, err := client.ExplainStream(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -85,16 +96,10 @@ func TestShutdownDeliversJobErrorsBeforeStop(t *testing.T) {
 	if err := busy.Send(startJob("s", limeRequest(testInstance, nil))); err != nil {
 		t.Fatal(err)
 	}
+	atModel("streamed")
 	idle, err := client.ExplainStream(ctx)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for range 2 {
-		select {
-		case <-calls:
-		case <-ctx.Done():
-			t.Fatal("the jobs never reached the model server")
-		}
 	}
 
 	srv.Shutdown()
