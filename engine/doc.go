@@ -4,9 +4,10 @@
 // they come; and batches of many instances ([ExplainBatch]): the shared
 // work once, instance i as the single job with seed + i, a bounded number
 // at once on one model, each reported as it finishes, then the global
-// summaries (mean |attribution| per feature, SP-LIME's pick). It knows no transport and no proto: the gRPC and HTTP front
-// ends decode a request into a [Spec] (see server's method registry), call
-// [Explain], and encode its [Outcome].
+// summaries (mean |attribution| per feature, SP-LIME's pick). It knows no
+// transport and no proto: the gRPC and HTTP front ends decode a request
+// into a [Spec] or a [Batch] (see server's method registry), call
+// [Explain] or [ExplainBatch], and encode the outcome.
 //
 // Concurrency: Explain owns every goroutine it starts and returns once they
 // have ended. Stability's extra runs go in parallel with each other, each on
