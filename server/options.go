@@ -42,6 +42,7 @@ type options struct {
 	maxBatchBytes     int
 	jobTimeout        time.Duration
 	logger            *slog.Logger
+	batchConcurrency  int
 }
 
 func defaultOptions() options {
@@ -102,6 +103,20 @@ func WithDeadlineFloor(d time.Duration) Option {
 // in m (see Metrics). Default: none. Pass the same m to
 // GRPCServerOptionsWith for the RPC metrics.
 func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// WithBatchConcurrency caps the instances of one batch job
+// (ExplainRequest.batch) that run at once; fewer run when their samples ×
+// players together would exceed MaxBatchSampleValues. Default
+// engine.DefaultBatchConcurrency (8); values < 1 are ignored. The instances
+// share the job's model calls, so a few running at once are enough to fill
+// the model's batches.
+func WithBatchConcurrency(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.batchConcurrency = n
+		}
+	}
+}
 
 // WithInFlight sets how many batches of one job are sent to the model server
 // at once. Default DefaultInFlight; values < 1 are ignored.
