@@ -73,7 +73,7 @@ func toyRows(n int) [][]float64 {
 func toyBatch(rows [][]float64, pick bool) *Batch {
 	return &Batch{
 		Method: "toy", Seed: 100, Instances: len(rows), PickLabel: pick,
-		Instance: func(i int, labels []int) (*Spec, error) {
+		Instance: func(ctx context.Context, i int, labels []int) (*Spec, error) {
 			return toySpec(rows[i], 100+uint64(i), 30, labels), nil
 		},
 		Score: func(ctx context.Context, m Scorer) ([][]float64, error) { return m.Predict(ctx, rows) },
@@ -203,11 +203,11 @@ func TestExplainBatchPrepareOnce(t *testing.T) {
 	var prepared atomic.Int32
 	b.Prepare = func(context.Context, Scorer) error { prepared.Add(1); return nil }
 	inner := b.Instance
-	b.Instance = func(i int, labels []int) (*Spec, error) {
+	b.Instance = func(ctx context.Context, i int, labels []int) (*Spec, error) {
 		if prepared.Load() != 1 {
 			t.Errorf("instance %d started before the shared work", i)
 		}
-		return inner(i, labels)
+		return inner(ctx, i, labels)
 	}
 	if _, err := ExplainBatch(context.Background(), b, Models{Primary: &linearModel{w: []float64{1, 1, 1}}}, Options{}, BatchOptions{}); err != nil {
 		t.Fatal(err)
@@ -226,7 +226,7 @@ func TestExplainBatchCancel(t *testing.T) {
 	var started atomic.Int32
 	b := toyBatch(rows, false)
 	inner := b.Instance
-	b.Instance = func(i int, labels []int) (*Spec, error) { started.Add(1); return inner(i, labels) }
+	b.Instance = func(ctx context.Context, i int, labels []int) (*Spec, error) { started.Add(1); return inner(ctx, i, labels) }
 	errc := make(chan error, 1)
 	go func() {
 		_, err := ExplainBatch(ctx, b, Models{Primary: m}, Options{}, BatchOptions{Concurrency: 4})
@@ -249,11 +249,11 @@ func TestExplainBatchError(t *testing.T) {
 	b := toyBatch(toyRows(6), false)
 	inner := b.Instance
 	bad := errors.New("instance 3 is bad")
-	b.Instance = func(i int, labels []int) (*Spec, error) {
+	b.Instance = func(ctx context.Context, i int, labels []int) (*Spec, error) {
 		if i == 3 {
 			return nil, bad
 		}
-		return inner(i, labels)
+		return inner(ctx, i, labels)
 	}
 	if _, err := ExplainBatch(context.Background(), b, Models{Primary: &linearModel{w: []float64{1, 1, 1}}}, Options{}, BatchOptions{}); !errors.Is(err, bad) {
 		t.Fatalf("err = %v, want instance 3's", err)

@@ -113,6 +113,21 @@ type KernelSHAPRequest struct {
 	BackgroundScores [][]float64
 }
 
+// MaxRows is the most rows KernelSHAP scores for req, every player
+// varying: the instance, the background and a copy of the background per
+// coalition. It holds MaxRows × len(Instance) values at once.
+func (req *KernelSHAPRequest) MaxRows() int {
+	players := playerCount(len(req.Instance), req.Groups)
+	return 1 + len(req.Background)*(1+shapBudget(players, req.NumSamples))
+}
+
+func playerCount(p int, groups [][]int) int {
+	if len(groups) > 0 {
+		return len(groups)
+	}
+	return p
+}
+
 // SharesBackground reports whether the rows of req's empty coalition are
 // the background rows themselves, whatever the instance: every feature is
 // in a player (no groups, or groups that cover every feature). Instances

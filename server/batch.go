@@ -28,12 +28,14 @@ import (
 const (
 	// MaxBatchInstances caps the instances of one batch job.
 	MaxBatchInstances = 10_000
-	// MaxBatchSampleValues caps samples × players of the instances a
-	// batch runs at once, together: each running instance holds its
-	// samples (LIME's n × p interpretable and raw values), so a batch
-	// holds about as much as one single job at the limits, whatever
-	// --batch-concurrency says. One instance always runs.
-	MaxBatchSampleValues = MaxSampleValues
+	// MaxBatchSampleValues caps what the instances a batch runs at once
+	// hold together, in values (8 bytes each): each running instance
+	// holds its samples (samples × players), the rows it scores
+	// (KernelSHAP: every coalition's copy of the background) or, for
+	// images, the pixels of the samples being built (at most 2^24 values
+	// an instance). Fewer instances run at once than --batch-concurrency
+	// when they would exceed it; one always runs.
+	MaxBatchSampleValues = 1 << 25
 )
 
 // batchParse builds the batch job of a method's batch request.
@@ -202,7 +204,7 @@ func (s *Server) runBatch(ctx context.Context, req *explainerv1.ExplainRequest, 
 		exps = make([]*explainerv1.Explanation, b.n)
 	}
 	bo := engine.BatchOptions{
-		Concurrency: batchConcurrency(s.opts.batchConcurrency, bj.first.Rows, bj.first.Players),
+		Concurrency: batchConcurrency(s.opts.batchConcurrency, bj.first),
 		Pick:        pick,
 		Done: func(i int, o *engine.Outcome) {
 			exp := enc.explanation(o.Result)
@@ -241,15 +243,28 @@ func instanceError(method string, i int, err error) error {
 	return fmt.Errorf("batch instance %d: %w", i, err)
 }
 
-// batchConcurrency is the instances a batch runs at once: limit (0: the
-// engine's default), fewer when samples × players of the running
-// instances would exceed MaxBatchSampleValues, and at least one.
-func batchConcurrency(limit, samples, players int) int {
+// batchConcurrency is the instances a batch of first's instances runs at
+// once: limit (0: the engine's default), fewer when they would hold more
+// than MaxBatchSampleValues together, and at least one.
+func batchConcurrency(limit int, first *jobSpec) int {
 	if limit <= 0 {
 		limit = engine.DefaultBatchConcurrency
 	}
-	per := max(1, samples) * max(1, players)
-	return max(1, min(limit, MaxBatchSampleValues/per))
+	return max(1, min(limit, MaxBatchSampleValues/instanceValues(first)))
+}
+
+// instanceValues estimates the values one running instance of spec holds.
+func instanceValues(spec *jobSpec) int {
+	rows := max(1, spec.Rows)
+	v := rows*max(1, spec.Players) + spec.values
+	if spec.shape != nil { // the images being built, in chunks
+		pixels := 1
+		for _, d := range spec.shape {
+			pixels *= d
+		}
+		v += min(rows*pixels, 1<<24)
+	}
+	return max(1, v)
 }
 
 // reportNow reports the progress so far (a batch's instance finished).

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/explainer-sidecar/explainer/engine"
 	"github.com/explainer-sidecar/explainer/predictor"
 	"github.com/explainer-sidecar/explainer/predictor/predictortest"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
@@ -512,4 +513,26 @@ func TestBatchLIMEImage(t *testing.T) {
 			t.Errorf("err = %v, want INVALID_ARGUMENT naming images[1]", err)
 		}
 	})
+}
+
+// TestBatchConcurrency: the instances at once shrink with what each holds.
+func TestBatchConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		limit int
+		spec  jobSpec
+		want  int
+	}{
+		{"lime 5000 × 30", 0, jobSpec{Spec: engine.Spec{Rows: 5000, Players: 30}}, 32},
+		{"flag", 4, jobSpec{Spec: engine.Spec{Rows: 5000, Players: 30}}, 4},
+		{"lime 100000 × 200", 0, jobSpec{Spec: engine.Spec{Rows: 100000, Players: 200}}, 1},
+		{"lime 100000 × 100", 0, jobSpec{Spec: engine.Spec{Rows: 100000, Players: 100}}, 3},
+		{"kernel_shap 2048 coalitions × 100 rows × 30", 0, jobSpec{Spec: engine.Spec{Rows: 2048, Players: 30}, values: (1 + 100*2049) * 30}, 5},
+		{"lime_image 1000 × 16 of 224×224×3", 0, jobSpec{Spec: engine.Spec{Rows: 1000, Players: 16}, shape: []int{224, 224, 3}}, 1},
+		{"lime_image 1000 × 16 of 32×32×3", 0, jobSpec{Spec: engine.Spec{Rows: 1000, Players: 16}, shape: []int{32, 32, 3}}, 10},
+	} {
+		if got := batchConcurrency(tc.limit, &tc.spec); got != tc.want {
+			t.Errorf("%s: %d at once, want %d", tc.name, got, tc.want)
+		}
+	}
 }

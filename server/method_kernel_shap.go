@@ -68,7 +68,7 @@ func kernelSHAPSpec(r explain.KernelSHAPRequest, names []string) *jobSpec {
 			return res, err
 		},
 		Curves: tabularCurves(r.Instance, r.Groups, weightedMean(r.Background, r.BackgroundWeights)),
-	}}
+	}, values: r.MaxRows() * len(r.Instance)}
 }
 
 // shapCommon validates the KernelSHAP options every instance kind shares;

@@ -3,6 +3,8 @@ package server
 import (
 	"log/slog"
 	"time"
+
+	"github.com/explainer-sidecar/explainer/engine"
 )
 
 // Defaults of the server's options.
@@ -104,10 +106,13 @@ func WithDeadlineFloor(d time.Duration) Option {
 // GRPCServerOptionsWith for the RPC metrics.
 func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
 
+// DefaultBatchConcurrency is WithBatchConcurrency's default.
+const DefaultBatchConcurrency = engine.DefaultBatchConcurrency
+
 // WithBatchConcurrency caps the instances of one batch job
 // (ExplainRequest.batch) that run at once; fewer run when their samples ×
 // players together would exceed MaxBatchSampleValues. Default
-// engine.DefaultBatchConcurrency (8); values < 1 are ignored. The instances
+// DefaultBatchConcurrency (32); values < 1 are ignored. The instances
 // share the job's model calls, so a few running at once are enough to fill
 // the model's batches.
 func WithBatchConcurrency(n int) Option {

@@ -66,6 +66,9 @@ type jobSpec struct {
 	// bands is the number of rows of windows of image occlusion, reported
 	// with the final result.
 	bands int
+	// values is what a run holds besides its samples × players, in
+	// values, when the method says (a batch's concurrency); 0 otherwise.
+	values int
 }
 
 var (
