@@ -226,7 +226,10 @@ func TestExplainBatchCancel(t *testing.T) {
 	var started atomic.Int32
 	b := toyBatch(rows, false)
 	inner := b.Instance
-	b.Instance = func(ctx context.Context, i int, labels []int) (*Spec, error) { started.Add(1); return inner(ctx, i, labels) }
+	b.Instance = func(ctx context.Context, i int, labels []int) (*Spec, error) {
+		started.Add(1)
+		return inner(ctx, i, labels)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		_, err := ExplainBatch(ctx, b, Models{Primary: m}, Options{}, BatchOptions{Concurrency: 4})
