@@ -67,6 +67,7 @@ type explainFlags struct {
 
 	imageFlags // -image, -method occlusion, -png
 	checkFlags // -num-samples auto, -evaluate
+	batchFlags // -rows, -texts, several -image (batch.go)
 
 	// Security of the connection to the sidecar (explain only).
 	tls                                   bool
@@ -129,12 +130,16 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	f.limeFlags(fs)
 	f.imageFlags.register(fs)
 	f.checkFlags.register(fs)
+	f.batchFlags.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	fs.Visit(func(fl *flag.Flag) { f.numFeaturesSet = f.numFeaturesSet || fl.Name == "num-features" })
 	if (f.output == "png" || f.png != "") && f.image == "" {
 		return errors.New("PNG output (-output png, -png) needs -image")
+	}
+	if f.isBatch() {
+		return f.runBatch(ctx, stdout, stderr)
 	}
 	req, data, err := f.build()
 	if err != nil {
