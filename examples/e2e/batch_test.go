@@ -2,10 +2,15 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
@@ -210,4 +215,56 @@ func TestBatchImagesKServe(t *testing.T) {
 	if len(b.GetSummaries()) != 1 || len(b.GetSummaries()[0].GetFeatures()) != 16 {
 		t.Errorf("summaries %v: want one over the 16 segments", b.GetSummaries())
 	}
+}
+
+// TestBatchCLIJSONL runs `explainer explain -rows 0:100 -output jsonl`
+// against the predict.v1 server's sidecar: one JSON line per row, in row
+// order, each with its row and the label the model predicts most often.
+func TestBatchCLIJSONL(t *testing.T) {
+	t.Parallel()
+	s := sklearnStack(t)
+	bin := filepath.Join(t.TempDir(), "explainer")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/explainer").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	csv := filepath.Join("..", "..", "testdata", "breast_cancer.csv")
+	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+	defer cancel()
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, bin, "explain", "-server", s.sidecar.addr, "-background", csv, "-instance-file", csv,
+		"-rows", "0:100", "-num-samples", "500", "-seed", "7", "-progress", "never", "-output", "jsonl").Output()
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	wall := time.Since(start)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 100 {
+		t.Fatalf("%d lines, want 100", len(lines))
+	}
+	tab := loadBreastCancer(t)
+	counts := map[int]int{}
+	for _, sc := range predictRows(t, s, tab.Rows[:100]) {
+		counts[argmax(sc)]++
+	}
+	want := 0
+	if counts[1] > counts[0] {
+		want = 1
+	}
+	for i, line := range lines {
+		var in struct {
+			Row          int    `json:"row"`
+			Method       string `json:"method"`
+			Seed         uint64 `json:"seed"`
+			Explanations []struct {
+				Label int `json:"label"`
+			} `json:"explanations"`
+		}
+		if err := json.Unmarshal([]byte(line), &in); err != nil {
+			t.Fatalf("line %d is not JSON: %v", i, err)
+		}
+		if in.Row != i || in.Method != "lime" || in.Seed != 7+uint64(i) || len(in.Explanations) != 1 || in.Explanations[0].Label != want {
+			t.Fatalf("line %d: %+v; want row %d, seed %d, label %d", i, in, i, 7+i, want)
+		}
+	}
+	t.Logf("100 rows explained by the CLI in %v", wall)
 }
