@@ -138,38 +138,38 @@ func batchMethodNames() string {
 	return strings.Join(names, ", ")
 }
 
-// runBatch runs a batch job: parse, then engine.ExplainBatch, reporting
-// each instance on io.instance as it finishes.
-func (s *Server) runBatch(ctx context.Context, req *explainerv1.ExplainRequest, io jobIO, start time.Time, entry *modelEntry, info predictor.ModelInfo) (*explainerv1.Explanation, error) {
+// parseBatch validates a batch request (receiving its streamed rows from
+// data) and builds its job: the engine's batch, filled in, its instances
+// and the options every instance runs with.
+func (s *Server) parseBatch(ctx context.Context, req *explainerv1.ExplainRequest, info predictor.ModelInfo, data <-chan *explainerv1.DataChunk) (string, *batchJob, *batchInstances, engine.Options, error) {
+	var opts engine.Options
 	name, m, err := lookupMethod(req)
 	if err != nil {
-		return nil, err
+		return "", nil, nil, opts, err
 	}
 	switch {
 	case m.batch == nil:
-		return nil, invalidArgument("batch: %s does not explain instances; these methods take a batch: %s", name, batchMethodNames())
+		return "", nil, nil, opts, invalidArgument("batch: %s does not explain instances; these methods take a batch: %s", name, batchMethodNames())
 	case req.GetInstance() != nil:
-		return nil, invalidArgument("instance: leave it unset with batch (the instances are in batch)")
+		return "", nil, nil, opts, invalidArgument("instance: leave it unset with batch (the instances are in batch)")
 	case req.GetEvaluation() != nil:
-		return nil, invalidArgument("evaluation: not with batch; evaluate single instances")
+		return "", nil, nil, opts, invalidArgument("evaluation: not with batch; evaluate single instances")
 	}
-	b, err := loadBatch(ctx, req.GetBatch(), info, io.data)
+	b, err := loadBatch(ctx, req.GetBatch(), info, data)
 	if err != nil {
-		return nil, err
+		return "", nil, nil, opts, err
 	}
-	pick := int(req.GetBatch().GetSubmodularPick())
-	if pick > b.n {
-		return nil, invalidArgument("batch.submodular_pick: %d is more than the batch's %d instances", pick, b.n)
+	if pick := int(req.GetBatch().GetSubmodularPick()); pick > b.n {
+		return "", nil, nil, opts, invalidArgument("batch.submodular_pick: %d is more than the batch's %d instances", pick, b.n)
 	}
 	seed := requestSeed(req, rand.Uint64)
 	bj, err := m.batch(ctx, &parseInput{req: req, info: info, seed: seed, callRows: callRows(s.batchSize(info), s.opts.inFlight)}, b)
 	if err != nil {
-		return nil, requestError(name, err)
+		return "", nil, nil, opts, requestError(name, err)
 	}
 	bj.first.Method = name
-	opts, err := jobOptions(req, bj.first)
-	if err != nil {
-		return nil, err
+	if opts, err = jobOptions(req, bj.first); err != nil {
+		return "", nil, nil, opts, err
 	}
 	bj.Method, bj.Seed, bj.Instances = name, seed, b.n
 	bj.PickLabel, bj.Score = !namesLabels(req), b.score
@@ -182,6 +182,18 @@ func (s *Server) runBatch(ctx context.Context, req *explainerv1.ExplainRequest, 
 		spec.Method = name
 		return spec, nil
 	}
+	return name, bj, b, opts, nil
+}
+
+// runBatch runs a batch job: parse, then engine.ExplainBatch, reporting
+// each instance on io.instance as it finishes.
+func (s *Server) runBatch(ctx context.Context, req *explainerv1.ExplainRequest, io jobIO, start time.Time, entry *modelEntry, info predictor.ModelInfo) (*explainerv1.Explanation, error) {
+	name, bj, b, opts, err := s.parseBatch(ctx, req, info, io.data)
+	if err != nil {
+		return nil, err
+	}
+	pick := int(req.GetBatch().GetSubmodularPick())
+	seed := bj.Seed
 
 	var done atomic.Int64
 	var progress func(*explainerv1.Progress)
