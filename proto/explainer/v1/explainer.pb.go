@@ -3560,7 +3560,8 @@ type BatchExplanation struct {
 	// Every instance's explanation, in instance order (Explain). On
 	// ExplainStream they were sent as InstanceExplanation events and this
 	// is empty. An instance's model_calls is 0: its rows share the batch's
-	// calls, which the batch's explanation counts.
+	// calls, which the batch's explanation counts; its elapsed runs from the
+	// batch's start to the instance's end.
 	Explanations []*Explanation `protobuf:"bytes,2,rep,name=explanations,proto3" json:"explanations,omitempty"`
 	// Whether the sidecar picked the label every instance explains: the
 	// request named none.
