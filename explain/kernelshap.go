@@ -103,6 +103,45 @@ type KernelSHAPRequest struct {
 	Sampling
 	// Targets chooses the classes (default the instance's top class).
 	Targets
+	// BackgroundScores, when not nil, are the model's scores of Background
+	// (one row per background row), computed once for many instances over
+	// the same background (a batch): the model is then not sent the
+	// background again. They apply only when SharesBackground; the result
+	// is the same as without them when the model scores a row the same
+	// whatever else is in its call, and NumSamples still counts the
+	// background rows.
+	BackgroundScores [][]float64
+}
+
+// MaxRows is the most rows KernelSHAP scores for req, every player
+// varying: the instance, the background and a copy of the background per
+// coalition. It holds MaxRows × len(Instance) values at once.
+func (req *KernelSHAPRequest) MaxRows() int {
+	players := playerCount(len(req.Instance), req.Groups)
+	return 1 + len(req.Background)*(1+shapBudget(players, req.NumSamples))
+}
+
+func playerCount(p int, groups [][]int) int {
+	if len(groups) > 0 {
+		return len(groups)
+	}
+	return p
+}
+
+// SharesBackground reports whether the rows of req's empty coalition are
+// the background rows themselves, whatever the instance: every feature is
+// in a player (no groups, or groups that cover every feature). Instances
+// over one such background can share its scores (BackgroundScores);
+// otherwise the features in no group take each instance's values.
+func (req *KernelSHAPRequest) SharesBackground() bool {
+	if len(req.Groups) == 0 {
+		return true
+	}
+	in := 0
+	for _, g := range req.Groups {
+		in += len(g)
+	}
+	return in == len(req.Instance) // validate: groups are disjoint and in range
 }
 
 // KernelSHAP explains the model's prediction for req.Instance with shap's
@@ -203,7 +242,7 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 		return nil, err
 	}
 	rows := g.rows(coal)
-	scores, err := m.Predict(ctx, rows)
+	scores, err := g.score(ctx, m, rows, req.BackgroundScores)
 	if err != nil {
 		return nil, err
 	}
@@ -346,6 +385,9 @@ func (req *KernelSHAPRequest) validate() error {
 	if err := req.Sampling.Validate(shapMinSamples); err != nil {
 		return err
 	}
+	if req.BackgroundScores != nil && len(req.BackgroundScores) != n {
+		return invalid("background_scores", "has %d rows for %d background rows", len(req.BackgroundScores), n)
+	}
 	if err := req.Targets.Validate(0); err != nil {
 		return err
 	}
@@ -397,6 +439,9 @@ func (req *KernelSHAPRequest) validate() error {
 			}
 			owner[f] = gi
 		}
+	}
+	if req.BackgroundScores != nil && !req.SharesBackground() {
+		return invalid("background_scores", "only apply when every feature is in a group: the features in no group take the instance's values in the background's rows")
 	}
 	return nil
 }
@@ -508,6 +553,27 @@ func (g *shapGame) rows(coal *sampler.Coalitions) [][]float64 {
 		}
 	})
 	return rows
+}
+
+// score scores rows (g.rows's) with m. With bg, the background's scores,
+// the empty coalition's rows are not sent: their scores are bg's.
+func (g *shapGame) score(ctx context.Context, m Model, rows, bg [][]float64) ([][]float64, error) {
+	if bg == nil {
+		return m.Predict(ctx, rows)
+	}
+	n := len(g.absent)
+	send := make([][]float64, 0, len(rows)-n)
+	send = append(append(send, rows[0]), rows[1+n:]...)
+	got, err := m.Predict(ctx, send)
+	if err != nil {
+		return nil, err
+	}
+	if len(got) != len(send) {
+		return nil, fmt.Errorf("explain: model returned %d rows for %d samples", len(got), len(send))
+	}
+	scores := make([][]float64, 0, len(rows))
+	scores = append(append(append(scores, got[0]), bg...), got[1:]...)
+	return scores, nil
 }
 
 // present appends to dst the features of the varying players in mask

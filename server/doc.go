@@ -15,7 +15,10 @@
 // running at once is capped (WithMaxConcurrentJobs), and a job past the cap
 // is refused with RESOURCE_EXHAUSTED rather than queued without bound.
 // Progress on a stream is coalesced to the latest value per job, so memory
-// does not depend on how fast a client reads.
+// does not depend on how fast a client reads. A batch job
+// (ExplainRequest.batch, batch.go) runs its instances on
+// engine.ExplainBatch, at most WithBatchConcurrency at once, and sends each
+// instance's explanation once as it finishes.
 //
 // Errors reach clients as gRPC status codes, mapped in one place (status.go):
 // bad requests are INVALID_ARGUMENT naming the field, a model server that is

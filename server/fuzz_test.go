@@ -82,3 +82,58 @@ func FuzzParseLIME(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseBatch feeds arbitrary ExplainRequest encodings to a batch
+// job's validation and to the parse of its first instances: they must
+// never panic, and every refusal must be INVALID_ARGUMENT.
+func FuzzParseBatch(f *testing.F) {
+	rows := testRows(3)
+	text := func(m *explainerv1.ExplainRequest) *explainerv1.ExplainRequest {
+		m.Instance = nil
+		m.Batch = &explainerv1.InstanceBatch{Kind: &explainerv1.InstanceBatch_Text{Text: &explainerv1.TextBatch{Texts: []string{"good food", "bad", "x y z"}}}, SubmodularPick: 1}
+		return m
+	}
+	seeds := []*explainerv1.ExplainRequest{
+		toBatch(limeRequest(nil, nil), rows),
+		toBatch(limeRequest(nil, func(o *explainerv1.LimeOptions) { o.Labels = nil }), rows),
+		toBatch(kernelSHAPRequest(nil, trainingRows()[:3], nil), rows),
+		toBatch(kernelSHAPRequest(nil, trainingRows()[:40], func(o *explainerv1.KernelShapOptions) {
+			o.BackgroundSummary = &explainerv1.BackgroundSummary{Kind: &explainerv1.BackgroundSummary_Sample{Sample: 4}}
+		}), rows),
+		text(&explainerv1.ExplainRequest{Method: &explainerv1.ExplainRequest_LimeText{LimeText: &explainerv1.LimeTextOptions{NumSamples: 20}}}),
+		text(&explainerv1.ExplainRequest{Method: &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{}}}),
+		func() *explainerv1.ExplainRequest {
+			r := limeImageRequest(testImage(4, 4, 3, 1), 4, 4, 3, explainerv1.ImageLayout_IMAGE_LAYOUT_CHW, nil)
+			img := r.GetInstance().GetImage()
+			r.Instance = nil
+			r.Batch = &explainerv1.InstanceBatch{Kind: &explainerv1.InstanceBatch_Image{Image: &explainerv1.ImageBatch{Images: []*explainerv1.ImageInstance{img, img}}}}
+			return r
+		}(),
+		{Batch: &explainerv1.InstanceBatch{}},
+	}
+	for _, s := range seeds {
+		b, err := proto.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	info := predictor.ModelInfo{NumClasses: 2}
+	srv := New(func(string) predictor.Client { return nil })
+	defer srv.Shutdown()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req explainerv1.ExplainRequest
+		if proto.Unmarshal(b, &req) != nil || req.GetBatch() == nil {
+			return
+		}
+		_, bj, bi, _, err := srv.parseBatch(context.Background(), &req, info, nil)
+		for i := 0; err == nil && i < min(bi.n, 3); i++ {
+			_, err = bj.Instance(context.Background(), i, []int{1})
+		}
+		if err != nil {
+			if c := status.Code(err); c != codes.InvalidArgument {
+				t.Fatalf("refusal with %v (%v), want InvalidArgument", c, err)
+			}
+		}
+	})
+}

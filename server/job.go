@@ -26,6 +26,9 @@ type jobIO struct {
 	// data delivers the chunks of a streamed data set; closed when the
 	// client stops sending.
 	data <-chan *explainerv1.DataChunk
+	// instance reports a batch job's instance as it finishes; nil when the
+	// job's result is to carry them all (unary Explain).
+	instance func(*explainerv1.InstanceExplanation)
 }
 
 // run executes one admitted job and records its metrics. Its error is a
@@ -75,6 +78,9 @@ func (s *Server) runJob(ctx context.Context, req *explainerv1.ExplainRequest, io
 	entry, info, err := s.describe(ctx, req.GetModel())
 	if err != nil {
 		return nil, err
+	}
+	if req.GetBatch() != nil {
+		return s.runBatch(ctx, req, io, start, entry, info)
 	}
 	name, spec, err := s.parseJob(ctx, req, info, io.data)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 // kernel_shap: KernelSHAP (shap's KernelExplainer) on a tabular instance
 // against a background, on a text's words, or on an image's segments.
 
-func init() { register("kernel_shap", method{parse: parseKernelSHAPJob}) }
+func init() { register("kernel_shap", method{parse: parseKernelSHAPJob, batch: parseKernelSHAPBatch}) }
 
 func parseKernelSHAPJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	switch inst := in.req.GetInstance(); {
@@ -50,6 +50,12 @@ func parseKernelSHAPJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	if err != nil {
 		return nil, err
 	}
+	return kernelSHAPSpec(r, names), nil
+}
+
+// kernelSHAPSpec is the job of one tabular KernelSHAP request; names are
+// the groups' names.
+func kernelSHAPSpec(r explain.KernelSHAPRequest, names []string) *jobSpec {
 	return &jobSpec{Spec: engine.Spec{
 		Seed: r.Seed, Rows: r.NumSamples, Sampled: true, Seeded: true, Players: playerCount(len(r.Instance), r.Groups),
 		Run: func(ctx context.Context, m engine.Scorer, run engine.Run) (*explain.Result, error) {
@@ -62,7 +68,7 @@ func parseKernelSHAPJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 			return res, err
 		},
 		Curves: tabularCurves(r.Instance, r.Groups, weightedMean(r.Background, r.BackgroundWeights)),
-	}}, nil
+	}, values: r.MaxRows() * len(r.Instance)}
 }
 
 // shapCommon validates the KernelSHAP options every instance kind shares;
@@ -87,14 +93,22 @@ func shapCommon(o *explainerv1.KernelShapOptions, info predictor.ModelInfo, seed
 
 // parseKernelSHAP validates a KernelSHAP request.
 func parseKernelSHAP(req *explainerv1.ExplainRequest, info predictor.ModelInfo, seed uint64) (explain.KernelSHAPRequest, []string, error) {
-	const field = "kernel_shap"
-	o := req.GetKernelShap()
-	var r explain.KernelSHAPRequest
 	inst, names, err := tabularInstance(req, info)
 	if err != nil {
-		return r, nil, err
+		return explain.KernelSHAPRequest{}, nil, err
 	}
-	p := len(inst)
+	r, groupNames, err := parseKernelSHAPShared(req.GetKernelShap(), info, seed, len(inst), names)
+	r.Instance = inst
+	return r, groupNames, err
+}
+
+// parseKernelSHAPShared validates the options of tabular KernelSHAP for
+// instances of p features named names: the request without its instance,
+// which the instances of a batch share (the background summarised once,
+// with seed), and the groups' names.
+func parseKernelSHAPShared(o *explainerv1.KernelShapOptions, info predictor.ModelInfo, seed uint64, p int, names []string) (explain.KernelSHAPRequest, []string, error) {
+	const field = "kernel_shap"
+	var r explain.KernelSHAPRequest
 	bg := o.GetBackground()
 	n := int(bg.GetNumRows())
 	summary := o.GetBackgroundSummary().GetKind()
@@ -111,6 +125,7 @@ func parseKernelSHAP(req *explainerv1.ExplainRequest, info predictor.ModelInfo, 
 	if err := d.add(field+".background", bg.GetValues(), nil, bg.GetWeights(), p, false); err != nil {
 		return r, nil, err
 	}
+	var err error
 	if summary != nil {
 		if d.rows, d.weights, err = summarizeBackground(field+".background_summary", o.GetBackgroundSummary(), d, seed); err != nil {
 			return r, nil, err
@@ -125,7 +140,6 @@ func parseKernelSHAP(req *explainerv1.ExplainRequest, info predictor.ModelInfo, 
 		return r, nil, err
 	}
 	return explain.KernelSHAPRequest{
-		Instance:          inst,
 		Background:        d.rows,
 		BackgroundWeights: d.weights,
 		Groups:            gs,
@@ -237,4 +251,41 @@ func parseKernelSHAPImage(req *explainerv1.ExplainRequest, img sampler.Image, in
 		Image: img, Segments: seg, NumSegments: nseg, Fill: fill,
 		Sampling: sampling, Targets: targets, Link: link,
 	}, nil
+}
+
+// parseKernelSHAPBatch builds a KernelSHAP batch. For rows, the options
+// and the background (summarised once, with the batch's seed) are parsed
+// once, and, when every feature is in a player, the model scores the
+// background once for every row (explain.KernelSHAPRequest.BackgroundScores).
+// Texts and images are parsed one by one.
+func parseKernelSHAPBatch(ctx context.Context, in *parseInput, b *batchInstances) (*batchJob, error) {
+	if b.rows == nil {
+		return batchOf(parseKernelSHAPJob)(ctx, in, b)
+	}
+	base, groupNames, err := parseKernelSHAPShared(in.req.GetKernelShap(), in.info, in.seed, len(b.rows[0]), b.names)
+	if err != nil {
+		return nil, err
+	}
+	base.Instance = b.rows[0]
+	bj := &batchJob{first: kernelSHAPSpec(base, groupNames)}
+	var bgScores [][]float64 // written by Prepare, before any instance starts
+	if base.SharesBackground() {
+		bj.Prepare = func(ctx context.Context, m engine.Scorer) error {
+			s, err := m.Predict(ctx, base.Background)
+			bgScores = s
+			return err
+		}
+	}
+	bj.Instance = func(_ context.Context, i int, labels []int) (*engine.Spec, error) {
+		r := base
+		r.Instance, r.Seed, r.BackgroundScores = b.rows[i], in.seed+uint64(i), bgScores
+		if labels != nil {
+			r.Targets = explain.Targets{Labels: labels}
+		}
+		return &kernelSHAPSpec(r, groupNames).Spec, nil
+	}
+	if len(base.Groups) == 0 {
+		bj.Names = b.names // with groups, the attributions are the groups', named by nameGroups
+	}
+	return bj, nil
 }

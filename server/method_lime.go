@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 
@@ -14,13 +15,18 @@ import (
 
 // lime: LIME on a tabular instance, sampled from training statistics
 // (lime's LimeTabularExplainer).
-func init() { register("lime", method{parse: parseLIMEJob}) }
+func init() { register("lime", method{parse: parseLIMEJob, batch: parseLIMEBatch}) }
 
 func parseLIMEJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	r, err := parseLIME(in.req, in.info, in.seed)
 	if err != nil {
 		return nil, err
 	}
+	return limeSpec(r), nil
+}
+
+// limeSpec is the job of one LIME request.
+func limeSpec(r *explain.LIMERequest) *jobSpec {
 	return &jobSpec{Spec: engine.Spec{
 		Seed: r.Seed, Rows: r.NumSamples, Sampled: true, Seeded: true, Players: len(r.Instance),
 		Run: func(ctx context.Context, m engine.Scorer, run engine.Run) (*explain.Result, error) {
@@ -29,37 +35,51 @@ func parseLIMEJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 			return explain.LIME(ctx, m, r)
 		},
 		Curves: tabularCurves(r.Instance, nil, limeBaseline(r.Stats, len(r.Instance))),
-	}}, nil
+	}}
 }
 
 // parseLIME validates req and turns it into an estimator request. Every
 // error is INVALID_ARGUMENT naming the field; no data value is echoed.
 func parseLIME(req *explainerv1.ExplainRequest, info predictor.ModelInfo, seed uint64) (*explain.LIMERequest, error) {
-	o := req.GetLime()
-	if o == nil {
+	if req.GetLime() == nil {
 		return nil, invalidArgument("method: must be set (lime)")
 	}
 	values, names, err := tabularInstance(req, info)
 	if err != nil {
 		return nil, err
 	}
-	p := len(values)
-	tab := req.GetInstance().GetTabular()
+	sh, err := parseLIMEShared(req.GetLime(), info, seed, len(values), names, req.GetInstance().GetTabular().GetCategoricalFeatures(), "instance.tabular")
+	if err != nil {
+		return nil, err
+	}
+	if err := sh.checkRow(values, "instance.tabular.values"); err != nil {
+		return nil, err
+	}
+	return sh.request(values, seed, nil), nil
+}
+
+// limeShared is what every instance of a LIME batch shares: everything of
+// the request but the instance, the training statistics included.
+type limeShared struct {
+	base        explain.LIMERequest // without Instance
+	categorical []int
+}
+
+// parseLIMEShared validates o for instances of p features named names,
+// with the categorical features cats (field names where they are given).
+func parseLIMEShared(o *explainerv1.LimeOptions, info predictor.ModelInfo, seed uint64, p int, names []string, cats []*explainerv1.CategoricalFeature, field string) (*limeShared, error) {
 	var categorical []int
 	var categoryNames map[int][]string
-	for i, c := range tab.GetCategoricalFeatures() {
+	for i, c := range cats {
 		idx := int(c.GetIndex())
 		if idx >= p {
-			return nil, invalidArgument("instance.tabular.categorical_features[%d].index: %d is out of range [0,%d)", i, idx, p)
+			return nil, invalidArgument("%s.categorical_features[%d].index: %d is out of range [0,%d)", field, i, idx, p)
 		}
 		if slices.Contains(categorical, idx) {
-			return nil, invalidArgument("instance.tabular.categorical_features[%d].index: feature %d listed twice", i, idx)
+			return nil, invalidArgument("%s.categorical_features[%d].index: feature %d listed twice", field, i, idx)
 		}
 		if len(c.GetCategoryNames()) > MaxCategories {
-			return nil, invalidArgument("instance.tabular.categorical_features[%d].category_names: more than %d", i, MaxCategories)
-		}
-		if v := values[idx]; v != math.Trunc(v) || v < 0 {
-			return nil, invalidArgument("instance.tabular.values[%d]: a categorical feature's value must be a non-negative integer code", idx)
+			return nil, invalidArgument("%s.categorical_features[%d].category_names: more than %d", field, i, MaxCategories)
 		}
 		categorical = append(categorical, idx)
 		if len(c.GetCategoryNames()) > 0 {
@@ -92,8 +112,7 @@ func parseLIME(req *explainerv1.ExplainRequest, info predictor.ModelInfo, seed u
 	if err != nil {
 		return nil, err
 	}
-	return &explain.LIMERequest{
-		Instance:             values,
+	return &limeShared{categorical: categorical, base: explain.LIMERequest{
 		FeatureNames:         names,
 		CategoryNames:        categoryNames,
 		Stats:                stats,
@@ -101,7 +120,31 @@ func parseLIME(req *explainerv1.ExplainRequest, info predictor.ModelInfo, seed u
 		Sampling:             sampling,
 		SurrogateFit:         fit,
 		Targets:              targets,
-	}, nil
+	}}, nil
+}
+
+// checkRow checks the categorical features' values of a row (field names
+// the row's values).
+func (sh *limeShared) checkRow(values []float64, field string) error {
+	for _, idx := range sh.categorical {
+		if v := values[idx]; v != math.Trunc(v) || v < 0 {
+			return invalidArgument("%s[%d]: a categorical feature's value must be a non-negative integer code", field, idx)
+		}
+	}
+	return nil
+}
+
+// request is the LIME request of one instance, with seed and, when not
+// nil, labels instead of the options' targets. The instances share
+// everything but the instance and the seed.
+func (sh *limeShared) request(values []float64, seed uint64, labels []int) *explain.LIMERequest {
+	r := sh.base
+	r.Instance = values
+	r.Seed = seed
+	if labels != nil {
+		r.Targets = explain.Targets{Labels: labels}
+	}
+	return &r
 }
 
 func surrogateConfig(o *explainerv1.LimeOptions) (explain.SurrogateConfig, error) {
@@ -227,4 +270,30 @@ func checkFitMemory(method string, samples, features int) error {
 		return invalidArgument("%s.num_samples: the fit of %d samples × %d features needs %d bytes, over the limit of %d; lower num_samples", method, samples, features, b, explain.MaxFitBytes)
 	}
 	return nil
+}
+
+// parseLIMEBatch builds a LIME batch: the options and the training
+// statistics are parsed once, and each row's request shares them.
+func parseLIMEBatch(_ context.Context, in *parseInput, b *batchInstances) (*batchJob, error) {
+	if b.rows == nil {
+		return nil, invalidArgument("batch: lime explains rows: set batch.tabular")
+	}
+	sh, err := parseLIMEShared(in.req.GetLime(), in.info, in.seed, len(b.rows[0]), b.names, b.cats, "batch.tabular")
+	if err != nil {
+		return nil, err
+	}
+	for i, row := range b.rows {
+		if err := sh.checkRow(row, fmt.Sprintf("batch.tabular.rows[%d].values", i)); err != nil {
+			return nil, err
+		}
+	}
+	return &batchJob{
+		first: limeSpec(sh.request(b.rows[0], in.seed, nil)),
+		Batch: engine.Batch{
+			Instance: func(_ context.Context, i int, labels []int) (*engine.Spec, error) {
+				return &limeSpec(sh.request(b.rows[i], in.seed+uint64(i), labels)).Spec, nil
+			},
+			Names: b.names,
+		},
+	}, nil
 }

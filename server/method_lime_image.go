@@ -12,7 +12,9 @@ import (
 
 // lime_image: LIME on an image's segments (lime's LimeImageExplainer).
 
-func init() { register("lime_image", method{parse: parseLIMEImageJob}) }
+func init() {
+	register("lime_image", method{parse: parseLIMEImageJob, batch: batchOf(parseLIMEImageJob)})
+}
 
 func parseLIMEImageJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	img, layout, err := checkedImage(in.req, in.info)

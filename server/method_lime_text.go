@@ -11,7 +11,7 @@ import (
 
 // lime_text: LIME on a text's words (lime's LimeTextExplainer).
 
-func init() { register("lime_text", method{parse: parseLIMETextJob}) }
+func init() { register("lime_text", method{parse: parseLIMETextJob, batch: batchOf(parseLIMETextJob)}) }
 
 func parseLIMETextJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	r, err := parseLIMEText(in.req, in.info, in.seed)

@@ -15,7 +15,9 @@ import (
 // channel) or a text (a window of tokens), with partial results per row
 // of windows.
 
-func init() { register("occlusion", method{parse: parseOcclusionJob}) }
+func init() {
+	register("occlusion", method{parse: parseOcclusionJob, batch: batchOf(parseOcclusionJob)})
+}
 
 func parseOcclusionJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	if in.req.GetInstance().GetText() != nil {

@@ -3,6 +3,8 @@ package server
 import (
 	"log/slog"
 	"time"
+
+	"github.com/explainer-sidecar/explainer/engine"
 )
 
 // Defaults of the server's options.
@@ -53,6 +55,7 @@ type options struct {
 	logger            *slog.Logger
 	defaults          *requestDefaults
 	classNames        []string
+	batchConcurrency  int
 }
 
 func defaultOptions() options {
@@ -115,6 +118,23 @@ func WithDeadlineFloor(d time.Duration) Option {
 // in m (see Metrics). Default: none. Pass the same m to
 // GRPCServerOptionsWith for the RPC metrics.
 func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// DefaultBatchConcurrency is WithBatchConcurrency's default.
+const DefaultBatchConcurrency = engine.DefaultBatchConcurrency
+
+// WithBatchConcurrency caps the instances of one batch job
+// (ExplainRequest.batch) that run at once; fewer run when their samples ×
+// players together would exceed MaxBatchSampleValues. Default
+// DefaultBatchConcurrency (32); values < 1 are ignored. The instances
+// share the job's model calls, so a few running at once are enough to fill
+// the model's batches.
+func WithBatchConcurrency(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.batchConcurrency = n
+		}
+	}
+}
 
 // WithInFlight sets how many batches of one job are sent to the model server
 // at once. Default DefaultInFlight; values < 1 are ignored.

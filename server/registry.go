@@ -36,6 +36,10 @@ type method struct {
 	// streamsData tells whether the request's data set arrives in
 	// DataChunk messages on ExplainStream; nil for methods without one.
 	streamsData func(req *explainerv1.ExplainRequest) bool
+	// batch builds a batch job (ExplainRequest.batch) from state parsed
+	// once for every instance; batchOf(parse) when the instances share
+	// nothing but the options; nil for methods without instances.
+	batch batchParse
 }
 
 // parseInput is what a method's parse gets besides the request.
@@ -62,6 +66,9 @@ type jobSpec struct {
 	// bands is the number of rows of windows of image occlusion, reported
 	// with the final result.
 	bands int
+	// values is what a run holds besides its samples × players, in
+	// values, when the method says (a batch's concurrency); 0 otherwise.
+	values int
 }
 
 var (
@@ -119,6 +126,9 @@ func methodLabel(req *explainerv1.ExplainRequest) string {
 
 // streamsData tells whether a job's data set arrives in DataChunk messages.
 func streamsData(req *explainerv1.ExplainRequest) bool {
+	if req.GetBatch().GetTabular().GetStreamed() {
+		return true
+	}
 	fd := req.ProtoReflect().WhichOneof(methodOneof)
 	if fd == nil {
 		return false

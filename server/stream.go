@@ -216,6 +216,7 @@ func (s *Server) ExplainStream(stream explainerv1.ExplainerService_ExplainStream
 					return s.runRecovered(jctx, req, jobIO{
 						progress: func(p *explainerv1.Progress) { out.progress(id, p) },
 						partial:  func(e *explainerv1.Explanation) { out.partial(id, e) },
+						instance: func(e *explainerv1.InstanceExplanation) { out.instance(id, e) },
 						data:     j.data,
 					})
 				}()

@@ -70,6 +70,7 @@ type explainFlags struct {
 
 	imageFlags // -image, -method occlusion, -png
 	checkFlags // -num-samples auto, -evaluate
+	batchFlags // -rows, -texts, several -image (batch.go)
 
 	// Security of the connection to the sidecar (explain only).
 	tls                                   bool
@@ -134,10 +135,14 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	f.limeFlags(fs)
 	f.imageFlags.register(fs)
 	f.checkFlags.register(fs)
+	f.batchFlags.register(fs)
 	if err := explainCommand().parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	fs.Visit(func(fl *flag.Flag) { f.numFeaturesSet = f.numFeaturesSet || fl.Name == "num-features" })
+	if f.isBatch() { // a batch checks its own -output (jsonl too)
+		return f.runBatch(ctx, stdout, stderr)
+	}
 	if err := checkOutput(f.output); err != nil {
 		return err
 	}

@@ -236,6 +236,7 @@ explainer explain --method occlusion --image cat.png --window 16 --stride 8 --pn
 		{"What to explain", []string{"method", "instance", "instance-file", "row", "background", "data", "target-column", "feature-names",
 			"text", "split", "mask-string", "positional", "image", "image-layout", "layout"}},
 		{"Output", []string{"output", "num-features", "png", "class-names", "progress"}},
+		{"Batches: many instances in one job", []string{"rows", "texts", "submodular-pick"}},
 		{"Sampling (lime, kernelshap, permutation)", []string{"num-samples", "seed", "labels", "top-labels"}},
 	}
 	for _, m := range cliMethods {
@@ -291,7 +292,7 @@ explainer serve --predictor 127.0.0.1:8500 --predictor-plaintext --protocol pred
 			{"Listener", []string{"listen", "reflection", "health-listen", "metrics-listen"}},
 			{"Model server", []string{"predictor", "protocol", "model", "predictor-plaintext", "health-interval",
 				"softmax", "input-name", "output-name", "input-datatype", "model-version"}},
-			{"Batching and limits", []string{"max-batch-size", "max-batch-bytes", "in-flight", "max-concurrent-jobs", "max-queued-jobs", "max-jobs-per-stream", "data-idle-timeout", "job-timeout", "drain-timeout"}},
+			{"Batching and limits", []string{"max-batch-size", "max-batch-bytes", "in-flight", "max-concurrent-jobs", "max-queued-jobs", "batch-concurrency", "max-jobs-per-stream", "data-idle-timeout", "job-timeout", "drain-timeout"}},
 			{"TLS and tokens", []string{"tls-cert", "tls-key", "tls-client-ca", "auth-tokens", "predictor-ca", "predictor-cert", "predictor-key", "predictor-server-name"}},
 			{"HTTP API and KServe", []string{"http-listen", "model_name", "predictor_host", "predictor_protocol", "predictor_use_ssl", "http_port", "workers"}},
 			{"Request defaults", []string{"training-data", "method", "class-names", "explain-config"}},

@@ -25,9 +25,10 @@ const maxImagePixels = 4194304
 // imageFlags are explain's image flags (-method lime with -image, and
 // -method occlusion).
 type imageFlags struct {
-	image        string // PNG or JSON file
-	imageLayout  string // layout of a JSON file's nested arrays
-	layout       string // layout the model takes
+	image        string   // PNG or JSON file
+	images       []string // every -image given (several: a batch job)
+	imageLayout  string   // layout of a JSON file's nested arrays
+	layout       string   // layout the model takes
 	segmentation string
 	fill         string
 	window       string
@@ -36,7 +37,7 @@ type imageFlags struct {
 }
 
 func (f *imageFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.image, "image", "", `lime, kernelshap, occlusion: explain this image, a PNG (RGB values 0..255, alpha dropped) or the image JSON, {"height": H, "width": W, "channels": C, "layout": "IMAGE_LAYOUT_CHW", "values": [...]} (the API's ImageInstance; JSON nested arrays are read too, see -image-layout)`)
+	fs.Var(imageList{&f.image, &f.images}, "image", `lime, kernelshap, occlusion: explain this image (several -image of one size: every one in one batch job), a PNG (RGB values 0..255, alpha dropped) or the image JSON, {"height": H, "width": W, "channels": C, "layout": "IMAGE_LAYOUT_CHW", "values": [...]} (the API's ImageInstance; JSON nested arrays are read too, see -image-layout)`)
 	fs.StringVar(&f.imageLayout, "image-layout", "hwc", "with a -image of JSON nested arrays: their order, hwc ([H][W][C]) or chw ([C][H][W])")
 	fs.StringVar(&f.layout, "layout", "chw", "with -image: the layout the model takes, chw (PyTorch models on Triton) or hwc; the values are sent in it")
 	fs.StringVar(&f.segmentation, "segmentation", "grid:4", "lime, kernelshap with -image: grid:R,C (R×C cells), grid:N (N×N) or slic:N[,compactness] (about N superpixels)")

@@ -510,7 +510,8 @@ type ExplainRequest struct {
 	// model the sidecar was started with (`explainer serve --model`).
 	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
 	// The instance whose prediction is explained: required by the local
-	// methods (lime, kernel_shap), unused by the global ones.
+	// methods (lime, kernel_shap), unused by the global ones. Leave it unset
+	// with batch.
 	Instance *Instance `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
 	// The explanation method and its options. Required.
 	//
@@ -529,8 +530,21 @@ type ExplainRequest struct {
 	// lime_text, lime_image, kernel_shap.
 	AutoSampling *AutoSampling `protobuf:"bytes,3,opt,name=auto_sampling,json=autoSampling,proto3" json:"auto_sampling,omitempty"`
 	// Checks of the explanation to run with it: stability over seeds and
-	// deletion / insertion curves. Unset runs none.
-	Evaluation    *Evaluation `protobuf:"bytes,4,opt,name=evaluation,proto3" json:"evaluation,omitempty"`
+	// deletion / insertion curves. Unset runs none. Not with batch.
+	Evaluation *Evaluation `protobuf:"bytes,4,opt,name=evaluation,proto3" json:"evaluation,omitempty"`
+	// Many instances explained by one job with the method's options, instead
+	// of instance: lime, lime_text, lime_image, kernel_shap and occlusion.
+	// Instance i is explained exactly as a single request with seed
+	// seed + i (and, when the options name no labels, the batch's label)
+	// would be; the work they share is done once (LIME's training
+	// statistics, KernelSHAP's background summary and the model's scores of
+	// the background). When the options name no labels (and top_labels is
+	// 0), every instance explains one label: the one the model predicts for
+	// the most instances (the smallest on a tie), named in
+	// BatchExplanation.label. ExplainStream sends each instance's
+	// explanation as an InstanceExplanation event as soon as it is done;
+	// Explain returns them all, in order, in Explanation.batch.
+	Batch         *InstanceBatch `protobuf:"bytes,5,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -663,6 +677,13 @@ func (x *ExplainRequest) GetEvaluation() *Evaluation {
 	return nil
 }
 
+func (x *ExplainRequest) GetBatch() *InstanceBatch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
 type isExplainRequest_Method interface {
 	isExplainRequest_Method()
 }
@@ -717,6 +738,289 @@ func (*ExplainRequest_LimeImage) isExplainRequest_Method() {}
 
 func (*ExplainRequest_Occlusion) isExplainRequest_Method() {}
 
+// InstanceBatch is the instances of a batch job: at most 10000
+// (server.MaxBatchInstances), all of one kind.
+type InstanceBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The instances. Required.
+	//
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*InstanceBatch_Tabular
+	//	*InstanceBatch_Text
+	//	*InstanceBatch_Image
+	Kind isInstanceBatch_Kind `protobuf_oneof:"kind"`
+	// SP-LIME: pick this many instances whose explanations together cover
+	// the important features (lime's SubmodularPick), for each summarised
+	// label. 0 picks none; at most the instances.
+	SubmodularPick uint32 `protobuf:"varint,4,opt,name=submodular_pick,json=submodularPick,proto3" json:"submodular_pick,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *InstanceBatch) Reset() {
+	*x = InstanceBatch{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceBatch) ProtoMessage() {}
+
+func (x *InstanceBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceBatch.ProtoReflect.Descriptor instead.
+func (*InstanceBatch) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InstanceBatch) GetKind() isInstanceBatch_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *InstanceBatch) GetTabular() *TabularBatch {
+	if x != nil {
+		if x, ok := x.Kind.(*InstanceBatch_Tabular); ok {
+			return x.Tabular
+		}
+	}
+	return nil
+}
+
+func (x *InstanceBatch) GetText() *TextBatch {
+	if x != nil {
+		if x, ok := x.Kind.(*InstanceBatch_Text); ok {
+			return x.Text
+		}
+	}
+	return nil
+}
+
+func (x *InstanceBatch) GetImage() *ImageBatch {
+	if x != nil {
+		if x, ok := x.Kind.(*InstanceBatch_Image); ok {
+			return x.Image
+		}
+	}
+	return nil
+}
+
+func (x *InstanceBatch) GetSubmodularPick() uint32 {
+	if x != nil {
+		return x.SubmodularPick
+	}
+	return 0
+}
+
+type isInstanceBatch_Kind interface {
+	isInstanceBatch_Kind()
+}
+
+type InstanceBatch_Tabular struct {
+	// Rows of a table.
+	Tabular *TabularBatch `protobuf:"bytes,1,opt,name=tabular,proto3,oneof"`
+}
+
+type InstanceBatch_Text struct {
+	// Texts.
+	Text *TextBatch `protobuf:"bytes,2,opt,name=text,proto3,oneof"`
+}
+
+type InstanceBatch_Image struct {
+	// Images, all of one size and layout.
+	Image *ImageBatch `protobuf:"bytes,3,opt,name=image,proto3,oneof"`
+}
+
+func (*InstanceBatch_Tabular) isInstanceBatch_Kind() {}
+
+func (*InstanceBatch_Text) isInstanceBatch_Kind() {}
+
+func (*InstanceBatch_Image) isInstanceBatch_Kind() {}
+
+// TabularBatch is rows to explain, each as a TabularInstance would be.
+type TabularBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rows, unless streamed: num_rows × features values, feature_names
+	// as in TabularInstance. Targets and weights are ignored.
+	Rows *Dataset `protobuf:"bytes,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	// The rows arrive on ExplainStream in DataChunk messages after StartJob
+	// (values only); rows then gives only feature_names.
+	Streamed bool `protobuf:"varint,2,opt,name=streamed,proto3" json:"streamed,omitempty"`
+	// The categorical features, as in TabularInstance.
+	CategoricalFeatures []*CategoricalFeature `protobuf:"bytes,3,rep,name=categorical_features,json=categoricalFeatures,proto3" json:"categorical_features,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *TabularBatch) Reset() {
+	*x = TabularBatch{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TabularBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TabularBatch) ProtoMessage() {}
+
+func (x *TabularBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TabularBatch.ProtoReflect.Descriptor instead.
+func (*TabularBatch) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TabularBatch) GetRows() *Dataset {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *TabularBatch) GetStreamed() bool {
+	if x != nil {
+		return x.Streamed
+	}
+	return false
+}
+
+func (x *TabularBatch) GetCategoricalFeatures() []*CategoricalFeature {
+	if x != nil {
+		return x.CategoricalFeatures
+	}
+	return nil
+}
+
+// TextBatch is texts to explain, each as a TextInstance would be.
+type TextBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The texts.
+	Texts []string `protobuf:"bytes,1,rep,name=texts,proto3" json:"texts,omitempty"`
+	// As TextInstance.split_expression, for every text.
+	SplitExpression string `protobuf:"bytes,2,opt,name=split_expression,json=splitExpression,proto3" json:"split_expression,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TextBatch) Reset() {
+	*x = TextBatch{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TextBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TextBatch) ProtoMessage() {}
+
+func (x *TextBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TextBatch.ProtoReflect.Descriptor instead.
+func (*TextBatch) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TextBatch) GetTexts() []string {
+	if x != nil {
+		return x.Texts
+	}
+	return nil
+}
+
+func (x *TextBatch) GetSplitExpression() string {
+	if x != nil {
+		return x.SplitExpression
+	}
+	return ""
+}
+
+// ImageBatch is images to explain, each as an ImageInstance would be.
+type ImageBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The images: one height, width, channels and layout.
+	Images        []*ImageInstance `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageBatch) Reset() {
+	*x = ImageBatch{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageBatch) ProtoMessage() {}
+
+func (x *ImageBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageBatch.ProtoReflect.Descriptor instead.
+func (*ImageBatch) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ImageBatch) GetImages() []*ImageInstance {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
 // AutoSampling samples in rounds, doubling the samples each round and
 // reusing every sample already scored, until the target is met or the budget
 // is spent. Each round's explanation streams as a partial result.
@@ -742,7 +1046,7 @@ type AutoSampling struct {
 
 func (x *AutoSampling) Reset() {
 	*x = AutoSampling{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[1]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +1058,7 @@ func (x *AutoSampling) String() string {
 func (*AutoSampling) ProtoMessage() {}
 
 func (x *AutoSampling) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[1]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +1071,7 @@ func (x *AutoSampling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutoSampling.ProtoReflect.Descriptor instead.
 func (*AutoSampling) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{1}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AutoSampling) GetInitialSamples() uint32 {
@@ -828,7 +1132,7 @@ type Evaluation struct {
 
 func (x *Evaluation) Reset() {
 	*x = Evaluation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +1144,7 @@ func (x *Evaluation) String() string {
 func (*Evaluation) ProtoMessage() {}
 
 func (x *Evaluation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[2]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +1157,7 @@ func (x *Evaluation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evaluation.ProtoReflect.Descriptor instead.
 func (*Evaluation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{2}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Evaluation) GetStabilityRuns() uint32 {
@@ -908,7 +1212,7 @@ type Instance struct {
 
 func (x *Instance) Reset() {
 	*x = Instance{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1224,7 @@ func (x *Instance) String() string {
 func (*Instance) ProtoMessage() {}
 
 func (x *Instance) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[3]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1237,7 @@ func (x *Instance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Instance.ProtoReflect.Descriptor instead.
 func (*Instance) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{3}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Instance) GetKind() isInstance_Kind {
@@ -1016,7 +1320,7 @@ type ImageInstance struct {
 
 func (x *ImageInstance) Reset() {
 	*x = ImageInstance{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1332,7 @@ func (x *ImageInstance) String() string {
 func (*ImageInstance) ProtoMessage() {}
 
 func (x *ImageInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[4]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1345,7 @@ func (x *ImageInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageInstance.ProtoReflect.Descriptor instead.
 func (*ImageInstance) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{4}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ImageInstance) GetHeight() uint32 {
@@ -1094,7 +1398,7 @@ type TextInstance struct {
 
 func (x *TextInstance) Reset() {
 	*x = TextInstance{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1410,7 @@ func (x *TextInstance) String() string {
 func (*TextInstance) ProtoMessage() {}
 
 func (x *TextInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[5]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1423,7 @@ func (x *TextInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextInstance.ProtoReflect.Descriptor instead.
 func (*TextInstance) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{5}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TextInstance) GetText() string {
@@ -1153,7 +1457,7 @@ type TabularInstance struct {
 
 func (x *TabularInstance) Reset() {
 	*x = TabularInstance{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1469,7 @@ func (x *TabularInstance) String() string {
 func (*TabularInstance) ProtoMessage() {}
 
 func (x *TabularInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[6]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1482,7 @@ func (x *TabularInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TabularInstance.ProtoReflect.Descriptor instead.
 func (*TabularInstance) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{6}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TabularInstance) GetValues() []float64 {
@@ -1215,7 +1519,7 @@ type CategoricalFeature struct {
 
 func (x *CategoricalFeature) Reset() {
 	*x = CategoricalFeature{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1531,7 @@ func (x *CategoricalFeature) String() string {
 func (*CategoricalFeature) ProtoMessage() {}
 
 func (x *CategoricalFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[7]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1544,7 @@ func (x *CategoricalFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategoricalFeature.ProtoReflect.Descriptor instead.
 func (*CategoricalFeature) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CategoricalFeature) GetIndex() uint32 {
@@ -1301,7 +1605,7 @@ type LimeOptions struct {
 
 func (x *LimeOptions) Reset() {
 	*x = LimeOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1617,7 @@ func (x *LimeOptions) String() string {
 func (*LimeOptions) ProtoMessage() {}
 
 func (x *LimeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[8]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1630,7 @@ func (x *LimeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimeOptions.ProtoReflect.Descriptor instead.
 func (*LimeOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{8}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LimeOptions) GetNumSamples() uint32 {
@@ -1445,7 +1749,7 @@ type TrainingData struct {
 
 func (x *TrainingData) Reset() {
 	*x = TrainingData{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1761,7 @@ func (x *TrainingData) String() string {
 func (*TrainingData) ProtoMessage() {}
 
 func (x *TrainingData) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[9]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1774,7 @@ func (x *TrainingData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingData.ProtoReflect.Descriptor instead.
 func (*TrainingData) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{9}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TrainingData) GetSource() isTrainingData_Source {
@@ -1550,7 +1854,7 @@ type LimeTextOptions struct {
 
 func (x *LimeTextOptions) Reset() {
 	*x = LimeTextOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1866,7 @@ func (x *LimeTextOptions) String() string {
 func (*LimeTextOptions) ProtoMessage() {}
 
 func (x *LimeTextOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[10]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1879,7 @@ func (x *LimeTextOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimeTextOptions.ProtoReflect.Descriptor instead.
 func (*LimeTextOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{10}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LimeTextOptions) GetNumSamples() uint32 {
@@ -1657,7 +1961,7 @@ type Segmentation struct {
 
 func (x *Segmentation) Reset() {
 	*x = Segmentation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1973,7 @@ func (x *Segmentation) String() string {
 func (*Segmentation) ProtoMessage() {}
 
 func (x *Segmentation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[11]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1986,7 @@ func (x *Segmentation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segmentation.ProtoReflect.Descriptor instead.
 func (*Segmentation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{11}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Segmentation) GetKind() isSegmentation_Kind {
@@ -1741,7 +2045,7 @@ type GridSegmentation struct {
 
 func (x *GridSegmentation) Reset() {
 	*x = GridSegmentation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +2057,7 @@ func (x *GridSegmentation) String() string {
 func (*GridSegmentation) ProtoMessage() {}
 
 func (x *GridSegmentation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[12]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +2070,7 @@ func (x *GridSegmentation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GridSegmentation.ProtoReflect.Descriptor instead.
 func (*GridSegmentation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{12}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GridSegmentation) GetRows() uint32 {
@@ -1800,7 +2104,7 @@ type SlicSegmentation struct {
 
 func (x *SlicSegmentation) Reset() {
 	*x = SlicSegmentation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +2116,7 @@ func (x *SlicSegmentation) String() string {
 func (*SlicSegmentation) ProtoMessage() {}
 
 func (x *SlicSegmentation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[13]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +2129,7 @@ func (x *SlicSegmentation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlicSegmentation.ProtoReflect.Descriptor instead.
 func (*SlicSegmentation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{13}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SlicSegmentation) GetNumSegments() uint32 {
@@ -1862,7 +2166,7 @@ type Fill struct {
 
 func (x *Fill) Reset() {
 	*x = Fill{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +2178,7 @@ func (x *Fill) String() string {
 func (*Fill) ProtoMessage() {}
 
 func (x *Fill) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[14]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +2191,7 @@ func (x *Fill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fill.ProtoReflect.Descriptor instead.
 func (*Fill) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{14}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Fill) GetKind() FillKind {
@@ -1936,7 +2240,7 @@ type LimeImageOptions struct {
 
 func (x *LimeImageOptions) Reset() {
 	*x = LimeImageOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2252,7 @@ func (x *LimeImageOptions) String() string {
 func (*LimeImageOptions) ProtoMessage() {}
 
 func (x *LimeImageOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[15]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2265,7 @@ func (x *LimeImageOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimeImageOptions.ProtoReflect.Descriptor instead.
 func (*LimeImageOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{15}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LimeImageOptions) GetSegmentation() *Segmentation {
@@ -2054,7 +2358,7 @@ type OcclusionOptions struct {
 
 func (x *OcclusionOptions) Reset() {
 	*x = OcclusionOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2370,7 @@ func (x *OcclusionOptions) String() string {
 func (*OcclusionOptions) ProtoMessage() {}
 
 func (x *OcclusionOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[16]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2383,7 @@ func (x *OcclusionOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OcclusionOptions.ProtoReflect.Descriptor instead.
 func (*OcclusionOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{16}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OcclusionOptions) GetWindow() []uint32 {
@@ -2141,7 +2445,7 @@ type Dataset struct {
 
 func (x *Dataset) Reset() {
 	*x = Dataset{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2457,7 @@ func (x *Dataset) String() string {
 func (*Dataset) ProtoMessage() {}
 
 func (x *Dataset) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[17]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2470,7 @@ func (x *Dataset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dataset.ProtoReflect.Descriptor instead.
 func (*Dataset) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{17}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Dataset) GetNumRows() uint32 {
@@ -2218,7 +2522,7 @@ type FeatureGroup struct {
 
 func (x *FeatureGroup) Reset() {
 	*x = FeatureGroup{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2534,7 @@ func (x *FeatureGroup) String() string {
 func (*FeatureGroup) ProtoMessage() {}
 
 func (x *FeatureGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[18]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2547,7 @@ func (x *FeatureGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureGroup.ProtoReflect.Descriptor instead.
 func (*FeatureGroup) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{18}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FeatureGroup) GetFeatures() []uint32 {
@@ -2308,7 +2612,7 @@ type KernelShapOptions struct {
 
 func (x *KernelShapOptions) Reset() {
 	*x = KernelShapOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2624,7 @@ func (x *KernelShapOptions) String() string {
 func (*KernelShapOptions) ProtoMessage() {}
 
 func (x *KernelShapOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[19]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2637,7 @@ func (x *KernelShapOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelShapOptions.ProtoReflect.Descriptor instead.
 func (*KernelShapOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{19}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *KernelShapOptions) GetNumSamples() uint32 {
@@ -2439,7 +2743,7 @@ type BackgroundSummary struct {
 
 func (x *BackgroundSummary) Reset() {
 	*x = BackgroundSummary{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2755,7 @@ func (x *BackgroundSummary) String() string {
 func (*BackgroundSummary) ProtoMessage() {}
 
 func (x *BackgroundSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[20]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2768,7 @@ func (x *BackgroundSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackgroundSummary.ProtoReflect.Descriptor instead.
 func (*BackgroundSummary) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{20}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *BackgroundSummary) GetKind() isBackgroundSummary_Kind {
@@ -2549,7 +2853,7 @@ type PermutationOptions struct {
 
 func (x *PermutationOptions) Reset() {
 	*x = PermutationOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2561,7 +2865,7 @@ func (x *PermutationOptions) String() string {
 func (*PermutationOptions) ProtoMessage() {}
 
 func (x *PermutationOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[21]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2574,7 +2878,7 @@ func (x *PermutationOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PermutationOptions.ProtoReflect.Descriptor instead.
 func (*PermutationOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{21}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PermutationOptions) GetData() *Dataset {
@@ -2654,7 +2958,7 @@ type SensitivityOptions struct {
 
 func (x *SensitivityOptions) Reset() {
 	*x = SensitivityOptions{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2970,7 @@ func (x *SensitivityOptions) String() string {
 func (*SensitivityOptions) ProtoMessage() {}
 
 func (x *SensitivityOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[22]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2983,7 @@ func (x *SensitivityOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SensitivityOptions.ProtoReflect.Descriptor instead.
 func (*SensitivityOptions) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{22}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SensitivityOptions) GetData() *Dataset {
@@ -2728,7 +3032,7 @@ type TrainingStatistics struct {
 
 func (x *TrainingStatistics) Reset() {
 	*x = TrainingStatistics{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2740,7 +3044,7 @@ func (x *TrainingStatistics) String() string {
 func (*TrainingStatistics) ProtoMessage() {}
 
 func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[23]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2753,7 +3057,7 @@ func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingStatistics.ProtoReflect.Descriptor instead.
 func (*TrainingStatistics) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{23}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TrainingStatistics) GetMeans() []float64 {
@@ -2799,7 +3103,7 @@ type FeatureDistribution struct {
 
 func (x *FeatureDistribution) Reset() {
 	*x = FeatureDistribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2811,7 +3115,7 @@ func (x *FeatureDistribution) String() string {
 func (*FeatureDistribution) ProtoMessage() {}
 
 func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[24]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2824,7 +3128,7 @@ func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureDistribution.ProtoReflect.Descriptor instead.
 func (*FeatureDistribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{24}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FeatureDistribution) GetFeature() uint32 {
@@ -2873,7 +3177,7 @@ type FeatureBins struct {
 
 func (x *FeatureBins) Reset() {
 	*x = FeatureBins{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2885,7 +3189,7 @@ func (x *FeatureBins) String() string {
 func (*FeatureBins) ProtoMessage() {}
 
 func (x *FeatureBins) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[25]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2898,7 +3202,7 @@ func (x *FeatureBins) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureBins.ProtoReflect.Descriptor instead.
 func (*FeatureBins) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{25}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FeatureBins) GetFeature() uint32 {
@@ -2961,7 +3265,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2973,7 +3277,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[26]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2986,7 +3290,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{26}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExplainResponse) GetExplanation() *Explanation {
@@ -3047,14 +3351,19 @@ type Explanation struct {
 	// explained labels, after the last round (auto sampling).
 	Precision float64 `protobuf:"fixed64,21,opt,name=precision,proto3" json:"precision,omitempty"`
 	// The checks asked for in ExplainRequest.evaluation.
-	Evaluation    *EvaluationReport `protobuf:"bytes,22,opt,name=evaluation,proto3" json:"evaluation,omitempty"`
+	Evaluation *EvaluationReport `protobuf:"bytes,22,opt,name=evaluation,proto3" json:"evaluation,omitempty"`
+	// A batch job's result (ExplainRequest.batch): the instances'
+	// explanations and the global summaries. The explanation's own labels
+	// are then empty; seed is the batch's, num_samples and model_calls the
+	// whole job's.
+	Batch         *BatchExplanation `protobuf:"bytes,23,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3066,7 +3375,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3079,7 +3388,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{27}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Explanation) GetMethod() string {
@@ -3236,6 +3545,353 @@ func (x *Explanation) GetEvaluation() *EvaluationReport {
 	return nil
 }
 
+func (x *Explanation) GetBatch() *BatchExplanation {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+// BatchExplanation is a batch job's result.
+type BatchExplanation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Instances explained.
+	Instances uint32 `protobuf:"varint,1,opt,name=instances,proto3" json:"instances,omitempty"`
+	// Every instance's explanation, in instance order (Explain). On
+	// ExplainStream they were sent as InstanceExplanation events and this
+	// is empty. An instance's model_calls is 0: its rows share the batch's
+	// calls, which the batch's explanation counts; its elapsed runs from the
+	// batch's start to the instance's end.
+	Explanations []*Explanation `protobuf:"bytes,2,rep,name=explanations,proto3" json:"explanations,omitempty"`
+	// Whether the sidecar picked the label every instance explains: the
+	// request named none.
+	LabelPicked bool `protobuf:"varint,3,opt,name=label_picked,json=labelPicked,proto3" json:"label_picked,omitempty"`
+	// The picked label, and the instances the model predicts it for.
+	Label      uint32 `protobuf:"varint,4,opt,name=label,proto3" json:"label,omitempty"`
+	LabelCount uint32 `protobuf:"varint,5,opt,name=label_count,json=labelCount,proto3" json:"label_count,omitempty"`
+	// Per label that every instance explains: the global summary.
+	Summaries     []*BatchSummary `protobuf:"bytes,6,rep,name=summaries,proto3" json:"summaries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchExplanation) Reset() {
+	*x = BatchExplanation{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchExplanation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchExplanation) ProtoMessage() {}
+
+func (x *BatchExplanation) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchExplanation.ProtoReflect.Descriptor instead.
+func (*BatchExplanation) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *BatchExplanation) GetInstances() uint32 {
+	if x != nil {
+		return x.Instances
+	}
+	return 0
+}
+
+func (x *BatchExplanation) GetExplanations() []*Explanation {
+	if x != nil {
+		return x.Explanations
+	}
+	return nil
+}
+
+func (x *BatchExplanation) GetLabelPicked() bool {
+	if x != nil {
+		return x.LabelPicked
+	}
+	return false
+}
+
+func (x *BatchExplanation) GetLabel() uint32 {
+	if x != nil {
+		return x.Label
+	}
+	return 0
+}
+
+func (x *BatchExplanation) GetLabelCount() uint32 {
+	if x != nil {
+		return x.LabelCount
+	}
+	return 0
+}
+
+func (x *BatchExplanation) GetSummaries() []*BatchSummary {
+	if x != nil {
+		return x.Summaries
+	}
+	return nil
+}
+
+// BatchSummary is one label's global view over a batch's instances.
+type BatchSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The class index.
+	Label uint32 `protobuf:"varint,1,opt,name=label,proto3" json:"label,omitempty"`
+	// The class name, when known.
+	ClassName string `protobuf:"bytes,2,opt,name=class_name,json=className,proto3" json:"class_name,omitempty"`
+	// Per feature, by decreasing mean_abs. Tabular and image features are
+	// told apart by index, texts' words by the word.
+	Features []*GlobalAttribution `protobuf:"bytes,3,rep,name=features,proto3" json:"features,omitempty"`
+	// SP-LIME (InstanceBatch.submodular_pick): the picked instances' indices
+	// in pick order. Features are told apart as lime's as_list names them
+	// ("x3 <= 0.50" and "x3 > 0.50" are two); importance is √(Σ|weight|)
+	// over the instances, coverage the summed importance of the features the
+	// picked explanations use.
+	Picked []uint32 `protobuf:"varint,4,rep,packed,name=picked,proto3" json:"picked,omitempty"`
+	// The picked explanations' coverage, and the total importance it is out
+	// of.
+	Coverage        float64 `protobuf:"fixed64,5,opt,name=coverage,proto3" json:"coverage,omitempty"`
+	TotalImportance float64 `protobuf:"fixed64,6,opt,name=total_importance,json=totalImportance,proto3" json:"total_importance,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *BatchSummary) Reset() {
+	*x = BatchSummary{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchSummary) ProtoMessage() {}
+
+func (x *BatchSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchSummary.ProtoReflect.Descriptor instead.
+func (*BatchSummary) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *BatchSummary) GetLabel() uint32 {
+	if x != nil {
+		return x.Label
+	}
+	return 0
+}
+
+func (x *BatchSummary) GetClassName() string {
+	if x != nil {
+		return x.ClassName
+	}
+	return ""
+}
+
+func (x *BatchSummary) GetFeatures() []*GlobalAttribution {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *BatchSummary) GetPicked() []uint32 {
+	if x != nil {
+		return x.Picked
+	}
+	return nil
+}
+
+func (x *BatchSummary) GetCoverage() float64 {
+	if x != nil {
+		return x.Coverage
+	}
+	return 0
+}
+
+func (x *BatchSummary) GetTotalImportance() float64 {
+	if x != nil {
+		return x.TotalImportance
+	}
+	return 0
+}
+
+// GlobalAttribution is one feature's attributions over a batch, for one
+// label. An explanation that leaves the feature out counts as 0.
+type GlobalAttribution struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature's index (for a word: its index in the first explanation
+	// that has it).
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The feature's name (the word, for texts).
+	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// Mean |weight| over the instances: the global importance.
+	MeanAbs float64 `protobuf:"fixed64,3,opt,name=mean_abs,json=meanAbs,proto3" json:"mean_abs,omitempty"`
+	// Standard error of mean_abs: the sample standard deviation of |weight|
+	// over the instances over √instances.
+	StdError float64 `protobuf:"fixed64,4,opt,name=std_error,json=stdError,proto3" json:"std_error,omitempty"`
+	// Mean weight over the instances.
+	Mean float64 `protobuf:"fixed64,5,opt,name=mean,proto3" json:"mean,omitempty"`
+	// Instances whose explanation has the feature.
+	Count         uint32 `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobalAttribution) Reset() {
+	*x = GlobalAttribution{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobalAttribution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobalAttribution) ProtoMessage() {}
+
+func (x *GlobalAttribution) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobalAttribution.ProtoReflect.Descriptor instead.
+func (*GlobalAttribution) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GlobalAttribution) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *GlobalAttribution) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *GlobalAttribution) GetMeanAbs() float64 {
+	if x != nil {
+		return x.MeanAbs
+	}
+	return 0
+}
+
+func (x *GlobalAttribution) GetStdError() float64 {
+	if x != nil {
+		return x.StdError
+	}
+	return 0
+}
+
+func (x *GlobalAttribution) GetMean() float64 {
+	if x != nil {
+		return x.Mean
+	}
+	return 0
+}
+
+func (x *GlobalAttribution) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// InstanceExplanation is one instance's explanation in a batch job.
+type InstanceExplanation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The instance's index in the batch.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Its explanation.
+	Explanation   *Explanation `protobuf:"bytes,2,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstanceExplanation) Reset() {
+	*x = InstanceExplanation{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceExplanation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceExplanation) ProtoMessage() {}
+
+func (x *InstanceExplanation) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceExplanation.ProtoReflect.Descriptor instead.
+func (*InstanceExplanation) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *InstanceExplanation) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *InstanceExplanation) GetExplanation() *Explanation {
+	if x != nil {
+		return x.Explanation
+	}
+	return nil
+}
+
 // EvaluationReport is the result of the checks in Evaluation.
 type EvaluationReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3253,7 +3909,7 @@ type EvaluationReport struct {
 
 func (x *EvaluationReport) Reset() {
 	*x = EvaluationReport{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3921,7 @@ func (x *EvaluationReport) String() string {
 func (*EvaluationReport) ProtoMessage() {}
 
 func (x *EvaluationReport) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3934,7 @@ func (x *EvaluationReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluationReport.ProtoReflect.Descriptor instead.
 func (*EvaluationReport) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{28}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *EvaluationReport) GetStability() *Stability {
@@ -3335,7 +3991,7 @@ type Stability struct {
 
 func (x *Stability) Reset() {
 	*x = Stability{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3347,7 +4003,7 @@ func (x *Stability) String() string {
 func (*Stability) ProtoMessage() {}
 
 func (x *Stability) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3360,7 +4016,7 @@ func (x *Stability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stability.ProtoReflect.Descriptor instead.
 func (*Stability) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{29}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Stability) GetRuns() uint32 {
@@ -3446,7 +4102,7 @@ type FidelityCurves struct {
 
 func (x *FidelityCurves) Reset() {
 	*x = FidelityCurves{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3458,7 +4114,7 @@ func (x *FidelityCurves) String() string {
 func (*FidelityCurves) ProtoMessage() {}
 
 func (x *FidelityCurves) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3471,7 +4127,7 @@ func (x *FidelityCurves) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FidelityCurves.ProtoReflect.Descriptor instead.
 func (*FidelityCurves) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{30}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FidelityCurves) GetLabel() uint32 {
@@ -3559,7 +4215,7 @@ type SegmentMap struct {
 
 func (x *SegmentMap) Reset() {
 	*x = SegmentMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3571,7 +4227,7 @@ func (x *SegmentMap) String() string {
 func (*SegmentMap) ProtoMessage() {}
 
 func (x *SegmentMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3584,7 +4240,7 @@ func (x *SegmentMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentMap.ProtoReflect.Descriptor instead.
 func (*SegmentMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{31}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SegmentMap) GetHeight() uint32 {
@@ -3631,7 +4287,7 @@ type AttributionMap struct {
 
 func (x *AttributionMap) Reset() {
 	*x = AttributionMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3643,7 +4299,7 @@ func (x *AttributionMap) String() string {
 func (*AttributionMap) ProtoMessage() {}
 
 func (x *AttributionMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3656,7 +4312,7 @@ func (x *AttributionMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributionMap.ProtoReflect.Descriptor instead.
 func (*AttributionMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{32}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AttributionMap) GetLabel() uint32 {
@@ -3722,7 +4378,7 @@ type LabelExplanation struct {
 
 func (x *LabelExplanation) Reset() {
 	*x = LabelExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3734,7 +4390,7 @@ func (x *LabelExplanation) String() string {
 func (*LabelExplanation) ProtoMessage() {}
 
 func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3747,7 +4403,7 @@ func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelExplanation.ProtoReflect.Descriptor instead.
 func (*LabelExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{33}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *LabelExplanation) GetLabel() uint32 {
@@ -3847,7 +4503,7 @@ type Attribution struct {
 
 func (x *Attribution) Reset() {
 	*x = Attribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3859,7 +4515,7 @@ func (x *Attribution) String() string {
 func (*Attribution) ProtoMessage() {}
 
 func (x *Attribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3872,7 +4528,7 @@ func (x *Attribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribution.ProtoReflect.Descriptor instead.
 func (*Attribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{34}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Attribution) GetIndex() uint32 {
@@ -3951,7 +4607,7 @@ type TextSpan struct {
 
 func (x *TextSpan) Reset() {
 	*x = TextSpan{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3963,7 +4619,7 @@ func (x *TextSpan) String() string {
 func (*TextSpan) ProtoMessage() {}
 
 func (x *TextSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3976,7 +4632,7 @@ func (x *TextSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextSpan.ProtoReflect.Descriptor instead.
 func (*TextSpan) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{35}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TextSpan) GetStart() uint32 {
@@ -4010,7 +4666,7 @@ type ExplainStreamRequest struct {
 
 func (x *ExplainStreamRequest) Reset() {
 	*x = ExplainStreamRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4022,7 +4678,7 @@ func (x *ExplainStreamRequest) String() string {
 func (*ExplainStreamRequest) ProtoMessage() {}
 
 func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4035,7 +4691,7 @@ func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamRequest.ProtoReflect.Descriptor instead.
 func (*ExplainStreamRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{36}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ExplainStreamRequest) GetKind() isExplainStreamRequest_Kind {
@@ -4098,7 +4754,8 @@ func (*ExplainStreamRequest_Cancel) isExplainStreamRequest_Kind() {}
 func (*ExplainStreamRequest_Data) isExplainStreamRequest_Kind() {}
 
 // DataChunk carries rows of a job's streamed data set (permutation
-// importance, sensitivity): send any number after StartJob, the last with
+// importance, sensitivity; a batch's streamed rows): send any number after
+// StartJob, the last with
 // last set. Each chunk holds whole rows, at most 16 MiB. The job fails with
 // DEADLINE_EXCEEDED when it waits longer than the sidecar's data idle
 // timeout (`explainer serve --data-idle-timeout`, default 30 s) for its
@@ -4132,7 +4789,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4144,7 +4801,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4157,7 +4814,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{37}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DataChunk) GetJobId() string {
@@ -4210,7 +4867,7 @@ type StartJob struct {
 
 func (x *StartJob) Reset() {
 	*x = StartJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4222,7 +4879,7 @@ func (x *StartJob) String() string {
 func (*StartJob) ProtoMessage() {}
 
 func (x *StartJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4235,7 +4892,7 @@ func (x *StartJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartJob.ProtoReflect.Descriptor instead.
 func (*StartJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{38}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StartJob) GetJobId() string {
@@ -4264,7 +4921,7 @@ type CancelJob struct {
 
 func (x *CancelJob) Reset() {
 	*x = CancelJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4276,7 +4933,7 @@ func (x *CancelJob) String() string {
 func (*CancelJob) ProtoMessage() {}
 
 func (x *CancelJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4289,7 +4946,7 @@ func (x *CancelJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJob.ProtoReflect.Descriptor instead.
 func (*CancelJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{39}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CancelJob) GetJobId() string {
@@ -4312,6 +4969,7 @@ type ExplainStreamResponse struct {
 	//	*ExplainStreamResponse_Result
 	//	*ExplainStreamResponse_Error
 	//	*ExplainStreamResponse_Partial
+	//	*ExplainStreamResponse_Instance
 	Event         isExplainStreamResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4319,7 +4977,7 @@ type ExplainStreamResponse struct {
 
 func (x *ExplainStreamResponse) Reset() {
 	*x = ExplainStreamResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4331,7 +4989,7 @@ func (x *ExplainStreamResponse) String() string {
 func (*ExplainStreamResponse) ProtoMessage() {}
 
 func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4344,7 +5002,7 @@ func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamResponse.ProtoReflect.Descriptor instead.
 func (*ExplainStreamResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{40}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ExplainStreamResponse) GetJobId() string {
@@ -4397,6 +5055,15 @@ func (x *ExplainStreamResponse) GetPartial() *Explanation {
 	return nil
 }
 
+func (x *ExplainStreamResponse) GetInstance() *InstanceExplanation {
+	if x != nil {
+		if x, ok := x.Event.(*ExplainStreamResponse_Instance); ok {
+			return x.Instance
+		}
+	}
+	return nil
+}
+
 type isExplainStreamResponse_Event interface {
 	isExplainStreamResponse_Event()
 }
@@ -4425,6 +5092,12 @@ type ExplainStreamResponse_Partial struct {
 	Partial *Explanation `protobuf:"bytes,5,opt,name=partial,proto3,oneof"`
 }
 
+type ExplainStreamResponse_Instance struct {
+	// One instance's explanation, in a batch job: each instance once, in
+	// the order they finish, before the job's result (never coalesced).
+	Instance *InstanceExplanation `protobuf:"bytes,6,opt,name=instance,proto3,oneof"`
+}
+
 func (*ExplainStreamResponse_Progress) isExplainStreamResponse_Event() {}
 
 func (*ExplainStreamResponse_Result) isExplainStreamResponse_Event() {}
@@ -4432,6 +5105,8 @@ func (*ExplainStreamResponse_Result) isExplainStreamResponse_Event() {}
 func (*ExplainStreamResponse_Error) isExplainStreamResponse_Event() {}
 
 func (*ExplainStreamResponse_Partial) isExplainStreamResponse_Event() {}
+
+func (*ExplainStreamResponse_Instance) isExplainStreamResponse_Event() {}
 
 // ExplainJobRequest starts the one job of ExplainJob.
 type ExplainJobRequest struct {
@@ -4444,7 +5119,7 @@ type ExplainJobRequest struct {
 
 func (x *ExplainJobRequest) Reset() {
 	*x = ExplainJobRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4456,7 +5131,7 @@ func (x *ExplainJobRequest) String() string {
 func (*ExplainJobRequest) ProtoMessage() {}
 
 func (x *ExplainJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4469,7 +5144,7 @@ func (x *ExplainJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainJobRequest.ProtoReflect.Descriptor instead.
 func (*ExplainJobRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ExplainJobRequest) GetRequest() *ExplainRequest {
@@ -4496,7 +5171,7 @@ type ExplainJobResponse struct {
 
 func (x *ExplainJobResponse) Reset() {
 	*x = ExplainJobResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4508,7 +5183,7 @@ func (x *ExplainJobResponse) String() string {
 func (*ExplainJobResponse) ProtoMessage() {}
 
 func (x *ExplainJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4521,7 +5196,7 @@ func (x *ExplainJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainJobResponse.ProtoReflect.Descriptor instead.
 func (*ExplainJobResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{42}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ExplainJobResponse) GetEvent() isExplainJobResponse_Event {
@@ -4591,14 +5266,17 @@ type Progress struct {
 	// Samples the job will score in all.
 	SamplesTotal uint64 `protobuf:"varint,2,opt,name=samples_total,json=samplesTotal,proto3" json:"samples_total,omitempty"`
 	// Model calls (batches) so far.
-	ModelCalls    uint64 `protobuf:"varint,3,opt,name=model_calls,json=modelCalls,proto3" json:"model_calls,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ModelCalls uint64 `protobuf:"varint,3,opt,name=model_calls,json=modelCalls,proto3" json:"model_calls,omitempty"`
+	// Batch jobs: instances finished, and in all.
+	InstancesDone  uint32 `protobuf:"varint,4,opt,name=instances_done,json=instancesDone,proto3" json:"instances_done,omitempty"`
+	InstancesTotal uint32 `protobuf:"varint,5,opt,name=instances_total,json=instancesTotal,proto3" json:"instances_total,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4610,7 +5288,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4623,7 +5301,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{43}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Progress) GetSamplesScored() uint64 {
@@ -4643,6 +5321,20 @@ func (x *Progress) GetSamplesTotal() uint64 {
 func (x *Progress) GetModelCalls() uint64 {
 	if x != nil {
 		return x.ModelCalls
+	}
+	return 0
+}
+
+func (x *Progress) GetInstancesDone() uint32 {
+	if x != nil {
+		return x.InstancesDone
+	}
+	return 0
+}
+
+func (x *Progress) GetInstancesTotal() uint32 {
+	if x != nil {
+		return x.InstancesTotal
 	}
 	return 0
 }
@@ -4679,7 +5371,7 @@ type JobError struct {
 
 func (x *JobError) Reset() {
 	*x = JobError{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4691,7 +5383,7 @@ func (x *JobError) String() string {
 func (*JobError) ProtoMessage() {}
 
 func (x *JobError) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4704,7 +5396,7 @@ func (x *JobError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobError.ProtoReflect.Descriptor instead.
 func (*JobError) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{44}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *JobError) GetCode() int32 {
@@ -4725,7 +5417,7 @@ var File_explainer_v1_explainer_proto protoreflect.FileDescriptor
 
 const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
-	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\x9f\x05\n" +
+	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\xd2\x05\n" +
 	"\x0eExplainRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x122\n" +
 	"\binstance\x18\x02 \x01(\v2\x16.explainer.v1.InstanceR\binstance\x12/\n" +
@@ -4742,8 +5434,25 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\rauto_sampling\x18\x03 \x01(\v2\x1a.explainer.v1.AutoSamplingR\fautoSampling\x128\n" +
 	"\n" +
 	"evaluation\x18\x04 \x01(\v2\x18.explainer.v1.EvaluationR\n" +
-	"evaluationB\b\n" +
-	"\x06method\"\xb2\x01\n" +
+	"evaluation\x121\n" +
+	"\x05batch\x18\x05 \x01(\v2\x1b.explainer.v1.InstanceBatchR\x05batchB\b\n" +
+	"\x06method\"\xd9\x01\n" +
+	"\rInstanceBatch\x126\n" +
+	"\atabular\x18\x01 \x01(\v2\x1a.explainer.v1.TabularBatchH\x00R\atabular\x12-\n" +
+	"\x04text\x18\x02 \x01(\v2\x17.explainer.v1.TextBatchH\x00R\x04text\x120\n" +
+	"\x05image\x18\x03 \x01(\v2\x18.explainer.v1.ImageBatchH\x00R\x05image\x12'\n" +
+	"\x0fsubmodular_pick\x18\x04 \x01(\rR\x0esubmodularPickB\x06\n" +
+	"\x04kind\"\xaa\x01\n" +
+	"\fTabularBatch\x12)\n" +
+	"\x04rows\x18\x01 \x01(\v2\x15.explainer.v1.DatasetR\x04rows\x12\x1a\n" +
+	"\bstreamed\x18\x02 \x01(\bR\bstreamed\x12S\n" +
+	"\x14categorical_features\x18\x03 \x03(\v2 .explainer.v1.CategoricalFeatureR\x13categoricalFeatures\"L\n" +
+	"\tTextBatch\x12\x14\n" +
+	"\x05texts\x18\x01 \x03(\tR\x05texts\x12)\n" +
+	"\x10split_expression\x18\x02 \x01(\tR\x0fsplitExpression\"A\n" +
+	"\n" +
+	"ImageBatch\x123\n" +
+	"\x06images\x18\x01 \x03(\v2\x1b.explainer.v1.ImageInstanceR\x06images\"\xb2\x01\n" +
 	"\fAutoSampling\x12'\n" +
 	"\x0finitial_samples\x18\x01 \x01(\rR\x0einitialSamples\x12\x1f\n" +
 	"\vmax_samples\x18\x02 \x01(\rR\n" +
@@ -4930,7 +5639,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x04maxs\x18\x06 \x03(\x01R\x04maxs\x12 \n" +
 	"\vfrequencies\x18\a \x03(\x01R\vfrequencies\"N\n" +
 	"\x0fExplainResponse\x12;\n" +
-	"\vexplanation\x18\x01 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\x8c\a\n" +
+	"\vexplanation\x18\x01 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\xc2\a\n" +
 	"\vExplanation\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x126\n" +
@@ -4962,7 +5671,34 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\tprecision\x18\x15 \x01(\x01R\tprecision\x12>\n" +
 	"\n" +
 	"evaluation\x18\x16 \x01(\v2\x1e.explainer.v1.EvaluationReportR\n" +
-	"evaluation\"\xc1\x01\n" +
+	"evaluation\x124\n" +
+	"\x05batch\x18\x17 \x01(\v2\x1e.explainer.v1.BatchExplanationR\x05batch\"\x83\x02\n" +
+	"\x10BatchExplanation\x12\x1c\n" +
+	"\tinstances\x18\x01 \x01(\rR\tinstances\x12=\n" +
+	"\fexplanations\x18\x02 \x03(\v2\x19.explainer.v1.ExplanationR\fexplanations\x12!\n" +
+	"\flabel_picked\x18\x03 \x01(\bR\vlabelPicked\x12\x14\n" +
+	"\x05label\x18\x04 \x01(\rR\x05label\x12\x1f\n" +
+	"\vlabel_count\x18\x05 \x01(\rR\n" +
+	"labelCount\x128\n" +
+	"\tsummaries\x18\x06 \x03(\v2\x1a.explainer.v1.BatchSummaryR\tsummaries\"\xdf\x01\n" +
+	"\fBatchSummary\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\rR\x05label\x12\x1d\n" +
+	"\n" +
+	"class_name\x18\x02 \x01(\tR\tclassName\x12;\n" +
+	"\bfeatures\x18\x03 \x03(\v2\x1f.explainer.v1.GlobalAttributionR\bfeatures\x12\x16\n" +
+	"\x06picked\x18\x04 \x03(\rR\x06picked\x12\x1a\n" +
+	"\bcoverage\x18\x05 \x01(\x01R\bcoverage\x12)\n" +
+	"\x10total_importance\x18\x06 \x01(\x01R\x0ftotalImportance\"\xa5\x01\n" +
+	"\x11GlobalAttribution\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12\x19\n" +
+	"\bmean_abs\x18\x03 \x01(\x01R\ameanAbs\x12\x1b\n" +
+	"\tstd_error\x18\x04 \x01(\x01R\bstdError\x12\x12\n" +
+	"\x04mean\x18\x05 \x01(\x01R\x04mean\x12\x14\n" +
+	"\x05count\x18\x06 \x01(\rR\x05count\"h\n" +
+	"\x13InstanceExplanation\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12;\n" +
+	"\vexplanation\x18\x02 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\xc1\x01\n" +
 	"\x10EvaluationReport\x125\n" +
 	"\tstability\x18\x01 \x01(\v2\x17.explainer.v1.StabilityR\tstability\x124\n" +
 	"\x06curves\x18\x02 \x03(\v2\x1c.explainer.v1.FidelityCurvesR\x06curves\x12\x1f\n" +
@@ -5046,13 +5782,14 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x126\n" +
 	"\arequest\x18\x02 \x01(\v2\x1c.explainer.v1.ExplainRequestR\arequest\"\"\n" +
 	"\tCancelJob\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x89\x02\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xca\x02\n" +
 	"\x15ExplainStreamResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x124\n" +
 	"\bprogress\x18\x02 \x01(\v2\x16.explainer.v1.ProgressH\x00R\bprogress\x123\n" +
 	"\x06result\x18\x03 \x01(\v2\x19.explainer.v1.ExplanationH\x00R\x06result\x12.\n" +
 	"\x05error\x18\x04 \x01(\v2\x16.explainer.v1.JobErrorH\x00R\x05error\x125\n" +
-	"\apartial\x18\x05 \x01(\v2\x19.explainer.v1.ExplanationH\x00R\apartialB\a\n" +
+	"\apartial\x18\x05 \x01(\v2\x19.explainer.v1.ExplanationH\x00R\apartial\x12?\n" +
+	"\binstance\x18\x06 \x01(\v2!.explainer.v1.InstanceExplanationH\x00R\binstanceB\a\n" +
 	"\x05event\"K\n" +
 	"\x11ExplainJobRequest\x126\n" +
 	"\arequest\x18\x01 \x01(\v2\x1c.explainer.v1.ExplainRequestR\arequest\"\xbf\x01\n" +
@@ -5060,12 +5797,14 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\bprogress\x18\x01 \x01(\v2\x16.explainer.v1.ProgressH\x00R\bprogress\x125\n" +
 	"\apartial\x18\x02 \x01(\v2\x19.explainer.v1.ExplanationH\x00R\apartial\x123\n" +
 	"\x06result\x18\x03 \x01(\v2\x19.explainer.v1.ExplanationH\x00R\x06resultB\a\n" +
-	"\x05event\"w\n" +
+	"\x05event\"\xc7\x01\n" +
 	"\bProgress\x12%\n" +
 	"\x0esamples_scored\x18\x01 \x01(\x04R\rsamplesScored\x12#\n" +
 	"\rsamples_total\x18\x02 \x01(\x04R\fsamplesTotal\x12\x1f\n" +
 	"\vmodel_calls\x18\x03 \x01(\x04R\n" +
-	"modelCalls\"8\n" +
+	"modelCalls\x12%\n" +
+	"\x0einstances_done\x18\x04 \x01(\rR\rinstancesDone\x12'\n" +
+	"\x0finstances_total\x18\x05 \x01(\rR\x0einstancesTotal\"8\n" +
 	"\bJobError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage*W\n" +
@@ -5134,7 +5873,7 @@ func file_explainer_v1_explainer_proto_rawDescGZIP() []byte {
 }
 
 var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_explainer_v1_explainer_proto_goTypes = []any{
 	(ImageLayout)(0),              // 0: explainer.v1.ImageLayout
 	(FeatureSelection)(0),         // 1: explainer.v1.FeatureSelection
@@ -5145,129 +5884,150 @@ var file_explainer_v1_explainer_proto_goTypes = []any{
 	(Scoring)(0),                  // 6: explainer.v1.Scoring
 	(StopReason)(0),               // 7: explainer.v1.StopReason
 	(*ExplainRequest)(nil),        // 8: explainer.v1.ExplainRequest
-	(*AutoSampling)(nil),          // 9: explainer.v1.AutoSampling
-	(*Evaluation)(nil),            // 10: explainer.v1.Evaluation
-	(*Instance)(nil),              // 11: explainer.v1.Instance
-	(*ImageInstance)(nil),         // 12: explainer.v1.ImageInstance
-	(*TextInstance)(nil),          // 13: explainer.v1.TextInstance
-	(*TabularInstance)(nil),       // 14: explainer.v1.TabularInstance
-	(*CategoricalFeature)(nil),    // 15: explainer.v1.CategoricalFeature
-	(*LimeOptions)(nil),           // 16: explainer.v1.LimeOptions
-	(*TrainingData)(nil),          // 17: explainer.v1.TrainingData
-	(*LimeTextOptions)(nil),       // 18: explainer.v1.LimeTextOptions
-	(*Segmentation)(nil),          // 19: explainer.v1.Segmentation
-	(*GridSegmentation)(nil),      // 20: explainer.v1.GridSegmentation
-	(*SlicSegmentation)(nil),      // 21: explainer.v1.SlicSegmentation
-	(*Fill)(nil),                  // 22: explainer.v1.Fill
-	(*LimeImageOptions)(nil),      // 23: explainer.v1.LimeImageOptions
-	(*OcclusionOptions)(nil),      // 24: explainer.v1.OcclusionOptions
-	(*Dataset)(nil),               // 25: explainer.v1.Dataset
-	(*FeatureGroup)(nil),          // 26: explainer.v1.FeatureGroup
-	(*KernelShapOptions)(nil),     // 27: explainer.v1.KernelShapOptions
-	(*BackgroundSummary)(nil),     // 28: explainer.v1.BackgroundSummary
-	(*PermutationOptions)(nil),    // 29: explainer.v1.PermutationOptions
-	(*SensitivityOptions)(nil),    // 30: explainer.v1.SensitivityOptions
-	(*TrainingStatistics)(nil),    // 31: explainer.v1.TrainingStatistics
-	(*FeatureDistribution)(nil),   // 32: explainer.v1.FeatureDistribution
-	(*FeatureBins)(nil),           // 33: explainer.v1.FeatureBins
-	(*ExplainResponse)(nil),       // 34: explainer.v1.ExplainResponse
-	(*Explanation)(nil),           // 35: explainer.v1.Explanation
-	(*EvaluationReport)(nil),      // 36: explainer.v1.EvaluationReport
-	(*Stability)(nil),             // 37: explainer.v1.Stability
-	(*FidelityCurves)(nil),        // 38: explainer.v1.FidelityCurves
-	(*SegmentMap)(nil),            // 39: explainer.v1.SegmentMap
-	(*AttributionMap)(nil),        // 40: explainer.v1.AttributionMap
-	(*LabelExplanation)(nil),      // 41: explainer.v1.LabelExplanation
-	(*Attribution)(nil),           // 42: explainer.v1.Attribution
-	(*TextSpan)(nil),              // 43: explainer.v1.TextSpan
-	(*ExplainStreamRequest)(nil),  // 44: explainer.v1.ExplainStreamRequest
-	(*DataChunk)(nil),             // 45: explainer.v1.DataChunk
-	(*StartJob)(nil),              // 46: explainer.v1.StartJob
-	(*CancelJob)(nil),             // 47: explainer.v1.CancelJob
-	(*ExplainStreamResponse)(nil), // 48: explainer.v1.ExplainStreamResponse
-	(*ExplainJobRequest)(nil),     // 49: explainer.v1.ExplainJobRequest
-	(*ExplainJobResponse)(nil),    // 50: explainer.v1.ExplainJobResponse
-	(*Progress)(nil),              // 51: explainer.v1.Progress
-	(*JobError)(nil),              // 52: explainer.v1.JobError
-	(*durationpb.Duration)(nil),   // 53: google.protobuf.Duration
+	(*InstanceBatch)(nil),         // 9: explainer.v1.InstanceBatch
+	(*TabularBatch)(nil),          // 10: explainer.v1.TabularBatch
+	(*TextBatch)(nil),             // 11: explainer.v1.TextBatch
+	(*ImageBatch)(nil),            // 12: explainer.v1.ImageBatch
+	(*AutoSampling)(nil),          // 13: explainer.v1.AutoSampling
+	(*Evaluation)(nil),            // 14: explainer.v1.Evaluation
+	(*Instance)(nil),              // 15: explainer.v1.Instance
+	(*ImageInstance)(nil),         // 16: explainer.v1.ImageInstance
+	(*TextInstance)(nil),          // 17: explainer.v1.TextInstance
+	(*TabularInstance)(nil),       // 18: explainer.v1.TabularInstance
+	(*CategoricalFeature)(nil),    // 19: explainer.v1.CategoricalFeature
+	(*LimeOptions)(nil),           // 20: explainer.v1.LimeOptions
+	(*TrainingData)(nil),          // 21: explainer.v1.TrainingData
+	(*LimeTextOptions)(nil),       // 22: explainer.v1.LimeTextOptions
+	(*Segmentation)(nil),          // 23: explainer.v1.Segmentation
+	(*GridSegmentation)(nil),      // 24: explainer.v1.GridSegmentation
+	(*SlicSegmentation)(nil),      // 25: explainer.v1.SlicSegmentation
+	(*Fill)(nil),                  // 26: explainer.v1.Fill
+	(*LimeImageOptions)(nil),      // 27: explainer.v1.LimeImageOptions
+	(*OcclusionOptions)(nil),      // 28: explainer.v1.OcclusionOptions
+	(*Dataset)(nil),               // 29: explainer.v1.Dataset
+	(*FeatureGroup)(nil),          // 30: explainer.v1.FeatureGroup
+	(*KernelShapOptions)(nil),     // 31: explainer.v1.KernelShapOptions
+	(*BackgroundSummary)(nil),     // 32: explainer.v1.BackgroundSummary
+	(*PermutationOptions)(nil),    // 33: explainer.v1.PermutationOptions
+	(*SensitivityOptions)(nil),    // 34: explainer.v1.SensitivityOptions
+	(*TrainingStatistics)(nil),    // 35: explainer.v1.TrainingStatistics
+	(*FeatureDistribution)(nil),   // 36: explainer.v1.FeatureDistribution
+	(*FeatureBins)(nil),           // 37: explainer.v1.FeatureBins
+	(*ExplainResponse)(nil),       // 38: explainer.v1.ExplainResponse
+	(*Explanation)(nil),           // 39: explainer.v1.Explanation
+	(*BatchExplanation)(nil),      // 40: explainer.v1.BatchExplanation
+	(*BatchSummary)(nil),          // 41: explainer.v1.BatchSummary
+	(*GlobalAttribution)(nil),     // 42: explainer.v1.GlobalAttribution
+	(*InstanceExplanation)(nil),   // 43: explainer.v1.InstanceExplanation
+	(*EvaluationReport)(nil),      // 44: explainer.v1.EvaluationReport
+	(*Stability)(nil),             // 45: explainer.v1.Stability
+	(*FidelityCurves)(nil),        // 46: explainer.v1.FidelityCurves
+	(*SegmentMap)(nil),            // 47: explainer.v1.SegmentMap
+	(*AttributionMap)(nil),        // 48: explainer.v1.AttributionMap
+	(*LabelExplanation)(nil),      // 49: explainer.v1.LabelExplanation
+	(*Attribution)(nil),           // 50: explainer.v1.Attribution
+	(*TextSpan)(nil),              // 51: explainer.v1.TextSpan
+	(*ExplainStreamRequest)(nil),  // 52: explainer.v1.ExplainStreamRequest
+	(*DataChunk)(nil),             // 53: explainer.v1.DataChunk
+	(*StartJob)(nil),              // 54: explainer.v1.StartJob
+	(*CancelJob)(nil),             // 55: explainer.v1.CancelJob
+	(*ExplainStreamResponse)(nil), // 56: explainer.v1.ExplainStreamResponse
+	(*ExplainJobRequest)(nil),     // 57: explainer.v1.ExplainJobRequest
+	(*ExplainJobResponse)(nil),    // 58: explainer.v1.ExplainJobResponse
+	(*Progress)(nil),              // 59: explainer.v1.Progress
+	(*JobError)(nil),              // 60: explainer.v1.JobError
+	(*durationpb.Duration)(nil),   // 61: google.protobuf.Duration
 }
 var file_explainer_v1_explainer_proto_depIdxs = []int32{
-	11, // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
-	16, // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
-	27, // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
-	29, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
-	30, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
-	18, // 5: explainer.v1.ExplainRequest.lime_text:type_name -> explainer.v1.LimeTextOptions
-	23, // 6: explainer.v1.ExplainRequest.lime_image:type_name -> explainer.v1.LimeImageOptions
-	24, // 7: explainer.v1.ExplainRequest.occlusion:type_name -> explainer.v1.OcclusionOptions
-	9,  // 8: explainer.v1.ExplainRequest.auto_sampling:type_name -> explainer.v1.AutoSampling
-	10, // 9: explainer.v1.ExplainRequest.evaluation:type_name -> explainer.v1.Evaluation
-	14, // 10: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
-	13, // 11: explainer.v1.Instance.text:type_name -> explainer.v1.TextInstance
-	12, // 12: explainer.v1.Instance.image:type_name -> explainer.v1.ImageInstance
-	0,  // 13: explainer.v1.ImageInstance.layout:type_name -> explainer.v1.ImageLayout
-	15, // 14: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
-	1,  // 15: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	2,  // 16: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
-	3,  // 17: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
-	17, // 18: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
-	25, // 19: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
-	31, // 20: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
-	1,  // 21: explainer.v1.LimeTextOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	20, // 22: explainer.v1.Segmentation.grid:type_name -> explainer.v1.GridSegmentation
-	21, // 23: explainer.v1.Segmentation.slic:type_name -> explainer.v1.SlicSegmentation
-	4,  // 24: explainer.v1.Fill.kind:type_name -> explainer.v1.FillKind
-	19, // 25: explainer.v1.LimeImageOptions.segmentation:type_name -> explainer.v1.Segmentation
-	22, // 26: explainer.v1.LimeImageOptions.fill:type_name -> explainer.v1.Fill
-	1,  // 27: explainer.v1.LimeImageOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	5,  // 28: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
-	26, // 29: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
-	25, // 30: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
-	19, // 31: explainer.v1.KernelShapOptions.segmentation:type_name -> explainer.v1.Segmentation
-	22, // 32: explainer.v1.KernelShapOptions.fill:type_name -> explainer.v1.Fill
-	28, // 33: explainer.v1.KernelShapOptions.background_summary:type_name -> explainer.v1.BackgroundSummary
-	25, // 34: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
-	6,  // 35: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
-	26, // 36: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
-	25, // 37: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
-	32, // 38: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
-	33, // 39: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
-	35, // 40: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
-	41, // 41: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	53, // 42: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
-	1,  // 43: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
-	6,  // 44: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
-	39, // 45: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
-	40, // 46: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
-	7,  // 47: explainer.v1.Explanation.stop_reason:type_name -> explainer.v1.StopReason
-	36, // 48: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
-	37, // 49: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
-	38, // 50: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
-	42, // 51: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
-	43, // 52: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
-	46, // 53: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
-	47, // 54: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
-	45, // 55: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
-	8,  // 56: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	51, // 57: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
-	35, // 58: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	52, // 59: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
-	35, // 60: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
-	8,  // 61: explainer.v1.ExplainJobRequest.request:type_name -> explainer.v1.ExplainRequest
-	51, // 62: explainer.v1.ExplainJobResponse.progress:type_name -> explainer.v1.Progress
-	35, // 63: explainer.v1.ExplainJobResponse.partial:type_name -> explainer.v1.Explanation
-	35, // 64: explainer.v1.ExplainJobResponse.result:type_name -> explainer.v1.Explanation
-	8,  // 65: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	44, // 66: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	49, // 67: explainer.v1.ExplainerService.ExplainJob:input_type -> explainer.v1.ExplainJobRequest
-	34, // 68: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	48, // 69: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	50, // 70: explainer.v1.ExplainerService.ExplainJob:output_type -> explainer.v1.ExplainJobResponse
-	68, // [68:71] is the sub-list for method output_type
-	65, // [65:68] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	15, // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
+	20, // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
+	31, // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
+	33, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
+	34, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
+	22, // 5: explainer.v1.ExplainRequest.lime_text:type_name -> explainer.v1.LimeTextOptions
+	27, // 6: explainer.v1.ExplainRequest.lime_image:type_name -> explainer.v1.LimeImageOptions
+	28, // 7: explainer.v1.ExplainRequest.occlusion:type_name -> explainer.v1.OcclusionOptions
+	13, // 8: explainer.v1.ExplainRequest.auto_sampling:type_name -> explainer.v1.AutoSampling
+	14, // 9: explainer.v1.ExplainRequest.evaluation:type_name -> explainer.v1.Evaluation
+	9,  // 10: explainer.v1.ExplainRequest.batch:type_name -> explainer.v1.InstanceBatch
+	10, // 11: explainer.v1.InstanceBatch.tabular:type_name -> explainer.v1.TabularBatch
+	11, // 12: explainer.v1.InstanceBatch.text:type_name -> explainer.v1.TextBatch
+	12, // 13: explainer.v1.InstanceBatch.image:type_name -> explainer.v1.ImageBatch
+	29, // 14: explainer.v1.TabularBatch.rows:type_name -> explainer.v1.Dataset
+	19, // 15: explainer.v1.TabularBatch.categorical_features:type_name -> explainer.v1.CategoricalFeature
+	16, // 16: explainer.v1.ImageBatch.images:type_name -> explainer.v1.ImageInstance
+	18, // 17: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
+	17, // 18: explainer.v1.Instance.text:type_name -> explainer.v1.TextInstance
+	16, // 19: explainer.v1.Instance.image:type_name -> explainer.v1.ImageInstance
+	0,  // 20: explainer.v1.ImageInstance.layout:type_name -> explainer.v1.ImageLayout
+	19, // 21: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
+	1,  // 22: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	2,  // 23: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
+	3,  // 24: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
+	21, // 25: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
+	29, // 26: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
+	35, // 27: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
+	1,  // 28: explainer.v1.LimeTextOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	24, // 29: explainer.v1.Segmentation.grid:type_name -> explainer.v1.GridSegmentation
+	25, // 30: explainer.v1.Segmentation.slic:type_name -> explainer.v1.SlicSegmentation
+	4,  // 31: explainer.v1.Fill.kind:type_name -> explainer.v1.FillKind
+	23, // 32: explainer.v1.LimeImageOptions.segmentation:type_name -> explainer.v1.Segmentation
+	26, // 33: explainer.v1.LimeImageOptions.fill:type_name -> explainer.v1.Fill
+	1,  // 34: explainer.v1.LimeImageOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	5,  // 35: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
+	30, // 36: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
+	29, // 37: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
+	23, // 38: explainer.v1.KernelShapOptions.segmentation:type_name -> explainer.v1.Segmentation
+	26, // 39: explainer.v1.KernelShapOptions.fill:type_name -> explainer.v1.Fill
+	32, // 40: explainer.v1.KernelShapOptions.background_summary:type_name -> explainer.v1.BackgroundSummary
+	29, // 41: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
+	6,  // 42: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
+	30, // 43: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
+	29, // 44: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
+	36, // 45: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
+	37, // 46: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
+	39, // 47: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
+	49, // 48: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
+	61, // 49: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	1,  // 50: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
+	6,  // 51: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
+	47, // 52: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
+	48, // 53: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
+	7,  // 54: explainer.v1.Explanation.stop_reason:type_name -> explainer.v1.StopReason
+	44, // 55: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
+	40, // 56: explainer.v1.Explanation.batch:type_name -> explainer.v1.BatchExplanation
+	39, // 57: explainer.v1.BatchExplanation.explanations:type_name -> explainer.v1.Explanation
+	41, // 58: explainer.v1.BatchExplanation.summaries:type_name -> explainer.v1.BatchSummary
+	42, // 59: explainer.v1.BatchSummary.features:type_name -> explainer.v1.GlobalAttribution
+	39, // 60: explainer.v1.InstanceExplanation.explanation:type_name -> explainer.v1.Explanation
+	45, // 61: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
+	46, // 62: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
+	50, // 63: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
+	51, // 64: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
+	54, // 65: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
+	55, // 66: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
+	53, // 67: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
+	8,  // 68: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
+	59, // 69: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	39, // 70: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
+	60, // 71: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	39, // 72: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
+	43, // 73: explainer.v1.ExplainStreamResponse.instance:type_name -> explainer.v1.InstanceExplanation
+	8,  // 74: explainer.v1.ExplainJobRequest.request:type_name -> explainer.v1.ExplainRequest
+	59, // 75: explainer.v1.ExplainJobResponse.progress:type_name -> explainer.v1.Progress
+	39, // 76: explainer.v1.ExplainJobResponse.partial:type_name -> explainer.v1.Explanation
+	39, // 77: explainer.v1.ExplainJobResponse.result:type_name -> explainer.v1.Explanation
+	8,  // 78: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	52, // 79: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	57, // 80: explainer.v1.ExplainerService.ExplainJob:input_type -> explainer.v1.ExplainJobRequest
+	38, // 81: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	56, // 82: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	58, // 83: explainer.v1.ExplainerService.ExplainJob:output_type -> explainer.v1.ExplainJobResponse
+	81, // [81:84] is the sub-list for method output_type
+	78, // [78:81] is the sub-list for method input_type
+	78, // [78:78] is the sub-list for extension type_name
+	78, // [78:78] is the sub-list for extension extendee
+	0,  // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }
@@ -5284,40 +6044,46 @@ func file_explainer_v1_explainer_proto_init() {
 		(*ExplainRequest_LimeImage)(nil),
 		(*ExplainRequest_Occlusion)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[3].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[1].OneofWrappers = []any{
+		(*InstanceBatch_Tabular)(nil),
+		(*InstanceBatch_Text)(nil),
+		(*InstanceBatch_Image)(nil),
+	}
+	file_explainer_v1_explainer_proto_msgTypes[7].OneofWrappers = []any{
 		(*Instance_Tabular)(nil),
 		(*Instance_Text)(nil),
 		(*Instance_Image)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[8].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[9].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[12].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[13].OneofWrappers = []any{
 		(*TrainingData_Dataset)(nil),
 		(*TrainingData_Statistics)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[10].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[11].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[14].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[15].OneofWrappers = []any{
 		(*Segmentation_Grid)(nil),
 		(*Segmentation_Slic)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[15].OneofWrappers = []any{}
 	file_explainer_v1_explainer_proto_msgTypes[19].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[20].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[23].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[24].OneofWrappers = []any{
 		(*BackgroundSummary_Kmeans)(nil),
 		(*BackgroundSummary_Sample)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[21].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[36].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[25].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[44].OneofWrappers = []any{
 		(*ExplainStreamRequest_Start)(nil),
 		(*ExplainStreamRequest_Cancel)(nil),
 		(*ExplainStreamRequest_Data)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[40].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[48].OneofWrappers = []any{
 		(*ExplainStreamResponse_Progress)(nil),
 		(*ExplainStreamResponse_Result)(nil),
 		(*ExplainStreamResponse_Error)(nil),
 		(*ExplainStreamResponse_Partial)(nil),
+		(*ExplainStreamResponse_Instance)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[42].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[50].OneofWrappers = []any{
 		(*ExplainJobResponse_Progress)(nil),
 		(*ExplainJobResponse_Partial)(nil),
 		(*ExplainJobResponse_Result)(nil),
@@ -5328,7 +6094,7 @@ func file_explainer_v1_explainer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_explainer_v1_explainer_proto_rawDesc), len(file_explainer_v1_explainer_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   45,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -100,6 +100,38 @@ class BackgroundSummary(_message.Message):
     sample: int
     def __init__(self, kmeans: _Optional[int] = ..., sample: _Optional[int] = ...) -> None: ...
 
+class BatchExplanation(_message.Message):
+    __slots__ = ["explanations", "instances", "label", "label_count", "label_picked", "summaries"]
+    EXPLANATIONS_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    LABEL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    LABEL_PICKED_FIELD_NUMBER: _ClassVar[int]
+    SUMMARIES_FIELD_NUMBER: _ClassVar[int]
+    explanations: _containers.RepeatedCompositeFieldContainer[Explanation]
+    instances: int
+    label: int
+    label_count: int
+    label_picked: bool
+    summaries: _containers.RepeatedCompositeFieldContainer[BatchSummary]
+    def __init__(self, instances: _Optional[int] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ..., label_picked: bool = ..., label: _Optional[int] = ..., label_count: _Optional[int] = ..., summaries: _Optional[_Iterable[_Union[BatchSummary, _Mapping]]] = ...) -> None: ...
+
+class BatchSummary(_message.Message):
+    __slots__ = ["class_name", "coverage", "features", "label", "picked", "total_importance"]
+    CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    PICKED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_IMPORTANCE_FIELD_NUMBER: _ClassVar[int]
+    class_name: str
+    coverage: float
+    features: _containers.RepeatedCompositeFieldContainer[GlobalAttribution]
+    label: int
+    picked: _containers.RepeatedScalarFieldContainer[int]
+    total_importance: float
+    def __init__(self, label: _Optional[int] = ..., class_name: _Optional[str] = ..., features: _Optional[_Iterable[_Union[GlobalAttribution, _Mapping]]] = ..., picked: _Optional[_Iterable[int]] = ..., coverage: _Optional[float] = ..., total_importance: _Optional[float] = ...) -> None: ...
+
 class CancelJob(_message.Message):
     __slots__ = ["job_id"]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -185,8 +217,9 @@ class ExplainJobResponse(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., partial: _Optional[_Union[Explanation, _Mapping]] = ..., result: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ["auto_sampling", "evaluation", "instance", "kernel_shap", "lime", "lime_image", "lime_text", "model", "occlusion", "permutation", "sensitivity"]
+    __slots__ = ["auto_sampling", "batch", "evaluation", "instance", "kernel_shap", "lime", "lime_image", "lime_text", "model", "occlusion", "permutation", "sensitivity"]
     AUTO_SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     EVALUATION_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
     KERNEL_SHAP_FIELD_NUMBER: _ClassVar[int]
@@ -198,6 +231,7 @@ class ExplainRequest(_message.Message):
     PERMUTATION_FIELD_NUMBER: _ClassVar[int]
     SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
     auto_sampling: AutoSampling
+    batch: InstanceBatch
     evaluation: Evaluation
     instance: Instance
     kernel_shap: KernelShapOptions
@@ -208,7 +242,7 @@ class ExplainRequest(_message.Message):
     occlusion: OcclusionOptions
     permutation: PermutationOptions
     sensitivity: SensitivityOptions
-    def __init__(self, model: _Optional[str] = ..., instance: _Optional[_Union[Instance, _Mapping]] = ..., lime: _Optional[_Union[LimeOptions, _Mapping]] = ..., kernel_shap: _Optional[_Union[KernelShapOptions, _Mapping]] = ..., permutation: _Optional[_Union[PermutationOptions, _Mapping]] = ..., sensitivity: _Optional[_Union[SensitivityOptions, _Mapping]] = ..., lime_text: _Optional[_Union[LimeTextOptions, _Mapping]] = ..., lime_image: _Optional[_Union[LimeImageOptions, _Mapping]] = ..., occlusion: _Optional[_Union[OcclusionOptions, _Mapping]] = ..., auto_sampling: _Optional[_Union[AutoSampling, _Mapping]] = ..., evaluation: _Optional[_Union[Evaluation, _Mapping]] = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., instance: _Optional[_Union[Instance, _Mapping]] = ..., lime: _Optional[_Union[LimeOptions, _Mapping]] = ..., kernel_shap: _Optional[_Union[KernelShapOptions, _Mapping]] = ..., permutation: _Optional[_Union[PermutationOptions, _Mapping]] = ..., sensitivity: _Optional[_Union[SensitivityOptions, _Mapping]] = ..., lime_text: _Optional[_Union[LimeTextOptions, _Mapping]] = ..., lime_image: _Optional[_Union[LimeImageOptions, _Mapping]] = ..., occlusion: _Optional[_Union[OcclusionOptions, _Mapping]] = ..., auto_sampling: _Optional[_Union[AutoSampling, _Mapping]] = ..., evaluation: _Optional[_Union[Evaluation, _Mapping]] = ..., batch: _Optional[_Union[InstanceBatch, _Mapping]] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
     __slots__ = ["explanation"]
@@ -227,24 +261,27 @@ class ExplainStreamRequest(_message.Message):
     def __init__(self, start: _Optional[_Union[StartJob, _Mapping]] = ..., cancel: _Optional[_Union[CancelJob, _Mapping]] = ..., data: _Optional[_Union[DataChunk, _Mapping]] = ...) -> None: ...
 
 class ExplainStreamResponse(_message.Message):
-    __slots__ = ["error", "job_id", "partial", "progress", "result"]
+    __slots__ = ["error", "instance", "job_id", "partial", "progress", "result"]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     error: JobError
+    instance: InstanceExplanation
     job_id: str
     partial: Explanation
     progress: Progress
     result: Explanation
-    def __init__(self, job_id: _Optional[str] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[Explanation, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., partial: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
+    def __init__(self, job_id: _Optional[str] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[Explanation, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., partial: _Optional[_Union[Explanation, _Mapping]] = ..., instance: _Optional[_Union[InstanceExplanation, _Mapping]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ["bands_done", "bands_total", "baseline_score", "class_names", "elapsed", "evaluation", "feature_selection", "instance_scores", "kernel_width", "labels", "maps", "method", "model", "model_calls", "num_samples", "precision", "repeats_done", "rounds", "scoring", "seed", "segments", "stop_reason"]
+    __slots__ = ["bands_done", "bands_total", "baseline_score", "batch", "class_names", "elapsed", "evaluation", "feature_selection", "instance_scores", "kernel_width", "labels", "maps", "method", "model", "model_calls", "num_samples", "precision", "repeats_done", "rounds", "scoring", "seed", "segments", "stop_reason"]
     BANDS_DONE_FIELD_NUMBER: _ClassVar[int]
     BANDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     BASELINE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_FIELD_NUMBER: _ClassVar[int]
     EVALUATION_FIELD_NUMBER: _ClassVar[int]
@@ -267,6 +304,7 @@ class Explanation(_message.Message):
     bands_done: int
     bands_total: int
     baseline_score: float
+    batch: BatchExplanation
     class_names: _containers.RepeatedScalarFieldContainer[str]
     elapsed: _duration_pb2.Duration
     evaluation: EvaluationReport
@@ -286,7 +324,7 @@ class Explanation(_message.Message):
     seed: int
     segments: SegmentMap
     stop_reason: StopReason
-    def __init__(self, method: _Optional[str] = ..., model: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[LabelExplanation, _Mapping]]] = ..., instance_scores: _Optional[_Iterable[float]] = ..., class_names: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ..., num_samples: _Optional[int] = ..., model_calls: _Optional[int] = ..., elapsed: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., feature_selection: _Optional[_Union[FeatureSelection, str]] = ..., kernel_width: _Optional[float] = ..., scoring: _Optional[_Union[Scoring, str]] = ..., baseline_score: _Optional[float] = ..., repeats_done: _Optional[int] = ..., segments: _Optional[_Union[SegmentMap, _Mapping]] = ..., maps: _Optional[_Iterable[_Union[AttributionMap, _Mapping]]] = ..., bands_done: _Optional[int] = ..., bands_total: _Optional[int] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., rounds: _Optional[int] = ..., precision: _Optional[float] = ..., evaluation: _Optional[_Union[EvaluationReport, _Mapping]] = ...) -> None: ...
+    def __init__(self, method: _Optional[str] = ..., model: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[LabelExplanation, _Mapping]]] = ..., instance_scores: _Optional[_Iterable[float]] = ..., class_names: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ..., num_samples: _Optional[int] = ..., model_calls: _Optional[int] = ..., elapsed: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., feature_selection: _Optional[_Union[FeatureSelection, str]] = ..., kernel_width: _Optional[float] = ..., scoring: _Optional[_Union[Scoring, str]] = ..., baseline_score: _Optional[float] = ..., repeats_done: _Optional[int] = ..., segments: _Optional[_Union[SegmentMap, _Mapping]] = ..., maps: _Optional[_Iterable[_Union[AttributionMap, _Mapping]]] = ..., bands_done: _Optional[int] = ..., bands_total: _Optional[int] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., rounds: _Optional[int] = ..., precision: _Optional[float] = ..., evaluation: _Optional[_Union[EvaluationReport, _Mapping]] = ..., batch: _Optional[_Union[BatchExplanation, _Mapping]] = ...) -> None: ...
 
 class FeatureBins(_message.Message):
     __slots__ = ["boundaries", "feature", "frequencies", "maxs", "means", "mins", "stds"]
@@ -356,6 +394,22 @@ class Fill(_message.Message):
     value: float
     def __init__(self, kind: _Optional[_Union[FillKind, str]] = ..., value: _Optional[float] = ...) -> None: ...
 
+class GlobalAttribution(_message.Message):
+    __slots__ = ["count", "feature", "index", "mean", "mean_abs", "std_error"]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    MEAN_ABS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    STD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    feature: str
+    index: int
+    mean: float
+    mean_abs: float
+    std_error: float
+    def __init__(self, index: _Optional[int] = ..., feature: _Optional[str] = ..., mean_abs: _Optional[float] = ..., std_error: _Optional[float] = ..., mean: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
+
 class GridSegmentation(_message.Message):
     __slots__ = ["cols", "rows"]
     COLS_FIELD_NUMBER: _ClassVar[int]
@@ -363,6 +417,12 @@ class GridSegmentation(_message.Message):
     cols: int
     rows: int
     def __init__(self, rows: _Optional[int] = ..., cols: _Optional[int] = ...) -> None: ...
+
+class ImageBatch(_message.Message):
+    __slots__ = ["images"]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedCompositeFieldContainer[ImageInstance]
+    def __init__(self, images: _Optional[_Iterable[_Union[ImageInstance, _Mapping]]] = ...) -> None: ...
 
 class ImageInstance(_message.Message):
     __slots__ = ["channels", "height", "layout", "values", "width"]
@@ -387,6 +447,26 @@ class Instance(_message.Message):
     tabular: TabularInstance
     text: TextInstance
     def __init__(self, tabular: _Optional[_Union[TabularInstance, _Mapping]] = ..., text: _Optional[_Union[TextInstance, _Mapping]] = ..., image: _Optional[_Union[ImageInstance, _Mapping]] = ...) -> None: ...
+
+class InstanceBatch(_message.Message):
+    __slots__ = ["image", "submodular_pick", "tabular", "text"]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    SUBMODULAR_PICK_FIELD_NUMBER: _ClassVar[int]
+    TABULAR_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    image: ImageBatch
+    submodular_pick: int
+    tabular: TabularBatch
+    text: TextBatch
+    def __init__(self, tabular: _Optional[_Union[TabularBatch, _Mapping]] = ..., text: _Optional[_Union[TextBatch, _Mapping]] = ..., image: _Optional[_Union[ImageBatch, _Mapping]] = ..., submodular_pick: _Optional[int] = ...) -> None: ...
+
+class InstanceExplanation(_message.Message):
+    __slots__ = ["explanation", "index"]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    explanation: Explanation
+    index: int
+    def __init__(self, index: _Optional[int] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ["code", "message"]
@@ -557,14 +637,18 @@ class PermutationOptions(_message.Message):
     def __init__(self, data: _Optional[_Union[Dataset, _Mapping]] = ..., streamed: bool = ..., scoring: _Optional[_Union[Scoring, str]] = ..., repeats: _Optional[int] = ..., max_samples: _Optional[float] = ..., groups: _Optional[_Iterable[_Union[FeatureGroup, _Mapping]]] = ..., output: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Progress(_message.Message):
-    __slots__ = ["model_calls", "samples_scored", "samples_total"]
+    __slots__ = ["instances_done", "instances_total", "model_calls", "samples_scored", "samples_total"]
+    INSTANCES_DONE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_TOTAL_FIELD_NUMBER: _ClassVar[int]
     MODEL_CALLS_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_SCORED_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    instances_done: int
+    instances_total: int
     model_calls: int
     samples_scored: int
     samples_total: int
-    def __init__(self, samples_scored: _Optional[int] = ..., samples_total: _Optional[int] = ..., model_calls: _Optional[int] = ...) -> None: ...
+    def __init__(self, samples_scored: _Optional[int] = ..., samples_total: _Optional[int] = ..., model_calls: _Optional[int] = ..., instances_done: _Optional[int] = ..., instances_total: _Optional[int] = ...) -> None: ...
 
 class SegmentMap(_message.Message):
     __slots__ = ["height", "labels", "width"]
@@ -632,6 +716,16 @@ class StartJob(_message.Message):
     request: ExplainRequest
     def __init__(self, job_id: _Optional[str] = ..., request: _Optional[_Union[ExplainRequest, _Mapping]] = ...) -> None: ...
 
+class TabularBatch(_message.Message):
+    __slots__ = ["categorical_features", "rows", "streamed"]
+    CATEGORICAL_FEATURES_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    STREAMED_FIELD_NUMBER: _ClassVar[int]
+    categorical_features: _containers.RepeatedCompositeFieldContainer[CategoricalFeature]
+    rows: Dataset
+    streamed: bool
+    def __init__(self, rows: _Optional[_Union[Dataset, _Mapping]] = ..., streamed: bool = ..., categorical_features: _Optional[_Iterable[_Union[CategoricalFeature, _Mapping]]] = ...) -> None: ...
+
 class TabularInstance(_message.Message):
     __slots__ = ["categorical_features", "feature_names", "values"]
     CATEGORICAL_FEATURES_FIELD_NUMBER: _ClassVar[int]
@@ -641,6 +735,14 @@ class TabularInstance(_message.Message):
     feature_names: _containers.RepeatedScalarFieldContainer[str]
     values: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, values: _Optional[_Iterable[float]] = ..., feature_names: _Optional[_Iterable[str]] = ..., categorical_features: _Optional[_Iterable[_Union[CategoricalFeature, _Mapping]]] = ...) -> None: ...
+
+class TextBatch(_message.Message):
+    __slots__ = ["split_expression", "texts"]
+    SPLIT_EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    split_expression: str
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, texts: _Optional[_Iterable[str]] = ..., split_expression: _Optional[str] = ...) -> None: ...
 
 class TextInstance(_message.Message):
     __slots__ = ["split_expression", "text"]
