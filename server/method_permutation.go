@@ -27,9 +27,14 @@ func parsePermutationJob(ctx context.Context, in *parseInput) (*jobSpec, error) 
 	if err != nil {
 		return nil, err
 	}
-	// Pack evaluations into what the model takes at once, so that a model
-	// with large batches scores many per call.
-	r.BatchRows = in.callRows
+	// Pack evaluations into twice what the model takes at once (batch size
+	// × in flight), so that a model with large batches scores many per
+	// call, and the calls stay full: while the last rows of one of the two
+	// evaluations in flight are at the model, the other still has a round
+	// of full calls queued (with one round's worth, the calls carrying each
+	// evaluation's tail went out short: 898 calls of 64 rows for 673 full
+	// ones, issue 11's 143 rows × 30 features × 10 repeats).
+	r.BatchRows = callRows(in.callRows, 2)
 	return &jobSpec{Spec: engine.Spec{
 		Seed: r.Seed, Rows: permutationRows(r), Seeded: true, Players: playerCount(len(r.Data[0]), r.Groups),
 		Run: func(ctx context.Context, m engine.Scorer, run engine.Run) (*explain.Result, error) {
