@@ -65,10 +65,12 @@ type PermutationRequest struct {
 	// BatchRows packs the evaluations of the sampled rows into Predict
 	// calls of at most BatchRows rows: k = max(1, BatchRows/n) evaluations
 	// per call, so that a model with large batches scores many at once
-	// instead of one call per evaluation. 0 (or less than n) sends one
-	// evaluation per call. Each evaluation in flight then holds k working
-	// copies of the sampled rows; at most MaxBatchValues values are packed.
-	// The result does not depend on it.
+	// instead of one call per evaluation; the first call also carries the
+	// baseline's N rows, with as many evaluations as fit beside them (none:
+	// the baseline goes alone). 0 (or less than n) sends one evaluation per
+	// call. Each evaluation in flight then holds k working copies of the
+	// sampled rows; at most MaxBatchValues values are packed. The result
+	// does not depend on it.
 	BatchRows int
 }
 
@@ -167,23 +169,41 @@ func Permutation(ctx context.Context, m Model, req PermutationRequest) (*Result,
 		}
 		return nil
 	}
-	// Unit 0 is the baseline over all rows; unit u ≥ 1 packs the
-	// evaluations k = (u−1)·per + 1, … (evaluation k permutes group
-	// (k−1) mod G on repeat (k−1)/G) into one Predict call.
-	n := len(run.rows)
-	per := 1
+	// Evaluation k = 0 is the baseline over all N rows; evaluation k ≥ 1
+	// permutes group (k−1) mod G on repeat (k−1)/G over the n sampled
+	// rows. Unit 0 packs the baseline and evaluations 1, …, first into one
+	// Predict call; unit u ≥ 1 packs evaluations first + (u−1)·per + 1, …,
+	// first + u·per. first is 0 without packing, and when no evaluation
+	// fits beside the baseline: the baseline then goes alone. Otherwise it
+	// rides in the first call instead of a call of its own, which a model
+	// without a row cap would score in a round of its own.
+	n, N := len(run.rows), len(req.Data)
+	per, first := 1, 0
 	if req.BatchRows > n {
-		per = max(1, min(req.BatchRows, MaxBatchValues/max(1, len(run.rows[0])))/n)
+		limit := min(req.BatchRows, MaxBatchValues/max(1, len(run.rows[0])))
+		per = max(1, limit/n)
+		if limit > N {
+			first = (limit - N) / n
+		}
 	}
 	evals := G * R
-	units := 1 + (evals+per-1)/per
+	first = min(first, evals)
+	units := 1 + (evals-first+per-1)/per
+	// span is the evaluations (k ≥ 1) of unit u: [lo, hi).
+	span := func(u int) (lo, hi int) {
+		if u == 0 {
+			return 1, first + 1
+		}
+		lo = first + (u-1)*per + 1
+		return lo, min(lo+per, evals+1)
+	}
 	collect := func(u int, outs []outputs) error {
+		lo, _ := span(u)
+		if u == 0 {
+			lo = 0
+		}
 		for i, out := range outs {
-			k := 0
-			if u > 0 {
-				k = (u-1)*per + i + 1
-			}
-			if err := collectOne(k, out); err != nil {
+			if err := collectOne(lo+i, out); err != nil {
 				return err
 			}
 		}
@@ -195,26 +215,34 @@ func Permutation(ctx context.Context, m Model, req PermutationRequest) (*Result,
 			packed [][]float64
 		)
 		return func(ctx context.Context, u int) ([]outputs, error) {
-			if u == 0 {
+			lo, hi := span(u)
+			if u == 0 && lo == hi {
 				out, err := predict(ctx, m, req.Data)
 				return []outputs{out}, err
 			}
-			first, last := (u-1)*per, min(u*per, evals)
 			packed = packed[:0]
-			for i, e := 0, first; e < last; i, e = i+1, e+1 {
+			if u == 0 {
+				packed = append(packed, req.Data...)
+			}
+			for i, k := 0, lo; k < hi; i, k = i+1, k+1 {
 				if i == len(wss) {
 					wss = append(wss, newPermWorkspace(run.rows))
 				}
-				g, r := e%G, e/G
+				g, r := (k-1)%G, (k-1)/G
 				packed = append(packed, wss[i].permute(run.groups[g], run.permutation(wss[i], g, r))...)
 			}
 			out, err := predict(ctx, m, packed)
 			if err != nil {
 				return nil, err
 			}
-			outs := make([]outputs, last-first)
-			for i := range outs {
-				outs[i] = outputs{out.rows[i*n : (i+1)*n], out.width}
+			var outs []outputs
+			rows := out.rows
+			if u == 0 {
+				outs = append(outs, outputs{rows[:N:N], out.width})
+				rows = rows[N:]
+			}
+			for i := range hi - lo {
+				outs = append(outs, outputs{rows[i*n : (i+1)*n : (i+1)*n], out.width})
 			}
 			return outs, nil
 		}

@@ -924,26 +924,33 @@ func (c *callCounter) Predict(ctx context.Context, rows [][]float64) ([][]float6
 
 // TestPermutationPacksEvaluations: with BatchRows, evaluations share
 // Predict calls (issue 11: 143 rows × 30 features × 10 repeats took 301
-// calls), and the result is bit-identical to one evaluation per call.
+// calls), the baseline shares the first one when an evaluation fits beside
+// it, and the result is bit-identical to one evaluation per call, with
+// and without max_samples.
 func TestPermutationPacksEvaluations(t *testing.T) {
 	data, target := permProblem(5, 143, 6)
 	w := []float64{1, -1, 0.5, 0, 2, 0.3}
-	req := PermutationRequest{Data: data, Target: target, Scoring: ScoreNegLogLoss, Repeats: 10, Seed: 7}
 	tests := []struct {
-		name      string
-		batchRows int
-		calls     int64 // 1 (the baseline) + ⌈60 evaluations / per call⌉
+		name       string
+		maxSamples float64 // n sampled rows of the N = 143
+		batchRows  int
+		calls      int64 // 1 + ⌈(60 evaluations − f) / per call⌉, f = ⌊(BatchRows − N) / n⌋ beside the baseline
 	}{
-		{"one per call", 0, 61},
-		{"below one evaluation", 100, 61},
-		{"seven per call", 7*143 + 50, 1 + 9},
-		{"all in one call", 1 << 20, 2},
+		{"one per call", 0, 0, 61},
+		{"below one evaluation", 0, 100, 61},
+		{"baseline alone", 0, 143 + 100, 61},
+		{"one beside the baseline", 0, 2 * 143, 1 + 30},
+		{"seven per call", 0, 7*143 + 50, 1 + 8},
+		{"all in one call", 0, 1 << 20, 1},
+		{"sampled, one per call", 71, 0, 61},
+		{"sampled, seven per call", 71, 7 * 71, 1 + 8},
+		{"sampled, all in one call", 71, 1 << 20, 1},
 	}
-	var want *Result
+	want := map[float64]*Result{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := &callCounter{m: &rowModel{f: logit2(w, 0)}}
-			r := req
+			r := PermutationRequest{Data: data, Target: target, Scoring: ScoreNegLogLoss, Repeats: 10, Seed: 7, MaxSamples: tt.maxSamples}
 			r.BatchRows = tt.batchRows
 			res, err := Permutation(context.Background(), m, r)
 			if err != nil {
@@ -955,9 +962,9 @@ func TestPermutationPacksEvaluations(t *testing.T) {
 			if tt.batchRows > 143 && m.maxRows.Load() > int64(tt.batchRows) {
 				t.Errorf("a call of %d rows, above BatchRows %d", m.maxRows.Load(), tt.batchRows)
 			}
-			if want == nil {
-				want = res
-			} else if !reflect.DeepEqual(res, want) {
+			if want[tt.maxSamples] == nil {
+				want[tt.maxSamples] = res
+			} else if !reflect.DeepEqual(res, want[tt.maxSamples]) {
 				t.Error("packed result differs from one evaluation per call")
 			}
 		})

@@ -25,6 +25,14 @@ type SensitivityRequest struct {
 	// Labels are the classes (model output columns) to report, each once.
 	// Nil: all, in order.
 	Labels []int
+	// BatchRows packs the evaluations into Predict calls of at most
+	// BatchRows rows: k = max(1, BatchRows/N) evaluations per call, so
+	// that a model with large batches scores many at once instead of one
+	// call per evaluation. 0 (or less than N) sends one evaluation per
+	// call. Each evaluation in flight then holds k working copies of the
+	// data; at most MaxBatchValues values are packed. The result does not
+	// depend on it.
+	BatchRows int
 }
 
 // Sensitivity estimates, for each reported class c and feature j, the
@@ -45,15 +53,16 @@ type SensitivityRequest struct {
 // quadratic in x_j; the error is O(h_j²) otherwise.
 //
 // Each of the 2p evaluations (x + h_j e_j and x − h_j e_j for every j)
-// sends the N rows, modified in column j, to the model, two at a time
-// (evalsInFlight) so that the model always has batches to score; each
-// uses a working copy of req.Data in which only the shifted column is
-// rewritten between evaluations. Peak memory beyond the caller's data is
-// therefore 2·N·p float64 values for the working copies plus the outputs
-// of at most six evaluations (6·N·classes values: two at the model, two
-// waiting to be combined, and the first of each pair waiting for the
-// second). Rows sent to the model must not be used by it after Predict
-// returns.
+// sends the N rows, modified in column j, to the model, k evaluations per
+// Predict call (see BatchRows), two calls at a time (evalsInFlight) so
+// that the model always has batches to score; each evaluation uses a
+// working copy of req.Data in which only the shifted column is rewritten
+// between evaluations. Peak memory beyond the caller's data is therefore
+// 2·k·N·p float64 values for the working copies plus the outputs of at
+// most 4k + 2 evaluations ((4k + 2)·N·classes values: two calls at the
+// model, two waiting to be combined, and the first of each pair waiting
+// for the second). Rows sent to the model must not be used by it after
+// Predict returns.
 //
 // The result has Method "sensitivity" and NumSamples = 2·N·p, the rows
 // the model scored. A request that cannot run is a *RequestError naming
@@ -132,21 +141,52 @@ func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result,
 		outs[2*j], outs[2*j+1] = nil, nil
 		return nil
 	}
-	newWorker := func() func(context.Context, int) ([][]float64, error) {
-		var ws *shiftWorkspace
-		return func(ctx context.Context, k int) ([][]float64, error) {
-			if ws == nil {
-				ws = newShiftWorkspace(req.Data)
+	// Unit u packs evaluations u·per, …, (u+1)·per − 1 (evaluation k
+	// shifts column k/2, up for even k) into one Predict call.
+	per := 1
+	if req.BatchRows > N {
+		per = max(1, min(req.BatchRows, MaxBatchValues/p)/N)
+	}
+	evals := 2 * p
+	units := (evals + per - 1) / per
+	collectUnit := func(u int, outs [][][]float64) error {
+		for i, out := range outs {
+			if err := collect(u*per+i, out); err != nil {
+				return err
 			}
-			j, h := k/2, steps[k/2]
-			if k%2 == 1 {
-				h = -h
+		}
+		return nil
+	}
+	newWorker := func() func(context.Context, int) ([][][]float64, error) {
+		var (
+			wss    []*shiftWorkspace // one working copy per packed evaluation
+			packed [][]float64
+		)
+		return func(ctx context.Context, u int) ([][][]float64, error) {
+			lo, hi := u*per, min((u+1)*per, evals)
+			packed = packed[:0]
+			for i, k := 0, lo; k < hi; i, k = i+1, k+1 {
+				if i == len(wss) {
+					wss = append(wss, newShiftWorkspace(req.Data))
+				}
+				j, h := k/2, steps[k/2]
+				if k%2 == 1 {
+					h = -h
+				}
+				packed = append(packed, wss[i].shift(j, h)...)
 			}
-			out, err := predict(ctx, m, ws.shift(j, h))
-			return out.rows, err
+			out, err := predict(ctx, m, packed)
+			if err != nil {
+				return nil, err
+			}
+			split := make([][][]float64, hi-lo)
+			for i := range split {
+				split[i] = out.rows[i*N : (i+1)*N : (i+1)*N]
+			}
+			return split, nil
 		}
 	}
-	if err := runEvaluations(ctx, "sensitivity", 2*p, newWorker, collect); err != nil {
+	if err := runEvaluations(ctx, "sensitivity", units, newWorker, collectUnit); err != nil {
 		return nil, err
 	}
 	if err := res.nonFinite(); err != nil {

@@ -224,6 +224,48 @@ func TestSensitivityDeterministic(t *testing.T) {
 	}
 }
 
+// TestSensitivityPacksEvaluations: with BatchRows, evaluations share
+// Predict calls (issue 11: 2 × 143 rows × 30 features took 60 calls
+// without a row cap), no call carries more than BatchRows rows, and the
+// result is bit-identical to one evaluation per call.
+func TestSensitivityPacksEvaluations(t *testing.T) {
+	data := sensitivityData(8, 143, 6)
+	f := func(x []float64) []float64 {
+		return []float64{math.Tanh(x[0] - x[3]), x[1] * x[5], math.Cos(x[2] + x[4])}
+	}
+	tests := []struct {
+		name      string
+		batchRows int
+		calls     int64 // ⌈12 evaluations / per call⌉
+	}{
+		{"one per call", 0, 12},
+		{"below one evaluation", 100, 12},
+		{"five per call", 5*143 + 50, 3},
+		{"all in one call", 1 << 20, 1},
+	}
+	var want *Result
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &callCounter{m: &rowModel{f: f, jitter: true}}
+			res, err := Sensitivity(context.Background(), m, SensitivityRequest{Data: data, BatchRows: tt.batchRows})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.calls.Load(); got != tt.calls {
+				t.Errorf("%d calls, want %d", got, tt.calls)
+			}
+			if tt.batchRows > 143 && m.maxRows.Load() > int64(tt.batchRows) {
+				t.Errorf("a call of %d rows, above BatchRows %d", m.maxRows.Load(), tt.batchRows)
+			}
+			if want == nil {
+				want = res
+			} else if !reflect.DeepEqual(res, want) {
+				t.Error("packed result differs from one evaluation per call")
+			}
+		})
+	}
+}
+
 // TestSensitivityErrors: mistakes in the request are RequestErrors naming
 // the field, with no data value in the message; outputs that cannot be
 // read are other errors; cancellation returns ctx's error.

@@ -27,9 +27,7 @@ func parsePermutationJob(ctx context.Context, in *parseInput) (*jobSpec, error) 
 	if err != nil {
 		return nil, err
 	}
-	// Pack evaluations into what the model takes at once, so that a model
-	// with large batches scores many per call.
-	r.BatchRows = in.callRows
+	r.BatchRows = packRows(in.callRows, len(r.Data[0]))
 	return &jobSpec{Spec: engine.Spec{
 		Seed: r.Seed, Rows: permutationRows(r), Seeded: true, Players: playerCount(len(r.Data[0]), r.Groups),
 		Run: func(ctx context.Context, m engine.Scorer, run engine.Run) (*explain.Result, error) {
@@ -52,6 +50,28 @@ func parsePermutationJob(ctx context.Context, in *parseInput) (*jobSpec, error) 
 			return explain.Score(r.Scoring, scores, pick(r.Target, rows), pick(r.Weights, rows), r.Output)
 		}),
 	}}, nil
+}
+
+// maxPackedValues bounds the values packed into one Predict call of
+// permutation importance or sensitivity when the model has no row cap (or
+// a large one): 2^22 values (32 MB; 64 MB for the two calls in flight) is
+// more than two rounds of four calls at the default --max-batch-bytes
+// (3 MiB, 393 216 values a call), and an evaluation of more values than
+// that is sent alone: packing it with others would only hold more working
+// copies (the model takes no more at once).
+const maxPackedValues = 1 << 22
+
+// packRows is the BatchRows of permutation importance and sensitivity
+// for rows of p values: twice what the model takes at once (perCall,
+// batch size × in flight), so that a model with large batches scores many
+// evaluations per call and the calls stay full (while the last rows of one
+// of the two evaluations in flight are at the model, the other still has a
+// round of full calls queued; with one round's worth the calls carrying
+// each evaluation's tail went out short: 898 calls of 64 rows for 673 full
+// ones, issue 11's 143 rows × 30 features × 10 repeats), and at most
+// maxPackedValues values.
+func packRows(perCall, p int) int {
+	return min(callRows(perCall, 2), max(1, maxPackedValues/max(1, p)))
 }
 
 // parsePermutation validates a permutation-importance request and loads
