@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -99,13 +98,4 @@ func BenchmarkBatchLIME(b *testing.B) {
 			b.ReportMetric(float64(cpuTime()-cpu0)/1e6/float64(b.N*rows), "cpu-ms/instance")
 		})
 	}
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
