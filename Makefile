@@ -9,7 +9,7 @@ PROTOC_GEN_GO_VERSION  := v1.36.12
 PROTOC_GEN_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION    := v0.8.2
 
-.PHONY: all build test race lint generate check-generated breaking baseline demo bench soak tools python-stubs python-smoke
+.PHONY: all build test race lint generate check-generated breaking baseline demo bench soak tools python-stubs python-smoke python-client-test
 
 all: build test lint
 
@@ -33,21 +33,33 @@ lint:
 generate:
 	buf generate
 
-## python-stubs: regenerate the Python stubs of examples/python (local
-## plugins: protoc from protobuf-compiler, grpc_python_plugin from
-## protobuf-compiler-grpc).
+## python-stubs: regenerate the Python stubs of examples/python and those
+## shipped in the Python package clients/python (local plugins: protoc from
+## protobuf-compiler, grpc_python_plugin from protobuf-compiler-grpc). The
+## package's stubs import each other from inside the package.
+PY_CLIENT_GEN := clients/python/explainer_client/_gen
 python-stubs:
 	buf generate --template examples/python/buf.gen.yaml
+	buf generate --template clients/python/buf.gen.yaml --path proto/explainer
+	sed -i -e 's/^from explainer\.v1 import/from explainer_client._gen.explainer.v1 import/' \
+	  -e "s/'explainer\.v1\.explainer_pb2'/'explainer_client._gen.explainer.v1.explainer_pb2'/" \
+	  $(PY_CLIENT_GEN)/explainer/v1/*.py
+
+## python-client-test: the Python package's tests (clients/python/tests):
+## unit tests, and tests against sklearn_server.py behind a sidecar built
+## from this checkout.
+python-client-test:
+	cd clients/python && $(PYTHON) -m unittest discover -s tests -v
 
 ## python-smoke: start the example Python model servers and check them.
 python-smoke:
 	$(PYTHON) examples/python/smoke_test.py
 
 ## check-generated: fail when the committed generated code (Go, and the
-## Python stubs of examples/python) is stale.
+## Python stubs of examples/python and clients/python) is stale.
 check-generated: generate python-stubs
-	@git diff --exit-code -- proto examples/python/gen || (echo "generated code is stale: run 'make generate python-stubs' and commit"; exit 1)
-	@test -z "$$(git status --porcelain -- proto examples/python/gen)" || (git status --porcelain -- proto examples/python/gen; echo "untracked generated files: run 'make generate python-stubs' and commit"; exit 1)
+	@git diff --exit-code -- proto examples/python/gen $(PY_CLIENT_GEN) || (echo "generated code is stale: run 'make generate python-stubs' and commit"; exit 1)
+	@test -z "$$(git status --porcelain -- proto examples/python/gen $(PY_CLIENT_GEN))" || (git status --porcelain -- proto examples/python/gen $(PY_CLIENT_GEN); echo "untracked generated files: run 'make generate python-stubs' and commit"; exit 1)
 
 ## breaking: check the API against the committed baseline image.
 breaking:
