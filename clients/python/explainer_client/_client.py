@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 import time
@@ -20,6 +21,7 @@ _CODES = {c.value[0]: c for c in grpc.StatusCode}
 # in DataChunk messages rather than sent inside the request.
 STREAM_VALUES = 1 << 20
 _job_ids = itertools.count(1)
+log = logging.getLogger("explainer_client")
 
 
 class ExplainError(RuntimeError):
@@ -352,6 +354,7 @@ def run_job(stub, request, progress=None, timeout=None, cancel_wait=5.0, chunks=
             if item.job_id == job_id:
                 return item
 
+    done = False
     try:
         try:
             while True:
@@ -362,23 +365,33 @@ def run_job(stub, request, progress=None, timeout=None, cancel_wait=5.0, chunks=
                 elif kind == "instance":
                     instances[item.instance.index] = item.instance.explanation
                 elif kind == "error":
+                    done = True
                     raise ExplainError(_CODES.get(item.error.code, grpc.StatusCode.UNKNOWN), item.error.message)
                 elif kind == "result":
+                    done = True
                     if batch:
                         return BatchExplanation.from_proto(item.result, instances)
                     return Explanation.from_proto(item.result)
         except KeyboardInterrupt:
-            # Cancel the job, give it a moment to end (a second Ctrl-C drops
-            # the stream at once), then close the stream below.
+            # Cancel the job, give it cancel_wait seconds to end (a second
+            # Ctrl-C drops the stream at once), then close the stream below.
             outgoing.put(pb.ExplainStreamRequest(cancel=pb.CancelJob(job_id=job_id)))
-            deadline = time.monotonic() + cancel_wait
+            deadline, how = time.monotonic() + cancel_wait, "no answer in time; stream dropped"
             try:
                 while (item := next_event(deadline)) is not None:
-                    if item.WhichOneof("event") in ("result", "error"):
+                    kind = item.WhichOneof("event")
+                    if kind == "error":
+                        how = f"{_CODES.get(item.error.code, grpc.StatusCode.UNKNOWN).name}: {item.error.message}"
+                        done = True
                         break
-            except ExplainError:
-                pass
+                    if kind == "result":
+                        how, done = "it had finished", True
+                        break
+            except ExplainError as e:
+                how = f"stream ended: {e}"
+            log.info("job %s interrupted: cancelled on the sidecar (%s)", job_id, how)
             raise
     finally:
-        outgoing.put(None)  # close the send side
-        call.cancel()  # and the stream, if the job has not ended it
+        outgoing.put(None)  # close the send side: the sidecar then ends the stream
+        if not done:
+            call.cancel()  # the job did not end: drop the stream

@@ -80,6 +80,12 @@ class Servers:
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
+            for f in (p.stdout, p.stderr):
+                try:
+                    f.close()
+                except Exception:  # the pump thread may be reading it
+                    pass
         self.procs = []
         shutil.rmtree(self.tmp, ignore_errors=True)
 

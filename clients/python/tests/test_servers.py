@@ -1,0 +1,177 @@
+"""The package against the example model servers behind sidecars built
+from this checkout: sklearn_server.py (predict.v1, breast cancer) and
+http_server.py (KServe v1 over HTTP, sentiment). Skipped (not failed) when
+the servers' packages or Go are missing, unless CI is set."""
+
+import os
+import shutil
+import time
+import unittest
+
+import numpy as np
+
+from explainer_client import BatchExplanation, ExplainError, Explainer, Explanation
+import explainer_client._client as client_mod
+
+from servers import Servers, wait_serving
+
+SERVERS = None
+TABULAR = TEXT = None
+
+
+def missing():
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        return "scikit-learn is missing"
+    if not os.environ.get("EXPLAINER_BIN") and shutil.which("go") is None:
+        return "go is missing (or set EXPLAINER_BIN)"
+    return None
+
+
+def setUpModule():
+    global SERVERS, TABULAR, TEXT
+    why = missing()
+    if why:
+        if os.environ.get("CI"):
+            raise RuntimeError(why)
+        raise unittest.SkipTest(why)
+    SERVERS = Servers()
+    try:
+        binary = SERVERS.binary()
+        sk = SERVERS.model_server("sklearn_server.py")
+        http = SERVERS.model_server("http_server.py")
+        TABULAR = SERVERS.sidecar(binary, sk, "predict-v1", "breast_cancer")
+        TEXT = SERVERS.sidecar(binary, f"http://{http}", "kserve-v1-http", "sentiment", plaintext=False)
+        wait_serving(TABULAR)
+        wait_serving(TEXT)
+    except BaseException:
+        SERVERS.stop()
+        raise
+
+
+def tearDownModule():
+    if SERVERS:
+        SERVERS.stop()
+
+
+def breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    d = load_breast_cancer()
+    return d.data, d.target, [str(n) for n in d.feature_names]
+
+
+class TabularTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.X, cls.y, cls.names = breast_cancer()
+        cls.ex = Explainer(TABULAR, timeout=120)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ex.close()
+
+    def test_lime(self):
+        seen = []
+        e = self.ex.lime(self.X[0], training=self.X, feature_names=self.names, seed=7,
+                         num_samples=2000, num_features=5, progress=seen.append)
+        self.assertIsInstance(e, Explanation)
+        self.assertEqual(e.method, "lime")
+        self.assertEqual(e.seed, 7)
+        le = e.label()
+        self.assertEqual((le.label, le.class_name), (0, "malignant"))
+        self.assertEqual(len(le.attributions), 5)
+        weights = [abs(a.weight) for a in le.attributions]
+        self.assertEqual(weights, sorted(weights, reverse=True))
+        self.assertTrue(all(a.feature for a in le.attributions))
+        self.assertTrue(any(a.std_error > 0 for a in le.attributions))
+        self.assertTrue(seen, "no progress event reached the callback")
+        self.assertLessEqual(seen[-1].samples_scored, seen[-1].samples_total)
+        # the same seed gives the same result
+        again = self.ex.lime(self.X[0], training=self.X, feature_names=self.names, seed=7,
+                             num_samples=2000, num_features=5)
+        self.assertEqual(again.label().as_dict(), le.as_dict())
+
+    def test_kernel_shap_sums_to_model_value(self):
+        rng = np.random.default_rng(0)
+        background = self.X[rng.choice(len(self.X), 20, replace=False)]
+        e = self.ex.kernel_shap(self.X[0], background=background, feature_names=self.names,
+                                num_samples=600, seed=1)
+        le = e.label()
+        self.assertEqual(len(le.attributions), 30)
+        total = sum(a.weight for a in le.attributions)
+        self.assertAlmostEqual(total, le.model_value - le.base_value, places=6)
+
+    def test_permutation(self):
+        e = self.ex.permutation(self.X, target=self.y, feature_names=self.names, repeats=2, seed=3)
+        self.assertEqual(e.method, "permutation")
+        self.assertEqual(e.scoring, "accuracy")
+        self.assertGreater(e.baseline_score, 0.95)
+        self.assertEqual(len(e.label().attributions), 30)
+        self.assertEqual(len(e.label().attributions[0].values), 2)
+
+    def test_permutation_streamed(self):
+        old = client_mod.STREAM_VALUES
+        client_mod.STREAM_VALUES = 1000  # stream the 17070 values in chunks
+        try:
+            streamed = self.ex.permutation(self.X, target=self.y, repeats=2, seed=3)
+        finally:
+            client_mod.STREAM_VALUES = old
+        inline = self.ex.permutation(self.X, target=self.y, repeats=2, seed=3)
+        self.assertEqual(streamed.baseline_score, inline.baseline_score)
+        self.assertEqual(streamed.label().as_dict(), inline.label().as_dict())
+
+    def test_batch(self):
+        seen = []
+        b = self.ex.lime(self.X[:3], training=self.X, feature_names=self.names, seed=7,
+                         num_samples=1000, num_features=4, progress=seen.append)
+        self.assertIsInstance(b, BatchExplanation)
+        self.assertEqual(len(b), 3)
+        self.assertEqual([x.index for x in b], [0, 1, 2])
+        self.assertTrue(b.label_picked)
+        self.assertTrue(b.summaries and b.summaries[0].features)
+        self.assertEqual(len(b.to_records()), 3 * 4)
+        # instance i is explained as a single request with seed 7 + i
+        one = self.ex.lime(self.X[1], training=self.X, feature_names=self.names, seed=8,
+                           num_samples=1000, num_features=4, labels=[b.label])
+        self.assertEqual(one.label().as_dict(), b[1].label().as_dict())
+
+    def test_keyboard_interrupt_cancels_the_job(self):
+        calls = []
+
+        def interrupt(p):
+            calls.append(p)
+            raise KeyboardInterrupt
+
+        start = time.monotonic()
+        with self.assertLogs("explainer_client", "INFO") as logs:
+            with self.assertRaises(KeyboardInterrupt):
+                self.ex.kernel_shap(self.X[0], background=self.X[:100], num_samples=6000, seed=1,
+                                    progress=interrupt)
+        self.assertLess(time.monotonic() - start, 4)  # well under cancel_wait (5 s)
+        self.assertEqual(len(calls), 1)
+        self.assertIn("cancelled on the sidecar (CANCELLED", logs.output[0])
+        # the client still works
+        e = self.ex.lime(self.X[0], training=self.X, num_samples=500, seed=1)
+        self.assertTrue(e.labels)
+
+    def test_errors(self):
+        with self.assertRaises(ExplainError) as cm:
+            self.ex.lime(self.X[0][:5], training=self.X[:, :5], num_samples=100)
+        self.assertEqual(cm.exception.code.name, "INVALID_ARGUMENT")
+        self.assertTrue(cm.exception.message)
+
+
+class TextTest(unittest.TestCase):
+    def test_lime_text(self):
+        with Explainer(TEXT, timeout=120) as ex:
+            e = ex.lime_text("terrible service and awful food", num_samples=500, seed=7, model="sentiment")
+            words = [a.feature for a in e.label().attributions[:3]]
+            self.assertTrue({"awful", "terrible"} & set(words), words)
+            b = ex.lime_text(["the food was wonderful", "awful food"], num_samples=300, seed=7)
+            self.assertEqual(len(b), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
