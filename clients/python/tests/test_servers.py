@@ -5,6 +5,8 @@ the servers' packages or Go are missing, unless CI is set."""
 
 import os
 import shutil
+import signal
+import threading
 import time
 import unittest
 
@@ -155,6 +157,18 @@ class TabularTest(unittest.TestCase):
         # the client still works
         e = self.ex.lime(self.X[0], training=self.X, num_samples=500, seed=1)
         self.assertTrue(e.labels)
+
+    def test_ctrl_c_cancels_the_job(self):
+        # A real SIGINT while the caller waits for events, as Ctrl-C sends it.
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        start = time.monotonic()
+        with self.assertLogs("explainer_client", "INFO") as logs:
+            with self.assertRaises(KeyboardInterrupt):
+                timer.start()
+                self.ex.kernel_shap(self.X[0], background=self.X[:100], num_samples=6000, seed=2)
+        timer.join()
+        self.assertLess(time.monotonic() - start, 4)
+        self.assertIn("cancelled on the sidecar (CANCELLED", logs.output[0])
 
     def test_errors(self):
         with self.assertRaises(ExplainError) as cm:

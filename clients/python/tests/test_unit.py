@@ -237,6 +237,30 @@ class ResultTest(unittest.TestCase):
         self.assertEqual(list(df.columns), ["label", "class_name", "feature", "index", "weight", "std_error", "std"])
         self.assertEqual(df["weight"].tolist(), [0.5, -0.25])
 
+    def test_to_frame_calls_pandas(self):
+        """With a stand-in pandas module: what to_frame hands DataFrame."""
+        import sys
+        import types
+
+        calls = []
+        fake = types.ModuleType("pandas")
+        fake.DataFrame = types.SimpleNamespace(from_records=lambda recs, columns: calls.append((recs, columns)) or "df")
+        real = sys.modules.get("pandas")
+        sys.modules["pandas"] = fake
+        try:
+            r = pb.Explanation()
+            r.batch.explanations.append(explanation_proto())
+            self.assertEqual(BatchExplanation.from_proto(r, {}).to_frame(), "df")
+        finally:
+            if real is None:
+                del sys.modules["pandas"]
+            else:
+                sys.modules["pandas"] = real
+        recs, columns = calls[0]
+        self.assertEqual(columns, ["instance", "label", "class_name", "feature", "index", "weight", "std_error", "std"])
+        self.assertEqual([r["feature"] for r in recs], ["c > 1", "a <= 0"])
+        self.assertEqual({r["instance"] for r in recs}, {0})
+
 
 if __name__ == "__main__":
     unittest.main()
