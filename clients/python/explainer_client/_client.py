@@ -49,7 +49,23 @@ def table(data, feature_names=None) -> Tuple[np.ndarray, list]:
     names = None
     if _is_frame(data):
         names = [str(c) for c in data.columns]
-        data = data.to_numpy(dtype=float)
+        try:
+            arr = np.asarray(data.to_numpy(dtype=float))
+        except (TypeError, ValueError) as e:
+            dtypes = getattr(data, "dtypes", None)
+            bad = [str(c) for c, t in zip(data.columns, dtypes)
+                   if getattr(t, "kind", "f") not in "biuf"] if dtypes is not None else []
+            raise ValueError(f"columns {bad or ''} are not numeric: encode categories as integer codes "
+                             f"(and name them in categorical_features=): {e}") from None
+        if feature_names is not None:
+            want = [str(n) for n in feature_names]
+            default = names == [str(i) for i in range(len(names))]
+            if want != names and not default:
+                missing = [n for n in want if n not in names]
+                if missing:
+                    raise ValueError(f"the table has no columns {missing} (its columns: {names})")
+                arr = arr[:, [names.index(n) for n in want]]  # the row's feature order
+        data = arr
     arr = np.asarray(data, dtype=float)
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -69,6 +85,8 @@ def rows_of(row, feature_names=None) -> Tuple[np.ndarray, list, bool]:
     one-row DataFrame) or many (a DataFrame, a 2-D array) to explain."""
     if _is_series(row):
         names = [str(n) for n in row.index] if feature_names is None else feature_names
+        if feature_names is None and names == [str(i) for i in range(len(names))]:
+            names = None  # a default index names nothing
         arr, names = table(row.to_numpy(dtype=float), names)
         return arr, names, False
     if _is_frame(row):

@@ -76,6 +76,11 @@ class InputTest(unittest.TestCase):
         self.assertEqual(names, [])
         arr, names = table(FakeFrame([[1, 2]], ["a", "b"]))
         self.assertEqual(names, ["a", "b"])
+        # a frame's columns are put in the order of the row's features
+        arr, names = table(FakeFrame([[1, 2, 3]], ["a", "b", "c"]), ["c", "a", "b"])
+        self.assertEqual(arr.tolist(), [[3, 1, 2]])
+        with self.assertRaisesRegex(ValueError, r"no columns \['d'\]"):
+            table(FakeFrame([[1, 2]], ["a", "b"]), ["a", "d"])
         with self.assertRaisesRegex(ValueError, "2 feature names for 3 features"):
             table([[1, 2, 3]], ["a", "b"])
         with self.assertRaisesRegex(ValueError, "finite"):
@@ -88,6 +93,8 @@ class InputTest(unittest.TestCase):
         self.assertTrue(batch)
         rows, names, batch = rows_of(FakeSeries([1, 2], ["a", "b"]))
         self.assertEqual((names, batch), (["a", "b"], False))
+        rows, names, batch = rows_of(FakeSeries([1, 2], range(2)))
+        self.assertEqual(names, [])
         rows, names, batch = rows_of(FakeFrame([[1, 2]], ["a", "b"]))
         self.assertFalse(batch)  # a one-row frame is one instance
 
