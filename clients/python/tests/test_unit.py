@@ -198,6 +198,14 @@ class RequestTest(unittest.TestCase):
         self.assertEqual(cm.exception.message, "bad row")
 
 
+class ConnectionTest(unittest.TestCase):
+    def test_no_sidecar(self):
+        with Explainer("127.0.0.1:1", timeout=5) as ex:  # nothing listens on port 1
+            with self.assertRaises(ExplainError) as cm:
+                ex.lime([1.0], training=[[0.0], [1.0]])
+        self.assertIn(cm.exception.code.name, ("UNAVAILABLE", "DEADLINE_EXCEEDED"))
+
+
 class ResultTest(unittest.TestCase):
     def test_explanation(self):
         e = Explanation.from_proto(explanation_proto())
