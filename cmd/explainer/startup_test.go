@@ -92,3 +92,30 @@ func TestServeWaitsForTheModelServer(t *testing.T) {
 		t.Errorf("%d Ready calls, logs %q; want none", calls.Load(), logs)
 	}
 }
+
+// Under KServe (--predictor_host) the probes gate traffic: serve does not
+// wait unless --startup-timeout says so.
+func TestKServeServesAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{[]string{"--model_name", "m", "--predictor_host", "p"}, 0},
+		{[]string{"--model_name", "m", "--predictor_host", "p", "--startup-timeout", "5s"}, 5 * time.Second},
+		{[]string{"--model", "m"}, time.Minute},
+	} {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var cfg serveConfig
+		cfg.flags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.applyKServe(fs); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.startupTimeout != tc.want {
+			t.Errorf("%v: --startup-timeout %v, want %v", tc.args, cfg.startupTimeout, tc.want)
+		}
+	}
+}
