@@ -60,8 +60,10 @@
 // often the only clue ("this model takes tabular rows, not texts"); it is
 // withheld when it quotes one of the texts sent. The channel's own messages
 // (UNAVAILABLE, deadlines, size limits) are not kept. A model the server
-// does not have is named: model "sentimnet" not found, followed by the
-// server's message, which lists the models it has where it can. Every error wraps one of
+// does not have is named, with the models a KServe v2 server lists in
+// RepositoryIndex (Triton): model "sentimnet" not found; the model server
+// has "sentiment", followed by the server's message, which lists the
+// models it has where it can (the example Python servers do). Every error wraps one of
 // the sentinels below or a context error; test with errors.Is. A caller
 // serving gRPC maps them, for example:
 //

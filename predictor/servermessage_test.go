@@ -13,13 +13,16 @@ import (
 	"github.com/explainer-sidecar/explainer/predictor/predictortest"
 )
 
-// A model the server does not have is named, and the server's message,
-// which lists the models it has where it can, follows.
+// A model the server does not have is named, with the models the server
+// lists (KServe v2: RepositoryIndex, which Triton implements), and the
+// server's message, which lists them where it can (predict.v1), follows.
 func TestModelNotFoundNamesTheModel(t *testing.T) {
 	pf := predictortest.NewPredictServer(firstAndSum)
 	pf.Name = "sentiment"
 	kf := predictortest.NewKServeServer(firstAndSum)
-	kf.Name = "sentiment"
+	kf.Name, kf.OtherModels = "sentiment", []string{"digits_cnn"}
+	kserve := predictortest.NewKServeServer(firstAndSum) // no RepositoryIndex
+	kserve.Name, kserve.NoRepositoryIndex = "sentiment", true
 	ctx := context.Background()
 	rows := table(2, 3)
 	for _, tc := range []struct {
@@ -40,11 +43,16 @@ func TestModelNotFoundNamesTheModel(t *testing.T) {
 		{"KServe v2 Score", func() error {
 			_, err := predictor.NewKServeV2(serve(t, kf).Conn, "sentimnet").Score(ctx, rows)
 			return err
-		}, `predictor: ModelMetadata: model server rejected the request: model "sentimnet" not found: ` +
-			`model server says: Request for unknown model: 'sentimnet' is not found (NotFound)`},
+		}, `predictor: ModelMetadata: model server rejected the request: model "sentimnet" not found; ` +
+			`the model server has "sentiment", "digits_cnn": model server says: Request for unknown model: 'sentimnet' is not found (NotFound)`},
 		{"KServe v2 Ready", func() error {
 			return predictor.NewKServeV2(serve(t, kf).Conn, "sentimnet").Ready(ctx)
-		}, `predictor: ModelReady: model server rejected the request: model "sentimnet" not found: ` +
+		}, `predictor: ModelReady: model server rejected the request: model "sentimnet" not found; ` +
+			`the model server has "sentiment", "digits_cnn": model server says: Request for unknown model: 'sentimnet' is not found (NotFound)`},
+		{"KServe v2 without RepositoryIndex", func() error {
+			_, err := predictor.NewKServeV2(serve(t, kserve).Conn, "sentimnet").Describe(ctx)
+			return err
+		}, `predictor: ModelMetadata: model server rejected the request: model "sentimnet" not found: ` +
 			`model server says: Request for unknown model: 'sentimnet' is not found (NotFound)`},
 	} {
 		err := tc.call()

@@ -23,6 +23,7 @@ func TestModelServerMessageInJobErrorAndLog(t *testing.T) {
 	_, pv1 := predictV1Model(t, func(f *predictortest.PredictServer) { f.Fault = fault })
 	_, kv2 := kserveModel(t, func(f *predictortest.KServeServer) { f.Fault = fault })
 	_, named := predictV1Model(t, func(f *predictortest.PredictServer) { f.Name = "sentiment" })
+	_, triton := kserveModel(t, func(f *predictortest.KServeServer) { f.Name, f.OtherModels = "sentiment", []string{"digits_cnn"} })
 	for _, tc := range []struct {
 		name      string
 		newClient ClientFunc
@@ -33,6 +34,8 @@ func TestModelServerMessageInJobErrorAndLog(t *testing.T) {
 		{"KServe v2", kv2, "model", "model server says: " + said + " [0m (InvalidArgument)"},
 		{"predict.v1 model not found", named, "sentimnet",
 			`model server rejected the request: model "sentimnet" not found: model server says: unknown model 'sentimnet'; this server hosts ['sentiment'] (NotFound)`},
+		{"KServe v2 model not found", triton, "sentimnet",
+			`model server rejected the request: model "sentimnet" not found; the model server has "sentiment", "digits_cnn": model server says: Request for unknown model: 'sentimnet' is not found (NotFound)`},
 	} {
 		var buf syncBuffer
 		sc := startObserved(t, tc.newClient, slog.New(slog.NewJSONHandler(&buf, nil)), nil)

@@ -78,7 +78,7 @@ func TestServeWaitsForTheModelServer(t *testing.T) {
 	logs = await("sentimnet", 300*time.Millisecond, clients(&calls, nil))
 	for _, want := range []string{
 		`level=WARN msg="model server not ready within --startup-timeout: serving anyway, explainer health NOT_SERVING until it is" model=sentimnet startup_timeout=300ms`,
-		`model \"sentimnet\" not found: model server says: Request for unknown model: 'sentimnet' is not found (NotFound)`,
+		`model \"sentimnet\" not found; the model server has \"sentiment\": model server says: Request for unknown model: 'sentimnet' is not found (NotFound)`,
 	} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs:\n%s\nwant %s", logs, want)
