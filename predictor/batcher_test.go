@@ -346,7 +346,9 @@ func TestStatusTranslation(t *testing.T) {
 		t.Run(tt.code.String(), func(t *testing.T) {
 			fake := predictortest.NewPredictServer(firstAndSum)
 			fake.Fault = func(int, [][]float64) ([][]float64, error) {
-				return nil, status.Error(tt.code, "feature 3 = 0.123456 is secret")
+				// Row 2 of table(5, 3) is [2, 2.25, 2.5]: a message
+				// that quotes a value sent is withheld.
+				return nil, status.Error(tt.code, "feature 1 = 2.25 is secret")
 			}
 			s := serve(t, fake)
 			_, err := predictor.NewBatcher(predictor.NewPredictV1(s.Conn, "")).Predict(context.Background(), table(5, 3))
@@ -359,8 +361,8 @@ func TestStatusTranslation(t *testing.T) {
 				}
 			}
 			msg := err.Error()
-			if strings.Contains(msg, "secret") || strings.Contains(msg, "0.123") || !strings.HasPrefix(msg, "predictor: ") {
-				t.Errorf("message %q forwards the server's message or lacks the prefix", msg)
+			if strings.Contains(msg, "secret") || strings.Contains(msg, "2.25") || !strings.HasPrefix(msg, "predictor: ") {
+				t.Errorf("message %q forwards a message quoting the payload or lacks the prefix", msg)
 			}
 			if _, ok := status.FromError(err); ok {
 				t.Errorf("err carries a gRPC status: %v", err)

@@ -52,11 +52,18 @@
 // # Errors
 //
 // The model server's gRPC codes and HTTP statuses are translated here, in
-// one place. Its gRPC messages are dropped (they may echo the payload); an
-// HTTP model server's message (the "error" member of KServe's and Triton's
-// JSON errors) is kept in the error, after "model server says: ", stripped
+// one place. The model server's own message, where it speaks for itself (the
+// gRPC status message of a rejection, an exception in the model or a
+// refusal of the credentials; the "error" member of KServe's and Triton's
+// JSON errors), is kept in the error, after "model server says: ", stripped
 // of control and invisible characters and cut to 200 bytes, since it is
-// often the only clue ("this model takes tabular rows, not texts"). Every error wraps one of
+// often the only clue ("this model takes tabular rows, not texts"); it is
+// withheld when it quotes one of the texts sent. The channel's own messages
+// (UNAVAILABLE, deadlines, size limits) are not kept. A model the server
+// does not have is named, with the models a KServe v2 server lists in
+// RepositoryIndex (Triton): model "sentimnet" not found; the model server
+// has "sentiment", followed by the server's message, which lists the
+// models it has where it can (the example Python servers do). Every error wraps one of
 // the sentinels below or a context error; test with errors.Is. A caller
 // serving gRPC maps them, for example:
 //

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -46,16 +48,20 @@ var (
 )
 
 // callError is a failed model call, translated. It keeps the model server's
-// code for logs and metrics (see ServerCode). It keeps no gRPC message,
-// which may echo the payload; an HTTP model server's message is kept
-// sanitized and cut short (see serverMessage).
+// code for logs and metrics (see ServerCode) and, where the model server
+// speaks for itself (a rejection, an exception in the model, a refusal of
+// the credentials), its message: the gRPC status message or the HTTP
+// error body, sanitized and cut short (see sanitizeMessage and
+// serverMessage), and dropped when it quotes one of the texts sent (see
+// withheld). Messages of the channel (UNAVAILABLE, deadlines, size
+// limits) are not kept.
 type callError struct {
 	op     string     // the RPC, e.g. "ModelInfer"
 	code   codes.Code // the model server's code (for HTTP, its equivalent)
 	kind   error      // one of the sentinels
 	why    string     // optional fixed detail, never from the server
 	status int        // the HTTP status, 0 for gRPC
-	msg    string     // the HTTP model server's message, sanitized
+	msg    string     // the model server's message, sanitized
 }
 
 func (e *callError) Error() string {
@@ -102,9 +108,12 @@ func ServerCode(err error) (code codes.Code, ok bool) {
 	return codes.OK, false
 }
 
-// translate turns the error of the model call op, made under ctx, into one of
-// the package's errors. It is the one place where gRPC codes become errors.
-func translate(ctx context.Context, op string, err error) error {
+// translate turns the error of the model call op for model ("" for a
+// server's only model), made under ctx, into one of the package's errors.
+// It is the one place where gRPC codes become errors. A NOT_FOUND names the
+// model; the model server's own message follows, where it lists the models
+// it has.
+func translate(ctx context.Context, op, model string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -140,15 +149,98 @@ func translate(ctx context.Context, op string, err error) error {
 		default:
 			ce.kind, ce.why = ErrUnavailable, "overloaded"
 		}
-	case codes.InvalidArgument, codes.NotFound, codes.Unimplemented,
+	case codes.NotFound:
+		ce.kind, ce.msg = ErrRejected, sanitizeMessage(st.Message())
+		if model != "" {
+			ce.why = fmt.Sprintf("model %q not found", model)
+		}
+	case codes.InvalidArgument, codes.Unimplemented,
 		codes.FailedPrecondition, codes.OutOfRange, codes.AlreadyExists:
-		ce.kind = ErrRejected
+		ce.kind, ce.msg = ErrRejected, sanitizeMessage(st.Message())
 	case codes.Unauthenticated, codes.PermissionDenied:
-		ce.kind = ErrAuth
+		ce.kind, ce.msg = ErrAuth, sanitizeMessage(st.Message())
 	default: // Unknown, Internal, DataLoss, and codes from the future
-		ce.kind = ErrFailed
+		ce.kind, ce.msg = ErrFailed, sanitizeMessage(st.Message())
 	}
 	return ce
+}
+
+// withheldMessage replaces a model server's message that quotes what the
+// sidecar sent.
+const withheldMessage = "(withheld: it quotes the input)"
+
+// withheld returns err with the model server's message replaced by
+// withheldMessage when the message quotes one of texts (a Python model's
+// exception often repeats its input): payloads never reach an error. A
+// message cut short (ending in "…") is withheld too when it ends in the
+// start of a text. Texts shorter than 4 bytes are too common to tell.
+func withheld(err error, texts []string) error {
+	var ce *callError
+	if !errors.As(err, &ce) || ce.msg == "" {
+		return err
+	}
+	cut, isCut := strings.CutSuffix(ce.msg, "…")
+	for _, t := range texts {
+		t = strings.TrimSuffix(sanitizeMessage(t), "…")
+		if len(t) < 4 {
+			continue
+		}
+		if strings.Contains(ce.msg, t) {
+			ce.msg = withheldMessage
+			return err
+		}
+		for n := 4; isCut && n <= len(t); n++ {
+			if strings.HasSuffix(cut, t[:n]) {
+				ce.msg = withheldMessage
+				return err
+			}
+		}
+	}
+	return err
+}
+
+// numberRE matches a number as Python, numpy and Go print one.
+var numberRE = regexp.MustCompile(`[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?`)
+
+// withheldRows is withheld for rows: the model server's message is replaced
+// by withheldMessage when it quotes a value of rows (within a relative
+// 1e-5, as numpy and pandas print fewer digits; integers below 10, which
+// counts and indices share, do not count) or holds 4 or more numbers with
+// a fraction (an array printed).
+func withheldRows(err error, rows [][]float64) error {
+	var ce *callError
+	if !errors.As(err, &ce) || ce.msg == "" {
+		return err
+	}
+	fractions := 0
+	for _, tok := range numberRE.FindAllString(ce.msg, -1) {
+		v, perr := strconv.ParseFloat(tok, 64)
+		if perr != nil || math.IsInf(v, 0) {
+			continue
+		}
+		if strings.ContainsAny(tok, ".eE") {
+			fractions++
+		}
+		small := v == math.Trunc(v) && math.Abs(v) < 10
+		if fractions >= 4 || (!small && quotes(rows, v)) {
+			ce.msg = withheldMessage
+			return err
+		}
+	}
+	return err
+}
+
+// quotes reports whether v is one of the values of rows, within a relative
+// 1e-5.
+func quotes(rows [][]float64, v float64) bool {
+	for _, r := range rows {
+		for _, x := range r {
+			if math.Abs(x-v) <= 1e-5*math.Abs(x) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // badOutput returns an ErrBadOutput with a detail that must not contain

@@ -3,8 +3,12 @@ package predictor
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"google.golang.org/grpc"
@@ -127,7 +131,7 @@ func (k *KServeV2) cached(ctx context.Context, p *atomic.Pointer[tensors],
 	}
 	md, err := k.c.ModelMetadata(ctx, &kservev2.ModelMetadataRequest{Name: k.model, Version: k.o.version})
 	if err != nil {
-		return nil, translate(ctx, "ModelMetadata", err)
+		return nil, k.translate(ctx, "ModelMetadata", err)
 	}
 	t, err := from(md)
 	if err != nil {
@@ -271,7 +275,8 @@ func (k *KServeV2) score(ctx context.Context, rows [][]float64, width int, dims 
 	if err != nil {
 		return nil, err
 	}
-	return k.infer(ctx, req, t.output)
+	out, err := k.infer(ctx, req, t.output)
+	return out, withheldRows(err, rows)
 }
 
 // ScoreText sends texts in one ModelInfer call, as a BYTES tensor of shape
@@ -311,14 +316,15 @@ func (k *KServeV2) ScoreText(ctx context.Context, texts []string) ([][]float64, 
 	} else {
 		req.RawInputContents = [][]byte{encodeBytesTensor(texts)}
 	}
-	return k.infer(ctx, req, t.output)
+	out, err := k.infer(ctx, req, t.output)
+	return out, withheld(err, texts)
 }
 
 // infer sends req and decodes the output named output.
 func (k *KServeV2) infer(ctx context.Context, req *kservev2.ModelInferRequest, output string) ([][]float64, error) {
 	resp, err := k.c.ModelInfer(ctx, req)
 	if err != nil {
-		return nil, translate(ctx, "ModelInfer", err)
+		return nil, k.translate(ctx, "ModelInfer", err)
 	}
 	out, err := decodeResponse(resp, output)
 	if err != nil {
@@ -535,7 +541,7 @@ func softmax(z []float64) {
 func (k *KServeV2) Describe(ctx context.Context) (ModelInfo, error) {
 	md, err := k.c.ModelMetadata(ctx, &kservev2.ModelMetadataRequest{Name: k.model, Version: k.o.version})
 	if err != nil {
-		return ModelInfo{}, translate(ctx, "ModelMetadata", err)
+		return ModelInfo{}, k.translate(ctx, "ModelMetadata", err)
 	}
 	info := ModelInfo{Name: k.model}
 	var in, out *kservev2.ModelMetadataResponse_TensorMetadata
@@ -576,7 +582,7 @@ func (k *KServeV2) Describe(ctx context.Context) (ModelInfo, error) {
 	case status.Code(err) == codes.Unimplemented && ctx.Err() == nil:
 		configured = false // KServe servers have no ModelConfig
 	case err != nil:
-		return ModelInfo{}, translate(ctx, "ModelConfig", err)
+		return ModelInfo{}, k.translate(ctx, "ModelConfig", err)
 	}
 	info.MaxBatchSize, info.BatchRule = batchLimit(int64(cfg.GetConfig().GetMaxBatchSize()), configured, in.GetShape())
 	return info, nil
@@ -619,19 +625,45 @@ func instanceValues(dims []int64) int {
 	return int(n)
 }
 
+// translate is translate for the model's calls; a NOT_FOUND also lists the
+// models the server has, where it implements RepositoryIndex (Triton).
+func (k *KServeV2) translate(ctx context.Context, op string, err error) error {
+	err = translate(ctx, op, k.model, err)
+	var ce *callError
+	if !errors.As(err, &ce) || ce.code != codes.NotFound || ctx.Err() != nil {
+		return err
+	}
+	idx, ierr := k.c.RepositoryIndex(ctx, &kservev2.RepositoryIndexRequest{})
+	if ierr != nil || len(idx.GetModels()) == 0 {
+		return err
+	}
+	names := make([]string, 0, len(idx.GetModels()))
+	for _, m := range idx.GetModels() {
+		if n := strconv.Quote(m.GetName()); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	has := "the model server has " + sanitizeMessage(strings.Join(names, ", "))
+	if ce.why != "" {
+		has = ce.why + "; " + has
+	}
+	ce.why = has
+	return err
+}
+
 // Ready calls ServerReady and ModelReady; it returns an ErrUnavailable when
 // either says no.
 func (k *KServeV2) Ready(ctx context.Context) error {
 	sr, err := k.c.ServerReady(ctx, &kservev2.ServerReadyRequest{})
 	if err != nil {
-		return translate(ctx, "ServerReady", err)
+		return translate(ctx, "ServerReady", "", err)
 	}
 	if !sr.GetReady() {
 		return fmt.Errorf("predictor: ServerReady: %w: server not ready", ErrUnavailable)
 	}
 	mr, err := k.c.ModelReady(ctx, &kservev2.ModelReadyRequest{Name: k.model, Version: k.o.version})
 	if err != nil {
-		return translate(ctx, "ModelReady", err)
+		return k.translate(ctx, "ModelReady", err)
 	}
 	if !mr.GetReady() {
 		return fmt.Errorf("predictor: ModelReady: %w: model not ready", ErrUnavailable)

@@ -116,7 +116,8 @@ func (k *KServeV1HTTP) scoreShaped(ctx context.Context, rows [][]float64, shape 
 		}
 	}
 	body = append(body, "]}"...)
-	return k.predict(ctx, body, len(rows))
+	out, err := k.predict(ctx, body, len(rows))
+	return out, withheldRows(err, rows)
 }
 
 // appendNested appends the values of one instance as nested JSON arrays of
@@ -167,7 +168,8 @@ func (k *KServeV1HTTP) ScoreText(ctx context.Context, texts []string) ([][]float
 	if err != nil {
 		return nil, invalidInput("texts cannot be encoded as JSON")
 	}
-	return k.predict(ctx, body, len(texts))
+	out, err := k.predict(ctx, body, len(texts))
+	return out, withheld(err, texts)
 }
 
 // predict posts body and decodes the predictions of n instances.

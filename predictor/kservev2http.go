@@ -221,7 +221,8 @@ func (k *KServeV2HTTP) score(ctx context.Context, rows [][]float64, width int, d
 	} else if in.Data, err = jsonNumbers(rows, width, t.datatype); err != nil {
 		return nil, err
 	}
-	return k.infer(ctx, in, raw, t.output)
+	out, err := k.infer(ctx, in, raw, t.output)
+	return out, withheldRows(err, rows)
 }
 
 // jsonNumbers encodes rows as a flat JSON array of numbers of datatype:
@@ -292,7 +293,8 @@ func (k *KServeV2HTTP) ScoreText(ctx context.Context, texts []string) ([][]float
 			return nil, invalidInput("texts cannot be encoded as JSON")
 		}
 	}
-	return k.infer(ctx, in, raw, t.output)
+	out, err := k.infer(ctx, in, raw, t.output)
+	return out, withheld(err, texts)
 }
 
 // infer sends one input tensor, its values in in.Data or, binary, in raw,

@@ -61,7 +61,7 @@ func (p *PredictV1) score(ctx context.Context, rows [][]float64, shape []int) ([
 		InstanceShape: instanceShape(shape),
 	})
 	if err != nil {
-		return nil, translate(ctx, "Predict", err)
+		return nil, withheldRows(translate(ctx, "Predict", p.model, err), rows)
 	}
 	return decodePredict(resp)
 }
@@ -97,7 +97,7 @@ func (p *PredictV1) ScoreText(ctx context.Context, texts []string) ([][]float64,
 		Texts:        texts,
 	})
 	if err != nil {
-		return nil, translate(ctx, "Predict", err)
+		return nil, withheld(translate(ctx, "Predict", p.model, err), texts)
 	}
 	return decodePredict(resp)
 }
@@ -121,7 +121,7 @@ func decodePredict(resp *predictv1.PredictResponse) ([][]float64, error) {
 func (p *PredictV1) Describe(ctx context.Context) (ModelInfo, error) {
 	resp, err := p.c.Describe(ctx, &predictv1.DescribeRequest{Model: p.model})
 	if err != nil {
-		return ModelInfo{}, translate(ctx, "Describe", err)
+		return ModelInfo{}, translate(ctx, "Describe", p.model, err)
 	}
 	info := ModelInfo{
 		Name:         p.model,

@@ -26,6 +26,12 @@ func toStatus(log *slog.Logger, err error) *status.Status {
 	if s, ok := status.FromError(err); ok {
 		return s // already a status built by this package
 	}
+	if code, ok := predictor.ServerCode(err); ok {
+		// The model server's code and its own message (sanitized by the
+		// predictor package), which the client may not see in full (a
+		// refusal of the credentials).
+		log.Warn("model call failed", "model_code", code.String(), "error", err.Error())
+	}
 	var reqErr *explain.RequestError
 	var panicErr *group.PanicError
 	switch {

@@ -290,7 +290,7 @@ explainer serve --listen 0.0.0.0:50051 --predictor 127.0.0.1:8001 --predictor-pl
 explainer serve --predictor 127.0.0.1:8500 --predictor-plaintext --protocol predict-v1 --metrics-listen 127.0.0.1:9090`,
 		groups: []flagGroup{
 			{"Listener", []string{"listen", "reflection", "health-listen", "metrics-listen"}},
-			{"Model server", []string{"predictor", "protocol", "model", "predictor-plaintext", "health-interval",
+			{"Model server", []string{"predictor", "protocol", "model", "predictor-plaintext", "health-interval", "startup-timeout",
 				"softmax", "input-name", "output-name", "input-datatype", "model-version"}},
 			{"Batching and limits", []string{"max-batch-size", "max-batch-bytes", "in-flight", "max-concurrent-jobs", "max-queued-jobs", "batch-concurrency", "max-jobs-per-stream", "data-idle-timeout", "job-timeout", "drain-timeout"}},
 			{"TLS and tokens", []string{"tls-cert", "tls-key", "tls-client-ca", "auth-tokens", "predictor-ca", "predictor-cert", "predictor-key", "predictor-server-name"}},

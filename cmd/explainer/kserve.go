@@ -122,6 +122,11 @@ func (c *serveConfig) applyKServe(fs *flag.FlagSet) error {
 		if !given["protocol"] {
 			c.protocol = protocol
 		}
+		if !given["startup-timeout"] {
+			// KServe's probes gate traffic: serve at once, so that
+			// they are answered while the predictor loads.
+			c.startupTimeout = 0
+		}
 		if !given["predictor"] {
 			c.target = k.predictorHost
 			if _, _, err := net.SplitHostPort(k.predictorHost); err != nil && strings.HasSuffix(c.protocol, "-http") {

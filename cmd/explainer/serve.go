@@ -44,6 +44,7 @@ type serveConfig struct {
 	inputDatatype     string
 	modelVersion      string
 	healthInterval    time.Duration
+	startupTimeout    time.Duration
 	drainTimeout      time.Duration
 	plaintext         bool
 	maxQueuedJobs     int
@@ -97,6 +98,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.inputDatatype, "input-datatype", "", "kserve-v2: FP32, FP64 or INT64 (default: from the model metadata)")
 	fs.StringVar(&c.modelVersion, "model-version", "", "kserve-v2: model version (default: the server's choice)")
 	fs.DurationVar(&c.healthInterval, "health-interval", 5*time.Second, "how often the model server's readiness is checked")
+	fs.DurationVar(&c.startupTimeout, "startup-timeout", 60*time.Second, "at start-up, how long to wait for the model server to be ready (the --model's readiness) before serving; past it the sidecar serves anyway, its explainer health NOT_SERVING until the model is ready; 0 = do not wait")
 	fs.BoolVar(&c.plaintext, "predictor-plaintext", false, "connect to the model server without TLS (e.g. Triton on localhost); default TLS with the system's roots")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) the sidecar serves TLS with; reloaded when the file changes. Without it the sidecar listens in plaintext")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of -tls-cert; reloaded when the file changes")
@@ -164,6 +166,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeClients()
+	cfg.awaitModel(ctx, newClient, log)
 	metricsAddr := ""
 	if cfg.metricsLis != nil {
 		metricsAddr = cfg.metricsLis.Addr().String()
@@ -172,6 +175,48 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"tls", cfg.tlsCert != "", "mtls", cfg.tlsClientCA != "", "auth", cfg.authTokens != "", "predictor_tls", !cfg.plaintext,
 		"metrics", metricsAddr)
 	return serveOn(ctx, lis, newClient, &cfg, log)
+}
+
+// awaitModel waits, at most --startup-timeout, until the model server says
+// the --model is ready, and logs when it is, or a warning with the last
+// error when the time is up. Meanwhile the listener is open but not served:
+// clients' connections wait (gRPC channels stay CONNECTING) rather than
+// fail, so a job sent right after start-up does not race the model server.
+func (c *serveConfig) awaitModel(ctx context.Context, newClient server.ClientFunc, log *slog.Logger) {
+	if c.startupTimeout <= 0 || c.model == "" {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.startupTimeout)
+	defer cancel()
+	client, start := newClient(c.model), time.Now()
+	var lastErr error
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := client.Ready(wctx)
+		if err == nil {
+			log.Info("model server ready", "model", c.model, "waited", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if lastErr == nil || wctx.Err() == nil {
+			lastErr = err
+		}
+		if wctx.Err() == nil {
+			if wait == 100*time.Millisecond {
+				log.Info("waiting for the model server", "model", c.model, "startup_timeout", c.startupTimeout, "error", err)
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+				continue
+			case <-wctx.Done():
+				t.Stop()
+			}
+		}
+		if ctx.Err() == nil {
+			log.Warn("model server not ready within --startup-timeout: serving anyway, explainer health NOT_SERVING until it is",
+				"model", c.model, "startup_timeout", c.startupTimeout, "error", lastErr)
+		}
+		return
+	}
 }
 
 // predictorSecurity returns how to reach the model server: plaintext only

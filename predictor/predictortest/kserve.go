@@ -66,6 +66,12 @@ type KServeServer struct {
 	// NoModelConfig answers ModelConfig with UNIMPLEMENTED, as KServe
 	// servers do.
 	NoModelConfig bool
+	// OtherModels are listed by RepositoryIndex after Name, as Triton
+	// lists its repository; they are not served.
+	OtherModels []string
+	// NoRepositoryIndex answers RepositoryIndex with UNIMPLEMENTED, as
+	// KServe servers do.
+	NoRepositoryIndex bool
 
 	notReady atomic.Bool
 
@@ -96,6 +102,24 @@ func (s *KServeServer) checkModel(name string) error {
 		return status.Errorf(codes.NotFound, "Request for unknown model: '%s' is not found", name)
 	}
 	return nil
+}
+
+// RepositoryIndex lists Name, READY (or UNAVAILABLE after SetReady(false)),
+// then OtherModels, UNAVAILABLE, as Triton does; with NoRepositoryIndex it
+// answers UNIMPLEMENTED.
+func (s *KServeServer) RepositoryIndex(context.Context, *kservev2.RepositoryIndexRequest) (*kservev2.RepositoryIndexResponse, error) {
+	if s.NoRepositoryIndex {
+		return nil, status.Error(codes.Unimplemented, "unknown method RepositoryIndex for service inference.GRPCInferenceService")
+	}
+	state := "READY"
+	if s.notReady.Load() {
+		state = "UNAVAILABLE"
+	}
+	resp := &kservev2.RepositoryIndexResponse{Models: []*kservev2.RepositoryIndexResponse_ModelIndex{{Name: s.Name, Version: "1", State: state}}}
+	for _, m := range s.OtherModels {
+		resp.Models = append(resp.Models, &kservev2.RepositoryIndexResponse_ModelIndex{Name: m, State: "UNAVAILABLE", Reason: "unloaded"})
+	}
+	return resp, nil
 }
 
 // ServerLive answers true.

@@ -14,7 +14,9 @@ import (
 type PredictServer struct {
 	Model
 	// Name, when set, is the only model name served besides ""; other
-	// names get NOT_FOUND.
+	// names get NOT_FOUND, whose message lists the model served, as the
+	// example Python servers do: unknown model 'x'; this server hosts
+	// ['name'].
 	Name string
 
 	predictv1.UnimplementedPredictServiceServer
@@ -30,7 +32,7 @@ func (s *PredictServer) Register(g *grpc.Server) { predictv1.RegisterPredictServ
 
 func (s *PredictServer) checkModel(name string) error {
 	if s.Name != "" && name != "" && name != s.Name {
-		return status.Errorf(codes.NotFound, "model %q not found", name)
+		return status.Errorf(codes.NotFound, "unknown model '%s'; this server hosts ['%s']", name, s.Name)
 	}
 	return nil
 }

@@ -208,6 +208,31 @@ class ModelReadyResponse(_message.Message):
     ready: bool
     def __init__(self, ready: bool = ...) -> None: ...
 
+class RepositoryIndexRequest(_message.Message):
+    __slots__ = ["ready", "repository_name"]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ready: bool
+    repository_name: str
+    def __init__(self, repository_name: _Optional[str] = ..., ready: bool = ...) -> None: ...
+
+class RepositoryIndexResponse(_message.Message):
+    __slots__ = ["models"]
+    class ModelIndex(_message.Message):
+        __slots__ = ["name", "reason", "state", "version"]
+        NAME_FIELD_NUMBER: _ClassVar[int]
+        REASON_FIELD_NUMBER: _ClassVar[int]
+        STATE_FIELD_NUMBER: _ClassVar[int]
+        VERSION_FIELD_NUMBER: _ClassVar[int]
+        name: str
+        reason: str
+        state: str
+        version: str
+        def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[RepositoryIndexResponse.ModelIndex]
+    def __init__(self, models: _Optional[_Iterable[_Union[RepositoryIndexResponse.ModelIndex, _Mapping]]] = ...) -> None: ...
+
 class ServerLiveRequest(_message.Message):
     __slots__ = []
     def __init__(self) -> None: ...

@@ -45,6 +45,11 @@ class GRPCInferenceServiceStub(object):
                 request_serializer=kserve_dot_v2_dot_grpc__service__pb2.ModelConfigRequest.SerializeToString,
                 response_deserializer=kserve_dot_v2_dot_grpc__service__pb2.ModelConfigResponse.FromString,
                 )
+        self.RepositoryIndex = channel.unary_unary(
+                '/inference.GRPCInferenceService/RepositoryIndex',
+                request_serializer=kserve_dot_v2_dot_grpc__service__pb2.RepositoryIndexRequest.SerializeToString,
+                response_deserializer=kserve_dot_v2_dot_grpc__service__pb2.RepositoryIndexResponse.FromString,
+                )
 
 
 class GRPCInferenceServiceServicer(object):
@@ -93,6 +98,14 @@ class GRPCInferenceServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RepositoryIndex(self, request, context):
+        """RepositoryIndex lists the models of the server's repositories (Triton
+        only): the sidecar names them when a model is not found.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GRPCInferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +138,11 @@ def add_GRPCInferenceServiceServicer_to_server(servicer, server):
                     servicer.ModelConfig,
                     request_deserializer=kserve_dot_v2_dot_grpc__service__pb2.ModelConfigRequest.FromString,
                     response_serializer=kserve_dot_v2_dot_grpc__service__pb2.ModelConfigResponse.SerializeToString,
+            ),
+            'RepositoryIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.RepositoryIndex,
+                    request_deserializer=kserve_dot_v2_dot_grpc__service__pb2.RepositoryIndexRequest.FromString,
+                    response_serializer=kserve_dot_v2_dot_grpc__service__pb2.RepositoryIndexResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -236,5 +254,22 @@ class GRPCInferenceService(object):
         return grpc.experimental.unary_unary(request, target, '/inference.GRPCInferenceService/ModelConfig',
             kserve_dot_v2_dot_grpc__service__pb2.ModelConfigRequest.SerializeToString,
             kserve_dot_v2_dot_grpc__service__pb2.ModelConfigResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RepositoryIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/inference.GRPCInferenceService/RepositoryIndex',
+            kserve_dot_v2_dot_grpc__service__pb2.RepositoryIndexRequest.SerializeToString,
+            kserve_dot_v2_dot_grpc__service__pb2.RepositoryIndexResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
