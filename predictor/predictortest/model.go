@@ -37,7 +37,7 @@ var ErrHang = errors.New("predictortest: hang")
 func FailFirst(n int, code codes.Code) FaultFunc {
 	return func(call int, _ [][]float64) ([][]float64, error) {
 		if call < n {
-			return nil, status.Errorf(code, "injected fault on call %d", call)
+			return nil, status.Error(code, "injected fault")
 		}
 		return nil, nil
 	}
@@ -48,7 +48,7 @@ func FailFirst(n int, code codes.Code) FaultFunc {
 func FailEvery(k int, code codes.Code) FaultFunc {
 	return func(call int, _ [][]float64) ([][]float64, error) {
 		if k > 0 && call%k == k-1 {
-			return nil, status.Errorf(code, "injected fault on call %d", call)
+			return nil, status.Error(code, "injected fault")
 		}
 		return nil, nil
 	}
