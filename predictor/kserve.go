@@ -221,27 +221,19 @@ func (k *KServeV2) textual(md *kservev2.ModelMetadataResponse) (*tensors, error)
 // Score sends rows in one ModelInfer call, as a [rows, features] tensor, and
 // decodes the output as [rows, classes] (or [rows], one class). See Client.
 func (k *KServeV2) Score(ctx context.Context, rows [][]float64) ([][]float64, error) {
-	width, err := checkRows(rows)
+	width, dims, err := tableDims(rows)
 	if err != nil {
 		return nil, err
 	}
-	return k.score(ctx, rows, width, []int64{int64(len(rows)), int64(width)})
+	return k.score(ctx, rows, width, dims)
 }
 
 // ScoreShaped sends rows in one ModelInfer call as a tensor of shape
 // [rows, shape...], encoded as Score encodes it. See ShapedClient.
 func (k *KServeV2) ScoreShaped(ctx context.Context, rows [][]float64, shape []int) ([][]float64, error) {
-	width, err := checkRows(rows)
+	width, dims, err := batchDims(rows, shape)
 	if err != nil {
 		return nil, err
-	}
-	if err := checkShape(shape, width); err != nil {
-		return nil, err
-	}
-	dims := make([]int64, 0, len(shape)+1)
-	dims = append(dims, int64(len(rows)))
-	for _, d := range shape {
-		dims = append(dims, int64(d))
 	}
 	return k.score(ctx, rows, width, dims)
 }
@@ -543,16 +535,35 @@ func (k *KServeV2) Describe(ctx context.Context) (ModelInfo, error) {
 	if err != nil {
 		return ModelInfo{}, k.translate(ctx, "ModelMetadata", err)
 	}
-	info := ModelInfo{Name: k.model}
+	info, in := metadataInfo(k.model, md, k.o.input, k.o.output)
+	cfg, err := k.c.ModelConfig(ctx, &kservev2.ModelConfigRequest{Name: k.model, Version: k.o.version})
+	configured := true
+	switch {
+	case status.Code(err) == codes.Unimplemented && ctx.Err() == nil:
+		configured = false // KServe servers have no ModelConfig
+	case err != nil:
+		return ModelInfo{}, k.translate(ctx, "ModelConfig", err)
+	}
+	info.MaxBatchSize, info.BatchRule = batchLimit(int64(cfg.GetConfig().GetMaxBatchSize()), configured, in.GetShape())
+	return info, nil
+}
+
+// metadataInfo is what a model's metadata says of it (both KServe v2
+// clients read it alike): the input named input (or the first) gives the
+// input kind and the feature count, the output named output (or the
+// first) the class count. It returns the input too, whose first dimension
+// the batch rules read.
+func metadataInfo(model string, md *kservev2.ModelMetadataResponse, input, output string) (ModelInfo, *kservev2.ModelMetadataResponse_TensorMetadata) {
+	info := ModelInfo{Name: model}
 	var in, out *kservev2.ModelMetadataResponse_TensorMetadata
 	for _, m := range md.GetInputs() {
-		if k.o.input == "" || m.GetName() == k.o.input {
+		if input == "" || m.GetName() == input {
 			in = m
 			break
 		}
 	}
 	for _, m := range md.GetOutputs() {
-		if k.o.output == "" || m.GetName() == k.o.output {
+		if output == "" || m.GetName() == output {
 			out = m
 			break
 		}
@@ -576,16 +587,35 @@ func (k *KServeV2) Describe(ctx context.Context) (ModelInfo, error) {
 	case 2: // [batch, classes]
 		info.NumClasses = int(max(s[1], 0))
 	}
-	cfg, err := k.c.ModelConfig(ctx, &kservev2.ModelConfigRequest{Name: k.model, Version: k.o.version})
-	configured := true
-	switch {
-	case status.Code(err) == codes.Unimplemented && ctx.Err() == nil:
-		configured = false // KServe servers have no ModelConfig
-	case err != nil:
-		return ModelInfo{}, k.translate(ctx, "ModelConfig", err)
+	return info, in
+}
+
+// tableDims checks rows and returns their width and the input tensor's
+// shape, [rows, width].
+func tableDims(rows [][]float64) (int, []int64, error) {
+	width, err := checkRows(rows)
+	if err != nil {
+		return 0, nil, err
 	}
-	info.MaxBatchSize, info.BatchRule = batchLimit(int64(cfg.GetConfig().GetMaxBatchSize()), configured, in.GetShape())
-	return info, nil
+	return width, []int64{int64(len(rows)), int64(width)}, nil
+}
+
+// batchDims checks rows and shape, and returns the rows' width and the
+// input tensor's shape, [rows, shape...].
+func batchDims(rows [][]float64, shape []int) (int, []int64, error) {
+	width, err := checkRows(rows)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := checkShape(shape, width); err != nil {
+		return 0, nil, err
+	}
+	dims := make([]int64, 0, len(shape)+1)
+	dims = append(dims, int64(len(rows)))
+	for _, d := range shape {
+		dims = append(dims, int64(d))
+	}
+	return width, dims, nil
 }
 
 // batchLimit applies the rules of BatchRule to ModelConfig's max_batch_size

@@ -182,27 +182,19 @@ func (k *KServeV2HTTP) cached(ctx context.Context, p *atomic.Pointer[tensors],
 // Score sends rows in one infer call as a [rows, features] tensor. See
 // Client.
 func (k *KServeV2HTTP) Score(ctx context.Context, rows [][]float64) ([][]float64, error) {
-	width, err := checkRows(rows)
+	width, dims, err := tableDims(rows)
 	if err != nil {
 		return nil, err
 	}
-	return k.score(ctx, rows, width, []int64{int64(len(rows)), int64(width)})
+	return k.score(ctx, rows, width, dims)
 }
 
 // ScoreShaped sends rows in one infer call as a tensor of shape [rows,
 // shape...]. See ShapedClient.
 func (k *KServeV2HTTP) ScoreShaped(ctx context.Context, rows [][]float64, shape []int) ([][]float64, error) {
-	width, err := checkRows(rows)
+	width, dims, err := batchDims(rows, shape)
 	if err != nil {
 		return nil, err
-	}
-	if err := checkShape(shape, width); err != nil {
-		return nil, err
-	}
-	dims := make([]int64, 0, len(shape)+1)
-	dims = append(dims, int64(len(rows)))
-	for _, d := range shape {
-		dims = append(dims, int64(d))
 	}
 	return k.score(ctx, rows, width, dims)
 }
@@ -488,40 +480,7 @@ func (k *KServeV2HTTP) Describe(ctx context.Context) (ModelInfo, error) {
 	if err != nil {
 		return ModelInfo{}, err
 	}
-	// As KServeV2.Describe.
-	info := ModelInfo{Name: k.h.model}
-	var in, out *kservev2.ModelMetadataResponse_TensorMetadata
-	for _, m := range md.GetInputs() {
-		if k.o.input == "" || m.GetName() == k.o.input {
-			in = m
-			break
-		}
-	}
-	for _, m := range md.GetOutputs() {
-		if k.o.output == "" || m.GetName() == k.o.output {
-			out = m
-			break
-		}
-	}
-	switch s := in.GetShape(); {
-	case in.GetDatatype() == BYTES:
-		info.InputKind = InputText
-	case len(s) == 2:
-		info.NumFeatures = int(max(s[1], 0))
-		switch in.GetDatatype() {
-		case FP32, FP64, INT64:
-			info.InputKind = InputTabular
-		}
-	case len(s) == 4:
-		info.InputKind = InputImage
-		info.NumFeatures = instanceValues(s[1:])
-	}
-	switch s := out.GetShape(); len(s) {
-	case 1:
-		info.NumClasses = 1
-	case 2:
-		info.NumClasses = int(max(s[1], 0))
-	}
+	info, in := metadataInfo(k.h.model, md, k.o.input, k.o.output)
 
 	const op = "v2 config"
 	rep, err := k.h.do(ctx, op, http.MethodGet, k.modelPath+"/config", nil, nil)
