@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -120,5 +123,49 @@ func TestWideLIMETextFitMemory(t *testing.T) {
 		if st := status.Convert(err); st.Code() != tt.code || (tt.code != codes.OK && !strings.Contains(st.Message(), "over the limit")) {
 			t.Errorf("%d samples: got %v %q, want %v", tt.samples, st.Code(), st.Message(), tt.code)
 		}
+	}
+}
+
+// heapScorer scores texts by their length and records the largest live
+// heap seen during a call.
+type heapScorer struct {
+	recordingScorer
+	mu      sync.Mutex
+	maxHeap uint64
+}
+
+func (h *heapScorer) PredictText(ctx context.Context, texts []string) ([][]float64, error) {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	h.mu.Lock()
+	h.maxHeap = max(h.maxHeap, sample[0].Value.Uint64())
+	h.mu.Unlock()
+	return h.recordingScorer.PredictText(ctx, texts)
+}
+
+// TestTextOcclusionUnderMemoryLimit runs the largest text occlusion job
+// the limits allow in kind (2,000 windows of a 122 kB text: 244 MB of
+// occluded texts in all) under a 96 MiB soft memory limit: the heap stays
+// below 128 MiB, where rendering every text at once would hold them all
+// (issue 14, item 1).
+func TestTextOcclusionUnderMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(96 << 20))
+	srv := New(func(string) predictor.Client { return nil })
+	defer srv.Shutdown()
+	text := distinctWords(2000, 60)
+	_, spec, err := srv.parseJob(context.Background(), textOcclusionRequest(text, 1), predictor.ModelInfo{NumClasses: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	h := &heapScorer{}
+	if _, err := spec.Run(context.Background(), h, engine.Run{}); err != nil {
+		t.Fatal(err)
+	}
+	if all := 2001 * len(text); h.texts != 2001 || all < 200<<20 {
+		t.Fatalf("scored %d texts of %d bytes in all, want 2001 and over 200 MB", h.texts, all)
+	}
+	if h.maxHeap >= 128<<20 {
+		t.Errorf("live heap reached %d MiB during the job, want under 128 MiB", h.maxHeap>>20)
 	}
 }
