@@ -128,7 +128,9 @@ type jobModels struct {
 	primary *jobModel
 	mu      sync.Mutex
 	checks  []*jobModel
-	extra   func() *jobModel
+	// newCheck makes a checks' model: a job of the same scheduler, with
+	// the same instance shape, without progress.
+	newCheck func() *jobModel
 }
 
 func (s *Server) newJobModels(sched *scheduler.Scheduler, spec *jobSpec, progress func(*explainerv1.Progress)) *jobModels {
@@ -137,14 +139,14 @@ func (s *Server) newJobModels(sched *scheduler.Scheduler, spec *jobSpec, progres
 		shape = append(shape, scheduler.WithInstanceShape(spec.shape...))
 	}
 	ms := &jobModels{primary: s.newJobModel(sched, progress, shape...)}
-	ms.extra = func() *jobModel { return s.newJobModel(sched, nil, shape...) }
+	ms.newCheck = func() *jobModel { return s.newJobModel(sched, nil, shape...) }
 	return ms
 }
 
 // engine returns the models as the engine takes them.
 func (ms *jobModels) engine() engine.Models {
 	return engine.Models{Primary: ms.primary, Extra: func() engine.Scorer {
-		m := ms.extra()
+		m := ms.newCheck()
 		ms.mu.Lock()
 		ms.checks = append(ms.checks, m)
 		ms.mu.Unlock()

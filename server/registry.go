@@ -2,15 +2,12 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/explainer-sidecar/explainer/engine"
@@ -195,22 +192,6 @@ func (s *Server) parseJob(ctx context.Context, req *explainerv1.ExplainRequest, 
 	}
 	spec.Method = name
 	return name, spec, nil
-}
-
-// requestError is the one place explain's request errors become statuses:
-// INVALID_ARGUMENT "<method>.<field>: <reason>", or FAILED_PRECONDITION
-// when the request is valid but the model's answer makes it fail. Other
-// errors pass through.
-func requestError(method string, err error) error {
-	var re *explain.RequestError
-	if !errors.As(err, &re) {
-		return err
-	}
-	code := codes.InvalidArgument
-	if re.Precondition {
-		code = codes.FailedPrecondition
-	}
-	return status.Errorf(code, "%s.%s: %s", method, re.Field, re.Reason)
 }
 
 // applyRun sets a copy of a request's seed, sample count and labels to a

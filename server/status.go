@@ -69,3 +69,19 @@ func toStatus(log *slog.Logger, err error) *status.Status {
 func invalidArgument(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, format, args...)
 }
+
+// requestError is the one place explain's request errors become statuses:
+// INVALID_ARGUMENT "<method>.<field>: <reason>", or FAILED_PRECONDITION
+// when the request is valid but the model's answer makes it fail. Other
+// errors pass through.
+func requestError(method string, err error) error {
+	var re *explain.RequestError
+	if !errors.As(err, &re) {
+		return err
+	}
+	code := codes.InvalidArgument
+	if re.Precondition {
+		code = codes.FailedPrecondition
+	}
+	return status.Errorf(code, "%s.%s: %s", method, re.Field, re.Reason)
+}
