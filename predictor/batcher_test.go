@@ -397,6 +397,8 @@ func TestStatusMessageSize(t *testing.T) {
 	}{
 		{"grpc: received message larger than max (5000 vs. 4000)", predictor.ErrBadOutput},
 		{"trying to send message larger than max (5000 vs. 4000)", predictor.ErrRejected},
+		// gRPC's C core (a Python model server, Triton) refusing the request.
+		{"Received message larger than max (38535218 vs. 16777216)", predictor.ErrRejected},
 		{"too many requests in the queue", predictor.ErrUnavailable},
 	}
 	for _, tt := range tests {

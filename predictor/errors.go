@@ -140,12 +140,18 @@ func translate(ctx context.Context, op, model string, err error) error {
 	case codes.ResourceExhausted:
 		// grpc-go reports a message over the size limit with this code too,
 		// on either side; those are not overload and retrying cannot help.
+		// gRPC's C core (Python servers, Triton) says "Received message
+		// larger than max" when the request is over its limit; grpc-go
+		// says "grpc: received message larger than max" on either side,
+		// so that one may be the request or the answer.
 		msg := st.Message()
 		switch {
 		case strings.Contains(msg, "trying to send message larger than max"):
 			ce.kind, ce.why = ErrRejected, "request over the message size limit"
+		case strings.Contains(msg, "Received message larger than max"):
+			ce.kind, ce.why = ErrRejected, "request over the model server's message size limit (lower --max-batch-bytes, or raise the server's limit)"
 		case strings.Contains(msg, "larger than max"):
-			ce.kind, ce.why = ErrBadOutput, "message over the size limit"
+			ce.kind, ce.why = ErrBadOutput, "message over the size limit (the request over the model server's: lower --max-batch-bytes; or its answer over the sidecar's)"
 		default:
 			ce.kind, ce.why = ErrUnavailable, "overloaded"
 		}

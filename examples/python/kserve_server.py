@@ -12,7 +12,24 @@
   element (raw contents with 4-byte little-endian length prefixes, or
   bytes_contents); output "probabilities" FP32 [-1, 2]: negative, positive.
 
-Both report --max-batch-size in ModelConfig and reject bigger batches with
+With --triton-examples it also serves stand-ins for the models of the
+README's "Use with Triton", under their names and with their tensors, so
+that its commands run without Triton or a GPU (CI runs them):
+
+- my_tabular_model: scikit-learn's LogisticRegression (after a
+  StandardScaler) on the bundled breast-cancer data. Input "input" FP32
+  [-1, 30], output "probabilities" FP32 [-1, 2]; max_batch_size 256.
+- resnet50_explain: NOT a ResNet-50: digits_cnn on the image averaged over
+  its channels and pooled to 8x8 (28x28-pixel blocks, 0..255 scaled to
+  0..1). Input "IMAGE" FP32 [-1, 3, 224, 224] (CHW, RGB 0..255), output
+  "LOGITS" FP32 [-1, 1000]: the ten digit logits, then 990 at -20;
+  max_batch_size 64. examples/triton/digit.png is a digit it reads.
+- bert_classifier: NOT a BERT: sentiment under BERT's tensors. Input
+  "TEXT" BYTES [-1, 1], output "PROBABILITIES" FP32 [-1, 2];
+  max_batch_size 64.
+
+The models report --max-batch-size in ModelConfig (the stand-ins their own,
+as their config.pbtxt says) and reject bigger batches with
 INVALID_ARGUMENT. Outputs go back in raw_output_contents, as Triton sends
 them. Prints "ready <address>" on stdout once it serves; logs go to stderr.
 """
@@ -31,7 +48,10 @@ import numpy as np
 import torch
 from kserve.v2 import grpc_service_pb2 as pb
 from kserve.v2 import grpc_service_pb2_grpc as pb_grpc
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from serving import Rejected, handle, log
@@ -302,11 +322,37 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         return self.model(request.model_name, request.model_version).infer(request)
 
 
+def triton_standins(cnn, texts):
+    """The README's Triton models, under their names and tensors (see the
+    module's doc): what the sidecar sees of them, not what they compute."""
+    data = load_breast_cancer()
+    tabular = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=0))
+    tabular.fit(data.data, data.target)
+
+    def rows(x):
+        return torch.from_numpy(tabular.predict_proba(x.astype(np.float64)).astype(np.float32))
+
+    def image_logits(x):
+        img = torch.from_numpy(x).reshape(-1, 3, 224, 224).mean(dim=1, keepdim=True)
+        digit = nn.functional.avg_pool2d(img, 28) / 255.0  # [N, 1, 8, 8] in 0..1
+        logits = torch.full((img.shape[0], 1000), -20.0)
+        logits[:, :10] = cnn(digit)
+        return logits
+
+    return [
+        Model("my_tabular_model", "input", "FP32", [-1, 30], "probabilities", 2, 256, rows),
+        Model("resnet50_explain", "IMAGE", "FP32", [-1, 3, 224, 224], "LOGITS", 1000, 64, image_logits),
+        Model("bert_classifier", "TEXT", "BYTES", [-1, 1], "PROBABILITIES", 2, 64, texts),
+    ]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--address", default="127.0.0.1:8001", help="host:port to listen on (port 0: any free port)")
     ap.add_argument("--max-batch-size", type=int, default=32,
                     help="largest batch each model accepts (ModelConfig reports it)")
+    ap.add_argument("--triton-examples", action="store_true",
+                    help="also serve stand-ins for the README's Triton models (my_tabular_model, resnet50_explain, bert_classifier)")
     args = ap.parse_args()
     if args.max_batch_size < 1:
         ap.error("--max-batch-size must be >= 1")
@@ -334,7 +380,11 @@ def main():
         Model("digits_cnn", "input__0", "FP32", [-1, 1, 8, 8], "output__0", 10, args.max_batch_size, digits),
         Model("sentiment", "text", "BYTES", [-1, 1], "probabilities", 2, args.max_batch_size, texts),
     ]
-    server = serving.new_server()
+    if args.triton_examples:
+        models += triton_standins(cnn, texts)
+    # Triton takes messages up to 2 GiB; the README's ResNet-50 sidecar
+    # sends up to 64 MB (--max-batch-bytes), which the stand-in must take.
+    server = serving.new_server(max_message_bytes=(128 << 20) if args.triton_examples else serving.MAX_MESSAGE_BYTES)
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(models), server)
     serving.serve(server, args.address)
 

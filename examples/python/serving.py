@@ -59,14 +59,14 @@ def handle(fn):
     return wrapped
 
 
-def new_server(workers=8):
+def new_server(workers=8, max_message_bytes=MAX_MESSAGE_BYTES):
     """A thread-pool gRPC server; the models must be safe for concurrent
     calls (the sidecar keeps several batches in flight)."""
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
         ],
     )
 
