@@ -290,7 +290,7 @@ var confCases = []confCase{
 			}
 			return outcomeOf(res, nil), nil
 		},
-		inFlight: 1,
+		inFlight: 2, // LIMEImage builds the next call while the model answers one
 	},
 	{
 		name: "KernelSHAP",

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/explainer-sidecar/explainer/internal/group"
 	"github.com/explainer-sidecar/explainer/sampler"
 )
 
@@ -44,9 +45,10 @@ type LIMEImageRequest struct {
 	// Targets chooses the classes as in LIMERequest (lime's image default
 	// is top_labels=5; here the default is the top class).
 	Targets
-	// BatchRows is the most masked images held and sent in one Predict
-	// call. Default max(1, MaxBatchValues / (H·W·C)), so a 224×224×3 image
-	// sends 1000 samples in 3 calls.
+	// BatchRows is the most masked images sent in one Predict call; two
+	// calls are in flight, so twice that is held. Default max(1,
+	// MaxBatchValues / (2·H·W·C)): a 224×224×3 image sends 1000 samples in
+	// 18 calls of at most 55 images, 128 MiB held.
 	BatchRows int
 }
 
@@ -62,8 +64,9 @@ type LIMEImageRequest struct {
 //
 // and d_i = 1 for the all-off row (scikit-learn's cosine distance). The
 // attributions are per segment: Index is the segment label. The masked
-// images are built into reused buffers, req.BatchRows at a time, so m must
-// not retain its rows. Each attribution's StdErr is the surrogate's HC1
+// images are built into reused buffers, req.BatchRows at a time, the next
+// call's while the model answers the one before (two calls in flight), so
+// m must not retain its rows and must be safe for two concurrent calls. Each attribution's StdErr is the surrogate's HC1
 // sandwich standard error, conditional on the feature selection (see
 // Neighborhood.Fit).
 func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, error) {
@@ -81,38 +84,16 @@ func LIMEImage(ctx context.Context, m Model, req LIMEImageRequest) (*Result, err
 		}
 	}
 
-	data := ImageMasks(n, p, req.Seed)
-	size := len(req.Image.Pix)
-	batch := req.BatchRows
-	if batch == 0 {
-		batch = max(1, MaxBatchValues/size)
-	}
-	batch = min(batch, n)
-	bufs := make([][]float64, batch)
 	keep := make([]bool, p)
-	scores := make([][]float64, 0, n)
-	for start := 0; start < n; start += batch {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("explain: lime image: %w", err)
+	data := ImageMasks(n, p, req.Seed)
+	scores, err := scoreMasked(ctx, m, n, len(req.Image.Pix), req.BatchRows, func(row []float64, i int) ([]float64, error) {
+		for j, v := range data[i] {
+			keep[j] = v == 1
 		}
-		end := min(start+batch, n)
-		for i := start; i < end; i++ {
-			for j, v := range data[i] {
-				keep[j] = v == 1
-			}
-			var err error
-			if bufs[i-start], err = sampler.MaskImage(bufs[i-start], req.Image, req.Segments, keep, fill); err != nil {
-				return nil, fmt.Errorf("explain: lime image: %w", err)
-			}
-		}
-		got, err := m.Predict(ctx, bufs[:end-start])
-		if err != nil {
-			return nil, fmt.Errorf("explain: lime image: %w", err)
-		}
-		if len(got) != end-start {
-			return nil, fmt.Errorf("explain: model returned %d rows for %d samples", len(got), end-start)
-		}
-		scores = append(scores, got...)
+		return sampler.MaskImage(row, req.Image, req.Segments, keep, fill)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("explain: lime image: %w", err)
 	}
 	classes := len(scores[0])
 	labels, err := req.Targets.pick(scores[0])
@@ -238,4 +219,86 @@ func (req *LIMEImageRequest) validate() error {
 		return err
 	}
 	return req.Targets.Validate(0)
+}
+
+// scoreMasked scores n inputs of size values, built by build(row, i) into
+// reused rows, batch inputs a call (0: MaxBatchValues / (2·size)), and
+// returns their scores in order. Two calls are in flight: the next call's
+// inputs are built while the model answers the one before, so that neither
+// the model (with its own batching) nor the building waits for the other.
+// A failed call cancels the other; scoreMasked returns only once no call of
+// its own is running, so the caller's buffers are free again.
+func scoreMasked(ctx context.Context, m Model, n, size, batch int, build func(row []float64, i int) ([]float64, error)) ([][]float64, error) {
+	if batch <= 0 {
+		batch = max(1, MaxBatchValues/(2*size))
+	}
+	batch = min(batch, n)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type call struct {
+		start  int
+		scores [][]float64
+		err    error
+		done   chan struct{}
+	}
+	take := func(c *call, into [][]float64) ([][]float64, error) {
+		<-c.done
+		if c.err != nil {
+			return nil, c.err
+		}
+		return append(into, c.scores...), nil
+	}
+	var (
+		bufs     [2][][]float64
+		inFlight *call
+		err      error
+	)
+	scores := make([][]float64, 0, n)
+	defer func() {
+		if inFlight != nil { // an error ended the loop: wait out the call
+			cancel()
+			<-inFlight.done
+		}
+	}()
+	for k, start := 0, 0; start < n; k, start = k+1, start+batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		end := min(start+batch, n)
+		rows := bufs[k%2]
+		if rows == nil {
+			rows = make([][]float64, batch)
+			bufs[k%2] = rows
+		}
+		rows = rows[:end-start]
+		for i := range rows {
+			if rows[i], err = build(rows[i], start+i); err != nil {
+				return nil, err
+			}
+		}
+		c := &call{start: start, done: make(chan struct{})}
+		go func() {
+			defer close(c.done)
+			c.err = group.Do(func() error {
+				got, err := m.Predict(ctx, rows)
+				if err == nil && len(got) != len(rows) {
+					err = fmt.Errorf("model returned %d rows for %d samples", len(got), len(rows))
+				}
+				c.scores = got
+				return err
+			})
+		}()
+		if inFlight != nil {
+			prev := inFlight
+			inFlight = c
+			if scores, err = take(prev, scores); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		inFlight = c
+	}
+	last := inFlight
+	inFlight = nil
+	return take(last, scores)
 }

@@ -203,7 +203,9 @@ func TestLIMEImageCancel(t *testing.T) {
 	defer cancel()
 	m := &occModel{f: func([]float64) []float64 { return []float64{1} }, onCall: func(int) { cancel() }}
 	_, err := LIMEImage(ctx, m, LIMEImageRequest{Image: img, Segments: seg, NumSegments: n, Sampling: Sampling{NumSamples: 50}, BatchRows: 10})
-	if !errors.Is(err, context.Canceled) || m.calls != 1 {
-		t.Fatalf("err = %v after %d calls, want context.Canceled after 1", err, m.calls)
+	// The first call cancels; the second may be in flight already (two
+	// calls are), but no third starts (5 calls without the cancel).
+	if !errors.Is(err, context.Canceled) || m.calls > 2 {
+		t.Fatalf("err = %v after %d calls, want context.Canceled after at most the 2 in flight", err, m.calls)
 	}
 }
