@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,5 +223,31 @@ func TestCallDeadline(t *testing.T) {
 				t.Errorf("deadline %v, want %v", shared.deadline, tt.want)
 			}
 		})
+	}
+}
+
+// A cancelled job's Predict returns only once the call it alone was in has
+// come back from the model: a job that ends has no call of its own left at
+// the model server (the server's cancel tests count the calls in progress
+// when the job's error arrives). The model here takes 50 ms to notice the
+// cancellation.
+func TestCancelWaitsForItsCall(t *testing.T) {
+	var returned atomic.Bool
+	f := &fake{started: make(chan int, 10), fault: func(ctx context.Context, _ int, _ record) ([][]float64, error) {
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond)
+		returned.Store(true)
+		return nil, ctx.Err()
+	}}
+	s := newScheduler(t, f, scheduler.WithMaxBatchSize(8), scheduler.WithInFlight(1))
+	ctx, cancel := context.WithCancel(context.Background())
+	res := predictAsync(ctx, s.NewJob(), tagged(0, 4, 2))
+	<-f.started
+	cancel()
+	if o := <-res; !errors.Is(o.err, context.Canceled) {
+		t.Fatalf("Predict: %v, want context.Canceled", o.err)
+	}
+	if !returned.Load() {
+		t.Fatal("Predict returned while its cancelled call was still at the model")
 	}
 }

@@ -158,6 +158,9 @@ type request struct {
 	flat    []float64
 	out     [][]float64
 	err     error // set once: the request failed or was cancelled
+	// cancelled are the sent channels of the calls r's failure cancelled
+	// (it was their last live request).
+	cancelled []chan struct{}
 }
 
 // size returns the payload of row (or text) i as counted against the bytes

@@ -170,6 +170,10 @@ func (s *Scheduler) fail(r *request, err error) {
 			if sg.r == r {
 				if c.live--; c.live == 0 {
 					c.cancel()
+					// r's caller waits for the call to come back (see
+					// release): a job that ends has no call of its own
+					// left at the model.
+					r.cancelled = append(r.cancelled, c.sent)
 				}
 				break
 			}
@@ -214,6 +218,9 @@ type call struct {
 	// The inputs, copied from the requests without the lock (see copyIn)
 	// into the worker's buffers; copied is closed once they are.
 	copied chan struct{}
+	// sent is closed once the call has come back from the model (or was
+	// never made).
+	sent   chan struct{}
 	in     [][]float64
 	texts  []string
 	ctx    context.Context
@@ -247,6 +254,7 @@ func (s *Scheduler) work() {
 		for s.next(&cur) {
 			s.copyIn(cur, &buf)
 			s.send(cur)
+			close(cur.sent)
 		}
 		return nil
 	})
@@ -264,11 +272,14 @@ func (s *Scheduler) work() {
 			if cur.cancel != nil {
 				cur.cancel()
 			}
-			if cur.copied != nil {
+			for _, ch := range []chan struct{}{cur.copied, cur.sent} {
+				if ch == nil {
+					continue
+				}
 				select {
-				case <-cur.copied:
+				case <-ch:
 				default:
-					close(cur.copied) // the panic was in copyIn
+					close(ch) // the panic was before it closed
 				}
 			}
 		}
@@ -297,7 +308,7 @@ func (s *Scheduler) next(cur **call) bool {
 		s.workers--
 		return false
 	}
-	c := &call{}
+	c := &call{sent: make(chan struct{})}
 	*cur = c
 	s.inflight[c] = struct{}{} // first, so that a panic in build fails its requests
 	s.build(c)
@@ -570,11 +581,12 @@ func (s *Scheduler) copyIn(c *call, buf *buffers) {
 	c.in = buf.rows
 }
 
-// release waits until no call in flight is still copying r's inputs. Caller
-// does not hold s.mu; r is done.
+// release waits until no call in flight is still copying r's inputs, and
+// until the calls that r's failure cancelled have come back. Caller does
+// not hold s.mu; r is done.
 func (s *Scheduler) release(r *request) {
-	var wait []chan struct{}
 	s.mu.Lock()
+	wait := slices.Clone(r.cancelled)
 	for c := range s.inflight {
 		if c.copied == nil {
 			continue
