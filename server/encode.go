@@ -84,6 +84,7 @@ func explanationProto(res *explain.Result, model string, info predictor.ModelInf
 			}
 			le.Attributions = append(le.Attributions, pa)
 		}
+		encodeCurves(le, l)
 		exp.Labels = append(exp.Labels, le)
 	}
 	if sm := res.Segments; sm != nil {
