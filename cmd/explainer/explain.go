@@ -69,6 +69,7 @@ type explainFlags struct {
 	numFeaturesSet  bool   // -num-features given (lime with -image: default every segment)
 
 	imageFlags // -image, -method occlusion, -png
+	curveFlags // -method pdp and ale (pdp.go)
 	checkFlags // -num-samples auto, -evaluate
 	batchFlags // -rows, -texts, several -image (batch.go)
 
@@ -134,6 +135,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&f.tokenFile, "token-file", "", "file whose first line is the bearer token (instead of -token, which shows in ps); needs TLS")
 	f.limeFlags(fs)
 	f.imageFlags.register(fs)
+	f.curveFlags.register(fs)
 	f.checkFlags.register(fs)
 	f.batchFlags.register(fs)
 	if err := explainCommand().parseFlags(fs, args, stdout); err != nil {
@@ -427,6 +429,8 @@ func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceCli
 		case *explainerv1.ExplainStreamResponse_Partial:
 			if r := ev.Partial.GetRounds(); r > 0 {
 				progress.Describe(fmt.Sprintf("round %d: %d samples, standard error %.3g", r, ev.Partial.GetNumSamples(), ev.Partial.GetPrecision()))
+			} else if what := curveProgress(ev.Partial); what != "" {
+				progress.Describe(what)
 			} else if total := ev.Partial.GetBandsTotal(); total > 0 {
 				progress.Describe(fmt.Sprintf("band %d/%d done", ev.Partial.GetBandsDone(), total))
 			} else {

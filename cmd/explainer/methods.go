@@ -47,6 +47,10 @@ var cliMethods = []cliMethod{
 		flags: []string{"step"}},
 	{name: "occlusion", cases: []string{"occlusion"}, inputs: "-image or -text", build: (*explainFlags).buildOcclusion,
 		flags: []string{"window", "stride", "baseline"}},
+	{name: "pdp", cases: []string{"partial_dependence"}, inputs: "-data", build: (*explainFlags).buildCurves,
+		flags: []string{"features", "grid-resolution", "kind", "centered"}},
+	{name: "ale", cases: []string{"ale"}, inputs: "-data, -features", build: (*explainFlags).buildCurves,
+		flags: []string{"bins", "min-bin-points"}},
 }
 
 // cliMethodNames lists the -method values: "lime, kernelshap, ... or occlusion".
