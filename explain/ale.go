@@ -123,14 +123,10 @@ func ALE(ctx context.Context, m Model, req ALERequest) (*Result, error) {
 			if labels, err = resolveLabels(req.Labels, len(out[0])); err != nil {
 				return err
 			}
-			curves = make([][]ALECurve, len(labels))
-			for l := range labels {
-				curves[l] = make([]ALECurve, len(feats))
-				for a, f := range feats {
-					curves[l][a] = ALECurve{Feature: f.j, Name: names[f.j], Edges: f.edges, BinCounts: f.count,
-						Effects: []float64{0}, StdErrs: []float64{0}}
-				}
-			}
+			curves = perLabel(labels, len(feats), func(a int) ALECurve {
+				f := feats[a]
+				return ALECurve{Feature: f.j, Name: names[f.j], Edges: f.edges, BinCounts: f.count, Effects: []float64{0}, StdErrs: []float64{0}}
+			})
 		}
 		if k == 0 {
 			constant = make([]float64, len(labels))
@@ -233,20 +229,9 @@ func aleCurve(f aleFeature, c int, lowOut, highOut [][]float64) (effects, stdErr
 	return effects, stdErrs
 }
 
-// aleResult returns a copy of res with, per label, the finished features'
-// curves in request order.
+// aleResult is withFinished for ALE curves.
 func aleResult(res *Result, labels []int, curves [][]ALECurve, done []bool) *Result {
-	out := *res
-	out.Labels = make([]LabelResult, len(labels))
-	for l, c := range labels {
-		out.Labels[l].Label = c
-		for a := range done {
-			if done[a] {
-				out.Labels[l].ALE = append(out.Labels[l].ALE, curves[l][a])
-			}
-		}
-	}
-	return &out
+	return withFinished(res, labels, curves, func(a int) bool { return done[a] }, func(l *LabelResult, cs []ALECurve) { l.ALE = cs })
 }
 
 // prepare validates req, bins each feature's rows and numbers the
@@ -254,15 +239,9 @@ func aleResult(res *Result, labels []int, curves [][]ALECurve, done []bool) *Res
 // lower-edge and upper-edge evaluations.
 func (req *ALERequest) prepare() ([]aleFeature, int, error) {
 	N := len(req.Data)
-	if N < 2 {
-		return nil, 0, invalid("data", "has %d rows, needs at least 2", N)
-	}
-	p, err := checkData(req.Data)
+	p, err := checkDataset(req.Data, req.FeatureNames, 2)
 	if err != nil {
 		return nil, 0, err
-	}
-	if req.FeatureNames != nil && len(req.FeatureNames) != p {
-		return nil, 0, invalid("feature_names", "has %d names for %d features", len(req.FeatureNames), p)
 	}
 	if req.Bins < 0 || req.Bins > MaxGridResolution {
 		return nil, 0, invalid("bins", "%d is outside [1, %d]", req.Bins, MaxGridResolution)
@@ -378,4 +357,14 @@ func pdFinite(cs []PDCurve) bool {
 		}
 	}
 	return true
+}
+
+// ALERows returns the rows req makes the model score, N + 2·N·(features
+// with more than one distinct value), or the error that refuses it.
+func ALERows(req ALERequest) (int, error) {
+	_, evals, err := req.prepare()
+	if err != nil {
+		return 0, err
+	}
+	return evals * len(req.Data), nil
 }

@@ -221,28 +221,25 @@ func PartialDependence(ctx context.Context, m Model, req PartialDependenceReques
 			if labels, err = resolveLabels(req.Labels, len(out[0])); err != nil {
 				return err
 			}
-			curves = make([][]PDCurve, len(labels))
-			for l := range labels {
-				curves[l] = make([]PDCurve, len(entries))
-				for e, en := range entries {
-					cv := PDCurve{Features: en.features, Grids: en.grids, GridLabels: en.labels, Centered: req.Centered}
-					for _, j := range en.features {
-						cv.Names = append(cv.Names, names[j])
-					}
-					if average {
-						cv.Average = make([]float64, en.points)
-						cv.AverageStdErr = make([]float64, en.points)
-					}
-					if individual {
-						backing := make([]float64, N*en.points)
-						cv.Individual = make([][]float64, N)
-						for i := range cv.Individual {
-							cv.Individual[i] = backing[i*en.points : (i+1)*en.points : (i+1)*en.points]
-						}
-					}
-					curves[l][e] = cv
+			curves = perLabel(labels, len(entries), func(e int) PDCurve {
+				en := entries[e]
+				cv := PDCurve{Features: en.features, Grids: en.grids, GridLabels: en.labels, Centered: req.Centered}
+				for _, j := range en.features {
+					cv.Names = append(cv.Names, names[j])
 				}
-			}
+				if average {
+					cv.Average = make([]float64, en.points)
+					cv.AverageStdErr = make([]float64, en.points)
+				}
+				if individual {
+					backing := make([]float64, N*en.points)
+					cv.Individual = make([][]float64, N)
+					for i := range cv.Individual {
+						cv.Individual[i] = backing[i*en.points : (i+1)*en.points : (i+1)*en.points]
+					}
+				}
+				return cv
+			})
 		}
 		e := entryOf(k)
 		g := k - entries[e].first
@@ -274,7 +271,7 @@ func PartialDependence(ctx context.Context, m Model, req PartialDependenceReques
 		base[e] = nil
 		finished++
 		if req.Partial != nil && finished < len(entries) {
-			req.Partial(finished, len(entries), pdResult(res, labels, curves, done, entries))
+			req.Partial(finished, len(entries), pdResult(res, labels, curves, func(e int) bool { return done[e] == entries[e].points }))
 		}
 		return nil
 	}
@@ -299,7 +296,7 @@ func PartialDependence(ctx context.Context, m Model, req PartialDependenceReques
 	if err != nil {
 		return nil, err
 	}
-	final := pdResult(res, labels, curves, done, entries)
+	final := pdResult(res, labels, curves, func(e int) bool { return done[e] == entries[e].points })
 	if err := final.nonFinite(); err != nil {
 		return nil, err
 	}
@@ -312,33 +309,42 @@ type pdOutput struct {
 	out [][]float64
 }
 
-// pdResult returns a copy of res with, per label, the finished entries'
-// curves in request order.
-func pdResult(res *Result, labels []int, curves [][]PDCurve, done []int, entries []pdEntry) *Result {
+// withFinished returns a copy of res with one LabelResult per label
+// holding, through set, the curves of the finished features (done(a)), in
+// request order.
+func withFinished[T any](res *Result, labels []int, curves [][]T, done func(a int) bool, set func(*LabelResult, []T)) *Result {
 	out := *res
 	out.Labels = make([]LabelResult, len(labels))
 	for l, c := range labels {
 		out.Labels[l].Label = c
-		for e, en := range entries {
-			if done[e] == en.points {
-				out.Labels[l].PartialDependence = append(out.Labels[l].PartialDependence, curves[l][e])
+		var finished []T
+		for a, cv := range curves[l] {
+			if done(a) {
+				finished = append(finished, cv)
 			}
 		}
+		set(&out.Labels[l], finished)
 	}
 	return &out
 }
 
+// perLabel returns, for each of labels, the n curves mk(0), …, mk(n−1).
+func perLabel[T any](labels []int, n int, mk func(a int) T) [][]T {
+	curves := make([][]T, len(labels))
+	for l := range labels {
+		curves[l] = make([]T, n)
+		for a := range n {
+			curves[l][a] = mk(a)
+		}
+	}
+	return curves
+}
+
 // prepare validates req and builds each feature's (or pair's) grids.
 func (req *PartialDependenceRequest) prepare() ([]pdEntry, error) {
-	if len(req.Data) == 0 {
-		return nil, invalid("data", "has no rows")
-	}
-	p, err := checkData(req.Data)
+	p, err := checkDataset(req.Data, req.FeatureNames, 1)
 	if err != nil {
 		return nil, err
-	}
-	if req.FeatureNames != nil && len(req.FeatureNames) != p {
-		return nil, invalid("feature_names", "has %d names for %d features", len(req.FeatureNames), p)
 	}
 	res := req.GridResolution
 	if res == 0 {
@@ -516,6 +522,26 @@ func linspace(a, b float64, n int) []float64 {
 	return out
 }
 
+// checkDataset checks a global method's data set, at least minRows rows
+// (rectangular and finite, see checkData) and its names, and returns the
+// feature count.
+func checkDataset(data [][]float64, names []string, minRows int) (int, error) {
+	if len(data) == 0 {
+		return 0, invalid("data", "has no rows")
+	}
+	if len(data) < minRows {
+		return 0, invalid("data", "has %d rows, needs at least %d", len(data), minRows)
+	}
+	p, err := checkData(data)
+	if err != nil {
+		return 0, err
+	}
+	if names != nil && len(names) != p {
+		return 0, invalid("feature_names", "has %d names for %d features", len(names), p)
+	}
+	return p, nil
+}
+
 // checkLabels checks requested labels: not empty when given, none
 // negative, none twice.
 func checkLabels(labels []int) error {
@@ -574,7 +600,7 @@ func runPacked(ctx context.Context, name string, m Model, data [][]float64, eval
 			if w := len(out[0]); width == 0 {
 				width = w
 			} else if w != width {
-				return fmt.Errorf("explain: model returned %d scores per row in one call, %d in another", w, width)
+				return fmt.Errorf("explain: model returned %d scores per row in one evaluation, %d in another", w, width)
 			}
 			if err := collect(u*per+i, out); err != nil {
 				return err
@@ -640,4 +666,9 @@ func (ws *columnWorkspace) set(cols []int, fill func(rows [][]float64)) [][]floa
 	ws.written = append(ws.written[:0], cols...)
 	fill(ws.rows)
 	return ws.rows
+}
+
+// pdResult is withFinished for partial dependence curves.
+func pdResult(res *Result, labels []int, curves [][]PDCurve, done func(e int) bool) *Result {
+	return withFinished(res, labels, curves, done, func(l *LabelResult, cs []PDCurve) { l.PartialDependence = cs })
 }

@@ -26,18 +26,11 @@ func parseALEJob(ctx context.Context, in *parseInput) (*jobSpec, error) {
 		return nil, err
 	}
 	r.BatchRows = packRows(in.callRows, len(r.Data[0]))
-	return &jobSpec{Spec: engine.Spec{
-		Rows: rows,
-		Run: func(ctx context.Context, m engine.Scorer, run engine.Run) (*explain.Result, error) {
-			r := r
-			if run.Partial != nil {
-				r.Partial = func(done, total int, res *explain.Result) {
-					run.Partial(engine.Partial{Result: res, FeaturesDone: done, FeaturesTotal: total})
-				}
-			}
-			return explain.ALE(ctx, m, r)
-		},
-	}}, nil
+	return featureJob(rows, func(ctx context.Context, m engine.Scorer, partial func(int, int, *explain.Result)) (*explain.Result, error) {
+		r := r
+		r.Partial = partial
+		return explain.ALE(ctx, m, r)
+	}), nil
 }
 
 // parseALE validates an ALE request, loads its data set and returns the

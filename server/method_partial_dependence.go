@@ -30,18 +30,29 @@ func parsePartialDependenceJob(ctx context.Context, in *parseInput) (*jobSpec, e
 	// Grid points are packed as permutation importance packs repeats: a
 	// model without a row cap scores many grid points per call.
 	r.BatchRows = packRows(in.callRows, len(r.Data[0]))
+	return featureJob(rows, func(ctx context.Context, m engine.Scorer, partial func(int, int, *explain.Result)) (*explain.Result, error) {
+		r := r
+		r.Partial = partial
+		return explain.PartialDependence(ctx, m, r)
+	}), nil
+}
+
+// featureJob is the job of a method that scores rows rows and reports
+// each finished feature (partial dependence, ALE): run gets the callback
+// of the finished features, nil when no one listens.
+func featureJob(rows int, run func(ctx context.Context, m engine.Scorer, partial func(done, total int, res *explain.Result)) (*explain.Result, error)) *jobSpec {
 	return &jobSpec{Spec: engine.Spec{
 		Rows: rows,
-		Run: func(ctx context.Context, m engine.Scorer, run engine.Run) (*explain.Result, error) {
-			r := r
-			if run.Partial != nil {
-				r.Partial = func(done, total int, res *explain.Result) {
-					run.Partial(engine.Partial{Result: res, FeaturesDone: done, FeaturesTotal: total})
+		Run: func(ctx context.Context, m engine.Scorer, r engine.Run) (*explain.Result, error) {
+			var partial func(int, int, *explain.Result)
+			if r.Partial != nil {
+				partial = func(done, total int, res *explain.Result) {
+					r.Partial(engine.Partial{Result: res, FeaturesDone: done, FeaturesTotal: total})
 				}
 			}
-			return explain.PartialDependence(ctx, m, r)
+			return run(ctx, m, partial)
 		},
-	}}, nil
+	}}
 }
 
 // parsePartialDependence validates a partial dependence request, loads its

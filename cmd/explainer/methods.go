@@ -139,17 +139,8 @@ func (f *explainFlags) buildLocal() (*explainerv1.ExplainRequest, *table.Table, 
 
 // buildGlobal explains a data set (permutation, sensitivity).
 func (f *explainFlags) buildGlobal() (*explainerv1.ExplainRequest, *table.Table, error) {
-	if f.image != "" {
-		return nil, nil, fmt.Errorf("-image works with -method lime, kernelshap or occlusion, not %s", f.method)
-	}
-	if f.data == "" {
-		return nil, nil, fmt.Errorf("-data is required for -method %s: a CSV with a header row", f.method)
-	}
-	data, err := readTable(f.data, f.targetColumn)
+	data, err := f.readData()
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := f.renameFeatures(data, f.data); err != nil {
 		return nil, nil, err
 	}
 	switch {
@@ -160,6 +151,25 @@ func (f *explainFlags) buildGlobal() (*explainerv1.ExplainRequest, *table.Table,
 	}
 	req, err := f.globalRequest(data)
 	return req, data, err
+}
+
+// readData reads -data, the data set of a global method, with the
+// -feature-names given.
+func (f *explainFlags) readData() (*table.Table, error) {
+	if f.image != "" {
+		return nil, fmt.Errorf("-image works with -method lime, kernelshap or occlusion, not %s", f.method)
+	}
+	if f.data == "" {
+		return nil, fmt.Errorf("-data is required for -method %s: a CSV with a header row", f.method)
+	}
+	data, err := readTable(f.data, f.targetColumn)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.renameFeatures(data, f.data); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // seedOption is -seed as the request's optional seed: unset when negative.

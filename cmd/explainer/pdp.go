@@ -48,17 +48,11 @@ func isCurveMethod(method string) bool { return method == "partial_dependence" |
 
 // buildCurves builds -method pdp or ale over -data, streamed in chunks.
 func (f *explainFlags) buildCurves() (*explainerv1.ExplainRequest, *table.Table, error) {
-	if f.image != "" || f.text != "" {
-		return nil, nil, fmt.Errorf("-method %s explains a data set (-data), not -image or -text", f.method)
+	if f.text != "" {
+		return nil, nil, fmt.Errorf("-method %s explains a data set (-data), not -text", f.method)
 	}
-	if f.data == "" {
-		return nil, nil, fmt.Errorf("-data is required for -method %s: a CSV with a header row", f.method)
-	}
-	data, err := readTable(f.data, f.targetColumn)
+	data, err := f.readData()
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := f.renameFeatures(data, f.data); err != nil {
 		return nil, nil, err
 	}
 	data.Target = nil
