@@ -311,3 +311,52 @@ func TestPartialDependenceLimits(t *testing.T) {
 		t.Errorf("%d model calls for refused requests", n)
 	}
 }
+
+// FuzzParseCurves feeds arbitrary partial dependence and ALE requests to
+// their validation: it never panics, every refusal is INVALID_ARGUMENT,
+// and an accepted job scores at most the documented rows.
+func FuzzParseCurves(f *testing.F) {
+	rows := trainingRows()[:8]
+	seeds := []*explainerv1.ExplainRequest{
+		pdRequest(rows, false, nil),
+		pdRequest(rows, false, func(o *explainerv1.PartialDependenceOptions) {
+			o.Features = []*explainerv1.PdpFeatures{{Features: []uint32{0, 1}}, {Features: []uint32{2}}}
+			o.Grids = []*explainerv1.FeatureGrid{{Feature: 1, Values: []float64{0, 1}}}
+			o.CategoricalFeatures = []*explainerv1.CategoricalFeature{{Index: 2, CategoryNames: []string{"a"}}}
+			o.Centered = true
+		}),
+		aleRequest(rows, false, nil),
+		aleRequest(rows, false, func(o *explainerv1.AleOptions) { o.Bins, o.MinBinPoints, o.Features = 0, 3, []uint32{4, 0} }),
+	}
+	for _, s := range seeds {
+		b, err := proto.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	info := predictor.ModelInfo{NumClasses: 2}
+	srv := New(func(string) predictor.Client { return nil })
+	defer srv.Shutdown()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req explainerv1.ExplainRequest
+		if proto.Unmarshal(b, &req) != nil {
+			return
+		}
+		switch req.GetMethod().(type) {
+		case *explainerv1.ExplainRequest_PartialDependence, *explainerv1.ExplainRequest_Ale:
+		default:
+			return
+		}
+		_, spec, err := srv.parseJob(context.Background(), &req, info, nil)
+		if err != nil {
+			if c := status.Code(err); c != codes.InvalidArgument {
+				t.Fatalf("refusal with %v (%v), want InvalidArgument", c, err)
+			}
+			return
+		}
+		if spec.Rows <= 0 || spec.Rows > 20_000_000+MaxDataRows {
+			t.Fatalf("accepted a job of %d rows", spec.Rows)
+		}
+	})
+}

@@ -86,6 +86,11 @@ func TestExplainPDPAndALE(t *testing.T) {
 	if !strings.Contains(table, "ALE of mean radius · 3 bins · constant (mean score)") || !strings.Contains(table, "rows in bin below") {
 		t.Errorf("ALE table:\n%s", table)
 	}
+
+	page, _, err := runCLI(t, "explain", "-server", addr, "-method", "ale", "-data", breastCancerCSV, "-features", "0", "-bins", "3", "-output", "html")
+	if err != nil || !strings.Contains(page, `<img class="chart" src="data:image/png;base64,`) || !strings.Contains(page, "label 1 (benign)") {
+		t.Errorf("-output html: %v\n%.500s", err, page)
+	}
 }
 
 // checkCurveChart checks a curve chart's size (two panels a row, 4 inches
