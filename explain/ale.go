@@ -21,10 +21,10 @@ type ALERequest struct {
 	// Features are the features to compute, each once. Nil: every feature.
 	Features []int
 	// Bins is the number of quantile bins per feature (fewer where
-	// quantiles coincide), 1 to MaxGridResolution. 0: N / MinBinPoints,
+	// quantiles coincide), 1 to MaxGridResolution. 0: ⌊N / MinBinPoints⌋,
 	// at least 1 and at most MaxGridResolution.
 	Bins int
-	// MinBinPoints sets the default rule's bins; 0 means
+	// MinBinPoints sets the default rule's bins, 1 to N; 0 means
 	// DefaultMinBinPoints.
 	MinBinPoints int
 	// Categorical lists the categorical features; ALE is defined for
@@ -246,12 +246,14 @@ func (req *ALERequest) prepare() ([]aleFeature, int, error) {
 	if req.Bins < 0 || req.Bins > MaxGridResolution {
 		return nil, 0, invalid("bins", "%d is outside [1, %d]", req.Bins, MaxGridResolution)
 	}
+	// An explicit min_bin_points above the rows is a mistake; the default
+	// on fewer than 4 rows makes one bin.
+	if req.MinBinPoints < 0 || req.MinBinPoints > N {
+		return nil, 0, invalid("min_bin_points", "%d is outside [1, %d] (the rows)", req.MinBinPoints, N)
+	}
 	mbp := req.MinBinPoints
 	if mbp == 0 {
 		mbp = DefaultMinBinPoints
-	}
-	if mbp < 1 || mbp > N {
-		return nil, 0, invalid("min_bin_points", "%d is outside [1, %d] (the rows)", mbp, N)
 	}
 	bins := req.Bins
 	if bins == 0 {

@@ -177,6 +177,21 @@ func TestALEPartialsAndPacking(t *testing.T) {
 	}
 }
 
+// TestALEFewRows: on fewer rows than the default min_bin_points, the
+// default rule makes one bin: two edges, the minimum and the maximum.
+func TestALEFewRows(t *testing.T) {
+	data := confData(3, 2)
+	res, err := ALE(context.Background(), &rowModel{f: confLogistic}, ALERequest{Data: data, Features: []int{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv := res.Labels[0].ALE[0]
+	lo, hi := min(data[0][0], data[1][0], data[2][0]), max(data[0][0], data[1][0], data[2][0])
+	if !slices.Equal(cv.Edges, []float64{lo, hi}) || !slices.Equal(cv.BinCounts, []int{3}) {
+		t.Errorf("edges %v, counts %v; want [%v %v], [3]", cv.Edges, cv.BinCounts, lo, hi)
+	}
+}
+
 // TestALERejects: invalid requests are RequestErrors naming the field,
 // before any call.
 func TestALERejects(t *testing.T) {
@@ -190,6 +205,7 @@ func TestALERejects(t *testing.T) {
 		{"bins", ALERequest{Data: data, Bins: MaxGridResolution + 1}, "bins"},
 		{"negative bins", ALERequest{Data: data, Bins: -1}, "bins"},
 		{"min bin points above rows", ALERequest{Data: data, MinBinPoints: 11}, "min_bin_points"},
+		{"negative min bin points", ALERequest{Data: data, MinBinPoints: -1}, "min_bin_points"},
 		{"categorical", ALERequest{Data: data, Features: []int{0, 2}, Categorical: []int{2}}, "features[1]"},
 		{"repeated feature", ALERequest{Data: data, Features: []int{1, 1}}, "features[1]"},
 		{"feature out of range", ALERequest{Data: data, Features: []int{3}}, "features[0]"},
