@@ -53,7 +53,7 @@ func TestALEAgreesWithReference(t *testing.T) {
 				}
 				tol.check(t, "constant", cv.Constant, c.Constant[l])
 			}
-			t.Logf("worst |Δ| %.3g of the 1e-9 bound over %d values", tol.worstUse, tol.checked)
+			t.Logf("worst |Δ| %.3g (%.3g of the 1e-9 bound) over %d values", tol.worstUse*1e-9, tol.worstUse, tol.checked)
 		})
 	}
 }
