@@ -114,7 +114,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&f.row, "row", 0, "with -instance-file CSV: the data row to explain, from 0")
 	fs.StringVar(&f.background, "background", "", "CSV with a header row: LIME's training data, or KernelSHAP's background rows (at most 1000; 100000 with -background-summary)")
 	fs.StringVar(&f.bgSummary, "background-summary", "", "kernelshap: summarise -background into K weighted rows first, so that each coalition costs the model K rows: kmeans:K (shap.kmeans: k-means centres snapped to the data, weighted by cluster size) or sample:K (shap.sample: K rows drawn, equal weights); K from 1 to 1000")
-	fs.StringVar(&f.data, "data", "", "permutation, sensitivity: the data set, a CSV with a header row (and the target column for permutation)")
+	fs.StringVar(&f.data, "data", "", "permutation, sensitivity, pdp, ale: the data set, a CSV with a header row (and the target column for permutation)")
 	fs.StringVar(&f.groups, "groups", "", `features that move together, as JSON: '[[0,10,20],[1,11,21]]'`)
 	fs.StringVar(&f.link, "link", "identity", "kernelshap: identity or logit")
 	fs.StringVar(&f.scoring, "scoring", "accuracy", "permutation: accuracy, balanced_accuracy, neg_log_loss, roc_auc, neg_mean_squared_error or r2")
