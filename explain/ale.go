@@ -271,6 +271,9 @@ func (req *ALERequest) prepare() ([]aleFeature, int, error) {
 	if len(features) == 0 {
 		return nil, 0, invalid("features", "is empty; leave it unset for every feature")
 	}
+	if len(features) > MaxCurveFeatures {
+		return nil, 0, invalid("features", "%d features exceed limit %d; ask fewer", len(features), MaxCurveFeatures)
+	}
 	if rows := 2 * N * len(features); rows > MaxDatasetRowsScored {
 		return nil, 0, invalid("features", "2 × rows × features = %d rows to score exceeds limit %d; ask fewer features or send fewer rows", rows, MaxDatasetRowsScored)
 	}

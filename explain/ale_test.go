@@ -210,6 +210,7 @@ func TestALERejects(t *testing.T) {
 		{"repeated feature", ALERequest{Data: data, Features: []int{1, 1}}, "features[1]"},
 		{"feature out of range", ALERequest{Data: data, Features: []int{3}}, "features[0]"},
 		{"no features", ALERequest{Data: data, Features: []int{}}, "features"},
+		{"too many features", ALERequest{Data: sameRows(2, MaxCurveFeatures+1)}, "features"},
 		{"too many rows to score", ALERequest{Data: sameRows(2000, 5001)}, "features"},
 		{"labels", ALERequest{Data: data, Labels: []int{}}, "labels"},
 	}

@@ -14,6 +14,10 @@ const (
 	DefaultGridResolution = 100
 	// MaxGridResolution caps GridResolution and a custom grid's values.
 	MaxGridResolution = 1000
+	// MaxCurveFeatures caps the features (or pairs) of one partial
+	// dependence or ALE request: each costs a curve per label in the
+	// result.
+	MaxCurveFeatures = 10_000
 	// MaxDatasetRowsScored caps the rows a partial dependence or ALE
 	// request makes the model score: rows × grid points summed over the
 	// features (partial dependence), 2 × rows × features (ALE).
@@ -393,6 +397,9 @@ func (req *PartialDependenceRequest) prepare() ([]pdEntry, error) {
 	}
 	if len(features) == 0 {
 		return nil, invalid("features", "is empty; leave it unset for every feature")
+	}
+	if len(features) > MaxCurveFeatures {
+		return nil, invalid("features", "%d features exceed limit %d; ask fewer", len(features), MaxCurveFeatures)
 	}
 	grids := map[int][]float64{}
 	var labels map[int][]string

@@ -285,6 +285,7 @@ func TestPartialDependenceRejects(t *testing.T) {
 		{"three features", PartialDependenceRequest{Data: data, Features: [][]int{{0}, {0, 1, 2}}}, "features[1]"},
 		{"pair with itself", PartialDependenceRequest{Data: data, Features: [][]int{{1, 1}}}, "features[0]"},
 		{"no features", PartialDependenceRequest{Data: data, Features: [][]int{}}, "features"},
+		{"too many features", PartialDependenceRequest{Data: [][]float64{make([]float64, MaxCurveFeatures+1)}, GridResolution: 2}, "features"},
 		{"empty grid", PartialDependenceRequest{Data: data, Grids: map[int][]float64{0: {}}}, "grids[feature 0]"},
 		{"non-finite grid", PartialDependenceRequest{Data: data, Grids: map[int][]float64{2: {math.NaN()}}}, "grids[feature 2]"},
 		{"grid of a missing feature", PartialDependenceRequest{Data: data, Grids: map[int][]float64{5: {1}}}, "grids[feature 5]"},

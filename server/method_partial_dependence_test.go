@@ -293,6 +293,12 @@ func TestPartialDependenceLimits(t *testing.T) {
 			o.Grids = []*explainerv1.FeatureGrid{{Feature: 0, Values: make([]float64, 1000)}}
 		}), "= 20001000 rows to score (so far) exceeds limit 20000000"},
 		{"no data", pdRequest(rows, false, func(o *explainerv1.PartialDependenceOptions) { o.Data = nil }), "partial_dependence.data: required"},
+		{"features", pdRequest(rows, false, func(o *explainerv1.PartialDependenceOptions) {
+			o.Features = make([]*explainerv1.PdpFeatures, 10001)
+			for i := range o.Features {
+				o.Features[i] = &explainerv1.PdpFeatures{Features: []uint32{0}}
+			}
+		}), "partial_dependence.features: 10001 features exceed limit 10000"},
 		{"ale bins", aleRequest(rows, false, func(o *explainerv1.AleOptions) { o.Bins = 1001 }), "ale.bins: 1001 exceeds limit 1000"},
 		{"ale one row", aleRequest(rows[:1], false, nil), "ale.data: has 1 rows, needs at least 2"},
 		{"ale feature", aleRequest(rows, false, func(o *explainerv1.AleOptions) { o.Features = []uint32{9} }), "ale.features[0]: feature 9 is out of range [0,5)"},
