@@ -180,7 +180,9 @@ func TestPartialDependenceAgreesWithScikitLearn(t *testing.T) {
 					tol.check(t, fmt.Sprintf("std error[%d]", g), pd.AverageStdErr[g], c.StdErr[g])
 				}
 			}
-			defer func() { t.Logf("worst |Δ| %.3g (%.3g of the 1e-6 bound) over %d values", tol.worstUse*1e-6, tol.worstUse, tol.checked) }()
+			defer func() {
+				t.Logf("worst |Δ| %.3g (%.3g of the 1e-6 bound) over %d values", tol.worstUse*1e-6, tol.worstUse, tol.checked)
+			}()
 			if c.Kind == "average" {
 				if pd.Individual != nil {
 					t.Error("kind average returned ICE curves")
