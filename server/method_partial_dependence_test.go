@@ -299,6 +299,16 @@ func TestPartialDependenceLimits(t *testing.T) {
 				o.Features[i] = &explainerv1.PdpFeatures{Features: []uint32{0}}
 			}
 		}), "partial_dependence.features: 10001 features exceed limit 10000"},
+		{"fidelity curves", func() *explainerv1.ExplainRequest {
+			r := pdRequest(rows, false, nil)
+			r.Evaluation = &explainerv1.Evaluation{FidelityCurves: true}
+			return r
+		}(), "evaluation.fidelity_curves: the method has no attributions to delete or insert"},
+		{"stability", func() *explainerv1.ExplainRequest {
+			r := aleRequest(rows, false, nil)
+			r.Evaluation = &explainerv1.Evaluation{StabilityRuns: 3}
+			return r
+		}(), "evaluation.stability_runs: the method is deterministic"},
 		{"ale bins", aleRequest(rows, false, func(o *explainerv1.AleOptions) { o.Bins = 1001 }), "ale.bins: 1001 exceeds limit 1000"},
 		{"ale one row", aleRequest(rows[:1], false, nil), "ale.data: has 1 rows, needs at least 2"},
 		{"ale feature", aleRequest(rows, false, func(o *explainerv1.AleOptions) { o.Features = []uint32{9} }), "ale.features[0]: feature 9 is out of range [0,5)"},
