@@ -318,7 +318,18 @@ func pdPanel(title string, pd *explainerv1.PartialDependence) (*plot.Plot, error
 	}
 	// One bold line per value of the second feature of a pair, from light
 	// to the average's colour; a single feature's average in that colour.
-	if avg := pd.GetAverage(); len(avg) > 0 {
+	// A pair's ICE curves are not drawn (a surface per row): without the
+	// average, their mean stands in for it.
+	avg := pd.GetAverage()
+	if ice := pd.GetIndividual(); len(avg) == 0 && pd.SecondFeatureIndex != nil && len(ice) > 0 {
+		avg = make([]float64, len(ice[0].GetValues()))
+		for _, c := range ice {
+			for g, v := range c.GetValues() {
+				avg[g] += v / float64(len(ice))
+			}
+		}
+	}
+	if len(avg) > 0 {
 		p.Legend.Top = true
 		for col := range n2 {
 			line, err := plotter.NewLine(series(avg, col))
