@@ -327,4 +327,3 @@ func TestPartialDependenceLimits(t *testing.T) {
 		t.Errorf("%d model calls for refused requests", n)
 	}
 }
-
