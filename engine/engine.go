@@ -47,9 +47,13 @@ type Partial struct {
 	RepeatsDone int
 	// BandsDone and BandsTotal count occlusion's finished rows of windows.
 	BandsDone, BandsTotal int
-	// Round and Precision describe auto sampling's finished round.
+	// Round and Precision describe auto sampling's finished round; Round
+	// also counts anchors' beam rounds and counterfactuals' generations.
 	Round     int
 	Precision float64
+	// FeaturesDone and FeaturesTotal count the finished features of
+	// partial dependence and ALE.
+	FeaturesDone, FeaturesTotal int
 }
 
 // Spec is a validated job: how to run it and what the checks need. The

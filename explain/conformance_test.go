@@ -218,6 +218,32 @@ func outcomeOf(res *Result, extra any) confOutcome {
 	return o
 }
 
+// pdOutcome takes the averages as the weights, their standard errors as
+// the errors.
+func pdOutcome(res *Result) confOutcome {
+	o := confOutcome{result: res, rows: res.NumSamples}
+	for _, l := range res.Labels {
+		for _, pd := range l.PartialDependence {
+			o.weights = append(o.weights, pd.Average...)
+			o.stdErrs = append(o.stdErrs, pd.AverageStdErr...)
+		}
+	}
+	return o
+}
+
+// aleOutcome takes the effects as the weights, their standard errors as
+// the errors.
+func aleOutcome(res *Result) confOutcome {
+	o := confOutcome{result: res, rows: res.NumSamples}
+	for _, l := range res.Labels {
+		for _, c := range l.ALE {
+			o.weights = append(o.weights, c.Effects...)
+			o.stdErrs = append(o.stdErrs, c.StdErrs...)
+		}
+	}
+	return o
+}
+
 func occlusionOutcome(res *OcclusionResult) confOutcome {
 	// The input is scored once beside the windows.
 	o := confOutcome{result: res, rows: res.NumWindows + 1}
@@ -375,6 +401,32 @@ var confCases = []confCase{
 				return confOutcome{}, err
 			}
 			return outcomeOf(res, nil), nil
+		},
+		seed:     noSeed,
+		inFlight: evalsInFlight,
+	},
+	{
+		name: "PartialDependence",
+		run: func(ctx context.Context, p *confProbe, _ uint64) (confOutcome, error) {
+			res, err := PartialDependence(ctx, confRows{p, confLogistic}, PartialDependenceRequest{
+				Data: confData(12, 3), Features: [][]int{{0}, {1, 2}}, GridResolution: 4, Kind: PDBoth, BatchRows: 24,
+			})
+			if err != nil {
+				return confOutcome{}, err
+			}
+			return pdOutcome(res), nil
+		},
+		seed:     noSeed,
+		inFlight: evalsInFlight,
+	},
+	{
+		name: "ALE",
+		run: func(ctx context.Context, p *confProbe, _ uint64) (confOutcome, error) {
+			res, err := ALE(ctx, confRows{p, confLogistic}, ALERequest{Data: confData(20, 3), Bins: 4, BatchRows: 20})
+			if err != nil {
+				return confOutcome{}, err
+			}
+			return aleOutcome(res), nil
 		},
 		seed:     noSeed,
 		inFlight: evalsInFlight,

@@ -84,6 +84,18 @@
 // step relative to each feature's standard deviation, with the mean
 // absolute derivative beside it (signed effects cancel out otherwise).
 //
+// # Partial dependence and ALE
+//
+// [PartialDependence] is scikit-learn's partial_dependence(method="brute"):
+// for each grid value v of a feature (or pair), every row of the data with
+// the feature set to v is scored; the curve is the mean score (with its
+// standard error) and, on request, every row's curve (ICE), optionally
+// centred at the first grid point. [ALE] is Apley and Zhu's first-order
+// accumulated local effects as alibi computes them: the mean score
+// difference across each quantile bin of the feature, accumulated over the
+// bins and centred to mean 0 over the rows. Both pack many grid points'
+// (or bins') rows into each Predict call and report each finished feature.
+//
 // # Standard errors
 //
 // Every attribution carries a standard error (Attribution.StdErr;

@@ -89,6 +89,14 @@ func TestNonFiniteResultsRefused(t *testing.T) {
 			_, err := Sensitivity(context.Background(), rows(scale), SensitivityRequest{Data: data})
 			return err
 		}, 0},
+		{"PartialDependence", "scores", func(scale float64) error {
+			_, err := PartialDependence(context.Background(), rows(scale), PartialDependenceRequest{Data: data, Kind: PDBoth})
+			return err
+		}, 0},
+		{"ALE", "scores", func(scale float64) error {
+			_, err := ALE(context.Background(), rows(scale), ALERequest{Data: data})
+			return err
+		}, 0},
 		{"Occlusion", "scores", func(scale float64) error {
 			_, err := Occlusion(context.Background(), rows(scale), OcclusionRequest{Input: data[3], Shape: []int{4}, Window: []int{2}, Targets: []int{1}})
 			return err

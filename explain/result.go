@@ -5,7 +5,8 @@ package explain
 // produce stay zero; each says which estimators set it.
 type Result struct {
 	// Method names the estimator: "lime", "lime_text", "lime_image",
-	// "kernelshap", "permutation", "sensitivity".
+	// "kernelshap", "permutation", "sensitivity", "partial_dependence",
+	// "ale".
 	Method string
 	// Labels holds one explanation per explained class. Permutation
 	// importance has one entry (Label 0): the importances of the score.
@@ -71,6 +72,12 @@ type LabelResult struct {
 	// Attributions are ordered by decreasing |Weight| (LIME) or by feature
 	// (the other methods).
 	Attributions []Attribution
+	// PartialDependence holds one curve (or surface) per feature (or pair)
+	// asked (partial dependence).
+	PartialDependence []PDCurve
+	// ALE holds one accumulated local effects curve per feature asked
+	// (ALE).
+	ALE []ALECurve
 }
 
 // Attribution is one feature's (or feature group's) weight.
@@ -122,6 +129,7 @@ func (r *Result) nonFinite() error {
 		for _, a := range l.Attributions {
 			ok = ok && finite(a.Weight, a.Std, a.MeanAbs, a.StdErr) && finite(a.Values...)
 		}
+		ok = ok && pdFinite(l.PartialDependence) && aleFinite(l.ALE)
 		if !ok {
 			return precondition("scores", "label %d: the %s attributions are not finite: the model's scores are too large for the estimator's sums", l.Label, r.Method)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 )
 
 // DefaultStep is Sensitivity's finite-difference step, in population
@@ -90,17 +89,11 @@ func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result,
 		w := len(out[0])
 		if width == 0 {
 			width = w
-			labels := req.Labels
-			if labels == nil {
-				labels = make([]int, width)
-				for c := range labels {
-					labels[c] = c
-				}
+			labels, err := resolveLabels(req.Labels, width)
+			if err != nil {
+				return err
 			}
-			for i, c := range labels {
-				if c >= width {
-					return precondition(fmt.Sprintf("labels[%d]", i), "%d is out of range [0,%d)", c, width)
-				}
+			for _, c := range labels {
 				res.Labels = append(res.Labels, LabelResult{Label: c, Attributions: make([]Attribution, p)})
 			}
 		} else if w != width {
@@ -141,52 +134,20 @@ func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result,
 		outs[2*j], outs[2*j+1] = nil, nil
 		return nil
 	}
-	// Unit u packs evaluations u·per, …, (u+1)·per − 1 (evaluation k
-	// shifts column k/2, up for even k) into one Predict call.
-	per := 1
-	if req.BatchRows > N {
-		per = max(1, min(req.BatchRows, MaxBatchValues/p)/N)
-	}
-	evals := 2 * p
-	units := (evals + per - 1) / per
-	collectUnit := func(u int, outs [][][]float64) error {
-		for i, out := range outs {
-			if err := collect(u*per+i, out); err != nil {
-				return err
+	// Evaluation k shifts column k/2, up for even k; runPacked packs
+	// several into each Predict call.
+	err = runPacked(ctx, "sensitivity", m, req.Data, 2*p, req.BatchRows,
+		func(k int) []int { return []int{k / 2} },
+		func(k int, rows [][]float64) {
+			j, h := k/2, steps[k/2]
+			if k%2 == 1 {
+				h = -h
 			}
-		}
-		return nil
-	}
-	newWorker := func() func(context.Context, int) ([][][]float64, error) {
-		var (
-			wss    []*shiftWorkspace // one working copy per packed evaluation
-			packed [][]float64
-		)
-		return func(ctx context.Context, u int) ([][][]float64, error) {
-			lo, hi := u*per, min((u+1)*per, evals)
-			packed = packed[:0]
-			for i, k := 0, lo; k < hi; i, k = i+1, k+1 {
-				if i == len(wss) {
-					wss = append(wss, newShiftWorkspace(req.Data))
-				}
-				j, h := k/2, steps[k/2]
-				if k%2 == 1 {
-					h = -h
-				}
-				packed = append(packed, wss[i].shift(j, h)...)
+			for i, row := range rows {
+				row[j] = req.Data[i][j] + h
 			}
-			out, err := predict(ctx, m, packed)
-			if err != nil {
-				return nil, err
-			}
-			split := make([][][]float64, hi-lo)
-			for i := range split {
-				split[i] = out.rows[i*N : (i+1)*N : (i+1)*N]
-			}
-			return split, nil
-		}
-	}
-	if err := runEvaluations(ctx, "sensitivity", units, newWorker, collectUnit); err != nil {
+		}, collect)
+	if err != nil {
 		return nil, err
 	}
 	if err := res.nonFinite(); err != nil {
@@ -197,15 +158,9 @@ func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result,
 
 // prepare validates req and returns each feature's step h_j.
 func (req *SensitivityRequest) prepare() ([]float64, error) {
-	if len(req.Data) == 0 {
-		return nil, invalid("data", "has no rows")
-	}
-	p, err := checkData(req.Data)
+	p, err := checkDataset(req.Data, req.FeatureNames, 1)
 	if err != nil {
 		return nil, err
-	}
-	if req.FeatureNames != nil && len(req.FeatureNames) != p {
-		return nil, invalid("feature_names", "has %d names for %d features", len(req.FeatureNames), p)
 	}
 	step := req.Step
 	if step == 0 {
@@ -214,16 +169,8 @@ func (req *SensitivityRequest) prepare() ([]float64, error) {
 	if !(step > 0 && step <= 1) {
 		return nil, invalid("step", "must be in (0, 1]")
 	}
-	if req.Labels != nil && len(req.Labels) == 0 {
-		return nil, invalid("labels", "is empty; leave it unset to report every class")
-	}
-	for i, c := range req.Labels {
-		if c < 0 {
-			return nil, invalid(fmt.Sprintf("labels[%d]", i), "must not be negative")
-		}
-		if slices.Contains(req.Labels[:i], c) {
-			return nil, invalid(fmt.Sprintf("labels[%d]", i), "repeats class %d", c)
-		}
+	if err := checkLabels(req.Labels); err != nil {
+		return nil, err
 	}
 	N := float64(len(req.Data))
 	steps := make([]float64, p)
@@ -246,36 +193,4 @@ func (req *SensitivityRequest) prepare() ([]float64, error) {
 		steps[j] = step * sd
 	}
 	return steps, nil
-}
-
-// shiftWorkspace is one evaluation's working copy of the data: the rows
-// with at most one column shifted.
-type shiftWorkspace struct {
-	src     [][]float64
-	rows    [][]float64 // the copy, in one backing array
-	shifted int         // the column shifted in rows, −1 for none
-}
-
-func newShiftWorkspace(src [][]float64) *shiftWorkspace {
-	n, p := len(src), len(src[0])
-	backing := make([]float64, n*p)
-	ws := &shiftWorkspace{src: src, rows: make([][]float64, n), shifted: -1}
-	for i, row := range src {
-		ws.rows[i] = backing[i*p : (i+1)*p : (i+1)*p]
-		copy(ws.rows[i], row)
-	}
-	return ws
-}
-
-// shift restores the column shifted last, then adds h to column j of every
-// row, and returns the copy.
-func (ws *shiftWorkspace) shift(j int, h float64) [][]float64 {
-	for i, dst := range ws.rows {
-		if ws.shifted >= 0 {
-			dst[ws.shifted] = ws.src[i][ws.shifted]
-		}
-		dst[j] = ws.src[i][j] + h
-	}
-	ws.shifted = j
-	return ws.rows
 }

@@ -86,5 +86,12 @@ func methodRequests() map[string]*explainerv1.ExplainRequest {
 		"occlusion": {Instance: imageInstance(testImage(8, 8)), Method: &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{
 			Window: []uint32{4, 4}, Strides: []uint32{2, 2},
 		}}},
+		"partial_dependence": {Method: &explainerv1.ExplainRequest_PartialDependence{PartialDependence: &explainerv1.PartialDependenceOptions{
+			Data: dataset(dataRows(20), false), GridResolution: 5, Kind: explainerv1.PdpKind_PDP_KIND_BOTH,
+			Features: []*explainerv1.PdpFeatures{{Features: []uint32{0}}, {Features: []uint32{1, 2}}},
+		}}},
+		"ale": {Method: &explainerv1.ExplainRequest_Ale{Ale: &explainerv1.AleOptions{
+			Data: dataset(dataRows(20), false), Bins: 4,
+		}}},
 	}
 }

@@ -33,6 +33,7 @@ func (e encoder) partial(p engine.Partial) *explainerv1.Explanation {
 	exp.RepeatsDone = uint32(p.RepeatsDone)
 	exp.BandsDone, exp.BandsTotal = uint32(p.BandsDone), uint32(p.BandsTotal)
 	exp.Rounds, exp.Precision = uint32(p.Round), p.Precision
+	exp.FeaturesDone, exp.FeaturesTotal = uint32(p.FeaturesDone), uint32(p.FeaturesTotal)
 	return exp
 }
 
@@ -83,6 +84,7 @@ func explanationProto(res *explain.Result, model string, info predictor.ModelInf
 			}
 			le.Attributions = append(le.Attributions, pa)
 		}
+		encodeCurves(le, l)
 		exp.Labels = append(exp.Labels, le)
 	}
 	if sm := res.Segments; sm != nil {

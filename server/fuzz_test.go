@@ -49,6 +49,12 @@ func FuzzParseLIME(f *testing.F) {
 		}(),
 		limeImageRequest(testImage(4, 4, 3, 1), 4, 4, 3, explainerv1.ImageLayout_IMAGE_LAYOUT_CHW, nil),
 		occlusionRequest(testImage(4, 4, 1, 1), 4, 4, 1, nil),
+		pdRequest(rows[:6], false, func(o *explainerv1.PartialDependenceOptions) {
+			o.Features = []*explainerv1.PdpFeatures{{Features: []uint32{0, 1}}}
+			o.Grids = []*explainerv1.FeatureGrid{{Feature: 1, Values: []float64{0, 1}}}
+			o.CategoricalFeatures = []*explainerv1.CategoricalFeature{{Index: 2}}
+		}),
+		aleRequest(rows[:6], false, nil),
 		{},
 	}
 	for _, s := range seeds {

@@ -265,6 +265,9 @@ func jobOptions(req *explainerv1.ExplainRequest, spec *jobSpec) (engine.Options,
 	if e.GetStabilityRuns() == 0 && !e.GetFidelityCurves() {
 		return opts, invalidArgument("%s: ask for stability_runs, fidelity_curves or both", field)
 	}
+	if e.GetFidelityCurves() && spec.Curves == nil {
+		return opts, invalidArgument("%s.fidelity_curves: the method has no attributions to delete or insert", field)
+	}
 	opts.StabilityRuns, opts.TopK = int(e.GetStabilityRuns()), int(e.GetTopK())
 	if e.GetFidelityCurves() {
 		opts.Curves = &explain.CurveOptions{Steps: int(e.GetCurveSteps()), RandomOrders: int(e.GetRandomOrders())}

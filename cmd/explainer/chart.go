@@ -283,5 +283,8 @@ func writeExplanationPNG(w io.Writer, exp *explainerv1.Explanation, inst *explai
 	if exp.GetMethod() == "occlusion" && len(exp.GetMaps()) > 0 || exp.GetMethod() == "lime_image" || exp.GetMethod() == "kernelshap_image" {
 		return errors.New("an image explanation is drawn over its image: give -image")
 	}
+	if isCurveMethod(exp.GetMethod()) {
+		return writeEffectsPNG(w, exp)
+	}
 	return writeChartPNG(w, exp, top)
 }

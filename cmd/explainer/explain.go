@@ -69,6 +69,7 @@ type explainFlags struct {
 	numFeaturesSet  bool   // -num-features given (lime with -image: default every segment)
 
 	imageFlags // -image, -method occlusion, -png
+	curveFlags // -method pdp and ale (pdp.go)
 	checkFlags // -num-samples auto, -evaluate
 	batchFlags // -rows, -texts, several -image (batch.go)
 
@@ -113,7 +114,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&f.row, "row", 0, "with -instance-file CSV: the data row to explain, from 0")
 	fs.StringVar(&f.background, "background", "", "CSV with a header row: LIME's training data, or KernelSHAP's background rows (at most 1000; 100000 with -background-summary)")
 	fs.StringVar(&f.bgSummary, "background-summary", "", "kernelshap: summarise -background into K weighted rows first, so that each coalition costs the model K rows: kmeans:K (shap.kmeans: k-means centres snapped to the data, weighted by cluster size) or sample:K (shap.sample: K rows drawn, equal weights); K from 1 to 1000")
-	fs.StringVar(&f.data, "data", "", "permutation, sensitivity: the data set, a CSV with a header row (and the target column for permutation)")
+	fs.StringVar(&f.data, "data", "", "permutation, sensitivity, pdp, ale: the data set, a CSV with a header row (and the target column for permutation)")
 	fs.StringVar(&f.groups, "groups", "", `features that move together, as JSON: '[[0,10,20],[1,11,21]]'`)
 	fs.StringVar(&f.link, "link", "identity", "kernelshap: identity or logit")
 	fs.StringVar(&f.scoring, "scoring", "accuracy", "permutation: accuracy, balanced_accuracy, neg_log_loss, roc_auc, neg_mean_squared_error or r2")
@@ -134,6 +135,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&f.tokenFile, "token-file", "", "file whose first line is the bearer token (instead of -token, which shows in ps); needs TLS")
 	f.limeFlags(fs)
 	f.imageFlags.register(fs)
+	f.curveFlags.register(fs)
 	f.checkFlags.register(fs)
 	f.batchFlags.register(fs)
 	if err := explainCommand().parseFlags(fs, args, stdout); err != nil {
@@ -427,6 +429,8 @@ func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceCli
 		case *explainerv1.ExplainStreamResponse_Partial:
 			if r := ev.Partial.GetRounds(); r > 0 {
 				progress.Describe(fmt.Sprintf("round %d: %d samples, standard error %.3g", r, ev.Partial.GetNumSamples(), ev.Partial.GetPrecision()))
+			} else if what := curveProgress(ev.Partial); what != "" {
+				progress.Describe(what)
 			} else if total := ev.Partial.GetBandsTotal(); total > 0 {
 				progress.Describe(fmt.Sprintf("band %d/%d done", ev.Partial.GetBandsDone(), total))
 			} else {

@@ -47,6 +47,10 @@ var cliMethods = []cliMethod{
 		flags: []string{"step"}},
 	{name: "occlusion", cases: []string{"occlusion"}, inputs: "-image or -text", build: (*explainFlags).buildOcclusion,
 		flags: []string{"window", "stride", "baseline"}},
+	{name: "pdp", cases: []string{"partial_dependence"}, inputs: "-data", build: (*explainFlags).buildCurves,
+		flags: []string{"features", "grid-resolution", "kind", "centered"}},
+	{name: "ale", cases: []string{"ale"}, inputs: "-data, -features", build: (*explainFlags).buildCurves,
+		flags: []string{"bins", "min-bin-points"}},
 }
 
 // cliMethodNames lists the -method values: "lime, kernelshap, ... or occlusion".
@@ -135,17 +139,8 @@ func (f *explainFlags) buildLocal() (*explainerv1.ExplainRequest, *table.Table, 
 
 // buildGlobal explains a data set (permutation, sensitivity).
 func (f *explainFlags) buildGlobal() (*explainerv1.ExplainRequest, *table.Table, error) {
-	if f.image != "" {
-		return nil, nil, fmt.Errorf("-image works with -method lime, kernelshap or occlusion, not %s", f.method)
-	}
-	if f.data == "" {
-		return nil, nil, fmt.Errorf("-data is required for -method %s: a CSV with a header row", f.method)
-	}
-	data, err := readTable(f.data, f.targetColumn)
+	data, err := f.readData()
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := f.renameFeatures(data, f.data); err != nil {
 		return nil, nil, err
 	}
 	switch {
@@ -156,6 +151,25 @@ func (f *explainFlags) buildGlobal() (*explainerv1.ExplainRequest, *table.Table,
 	}
 	req, err := f.globalRequest(data)
 	return req, data, err
+}
+
+// readData reads -data, the data set of a global method, with the
+// -feature-names given.
+func (f *explainFlags) readData() (*table.Table, error) {
+	if f.image != "" {
+		return nil, fmt.Errorf("-image works with -method lime, kernelshap or occlusion, not %s", f.method)
+	}
+	if f.data == "" {
+		return nil, fmt.Errorf("-data is required for -method %s: a CSV with a header row", f.method)
+	}
+	data, err := readTable(f.data, f.targetColumn)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.renameFeatures(data, f.data); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // seedOption is -seed as the request's optional seed: unset when negative.

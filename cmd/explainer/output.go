@@ -122,6 +122,9 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation, top int) {
 		exp.GetModel(), exp.GetMethod(), exp.GetNumSamples(), exp.GetModelCalls(), exp.GetSeed(),
 		exp.GetElapsed().AsDuration().Round(100_000))
 	writeAutoLine(w, exp)
+	if writeCurveTables(w, exp) {
+		return
+	}
 	if exp.GetMethod() == "permutation" {
 		fmt.Fprintf(w, "\nscore %s: %.4f on the data; importance = drop when a feature is permuted (mean ± standard error over repeats)\n",
 			strings.ToLower(strings.TrimPrefix(exp.GetScoring().String(), "SCORING_")), exp.GetBaselineScore())

@@ -439,6 +439,64 @@ func (Scoring) EnumDescriptor() ([]byte, []int) {
 	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{6}
 }
 
+// PdpKind says which curves partial dependence returns, as scikit-learn's
+// partial_dependence(kind=...).
+type PdpKind int32
+
+const (
+	// The average.
+	PdpKind_PDP_KIND_UNSPECIFIED PdpKind = 0
+	// The mean over the data set's rows: the partial dependence.
+	PdpKind_PDP_KIND_AVERAGE PdpKind = 1
+	// Every row's curve (ICE).
+	PdpKind_PDP_KIND_INDIVIDUAL PdpKind = 2
+	// Both.
+	PdpKind_PDP_KIND_BOTH PdpKind = 3
+)
+
+// Enum value maps for PdpKind.
+var (
+	PdpKind_name = map[int32]string{
+		0: "PDP_KIND_UNSPECIFIED",
+		1: "PDP_KIND_AVERAGE",
+		2: "PDP_KIND_INDIVIDUAL",
+		3: "PDP_KIND_BOTH",
+	}
+	PdpKind_value = map[string]int32{
+		"PDP_KIND_UNSPECIFIED": 0,
+		"PDP_KIND_AVERAGE":     1,
+		"PDP_KIND_INDIVIDUAL":  2,
+		"PDP_KIND_BOTH":        3,
+	}
+)
+
+func (x PdpKind) Enum() *PdpKind {
+	p := new(PdpKind)
+	*p = x
+	return p
+}
+
+func (x PdpKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PdpKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_explainer_v1_explainer_proto_enumTypes[7].Descriptor()
+}
+
+func (PdpKind) Type() protoreflect.EnumType {
+	return &file_explainer_v1_explainer_proto_enumTypes[7]
+}
+
+func (x PdpKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PdpKind.Descriptor instead.
+func (PdpKind) EnumDescriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
+}
+
 // StopReason says why auto sampling stopped.
 type StopReason int32
 
@@ -487,11 +545,11 @@ func (x StopReason) String() string {
 }
 
 func (StopReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_explainer_v1_explainer_proto_enumTypes[7].Descriptor()
+	return file_explainer_v1_explainer_proto_enumTypes[8].Descriptor()
 }
 
 func (StopReason) Type() protoreflect.EnumType {
-	return &file_explainer_v1_explainer_proto_enumTypes[7]
+	return &file_explainer_v1_explainer_proto_enumTypes[8]
 }
 
 func (x StopReason) Number() protoreflect.EnumNumber {
@@ -500,7 +558,7 @@ func (x StopReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StopReason.Descriptor instead.
 func (StopReason) EnumDescriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{7}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{8}
 }
 
 // ExplainRequest asks for one explanation.
@@ -524,6 +582,10 @@ type ExplainRequest struct {
 	//	*ExplainRequest_LimeText
 	//	*ExplainRequest_LimeImage
 	//	*ExplainRequest_Occlusion
+	//	*ExplainRequest_PartialDependence
+	//	*ExplainRequest_Ale
+	//	*ExplainRequest_Anchors
+	//	*ExplainRequest_Counterfactual
 	Method isExplainRequest_Method `protobuf_oneof:"method"`
 	// Sample in rounds until the explanation is precise enough, instead of a
 	// fixed num_samples (which must then be 0). Sampling methods only: lime,
@@ -663,6 +725,42 @@ func (x *ExplainRequest) GetOcclusion() *OcclusionOptions {
 	return nil
 }
 
+func (x *ExplainRequest) GetPartialDependence() *PartialDependenceOptions {
+	if x != nil {
+		if x, ok := x.Method.(*ExplainRequest_PartialDependence); ok {
+			return x.PartialDependence
+		}
+	}
+	return nil
+}
+
+func (x *ExplainRequest) GetAle() *AleOptions {
+	if x != nil {
+		if x, ok := x.Method.(*ExplainRequest_Ale); ok {
+			return x.Ale
+		}
+	}
+	return nil
+}
+
+func (x *ExplainRequest) GetAnchors() *AnchorOptions {
+	if x != nil {
+		if x, ok := x.Method.(*ExplainRequest_Anchors); ok {
+			return x.Anchors
+		}
+	}
+	return nil
+}
+
+func (x *ExplainRequest) GetCounterfactual() *CounterfactualOptions {
+	if x != nil {
+		if x, ok := x.Method.(*ExplainRequest_Counterfactual); ok {
+			return x.Counterfactual
+		}
+	}
+	return nil
+}
+
 func (x *ExplainRequest) GetAutoSampling() *AutoSampling {
 	if x != nil {
 		return x.AutoSampling
@@ -724,6 +822,32 @@ type ExplainRequest_Occlusion struct {
 	Occlusion *OcclusionOptions `protobuf:"bytes,16,opt,name=occlusion,proto3,oneof"`
 }
 
+type ExplainRequest_PartialDependence struct {
+	// Partial dependence and ICE curves over a data set (global; no
+	// instance); each finished feature streams as a partial result.
+	PartialDependence *PartialDependenceOptions `protobuf:"bytes,17,opt,name=partial_dependence,json=partialDependence,proto3,oneof"`
+}
+
+type ExplainRequest_Ale struct {
+	// Accumulated local effects over a data set (global; no instance);
+	// each finished feature streams as a partial result.
+	Ale *AleOptions `protobuf:"bytes,18,opt,name=ale,proto3,oneof"`
+}
+
+type ExplainRequest_Anchors struct {
+	// Anchors: a rule over the instance's features (tabular), words (text)
+	// or superpixels (image) under which the model keeps its prediction
+	// (local); each beam round streams as a partial result.
+	Anchors *AnchorOptions `protobuf:"bytes,19,opt,name=anchors,proto3,oneof"`
+}
+
+type ExplainRequest_Counterfactual struct {
+	// Counterfactuals: the closest rows the model puts in another class
+	// (local, tabular); each generation of the search streams as a partial
+	// result.
+	Counterfactual *CounterfactualOptions `protobuf:"bytes,20,opt,name=counterfactual,proto3,oneof"`
+}
+
 func (*ExplainRequest_Lime) isExplainRequest_Method() {}
 
 func (*ExplainRequest_KernelShap) isExplainRequest_Method() {}
@@ -737,6 +861,14 @@ func (*ExplainRequest_LimeText) isExplainRequest_Method() {}
 func (*ExplainRequest_LimeImage) isExplainRequest_Method() {}
 
 func (*ExplainRequest_Occlusion) isExplainRequest_Method() {}
+
+func (*ExplainRequest_PartialDependence) isExplainRequest_Method() {}
+
+func (*ExplainRequest_Ale) isExplainRequest_Method() {}
+
+func (*ExplainRequest_Anchors) isExplainRequest_Method() {}
+
+func (*ExplainRequest_Counterfactual) isExplainRequest_Method() {}
 
 // InstanceBatch is the instances of a batch job: at most 10000
 // (server.MaxBatchInstances), all of one kind.
@@ -3014,6 +3146,730 @@ func (x *SensitivityOptions) GetLabels() []uint32 {
 	return nil
 }
 
+// PdpFeatures is one partial dependence to compute: one feature (a curve)
+// or two (a surface over the product of their grids).
+type PdpFeatures struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One or two feature indices.
+	Features      []uint32 `protobuf:"varint,1,rep,packed,name=features,proto3" json:"features,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PdpFeatures) Reset() {
+	*x = PdpFeatures{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PdpFeatures) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PdpFeatures) ProtoMessage() {}
+
+func (x *PdpFeatures) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PdpFeatures.ProtoReflect.Descriptor instead.
+func (*PdpFeatures) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PdpFeatures) GetFeatures() []uint32 {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+// FeatureGrid gives one feature's grid values instead of the computed grid.
+type FeatureGrid struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature's index.
+	Feature uint32 `protobuf:"varint,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	// The values, in the order the curve visits them; 1 to 1000.
+	Values        []float64 `protobuf:"fixed64,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureGrid) Reset() {
+	*x = FeatureGrid{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureGrid) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureGrid) ProtoMessage() {}
+
+func (x *FeatureGrid) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureGrid.ProtoReflect.Descriptor instead.
+func (*FeatureGrid) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FeatureGrid) GetFeature() uint32 {
+	if x != nil {
+		return x.Feature
+	}
+	return 0
+}
+
+func (x *FeatureGrid) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// PartialDependenceOptions configures partial dependence and ICE curves,
+// as scikit-learn's partial_dependence(method="brute"): for each grid value
+// v of the feature, every row of the data set with the feature set to v is
+// scored; the curve is the mean score of the label (the average) or each
+// row's score (individual).
+type PartialDependenceOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The data set, unless streamed. 1 to 1000000 rows; rows × grid points
+	// summed over the features at most 20000000 rows to score.
+	Data *Dataset `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The data arrives on the stream in DataChunk messages after StartJob.
+	Streamed bool `protobuf:"varint,2,opt,name=streamed,proto3" json:"streamed,omitempty"`
+	// The features (or pairs) to compute. Default every feature on its own.
+	Features []*PdpFeatures `protobuf:"bytes,3,rep,name=features,proto3" json:"features,omitempty"`
+	// Grid points per feature: a feature with fewer distinct values than
+	// this uses its distinct values, else this many evenly spaced points
+	// between the percentiles. Default 100, as scikit-learn; 2 to 1000.
+	GridResolution uint32 `protobuf:"varint,4,opt,name=grid_resolution,json=gridResolution,proto3" json:"grid_resolution,omitempty"`
+	// The percentiles bounding the grid, as mquantiles computes them
+	// (scikit-learn's percentiles). Default 0.05 and 0.95; 0 <= lower < upper
+	// <= 1.
+	LowerPercentile *float64 `protobuf:"fixed64,5,opt,name=lower_percentile,json=lowerPercentile,proto3,oneof" json:"lower_percentile,omitempty"`
+	UpperPercentile *float64 `protobuf:"fixed64,6,opt,name=upper_percentile,json=upperPercentile,proto3,oneof" json:"upper_percentile,omitempty"`
+	// Custom grids, per feature; features without one get the computed grid.
+	Grids []*FeatureGrid `protobuf:"bytes,7,rep,name=grids,proto3" json:"grids,omitempty"`
+	// Categorical features: their grid is every category in the data set,
+	// whatever grid_resolution says.
+	CategoricalFeatures []*CategoricalFeature `protobuf:"bytes,8,rep,name=categorical_features,json=categoricalFeatures,proto3" json:"categorical_features,omitempty"`
+	// Which curves. Default average.
+	Kind PdpKind `protobuf:"varint,9,opt,name=kind,proto3,enum=explainer.v1.PdpKind" json:"kind,omitempty"`
+	// Centre every ICE curve (and the average) at its first grid point, as
+	// scikit-learn's centered=True.
+	Centered bool `protobuf:"varint,10,opt,name=centered,proto3" json:"centered,omitempty"`
+	// The labels (classes) to report. Default all.
+	Labels        []uint32 `protobuf:"varint,11,rep,packed,name=labels,proto3" json:"labels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartialDependenceOptions) Reset() {
+	*x = PartialDependenceOptions{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartialDependenceOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartialDependenceOptions) ProtoMessage() {}
+
+func (x *PartialDependenceOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartialDependenceOptions.ProtoReflect.Descriptor instead.
+func (*PartialDependenceOptions) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PartialDependenceOptions) GetData() *Dataset {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *PartialDependenceOptions) GetStreamed() bool {
+	if x != nil {
+		return x.Streamed
+	}
+	return false
+}
+
+func (x *PartialDependenceOptions) GetFeatures() []*PdpFeatures {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *PartialDependenceOptions) GetGridResolution() uint32 {
+	if x != nil {
+		return x.GridResolution
+	}
+	return 0
+}
+
+func (x *PartialDependenceOptions) GetLowerPercentile() float64 {
+	if x != nil && x.LowerPercentile != nil {
+		return *x.LowerPercentile
+	}
+	return 0
+}
+
+func (x *PartialDependenceOptions) GetUpperPercentile() float64 {
+	if x != nil && x.UpperPercentile != nil {
+		return *x.UpperPercentile
+	}
+	return 0
+}
+
+func (x *PartialDependenceOptions) GetGrids() []*FeatureGrid {
+	if x != nil {
+		return x.Grids
+	}
+	return nil
+}
+
+func (x *PartialDependenceOptions) GetCategoricalFeatures() []*CategoricalFeature {
+	if x != nil {
+		return x.CategoricalFeatures
+	}
+	return nil
+}
+
+func (x *PartialDependenceOptions) GetKind() PdpKind {
+	if x != nil {
+		return x.Kind
+	}
+	return PdpKind_PDP_KIND_UNSPECIFIED
+}
+
+func (x *PartialDependenceOptions) GetCentered() bool {
+	if x != nil {
+		return x.Centered
+	}
+	return false
+}
+
+func (x *PartialDependenceOptions) GetLabels() []uint32 {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// AleOptions configures accumulated local effects (Apley and Zhu 2016, as
+// alibi's ALE): each feature's range is cut into quantile bins; within a
+// bin, each of its rows is scored with the feature at the bin's lower and
+// upper edge, and the mean difference is the bin's local effect; the
+// effects accumulate over the bins and are centred so that their mean,
+// weighted by the rows in each bin, is 0.
+type AleOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The data set, unless streamed. 2 to 1000000 rows; 2 × rows × features
+	// at most 20000000 rows to score.
+	Data *Dataset `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The data arrives on the stream in DataChunk messages after StartJob.
+	Streamed bool `protobuf:"varint,2,opt,name=streamed,proto3" json:"streamed,omitempty"`
+	// The features. Default every feature.
+	Features []uint32 `protobuf:"varint,3,rep,packed,name=features,proto3" json:"features,omitempty"`
+	// Quantile bins per feature (fewer where quantiles coincide). Default 0:
+	// alibi's rule, rows / min_bin_points; 1 to 1000.
+	Bins uint32 `protobuf:"varint,4,opt,name=bins,proto3" json:"bins,omitempty"`
+	// alibi's min_bin_points, used when bins is 0. Default 4.
+	MinBinPoints uint32 `protobuf:"varint,5,opt,name=min_bin_points,json=minBinPoints,proto3" json:"min_bin_points,omitempty"`
+	// The labels (classes) to report. Default all.
+	Labels        []uint32 `protobuf:"varint,6,rep,packed,name=labels,proto3" json:"labels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AleOptions) Reset() {
+	*x = AleOptions{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AleOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AleOptions) ProtoMessage() {}
+
+func (x *AleOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AleOptions.ProtoReflect.Descriptor instead.
+func (*AleOptions) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AleOptions) GetData() *Dataset {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *AleOptions) GetStreamed() bool {
+	if x != nil {
+		return x.Streamed
+	}
+	return false
+}
+
+func (x *AleOptions) GetFeatures() []uint32 {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *AleOptions) GetBins() uint32 {
+	if x != nil {
+		return x.Bins
+	}
+	return 0
+}
+
+func (x *AleOptions) GetMinBinPoints() uint32 {
+	if x != nil {
+		return x.MinBinPoints
+	}
+	return 0
+}
+
+func (x *AleOptions) GetLabels() []uint32 {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// AnchorOptions configures Anchors (Ribeiro et al. 2018; alibi's
+// AnchorTabular, AnchorText and AnchorImage): a beam search over rules
+// (predicates on the instance's features: its quartile bins or categories
+// for tabular rows, words present for texts, superpixels present for
+// images) for the shortest rule whose precision (the share of samples
+// satisfying it that the model puts in the instance's predicted class) is
+// at least threshold, with KL-LUCB deciding how many samples each
+// candidate needs. The explained label is the instance's predicted class.
+type AnchorOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The precision the anchor must reach. Default 0.95; in (0, 1].
+	Threshold float64 `protobuf:"fixed64,1,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// KL-LUCB's confidence: the precision bound holds with probability 1 −
+	// delta. Default 0.1; in (0, 1).
+	Delta float64 `protobuf:"fixed64,2,opt,name=delta,proto3" json:"delta,omitempty"`
+	// KL-LUCB's tolerance (alibi's tau). Default 0.15; in (0, 1).
+	Epsilon float64 `protobuf:"fixed64,3,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	// Candidates kept per round of the beam. Default 2; 1 to 100.
+	BeamSize uint32 `protobuf:"varint,4,opt,name=beam_size,json=beamSize,proto3" json:"beam_size,omitempty"`
+	// Samples drawn per candidate per step. Default 100; 1 to 10000.
+	BatchSize uint32 `protobuf:"varint,5,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	// Samples drawn to estimate coverage. Default 10000; 1 to 1000000.
+	CoverageSamples uint32 `protobuf:"varint,6,opt,name=coverage_samples,json=coverageSamples,proto3" json:"coverage_samples,omitempty"`
+	// Predicates at most in the anchor. Default 0: no limit.
+	MaxAnchorSize uint32 `protobuf:"varint,7,opt,name=max_anchor_size,json=maxAnchorSize,proto3" json:"max_anchor_size,omitempty"`
+	// Samples every candidate starts with. Default 0: batch_size.
+	MinSamplesStart uint32 `protobuf:"varint,8,opt,name=min_samples_start,json=minSamplesStart,proto3" json:"min_samples_start,omitempty"`
+	// Examples kept where the anchor holds and where it fails. Default 5; at
+	// most 100.
+	Examples uint32 `protobuf:"varint,9,opt,name=examples,proto3" json:"examples,omitempty"`
+	// Seed of the sampling. Unset: random, echoed in the result.
+	Seed *uint64 `protobuf:"varint,10,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	// Tabular: the data set that samples are drawn from (rows satisfying a
+	// candidate's predicates), and that gives each continuous feature's
+	// quartiles. Required for a tabular instance.
+	Training *Dataset `protobuf:"bytes,11,opt,name=training,proto3" json:"training,omitempty"`
+	// Text: the word a sample puts in place of a word outside the anchor.
+	// Default "UNK", as alibi.
+	MaskString string `protobuf:"bytes,12,opt,name=mask_string,json=maskString,proto3" json:"mask_string,omitempty"`
+	// Text and image: the probability that a sample hides each word
+	// (superpixel) outside the anchor. Default 0.5; in (0, 1).
+	SampleProbability float64 `protobuf:"fixed64,13,opt,name=sample_probability,json=sampleProbability,proto3" json:"sample_probability,omitempty"`
+	// Image: the superpixels. Default SLIC with 25 segments.
+	Segmentation *Segmentation `protobuf:"bytes,14,opt,name=segmentation,proto3" json:"segmentation,omitempty"`
+	// Image: what a hidden superpixel is filled with. Default the segment's
+	// mean.
+	Fill          *Fill `protobuf:"bytes,15,opt,name=fill,proto3" json:"fill,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnchorOptions) Reset() {
+	*x = AnchorOptions{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnchorOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnchorOptions) ProtoMessage() {}
+
+func (x *AnchorOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnchorOptions.ProtoReflect.Descriptor instead.
+func (*AnchorOptions) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AnchorOptions) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *AnchorOptions) GetDelta() float64 {
+	if x != nil {
+		return x.Delta
+	}
+	return 0
+}
+
+func (x *AnchorOptions) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *AnchorOptions) GetBeamSize() uint32 {
+	if x != nil {
+		return x.BeamSize
+	}
+	return 0
+}
+
+func (x *AnchorOptions) GetBatchSize() uint32 {
+	if x != nil {
+		return x.BatchSize
+	}
+	return 0
+}
+
+func (x *AnchorOptions) GetCoverageSamples() uint32 {
+	if x != nil {
+		return x.CoverageSamples
+	}
+	return 0
+}
+
+func (x *AnchorOptions) GetMaxAnchorSize() uint32 {
+	if x != nil {
+		return x.MaxAnchorSize
+	}
+	return 0
+}
+
+func (x *AnchorOptions) GetMinSamplesStart() uint32 {
+	if x != nil {
+		return x.MinSamplesStart
+	}
+	return 0
+}
+
+func (x *AnchorOptions) GetExamples() uint32 {
+	if x != nil {
+		return x.Examples
+	}
+	return 0
+}
+
+func (x *AnchorOptions) GetSeed() uint64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
+func (x *AnchorOptions) GetTraining() *Dataset {
+	if x != nil {
+		return x.Training
+	}
+	return nil
+}
+
+func (x *AnchorOptions) GetMaskString() string {
+	if x != nil {
+		return x.MaskString
+	}
+	return ""
+}
+
+func (x *AnchorOptions) GetSampleProbability() float64 {
+	if x != nil {
+		return x.SampleProbability
+	}
+	return 0
+}
+
+func (x *AnchorOptions) GetSegmentation() *Segmentation {
+	if x != nil {
+		return x.Segmentation
+	}
+	return nil
+}
+
+func (x *AnchorOptions) GetFill() *Fill {
+	if x != nil {
+		return x.Fill
+	}
+	return nil
+}
+
+// FeatureRange bounds the values one feature may take in a counterfactual.
+type FeatureRange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature's index.
+	Feature uint32 `protobuf:"varint,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	// Inclusive bounds, min <= max.
+	Min           float64 `protobuf:"fixed64,2,opt,name=min,proto3" json:"min,omitempty"`
+	Max           float64 `protobuf:"fixed64,3,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureRange) Reset() {
+	*x = FeatureRange{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureRange) ProtoMessage() {}
+
+func (x *FeatureRange) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureRange.ProtoReflect.Descriptor instead.
+func (*FeatureRange) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *FeatureRange) GetFeature() uint32 {
+	if x != nil {
+		return x.Feature
+	}
+	return 0
+}
+
+func (x *FeatureRange) GetMin() float64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *FeatureRange) GetMax() float64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+// CounterfactualOptions configures the search for counterfactuals: rows
+// close to the instance (L1 distance with each feature scaled by its
+// median absolute deviation over the data set, as Wachter et al. and
+// alibi's CounterfactualProto use) that the model puts in the desired
+// class. The model gives no gradients, so the search is black-box: a
+// genetic search whose every generation is scored in full batches, seeded
+// by growing spheres around the instance, then sparsified (changed
+// features moved back to the instance's value while the row stays valid).
+type CounterfactualOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The data set that gives each feature's MAD, its observed range and
+	// the categories of categorical features. Required; 2 to 1000000 rows.
+	Data *Dataset `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The class the counterfactuals must be in. Unset: any class but the
+	// instance's predicted one.
+	DesiredClass *uint32 `protobuf:"varint,2,opt,name=desired_class,json=desiredClass,proto3,oneof" json:"desired_class,omitempty"`
+	// The least score of the desired class (its probability) a
+	// counterfactual must have; 0 requires only that it be the top class.
+	MinProbability float64 `protobuf:"fixed64,3,opt,name=min_probability,json=minProbability,proto3" json:"min_probability,omitempty"`
+	// Counterfactuals wanted, as diverse as the search finds (no two change
+	// the same set of features when avoidable). Default 3; 1 to 100.
+	Count uint32 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	// Features that never change (age, sex, ...).
+	ImmutableFeatures []uint32 `protobuf:"varint,5,rep,packed,name=immutable_features,json=immutableFeatures,proto3" json:"immutable_features,omitempty"`
+	// Per-feature bounds. Default the range the data set takes.
+	Ranges []*FeatureRange `protobuf:"bytes,6,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	// Rows scored per generation. Default 256; 8 to 100000.
+	Population uint32 `protobuf:"varint,7,opt,name=population,proto3" json:"population,omitempty"`
+	// Generations at most. Default 100; 1 to 10000.
+	MaxGenerations uint32 `protobuf:"varint,8,opt,name=max_generations,json=maxGenerations,proto3" json:"max_generations,omitempty"`
+	// Seed of the search. Unset: random, echoed in the result.
+	Seed          *uint64 `protobuf:"varint,9,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CounterfactualOptions) Reset() {
+	*x = CounterfactualOptions{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CounterfactualOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CounterfactualOptions) ProtoMessage() {}
+
+func (x *CounterfactualOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CounterfactualOptions.ProtoReflect.Descriptor instead.
+func (*CounterfactualOptions) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *CounterfactualOptions) GetData() *Dataset {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *CounterfactualOptions) GetDesiredClass() uint32 {
+	if x != nil && x.DesiredClass != nil {
+		return *x.DesiredClass
+	}
+	return 0
+}
+
+func (x *CounterfactualOptions) GetMinProbability() float64 {
+	if x != nil {
+		return x.MinProbability
+	}
+	return 0
+}
+
+func (x *CounterfactualOptions) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *CounterfactualOptions) GetImmutableFeatures() []uint32 {
+	if x != nil {
+		return x.ImmutableFeatures
+	}
+	return nil
+}
+
+func (x *CounterfactualOptions) GetRanges() []*FeatureRange {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+func (x *CounterfactualOptions) GetPopulation() uint32 {
+	if x != nil {
+		return x.Population
+	}
+	return 0
+}
+
+func (x *CounterfactualOptions) GetMaxGenerations() uint32 {
+	if x != nil {
+		return x.MaxGenerations
+	}
+	return 0
+}
+
+func (x *CounterfactualOptions) GetSeed() uint64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
 // TrainingStatistics are the per-feature statistics LIME samples from (lime's
 // training_data_stats).
 type TrainingStatistics struct {
@@ -3032,7 +3888,7 @@ type TrainingStatistics struct {
 
 func (x *TrainingStatistics) Reset() {
 	*x = TrainingStatistics{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3044,7 +3900,7 @@ func (x *TrainingStatistics) String() string {
 func (*TrainingStatistics) ProtoMessage() {}
 
 func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[27]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3057,7 +3913,7 @@ func (x *TrainingStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingStatistics.ProtoReflect.Descriptor instead.
 func (*TrainingStatistics) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{27}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TrainingStatistics) GetMeans() []float64 {
@@ -3103,7 +3959,7 @@ type FeatureDistribution struct {
 
 func (x *FeatureDistribution) Reset() {
 	*x = FeatureDistribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3115,7 +3971,7 @@ func (x *FeatureDistribution) String() string {
 func (*FeatureDistribution) ProtoMessage() {}
 
 func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[28]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3128,7 +3984,7 @@ func (x *FeatureDistribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureDistribution.ProtoReflect.Descriptor instead.
 func (*FeatureDistribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{28}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *FeatureDistribution) GetFeature() uint32 {
@@ -3177,7 +4033,7 @@ type FeatureBins struct {
 
 func (x *FeatureBins) Reset() {
 	*x = FeatureBins{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3189,7 +4045,7 @@ func (x *FeatureBins) String() string {
 func (*FeatureBins) ProtoMessage() {}
 
 func (x *FeatureBins) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[29]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3202,7 +4058,7 @@ func (x *FeatureBins) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureBins.ProtoReflect.Descriptor instead.
 func (*FeatureBins) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{29}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FeatureBins) GetFeature() uint32 {
@@ -3265,7 +4121,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3277,7 +4133,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[30]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3290,7 +4146,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{30}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ExplainResponse) GetExplanation() *Explanation {
@@ -3305,7 +4161,8 @@ type Explanation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The method that produced it: "lime", "lime_text", "lime_image",
 	// "occlusion", "kernelshap", "kernelshap_text", "kernelshap_image",
-	// "permutation", "sensitivity".
+	// "permutation", "sensitivity", "partial_dependence", "ale",
+	// "anchors", "anchors_text", "anchors_image", "counterfactual".
 	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
 	// The model explained.
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
@@ -3345,13 +4202,22 @@ type Explanation struct {
 	BandsTotal uint32 `protobuf:"varint,18,opt,name=bands_total,json=bandsTotal,proto3" json:"bands_total,omitempty"`
 	// Why sampling stopped (auto sampling).
 	StopReason StopReason `protobuf:"varint,19,opt,name=stop_reason,json=stopReason,proto3,enum=explainer.v1.StopReason" json:"stop_reason,omitempty"`
-	// Rounds done (auto sampling).
+	// Rounds done (auto sampling; anchors' beam rounds; counterfactual
+	// search's generations).
 	Rounds uint32 `protobuf:"varint,20,opt,name=rounds,proto3" json:"rounds,omitempty"`
 	// The largest standard error among the top_k attributions over the
 	// explained labels, after the last round (auto sampling).
 	Precision float64 `protobuf:"fixed64,21,opt,name=precision,proto3" json:"precision,omitempty"`
 	// The checks asked for in ExplainRequest.evaluation.
 	Evaluation *EvaluationReport `protobuf:"bytes,22,opt,name=evaluation,proto3" json:"evaluation,omitempty"`
+	// Counterfactuals found, closest first (counterfactual). Fewer than
+	// asked when the search found no more valid rows.
+	Counterfactuals []*Counterfactual `protobuf:"bytes,24,rep,name=counterfactuals,proto3" json:"counterfactuals,omitempty"`
+	// Features finished, and in all, when this is a partial result
+	// (partial_dependence, ale). Rounds done counts anchors' beam rounds and
+	// counterfactuals' generations.
+	FeaturesDone  uint32 `protobuf:"varint,25,opt,name=features_done,json=featuresDone,proto3" json:"features_done,omitempty"`
+	FeaturesTotal uint32 `protobuf:"varint,26,opt,name=features_total,json=featuresTotal,proto3" json:"features_total,omitempty"`
 	// A batch job's result (ExplainRequest.batch): the instances'
 	// explanations and the global summaries. The explanation's own labels
 	// are then empty; seed is the batch's, num_samples and model_calls the
@@ -3363,7 +4229,7 @@ type Explanation struct {
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3375,7 +4241,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[31]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3388,7 +4254,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{31}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Explanation) GetMethod() string {
@@ -3545,6 +4411,27 @@ func (x *Explanation) GetEvaluation() *EvaluationReport {
 	return nil
 }
 
+func (x *Explanation) GetCounterfactuals() []*Counterfactual {
+	if x != nil {
+		return x.Counterfactuals
+	}
+	return nil
+}
+
+func (x *Explanation) GetFeaturesDone() uint32 {
+	if x != nil {
+		return x.FeaturesDone
+	}
+	return 0
+}
+
+func (x *Explanation) GetFeaturesTotal() uint32 {
+	if x != nil {
+		return x.FeaturesTotal
+	}
+	return 0
+}
+
 func (x *Explanation) GetBatch() *BatchExplanation {
 	if x != nil {
 		return x.Batch
@@ -3577,7 +4464,7 @@ type BatchExplanation struct {
 
 func (x *BatchExplanation) Reset() {
 	*x = BatchExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3589,7 +4476,7 @@ func (x *BatchExplanation) String() string {
 func (*BatchExplanation) ProtoMessage() {}
 
 func (x *BatchExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[32]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3602,7 +4489,7 @@ func (x *BatchExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchExplanation.ProtoReflect.Descriptor instead.
 func (*BatchExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{32}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *BatchExplanation) GetInstances() uint32 {
@@ -3673,7 +4560,7 @@ type BatchSummary struct {
 
 func (x *BatchSummary) Reset() {
 	*x = BatchSummary{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3685,7 +4572,7 @@ func (x *BatchSummary) String() string {
 func (*BatchSummary) ProtoMessage() {}
 
 func (x *BatchSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[33]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3698,7 +4585,7 @@ func (x *BatchSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSummary.ProtoReflect.Descriptor instead.
 func (*BatchSummary) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{33}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *BatchSummary) GetLabel() uint32 {
@@ -3767,7 +4654,7 @@ type GlobalAttribution struct {
 
 func (x *GlobalAttribution) Reset() {
 	*x = GlobalAttribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3779,7 +4666,7 @@ func (x *GlobalAttribution) String() string {
 func (*GlobalAttribution) ProtoMessage() {}
 
 func (x *GlobalAttribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[34]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3792,7 +4679,7 @@ func (x *GlobalAttribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalAttribution.ProtoReflect.Descriptor instead.
 func (*GlobalAttribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{34}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GlobalAttribution) GetIndex() uint32 {
@@ -3850,7 +4737,7 @@ type InstanceExplanation struct {
 
 func (x *InstanceExplanation) Reset() {
 	*x = InstanceExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3862,7 +4749,7 @@ func (x *InstanceExplanation) String() string {
 func (*InstanceExplanation) ProtoMessage() {}
 
 func (x *InstanceExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[35]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3875,7 +4762,7 @@ func (x *InstanceExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceExplanation.ProtoReflect.Descriptor instead.
 func (*InstanceExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{35}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *InstanceExplanation) GetIndex() uint32 {
@@ -3909,7 +4796,7 @@ type EvaluationReport struct {
 
 func (x *EvaluationReport) Reset() {
 	*x = EvaluationReport{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3921,7 +4808,7 @@ func (x *EvaluationReport) String() string {
 func (*EvaluationReport) ProtoMessage() {}
 
 func (x *EvaluationReport) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[36]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3934,7 +4821,7 @@ func (x *EvaluationReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluationReport.ProtoReflect.Descriptor instead.
 func (*EvaluationReport) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{36}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *EvaluationReport) GetStability() *Stability {
@@ -3991,7 +4878,7 @@ type Stability struct {
 
 func (x *Stability) Reset() {
 	*x = Stability{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4003,7 +4890,7 @@ func (x *Stability) String() string {
 func (*Stability) ProtoMessage() {}
 
 func (x *Stability) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[37]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4016,7 +4903,7 @@ func (x *Stability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stability.ProtoReflect.Descriptor instead.
 func (*Stability) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{37}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Stability) GetRuns() uint32 {
@@ -4102,7 +4989,7 @@ type FidelityCurves struct {
 
 func (x *FidelityCurves) Reset() {
 	*x = FidelityCurves{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4114,7 +5001,7 @@ func (x *FidelityCurves) String() string {
 func (*FidelityCurves) ProtoMessage() {}
 
 func (x *FidelityCurves) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[38]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4127,7 +5014,7 @@ func (x *FidelityCurves) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FidelityCurves.ProtoReflect.Descriptor instead.
 func (*FidelityCurves) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{38}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FidelityCurves) GetLabel() uint32 {
@@ -4215,7 +5102,7 @@ type SegmentMap struct {
 
 func (x *SegmentMap) Reset() {
 	*x = SegmentMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4227,7 +5114,7 @@ func (x *SegmentMap) String() string {
 func (*SegmentMap) ProtoMessage() {}
 
 func (x *SegmentMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[39]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4240,7 +5127,7 @@ func (x *SegmentMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentMap.ProtoReflect.Descriptor instead.
 func (*SegmentMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{39}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SegmentMap) GetHeight() uint32 {
@@ -4287,7 +5174,7 @@ type AttributionMap struct {
 
 func (x *AttributionMap) Reset() {
 	*x = AttributionMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4299,7 +5186,7 @@ func (x *AttributionMap) String() string {
 func (*AttributionMap) ProtoMessage() {}
 
 func (x *AttributionMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4312,7 +5199,7 @@ func (x *AttributionMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributionMap.ProtoReflect.Descriptor instead.
 func (*AttributionMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{40}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AttributionMap) GetLabel() uint32 {
@@ -4371,14 +5258,21 @@ type LabelExplanation struct {
 	BaseValue float64 `protobuf:"fixed64,8,opt,name=base_value,json=baseValue,proto3" json:"base_value,omitempty"`
 	// f(x) in the link's space; the attributions sum to model_value −
 	// base_value. KernelSHAP.
-	ModelValue    float64 `protobuf:"fixed64,9,opt,name=model_value,json=modelValue,proto3" json:"model_value,omitempty"`
+	ModelValue float64 `protobuf:"fixed64,9,opt,name=model_value,json=modelValue,proto3" json:"model_value,omitempty"`
+	// Partial dependence and ICE curves of the label, one per feature (or
+	// pair) asked. partial_dependence.
+	PartialDependence []*PartialDependence `protobuf:"bytes,10,rep,name=partial_dependence,json=partialDependence,proto3" json:"partial_dependence,omitempty"`
+	// Accumulated local effects of the label, one per feature asked. ale.
+	AccumulatedLocalEffects []*AccumulatedLocalEffects `protobuf:"bytes,11,rep,name=accumulated_local_effects,json=accumulatedLocalEffects,proto3" json:"accumulated_local_effects,omitempty"`
+	// The anchor of the label (the instance's predicted class). anchors.
+	Anchor        *Anchor `protobuf:"bytes,12,opt,name=anchor,proto3" json:"anchor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LabelExplanation) Reset() {
 	*x = LabelExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4390,7 +5284,7 @@ func (x *LabelExplanation) String() string {
 func (*LabelExplanation) ProtoMessage() {}
 
 func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4403,7 +5297,7 @@ func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelExplanation.ProtoReflect.Descriptor instead.
 func (*LabelExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *LabelExplanation) GetLabel() uint32 {
@@ -4469,6 +5363,724 @@ func (x *LabelExplanation) GetModelValue() float64 {
 	return 0
 }
 
+func (x *LabelExplanation) GetPartialDependence() []*PartialDependence {
+	if x != nil {
+		return x.PartialDependence
+	}
+	return nil
+}
+
+func (x *LabelExplanation) GetAccumulatedLocalEffects() []*AccumulatedLocalEffects {
+	if x != nil {
+		return x.AccumulatedLocalEffects
+	}
+	return nil
+}
+
+func (x *LabelExplanation) GetAnchor() *Anchor {
+	if x != nil {
+		return x.Anchor
+	}
+	return nil
+}
+
+// PartialDependence is one feature's (or pair's) partial dependence.
+type PartialDependence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The (first) feature's index and name.
+	FeatureIndex uint32 `protobuf:"varint,1,opt,name=feature_index,json=featureIndex,proto3" json:"feature_index,omitempty"`
+	Feature      string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// Its grid values; a categorical feature's category codes.
+	Grid []float64 `protobuf:"fixed64,3,rep,packed,name=grid,proto3" json:"grid,omitempty"`
+	// A categorical feature's category names, parallel to grid; empty for a
+	// numeric feature.
+	GridLabels []string `protobuf:"bytes,4,rep,name=grid_labels,json=gridLabels,proto3" json:"grid_labels,omitempty"`
+	// For a pair: the second feature, its name and grid. The surface is then
+	// grid × second_grid, row-major over grid.
+	SecondFeatureIndex *uint32   `protobuf:"varint,5,opt,name=second_feature_index,json=secondFeatureIndex,proto3,oneof" json:"second_feature_index,omitempty"`
+	SecondFeature      string    `protobuf:"bytes,6,opt,name=second_feature,json=secondFeature,proto3" json:"second_feature,omitempty"`
+	SecondGrid         []float64 `protobuf:"fixed64,7,rep,packed,name=second_grid,json=secondGrid,proto3" json:"second_grid,omitempty"`
+	// The mean score of the label at each grid point (kind average or both).
+	Average []float64 `protobuf:"fixed64,8,rep,packed,name=average,proto3" json:"average,omitempty"`
+	// Standard error of each average: the standard deviation of the rows'
+	// scores at that point over √rows (of the centred scores when centered).
+	AverageStdError []float64 `protobuf:"fixed64,9,rep,packed,name=average_std_error,json=averageStdError,proto3" json:"average_std_error,omitempty"`
+	// Every row's curve, in row order (kind individual or both).
+	Individual []*IceCurve `protobuf:"bytes,10,rep,name=individual,proto3" json:"individual,omitempty"`
+	// Whether the curves are centred at their first grid point.
+	Centered      bool `protobuf:"varint,11,opt,name=centered,proto3" json:"centered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartialDependence) Reset() {
+	*x = PartialDependence{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartialDependence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartialDependence) ProtoMessage() {}
+
+func (x *PartialDependence) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartialDependence.ProtoReflect.Descriptor instead.
+func (*PartialDependence) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *PartialDependence) GetFeatureIndex() uint32 {
+	if x != nil {
+		return x.FeatureIndex
+	}
+	return 0
+}
+
+func (x *PartialDependence) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *PartialDependence) GetGrid() []float64 {
+	if x != nil {
+		return x.Grid
+	}
+	return nil
+}
+
+func (x *PartialDependence) GetGridLabels() []string {
+	if x != nil {
+		return x.GridLabels
+	}
+	return nil
+}
+
+func (x *PartialDependence) GetSecondFeatureIndex() uint32 {
+	if x != nil && x.SecondFeatureIndex != nil {
+		return *x.SecondFeatureIndex
+	}
+	return 0
+}
+
+func (x *PartialDependence) GetSecondFeature() string {
+	if x != nil {
+		return x.SecondFeature
+	}
+	return ""
+}
+
+func (x *PartialDependence) GetSecondGrid() []float64 {
+	if x != nil {
+		return x.SecondGrid
+	}
+	return nil
+}
+
+func (x *PartialDependence) GetAverage() []float64 {
+	if x != nil {
+		return x.Average
+	}
+	return nil
+}
+
+func (x *PartialDependence) GetAverageStdError() []float64 {
+	if x != nil {
+		return x.AverageStdError
+	}
+	return nil
+}
+
+func (x *PartialDependence) GetIndividual() []*IceCurve {
+	if x != nil {
+		return x.Individual
+	}
+	return nil
+}
+
+func (x *PartialDependence) GetCentered() bool {
+	if x != nil {
+		return x.Centered
+	}
+	return false
+}
+
+// IceCurve is one row's scores over a partial dependence's grid.
+type IceCurve struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One score per grid point (row-major over the pair's grids).
+	Values        []float64 `protobuf:"fixed64,1,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IceCurve) Reset() {
+	*x = IceCurve{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IceCurve) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IceCurve) ProtoMessage() {}
+
+func (x *IceCurve) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IceCurve.ProtoReflect.Descriptor instead.
+func (*IceCurve) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *IceCurve) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// AccumulatedLocalEffects is one feature's ALE curve.
+type AccumulatedLocalEffects struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature's index and name.
+	FeatureIndex uint32 `protobuf:"varint,1,opt,name=feature_index,json=featureIndex,proto3" json:"feature_index,omitempty"`
+	Feature      string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// The bin edges: k + 1 increasing values for k bins (the feature's
+	// quantiles, repeated values merged).
+	Edges []float64 `protobuf:"fixed64,3,rep,packed,name=edges,proto3" json:"edges,omitempty"`
+	// The centred accumulated effect at each edge.
+	Effects []float64 `protobuf:"fixed64,4,rep,packed,name=effects,proto3" json:"effects,omitempty"`
+	// Standard error of each effect: the standard errors of the bins' mean
+	// differences accumulated in quadrature (the centring's own error left
+	// out).
+	StdErrors []float64 `protobuf:"fixed64,5,rep,packed,name=std_errors,json=stdErrors,proto3" json:"std_errors,omitempty"`
+	// Rows in each bin (k values).
+	BinCounts []uint32 `protobuf:"varint,6,rep,packed,name=bin_counts,json=binCounts,proto3" json:"bin_counts,omitempty"`
+	// The mean score of the label over the data set: the ALE model's
+	// constant.
+	Constant      float64 `protobuf:"fixed64,7,opt,name=constant,proto3" json:"constant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccumulatedLocalEffects) Reset() {
+	*x = AccumulatedLocalEffects{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccumulatedLocalEffects) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccumulatedLocalEffects) ProtoMessage() {}
+
+func (x *AccumulatedLocalEffects) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccumulatedLocalEffects.ProtoReflect.Descriptor instead.
+func (*AccumulatedLocalEffects) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *AccumulatedLocalEffects) GetFeatureIndex() uint32 {
+	if x != nil {
+		return x.FeatureIndex
+	}
+	return 0
+}
+
+func (x *AccumulatedLocalEffects) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *AccumulatedLocalEffects) GetEdges() []float64 {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
+func (x *AccumulatedLocalEffects) GetEffects() []float64 {
+	if x != nil {
+		return x.Effects
+	}
+	return nil
+}
+
+func (x *AccumulatedLocalEffects) GetStdErrors() []float64 {
+	if x != nil {
+		return x.StdErrors
+	}
+	return nil
+}
+
+func (x *AccumulatedLocalEffects) GetBinCounts() []uint32 {
+	if x != nil {
+		return x.BinCounts
+	}
+	return nil
+}
+
+func (x *AccumulatedLocalEffects) GetConstant() float64 {
+	if x != nil {
+		return x.Constant
+	}
+	return 0
+}
+
+// Anchor is a rule under which the model keeps the instance's prediction.
+type Anchor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule: all its predicates hold. In the order the search added them.
+	Predicates []*AnchorPredicate `protobuf:"bytes,1,rep,name=predicates,proto3" json:"predicates,omitempty"`
+	// Share of the samples satisfying the rule that the model puts in the
+	// label, as estimated by the search.
+	Precision float64 `protobuf:"fixed64,2,opt,name=precision,proto3" json:"precision,omitempty"`
+	// Share of the coverage samples (drawn with no predicate fixed)
+	// satisfying the rule.
+	Coverage float64 `protobuf:"fixed64,3,opt,name=coverage,proto3" json:"coverage,omitempty"`
+	// Whether precision reached the threshold; false when the search ended
+	// at max_anchor_size or ran out of predicates (the best rule found is
+	// then returned).
+	ThresholdMet bool `protobuf:"varint,4,opt,name=threshold_met,json=thresholdMet,proto3" json:"threshold_met,omitempty"`
+	// Samples satisfying the rule that the model put in the label, and
+	// others that it did not: at most examples of each.
+	CoveredTrue   []*AnchorExample `protobuf:"bytes,5,rep,name=covered_true,json=coveredTrue,proto3" json:"covered_true,omitempty"`
+	CoveredFalse  []*AnchorExample `protobuf:"bytes,6,rep,name=covered_false,json=coveredFalse,proto3" json:"covered_false,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Anchor) Reset() {
+	*x = Anchor{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Anchor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Anchor) ProtoMessage() {}
+
+func (x *Anchor) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Anchor.ProtoReflect.Descriptor instead.
+func (*Anchor) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *Anchor) GetPredicates() []*AnchorPredicate {
+	if x != nil {
+		return x.Predicates
+	}
+	return nil
+}
+
+func (x *Anchor) GetPrecision() float64 {
+	if x != nil {
+		return x.Precision
+	}
+	return 0
+}
+
+func (x *Anchor) GetCoverage() float64 {
+	if x != nil {
+		return x.Coverage
+	}
+	return 0
+}
+
+func (x *Anchor) GetThresholdMet() bool {
+	if x != nil {
+		return x.ThresholdMet
+	}
+	return false
+}
+
+func (x *Anchor) GetCoveredTrue() []*AnchorExample {
+	if x != nil {
+		return x.CoveredTrue
+	}
+	return nil
+}
+
+func (x *Anchor) GetCoveredFalse() []*AnchorExample {
+	if x != nil {
+		return x.CoveredFalse
+	}
+	return nil
+}
+
+// AnchorPredicate is one condition of an anchor.
+type AnchorPredicate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature's index (tabular), the word's index (text: the first
+	// occurrence's), the segment's index (image).
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// A readable form: "mean radius <= 11.70", "good", "segment 4".
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// The rule's precision and coverage once this predicate is added.
+	Precision float64 `protobuf:"fixed64,3,opt,name=precision,proto3" json:"precision,omitempty"`
+	Coverage  float64 `protobuf:"fixed64,4,opt,name=coverage,proto3" json:"coverage,omitempty"`
+	// Where the word occurs in the text. Text.
+	Spans         []*TextSpan `protobuf:"bytes,5,rep,name=spans,proto3" json:"spans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnchorPredicate) Reset() {
+	*x = AnchorPredicate{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnchorPredicate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnchorPredicate) ProtoMessage() {}
+
+func (x *AnchorPredicate) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnchorPredicate.ProtoReflect.Descriptor instead.
+func (*AnchorPredicate) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *AnchorPredicate) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *AnchorPredicate) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *AnchorPredicate) GetPrecision() float64 {
+	if x != nil {
+		return x.Precision
+	}
+	return 0
+}
+
+func (x *AnchorPredicate) GetCoverage() float64 {
+	if x != nil {
+		return x.Coverage
+	}
+	return 0
+}
+
+func (x *AnchorPredicate) GetSpans() []*TextSpan {
+	if x != nil {
+		return x.Spans
+	}
+	return nil
+}
+
+// AnchorExample is one sample of an anchor's examples.
+type AnchorExample struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The row (tabular).
+	Values []float64 `protobuf:"fixed64,1,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// The text (text).
+	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	// The superpixels kept (image).
+	Segments      []uint32 `protobuf:"varint,3,rep,packed,name=segments,proto3" json:"segments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnchorExample) Reset() {
+	*x = AnchorExample{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnchorExample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnchorExample) ProtoMessage() {}
+
+func (x *AnchorExample) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnchorExample.ProtoReflect.Descriptor instead.
+func (*AnchorExample) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *AnchorExample) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *AnchorExample) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *AnchorExample) GetSegments() []uint32 {
+	if x != nil {
+		return x.Segments
+	}
+	return nil
+}
+
+// Counterfactual is one row the model puts in the desired class.
+type Counterfactual struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The row.
+	Values []float64 `protobuf:"fixed64,1,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// The model's scores for it, one per class.
+	Scores []float64 `protobuf:"fixed64,2,rep,packed,name=scores,proto3" json:"scores,omitempty"`
+	// Its top class.
+	Label uint32 `protobuf:"varint,3,opt,name=label,proto3" json:"label,omitempty"`
+	// Whether it meets the desired class and min_probability.
+	Valid bool `protobuf:"varint,4,opt,name=valid,proto3" json:"valid,omitempty"`
+	// The features it changes, by index.
+	Changes []*FeatureChange `protobuf:"bytes,5,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Features changed.
+	Sparsity uint32 `protobuf:"varint,6,opt,name=sparsity,proto3" json:"sparsity,omitempty"`
+	// L1 distance to the instance in MAD units.
+	Proximity     float64 `protobuf:"fixed64,7,opt,name=proximity,proto3" json:"proximity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Counterfactual) Reset() {
+	*x = Counterfactual{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Counterfactual) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Counterfactual) ProtoMessage() {}
+
+func (x *Counterfactual) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Counterfactual.ProtoReflect.Descriptor instead.
+func (*Counterfactual) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *Counterfactual) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *Counterfactual) GetScores() []float64 {
+	if x != nil {
+		return x.Scores
+	}
+	return nil
+}
+
+func (x *Counterfactual) GetLabel() uint32 {
+	if x != nil {
+		return x.Label
+	}
+	return 0
+}
+
+func (x *Counterfactual) GetValid() bool {
+	if x != nil {
+		return x.Valid
+	}
+	return false
+}
+
+func (x *Counterfactual) GetChanges() []*FeatureChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *Counterfactual) GetSparsity() uint32 {
+	if x != nil {
+		return x.Sparsity
+	}
+	return 0
+}
+
+func (x *Counterfactual) GetProximity() float64 {
+	if x != nil {
+		return x.Proximity
+	}
+	return 0
+}
+
+// FeatureChange is one feature a counterfactual changes.
+type FeatureChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature's index and name.
+	Index   uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// The instance's value and the counterfactual's.
+	From          float64 `protobuf:"fixed64,3,opt,name=from,proto3" json:"from,omitempty"`
+	To            float64 `protobuf:"fixed64,4,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureChange) Reset() {
+	*x = FeatureChange{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureChange) ProtoMessage() {}
+
+func (x *FeatureChange) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureChange.ProtoReflect.Descriptor instead.
+func (*FeatureChange) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *FeatureChange) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *FeatureChange) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *FeatureChange) GetFrom() float64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *FeatureChange) GetTo() float64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
 // Attribution is one feature's weight in an explanation.
 type Attribution struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4503,7 +6115,7 @@ type Attribution struct {
 
 func (x *Attribution) Reset() {
 	*x = Attribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4515,7 +6127,7 @@ func (x *Attribution) String() string {
 func (*Attribution) ProtoMessage() {}
 
 func (x *Attribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4528,7 +6140,7 @@ func (x *Attribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribution.ProtoReflect.Descriptor instead.
 func (*Attribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{42}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Attribution) GetIndex() uint32 {
@@ -4607,7 +6219,7 @@ type TextSpan struct {
 
 func (x *TextSpan) Reset() {
 	*x = TextSpan{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4619,7 +6231,7 @@ func (x *TextSpan) String() string {
 func (*TextSpan) ProtoMessage() {}
 
 func (x *TextSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4632,7 +6244,7 @@ func (x *TextSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextSpan.ProtoReflect.Descriptor instead.
 func (*TextSpan) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{43}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *TextSpan) GetStart() uint32 {
@@ -4666,7 +6278,7 @@ type ExplainStreamRequest struct {
 
 func (x *ExplainStreamRequest) Reset() {
 	*x = ExplainStreamRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4678,7 +6290,7 @@ func (x *ExplainStreamRequest) String() string {
 func (*ExplainStreamRequest) ProtoMessage() {}
 
 func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4691,7 +6303,7 @@ func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamRequest.ProtoReflect.Descriptor instead.
 func (*ExplainStreamRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{44}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ExplainStreamRequest) GetKind() isExplainStreamRequest_Kind {
@@ -4789,7 +6401,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4801,7 +6413,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4814,7 +6426,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{45}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DataChunk) GetJobId() string {
@@ -4867,7 +6479,7 @@ type StartJob struct {
 
 func (x *StartJob) Reset() {
 	*x = StartJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4879,7 +6491,7 @@ func (x *StartJob) String() string {
 func (*StartJob) ProtoMessage() {}
 
 func (x *StartJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4892,7 +6504,7 @@ func (x *StartJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartJob.ProtoReflect.Descriptor instead.
 func (*StartJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{46}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *StartJob) GetJobId() string {
@@ -4921,7 +6533,7 @@ type CancelJob struct {
 
 func (x *CancelJob) Reset() {
 	*x = CancelJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4933,7 +6545,7 @@ func (x *CancelJob) String() string {
 func (*CancelJob) ProtoMessage() {}
 
 func (x *CancelJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4946,7 +6558,7 @@ func (x *CancelJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJob.ProtoReflect.Descriptor instead.
 func (*CancelJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{47}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CancelJob) GetJobId() string {
@@ -4977,7 +6589,7 @@ type ExplainStreamResponse struct {
 
 func (x *ExplainStreamResponse) Reset() {
 	*x = ExplainStreamResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4989,7 +6601,7 @@ func (x *ExplainStreamResponse) String() string {
 func (*ExplainStreamResponse) ProtoMessage() {}
 
 func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5002,7 +6614,7 @@ func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamResponse.ProtoReflect.Descriptor instead.
 func (*ExplainStreamResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{48}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ExplainStreamResponse) GetJobId() string {
@@ -5119,7 +6731,7 @@ type ExplainJobRequest struct {
 
 func (x *ExplainJobRequest) Reset() {
 	*x = ExplainJobRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5131,7 +6743,7 @@ func (x *ExplainJobRequest) String() string {
 func (*ExplainJobRequest) ProtoMessage() {}
 
 func (x *ExplainJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5144,7 +6756,7 @@ func (x *ExplainJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainJobRequest.ProtoReflect.Descriptor instead.
 func (*ExplainJobRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{49}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ExplainJobRequest) GetRequest() *ExplainRequest {
@@ -5171,7 +6783,7 @@ type ExplainJobResponse struct {
 
 func (x *ExplainJobResponse) Reset() {
 	*x = ExplainJobResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5183,7 +6795,7 @@ func (x *ExplainJobResponse) String() string {
 func (*ExplainJobResponse) ProtoMessage() {}
 
 func (x *ExplainJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5196,7 +6808,7 @@ func (x *ExplainJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainJobResponse.ProtoReflect.Descriptor instead.
 func (*ExplainJobResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{50}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ExplainJobResponse) GetEvent() isExplainJobResponse_Event {
@@ -5276,7 +6888,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5288,7 +6900,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5301,7 +6913,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{51}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *Progress) GetSamplesScored() uint64 {
@@ -5371,7 +6983,7 @@ type JobError struct {
 
 func (x *JobError) Reset() {
 	*x = JobError{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5383,7 +6995,7 @@ func (x *JobError) String() string {
 func (*JobError) ProtoMessage() {}
 
 func (x *JobError) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5396,7 +7008,7 @@ func (x *JobError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobError.ProtoReflect.Descriptor instead.
 func (*JobError) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{52}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *JobError) GetCode() int32 {
@@ -5417,7 +7029,7 @@ var File_explainer_v1_explainer_proto protoreflect.FileDescriptor
 
 const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
-	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\xd2\x05\n" +
+	"\x1cexplainer/v1/explainer.proto\x12\fexplainer.v1\x1a\x1egoogle/protobuf/duration.proto\"\xe1\a\n" +
 	"\x0eExplainRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x122\n" +
 	"\binstance\x18\x02 \x01(\v2\x16.explainer.v1.InstanceR\binstance\x12/\n" +
@@ -5430,7 +7042,11 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\tlime_text\x18\x0e \x01(\v2\x1d.explainer.v1.LimeTextOptionsH\x00R\blimeText\x12?\n" +
 	"\n" +
 	"lime_image\x18\x0f \x01(\v2\x1e.explainer.v1.LimeImageOptionsH\x00R\tlimeImage\x12>\n" +
-	"\tocclusion\x18\x10 \x01(\v2\x1e.explainer.v1.OcclusionOptionsH\x00R\tocclusion\x12?\n" +
+	"\tocclusion\x18\x10 \x01(\v2\x1e.explainer.v1.OcclusionOptionsH\x00R\tocclusion\x12W\n" +
+	"\x12partial_dependence\x18\x11 \x01(\v2&.explainer.v1.PartialDependenceOptionsH\x00R\x11partialDependence\x12,\n" +
+	"\x03ale\x18\x12 \x01(\v2\x18.explainer.v1.AleOptionsH\x00R\x03ale\x127\n" +
+	"\aanchors\x18\x13 \x01(\v2\x1b.explainer.v1.AnchorOptionsH\x00R\aanchors\x12M\n" +
+	"\x0ecounterfactual\x18\x14 \x01(\v2#.explainer.v1.CounterfactualOptionsH\x00R\x0ecounterfactual\x12?\n" +
 	"\rauto_sampling\x18\x03 \x01(\v2\x1a.explainer.v1.AutoSamplingR\fautoSampling\x128\n" +
 	"\n" +
 	"evaluation\x18\x04 \x01(\v2\x18.explainer.v1.EvaluationR\n" +
@@ -5618,7 +7234,73 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\v2\x15.explainer.v1.DatasetR\x04data\x12\x1a\n" +
 	"\bstreamed\x18\x02 \x01(\bR\bstreamed\x12\x12\n" +
 	"\x04step\x18\x03 \x01(\x01R\x04step\x12\x16\n" +
-	"\x06labels\x18\x04 \x03(\rR\x06labels\"\xb2\x01\n" +
+	"\x06labels\x18\x04 \x03(\rR\x06labels\")\n" +
+	"\vPdpFeatures\x12\x1a\n" +
+	"\bfeatures\x18\x01 \x03(\rR\bfeatures\"?\n" +
+	"\vFeatureGrid\x12\x18\n" +
+	"\afeature\x18\x01 \x01(\rR\afeature\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\x01R\x06values\"\xb0\x04\n" +
+	"\x18PartialDependenceOptions\x12)\n" +
+	"\x04data\x18\x01 \x01(\v2\x15.explainer.v1.DatasetR\x04data\x12\x1a\n" +
+	"\bstreamed\x18\x02 \x01(\bR\bstreamed\x125\n" +
+	"\bfeatures\x18\x03 \x03(\v2\x19.explainer.v1.PdpFeaturesR\bfeatures\x12'\n" +
+	"\x0fgrid_resolution\x18\x04 \x01(\rR\x0egridResolution\x12.\n" +
+	"\x10lower_percentile\x18\x05 \x01(\x01H\x00R\x0flowerPercentile\x88\x01\x01\x12.\n" +
+	"\x10upper_percentile\x18\x06 \x01(\x01H\x01R\x0fupperPercentile\x88\x01\x01\x12/\n" +
+	"\x05grids\x18\a \x03(\v2\x19.explainer.v1.FeatureGridR\x05grids\x12S\n" +
+	"\x14categorical_features\x18\b \x03(\v2 .explainer.v1.CategoricalFeatureR\x13categoricalFeatures\x12)\n" +
+	"\x04kind\x18\t \x01(\x0e2\x15.explainer.v1.PdpKindR\x04kind\x12\x1a\n" +
+	"\bcentered\x18\n" +
+	" \x01(\bR\bcentered\x12\x16\n" +
+	"\x06labels\x18\v \x03(\rR\x06labelsB\x13\n" +
+	"\x11_lower_percentileB\x13\n" +
+	"\x11_upper_percentile\"\xc1\x01\n" +
+	"\n" +
+	"AleOptions\x12)\n" +
+	"\x04data\x18\x01 \x01(\v2\x15.explainer.v1.DatasetR\x04data\x12\x1a\n" +
+	"\bstreamed\x18\x02 \x01(\bR\bstreamed\x12\x1a\n" +
+	"\bfeatures\x18\x03 \x03(\rR\bfeatures\x12\x12\n" +
+	"\x04bins\x18\x04 \x01(\rR\x04bins\x12$\n" +
+	"\x0emin_bin_points\x18\x05 \x01(\rR\fminBinPoints\x12\x16\n" +
+	"\x06labels\x18\x06 \x03(\rR\x06labels\"\xc1\x04\n" +
+	"\rAnchorOptions\x12\x1c\n" +
+	"\tthreshold\x18\x01 \x01(\x01R\tthreshold\x12\x14\n" +
+	"\x05delta\x18\x02 \x01(\x01R\x05delta\x12\x18\n" +
+	"\aepsilon\x18\x03 \x01(\x01R\aepsilon\x12\x1b\n" +
+	"\tbeam_size\x18\x04 \x01(\rR\bbeamSize\x12\x1d\n" +
+	"\n" +
+	"batch_size\x18\x05 \x01(\rR\tbatchSize\x12)\n" +
+	"\x10coverage_samples\x18\x06 \x01(\rR\x0fcoverageSamples\x12&\n" +
+	"\x0fmax_anchor_size\x18\a \x01(\rR\rmaxAnchorSize\x12*\n" +
+	"\x11min_samples_start\x18\b \x01(\rR\x0fminSamplesStart\x12\x1a\n" +
+	"\bexamples\x18\t \x01(\rR\bexamples\x12\x17\n" +
+	"\x04seed\x18\n" +
+	" \x01(\x04H\x00R\x04seed\x88\x01\x01\x121\n" +
+	"\btraining\x18\v \x01(\v2\x15.explainer.v1.DatasetR\btraining\x12\x1f\n" +
+	"\vmask_string\x18\f \x01(\tR\n" +
+	"maskString\x12-\n" +
+	"\x12sample_probability\x18\r \x01(\x01R\x11sampleProbability\x12>\n" +
+	"\fsegmentation\x18\x0e \x01(\v2\x1a.explainer.v1.SegmentationR\fsegmentation\x12&\n" +
+	"\x04fill\x18\x0f \x01(\v2\x12.explainer.v1.FillR\x04fillB\a\n" +
+	"\x05_seed\"L\n" +
+	"\fFeatureRange\x12\x18\n" +
+	"\afeature\x18\x01 \x01(\rR\afeature\x12\x10\n" +
+	"\x03min\x18\x02 \x01(\x01R\x03min\x12\x10\n" +
+	"\x03max\x18\x03 \x01(\x01R\x03max\"\x8b\x03\n" +
+	"\x15CounterfactualOptions\x12)\n" +
+	"\x04data\x18\x01 \x01(\v2\x15.explainer.v1.DatasetR\x04data\x12(\n" +
+	"\rdesired_class\x18\x02 \x01(\rH\x00R\fdesiredClass\x88\x01\x01\x12'\n" +
+	"\x0fmin_probability\x18\x03 \x01(\x01R\x0eminProbability\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\rR\x05count\x12-\n" +
+	"\x12immutable_features\x18\x05 \x03(\rR\x11immutableFeatures\x122\n" +
+	"\x06ranges\x18\x06 \x03(\v2\x1a.explainer.v1.FeatureRangeR\x06ranges\x12\x1e\n" +
+	"\n" +
+	"population\x18\a \x01(\rR\n" +
+	"population\x12'\n" +
+	"\x0fmax_generations\x18\b \x01(\rR\x0emaxGenerations\x12\x17\n" +
+	"\x04seed\x18\t \x01(\x04H\x01R\x04seed\x88\x01\x01B\x10\n" +
+	"\x0e_desired_classB\a\n" +
+	"\x05_seed\"\xb2\x01\n" +
 	"\x12TrainingStatistics\x12\x14\n" +
 	"\x05means\x18\x01 \x03(\x01R\x05means\x12\x12\n" +
 	"\x04stds\x18\x02 \x03(\x01R\x04stds\x12C\n" +
@@ -5639,7 +7321,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x04maxs\x18\x06 \x03(\x01R\x04maxs\x12 \n" +
 	"\vfrequencies\x18\a \x03(\x01R\vfrequencies\"N\n" +
 	"\x0fExplainResponse\x12;\n" +
-	"\vexplanation\x18\x01 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\xc2\a\n" +
+	"\vexplanation\x18\x01 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\xd6\b\n" +
 	"\vExplanation\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x126\n" +
@@ -5671,7 +7353,10 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\tprecision\x18\x15 \x01(\x01R\tprecision\x12>\n" +
 	"\n" +
 	"evaluation\x18\x16 \x01(\v2\x1e.explainer.v1.EvaluationReportR\n" +
-	"evaluation\x124\n" +
+	"evaluation\x12F\n" +
+	"\x0fcounterfactuals\x18\x18 \x03(\v2\x1c.explainer.v1.CounterfactualR\x0fcounterfactuals\x12#\n" +
+	"\rfeatures_done\x18\x19 \x01(\rR\ffeaturesDone\x12%\n" +
+	"\x0efeatures_total\x18\x1a \x01(\rR\rfeaturesTotal\x124\n" +
 	"\x05batch\x18\x17 \x01(\v2\x1e.explainer.v1.BatchExplanationR\x05batch\"\x83\x02\n" +
 	"\x10BatchExplanation\x12\x1c\n" +
 	"\tinstances\x18\x01 \x01(\rR\tinstances\x12=\n" +
@@ -5738,7 +7423,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x05width\x18\x03 \x01(\rR\x05width\x12\x16\n" +
 	"\x06values\x18\x04 \x03(\x01R\x06values\x12\x1d\n" +
 	"\n" +
-	"std_errors\x18\x05 \x03(\x01R\tstdErrors\"\xc5\x02\n" +
+	"std_errors\x18\x05 \x03(\x01R\tstdErrors\"\xa6\x04\n" +
 	"\x10LabelExplanation\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\rR\x05label\x12\x1d\n" +
 	"\n" +
@@ -5753,7 +7438,73 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\n" +
 	"base_value\x18\b \x01(\x01R\tbaseValue\x12\x1f\n" +
 	"\vmodel_value\x18\t \x01(\x01R\n" +
-	"modelValue\"\x81\x02\n" +
+	"modelValue\x12N\n" +
+	"\x12partial_dependence\x18\n" +
+	" \x03(\v2\x1f.explainer.v1.PartialDependenceR\x11partialDependence\x12a\n" +
+	"\x19accumulated_local_effects\x18\v \x03(\v2%.explainer.v1.AccumulatedLocalEffectsR\x17accumulatedLocalEffects\x12,\n" +
+	"\x06anchor\x18\f \x01(\v2\x14.explainer.v1.AnchorR\x06anchor\"\xb9\x03\n" +
+	"\x11PartialDependence\x12#\n" +
+	"\rfeature_index\x18\x01 \x01(\rR\ffeatureIndex\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12\x12\n" +
+	"\x04grid\x18\x03 \x03(\x01R\x04grid\x12\x1f\n" +
+	"\vgrid_labels\x18\x04 \x03(\tR\n" +
+	"gridLabels\x125\n" +
+	"\x14second_feature_index\x18\x05 \x01(\rH\x00R\x12secondFeatureIndex\x88\x01\x01\x12%\n" +
+	"\x0esecond_feature\x18\x06 \x01(\tR\rsecondFeature\x12\x1f\n" +
+	"\vsecond_grid\x18\a \x03(\x01R\n" +
+	"secondGrid\x12\x18\n" +
+	"\aaverage\x18\b \x03(\x01R\aaverage\x12*\n" +
+	"\x11average_std_error\x18\t \x03(\x01R\x0faverageStdError\x126\n" +
+	"\n" +
+	"individual\x18\n" +
+	" \x03(\v2\x16.explainer.v1.IceCurveR\n" +
+	"individual\x12\x1a\n" +
+	"\bcentered\x18\v \x01(\bR\bcenteredB\x17\n" +
+	"\x15_second_feature_index\"\"\n" +
+	"\bIceCurve\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\x01R\x06values\"\xe2\x01\n" +
+	"\x17AccumulatedLocalEffects\x12#\n" +
+	"\rfeature_index\x18\x01 \x01(\rR\ffeatureIndex\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12\x14\n" +
+	"\x05edges\x18\x03 \x03(\x01R\x05edges\x12\x18\n" +
+	"\aeffects\x18\x04 \x03(\x01R\aeffects\x12\x1d\n" +
+	"\n" +
+	"std_errors\x18\x05 \x03(\x01R\tstdErrors\x12\x1d\n" +
+	"\n" +
+	"bin_counts\x18\x06 \x03(\rR\tbinCounts\x12\x1a\n" +
+	"\bconstant\x18\a \x01(\x01R\bconstant\"\xa8\x02\n" +
+	"\x06Anchor\x12=\n" +
+	"\n" +
+	"predicates\x18\x01 \x03(\v2\x1d.explainer.v1.AnchorPredicateR\n" +
+	"predicates\x12\x1c\n" +
+	"\tprecision\x18\x02 \x01(\x01R\tprecision\x12\x1a\n" +
+	"\bcoverage\x18\x03 \x01(\x01R\bcoverage\x12#\n" +
+	"\rthreshold_met\x18\x04 \x01(\bR\fthresholdMet\x12>\n" +
+	"\fcovered_true\x18\x05 \x03(\v2\x1b.explainer.v1.AnchorExampleR\vcoveredTrue\x12@\n" +
+	"\rcovered_false\x18\x06 \x03(\v2\x1b.explainer.v1.AnchorExampleR\fcoveredFalse\"\xb1\x01\n" +
+	"\x0fAnchorPredicate\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1c\n" +
+	"\tprecision\x18\x03 \x01(\x01R\tprecision\x12\x1a\n" +
+	"\bcoverage\x18\x04 \x01(\x01R\bcoverage\x12,\n" +
+	"\x05spans\x18\x05 \x03(\v2\x16.explainer.v1.TextSpanR\x05spans\"W\n" +
+	"\rAnchorExample\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\x01R\x06values\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\x12\x1a\n" +
+	"\bsegments\x18\x03 \x03(\rR\bsegments\"\xdd\x01\n" +
+	"\x0eCounterfactual\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\x01R\x06values\x12\x16\n" +
+	"\x06scores\x18\x02 \x03(\x01R\x06scores\x12\x14\n" +
+	"\x05label\x18\x03 \x01(\rR\x05label\x12\x14\n" +
+	"\x05valid\x18\x04 \x01(\bR\x05valid\x125\n" +
+	"\achanges\x18\x05 \x03(\v2\x1b.explainer.v1.FeatureChangeR\achanges\x12\x1a\n" +
+	"\bsparsity\x18\x06 \x01(\rR\bsparsity\x12\x1c\n" +
+	"\tproximity\x18\a \x01(\x01R\tproximity\"c\n" +
+	"\rFeatureChange\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\x01R\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\x01R\x02to\"\x81\x02\n" +
 	"\vAttribution\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x18\n" +
 	"\afeature\x18\x02 \x01(\tR\afeature\x12\x16\n" +
@@ -5846,7 +7597,12 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x0fSCORING_ROC_AUC\x10\x04\x12\"\n" +
 	"\x1eSCORING_NEG_MEAN_SQUARED_ERROR\x10\x05\x12\x0e\n" +
 	"\n" +
-	"SCORING_R2\x10\x06*\x99\x01\n" +
+	"SCORING_R2\x10\x06*e\n" +
+	"\aPdpKind\x12\x18\n" +
+	"\x14PDP_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10PDP_KIND_AVERAGE\x10\x01\x12\x17\n" +
+	"\x13PDP_KIND_INDIVIDUAL\x10\x02\x12\x11\n" +
+	"\rPDP_KIND_BOTH\x10\x03*\x99\x01\n" +
 	"\n" +
 	"StopReason\x12\x1b\n" +
 	"\x17STOP_REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -5872,162 +7628,203 @@ func file_explainer_v1_explainer_proto_rawDescGZIP() []byte {
 	return file_explainer_v1_explainer_proto_rawDescData
 }
 
-var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_explainer_v1_explainer_proto_goTypes = []any{
-	(ImageLayout)(0),              // 0: explainer.v1.ImageLayout
-	(FeatureSelection)(0),         // 1: explainer.v1.FeatureSelection
-	(Discretizer)(0),              // 2: explainer.v1.Discretizer
-	(Regressor)(0),                // 3: explainer.v1.Regressor
-	(FillKind)(0),                 // 4: explainer.v1.FillKind
-	(Link)(0),                     // 5: explainer.v1.Link
-	(Scoring)(0),                  // 6: explainer.v1.Scoring
-	(StopReason)(0),               // 7: explainer.v1.StopReason
-	(*ExplainRequest)(nil),        // 8: explainer.v1.ExplainRequest
-	(*InstanceBatch)(nil),         // 9: explainer.v1.InstanceBatch
-	(*TabularBatch)(nil),          // 10: explainer.v1.TabularBatch
-	(*TextBatch)(nil),             // 11: explainer.v1.TextBatch
-	(*ImageBatch)(nil),            // 12: explainer.v1.ImageBatch
-	(*AutoSampling)(nil),          // 13: explainer.v1.AutoSampling
-	(*Evaluation)(nil),            // 14: explainer.v1.Evaluation
-	(*Instance)(nil),              // 15: explainer.v1.Instance
-	(*ImageInstance)(nil),         // 16: explainer.v1.ImageInstance
-	(*TextInstance)(nil),          // 17: explainer.v1.TextInstance
-	(*TabularInstance)(nil),       // 18: explainer.v1.TabularInstance
-	(*CategoricalFeature)(nil),    // 19: explainer.v1.CategoricalFeature
-	(*LimeOptions)(nil),           // 20: explainer.v1.LimeOptions
-	(*TrainingData)(nil),          // 21: explainer.v1.TrainingData
-	(*LimeTextOptions)(nil),       // 22: explainer.v1.LimeTextOptions
-	(*Segmentation)(nil),          // 23: explainer.v1.Segmentation
-	(*GridSegmentation)(nil),      // 24: explainer.v1.GridSegmentation
-	(*SlicSegmentation)(nil),      // 25: explainer.v1.SlicSegmentation
-	(*Fill)(nil),                  // 26: explainer.v1.Fill
-	(*LimeImageOptions)(nil),      // 27: explainer.v1.LimeImageOptions
-	(*OcclusionOptions)(nil),      // 28: explainer.v1.OcclusionOptions
-	(*Dataset)(nil),               // 29: explainer.v1.Dataset
-	(*FeatureGroup)(nil),          // 30: explainer.v1.FeatureGroup
-	(*KernelShapOptions)(nil),     // 31: explainer.v1.KernelShapOptions
-	(*BackgroundSummary)(nil),     // 32: explainer.v1.BackgroundSummary
-	(*PermutationOptions)(nil),    // 33: explainer.v1.PermutationOptions
-	(*SensitivityOptions)(nil),    // 34: explainer.v1.SensitivityOptions
-	(*TrainingStatistics)(nil),    // 35: explainer.v1.TrainingStatistics
-	(*FeatureDistribution)(nil),   // 36: explainer.v1.FeatureDistribution
-	(*FeatureBins)(nil),           // 37: explainer.v1.FeatureBins
-	(*ExplainResponse)(nil),       // 38: explainer.v1.ExplainResponse
-	(*Explanation)(nil),           // 39: explainer.v1.Explanation
-	(*BatchExplanation)(nil),      // 40: explainer.v1.BatchExplanation
-	(*BatchSummary)(nil),          // 41: explainer.v1.BatchSummary
-	(*GlobalAttribution)(nil),     // 42: explainer.v1.GlobalAttribution
-	(*InstanceExplanation)(nil),   // 43: explainer.v1.InstanceExplanation
-	(*EvaluationReport)(nil),      // 44: explainer.v1.EvaluationReport
-	(*Stability)(nil),             // 45: explainer.v1.Stability
-	(*FidelityCurves)(nil),        // 46: explainer.v1.FidelityCurves
-	(*SegmentMap)(nil),            // 47: explainer.v1.SegmentMap
-	(*AttributionMap)(nil),        // 48: explainer.v1.AttributionMap
-	(*LabelExplanation)(nil),      // 49: explainer.v1.LabelExplanation
-	(*Attribution)(nil),           // 50: explainer.v1.Attribution
-	(*TextSpan)(nil),              // 51: explainer.v1.TextSpan
-	(*ExplainStreamRequest)(nil),  // 52: explainer.v1.ExplainStreamRequest
-	(*DataChunk)(nil),             // 53: explainer.v1.DataChunk
-	(*StartJob)(nil),              // 54: explainer.v1.StartJob
-	(*CancelJob)(nil),             // 55: explainer.v1.CancelJob
-	(*ExplainStreamResponse)(nil), // 56: explainer.v1.ExplainStreamResponse
-	(*ExplainJobRequest)(nil),     // 57: explainer.v1.ExplainJobRequest
-	(*ExplainJobResponse)(nil),    // 58: explainer.v1.ExplainJobResponse
-	(*Progress)(nil),              // 59: explainer.v1.Progress
-	(*JobError)(nil),              // 60: explainer.v1.JobError
-	(*durationpb.Duration)(nil),   // 61: google.protobuf.Duration
+	(ImageLayout)(0),                 // 0: explainer.v1.ImageLayout
+	(FeatureSelection)(0),            // 1: explainer.v1.FeatureSelection
+	(Discretizer)(0),                 // 2: explainer.v1.Discretizer
+	(Regressor)(0),                   // 3: explainer.v1.Regressor
+	(FillKind)(0),                    // 4: explainer.v1.FillKind
+	(Link)(0),                        // 5: explainer.v1.Link
+	(Scoring)(0),                     // 6: explainer.v1.Scoring
+	(PdpKind)(0),                     // 7: explainer.v1.PdpKind
+	(StopReason)(0),                  // 8: explainer.v1.StopReason
+	(*ExplainRequest)(nil),           // 9: explainer.v1.ExplainRequest
+	(*InstanceBatch)(nil),            // 10: explainer.v1.InstanceBatch
+	(*TabularBatch)(nil),             // 11: explainer.v1.TabularBatch
+	(*TextBatch)(nil),                // 12: explainer.v1.TextBatch
+	(*ImageBatch)(nil),               // 13: explainer.v1.ImageBatch
+	(*AutoSampling)(nil),             // 14: explainer.v1.AutoSampling
+	(*Evaluation)(nil),               // 15: explainer.v1.Evaluation
+	(*Instance)(nil),                 // 16: explainer.v1.Instance
+	(*ImageInstance)(nil),            // 17: explainer.v1.ImageInstance
+	(*TextInstance)(nil),             // 18: explainer.v1.TextInstance
+	(*TabularInstance)(nil),          // 19: explainer.v1.TabularInstance
+	(*CategoricalFeature)(nil),       // 20: explainer.v1.CategoricalFeature
+	(*LimeOptions)(nil),              // 21: explainer.v1.LimeOptions
+	(*TrainingData)(nil),             // 22: explainer.v1.TrainingData
+	(*LimeTextOptions)(nil),          // 23: explainer.v1.LimeTextOptions
+	(*Segmentation)(nil),             // 24: explainer.v1.Segmentation
+	(*GridSegmentation)(nil),         // 25: explainer.v1.GridSegmentation
+	(*SlicSegmentation)(nil),         // 26: explainer.v1.SlicSegmentation
+	(*Fill)(nil),                     // 27: explainer.v1.Fill
+	(*LimeImageOptions)(nil),         // 28: explainer.v1.LimeImageOptions
+	(*OcclusionOptions)(nil),         // 29: explainer.v1.OcclusionOptions
+	(*Dataset)(nil),                  // 30: explainer.v1.Dataset
+	(*FeatureGroup)(nil),             // 31: explainer.v1.FeatureGroup
+	(*KernelShapOptions)(nil),        // 32: explainer.v1.KernelShapOptions
+	(*BackgroundSummary)(nil),        // 33: explainer.v1.BackgroundSummary
+	(*PermutationOptions)(nil),       // 34: explainer.v1.PermutationOptions
+	(*SensitivityOptions)(nil),       // 35: explainer.v1.SensitivityOptions
+	(*PdpFeatures)(nil),              // 36: explainer.v1.PdpFeatures
+	(*FeatureGrid)(nil),              // 37: explainer.v1.FeatureGrid
+	(*PartialDependenceOptions)(nil), // 38: explainer.v1.PartialDependenceOptions
+	(*AleOptions)(nil),               // 39: explainer.v1.AleOptions
+	(*AnchorOptions)(nil),            // 40: explainer.v1.AnchorOptions
+	(*FeatureRange)(nil),             // 41: explainer.v1.FeatureRange
+	(*CounterfactualOptions)(nil),    // 42: explainer.v1.CounterfactualOptions
+	(*TrainingStatistics)(nil),       // 43: explainer.v1.TrainingStatistics
+	(*FeatureDistribution)(nil),      // 44: explainer.v1.FeatureDistribution
+	(*FeatureBins)(nil),              // 45: explainer.v1.FeatureBins
+	(*ExplainResponse)(nil),          // 46: explainer.v1.ExplainResponse
+	(*Explanation)(nil),              // 47: explainer.v1.Explanation
+	(*BatchExplanation)(nil),         // 48: explainer.v1.BatchExplanation
+	(*BatchSummary)(nil),             // 49: explainer.v1.BatchSummary
+	(*GlobalAttribution)(nil),        // 50: explainer.v1.GlobalAttribution
+	(*InstanceExplanation)(nil),      // 51: explainer.v1.InstanceExplanation
+	(*EvaluationReport)(nil),         // 52: explainer.v1.EvaluationReport
+	(*Stability)(nil),                // 53: explainer.v1.Stability
+	(*FidelityCurves)(nil),           // 54: explainer.v1.FidelityCurves
+	(*SegmentMap)(nil),               // 55: explainer.v1.SegmentMap
+	(*AttributionMap)(nil),           // 56: explainer.v1.AttributionMap
+	(*LabelExplanation)(nil),         // 57: explainer.v1.LabelExplanation
+	(*PartialDependence)(nil),        // 58: explainer.v1.PartialDependence
+	(*IceCurve)(nil),                 // 59: explainer.v1.IceCurve
+	(*AccumulatedLocalEffects)(nil),  // 60: explainer.v1.AccumulatedLocalEffects
+	(*Anchor)(nil),                   // 61: explainer.v1.Anchor
+	(*AnchorPredicate)(nil),          // 62: explainer.v1.AnchorPredicate
+	(*AnchorExample)(nil),            // 63: explainer.v1.AnchorExample
+	(*Counterfactual)(nil),           // 64: explainer.v1.Counterfactual
+	(*FeatureChange)(nil),            // 65: explainer.v1.FeatureChange
+	(*Attribution)(nil),              // 66: explainer.v1.Attribution
+	(*TextSpan)(nil),                 // 67: explainer.v1.TextSpan
+	(*ExplainStreamRequest)(nil),     // 68: explainer.v1.ExplainStreamRequest
+	(*DataChunk)(nil),                // 69: explainer.v1.DataChunk
+	(*StartJob)(nil),                 // 70: explainer.v1.StartJob
+	(*CancelJob)(nil),                // 71: explainer.v1.CancelJob
+	(*ExplainStreamResponse)(nil),    // 72: explainer.v1.ExplainStreamResponse
+	(*ExplainJobRequest)(nil),        // 73: explainer.v1.ExplainJobRequest
+	(*ExplainJobResponse)(nil),       // 74: explainer.v1.ExplainJobResponse
+	(*Progress)(nil),                 // 75: explainer.v1.Progress
+	(*JobError)(nil),                 // 76: explainer.v1.JobError
+	(*durationpb.Duration)(nil),      // 77: google.protobuf.Duration
 }
 var file_explainer_v1_explainer_proto_depIdxs = []int32{
-	15, // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
-	20, // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
-	31, // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
-	33, // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
-	34, // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
-	22, // 5: explainer.v1.ExplainRequest.lime_text:type_name -> explainer.v1.LimeTextOptions
-	27, // 6: explainer.v1.ExplainRequest.lime_image:type_name -> explainer.v1.LimeImageOptions
-	28, // 7: explainer.v1.ExplainRequest.occlusion:type_name -> explainer.v1.OcclusionOptions
-	13, // 8: explainer.v1.ExplainRequest.auto_sampling:type_name -> explainer.v1.AutoSampling
-	14, // 9: explainer.v1.ExplainRequest.evaluation:type_name -> explainer.v1.Evaluation
-	9,  // 10: explainer.v1.ExplainRequest.batch:type_name -> explainer.v1.InstanceBatch
-	10, // 11: explainer.v1.InstanceBatch.tabular:type_name -> explainer.v1.TabularBatch
-	11, // 12: explainer.v1.InstanceBatch.text:type_name -> explainer.v1.TextBatch
-	12, // 13: explainer.v1.InstanceBatch.image:type_name -> explainer.v1.ImageBatch
-	29, // 14: explainer.v1.TabularBatch.rows:type_name -> explainer.v1.Dataset
-	19, // 15: explainer.v1.TabularBatch.categorical_features:type_name -> explainer.v1.CategoricalFeature
-	16, // 16: explainer.v1.ImageBatch.images:type_name -> explainer.v1.ImageInstance
-	18, // 17: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
-	17, // 18: explainer.v1.Instance.text:type_name -> explainer.v1.TextInstance
-	16, // 19: explainer.v1.Instance.image:type_name -> explainer.v1.ImageInstance
-	0,  // 20: explainer.v1.ImageInstance.layout:type_name -> explainer.v1.ImageLayout
-	19, // 21: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
-	1,  // 22: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	2,  // 23: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
-	3,  // 24: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
-	21, // 25: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
-	29, // 26: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
-	35, // 27: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
-	1,  // 28: explainer.v1.LimeTextOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	24, // 29: explainer.v1.Segmentation.grid:type_name -> explainer.v1.GridSegmentation
-	25, // 30: explainer.v1.Segmentation.slic:type_name -> explainer.v1.SlicSegmentation
-	4,  // 31: explainer.v1.Fill.kind:type_name -> explainer.v1.FillKind
-	23, // 32: explainer.v1.LimeImageOptions.segmentation:type_name -> explainer.v1.Segmentation
-	26, // 33: explainer.v1.LimeImageOptions.fill:type_name -> explainer.v1.Fill
-	1,  // 34: explainer.v1.LimeImageOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
-	5,  // 35: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
-	30, // 36: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
-	29, // 37: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
-	23, // 38: explainer.v1.KernelShapOptions.segmentation:type_name -> explainer.v1.Segmentation
-	26, // 39: explainer.v1.KernelShapOptions.fill:type_name -> explainer.v1.Fill
-	32, // 40: explainer.v1.KernelShapOptions.background_summary:type_name -> explainer.v1.BackgroundSummary
-	29, // 41: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
-	6,  // 42: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
-	30, // 43: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
-	29, // 44: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
-	36, // 45: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
-	37, // 46: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
-	39, // 47: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
-	49, // 48: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	61, // 49: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
-	1,  // 50: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
-	6,  // 51: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
-	47, // 52: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
-	48, // 53: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
-	7,  // 54: explainer.v1.Explanation.stop_reason:type_name -> explainer.v1.StopReason
-	44, // 55: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
-	40, // 56: explainer.v1.Explanation.batch:type_name -> explainer.v1.BatchExplanation
-	39, // 57: explainer.v1.BatchExplanation.explanations:type_name -> explainer.v1.Explanation
-	41, // 58: explainer.v1.BatchExplanation.summaries:type_name -> explainer.v1.BatchSummary
-	42, // 59: explainer.v1.BatchSummary.features:type_name -> explainer.v1.GlobalAttribution
-	39, // 60: explainer.v1.InstanceExplanation.explanation:type_name -> explainer.v1.Explanation
-	45, // 61: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
-	46, // 62: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
-	50, // 63: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
-	51, // 64: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
-	54, // 65: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
-	55, // 66: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
-	53, // 67: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
-	8,  // 68: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	59, // 69: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
-	39, // 70: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	60, // 71: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
-	39, // 72: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
-	43, // 73: explainer.v1.ExplainStreamResponse.instance:type_name -> explainer.v1.InstanceExplanation
-	8,  // 74: explainer.v1.ExplainJobRequest.request:type_name -> explainer.v1.ExplainRequest
-	59, // 75: explainer.v1.ExplainJobResponse.progress:type_name -> explainer.v1.Progress
-	39, // 76: explainer.v1.ExplainJobResponse.partial:type_name -> explainer.v1.Explanation
-	39, // 77: explainer.v1.ExplainJobResponse.result:type_name -> explainer.v1.Explanation
-	8,  // 78: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	52, // 79: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	57, // 80: explainer.v1.ExplainerService.ExplainJob:input_type -> explainer.v1.ExplainJobRequest
-	38, // 81: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	56, // 82: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	58, // 83: explainer.v1.ExplainerService.ExplainJob:output_type -> explainer.v1.ExplainJobResponse
-	81, // [81:84] is the sub-list for method output_type
-	78, // [78:81] is the sub-list for method input_type
-	78, // [78:78] is the sub-list for extension type_name
-	78, // [78:78] is the sub-list for extension extendee
-	0,  // [0:78] is the sub-list for field type_name
+	16,  // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
+	21,  // 1: explainer.v1.ExplainRequest.lime:type_name -> explainer.v1.LimeOptions
+	32,  // 2: explainer.v1.ExplainRequest.kernel_shap:type_name -> explainer.v1.KernelShapOptions
+	34,  // 3: explainer.v1.ExplainRequest.permutation:type_name -> explainer.v1.PermutationOptions
+	35,  // 4: explainer.v1.ExplainRequest.sensitivity:type_name -> explainer.v1.SensitivityOptions
+	23,  // 5: explainer.v1.ExplainRequest.lime_text:type_name -> explainer.v1.LimeTextOptions
+	28,  // 6: explainer.v1.ExplainRequest.lime_image:type_name -> explainer.v1.LimeImageOptions
+	29,  // 7: explainer.v1.ExplainRequest.occlusion:type_name -> explainer.v1.OcclusionOptions
+	38,  // 8: explainer.v1.ExplainRequest.partial_dependence:type_name -> explainer.v1.PartialDependenceOptions
+	39,  // 9: explainer.v1.ExplainRequest.ale:type_name -> explainer.v1.AleOptions
+	40,  // 10: explainer.v1.ExplainRequest.anchors:type_name -> explainer.v1.AnchorOptions
+	42,  // 11: explainer.v1.ExplainRequest.counterfactual:type_name -> explainer.v1.CounterfactualOptions
+	14,  // 12: explainer.v1.ExplainRequest.auto_sampling:type_name -> explainer.v1.AutoSampling
+	15,  // 13: explainer.v1.ExplainRequest.evaluation:type_name -> explainer.v1.Evaluation
+	10,  // 14: explainer.v1.ExplainRequest.batch:type_name -> explainer.v1.InstanceBatch
+	11,  // 15: explainer.v1.InstanceBatch.tabular:type_name -> explainer.v1.TabularBatch
+	12,  // 16: explainer.v1.InstanceBatch.text:type_name -> explainer.v1.TextBatch
+	13,  // 17: explainer.v1.InstanceBatch.image:type_name -> explainer.v1.ImageBatch
+	30,  // 18: explainer.v1.TabularBatch.rows:type_name -> explainer.v1.Dataset
+	20,  // 19: explainer.v1.TabularBatch.categorical_features:type_name -> explainer.v1.CategoricalFeature
+	17,  // 20: explainer.v1.ImageBatch.images:type_name -> explainer.v1.ImageInstance
+	19,  // 21: explainer.v1.Instance.tabular:type_name -> explainer.v1.TabularInstance
+	18,  // 22: explainer.v1.Instance.text:type_name -> explainer.v1.TextInstance
+	17,  // 23: explainer.v1.Instance.image:type_name -> explainer.v1.ImageInstance
+	0,   // 24: explainer.v1.ImageInstance.layout:type_name -> explainer.v1.ImageLayout
+	20,  // 25: explainer.v1.TabularInstance.categorical_features:type_name -> explainer.v1.CategoricalFeature
+	1,   // 26: explainer.v1.LimeOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	2,   // 27: explainer.v1.LimeOptions.discretizer:type_name -> explainer.v1.Discretizer
+	3,   // 28: explainer.v1.LimeOptions.regressor:type_name -> explainer.v1.Regressor
+	22,  // 29: explainer.v1.LimeOptions.training:type_name -> explainer.v1.TrainingData
+	30,  // 30: explainer.v1.TrainingData.dataset:type_name -> explainer.v1.Dataset
+	43,  // 31: explainer.v1.TrainingData.statistics:type_name -> explainer.v1.TrainingStatistics
+	1,   // 32: explainer.v1.LimeTextOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	25,  // 33: explainer.v1.Segmentation.grid:type_name -> explainer.v1.GridSegmentation
+	26,  // 34: explainer.v1.Segmentation.slic:type_name -> explainer.v1.SlicSegmentation
+	4,   // 35: explainer.v1.Fill.kind:type_name -> explainer.v1.FillKind
+	24,  // 36: explainer.v1.LimeImageOptions.segmentation:type_name -> explainer.v1.Segmentation
+	27,  // 37: explainer.v1.LimeImageOptions.fill:type_name -> explainer.v1.Fill
+	1,   // 38: explainer.v1.LimeImageOptions.feature_selection:type_name -> explainer.v1.FeatureSelection
+	5,   // 39: explainer.v1.KernelShapOptions.link:type_name -> explainer.v1.Link
+	31,  // 40: explainer.v1.KernelShapOptions.groups:type_name -> explainer.v1.FeatureGroup
+	30,  // 41: explainer.v1.KernelShapOptions.background:type_name -> explainer.v1.Dataset
+	24,  // 42: explainer.v1.KernelShapOptions.segmentation:type_name -> explainer.v1.Segmentation
+	27,  // 43: explainer.v1.KernelShapOptions.fill:type_name -> explainer.v1.Fill
+	33,  // 44: explainer.v1.KernelShapOptions.background_summary:type_name -> explainer.v1.BackgroundSummary
+	30,  // 45: explainer.v1.PermutationOptions.data:type_name -> explainer.v1.Dataset
+	6,   // 46: explainer.v1.PermutationOptions.scoring:type_name -> explainer.v1.Scoring
+	31,  // 47: explainer.v1.PermutationOptions.groups:type_name -> explainer.v1.FeatureGroup
+	30,  // 48: explainer.v1.SensitivityOptions.data:type_name -> explainer.v1.Dataset
+	30,  // 49: explainer.v1.PartialDependenceOptions.data:type_name -> explainer.v1.Dataset
+	36,  // 50: explainer.v1.PartialDependenceOptions.features:type_name -> explainer.v1.PdpFeatures
+	37,  // 51: explainer.v1.PartialDependenceOptions.grids:type_name -> explainer.v1.FeatureGrid
+	20,  // 52: explainer.v1.PartialDependenceOptions.categorical_features:type_name -> explainer.v1.CategoricalFeature
+	7,   // 53: explainer.v1.PartialDependenceOptions.kind:type_name -> explainer.v1.PdpKind
+	30,  // 54: explainer.v1.AleOptions.data:type_name -> explainer.v1.Dataset
+	30,  // 55: explainer.v1.AnchorOptions.training:type_name -> explainer.v1.Dataset
+	24,  // 56: explainer.v1.AnchorOptions.segmentation:type_name -> explainer.v1.Segmentation
+	27,  // 57: explainer.v1.AnchorOptions.fill:type_name -> explainer.v1.Fill
+	30,  // 58: explainer.v1.CounterfactualOptions.data:type_name -> explainer.v1.Dataset
+	41,  // 59: explainer.v1.CounterfactualOptions.ranges:type_name -> explainer.v1.FeatureRange
+	44,  // 60: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
+	45,  // 61: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
+	47,  // 62: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
+	57,  // 63: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
+	77,  // 64: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	1,   // 65: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
+	6,   // 66: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
+	55,  // 67: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
+	56,  // 68: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
+	8,   // 69: explainer.v1.Explanation.stop_reason:type_name -> explainer.v1.StopReason
+	52,  // 70: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
+	64,  // 71: explainer.v1.Explanation.counterfactuals:type_name -> explainer.v1.Counterfactual
+	48,  // 72: explainer.v1.Explanation.batch:type_name -> explainer.v1.BatchExplanation
+	47,  // 73: explainer.v1.BatchExplanation.explanations:type_name -> explainer.v1.Explanation
+	49,  // 74: explainer.v1.BatchExplanation.summaries:type_name -> explainer.v1.BatchSummary
+	50,  // 75: explainer.v1.BatchSummary.features:type_name -> explainer.v1.GlobalAttribution
+	47,  // 76: explainer.v1.InstanceExplanation.explanation:type_name -> explainer.v1.Explanation
+	53,  // 77: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
+	54,  // 78: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
+	66,  // 79: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
+	58,  // 80: explainer.v1.LabelExplanation.partial_dependence:type_name -> explainer.v1.PartialDependence
+	60,  // 81: explainer.v1.LabelExplanation.accumulated_local_effects:type_name -> explainer.v1.AccumulatedLocalEffects
+	61,  // 82: explainer.v1.LabelExplanation.anchor:type_name -> explainer.v1.Anchor
+	59,  // 83: explainer.v1.PartialDependence.individual:type_name -> explainer.v1.IceCurve
+	62,  // 84: explainer.v1.Anchor.predicates:type_name -> explainer.v1.AnchorPredicate
+	63,  // 85: explainer.v1.Anchor.covered_true:type_name -> explainer.v1.AnchorExample
+	63,  // 86: explainer.v1.Anchor.covered_false:type_name -> explainer.v1.AnchorExample
+	67,  // 87: explainer.v1.AnchorPredicate.spans:type_name -> explainer.v1.TextSpan
+	65,  // 88: explainer.v1.Counterfactual.changes:type_name -> explainer.v1.FeatureChange
+	67,  // 89: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
+	70,  // 90: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
+	71,  // 91: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
+	69,  // 92: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
+	9,   // 93: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
+	75,  // 94: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	47,  // 95: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
+	76,  // 96: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	47,  // 97: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
+	51,  // 98: explainer.v1.ExplainStreamResponse.instance:type_name -> explainer.v1.InstanceExplanation
+	9,   // 99: explainer.v1.ExplainJobRequest.request:type_name -> explainer.v1.ExplainRequest
+	75,  // 100: explainer.v1.ExplainJobResponse.progress:type_name -> explainer.v1.Progress
+	47,  // 101: explainer.v1.ExplainJobResponse.partial:type_name -> explainer.v1.Explanation
+	47,  // 102: explainer.v1.ExplainJobResponse.result:type_name -> explainer.v1.Explanation
+	9,   // 103: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	68,  // 104: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	73,  // 105: explainer.v1.ExplainerService.ExplainJob:input_type -> explainer.v1.ExplainJobRequest
+	46,  // 106: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	72,  // 107: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	74,  // 108: explainer.v1.ExplainerService.ExplainJob:output_type -> explainer.v1.ExplainJobResponse
+	106, // [106:109] is the sub-list for method output_type
+	103, // [103:106] is the sub-list for method input_type
+	103, // [103:103] is the sub-list for extension type_name
+	103, // [103:103] is the sub-list for extension extendee
+	0,   // [0:103] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }
@@ -6043,6 +7840,10 @@ func file_explainer_v1_explainer_proto_init() {
 		(*ExplainRequest_LimeText)(nil),
 		(*ExplainRequest_LimeImage)(nil),
 		(*ExplainRequest_Occlusion)(nil),
+		(*ExplainRequest_PartialDependence)(nil),
+		(*ExplainRequest_Ale)(nil),
+		(*ExplainRequest_Anchors)(nil),
+		(*ExplainRequest_Counterfactual)(nil),
 	}
 	file_explainer_v1_explainer_proto_msgTypes[1].OneofWrappers = []any{
 		(*InstanceBatch_Tabular)(nil),
@@ -6071,19 +7872,23 @@ func file_explainer_v1_explainer_proto_init() {
 		(*BackgroundSummary_Sample)(nil),
 	}
 	file_explainer_v1_explainer_proto_msgTypes[25].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[44].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[29].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[31].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[33].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[49].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[59].OneofWrappers = []any{
 		(*ExplainStreamRequest_Start)(nil),
 		(*ExplainStreamRequest_Cancel)(nil),
 		(*ExplainStreamRequest_Data)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[48].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[63].OneofWrappers = []any{
 		(*ExplainStreamResponse_Progress)(nil),
 		(*ExplainStreamResponse_Result)(nil),
 		(*ExplainStreamResponse_Error)(nil),
 		(*ExplainStreamResponse_Partial)(nil),
 		(*ExplainStreamResponse_Instance)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[50].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[65].OneofWrappers = []any{
 		(*ExplainJobResponse_Progress)(nil),
 		(*ExplainJobResponse_Partial)(nil),
 		(*ExplainJobResponse_Result)(nil),
@@ -6093,8 +7898,8 @@ func file_explainer_v1_explainer_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_explainer_v1_explainer_proto_rawDesc), len(file_explainer_v1_explainer_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   53,
+			NumEnums:      9,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

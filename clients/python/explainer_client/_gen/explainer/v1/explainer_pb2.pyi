@@ -26,6 +26,10 @@ IMAGE_LAYOUT_UNSPECIFIED: ImageLayout
 LINK_IDENTITY: Link
 LINK_LOGIT: Link
 LINK_UNSPECIFIED: Link
+PDP_KIND_AVERAGE: PdpKind
+PDP_KIND_BOTH: PdpKind
+PDP_KIND_INDIVIDUAL: PdpKind
+PDP_KIND_UNSPECIFIED: PdpKind
 REGRESSOR_LASSO: Regressor
 REGRESSOR_RIDGE: Regressor
 REGRESSOR_UNSPECIFIED: Regressor
@@ -41,6 +45,114 @@ STOP_REASON_CANCELLED: StopReason
 STOP_REASON_EXHAUSTED: StopReason
 STOP_REASON_TARGET_MET: StopReason
 STOP_REASON_UNSPECIFIED: StopReason
+
+class AccumulatedLocalEffects(_message.Message):
+    __slots__ = ["bin_counts", "constant", "edges", "effects", "feature", "feature_index", "std_errors"]
+    BIN_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    CONSTANT_FIELD_NUMBER: _ClassVar[int]
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    EFFECTS_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    STD_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    bin_counts: _containers.RepeatedScalarFieldContainer[int]
+    constant: float
+    edges: _containers.RepeatedScalarFieldContainer[float]
+    effects: _containers.RepeatedScalarFieldContainer[float]
+    feature: str
+    feature_index: int
+    std_errors: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, feature_index: _Optional[int] = ..., feature: _Optional[str] = ..., edges: _Optional[_Iterable[float]] = ..., effects: _Optional[_Iterable[float]] = ..., std_errors: _Optional[_Iterable[float]] = ..., bin_counts: _Optional[_Iterable[int]] = ..., constant: _Optional[float] = ...) -> None: ...
+
+class AleOptions(_message.Message):
+    __slots__ = ["bins", "data", "features", "labels", "min_bin_points", "streamed"]
+    BINS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    MIN_BIN_POINTS_FIELD_NUMBER: _ClassVar[int]
+    STREAMED_FIELD_NUMBER: _ClassVar[int]
+    bins: int
+    data: Dataset
+    features: _containers.RepeatedScalarFieldContainer[int]
+    labels: _containers.RepeatedScalarFieldContainer[int]
+    min_bin_points: int
+    streamed: bool
+    def __init__(self, data: _Optional[_Union[Dataset, _Mapping]] = ..., streamed: bool = ..., features: _Optional[_Iterable[int]] = ..., bins: _Optional[int] = ..., min_bin_points: _Optional[int] = ..., labels: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Anchor(_message.Message):
+    __slots__ = ["coverage", "covered_false", "covered_true", "precision", "predicates", "threshold_met"]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    COVERED_FALSE_FIELD_NUMBER: _ClassVar[int]
+    COVERED_TRUE_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    PREDICATES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_MET_FIELD_NUMBER: _ClassVar[int]
+    coverage: float
+    covered_false: _containers.RepeatedCompositeFieldContainer[AnchorExample]
+    covered_true: _containers.RepeatedCompositeFieldContainer[AnchorExample]
+    precision: float
+    predicates: _containers.RepeatedCompositeFieldContainer[AnchorPredicate]
+    threshold_met: bool
+    def __init__(self, predicates: _Optional[_Iterable[_Union[AnchorPredicate, _Mapping]]] = ..., precision: _Optional[float] = ..., coverage: _Optional[float] = ..., threshold_met: bool = ..., covered_true: _Optional[_Iterable[_Union[AnchorExample, _Mapping]]] = ..., covered_false: _Optional[_Iterable[_Union[AnchorExample, _Mapping]]] = ...) -> None: ...
+
+class AnchorExample(_message.Message):
+    __slots__ = ["segments", "text", "values"]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    segments: _containers.RepeatedScalarFieldContainer[int]
+    text: str
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ..., text: _Optional[str] = ..., segments: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class AnchorOptions(_message.Message):
+    __slots__ = ["batch_size", "beam_size", "coverage_samples", "delta", "epsilon", "examples", "fill", "mask_string", "max_anchor_size", "min_samples_start", "sample_probability", "seed", "segmentation", "threshold", "training"]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BEAM_SIZE_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    FILL_FIELD_NUMBER: _ClassVar[int]
+    MASK_STRING_FIELD_NUMBER: _ClassVar[int]
+    MAX_ANCHOR_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLES_START_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_FIELD_NUMBER: _ClassVar[int]
+    batch_size: int
+    beam_size: int
+    coverage_samples: int
+    delta: float
+    epsilon: float
+    examples: int
+    fill: Fill
+    mask_string: str
+    max_anchor_size: int
+    min_samples_start: int
+    sample_probability: float
+    seed: int
+    segmentation: Segmentation
+    threshold: float
+    training: Dataset
+    def __init__(self, threshold: _Optional[float] = ..., delta: _Optional[float] = ..., epsilon: _Optional[float] = ..., beam_size: _Optional[int] = ..., batch_size: _Optional[int] = ..., coverage_samples: _Optional[int] = ..., max_anchor_size: _Optional[int] = ..., min_samples_start: _Optional[int] = ..., examples: _Optional[int] = ..., seed: _Optional[int] = ..., training: _Optional[_Union[Dataset, _Mapping]] = ..., mask_string: _Optional[str] = ..., sample_probability: _Optional[float] = ..., segmentation: _Optional[_Union[Segmentation, _Mapping]] = ..., fill: _Optional[_Union[Fill, _Mapping]] = ...) -> None: ...
+
+class AnchorPredicate(_message.Message):
+    __slots__ = ["coverage", "description", "index", "precision", "spans"]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    coverage: float
+    description: str
+    index: int
+    precision: float
+    spans: _containers.RepeatedCompositeFieldContainer[TextSpan]
+    def __init__(self, index: _Optional[int] = ..., description: _Optional[str] = ..., precision: _Optional[float] = ..., coverage: _Optional[float] = ..., spans: _Optional[_Iterable[_Union[TextSpan, _Mapping]]] = ...) -> None: ...
 
 class Attribution(_message.Message):
     __slots__ = ["feature", "features", "index", "mean_abs", "spans", "std", "std_error", "values", "weight"]
@@ -146,6 +258,46 @@ class CategoricalFeature(_message.Message):
     index: int
     def __init__(self, index: _Optional[int] = ..., category_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class Counterfactual(_message.Message):
+    __slots__ = ["changes", "label", "proximity", "scores", "sparsity", "valid", "values"]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    PROXIMITY_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    SPARSITY_FIELD_NUMBER: _ClassVar[int]
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[FeatureChange]
+    label: int
+    proximity: float
+    scores: _containers.RepeatedScalarFieldContainer[float]
+    sparsity: int
+    valid: bool
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ..., scores: _Optional[_Iterable[float]] = ..., label: _Optional[int] = ..., valid: bool = ..., changes: _Optional[_Iterable[_Union[FeatureChange, _Mapping]]] = ..., sparsity: _Optional[int] = ..., proximity: _Optional[float] = ...) -> None: ...
+
+class CounterfactualOptions(_message.Message):
+    __slots__ = ["count", "data", "desired_class", "immutable_features", "max_generations", "min_probability", "population", "ranges", "seed"]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    DESIRED_CLASS_FIELD_NUMBER: _ClassVar[int]
+    IMMUTABLE_FEATURES_FIELD_NUMBER: _ClassVar[int]
+    MAX_GENERATIONS_FIELD_NUMBER: _ClassVar[int]
+    MIN_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    POPULATION_FIELD_NUMBER: _ClassVar[int]
+    RANGES_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    data: Dataset
+    desired_class: int
+    immutable_features: _containers.RepeatedScalarFieldContainer[int]
+    max_generations: int
+    min_probability: float
+    population: int
+    ranges: _containers.RepeatedCompositeFieldContainer[FeatureRange]
+    seed: int
+    def __init__(self, data: _Optional[_Union[Dataset, _Mapping]] = ..., desired_class: _Optional[int] = ..., min_probability: _Optional[float] = ..., count: _Optional[int] = ..., immutable_features: _Optional[_Iterable[int]] = ..., ranges: _Optional[_Iterable[_Union[FeatureRange, _Mapping]]] = ..., population: _Optional[int] = ..., max_generations: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+
 class DataChunk(_message.Message):
     __slots__ = ["job_id", "last", "targets", "values", "weights"]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -217,9 +369,12 @@ class ExplainJobResponse(_message.Message):
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., partial: _Optional[_Union[Explanation, _Mapping]] = ..., result: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ["auto_sampling", "batch", "evaluation", "instance", "kernel_shap", "lime", "lime_image", "lime_text", "model", "occlusion", "permutation", "sensitivity"]
+    __slots__ = ["ale", "anchors", "auto_sampling", "batch", "counterfactual", "evaluation", "instance", "kernel_shap", "lime", "lime_image", "lime_text", "model", "occlusion", "partial_dependence", "permutation", "sensitivity"]
+    ALE_FIELD_NUMBER: _ClassVar[int]
+    ANCHORS_FIELD_NUMBER: _ClassVar[int]
     AUTO_SAMPLING_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    COUNTERFACTUAL_FIELD_NUMBER: _ClassVar[int]
     EVALUATION_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
     KERNEL_SHAP_FIELD_NUMBER: _ClassVar[int]
@@ -228,10 +383,14 @@ class ExplainRequest(_message.Message):
     LIME_TEXT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     OCCLUSION_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_DEPENDENCE_FIELD_NUMBER: _ClassVar[int]
     PERMUTATION_FIELD_NUMBER: _ClassVar[int]
     SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
+    ale: AleOptions
+    anchors: AnchorOptions
     auto_sampling: AutoSampling
     batch: InstanceBatch
+    counterfactual: CounterfactualOptions
     evaluation: Evaluation
     instance: Instance
     kernel_shap: KernelShapOptions
@@ -240,9 +399,10 @@ class ExplainRequest(_message.Message):
     lime_text: LimeTextOptions
     model: str
     occlusion: OcclusionOptions
+    partial_dependence: PartialDependenceOptions
     permutation: PermutationOptions
     sensitivity: SensitivityOptions
-    def __init__(self, model: _Optional[str] = ..., instance: _Optional[_Union[Instance, _Mapping]] = ..., lime: _Optional[_Union[LimeOptions, _Mapping]] = ..., kernel_shap: _Optional[_Union[KernelShapOptions, _Mapping]] = ..., permutation: _Optional[_Union[PermutationOptions, _Mapping]] = ..., sensitivity: _Optional[_Union[SensitivityOptions, _Mapping]] = ..., lime_text: _Optional[_Union[LimeTextOptions, _Mapping]] = ..., lime_image: _Optional[_Union[LimeImageOptions, _Mapping]] = ..., occlusion: _Optional[_Union[OcclusionOptions, _Mapping]] = ..., auto_sampling: _Optional[_Union[AutoSampling, _Mapping]] = ..., evaluation: _Optional[_Union[Evaluation, _Mapping]] = ..., batch: _Optional[_Union[InstanceBatch, _Mapping]] = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., instance: _Optional[_Union[Instance, _Mapping]] = ..., lime: _Optional[_Union[LimeOptions, _Mapping]] = ..., kernel_shap: _Optional[_Union[KernelShapOptions, _Mapping]] = ..., permutation: _Optional[_Union[PermutationOptions, _Mapping]] = ..., sensitivity: _Optional[_Union[SensitivityOptions, _Mapping]] = ..., lime_text: _Optional[_Union[LimeTextOptions, _Mapping]] = ..., lime_image: _Optional[_Union[LimeImageOptions, _Mapping]] = ..., occlusion: _Optional[_Union[OcclusionOptions, _Mapping]] = ..., partial_dependence: _Optional[_Union[PartialDependenceOptions, _Mapping]] = ..., ale: _Optional[_Union[AleOptions, _Mapping]] = ..., anchors: _Optional[_Union[AnchorOptions, _Mapping]] = ..., counterfactual: _Optional[_Union[CounterfactualOptions, _Mapping]] = ..., auto_sampling: _Optional[_Union[AutoSampling, _Mapping]] = ..., evaluation: _Optional[_Union[Evaluation, _Mapping]] = ..., batch: _Optional[_Union[InstanceBatch, _Mapping]] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
     __slots__ = ["explanation"]
@@ -277,14 +437,17 @@ class ExplainStreamResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[Explanation, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., partial: _Optional[_Union[Explanation, _Mapping]] = ..., instance: _Optional[_Union[InstanceExplanation, _Mapping]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ["bands_done", "bands_total", "baseline_score", "batch", "class_names", "elapsed", "evaluation", "feature_selection", "instance_scores", "kernel_width", "labels", "maps", "method", "model", "model_calls", "num_samples", "precision", "repeats_done", "rounds", "scoring", "seed", "segments", "stop_reason"]
+    __slots__ = ["bands_done", "bands_total", "baseline_score", "batch", "class_names", "counterfactuals", "elapsed", "evaluation", "feature_selection", "features_done", "features_total", "instance_scores", "kernel_width", "labels", "maps", "method", "model", "model_calls", "num_samples", "precision", "repeats_done", "rounds", "scoring", "seed", "segments", "stop_reason"]
     BANDS_DONE_FIELD_NUMBER: _ClassVar[int]
     BANDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     BASELINE_SCORE_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
+    COUNTERFACTUALS_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_FIELD_NUMBER: _ClassVar[int]
     EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_DONE_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_TOTAL_FIELD_NUMBER: _ClassVar[int]
     FEATURE_SELECTION_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_SCORES_FIELD_NUMBER: _ClassVar[int]
     KERNEL_WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -306,9 +469,12 @@ class Explanation(_message.Message):
     baseline_score: float
     batch: BatchExplanation
     class_names: _containers.RepeatedScalarFieldContainer[str]
+    counterfactuals: _containers.RepeatedCompositeFieldContainer[Counterfactual]
     elapsed: _duration_pb2.Duration
     evaluation: EvaluationReport
     feature_selection: FeatureSelection
+    features_done: int
+    features_total: int
     instance_scores: _containers.RepeatedScalarFieldContainer[float]
     kernel_width: float
     labels: _containers.RepeatedCompositeFieldContainer[LabelExplanation]
@@ -324,7 +490,7 @@ class Explanation(_message.Message):
     seed: int
     segments: SegmentMap
     stop_reason: StopReason
-    def __init__(self, method: _Optional[str] = ..., model: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[LabelExplanation, _Mapping]]] = ..., instance_scores: _Optional[_Iterable[float]] = ..., class_names: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ..., num_samples: _Optional[int] = ..., model_calls: _Optional[int] = ..., elapsed: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., feature_selection: _Optional[_Union[FeatureSelection, str]] = ..., kernel_width: _Optional[float] = ..., scoring: _Optional[_Union[Scoring, str]] = ..., baseline_score: _Optional[float] = ..., repeats_done: _Optional[int] = ..., segments: _Optional[_Union[SegmentMap, _Mapping]] = ..., maps: _Optional[_Iterable[_Union[AttributionMap, _Mapping]]] = ..., bands_done: _Optional[int] = ..., bands_total: _Optional[int] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., rounds: _Optional[int] = ..., precision: _Optional[float] = ..., evaluation: _Optional[_Union[EvaluationReport, _Mapping]] = ..., batch: _Optional[_Union[BatchExplanation, _Mapping]] = ...) -> None: ...
+    def __init__(self, method: _Optional[str] = ..., model: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[LabelExplanation, _Mapping]]] = ..., instance_scores: _Optional[_Iterable[float]] = ..., class_names: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ..., num_samples: _Optional[int] = ..., model_calls: _Optional[int] = ..., elapsed: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., feature_selection: _Optional[_Union[FeatureSelection, str]] = ..., kernel_width: _Optional[float] = ..., scoring: _Optional[_Union[Scoring, str]] = ..., baseline_score: _Optional[float] = ..., repeats_done: _Optional[int] = ..., segments: _Optional[_Union[SegmentMap, _Mapping]] = ..., maps: _Optional[_Iterable[_Union[AttributionMap, _Mapping]]] = ..., bands_done: _Optional[int] = ..., bands_total: _Optional[int] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., rounds: _Optional[int] = ..., precision: _Optional[float] = ..., evaluation: _Optional[_Union[EvaluationReport, _Mapping]] = ..., counterfactuals: _Optional[_Iterable[_Union[Counterfactual, _Mapping]]] = ..., features_done: _Optional[int] = ..., features_total: _Optional[int] = ..., batch: _Optional[_Union[BatchExplanation, _Mapping]] = ...) -> None: ...
 
 class FeatureBins(_message.Message):
     __slots__ = ["boundaries", "feature", "frequencies", "maxs", "means", "mins", "stds"]
@@ -344,6 +510,17 @@ class FeatureBins(_message.Message):
     stds: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, feature: _Optional[int] = ..., boundaries: _Optional[_Iterable[float]] = ..., means: _Optional[_Iterable[float]] = ..., stds: _Optional[_Iterable[float]] = ..., mins: _Optional[_Iterable[float]] = ..., maxs: _Optional[_Iterable[float]] = ..., frequencies: _Optional[_Iterable[float]] = ...) -> None: ...
 
+class FeatureChange(_message.Message):
+    __slots__ = ["feature", "index", "to"]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    feature: str
+    index: int
+    to: float
+    def __init__(self, index: _Optional[int] = ..., feature: _Optional[str] = ..., to: _Optional[float] = ..., **kwargs) -> None: ...
+
 class FeatureDistribution(_message.Message):
     __slots__ = ["feature", "frequencies", "values"]
     FEATURE_FIELD_NUMBER: _ClassVar[int]
@@ -354,6 +531,14 @@ class FeatureDistribution(_message.Message):
     values: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, feature: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ..., frequencies: _Optional[_Iterable[float]] = ...) -> None: ...
 
+class FeatureGrid(_message.Message):
+    __slots__ = ["feature", "values"]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    feature: int
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, feature: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
 class FeatureGroup(_message.Message):
     __slots__ = ["features", "name"]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
@@ -361,6 +546,16 @@ class FeatureGroup(_message.Message):
     features: _containers.RepeatedScalarFieldContainer[int]
     name: str
     def __init__(self, features: _Optional[_Iterable[int]] = ..., name: _Optional[str] = ...) -> None: ...
+
+class FeatureRange(_message.Message):
+    __slots__ = ["feature", "max", "min"]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    feature: int
+    max: float
+    min: float
+    def __init__(self, feature: _Optional[int] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
 
 class FidelityCurves(_message.Message):
     __slots__ = ["deletion", "deletion_area", "fractions", "insertion", "insertion_area", "label", "random_deletion", "random_deletion_area", "random_insertion", "random_insertion_area"]
@@ -417,6 +612,12 @@ class GridSegmentation(_message.Message):
     cols: int
     rows: int
     def __init__(self, rows: _Optional[int] = ..., cols: _Optional[int] = ...) -> None: ...
+
+class IceCurve(_message.Message):
+    __slots__ = ["values"]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ImageBatch(_message.Message):
     __slots__ = ["images"]
@@ -505,7 +706,9 @@ class KernelShapOptions(_message.Message):
     def __init__(self, num_samples: _Optional[int] = ..., link: _Optional[_Union[Link, str]] = ..., groups: _Optional[_Iterable[_Union[FeatureGroup, _Mapping]]] = ..., background: _Optional[_Union[Dataset, _Mapping]] = ..., labels: _Optional[_Iterable[int]] = ..., top_labels: _Optional[int] = ..., seed: _Optional[int] = ..., positional: bool = ..., mask_string: _Optional[str] = ..., segmentation: _Optional[_Union[Segmentation, _Mapping]] = ..., fill: _Optional[_Union[Fill, _Mapping]] = ..., background_summary: _Optional[_Union[BackgroundSummary, _Mapping]] = ...) -> None: ...
 
 class LabelExplanation(_message.Message):
-    __slots__ = ["attributions", "base_value", "class_name", "intercept", "label", "local_prediction", "model_value", "prediction", "score"]
+    __slots__ = ["accumulated_local_effects", "anchor", "attributions", "base_value", "class_name", "intercept", "label", "local_prediction", "model_value", "partial_dependence", "prediction", "score"]
+    ACCUMULATED_LOCAL_EFFECTS_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
     BASE_VALUE_FIELD_NUMBER: _ClassVar[int]
     CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -513,8 +716,11 @@ class LabelExplanation(_message.Message):
     LABEL_FIELD_NUMBER: _ClassVar[int]
     LOCAL_PREDICTION_FIELD_NUMBER: _ClassVar[int]
     MODEL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_DEPENDENCE_FIELD_NUMBER: _ClassVar[int]
     PREDICTION_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    accumulated_local_effects: _containers.RepeatedCompositeFieldContainer[AccumulatedLocalEffects]
+    anchor: Anchor
     attributions: _containers.RepeatedCompositeFieldContainer[Attribution]
     base_value: float
     class_name: str
@@ -522,9 +728,10 @@ class LabelExplanation(_message.Message):
     label: int
     local_prediction: float
     model_value: float
+    partial_dependence: _containers.RepeatedCompositeFieldContainer[PartialDependence]
     prediction: float
     score: float
-    def __init__(self, label: _Optional[int] = ..., class_name: _Optional[str] = ..., prediction: _Optional[float] = ..., intercept: _Optional[float] = ..., attributions: _Optional[_Iterable[_Union[Attribution, _Mapping]]] = ..., score: _Optional[float] = ..., local_prediction: _Optional[float] = ..., base_value: _Optional[float] = ..., model_value: _Optional[float] = ...) -> None: ...
+    def __init__(self, label: _Optional[int] = ..., class_name: _Optional[str] = ..., prediction: _Optional[float] = ..., intercept: _Optional[float] = ..., attributions: _Optional[_Iterable[_Union[Attribution, _Mapping]]] = ..., score: _Optional[float] = ..., local_prediction: _Optional[float] = ..., base_value: _Optional[float] = ..., model_value: _Optional[float] = ..., partial_dependence: _Optional[_Iterable[_Union[PartialDependence, _Mapping]]] = ..., accumulated_local_effects: _Optional[_Iterable[_Union[AccumulatedLocalEffects, _Mapping]]] = ..., anchor: _Optional[_Union[Anchor, _Mapping]] = ...) -> None: ...
 
 class LimeImageOptions(_message.Message):
     __slots__ = ["feature_selection", "fill", "kernel_width", "labels", "num_features", "num_samples", "seed", "segmentation", "top_labels"]
@@ -615,6 +822,64 @@ class OcclusionOptions(_message.Message):
     strides: _containers.RepeatedScalarFieldContainer[int]
     window: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, window: _Optional[_Iterable[int]] = ..., strides: _Optional[_Iterable[int]] = ..., baseline: _Optional[float] = ..., labels: _Optional[_Iterable[int]] = ..., mask_string: _Optional[str] = ...) -> None: ...
+
+class PartialDependence(_message.Message):
+    __slots__ = ["average", "average_std_error", "centered", "feature", "feature_index", "grid", "grid_labels", "individual", "second_feature", "second_feature_index", "second_grid"]
+    AVERAGE_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_STD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    CENTERED_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    GRID_FIELD_NUMBER: _ClassVar[int]
+    GRID_LABELS_FIELD_NUMBER: _ClassVar[int]
+    INDIVIDUAL_FIELD_NUMBER: _ClassVar[int]
+    SECOND_FEATURE_FIELD_NUMBER: _ClassVar[int]
+    SECOND_FEATURE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SECOND_GRID_FIELD_NUMBER: _ClassVar[int]
+    average: _containers.RepeatedScalarFieldContainer[float]
+    average_std_error: _containers.RepeatedScalarFieldContainer[float]
+    centered: bool
+    feature: str
+    feature_index: int
+    grid: _containers.RepeatedScalarFieldContainer[float]
+    grid_labels: _containers.RepeatedScalarFieldContainer[str]
+    individual: _containers.RepeatedCompositeFieldContainer[IceCurve]
+    second_feature: str
+    second_feature_index: int
+    second_grid: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, feature_index: _Optional[int] = ..., feature: _Optional[str] = ..., grid: _Optional[_Iterable[float]] = ..., grid_labels: _Optional[_Iterable[str]] = ..., second_feature_index: _Optional[int] = ..., second_feature: _Optional[str] = ..., second_grid: _Optional[_Iterable[float]] = ..., average: _Optional[_Iterable[float]] = ..., average_std_error: _Optional[_Iterable[float]] = ..., individual: _Optional[_Iterable[_Union[IceCurve, _Mapping]]] = ..., centered: bool = ...) -> None: ...
+
+class PartialDependenceOptions(_message.Message):
+    __slots__ = ["categorical_features", "centered", "data", "features", "grid_resolution", "grids", "kind", "labels", "lower_percentile", "streamed", "upper_percentile"]
+    CATEGORICAL_FEATURES_FIELD_NUMBER: _ClassVar[int]
+    CENTERED_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    GRIDS_FIELD_NUMBER: _ClassVar[int]
+    GRID_RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    LOWER_PERCENTILE_FIELD_NUMBER: _ClassVar[int]
+    STREAMED_FIELD_NUMBER: _ClassVar[int]
+    UPPER_PERCENTILE_FIELD_NUMBER: _ClassVar[int]
+    categorical_features: _containers.RepeatedCompositeFieldContainer[CategoricalFeature]
+    centered: bool
+    data: Dataset
+    features: _containers.RepeatedCompositeFieldContainer[PdpFeatures]
+    grid_resolution: int
+    grids: _containers.RepeatedCompositeFieldContainer[FeatureGrid]
+    kind: PdpKind
+    labels: _containers.RepeatedScalarFieldContainer[int]
+    lower_percentile: float
+    streamed: bool
+    upper_percentile: float
+    def __init__(self, data: _Optional[_Union[Dataset, _Mapping]] = ..., streamed: bool = ..., features: _Optional[_Iterable[_Union[PdpFeatures, _Mapping]]] = ..., grid_resolution: _Optional[int] = ..., lower_percentile: _Optional[float] = ..., upper_percentile: _Optional[float] = ..., grids: _Optional[_Iterable[_Union[FeatureGrid, _Mapping]]] = ..., categorical_features: _Optional[_Iterable[_Union[CategoricalFeature, _Mapping]]] = ..., kind: _Optional[_Union[PdpKind, str]] = ..., centered: bool = ..., labels: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class PdpFeatures(_message.Message):
+    __slots__ = ["features"]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    features: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, features: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PermutationOptions(_message.Message):
     __slots__ = ["data", "groups", "max_samples", "output", "repeats", "scoring", "seed", "streamed"]
@@ -799,6 +1064,9 @@ class Link(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class Scoring(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class PdpKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class StopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
