@@ -35,6 +35,8 @@ type Result struct {
 	// Maps are per-pixel attribution maps, one per explained label (image
 	// occlusion).
 	Maps []AttributionMap
+	// Counterfactuals are the rows a counterfactual search found.
+	Counterfactuals *CounterfactualResult
 }
 
 // SegmentMap labels each pixel of an image, row-major, with its segment.
