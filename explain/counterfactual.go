@@ -135,11 +135,11 @@ type cfSearch struct {
 	mutable []int       // cont then catMut
 	rng     *rand.Rand
 
-	m        Model
-	rows     int // rows scored
-	width    int // scores per row
-	target   int // the desired class, OtherClass resolved to "not predicted"
-	predict  int // the instance's predicted class
+	m       Model
+	rows    int // rows scored
+	width   int // scores per row
+	target  int // the desired class, OtherClass resolved to "not predicted"
+	predict int // the instance's predicted class
 }
 
 // cfCand is a scored row.
