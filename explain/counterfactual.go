@@ -231,6 +231,12 @@ func (r CounterfactualRequest) withDefaults() CounterfactualRequest {
 	return r
 }
 
+// Validate checks the request as Counterfactuals will, defaults applied,
+// without calling a model: a *RequestError naming the field, or nil. The
+// desired class is checked against the model's outputs only by
+// Counterfactuals.
+func (r CounterfactualRequest) Validate() error { return r.withDefaults().validate() }
+
 // validate checks the request's sizes and indices.
 func (r CounterfactualRequest) validate() error {
 	p := len(r.Instance)
@@ -693,6 +699,9 @@ func (s *cfSearch) run(ctx context.Context) (*Result, error) {
 	}
 	res.Counterfactuals = &CounterfactualResult{Rows: s.pick(final, count), Generations: gen}
 	res.NumSamples = s.rows
+	if err := res.nonFinite(); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -940,6 +949,24 @@ func (s *cfSearch) counterfactual(c *cfCand) Counterfactual {
 		cf.Changes = append(cf.Changes, ch)
 	}
 	return cf
+}
+
+// nonFinite refuses proximities that overflow: values far outside the
+// data set's scale (a nil r has none).
+func (r *CounterfactualResult) nonFinite() error {
+	if r == nil {
+		return nil
+	}
+	for i, cf := range r.Rows {
+		ok := finite(cf.Proximity)
+		for _, ch := range cf.Changes {
+			ok = ok && finite(ch.Scaled)
+		}
+		if !ok {
+			return precondition("ranges", "counterfactual %d: its distance in MAD units is not finite: the values are too large for the data set's scale", i)
+		}
+	}
+	return nil
 }
 
 // partial reports the best counterfactuals after a generation.
