@@ -25,8 +25,13 @@ const (
 	counterfactualMutationScale = 0.2   // a mutation's standard deviation, per unit of the best proximity
 	counterfactualShrinkSteps   = 16    // points of each line search towards the instance
 	counterfactualProbe         = 0.1   // the share of children that change one feature of the instance
+	counterfactualSparsityCost  = 0.1   // the extra proximity a sparser variant of a row may cost
 	counterfactualSeedStream    = 0xCF1 // the PCG stream of the search's draws
 )
+
+// counterfactualPush are the factors sparsification pushes rows away
+// from the instance by before it reverts features.
+var counterfactualPush = [...]float64{1.1, 1.3, 1.6}
 
 // OtherClass is CounterfactualRequest.DesiredClass for "any class but the
 // one the model predicts for the instance".
@@ -189,17 +194,22 @@ type cfCand struct {
 //     number of distinct change sets found (up to Count) first, then the
 //     sum of the proximities of the counterfactuals it would return (the
 //     smallest gap while none is valid).
-//  4. Sparsification: the up to 2·Count best rows of distinct change sets
-//     move changed features back to x⁰'s value, one at a time, each time
-//     taking the revert that keeps the row valid and lowers d most, until
-//     none does; then a line search towards x⁰ (x⁰ + t(x − x⁰) for t on a
-//     grid of 16, then 16 more between the last invalid and the first
-//     valid t) keeps the closest valid point. Each round scores every
-//     candidate's rows in one call.
+//  4. Sparsification: each of the up to 2·Count best rows of distinct
+//     change sets is taken as found and pushed away from x⁰ by 1.1, 1.3
+//     and 1.6 (x⁰ + f(x − x⁰), clipped; the pushed rows that stay valid),
+//     since a row on the decision boundary can revert no feature. Each
+//     variant moves changed features back to x⁰'s value, one at a time,
+//     each time taking the revert that keeps it valid and lowers d most,
+//     until none does; then a line search towards x⁰ (x⁰ + t(x − x⁰) for t
+//     on a grid of 16, then 16 more between the last invalid and the
+//     first valid t) keeps the closest valid point. Of a row's variants
+//     the one with the fewest changes wins among those within 10% of the
+//     closest one's d. Each round scores every variant's rows together.
 //
 // The result's Counterfactuals are at most Count valid rows, closest
 // first, chosen to change different sets of features where the search
-// found enough, then distinct rows; fewer when it found fewer. Every
+// found enough (the rows sparsification chose first, then the other
+// variants), then distinct rows; fewer when it found fewer. Every
 // Predict call sends at most Population rows; the model scores at most
 // Population × MaxGenerations rows in the search plus Population per
 // sparsification round. If the instance itself is valid (DesiredClass is
@@ -693,11 +703,11 @@ func (s *cfSearch) run(ctx context.Context) (*Result, error) {
 			stale++
 		}
 	}
-	final, err := s.sparsify(ctx, arch.best(2*count))
+	chosen, rest, err := s.sparsify(ctx, arch.best(2*count))
 	if err != nil {
 		return nil, err
 	}
-	res.Counterfactuals = &CounterfactualResult{Rows: s.pick(final, count), Generations: gen}
+	res.Counterfactuals = &CounterfactualResult{Rows: s.pick(count, chosen, rest), Generations: gen}
 	res.NumSamples = s.rows
 	if err := res.nonFinite(); err != nil {
 		return nil, err
@@ -793,8 +803,33 @@ func (s *cfSearch) probe() []float64 {
 // candidate's rows together, in calls of at most Population rows; there
 // are at most p revert rounds (each takes a feature back in at least one
 // candidate) and two line-search rounds.
-func (s *cfSearch) sparsify(ctx context.Context, cands []*cfCand) ([]*cfCand, error) {
-	originals := slices.Clone(cands)
+func (s *cfSearch) sparsify(ctx context.Context, found []*cfCand) (chosen, rest []*cfCand, err error) {
+	// Variants: each row as found, and pushed away from the instance
+	// (x⁰ + f(x − x⁰), clipped) where that stays valid: a row on the
+	// decision boundary can revert no feature, a pushed one can, and the
+	// line search below pulls it back.
+	cands := slices.Clone(found)
+	family := make([]int, len(found))
+	for i := range family {
+		family[i] = i
+	}
+	push := counterfactualPush[:]
+	err = s.scoreEach(ctx, len(found)*len(push), func(i int) []float64 {
+		c, f := found[i/len(push)], push[i%len(push)]
+		x := slices.Clone(c.x)
+		for _, j := range s.cont {
+			x[j] = s.clip(j, s.x0[j]+f*(c.x[j]-s.x0[j]))
+		}
+		return x
+	}, func(i int, c *cfCand) {
+		if c.valid {
+			cands = append(cands, c)
+			family = append(family, i/len(push))
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
 	type revert struct{ cand, feature int }
 	for {
 		var items []revert
@@ -818,18 +853,19 @@ func (s *cfSearch) sparsify(ctx context.Context, cands []*cfCand) ([]*cfCand, er
 			}
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if slices.Equal(next, cands) {
 			break
 		}
 		cands = next
 	}
-	// The originals that sparsification changed join them, so that the
-	// change sets stay as diverse as the search found them.
-	for i, c := range originals {
+	// The rows as found join the sparsified ones, so that the change sets
+	// stay as diverse as the search found them.
+	for i, c := range found {
 		if c != cands[i] {
 			cands = append(cands, c)
+			family = append(family, i)
 		}
 	}
 	// Line search along x⁰ + t(x − x⁰): t on a grid in (lo, hi), hi the
@@ -859,7 +895,7 @@ func (s *cfSearch) sparsify(ctx context.Context, cands []*cfCand) ([]*cfCand, er
 			}
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for o := range base {
 			for i := o * k; i < (o+1)*k; i++ {
@@ -875,7 +911,34 @@ func (s *cfSearch) sparsify(ctx context.Context, cands []*cfCand) ([]*cfCand, er
 			}
 		}
 	}
-	return cands, nil
+	// Per found row, the variant with the fewest changes among those
+	// within counterfactualSparsityCost of the family's closest.
+	best := make([]int, len(found))
+	closest := make([]float64, len(found))
+	for i := range closest {
+		best[i], closest[i] = -1, math.Inf(1)
+	}
+	for i, c := range cands {
+		closest[family[i]] = min(closest[family[i]], c.dist)
+	}
+	for i, c := range cands {
+		f := family[i]
+		if c.dist > closest[f]*(1+counterfactualSparsityCost) {
+			continue
+		}
+		if b := best[f]; b < 0 || len(s.changed(c.x)) < len(s.changed(cands[b].x)) ||
+			len(s.changed(c.x)) == len(s.changed(cands[b].x)) && c.dist < cands[b].dist {
+			best[f] = i
+		}
+	}
+	for i, c := range cands {
+		if slices.Contains(best, i) {
+			chosen = append(chosen, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	return chosen, rest, nil
 }
 
 // scoreEach scores rows row(0), …, row(n−1), building and scoring at
@@ -909,25 +972,26 @@ func (s *cfSearch) changed(x []float64) []int {
 	return out
 }
 
-// pick chooses count of the candidates, closest first: one per change set
-// first, then distinct rows.
-func (s *cfSearch) pick(cands []*cfCand, count int) []Counterfactual {
-	sorted := slices.Clone(cands)
-	slices.SortStableFunc(sorted, func(a, b *cfCand) int { return cmp.Compare(a.dist, b.dist) })
+// pick chooses count rows, closest first: rows of change sets not yet
+// taken, from the first pool to the last, each pool closest first; then
+// rows not yet taken.
+func (s *cfSearch) pick(count int, pools ...[]*cfCand) []Counterfactual {
 	var chosen []*cfCand
 	keys := map[string]bool{}
-	for _, c := range sorted {
-		if len(chosen) < count && c.valid && !keys[c.key] {
-			keys[c.key] = true
-			chosen = append(chosen, c)
-		}
-	}
-	for _, c := range sorted {
-		if len(chosen) >= count {
-			break
-		}
-		if c.valid && !slices.ContainsFunc(chosen, func(o *cfCand) bool { return slices.Equal(o.x, c.x) }) {
-			chosen = append(chosen, c)
+	for pass := range 2 {
+		for _, pool := range pools {
+			sorted := slices.Clone(pool)
+			slices.SortStableFunc(sorted, func(a, b *cfCand) int { return cmp.Compare(a.dist, b.dist) })
+			for _, c := range sorted {
+				switch {
+				case len(chosen) >= count || !c.valid:
+				case pass == 0 && !keys[c.key]:
+					keys[c.key] = true
+					chosen = append(chosen, c)
+				case pass == 1 && !slices.ContainsFunc(chosen, func(o *cfCand) bool { return slices.Equal(o.x, c.x) }):
+					chosen = append(chosen, c)
+				}
+			}
 		}
 	}
 	slices.SortStableFunc(chosen, func(a, b *cfCand) int { return cmp.Compare(a.dist, b.dist) })
@@ -976,6 +1040,6 @@ func (s *cfSearch) partial(res *Result, gen int, arch cfArchive) {
 	}
 	r := *res
 	r.NumSamples = s.rows
-	r.Counterfactuals = &CounterfactualResult{Rows: s.pick(arch.best(2*s.req.Count), s.req.Count), Generations: gen}
+	r.Counterfactuals = &CounterfactualResult{Rows: s.pick(s.req.Count, arch.best(2*s.req.Count)), Generations: gen}
 	s.req.Partial(gen, &r)
 }

@@ -68,9 +68,10 @@ type explainFlags struct {
 	maxBatch        int    // demo only
 	numFeaturesSet  bool   // -num-features given (lime with -image: default every segment)
 
-	imageFlags // -image, -method occlusion, -png
-	checkFlags // -num-samples auto, -evaluate
-	batchFlags // -rows, -texts, several -image (batch.go)
+	imageFlags         // -image, -method occlusion, -png
+	checkFlags         // -num-samples auto, -evaluate
+	batchFlags         // -rows, -texts, several -image (batch.go)
+	cf         cfFlags // -method counterfactual (counterfactual.go)
 
 	// Security of the connection to the sidecar (explain only).
 	tls                                   bool
@@ -136,6 +137,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	f.imageFlags.register(fs)
 	f.checkFlags.register(fs)
 	f.batchFlags.register(fs)
+	f.cf.register(fs)
 	if err := explainCommand().parseFlags(fs, args, stdout); err != nil {
 		return err
 	}

@@ -47,6 +47,8 @@ var cliMethods = []cliMethod{
 		flags: []string{"step"}},
 	{name: "occlusion", cases: []string{"occlusion"}, inputs: "-image or -text", build: (*explainFlags).buildOcclusion,
 		flags: []string{"window", "stride", "baseline"}},
+	{name: "counterfactual", cases: []string{"counterfactual"}, inputs: "-instance and -background", build: (*explainFlags).buildCounterfactual,
+		flags: []string{"desired-class", "min-probability", "count", "immutable", "ranges", "population", "max-generations", "categorical"}},
 }
 
 // cliMethodNames lists the -method values: "lime, kernelshap, ... or occlusion".
