@@ -48,7 +48,7 @@ var cliMethods = []cliMethod{
 	{name: "occlusion", cases: []string{"occlusion"}, inputs: "-image or -text", build: (*explainFlags).buildOcclusion,
 		flags: []string{"window", "stride", "baseline"}},
 	{name: "counterfactual", cases: []string{"counterfactual"}, inputs: "-instance and -background", build: (*explainFlags).buildCounterfactual,
-		flags: []string{"desired-class", "min-probability", "count", "immutable", "ranges", "population", "max-generations", "categorical"}},
+		flags: []string{"desired-class", "min-probability", "count", "immutable", "ranges", "population", "max-generations"}},
 }
 
 // cliMethodNames lists the -method values: "lime, kernelshap, ... or occlusion".
