@@ -369,21 +369,15 @@ func newCFSearch(m Model, req CounterfactualRequest) (*cfSearch, error) {
 // that is 0, and 1 when both are.
 func madScale(col []float64) float64 {
 	med := median(col)
-	mean := 0.0
-	for _, v := range col {
-		mean += v
-	}
-	mean /= float64(len(col))
-	ss := 0.0
+	_, sd := meanStd(col)
 	for i, v := range col {
-		ss += (v - mean) * (v - mean)
 		col[i] = math.Abs(v - med)
 	}
 	slices.Sort(col)
 	if mad := median(col); mad > 0 {
 		return mad
 	}
-	if sd := math.Sqrt(ss / float64(len(col))); sd > 0 {
+	if sd > 0 {
 		return sd
 	}
 	return 1

@@ -51,14 +51,7 @@ func (f *explainFlags) buildCounterfactual() (*explainerv1.ExplainRequest, *tabl
 	if f.background == "" {
 		return nil, nil, errors.New("-background is required for -method counterfactual: a CSV with a header row, whose rows give each feature's scale (MAD), range and categories")
 	}
-	bg, err := readTable(f.background, f.targetColumn)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := f.renameFeatures(bg, f.background); err != nil {
-		return nil, nil, err
-	}
-	instance, err := f.readInstance()
+	bg, instance, err := f.backgroundAndInstance()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -83,19 +76,43 @@ func (f *explainFlags) buildCounterfactual() (*explainerv1.ExplainRequest, *tabl
 	if o.Ranges, err = parseRanges(f.cf.ranges, bg.Names); err != nil {
 		return nil, nil, err
 	}
-	cats, err := parseIndices("-categorical", f.categorical)
+	tab, err := f.tabularInstance(instance, bg.Names)
 	if err != nil {
 		return nil, nil, err
-	}
-	tab := &explainerv1.TabularInstance{Values: instance, FeatureNames: bg.Names}
-	for _, c := range cats {
-		tab.CategoricalFeatures = append(tab.CategoricalFeatures, &explainerv1.CategoricalFeature{Index: c})
 	}
 	return &explainerv1.ExplainRequest{
 		Model:    f.model,
 		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: tab}},
 		Method:   &explainerv1.ExplainRequest_Counterfactual{Counterfactual: o},
 	}, nil, nil
+}
+
+// backgroundAndInstance reads -background (its columns renamed by
+// -feature-names) and the instance (lime, kernelshap, counterfactual).
+func (f *explainFlags) backgroundAndInstance() (*table.Table, []float64, error) {
+	bg, err := readTable(f.background, f.targetColumn)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := f.renameFeatures(bg, f.background); err != nil {
+		return nil, nil, err
+	}
+	instance, err := f.readInstance()
+	return bg, instance, err
+}
+
+// tabularInstance is the instance with its names and -categorical
+// features (lime, counterfactual).
+func (f *explainFlags) tabularInstance(instance []float64, names []string) (*explainerv1.TabularInstance, error) {
+	cats, err := parseIndices("-categorical", f.categorical)
+	if err != nil {
+		return nil, err
+	}
+	tab := &explainerv1.TabularInstance{Values: instance, FeatureNames: names}
+	for _, c := range cats {
+		tab.CategoricalFeatures = append(tab.CategoricalFeatures, &explainerv1.CategoricalFeature{Index: c})
+	}
+	return tab, nil
 }
 
 // featureIndex reads a feature by name, or else by index.
@@ -182,15 +199,7 @@ func scoreOf(cf *explainerv1.Counterfactual) float64 {
 }
 
 // argmaxOf is the index of the largest value, the first on ties.
-func argmaxOf(v []float64) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
+func argmaxOf(v []float64) int { return slices.Index(v, slices.Max(v)) }
 
 // counterfactualNotes are the HTML page's lines: one per counterfactual.
 func counterfactualNotes(exp *explainerv1.Explanation) []string {

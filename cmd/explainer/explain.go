@@ -362,13 +362,9 @@ func (f *explainFlags) limeRequest(instance []float64, bg *table.Table) (*explai
 		return nil, err
 	}
 	o.Labels = labels
-	cats, err := parseIndices("-categorical", f.categorical)
+	tab, err := f.tabularInstance(instance, bg.Names)
 	if err != nil {
 		return nil, err
-	}
-	tab := &explainerv1.TabularInstance{Values: instance, FeatureNames: bg.Names}
-	for _, c := range cats {
-		tab.CategoricalFeatures = append(tab.CategoricalFeatures, &explainerv1.CategoricalFeature{Index: c})
 	}
 	return &explainerv1.ExplainRequest{
 		Model:    f.model,

@@ -116,14 +116,7 @@ func (f *explainFlags) buildLocal() (*explainerv1.ExplainRequest, *table.Table, 
 	if f.background == "" {
 		return nil, nil, fmt.Errorf("-background is required for -method %s: a CSV of training (lime) or background (kernelshap) rows", f.method)
 	}
-	bg, err := readTable(f.background, f.targetColumn)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := f.renameFeatures(bg, f.background); err != nil {
-		return nil, nil, err
-	}
-	instance, err := f.readInstance()
+	bg, instance, err := f.backgroundAndInstance()
 	if err != nil {
 		return nil, nil, err
 	}
