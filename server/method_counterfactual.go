@@ -47,6 +47,11 @@ func parseCounterfactual(ctx context.Context, in *parseInput) (explain.Counterfa
 	const field = "counterfactual"
 	var r explain.CounterfactualRequest
 	o := in.req.GetCounterfactual()
+	if ev := in.req.GetEvaluation(); ev.GetStabilityRuns() > 0 || ev.GetFidelityCurves() {
+		// Seeded for its seed's default and echo; but the checks compare
+		// and remove attributions, which counterfactuals do not have.
+		return r, invalidArgument("evaluation: counterfactuals have no attributions: stability and fidelity curves do not apply; compare seeds by rerunning with seed")
+	}
 	values, names, err := tabularInstance(in.req, in.info)
 	if err != nil {
 		return r, err

@@ -94,8 +94,10 @@ func TestCounterfactualOverBothProtocols(t *testing.T) {
 	}
 }
 
-// TestCounterfactualStreamsGenerations: on ExplainStream each generation
-// arrives as a partial result counting it in rounds.
+// TestCounterfactualStreamsGenerations: on ExplainStream generations
+// arrive as partial results counting them in rounds, in order (a slow
+// reader may miss some: the server keeps only the latest), and the final
+// result counts them all.
 func TestCounterfactualStreamsGenerations(t *testing.T) {
 	_, newClient := predictV1Model(t, nil)
 	sc := startSidecar(t, newClient)
@@ -119,7 +121,7 @@ func TestCounterfactualStreamsGenerations(t *testing.T) {
 			}
 		}
 		if r := msg.GetResult(); r != nil {
-			if len(rounds) == 0 || r.GetRounds() != rounds[len(rounds)-1] {
+			if len(rounds) == 0 || r.GetRounds() < rounds[len(rounds)-1] {
 				t.Errorf("final rounds %d, partial rounds %v", r.GetRounds(), rounds)
 			}
 			break
@@ -129,8 +131,8 @@ func TestCounterfactualStreamsGenerations(t *testing.T) {
 		}
 	}
 	for i, r := range rounds {
-		if r != uint32(i+1) {
-			t.Fatalf("partial rounds %v, want 1, 2, 3, ...", rounds)
+		if r == 0 || i > 0 && r <= rounds[i-1] {
+			t.Fatalf("partial rounds %v, want increasing from 1", rounds)
 		}
 	}
 }
@@ -167,6 +169,7 @@ func TestCounterfactualRejects(t *testing.T) {
 		}, nil, codes.InvalidArgument, "counterfactual.ranges[0]: the instance's value of feature 1 is outside [min, max]"},
 		{"categorical index", nil, nil, codes.InvalidArgument, "instance.tabular.categorical_features[0].index: 7 is out of range [0,5)"},
 		{"width", nil, []float64{1, 2, 3}, codes.InvalidArgument, "instance has 3 features, model expects 5"},
+		{"stability", nil, nil, codes.InvalidArgument, "evaluation: counterfactuals have no attributions: stability and fidelity curves do not apply"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -175,8 +178,11 @@ func TestCounterfactualRejects(t *testing.T) {
 				inst = c.inst
 			}
 			req := counterfactualRequest(inst, c.edit)
-			if c.name == "categorical index" {
+			switch c.name {
+			case "categorical index":
 				req.GetInstance().GetTabular().CategoricalFeatures = []*explainerv1.CategoricalFeature{{Index: 7}}
+			case "stability":
+				req.Evaluation = &explainerv1.Evaluation{StabilityRuns: 2}
 			}
 			_, err := sc.client.Explain(context.Background(), req)
 			if st := status.Convert(err); st.Code() != c.code || !strings.Contains(st.Message(), c.msg) {
