@@ -57,6 +57,13 @@ func TestExplainCounterfactual(t *testing.T) {
 	if got := strings.Count(out, "\ncounterfactual "); got != len(cfs) {
 		t.Errorf("%d counterfactuals in the table, %d in the JSON:\n%s", got, len(cfs), out)
 	}
+	out, _, err = runCLI(t, append(args, "-output", "html")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "data:image/png;base64,") || strings.Count(out, "counterfactual ") < len(cfs) || !strings.Contains(out, " → ") {
+		t.Errorf("the HTML page lacks the chart or a line per counterfactual:\n%s", out)
+	}
 	raw, err := os.ReadFile(pngPath)
 	if err != nil {
 		t.Fatal(err)

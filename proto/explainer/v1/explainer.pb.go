@@ -3752,7 +3752,8 @@ func (x *FeatureRange) GetMax() float64 {
 type CounterfactualOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The data set that gives each feature's MAD, its observed range and
-	// the categories of categorical features. Required; 2 to 1000000 rows.
+	// the categories of categorical features. Required; 2 to 1000000 rows
+	// and at most 20000000 values.
 	Data *Dataset `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	// The class the counterfactuals must be in. Unset: any class but the
 	// instance's predicted one.
@@ -3767,7 +3768,9 @@ type CounterfactualOptions struct {
 	ImmutableFeatures []uint32 `protobuf:"varint,5,rep,packed,name=immutable_features,json=immutableFeatures,proto3" json:"immutable_features,omitempty"`
 	// Per-feature bounds. Default the range the data set takes.
 	Ranges []*FeatureRange `protobuf:"bytes,6,rep,name=ranges,proto3" json:"ranges,omitempty"`
-	// Rows scored per generation. Default 256; 8 to 100000.
+	// Rows scored per generation, and the most rows of any model call of
+	// the search. Default 256; 8 to 100000, and population × features at
+	// most 20000000.
 	Population uint32 `protobuf:"varint,7,opt,name=population,proto3" json:"population,omitempty"`
 	// Generations at most. Default 100; 1 to 10000.
 	MaxGenerations uint32 `protobuf:"varint,8,opt,name=max_generations,json=maxGenerations,proto3" json:"max_generations,omitempty"`
