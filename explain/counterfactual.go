@@ -210,9 +210,12 @@ type cfCand struct {
 // first, chosen to change different sets of features where the search
 // found enough (the rows sparsification chose first, then the other
 // variants), then distinct rows; fewer when it found fewer. Every
-// Predict call sends at most Population rows; the model scores at most
-// Population × MaxGenerations rows in the search plus Population per
-// sparsification round. If the instance itself is valid (DesiredClass is
+// Predict call sends at most Population rows. The model scores at most
+// B = Population × MaxGenerations rows in the search, 3·2·Count pushed
+// rows, at most B in the reverts (a round that would pass B is not
+// started, so that a row changing thousands of features costs no more
+// than the search), and 2 × 15 rows per variant (at most 2·Count × 5) in
+// the line search: CounterfactualMaxRows. If the instance itself is valid (DesiredClass is
 // its predicted class with score ≥ MinProbability) it is the only
 // counterfactual, with no changes. The search is deterministic for a
 // seed. ctx is checked before every call; when done, its error is
@@ -225,6 +228,17 @@ func Counterfactuals(ctx context.Context, m Model, req CounterfactualRequest) (*
 		return nil, err
 	}
 	return s.run(ctx)
+}
+
+// CounterfactualMaxRows is the most rows Counterfactuals has the model
+// score for req (defaults applied): the search's Population ×
+// MaxGenerations, as many again for the reverts, and the pushes and line
+// searches of at most 2·Count rows found.
+func CounterfactualMaxRows(req CounterfactualRequest) int {
+	r := req.withDefaults()
+	found := 2 * r.Count
+	variants := found * (1 + len(counterfactualPush) + 1) // as found, pushed, and the originals rejoining
+	return 2*r.Population*r.MaxGenerations + found*len(counterfactualPush) + 2*(counterfactualShrinkSteps-1)*variants
 }
 
 // withDefaults fills the zero values with the defaults.
@@ -825,6 +839,7 @@ func (s *cfSearch) sparsify(ctx context.Context, found []*cfCand) (chosen, rest 
 		return nil, nil, err
 	}
 	type revert struct{ cand, feature int }
+	budget := s.req.Population * s.req.MaxGenerations
 	for {
 		var items []revert
 		for ci, c := range cands {
@@ -833,6 +848,9 @@ func (s *cfSearch) sparsify(ctx context.Context, found []*cfCand) (chosen, rest 
 					items = append(items, revert{ci, j})
 				}
 			}
+		}
+		if budget -= len(items); budget < 0 {
+			break
 		}
 		// Every revert of a round starts from the round's rows; the best
 		// of each candidate is taken after the round.

@@ -405,37 +405,49 @@ func TestCounterfactualDeterminism(t *testing.T) {
 }
 
 // TestCounterfactualCalls: every Predict call holds at most Population
-// rows, NumSamples counts the rows scored, partial results come once per
-// generation with only valid rows, and the search stops within
-// MaxGenerations.
+// rows, NumSamples counts the rows scored and stays within
+// CounterfactualMaxRows (also for rows that change 300 features, whose
+// reverts would cost far more), partial results come once per generation
+// with only valid rows, and the search stops within MaxGenerations.
 func TestCounterfactualCalls(t *testing.T) {
-	m := &cfModel{f: confLogistic}
-	var gens []int
-	var rows atomic.Int64
-	counted := &cfCounted{m: m, rows: &rows}
-	res, err := Counterfactuals(context.Background(), counted, CounterfactualRequest{
-		Instance: confInstance, Data: confData(50, len(confInstance)), DesiredClass: OtherClass, Seed: 1,
-		Population: 16, MaxGenerations: 7, Count: 2,
-		Partial: func(g int, r *Result) {
-			gens = append(gens, g)
-			for _, cf := range r.Counterfactuals.Rows {
-				if !cf.Valid {
-					t.Errorf("generation %d: an invalid row in the partial result", g)
-				}
+	for _, c := range []struct {
+		name         string
+		p, pop, gens int
+	}{
+		{"6 features", 6, 16, 7},
+		{"300 features", 300, 8, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := &cfModel{f: confLogistic}
+			var gens []int
+			var rows atomic.Int64
+			req := CounterfactualRequest{
+				Instance: confData(1, c.p)[0], Data: confData(50, c.p), DesiredClass: OtherClass, Seed: 1,
+				Population: c.pop, MaxGenerations: c.gens, Count: 2,
+				Partial: func(g int, r *Result) {
+					gens = append(gens, g)
+					for _, cf := range r.Counterfactuals.Rows {
+						if !cf.Valid {
+							t.Errorf("generation %d: an invalid row in the partial result", g)
+						}
+					}
+				},
 			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := m.maxRows.Load(); got > 16 {
-		t.Errorf("a call of %d rows, Population 16", got)
-	}
-	if int64(res.NumSamples) != rows.Load() {
-		t.Errorf("NumSamples %d, the model scored %d", res.NumSamples, rows.Load())
-	}
-	if g := res.Counterfactuals.Generations; g < 1 || g > 7 || !slices.Equal(gens, seq(1, g)) {
-		t.Errorf("generations %d, partials %v", g, gens)
+			res, err := Counterfactuals(context.Background(), &cfCounted{m: m, rows: &rows}, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.maxRows.Load(); got > int64(c.pop) {
+				t.Errorf("a call of %d rows, Population %d", got, c.pop)
+			}
+			if int64(res.NumSamples) != rows.Load() || res.NumSamples > CounterfactualMaxRows(req) {
+				t.Errorf("NumSamples %d, the model scored %d, the bound is %d", res.NumSamples, rows.Load(), CounterfactualMaxRows(req))
+			}
+			if g := res.Counterfactuals.Generations; g < 1 || g > c.gens || !slices.Equal(gens, seq(1, g)) {
+				t.Errorf("generations %d, partials %v", g, gens)
+			}
+			t.Logf("%d rows in %d calls, %d counterfactuals", res.NumSamples, m.calls.Load(), len(res.Counterfactuals.Rows))
+		})
 	}
 }
 
