@@ -423,7 +423,9 @@ func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceCli
 		case *explainerv1.ExplainStreamResponse_Progress:
 			progress.Update(ev.Progress.GetSamplesScored(), ev.Progress.GetSamplesTotal())
 		case *explainerv1.ExplainStreamResponse_Partial:
-			if r := ev.Partial.GetRounds(); r > 0 {
+			if ev.Partial.GetMethod() == "counterfactual" {
+				progress.Describe(fmt.Sprintf("generation %d: %d valid so far", ev.Partial.GetRounds(), len(ev.Partial.GetCounterfactuals())))
+			} else if r := ev.Partial.GetRounds(); r > 0 {
 				progress.Describe(fmt.Sprintf("round %d: %d samples, standard error %.3g", r, ev.Partial.GetNumSamples(), ev.Partial.GetPrecision()))
 			} else if total := ev.Partial.GetBandsTotal(); total > 0 {
 				progress.Describe(fmt.Sprintf("band %d/%d done", ev.Partial.GetBandsDone(), total))
