@@ -579,6 +579,9 @@ func (s *cfSearch) covered(k int) bool {
 		diam += w * w
 	}
 	a := counterfactualFirstRadius * math.Pow(2, float64(k-1))
+	if math.IsInf(4*a, 1) { // shell k's radii would overflow: every box is covered
+		return true
+	}
 	return a > math.Sqrt(diam) && (len(s.catMut) == 0 || a >= 2*float64(len(s.mutable)))
 }
 

@@ -536,3 +536,45 @@ func TestCounterfactualRejected(t *testing.T) {
 		})
 	}
 }
+
+// TestCounterfactualNoneFound: a model that never changes its mind gives
+// no counterfactual and no error; the shells stop growing before their
+// radii overflow (a box of 1e300 in units of 1e-300 has no finite
+// diameter), so that every row sent is finite, and the search stops
+// early once nothing improves.
+func TestCounterfactualNoneFound(t *testing.T) {
+	data := make([][]float64, 100)
+	for i := range data {
+		v := 0.0
+		switch {
+		case i == 99:
+			v = 1e300
+		case i >= 40:
+			v = float64(i) * 1e-300
+		}
+		data[i] = []float64{v, float64(i % 7)}
+	}
+	var nonFinite atomic.Int64
+	m := &cfModel{f: func(r []float64) []float64 {
+		if !finite(r...) {
+			nonFinite.Add(1)
+		}
+		return []float64{0.9, 0.1}
+	}}
+	res, err := Counterfactuals(context.Background(), m, CounterfactualRequest{
+		Instance: []float64{0, 3}, Data: data, DesiredClass: 1, Population: 8, MaxGenerations: MaxGenerations, Seed: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := nonFinite.Load(); n > 0 {
+		t.Errorf("%d non-finite rows reached the model", n)
+	}
+	if n := len(res.Counterfactuals.Rows); n != 0 {
+		t.Errorf("%d counterfactuals from a constant model", n)
+	}
+	if g := res.Counterfactuals.Generations; g >= MaxGenerations {
+		t.Errorf("%d generations: the search did not stop early", g)
+	}
+	t.Logf("%d generations, %d rows", res.Counterfactuals.Generations, res.NumSamples)
+}
