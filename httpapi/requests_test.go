@@ -86,5 +86,8 @@ func methodRequests() map[string]*explainerv1.ExplainRequest {
 		"occlusion": {Instance: imageInstance(testImage(8, 8)), Method: &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{
 			Window: []uint32{4, 4}, Strides: []uint32{2, 2},
 		}}},
+		"counterfactual": {Instance: tabular(row), Method: &explainerv1.ExplainRequest_Counterfactual{Counterfactual: &explainerv1.CounterfactualOptions{
+			Data: dataset(dataRows(40), false), Count: 2, Population: 32, MaxGenerations: 20, Seed: seed(6),
+		}}},
 	}
 }
