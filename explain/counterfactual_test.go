@@ -578,3 +578,84 @@ func TestCounterfactualNoneFound(t *testing.T) {
 	}
 	t.Logf("%d generations, %d rows", res.Counterfactuals.Generations, res.NumSamples)
 }
+
+// FuzzCounterfactuals: any request, however malformed (non-finite values,
+// out-of-range indices, empty ranges, categorical features), is refused
+// with a *RequestError or searched without panicking, and every
+// counterfactual returned is valid, inside its ranges and keeps the
+// immutable features.
+func FuzzCounterfactuals(f *testing.F) {
+	f.Add([]byte{2, 5, 1, 0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 3, 1, 0, 2})
+	f.Add([]byte{3, 3, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255, 7, 2, 1, 90, 110})
+	f.Add([]byte{1, 2, 4, 0, 0, 0, 200, 254, 1, 2, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		next := func() byte {
+			if len(data) == 0 {
+				return 0
+			}
+			b := data[0]
+			data = data[1:]
+			return b
+		}
+		value := func() float64 {
+			switch b := next(); b {
+			case 255:
+				return math.NaN()
+			case 254:
+				return math.Inf(1)
+			default:
+				return float64(int(b)-100) / 16
+			}
+		}
+		p, n := int(next()%4), int(next()%6)
+		req := CounterfactualRequest{Instance: make([]float64, p), Data: make([][]float64, n), Population: 8, MaxGenerations: 4, Seed: 1}
+		for j := range req.Instance {
+			req.Instance[j] = value()
+		}
+		for i := range req.Data {
+			req.Data[i] = make([]float64, p)
+			for j := range req.Data[i] {
+				req.Data[i][j] = value()
+			}
+		}
+		flags := next()
+		req.DesiredClass = int(next()%4) - 1
+		req.Count = int(next() % 4)
+		if flags&1 != 0 {
+			req.Categorical = []int{int(next()%5) - 1}
+		}
+		if flags&2 != 0 {
+			req.Immutable = []int{int(next()%5) - 1}
+		}
+		if flags&4 != 0 {
+			req.Ranges = []FeatureRange{{Feature: int(next()%5) - 1, Min: value(), Max: value()}}
+		}
+		if flags&8 != 0 {
+			req.MinProbability = value()
+		}
+		model := func(r []float64) []float64 { return twoClasses(0.3 - r[0]) } // p ≥ 1 once valid
+		res, err := Counterfactuals(context.Background(), &cfModel{f: model}, req)
+		if err != nil {
+			var re *RequestError
+			if !errors.As(err, &re) {
+				t.Fatalf("error %v is not a RequestError", err)
+			}
+			return
+		}
+		for k, cf := range res.Counterfactuals.Rows {
+			if !cf.Valid || !finite(cf.Values...) {
+				t.Errorf("cf %d: valid %v, values %v", k, cf.Valid, cf.Values)
+			}
+			for _, j := range req.Immutable {
+				if cf.Values[j] != req.Instance[j] {
+					t.Errorf("cf %d changed immutable feature %d", k, j)
+				}
+			}
+			for _, rg := range req.Ranges {
+				if v := cf.Values[rg.Feature]; v < rg.Min || v > rg.Max {
+					t.Errorf("cf %d: feature %d = %v outside [%v, %v]", k, rg.Feature, v, rg.Min, rg.Max)
+				}
+			}
+		}
+	})
+}
