@@ -589,24 +589,7 @@ func FuzzCounterfactuals(f *testing.F) {
 	f.Add([]byte{3, 3, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255, 7, 2, 1, 90, 110})
 	f.Add([]byte{1, 2, 4, 0, 0, 0, 200, 254, 1, 2, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		next := func() byte {
-			if len(data) == 0 {
-				return 0
-			}
-			b := data[0]
-			data = data[1:]
-			return b
-		}
-		value := func() float64 {
-			switch b := next(); b {
-			case 255:
-				return math.NaN()
-			case 254:
-				return math.Inf(1)
-			default:
-				return float64(int(b)-100) / 16
-			}
-		}
+		next, value := fuzzBytes(data)
 		p, n := int(next()%4), int(next()%6)
 		req := CounterfactualRequest{Instance: make([]float64, p), Data: make([][]float64, n), Population: 8, MaxGenerations: 4, Seed: 1}
 		for j := range req.Instance {
@@ -658,4 +641,29 @@ func FuzzCounterfactuals(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzBytes reads a fuzzer's bytes: next takes the next byte (0 once they
+// run out), value the next byte as a number: 255 is NaN, 254 +Inf, any
+// other b (b − 100)/16.
+func fuzzBytes(data []byte) (next func() byte, value func() float64) {
+	next = func() byte {
+		if len(data) == 0 {
+			return 0
+		}
+		b := data[0]
+		data = data[1:]
+		return b
+	}
+	value = func() float64 {
+		switch b := next(); b {
+		case 255:
+			return math.NaN()
+		case 254:
+			return math.Inf(1)
+		default:
+			return float64(int(b)-100) / 16
+		}
+	}
+	return next, value
 }
