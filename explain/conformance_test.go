@@ -462,6 +462,27 @@ var confCases = []confCase{
 		seed:     noSeed,
 		inFlight: 2, // Occlusion builds the next call while the model answers one
 	},
+	{
+		name: "Counterfactuals",
+		run: func(ctx context.Context, p *confProbe, seed uint64) (confOutcome, error) {
+			res, err := Counterfactuals(ctx, confRows{p, confLogistic}, CounterfactualRequest{
+				Instance: confInstance, Data: confData(30, len(confInstance)), DesiredClass: OtherClass,
+				Population: 16, MaxGenerations: 5, Seed: seed,
+			})
+			if err != nil {
+				return confOutcome{}, err
+			}
+			// The counterfactuals' values stand in for attributions.
+			o := confOutcome{result: res, rows: res.NumSamples}
+			for _, cf := range res.Counterfactuals.Rows {
+				o.weights = append(o.weights, cf.Values...)
+				o.stdErrs = append(o.stdErrs, make([]float64, len(cf.Values))...)
+			}
+			return o, nil
+		},
+		inFlight:   1,
+		zeroStdErr: "a counterfactual is a row the model scored, not an estimate",
+	},
 }
 
 // TestConformanceDeterminism: the same seed gives the same result, bit for

@@ -96,6 +96,17 @@
 // bins and centred to mean 0 over the rows. Both pack many grid points'
 // (or bins') rows into each Predict call and report each finished feature.
 //
+// # Counterfactuals
+//
+// [Counterfactuals] searches, without gradients, for the rows x closest
+// to the instance x⁰ in d(x) = Σ_j |x_j − x⁰_j| / MAD_j (a changed
+// categorical feature costs 1) that the model puts in a desired class with
+// a least score: growing spheres (Laugel et al. 2018) until valid rows
+// appear, a genetic search whose generations are each one Predict call,
+// and a sparsification that moves features back to x⁰ while the row stays
+// valid. Immutable features, ranges and the data set's categories bound
+// every row it scores.
+//
 // # Standard errors
 //
 // Every attribution carries a standard error (Attribution.StdErr;

@@ -681,24 +681,7 @@ func FuzzKernelSHAP(f *testing.F) {
 	f.Add([]byte{4, 1, 1, 2, 3, 4, 1, 2, 3, 4, 255, 1, 2, 7})
 	f.Add([]byte{2, 3, 0, 0, 9, 9, 0, 0, 1, 0, 3, 1, 0, 200})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		next := func() byte {
-			if len(data) == 0 {
-				return 0
-			}
-			b := data[0]
-			data = data[1:]
-			return b
-		}
-		value := func() float64 {
-			switch b := next(); b {
-			case 255:
-				return math.NaN()
-			case 254:
-				return math.Inf(1)
-			default:
-				return float64(int(b)-100) / 16
-			}
-		}
+		next, value := fuzzBytes(data)
 		p, n := int(next()%5), int(next()%4)
 		req := KernelSHAPRequest{Instance: make([]float64, p), Background: make([][]float64, n)}
 		for j := range req.Instance {

@@ -36,6 +36,8 @@ type Result struct {
 	// Maps are per-pixel attribution maps, one per explained label (image
 	// occlusion).
 	Maps []AttributionMap
+	// Counterfactuals are the rows a counterfactual search found.
+	Counterfactuals *CounterfactualResult
 }
 
 // SegmentMap labels each pixel of an image, row-major, with its segment.
@@ -121,6 +123,9 @@ func finite(vs ...float64) bool {
 // stead), a RequestError with Precondition set. The model's own scores
 // (Prediction, InstanceScores) are the predictor's to check.
 func (r *Result) nonFinite() error {
+	if err := r.Counterfactuals.nonFinite(); err != nil {
+		return err
+	}
 	if !finite(r.BaselineScore) {
 		return precondition("scores", "the %s baseline score is not finite: the model's scores are too large for its sums", r.Method)
 	}

@@ -55,7 +55,7 @@ func TestJSONGivesTheNumbersOfGRPC(t *testing.T) {
 			if !proto.Equal(withoutCalls(got), withoutCalls(want.GetExplanation())) {
 				t.Errorf("JSON:\n%v\ngRPC:\n%v", got, want.GetExplanation())
 			}
-			if len(got.GetLabels()) == 0 && len(got.GetMaps()) == 0 {
+			if len(got.GetLabels()) == 0 && len(got.GetMaps()) == 0 && len(got.GetCounterfactuals()) == 0 {
 				t.Errorf("empty explanation %v", got)
 			}
 			// The JSON spells fields as the .proto does, zeros included.

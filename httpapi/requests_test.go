@@ -93,5 +93,8 @@ func methodRequests() map[string]*explainerv1.ExplainRequest {
 		"ale": {Method: &explainerv1.ExplainRequest_Ale{Ale: &explainerv1.AleOptions{
 			Data: dataset(dataRows(20), false), Bins: 4,
 		}}},
+		"counterfactual": {Instance: tabular(row), Method: &explainerv1.ExplainRequest_Counterfactual{Counterfactual: &explainerv1.CounterfactualOptions{
+			Data: dataset(dataRows(40), false), Count: 2, Population: 32, MaxGenerations: 20, Seed: seed(6),
+		}}},
 	}
 }

@@ -99,6 +99,7 @@ func explanationProto(res *explain.Result, model string, info predictor.ModelInf
 			Label: uint32(m.Label), Height: uint32(m.Height), Width: uint32(m.Width), Values: m.Values, StdErrors: m.StdErrs,
 		})
 	}
+	counterfactualsProto(exp, res)
 	return exp
 }
 

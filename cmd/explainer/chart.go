@@ -280,6 +280,9 @@ func writeExplanationPNG(w io.Writer, exp *explainerv1.Explanation, inst *explai
 	if inst != nil {
 		return writePNG(w, exp, inst)
 	}
+	if exp.GetMethod() == "counterfactual" {
+		return writeCounterfactualPNG(w, exp)
+	}
 	if exp.GetMethod() == "occlusion" && len(exp.GetMaps()) > 0 || exp.GetMethod() == "lime_image" || exp.GetMethod() == "kernelshap_image" {
 		return errors.New("an image explanation is drawn over its image: give -image")
 	}

@@ -68,10 +68,11 @@ type explainFlags struct {
 	maxBatch        int    // demo only
 	numFeaturesSet  bool   // -num-features given (lime with -image: default every segment)
 
-	imageFlags // -image, -method occlusion, -png
-	curveFlags // -method pdp and ale (pdp.go)
-	checkFlags // -num-samples auto, -evaluate
-	batchFlags // -rows, -texts, several -image (batch.go)
+	imageFlags         // -image, -method occlusion, -png
+	curveFlags         // -method pdp and ale (pdp.go)
+	checkFlags         // -num-samples auto, -evaluate
+	batchFlags         // -rows, -texts, several -image (batch.go)
+	cf         cfFlags // -method counterfactual (counterfactual.go)
 
 	// Security of the connection to the sidecar (explain only).
 	tls                                   bool
@@ -138,6 +139,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	f.curveFlags.register(fs)
 	f.checkFlags.register(fs)
 	f.batchFlags.register(fs)
+	f.cf.register(fs)
 	if err := explainCommand().parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -362,13 +364,9 @@ func (f *explainFlags) limeRequest(instance []float64, bg *table.Table) (*explai
 		return nil, err
 	}
 	o.Labels = labels
-	cats, err := parseIndices("-categorical", f.categorical)
+	tab, err := f.tabularInstance(instance, bg.Names)
 	if err != nil {
 		return nil, err
-	}
-	tab := &explainerv1.TabularInstance{Values: instance, FeatureNames: bg.Names}
-	for _, c := range cats {
-		tab.CategoricalFeatures = append(tab.CategoricalFeatures, &explainerv1.CategoricalFeature{Index: c})
 	}
 	return &explainerv1.ExplainRequest{
 		Model:    f.model,
@@ -427,7 +425,9 @@ func explainOnStream(ctx context.Context, client explainerv1.ExplainerServiceCli
 		case *explainerv1.ExplainStreamResponse_Progress:
 			progress.Update(ev.Progress.GetSamplesScored(), ev.Progress.GetSamplesTotal())
 		case *explainerv1.ExplainStreamResponse_Partial:
-			if r := ev.Partial.GetRounds(); r > 0 {
+			if ev.Partial.GetMethod() == "counterfactual" {
+				progress.Describe(fmt.Sprintf("generation %d: %d valid so far", ev.Partial.GetRounds(), len(ev.Partial.GetCounterfactuals())))
+			} else if r := ev.Partial.GetRounds(); r > 0 {
 				progress.Describe(fmt.Sprintf("round %d: %d samples, standard error %.3g", r, ev.Partial.GetNumSamples(), ev.Partial.GetPrecision()))
 			} else if what := curveProgress(ev.Partial); what != "" {
 				progress.Describe(what)

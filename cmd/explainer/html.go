@@ -87,6 +87,7 @@ func writeHTML(w io.Writer, exp *explainerv1.Explanation, v view) error {
 		page.Notes = append(page.Notes, fmt.Sprintf("score %s: %.4f on the data; importance = drop when a feature is permuted (mean ± standard error over repeats)",
 			strings.ToLower(strings.TrimPrefix(exp.GetScoring().String(), "SCORING_")), exp.GetBaselineScore()))
 	}
+	page.Notes = append(page.Notes, counterfactualNotes(exp)...)
 	for _, l := range exp.GetLabels() {
 		hl := htmlLabel{Title: fmt.Sprintf("label %d (%s)", l.GetLabel(), className(exp, l.GetLabel(), l.GetClassName())), Summary: labelSummary(exp, l)}
 		if exp.GetMethod() == "permutation" {

@@ -51,6 +51,8 @@ var cliMethods = []cliMethod{
 		flags: []string{"features", "grid-resolution", "kind", "centered"}},
 	{name: "ale", cases: []string{"ale"}, inputs: "-data, -features", build: (*explainFlags).buildCurves,
 		flags: []string{"bins", "min-bin-points"}},
+	{name: "counterfactual", cases: []string{"counterfactual"}, inputs: "-instance and -background", build: (*explainFlags).buildCounterfactual,
+		flags: []string{"desired-class", "min-probability", "count", "immutable", "ranges", "population", "max-generations"}},
 }
 
 // cliMethodNames lists the -method values: "lime, kernelshap, ... or occlusion".
@@ -118,14 +120,7 @@ func (f *explainFlags) buildLocal() (*explainerv1.ExplainRequest, *table.Table, 
 	if f.background == "" {
 		return nil, nil, fmt.Errorf("-background is required for -method %s: a CSV of training (lime) or background (kernelshap) rows", f.method)
 	}
-	bg, err := readTable(f.background, f.targetColumn)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := f.renameFeatures(bg, f.background); err != nil {
-		return nil, nil, err
-	}
-	instance, err := f.readInstance()
+	bg, instance, err := f.backgroundAndInstance()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -133,6 +133,10 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation, top int) {
 		writeOcclusion(w, exp)
 		return
 	}
+	if exp.GetMethod() == "counterfactual" {
+		writeCounterfactuals(w, exp)
+		return
+	}
 	for _, l := range exp.GetLabels() {
 		if sum := labelSummary(exp, l); sum != "" {
 			fmt.Fprintf(w, "\nlabel %d (%s): %s\n", l.GetLabel(), className(exp, l.GetLabel(), l.GetClassName()), sum)

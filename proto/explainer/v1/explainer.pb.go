@@ -3752,7 +3752,8 @@ func (x *FeatureRange) GetMax() float64 {
 type CounterfactualOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The data set that gives each feature's MAD, its observed range and
-	// the categories of categorical features. Required; 2 to 1000000 rows.
+	// the categories of categorical features. Required; 2 to 1000000 rows
+	// and at most 20000000 values.
 	Data *Dataset `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	// The class the counterfactuals must be in. Unset: any class but the
 	// instance's predicted one.
@@ -3767,7 +3768,9 @@ type CounterfactualOptions struct {
 	ImmutableFeatures []uint32 `protobuf:"varint,5,rep,packed,name=immutable_features,json=immutableFeatures,proto3" json:"immutable_features,omitempty"`
 	// Per-feature bounds. Default the range the data set takes.
 	Ranges []*FeatureRange `protobuf:"bytes,6,rep,name=ranges,proto3" json:"ranges,omitempty"`
-	// Rows scored per generation. Default 256; 8 to 100000.
+	// Rows scored per generation, and the most rows of any model call of
+	// the search. Default 256; 8 to 100000, and population × features at
+	// most 20000000.
 	Population uint32 `protobuf:"varint,7,opt,name=population,proto3" json:"population,omitempty"`
 	// Generations at most. Default 100; 1 to 10000.
 	MaxGenerations uint32 `protobuf:"varint,8,opt,name=max_generations,json=maxGenerations,proto3" json:"max_generations,omitempty"`
@@ -6017,8 +6020,13 @@ type FeatureChange struct {
 	Index   uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
 	// The instance's value and the counterfactual's.
-	From          float64 `protobuf:"fixed64,3,opt,name=from,proto3" json:"from,omitempty"`
-	To            float64 `protobuf:"fixed64,4,opt,name=to,proto3" json:"to,omitempty"`
+	From float64 `protobuf:"fixed64,3,opt,name=from,proto3" json:"from,omitempty"`
+	To   float64 `protobuf:"fixed64,4,opt,name=to,proto3" json:"to,omitempty"`
+	// The change in the units the proximity sums: (to − from) divided by
+	// the feature's median absolute deviation over the data set (its
+	// standard deviation when the MAD is 0, 1 when both are); ±1 for a
+	// categorical feature. Proximity is the sum of |scaled| over changes.
+	Scaled        float64 `protobuf:"fixed64,5,opt,name=scaled,proto3" json:"scaled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6077,6 +6085,13 @@ func (x *FeatureChange) GetFrom() float64 {
 func (x *FeatureChange) GetTo() float64 {
 	if x != nil {
 		return x.To
+	}
+	return 0
+}
+
+func (x *FeatureChange) GetScaled() float64 {
+	if x != nil {
+		return x.Scaled
 	}
 	return 0
 }
@@ -7499,12 +7514,13 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x05valid\x18\x04 \x01(\bR\x05valid\x125\n" +
 	"\achanges\x18\x05 \x03(\v2\x1b.explainer.v1.FeatureChangeR\achanges\x12\x1a\n" +
 	"\bsparsity\x18\x06 \x01(\rR\bsparsity\x12\x1c\n" +
-	"\tproximity\x18\a \x01(\x01R\tproximity\"c\n" +
+	"\tproximity\x18\a \x01(\x01R\tproximity\"{\n" +
 	"\rFeatureChange\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x18\n" +
 	"\afeature\x18\x02 \x01(\tR\afeature\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\x01R\x04from\x12\x0e\n" +
-	"\x02to\x18\x04 \x01(\x01R\x02to\"\x81\x02\n" +
+	"\x02to\x18\x04 \x01(\x01R\x02to\x12\x16\n" +
+	"\x06scaled\x18\x05 \x01(\x01R\x06scaled\"\x81\x02\n" +
 	"\vAttribution\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x18\n" +
 	"\afeature\x18\x02 \x01(\tR\afeature\x12\x16\n" +

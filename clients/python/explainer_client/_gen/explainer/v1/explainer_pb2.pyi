@@ -511,15 +511,17 @@ class FeatureBins(_message.Message):
     def __init__(self, feature: _Optional[int] = ..., boundaries: _Optional[_Iterable[float]] = ..., means: _Optional[_Iterable[float]] = ..., stds: _Optional[_Iterable[float]] = ..., mins: _Optional[_Iterable[float]] = ..., maxs: _Optional[_Iterable[float]] = ..., frequencies: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class FeatureChange(_message.Message):
-    __slots__ = ["feature", "index", "to"]
+    __slots__ = ["feature", "index", "scaled", "to"]
     FEATURE_FIELD_NUMBER: _ClassVar[int]
     FROM_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    SCALED_FIELD_NUMBER: _ClassVar[int]
     TO_FIELD_NUMBER: _ClassVar[int]
     feature: str
     index: int
+    scaled: float
     to: float
-    def __init__(self, index: _Optional[int] = ..., feature: _Optional[str] = ..., to: _Optional[float] = ..., **kwargs) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., feature: _Optional[str] = ..., to: _Optional[float] = ..., scaled: _Optional[float] = ..., **kwargs) -> None: ...
 
 class FeatureDistribution(_message.Message):
     __slots__ = ["feature", "frequencies", "values"]
