@@ -71,6 +71,8 @@ type LabelResult struct {
 	// Attributions are ordered by decreasing |Weight| (LIME) or by feature
 	// (the other methods).
 	Attributions []Attribution
+	// Anchor is the rule found (anchors); nil for the other methods.
+	Anchor *Anchor
 }
 
 // Attribution is one feature's (or feature group's) weight.
@@ -119,6 +121,9 @@ func (r *Result) nonFinite() error {
 	}
 	for _, l := range r.Labels {
 		ok := finite(l.Intercept, l.Score, l.LocalPrediction, l.BaseValue, l.ModelValue)
+		if a := l.Anchor; a != nil {
+			ok = ok && finite(a.Precision, a.Coverage)
+		}
 		for _, a := range l.Attributions {
 			ok = ok && finite(a.Weight, a.Std, a.MeanAbs, a.StdErr) && finite(a.Values...)
 		}
