@@ -71,6 +71,7 @@ type explainFlags struct {
 	imageFlags // -image, -method occlusion, -png
 	checkFlags // -num-samples auto, -evaluate
 	batchFlags // -rows, -texts, several -image (batch.go)
+	anchorFlags
 
 	// Security of the connection to the sidecar (explain only).
 	tls                                   bool
@@ -136,6 +137,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	f.imageFlags.register(fs)
 	f.checkFlags.register(fs)
 	f.batchFlags.register(fs)
+	f.anchorFlags.register(fs)
 	if err := explainCommand().parseFlags(fs, args, stdout); err != nil {
 		return err
 	}

@@ -47,6 +47,8 @@ var cliMethods = []cliMethod{
 		flags: []string{"step"}},
 	{name: "occlusion", cases: []string{"occlusion"}, inputs: "-image or -text", build: (*explainFlags).buildOcclusion,
 		flags: []string{"window", "stride", "baseline"}},
+	{name: "anchors", cases: []string{"anchors"}, inputs: "-instance and -background, -text, or -image", build: (*explainFlags).buildAnchors,
+		flags: anchorFlagNames},
 }
 
 // cliMethodNames lists the -method values: "lime, kernelshap, ... or occlusion".
