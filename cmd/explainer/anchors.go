@@ -250,8 +250,11 @@ func anchorChart(w io.Writer, exp *explainerv1.Explanation) error {
 	}
 	l := labels[0]
 	preds := l.GetAnchor().GetPredicates()
+	// The first point is the empty rule's coverage, 1.
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s · %s", exp.GetMethod(), anchorRule(exp, l))
+	a := l.GetAnchor()
+	p.Title.Text = fmt.Sprintf("label %d (%s) · %s · precision %.3f, coverage %.3f", l.GetLabel(),
+		className(exp, l.GetLabel(), l.GetClassName()), exp.GetMethod(), a.GetPrecision(), a.GetCoverage())
 	p.X.Label.Text = "predicates added"
 	p.Y.Label.Text = "precision, coverage"
 	p.Y.Min, p.Y.Max = 0, 1
@@ -282,7 +285,7 @@ func anchorChart(w io.Writer, exp *explainerv1.Explanation) error {
 		p.Add(line, points)
 		p.Legend.Add(s.name, line, points)
 	}
-	p.Legend.Top = false
+	p.Legend.Top, p.Legend.Left = false, true
 	img := vgimg.NewWith(vgimg.UseWH(panelWidth, 4*vg.Inch), vgimg.UseDPI(chartDPI))
 	p.Draw(vgdraw.New(img))
 	_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
