@@ -723,31 +723,29 @@ func klBernoulli(p, q float64) float64 {
 // KL(p‖q) ≤ level, by 16 bisections of [p, min(1, p + √(level/2))]
 // (Pinsker's inequality bounds it there).
 func KLUpperBound(p, level float64) float64 {
-	lm, um := p, min(1, p+math.Sqrt(level/2))
-	for range anchorBisections - 1 {
-		qm := (um + lm) / 2
-		if klBernoulli(p, qm) > level {
-			um = qm
-		} else {
-			lm = qm
-		}
-	}
-	return um
+	return klBound(p, level, min(1, p+math.Sqrt(level/2)))
 }
 
 // KLLowerBound is alibi's dlow_bernoulli: the smallest q ≤ p with
 // KL(p‖q) ≤ level, by 16 bisections of [max(0, p − √(level/2)), p].
 func KLLowerBound(p, level float64) float64 {
-	um, lm := p, max(0, min(1, p-math.Sqrt(level/2)))
+	return klBound(p, level, max(0, min(1, p-math.Sqrt(level/2))))
+}
+
+// klBound bisects between p, where KL(p‖q) = 0, and far, returning the end
+// of the last interval on far's side (alibi returns that end, so the
+// bound is never tighter than the level allows).
+func klBound(p, level, far float64) float64 {
+	near := p
 	for range anchorBisections - 1 {
-		qm := (um + lm) / 2
+		qm := (near + far) / 2
 		if klBernoulli(p, qm) > level {
-			lm = qm
+			far = qm
 		} else {
-			um = qm
+			near = qm
 		}
 	}
-	return lm
+	return far
 }
 
 // result builds the Result of a rule: its predicates with the precision

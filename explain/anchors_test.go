@@ -296,31 +296,40 @@ func TestAnchorsTabularPrecision(t *testing.T) {
 	data := readBreastCancer(t)
 	var calls atomic.Int64
 	model := countingRows{&calls, m.cancer}
-	const instances = 50
-	ok, met, samples, size := 0, 0, 0, 0
-	var covSum float64
-	for k := range instances {
-		inst := data[k*11]
-		req := AnchorTabularRequest{Instance: inst, FeatureNames: m.BreastCancer.FeatureNames, Training: data,
+	checkFreshPrecision(t, "breast cancer", &calls, func(k int) (*Result, float64) {
+		req := AnchorTabularRequest{Instance: data[k*11], FeatureNames: m.BreastCancer.FeatureNames, Training: data,
 			AnchorConfig: AnchorConfig{Seed: uint64(k)}}
 		res, err := AnchorsTabular(context.Background(), model, req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := res.Labels[0].Anchor
 		dom, err := newAnchorTabular(model, req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var preds []int
-		for _, p := range a.Predicates {
+		for _, p := range res.Labels[0].Anchor.Predicates {
 			preds = append(preds, p.Index)
 		}
-		fresh := freshPrecision[[]float64](t, dom, preds, res.Labels[0].Label, uint64(k)+1000, 1000)
+		return res, freshPrecision[[]float64](t, dom, preds, res.Labels[0].Label, uint64(k)+1000, 1000)
+	})
+}
+
+// checkFreshPrecision runs 50 anchor searches (trial k returns the
+// result and the anchor's precision on 1000 fresh samples), logs what they
+// cost and found, and fails unless at least 48 (95%) reach 0.95.
+func checkFreshPrecision(t *testing.T, model string, calls *atomic.Int64, trial func(k int) (*Result, float64)) {
+	t.Helper()
+	const instances = 50
+	ok, met, samples, size := 0, 0, 0, 0
+	var covSum float64
+	for k := range instances {
+		res, fresh := trial(k)
+		a := res.Labels[0].Anchor
 		if fresh >= 0.95 {
 			ok++
 		} else {
-			t.Logf("instance %d: fresh precision %.3f (search %.3f, met %v) of %d predicates", k*11, fresh, a.Precision, a.ThresholdMet, len(a.Predicates))
+			t.Logf("instance %d: fresh precision %.3f (search %.3f, met %v) of %d predicates", k, fresh, a.Precision, a.ThresholdMet, len(a.Predicates))
 		}
 		if a.ThresholdMet {
 			met++
@@ -329,8 +338,8 @@ func TestAnchorsTabularPrecision(t *testing.T) {
 		size += len(a.Predicates)
 		covSum += a.Coverage
 	}
-	t.Logf("breast cancer: %d/%d anchors with fresh precision >= 0.95, %d met the threshold; mean %.1f predicates, mean coverage %.3f; %.1f model calls and %.0f samples per instance",
-		ok, instances, met, float64(size)/instances, covSum/instances, float64(calls.Load())/instances, float64(samples)/instances)
+	t.Logf("%s: %d/%d anchors with fresh precision >= 0.95, %d met the threshold; mean %.1f predicates, mean coverage %.3f; %.1f model calls and %.0f samples per instance",
+		model, ok, instances, met, float64(size)/instances, covSum/instances, float64(calls.Load())/instances, float64(samples)/instances)
 	if ok < 48 {
 		t.Errorf("%d of %d anchors reach precision 0.95 on fresh samples, want at least 48 (95%%)", ok, instances)
 	}
@@ -352,46 +361,26 @@ func TestAnchorsTextPrecision(t *testing.T) {
 	}
 	var calls atomic.Int64
 	model := countingTexts{&calls, m.sentiment}
-	const instances = 50
-	ok, met, samples, size := 0, 0, 0, 0
-	var covSum float64
-	for k := range instances {
+	checkFreshPrecision(t, "sentiment", &calls, func(k int) (*Result, float64) {
 		text := m.Sentiment.Texts[(k*4)%len(m.Sentiment.Texts)]
 		res, tf, err := AnchorsText(context.Background(), model, AnchorTextRequest{Text: text, AnchorConfig: AnchorConfig{Seed: uint64(k)}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := res.Labels[0].Anchor
 		dom := &anchorText{m: model, mask: DefaultAnchorMaskString, prob: DefaultAnchorSampleProb}
 		if dom.dom, err = textDomain(text, "", false); err != nil {
 			t.Fatal(err)
 		}
 		var preds []int
-		for _, p := range a.Predicates {
+		for _, p := range res.Labels[0].Anchor.Predicates {
 			j := slices.IndexFunc(tf.Features, func(f TextFeature) bool { return f.Word == p.Description })
 			if j < 0 || tf.Features[j].Offsets[0][0] != p.Spans[0][0] {
 				t.Fatalf("predicate %+v is no word of %q", p, text)
 			}
 			preds = append(preds, j)
 		}
-		fresh := freshPrecision[anchorTextSample](t, dom, preds, res.Labels[0].Label, uint64(k)+1000, 1000)
-		if fresh >= 0.95 {
-			ok++
-		} else {
-			t.Logf("%q: fresh precision %.3f (search %.3f, met %v), anchor %d words", text, fresh, a.Precision, a.ThresholdMet, len(a.Predicates))
-		}
-		if a.ThresholdMet {
-			met++
-		}
-		samples += res.NumSamples
-		size += len(a.Predicates)
-		covSum += a.Coverage
-	}
-	t.Logf("sentiment: %d/%d anchors with fresh precision >= 0.95, %d met the threshold; mean %.1f words, mean coverage %.3f; %.1f model calls and %.0f samples per instance",
-		ok, instances, met, float64(size)/instances, covSum/instances, float64(calls.Load())/instances, float64(samples)/instances)
-	if ok < 48 {
-		t.Errorf("%d of %d anchors reach precision 0.95 on fresh samples, want at least 48 (95%%)", ok, instances)
-	}
+		return res, freshPrecision[anchorTextSample](t, dom, preds, res.Labels[0].Label, uint64(k)+1000, 1000)
+	})
 }
 
 // TestAnchorsTabularDescriptions: the predicates read as lime's quartile

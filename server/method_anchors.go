@@ -105,18 +105,21 @@ func anchorConfig(o *explainerv1.AnchorOptions, seed uint64) (explain.AnchorConf
 		return c, invalidArgument("%s.delta: %g is outside (0, 1)", field, c.Delta)
 	case !finite(c.Epsilon) || c.Epsilon < 0 || c.Epsilon >= 1:
 		return c, invalidArgument("%s.epsilon: %g is outside (0, 1)", field, c.Epsilon)
-	case o.GetBeamSize() > explain.MaxAnchorBeamSize:
-		return c, invalidArgument("%s.beam_size: %d exceeds limit %d", field, o.GetBeamSize(), explain.MaxAnchorBeamSize)
-	case o.GetBatchSize() > explain.MaxAnchorBatchSize:
-		return c, invalidArgument("%s.batch_size: %d exceeds limit %d", field, o.GetBatchSize(), explain.MaxAnchorBatchSize)
-	case o.GetMinSamplesStart() > explain.MaxAnchorBatchSize:
-		return c, invalidArgument("%s.min_samples_start: %d exceeds limit %d", field, o.GetMinSamplesStart(), explain.MaxAnchorBatchSize)
-	case o.GetCoverageSamples() > explain.MaxAnchorCoverageSamples:
-		return c, invalidArgument("%s.coverage_samples: %d exceeds limit %d", field, o.GetCoverageSamples(), explain.MaxAnchorCoverageSamples)
-	case o.GetExamples() > explain.MaxAnchorExamples:
-		return c, invalidArgument("%s.examples: %d exceeds limit %d", field, o.GetExamples(), explain.MaxAnchorExamples)
-	case o.GetMaxAnchorSize() > explain.MaxAnchorPredicates:
-		return c, invalidArgument("%s.max_anchor_size: %d exceeds limit %d", field, o.GetMaxAnchorSize(), explain.MaxAnchorPredicates)
+	}
+	for _, l := range []struct {
+		name       string
+		got, limit uint32
+	}{
+		{"beam_size", o.GetBeamSize(), explain.MaxAnchorBeamSize},
+		{"batch_size", o.GetBatchSize(), explain.MaxAnchorBatchSize},
+		{"min_samples_start", o.GetMinSamplesStart(), explain.MaxAnchorBatchSize},
+		{"coverage_samples", o.GetCoverageSamples(), explain.MaxAnchorCoverageSamples},
+		{"examples", o.GetExamples(), explain.MaxAnchorExamples},
+		{"max_anchor_size", o.GetMaxAnchorSize(), explain.MaxAnchorPredicates},
+	} {
+		if l.got > l.limit {
+			return c, invalidArgument("%s.%s: %d exceeds limit %d", field, l.name, l.got, l.limit)
+		}
 	}
 	if p := o.GetSampleProbability(); !finite(p) || p < 0 || p >= 1 {
 		return c, invalidArgument("%s.sample_probability: %g is outside (0, 1)", field, p)

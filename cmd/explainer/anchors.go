@@ -89,14 +89,7 @@ func (f *explainFlags) buildAnchors() (*explainerv1.ExplainRequest, *table.Table
 	case f.background == "":
 		return nil, nil, errors.New("-background is required for -method anchors on a row: a CSV of the training rows samples are drawn from")
 	}
-	bg, err := readTable(f.background, f.targetColumn)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := f.renameFeatures(bg, f.background); err != nil {
-		return nil, nil, err
-	}
-	instance, err := f.readInstance()
+	instance, bg, err := f.rowAndBackground()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -104,13 +97,9 @@ func (f *explainFlags) buildAnchors() (*explainerv1.ExplainRequest, *table.Table
 		return nil, nil, fmt.Errorf("the instance has %d values, the background has %d feature columns", len(instance), len(bg.Names))
 	}
 	o.Training = rowsDataset(bg, false)
-	cats, err := parseIndices("-categorical", f.categorical)
+	tab, err := f.tabularInstance(instance, bg.Names)
 	if err != nil {
 		return nil, nil, err
-	}
-	tab := &explainerv1.TabularInstance{Values: instance, FeatureNames: bg.Names}
-	for _, c := range cats {
-		tab.CategoricalFeatures = append(tab.CategoricalFeatures, &explainerv1.CategoricalFeature{Index: c})
 	}
 	return &explainerv1.ExplainRequest{
 		Model:    f.model,

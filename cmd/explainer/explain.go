@@ -362,19 +362,29 @@ func (f *explainFlags) limeRequest(instance []float64, bg *table.Table) (*explai
 		return nil, err
 	}
 	o.Labels = labels
-	cats, err := parseIndices("-categorical", f.categorical)
+	tab, err := f.tabularInstance(instance, bg.Names)
 	if err != nil {
 		return nil, err
-	}
-	tab := &explainerv1.TabularInstance{Values: instance, FeatureNames: bg.Names}
-	for _, c := range cats {
-		tab.CategoricalFeatures = append(tab.CategoricalFeatures, &explainerv1.CategoricalFeature{Index: c})
 	}
 	return &explainerv1.ExplainRequest{
 		Model:    f.model,
 		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: tab}},
 		Method:   &explainerv1.ExplainRequest_Lime{Lime: o},
 	}, nil
+}
+
+// tabularInstance is the row with its feature names and the -categorical
+// features.
+func (f *explainFlags) tabularInstance(instance []float64, names []string) (*explainerv1.TabularInstance, error) {
+	cats, err := parseIndices("-categorical", f.categorical)
+	if err != nil {
+		return nil, err
+	}
+	tab := &explainerv1.TabularInstance{Values: instance, FeatureNames: names}
+	for _, c := range cats {
+		tab.CategoricalFeatures = append(tab.CategoricalFeatures, &explainerv1.CategoricalFeature{Index: c})
+	}
+	return tab, nil
 }
 
 func parseIndices(flagName, s string) ([]uint32, error) {

@@ -116,6 +116,21 @@ func (f *explainFlags) buildLocal() (*explainerv1.ExplainRequest, *table.Table, 
 	if f.background == "" {
 		return nil, nil, fmt.Errorf("-background is required for -method %s: a CSV of training (lime) or background (kernelshap) rows", f.method)
 	}
+	instance, bg, err := f.rowAndBackground()
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.method == "lime" {
+		req, err := f.limeRequest(instance, bg)
+		return req, nil, err
+	}
+	req, err := f.kernelSHAPRequest(instance, bg)
+	return req, nil, err
+}
+
+// rowAndBackground reads -background (renamed by -feature-names) and the
+// instance to explain.
+func (f *explainFlags) rowAndBackground() ([]float64, *table.Table, error) {
 	bg, err := readTable(f.background, f.targetColumn)
 	if err != nil {
 		return nil, nil, err
@@ -127,12 +142,7 @@ func (f *explainFlags) buildLocal() (*explainerv1.ExplainRequest, *table.Table, 
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.method == "lime" {
-		req, err := f.limeRequest(instance, bg)
-		return req, nil, err
-	}
-	req, err := f.kernelSHAPRequest(instance, bg)
-	return req, nil, err
+	return instance, bg, nil
 }
 
 // buildGlobal explains a data set (permutation, sensitivity).
