@@ -63,21 +63,25 @@ func TestExplainAnchorsTabular(t *testing.T) {
 	}
 }
 
+// greatScore is a text model that reads one word: class 1 (0.9) when
+// the text holds "great", else 0.2.
+func greatScore(texts []string) [][]float64 {
+	out := make([][]float64, len(texts))
+	for i, s := range texts {
+		p := 0.2
+		if strings.Contains(s, "great") {
+			p = 0.9
+		}
+		out[i] = []float64{1 - p, p}
+	}
+	return out
+}
+
 // TestExplainAnchorsText: the rule of a text model that only reads
 // "great" is that word.
 func TestExplainAnchorsText(t *testing.T) {
 	fake := predictortest.NewPredictServer(nil)
-	fake.TextScore = func(texts []string) [][]float64 {
-		out := make([][]float64, len(texts))
-		for i, s := range texts {
-			p := 0.2
-			if strings.Contains(s, "great") {
-				p = 0.9
-			}
-			out[i] = []float64{1 - p, p}
-		}
-		return out
-	}
+	fake.TextScore = greatScore
 	addr := serveFake(t, fake)
 	png := filepath.Join(t.TempDir(), "anchor.png")
 	out, _, err := runCLI(t, "explain", "-server", addr, "-method", "anchors", "-text", "a great film with a dull plot",
