@@ -67,6 +67,9 @@ type anchorTabular struct {
 	isCat  []bool
 	desc   []string
 	rowsOf map[string][]int32
+	// lo[f] < v ≤ hi[f] is the instance's bin of a discretized feature f
+	// (the discretizer's Bin, without its search on the hot path).
+	lo, hi []float64
 }
 
 func newAnchorTabular(m Model, req AnchorTabularRequest) (*anchorTabular, error) {
@@ -117,6 +120,20 @@ func newAnchorTabular(m Model, req AnchorTabularRequest) (*anchorTabular, error)
 		match:  make([][]int32, p),
 		rowsOf: map[string][]int32{},
 	}
+	d.lo, d.hi = make([]float64, p), make([]float64, p)
+	for f := range p {
+		if isCat[f] || !disc.Discretized(f) {
+			continue
+		}
+		q, b := disc.Boundaries[f], disc.Bin(f, req.Instance[f])
+		d.lo[f], d.hi[f] = math.Inf(-1), math.Inf(1)
+		if b > 0 {
+			d.lo[f] = q[b-1]
+		}
+		if b < len(q) {
+			d.hi[f] = q[b]
+		}
+	}
 	flat := make([]bool, len(req.Training)*p)
 	for i, r := range req.Training {
 		d.inBin[i] = flat[i*p : (i+1)*p : (i+1)*p]
@@ -135,7 +152,7 @@ func (d *anchorTabular) same(f int, v float64) bool {
 	if d.isCat[f] || !d.disc.Discretized(f) {
 		return v == d.inst[f]
 	}
-	return d.disc.Bin(f, v) == d.disc.Bin(f, d.inst[f])
+	return d.lo[f] < v && v <= d.hi[f]
 }
 
 func (d *anchorTabular) predicates() int     { return len(d.inst) }

@@ -404,6 +404,12 @@ func TestAnchorsTabularDescriptions(t *testing.T) {
 			t.Errorf("predicate %d = %+v, want %q", j, got, w)
 		}
 	}
+	// same is the discretizer's bin test, boundaries included.
+	for _, v := range []float64{-1, 1, 2.75, 3, 4.5, 4.6, 5, 6.25, 6.3, 9} {
+		if got, want := d.same(0, v), d.disc.Bin(0, v) == d.disc.Bin(0, 5); got != want {
+			t.Errorf("same(size, %v) = %v, the discretizer says %v", v, got, want)
+		}
+	}
 	// Samples of a rule hold it; the bits say which predicates hold.
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, s := range d.sample(rng, []int{0, 1}, 200) {
