@@ -95,6 +95,14 @@ func TestExplainAnchorsText(t *testing.T) {
 	if w, h := pngSize(t, png); w != 7*96 || h != 4*96 {
 		t.Errorf("the chart is %d×%d px, want 672×384", w, h)
 	}
+	page, _, err := runCLI(t, "explain", "-server", addr, "-method", "anchors", "-text", "a great film with a dull plot",
+		"-seed", "2", "-class-names", "neg,pos", "-output", "html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page, "IF great THEN pos") || !strings.Contains(page, "data:image/png;base64,") {
+		t.Errorf("the HTML page lacks the rule or the chart:\n%.2000s", page)
+	}
 }
 
 // TestExplainAnchorsImage: the rule of a model that reads the top-left
@@ -151,5 +159,29 @@ func TestExplainAnchorsImage(t *testing.T) {
 	// Two 256-px panels with margins and a title row.
 	if w, h := pngSize(t, outPNG); w != figMargin+2*(256+figMargin) || h != figMargin+figTitle+256+figMargin {
 		t.Errorf("the image PNG is %d×%d", w, h)
+	}
+	// The image's dark bottom-right quarter is dimmed towards white in the
+	// anchor's panel; its bright top-left quarter, the anchor, is not.
+	f, err = os.Open(outPNG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pic, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, left, right := figMargin+figTitle, figMargin, figMargin+256+figMargin
+	for _, c := range []struct {
+		x, y     int
+		min, max int
+	}{
+		{left + 200, top + 200, 0, 40},     // the image, dark
+		{right + 200, top + 200, 150, 255}, // dimmed
+		{right + 60, top + 60, 240, 255},   // the anchor, bright as in the image
+	} {
+		if r, _, _, _ := pic.At(c.x, c.y).RGBA(); int(r>>8) < c.min || int(r>>8) > c.max {
+			t.Errorf("pixel (%d, %d) has red %d, want %d to %d", c.x, c.y, r>>8, c.min, c.max)
+		}
 	}
 }
