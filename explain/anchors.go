@@ -218,6 +218,9 @@ type anchorDomain[S any] interface {
 	example(s S) AnchorExample
 	// describe is predicate j's readable form and index.
 	describe(j int) AnchorPredicate
+	// size is the values a sample holds (row values, text bytes, segment
+	// switches): a call holds at most MaxBatchValues of them.
+	size() int
 	// inherits reports whether a rule's samples in which predicate f holds
 	// are samples of the rule with f added (alibi reuses them so). True
 	// where the predicates are drawn independently (words, superpixels);
@@ -261,6 +264,8 @@ type anchorSearch[S any] struct {
 	cover  []uint64 // predicate bits of the coverage samples
 	nCover int
 	budget int
+	// callValues caps the values of one Predict call (MaxBatchValues).
+	callValues int
 
 	label     int
 	scores    []float64 // the instance's
@@ -299,15 +304,21 @@ func runAnchors[S any](ctx context.Context, dom anchorDomain[S], c AnchorConfig,
 	}
 	s := &anchorSearch[S]{
 		dom: dom, cfg: cfg, words: words,
-		rng:    rand.New(rand.NewPCG(cfg.Seed, anchorSeedStream)),
-		budget: min(MaxAnchorSamples, maxAnchorBitWords/words),
-		cands:  map[string]*anchorCandidate[S]{},
+		rng:        rand.New(rand.NewPCG(cfg.Seed, anchorSeedStream)),
+		budget:     min(MaxAnchorSamples, maxAnchorBitWords/words),
+		callValues: MaxBatchValues,
+		cands:      map[string]*anchorCandidate[S]{},
 	}
-	// Coverage samples: drawn with no predicate fixed, never scored.
+	// Coverage samples: drawn with no predicate fixed, never scored, and
+	// drawn a call's worth at a time so that only their bits are kept.
 	s.nCover = cfg.CoverageSamples
 	s.cover = make([]uint64, s.nCover*words)
-	for i, smp := range dom.sample(s.rng, nil, s.nCover) {
-		dom.bits(s.cover[i*words:(i+1)*words], smp)
+	limit := max(1, s.callValues/max(1, dom.size()))
+	for start := 0; start < s.nCover; start += limit {
+		for i, smp := range dom.sample(s.rng, nil, min(limit, s.nCover-start)) {
+			at := start + i
+			dom.bits(s.cover[at*words:(at+1)*words], smp)
+		}
 	}
 	res, err := s.search(ctx, method)
 	if err != nil {
@@ -323,64 +334,94 @@ type anchorDraw[S any] struct {
 }
 
 // drawAndScore samples every request and scores them all in one Predict
-// (withInstance puts the instance first: the first call learns the label).
+// (withInstance puts the instance first: the first call learns the
+// label), or, when they hold more than MaxBatchValues values
+// (dom.size() each), in calls of that many at most, made in turn.
 func (s *anchorSearch[S]) drawAndScore(ctx context.Context, reqs []anchorDraw[S], withInstance bool) error {
-	var all []S
+	limit := max(1, s.callValues/max(1, s.dom.size()))
+	var (
+		chunk  []S
+		owners []*anchorCandidate[S]
+	)
 	if withInstance {
-		all = append(all, s.dom.instance())
+		chunk, owners = append(chunk, s.dom.instance()), append(owners, nil)
 	}
-	starts := make([]int, len(reqs))
-	for i, r := range reqs {
-		n := max(0, min(r.n, s.budget-s.scored-len(all)))
+	reset := map[*anchorCandidate[S]]bool{}
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		err := s.score(ctx, chunk, owners, reset)
+		chunk, owners = chunk[:0], owners[:0]
+		return err
+	}
+	for _, r := range reqs {
+		n := max(0, min(r.n, s.budget-s.scored-len(chunk)))
 		if n < r.n {
 			s.exhausted = true
 		}
-		reqs[i].n = n
-		starts[i] = len(all)
-		all = append(all, s.dom.sample(s.rng, r.c.preds, n)...)
+		for n > 0 {
+			k := min(n, limit-len(chunk))
+			chunk = append(chunk, s.dom.sample(s.rng, r.c.preds, k)...)
+			for range k {
+				owners = append(owners, r.c)
+			}
+			n -= k
+			if len(chunk) >= limit {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	if len(all) == 0 {
-		return nil
-	}
+	return flush()
+}
+
+// score scores one call's samples and records them: owners[i] is the
+// candidate sample i was drawn for (nil for the instance). A candidate's
+// examples are those of the last samples drawn for it (alibi's), reset
+// once per drawAndScore.
+func (s *anchorSearch[S]) score(ctx context.Context, samples []S, owners []*anchorCandidate[S], reset map[*anchorCandidate[S]]bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	scores, err := s.dom.predict(ctx, all)
+	scores, err := s.dom.predict(ctx, samples)
 	if err != nil {
 		return err
 	}
-	if len(scores) != len(all) {
-		return fmt.Errorf("explain: model returned %d rows for %d samples", len(scores), len(all))
+	if len(scores) != len(samples) {
+		return fmt.Errorf("explain: model returned %d rows for %d samples", len(scores), len(samples))
 	}
-	s.scored += len(all)
-	if withInstance {
-		if len(scores[0]) == 0 {
-			return fmt.Errorf("explain: model returned no scores")
+	s.scored += len(samples)
+	for k, c := range owners {
+		if c == nil {
+			if len(scores[k]) == 0 {
+				return fmt.Errorf("explain: model returned no scores")
+			}
+			s.scores = slices.Clone(scores[k])
+			s.label = argmax(s.scores)
+			continue
 		}
-		s.scores = slices.Clone(scores[0])
-		s.label = argmax(s.scores)
-	}
-	for i, r := range reqs {
-		c := r.c
-		c.exTrue, c.exFalse = c.exTrue[:0], c.exFalse[:0]
-		for k := starts[i]; k < starts[i]+r.n; k++ {
-			if len(scores[k]) != len(s.scores) {
-				return fmt.Errorf("explain: model returned %d scores in row %d, %d for the instance", len(scores[k]), k, len(s.scores))
+		if len(scores[k]) != len(s.scores) {
+			return fmt.Errorf("explain: model returned %d scores in row %d, %d for the instance", len(scores[k]), k, len(s.scores))
+		}
+		if !reset[c] {
+			reset[c] = true
+			c.exTrue, c.exFalse = c.exTrue[:0], c.exFalse[:0]
+		}
+		ok := argmax(scores[k]) == s.label
+		at := len(s.labels)
+		s.labels = append(s.labels, ok)
+		s.pool = append(s.pool, make([]uint64, s.words)...)
+		s.dom.bits(s.pool[at*s.words:(at+1)*s.words], samples[k])
+		c.idx = append(c.idx, int32(at))
+		if ok {
+			c.pos++
+			if len(c.exTrue) < s.cfg.Examples {
+				c.exTrue = append(c.exTrue, samples[k])
 			}
-			ok := argmax(scores[k]) == s.label
-			at := len(s.labels)
-			s.labels = append(s.labels, ok)
-			s.pool = append(s.pool, make([]uint64, s.words)...)
-			s.dom.bits(s.pool[at*s.words:(at+1)*s.words], all[k])
-			c.idx = append(c.idx, int32(at))
-			if ok {
-				c.pos++
-				if len(c.exTrue) < s.cfg.Examples {
-					c.exTrue = append(c.exTrue, all[k])
-				}
-			} else if len(c.exFalse) < s.cfg.Examples {
-				c.exFalse = append(c.exFalse, all[k])
-			}
+		} else if len(c.exFalse) < s.cfg.Examples {
+			c.exFalse = append(c.exFalse, samples[k])
 		}
 	}
 	return nil

@@ -147,3 +147,5 @@ func (d *anchorImage) describe(j int) AnchorPredicate {
 }
 
 func (d *anchorImage) inherits() bool { return true }
+
+func (d *anchorImage) size() int { return d.req.NumSegments }

@@ -236,3 +236,5 @@ func (d *anchorTabular) sample(rng *rand.Rand, anchor []int, n int) [][]float64 
 }
 
 func (d *anchorTabular) inherits() bool { return false }
+
+func (d *anchorTabular) size() int { return len(d.inst) }

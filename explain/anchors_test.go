@@ -69,7 +69,10 @@ func TestCriticalArmsBeta(t *testing.T) {
 
 // bernoulliArms is a domain whose predicate j alone is an arm: a sample of
 // rule {j} is put in the label with probability means[j].
-type bernoulliArms struct{ means []float64 }
+type bernoulliArms struct {
+	means []float64
+	calls *atomic.Int64 // Predict calls, when not nil
+}
 
 type armSample struct {
 	arm int
@@ -94,6 +97,9 @@ func (b bernoulliArms) bits(dst []uint64, s armSample) {
 	}
 }
 func (b bernoulliArms) predict(_ context.Context, s []armSample) ([][]float64, error) {
+	if b.calls != nil {
+		b.calls.Add(1)
+	}
 	out := make([][]float64, len(s))
 	for i, x := range s {
 		switch {
@@ -107,11 +113,44 @@ func (b bernoulliArms) predict(_ context.Context, s []armSample) ([][]float64, e
 }
 func (b bernoulliArms) example(armSample) AnchorExample { return AnchorExample{} }
 func (b bernoulliArms) describe(j int) AnchorPredicate  { return AnchorPredicate{Index: j} }
+func (b bernoulliArms) size() int                       { return 1 }
 func (b bernoulliArms) inherits() bool                  { return false }
 func newArmSearch(b bernoulliArms, cfg AnchorConfig) *anchorSearch[armSample] {
 	cfg = cfg.resolve()
 	return &anchorSearch[armSample]{dom: b, cfg: cfg, words: 1, rng: rand.New(rand.NewPCG(cfg.Seed, 1)),
-		budget: MaxAnchorSamples, cands: map[string]*anchorCandidate[armSample]{}}
+		budget: MaxAnchorSamples, callValues: MaxBatchValues, cands: map[string]*anchorCandidate[armSample]{}}
+}
+
+// TestAnchorStepCalls: a step's samples for every candidate go to the
+// model in one call, or in calls of at most callValues values, in turn;
+// the budget caps what is drawn.
+func TestAnchorStepCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		callValues, budget int
+		calls, scored      int
+		exhausted          bool
+	}{
+		{"one call", MaxBatchValues, MaxAnchorSamples, 1, 121, false},
+		{"calls of 50", 50, MaxAnchorSamples, 3, 121, false},
+		{"budget", MaxBatchValues, 100, 1, 100, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int64
+			s := newArmSearch(bernoulliArms{means: []float64{0.5, 0.9, 0.1}, calls: &calls}, AnchorConfig{Seed: 1})
+			s.callValues, s.budget = tc.callValues, tc.budget
+			a, b, c := &anchorCandidate[armSample]{preds: []int{0}}, &anchorCandidate[armSample]{preds: []int{1}}, &anchorCandidate[armSample]{preds: []int{2}}
+			if err := s.drawAndScore(context.Background(), []anchorDraw[armSample]{{a, 40}, {b, 40}, {c, 40}}, true); err != nil {
+				t.Fatal(err)
+			}
+			if int(calls.Load()) != tc.calls || s.scored != tc.scored || s.exhausted != tc.exhausted {
+				t.Errorf("%d calls, %d scored, exhausted %v; want %d, %d, %v", calls.Load(), s.scored, s.exhausted, tc.calls, tc.scored, tc.exhausted)
+			}
+			if tc.budget == MaxAnchorSamples && (a.n() != 40 || b.n() != 40 || c.n() != 40 || s.label != 0) {
+				t.Errorf("candidates hold %d, %d, %d samples, label %d", a.n(), b.n(), c.n(), s.label)
+			}
+		})
+	}
 }
 
 // TestKLLUCBPicksBestArms: on Bernoulli arms of known means, KL-LUCB keeps
@@ -130,7 +169,7 @@ func TestKLLUCBPicksBestArms(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for seed := range uint64(20) {
-				s := newArmSearch(bernoulliArms{tc.means}, AnchorConfig{Seed: seed, Epsilon: 0.05, BatchSize: 20})
+				s := newArmSearch(bernoulliArms{means: tc.means}, AnchorConfig{Seed: seed, Epsilon: 0.05, BatchSize: 20})
 				var cands []*anchorCandidate[armSample]
 				for j := range tc.means {
 					cands = append(cands, &anchorCandidate[armSample]{preds: []int{j}})

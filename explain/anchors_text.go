@@ -136,3 +136,5 @@ func (d *anchorText) describe(j int) AnchorPredicate {
 }
 
 func (d *anchorText) inherits() bool { return true }
+
+func (d *anchorText) size() int { return len(d.dom.Text) + len(d.dom.Features) }
