@@ -86,5 +86,8 @@ func methodRequests() map[string]*explainerv1.ExplainRequest {
 		"occlusion": {Instance: imageInstance(testImage(8, 8)), Method: &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{
 			Window: []uint32{4, 4}, Strides: []uint32{2, 2},
 		}}},
+		"anchors": {Instance: tabular(row), Method: &explainerv1.ExplainRequest_Anchors{Anchors: &explainerv1.AnchorOptions{
+			Seed: seed(6), CoverageSamples: 500, Training: dataset(dataRows(60), false),
+		}}},
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func TestExplainJobErrorsEndTheCall(t *testing.T) {
 		msg  string
 	}{
 		{"same as Explain", bad, status.Code(wantErr), status.Convert(wantErr).Message()},
-		{"no request", nil, codes.InvalidArgument, "method: must be set (kernel_shap, lime, lime_image, lime_text, occlusion, permutation, sensitivity)"},
+		{"no request", nil, codes.InvalidArgument, "method: must be set (" + strings.Join(methodNames(), ", ") + ")"},
 		{"streamed data", &explainerv1.ExplainRequest{Method: &explainerv1.ExplainRequest_Sensitivity{Sensitivity: &explainerv1.SensitivityOptions{Streamed: true}}},
 			codes.InvalidArgument, "sensitivity.streamed: ExplainJob takes no data chunks: send the data in the request, or use ExplainStream"},
 	} {

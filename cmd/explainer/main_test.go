@@ -299,7 +299,7 @@ func TestCLIErrors(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"explain", "-instance", "[1,2]"}, "-background is required"},
-		{[]string{"explain", "-method", "shap", "-background", "x.csv"}, `-method "shap": want lime, kernelshap, permutation, sensitivity or occlusion`},
+		{[]string{"explain", "-method", "shap", "-background", "x.csv"}, `-method "shap": want ` + cliMethodNames()},
 		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "[1,2]"}, "the instance has 2 values, the background has 30 feature columns"},
 		{[]string{"explain", "-background", "../../testdata/breast_cancer.csv", "-instance", "not json"}, "want a JSON array of numbers"},
 		{[]string{"demo", "-row", "569"}, "-row 569: the data set has rows 0 to 568"},
