@@ -27,6 +27,9 @@ func parseAnchorsJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	if in.req.GetEvaluation().GetStabilityRuns() > 0 {
 		return nil, invalidArgument("evaluation.stability_runs: anchors gives a rule, not attributions to compare across seeds")
 	}
+	if in.req.GetEvaluation().GetFidelityCurves() {
+		return nil, invalidArgument("evaluation.fidelity_curves: anchors gives a rule, not attributions to remove in order")
+	}
 	cfg, err := anchorConfig(o, in.seed)
 	if err != nil {
 		return nil, err

@@ -219,6 +219,18 @@ func TestAnchorsRejects(t *testing.T) {
 			r.Evaluation = &explainerv1.Evaluation{StabilityRuns: 3}
 			return r
 		}(), "evaluation.stability_runs"},
+		{"curves", func() *explainerv1.ExplainRequest {
+			r := anchorsRequest(tabularInst(testInstance), nil)
+			r.Evaluation = &explainerv1.Evaluation{FidelityCurves: true}
+			return r
+		}(), "evaluation.fidelity_curves"},
+		{"auto sampling", func() *explainerv1.ExplainRequest {
+			r := anchorsRequest(tabularInst(testInstance), nil)
+			r.AutoSampling = &explainerv1.AutoSampling{}
+			return r
+		}(), "auto_sampling"},
+		{"batch", &explainerv1.ExplainRequest{Model: "model", Method: &explainerv1.ExplainRequest_Anchors{Anchors: &explainerv1.AnchorOptions{}},
+			Batch: &explainerv1.InstanceBatch{Kind: &explainerv1.InstanceBatch_Text{Text: &explainerv1.TextBatch{Texts: []string{"a b"}}}}}, "batch"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
