@@ -483,6 +483,58 @@ var confCases = []confCase{
 		inFlight:   1,
 		zeroStdErr: "a counterfactual is a row the model scored, not an estimate",
 	},
+	{
+		name: "AnchorsTabular",
+		run: func(ctx context.Context, p *confProbe, seed uint64) (confOutcome, error) {
+			res, err := AnchorsTabular(ctx, confRows{p, confLogistic}, AnchorTabularRequest{
+				Instance: confInstance, Training: confData(40, len(confInstance)),
+				AnchorConfig: AnchorConfig{Seed: seed, BatchSize: 20, CoverageSamples: 200},
+			})
+			return anchorOutcome(res, nil, err)
+		},
+		inFlight:   1,
+		zeroStdErr: anchorNoStdErr,
+	},
+	{
+		name: "AnchorsText",
+		run: func(ctx context.Context, p *confProbe, seed uint64) (confOutcome, error) {
+			res, tf, err := AnchorsText(ctx, confTexts{p, confWords}, AnchorTextRequest{
+				Text: confText, AnchorConfig: AnchorConfig{Seed: seed, BatchSize: 20, CoverageSamples: 200},
+			})
+			return anchorOutcome(res, tf, err)
+		},
+		inFlight:   1,
+		zeroStdErr: anchorNoStdErr,
+	},
+	{
+		name: "AnchorsImage",
+		run: func(ctx context.Context, p *confProbe, seed uint64) (confOutcome, error) {
+			segs, n := sampler.GridSegments(confH, confW, 4, 4)
+			// BatchRows makes a step's samples go in several calls.
+			res, err := AnchorsImage(ctx, confRows{p, confImageModel}, AnchorImageRequest{
+				Image: confImage(), Segments: segs, NumSegments: n, BatchRows: 16,
+				AnchorConfig: AnchorConfig{Seed: seed, BatchSize: 20, CoverageSamples: 200},
+			})
+			return anchorOutcome(res, nil, err)
+		},
+		inFlight:   1,
+		zeroStdErr: anchorNoStdErr,
+	},
+}
+
+// anchorNoStdErr is why anchors report no standard error.
+const anchorNoStdErr = "an anchor has no attributions: its precision comes with KL-LUCB's bounds, not a standard error"
+
+// anchorOutcome compares anchors by their precision, coverage and samples.
+func anchorOutcome(res *Result, extra any, err error) (confOutcome, error) {
+	if err != nil {
+		return confOutcome{}, err
+	}
+	a := res.Labels[0].Anchor
+	o := confOutcome{result: []any{res, extra}, rows: res.NumSamples}
+	o.weights = []float64{a.Precision, a.Coverage, float64(res.NumSamples)}
+	o.stdErrs = []float64{0}
+	return o, nil
 }
 
 // TestConformanceDeterminism: the same seed gives the same result, bit for

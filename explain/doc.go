@@ -55,6 +55,17 @@
 // attribution is the mean over the windows covering it of f(x) − f(x with
 // the window occluded), per target.
 //
+// # Anchors
+//
+// [AnchorsTabular], [AnchorsText] and [AnchorsImage] follow alibi's
+// AnchorTabular, AnchorText and AnchorImage (Ribeiro et al. 2018): a beam
+// search over rules (sets of predicates on the instance) with KL-LUCB
+// choosing the rules of highest precision, precision = P(f(z) = f(x) | z
+// satisfies the rule) estimated on samples drawn given the rule, coverage
+// = P(z satisfies the rule) on samples drawn with none; a rule is accepted
+// when the KL lower bound on its precision exceeds the threshold. See
+// anchors.go for the details and where they differ from alibi.
+//
 // # KernelSHAP
 //
 // [KernelSHAP] follows shap's KernelExplainer (interventional, tabular): a

@@ -80,6 +80,8 @@ type LabelResult struct {
 	// ALE holds one accumulated local effects curve per feature asked
 	// (ALE).
 	ALE []ALECurve
+	// Anchor is the rule found (anchors); nil for the other methods.
+	Anchor *Anchor
 }
 
 // Attribution is one feature's (or feature group's) weight.
@@ -131,6 +133,9 @@ func (r *Result) nonFinite() error {
 	}
 	for _, l := range r.Labels {
 		ok := finite(l.Intercept, l.Score, l.LocalPrediction, l.BaseValue, l.ModelValue)
+		if a := l.Anchor; a != nil {
+			ok = ok && finite(a.Precision, a.Coverage)
+		}
 		for _, a := range l.Attributions {
 			ok = ok && finite(a.Weight, a.Std, a.MeanAbs, a.StdErr) && finite(a.Values...)
 		}

@@ -96,5 +96,8 @@ func methodRequests() map[string]*explainerv1.ExplainRequest {
 		"counterfactual": {Instance: tabular(row), Method: &explainerv1.ExplainRequest_Counterfactual{Counterfactual: &explainerv1.CounterfactualOptions{
 			Data: dataset(dataRows(40), false), Count: 2, Population: 32, MaxGenerations: 20, Seed: seed(6),
 		}}},
+		"anchors": {Instance: tabular(row), Method: &explainerv1.ExplainRequest_Anchors{Anchors: &explainerv1.AnchorOptions{
+			Seed: seed(6), CoverageSamples: 500, Training: dataset(dataRows(60), false),
+		}}},
 	}
 }

@@ -65,6 +65,7 @@ func explanationProto(res *explain.Result, model string, info predictor.ModelInf
 			LocalPrediction: l.LocalPrediction,
 			BaseValue:       l.BaseValue,
 			ModelValue:      l.ModelValue,
+			Anchor:          anchorProto(l.Anchor),
 		}
 		if res.Method != "permutation" && l.Label < len(info.ClassNames) {
 			le.ClassName = info.ClassNames[l.Label]

@@ -68,29 +68,10 @@ type limeShared struct {
 // parseLIMEShared validates o for instances of p features named names,
 // with the categorical features cats (field names where they are given).
 func parseLIMEShared(o *explainerv1.LimeOptions, info predictor.ModelInfo, seed uint64, p int, names []string, cats []*explainerv1.CategoricalFeature, field string) (*limeShared, error) {
-	var categorical []int
-	var categoryNames map[int][]string
-	for i, c := range cats {
-		idx := int(c.GetIndex())
-		if idx >= p {
-			return nil, invalidArgument("%s.categorical_features[%d].index: %d is out of range [0,%d)", field, i, idx, p)
-		}
-		if slices.Contains(categorical, idx) {
-			return nil, invalidArgument("%s.categorical_features[%d].index: feature %d listed twice", field, i, idx)
-		}
-		if len(c.GetCategoryNames()) > MaxCategories {
-			return nil, invalidArgument("%s.categorical_features[%d].category_names: more than %d", field, i, MaxCategories)
-		}
-		categorical = append(categorical, idx)
-		if len(c.GetCategoryNames()) > 0 {
-			if categoryNames == nil {
-				categoryNames = map[int][]string{}
-			}
-			categoryNames[idx] = c.GetCategoryNames()
-		}
+	categorical, categoryNames, err := categoricalFeatures(field, cats, p)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(categorical)
-
 	sampling, fit, targets, err := limeCommon(o, info, seed, explain.DefaultNumSamples)
 	if err != nil {
 		return nil, err
@@ -121,6 +102,35 @@ func parseLIMEShared(o *explainerv1.LimeOptions, info predictor.ModelInfo, seed 
 		SurrogateFit:         fit,
 		Targets:              targets,
 	}}, nil
+}
+
+// categoricalFeatures checks the categorical features of rows of p
+// features (field names where they are given) and returns their sorted
+// indices and category names.
+func categoricalFeatures(field string, cats []*explainerv1.CategoricalFeature, p int) ([]int, map[int][]string, error) {
+	var categorical []int
+	var categoryNames map[int][]string
+	for i, c := range cats {
+		idx := int(c.GetIndex())
+		if idx >= p {
+			return nil, nil, invalidArgument("%s.categorical_features[%d].index: %d is out of range [0,%d)", field, i, idx, p)
+		}
+		if slices.Contains(categorical, idx) {
+			return nil, nil, invalidArgument("%s.categorical_features[%d].index: feature %d listed twice", field, i, idx)
+		}
+		if len(c.GetCategoryNames()) > MaxCategories {
+			return nil, nil, invalidArgument("%s.categorical_features[%d].category_names: more than %d", field, i, MaxCategories)
+		}
+		categorical = append(categorical, idx)
+		if len(c.GetCategoryNames()) > 0 {
+			if categoryNames == nil {
+				categoryNames = map[int][]string{}
+			}
+			categoryNames[idx] = c.GetCategoryNames()
+		}
+	}
+	slices.Sort(categorical)
+	return categorical, categoryNames, nil
 }
 
 // checkRow checks the categorical features' values of a row (field names

@@ -29,7 +29,7 @@ func TestParseParameters(t *testing.T) {
 		{"empty", `{}`, `{}`, ""},
 		{"method disagrees", `{"method":"lime","kernel_shap":{}}`, "", "method is lime but the options are kernel_shap's"},
 		{"two methods", `{"lime":{},"kernel_shap":{}}`, "", "options of 2 methods (kernel_shap, lime): give one"},
-		{"unknown method", `{"method":"shap"}`, "", `method: "shap" is not one of ale, anchors, counterfactual, kernel_shap, lime, lime_image, lime_text, occlusion, partial_dependence, permutation, sensitivity`},
+		{"unknown method", `{"method":"shap"}`, "", `method: "shap" is not one of ` + joinNames(caseNames())},
 		{"method not a string", `{"method":3}`, "", "method: want a string"},
 		{"unknown option", `{"lime":{"num_sample":5}}`, "", `lime: unknown field "num_sample"`},
 		{"unknown field", `{"lime":{},"seed":5}`, "", `unknown field "seed"`},

@@ -125,17 +125,7 @@ func TestExplainBatchRows(t *testing.T) {
 // line's number.
 func TestExplainBatchTexts(t *testing.T) {
 	fake := predictortest.NewPredictServer(nil)
-	fake.TextScore = func(texts []string) [][]float64 {
-		out := make([][]float64, len(texts))
-		for i, s := range texts {
-			p := 0.2
-			if strings.Contains(s, "great") {
-				p = 0.9
-			}
-			out[i] = []float64{1 - p, p}
-		}
-		return out
-	}
+	fake.TextScore = greatScore
 	addr := serveFake(t, fake)
 	path := filepath.Join(t.TempDir(), "texts.txt")
 	if err := os.WriteFile(path, []byte("a great place\n\ngreat staff, great food\nnothing great here, great\n"), 0o600); err != nil {

@@ -277,6 +277,9 @@ func writeChartPNG(w io.Writer, exp *explainerv1.Explanation, top int) error {
 // with its map for an image explanation (inst is the image), else the
 // attribution chart.
 func writeExplanationPNG(w io.Writer, exp *explainerv1.Explanation, inst *explainerv1.ImageInstance, top int) error {
+	if isAnchors(exp.GetMethod()) {
+		return writeAnchorPNG(w, exp, inst)
+	}
 	if inst != nil {
 		return writePNG(w, exp, inst)
 	}

@@ -101,20 +101,6 @@ func (f *explainFlags) backgroundAndInstance() (*table.Table, []float64, error) 
 	return bg, instance, err
 }
 
-// tabularInstance is the instance with its names and -categorical
-// features (lime, counterfactual).
-func (f *explainFlags) tabularInstance(instance []float64, names []string) (*explainerv1.TabularInstance, error) {
-	cats, err := parseIndices("-categorical", f.categorical)
-	if err != nil {
-		return nil, err
-	}
-	tab := &explainerv1.TabularInstance{Values: instance, FeatureNames: names}
-	for _, c := range cats {
-		tab.CategoricalFeatures = append(tab.CategoricalFeatures, &explainerv1.CategoricalFeature{Index: c})
-	}
-	return tab, nil
-}
-
 // featureIndex reads a feature by name, or else by index.
 func featureIndex(flagName, s string, names []string) (uint32, error) {
 	s = strings.TrimSpace(s)

@@ -68,11 +68,12 @@ type explainFlags struct {
 	maxBatch        int    // demo only
 	numFeaturesSet  bool   // -num-features given (lime with -image: default every segment)
 
-	imageFlags         // -image, -method occlusion, -png
-	curveFlags         // -method pdp and ale (pdp.go)
-	checkFlags         // -num-samples auto, -evaluate
-	batchFlags         // -rows, -texts, several -image (batch.go)
-	cf         cfFlags // -method counterfactual (counterfactual.go)
+	imageFlags          // -image, -method occlusion, -png
+	curveFlags          // -method pdp and ale (pdp.go)
+	checkFlags          // -num-samples auto, -evaluate
+	batchFlags          // -rows, -texts, several -image (batch.go)
+	cf          cfFlags // -method counterfactual (counterfactual.go)
+	anchorFlags         // -method anchors (anchors.go)
 
 	// Security of the connection to the sidecar (explain only).
 	tls                                   bool
@@ -140,6 +141,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	f.checkFlags.register(fs)
 	f.batchFlags.register(fs)
 	f.cf.register(fs)
+	f.anchorFlags.register(fs)
 	if err := explainCommand().parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -373,6 +375,20 @@ func (f *explainFlags) limeRequest(instance []float64, bg *table.Table) (*explai
 		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: tab}},
 		Method:   &explainerv1.ExplainRequest_Lime{Lime: o},
 	}, nil
+}
+
+// tabularInstance is the row with its feature names and the -categorical
+// features (lime, anchors, counterfactual).
+func (f *explainFlags) tabularInstance(instance []float64, names []string) (*explainerv1.TabularInstance, error) {
+	cats, err := parseIndices("-categorical", f.categorical)
+	if err != nil {
+		return nil, err
+	}
+	tab := &explainerv1.TabularInstance{Values: instance, FeatureNames: names}
+	for _, c := range cats {
+		tab.CategoricalFeatures = append(tab.CategoricalFeatures, &explainerv1.CategoricalFeature{Index: c})
+	}
+	return tab, nil
 }
 
 func parseIndices(flagName, s string) ([]uint32, error) {

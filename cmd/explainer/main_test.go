@@ -465,17 +465,7 @@ func TestExplainImage(t *testing.T) {
 
 func TestExplainText(t *testing.T) {
 	fake := predictortest.NewPredictServer(nil)
-	fake.TextScore = func(texts []string) [][]float64 {
-		out := make([][]float64, len(texts))
-		for i, s := range texts {
-			p := 0.2
-			if strings.Contains(s, "great") {
-				p = 0.9
-			}
-			out[i] = []float64{1 - p, p}
-		}
-		return out
-	}
+	fake.TextScore = greatScore
 	addr := serveFake(t, fake)
 
 	const text = "a great little place, great staff"

@@ -53,6 +53,8 @@ var cliMethods = []cliMethod{
 		flags: []string{"bins", "min-bin-points"}},
 	{name: "counterfactual", cases: []string{"counterfactual"}, inputs: "-instance and -background", build: (*explainFlags).buildCounterfactual,
 		flags: []string{"desired-class", "min-probability", "count", "immutable", "ranges", "population", "max-generations"}},
+	{name: "anchors", cases: []string{"anchors"}, inputs: "-instance and -background, -text, or -image", build: (*explainFlags).buildAnchors,
+		flags: anchorFlagNames},
 }
 
 // cliMethodNames lists the -method values: "lime, kernelshap, ... or occlusion".

@@ -137,6 +137,10 @@ func writeTable(w io.Writer, exp *explainerv1.Explanation, top int) {
 		writeCounterfactuals(w, exp)
 		return
 	}
+	if isAnchors(exp.GetMethod()) {
+		writeAnchors(w, exp)
+		return
+	}
 	for _, l := range exp.GetLabels() {
 		if sum := labelSummary(exp, l); sum != "" {
 			fmt.Fprintf(w, "\nlabel %d (%s): %s\n", l.GetLabel(), className(exp, l.GetLabel(), l.GetClassName()), sum)
@@ -164,6 +168,8 @@ func labelSummary(exp *explainerv1.Explanation, l *explainerv1.LabelExplanation)
 		return fmt.Sprintf("model says %.4f · weight = score drop when the window over the word is hidden", l.GetPrediction())
 	case "sensitivity":
 		return "mean ∂f/∂x and mean |∂f/∂x| over the data"
+	case "anchors", "anchors_text", "anchors_image":
+		return anchorSummary(exp, l)
 	}
 	return ""
 }

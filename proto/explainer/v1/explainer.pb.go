@@ -3500,6 +3500,11 @@ func (x *AleOptions) GetLabels() []uint32 {
 // satisfying it that the model puts in the instance's predicted class) is
 // at least threshold, with KL-LUCB deciding how many samples each
 // candidate needs. The explained label is the instance's predicted class.
+// A rule is accepted when KL-LUCB's lower bound on its precision exceeds
+// threshold (the paper's test). Limits: at most 4096 predicates (features,
+// distinct words or segments); coverage_samples × ⌈predicates / 64⌉ at
+// most 4194304; a search scores at most 1000000 samples, and decides on
+// the samples it has once they are spent.
 type AnchorOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The precision the anchor must reach. Default 0.95; in (0, 1].
@@ -3515,9 +3520,10 @@ type AnchorOptions struct {
 	BatchSize uint32 `protobuf:"varint,5,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
 	// Samples drawn to estimate coverage. Default 10000; 1 to 1000000.
 	CoverageSamples uint32 `protobuf:"varint,6,opt,name=coverage_samples,json=coverageSamples,proto3" json:"coverage_samples,omitempty"`
-	// Predicates at most in the anchor. Default 0: no limit.
+	// Predicates at most in the anchor. Default 0: no limit; at most 4096.
 	MaxAnchorSize uint32 `protobuf:"varint,7,opt,name=max_anchor_size,json=maxAnchorSize,proto3" json:"max_anchor_size,omitempty"`
-	// Samples every candidate starts with. Default 0: batch_size.
+	// Samples every candidate starts with. Default 0: batch_size; at most
+	// 10000.
 	MinSamplesStart uint32 `protobuf:"varint,8,opt,name=min_samples_start,json=minSamplesStart,proto3" json:"min_samples_start,omitempty"`
 	// Examples kept where the anchor holds and where it fails. Default 5; at
 	// most 100.
@@ -3526,7 +3532,7 @@ type AnchorOptions struct {
 	Seed *uint64 `protobuf:"varint,10,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
 	// Tabular: the data set that samples are drawn from (rows satisfying a
 	// candidate's predicates), and that gives each continuous feature's
-	// quartiles. Required for a tabular instance.
+	// quartiles. Required for a tabular instance; 2 to 100000 rows.
 	Training *Dataset `protobuf:"bytes,11,opt,name=training,proto3" json:"training,omitempty"`
 	// Text: the word a sample puts in place of a word outside the anchor.
 	// Default "UNK", as alibi.
