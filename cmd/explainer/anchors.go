@@ -93,9 +93,6 @@ func (f *explainFlags) buildAnchors() (*explainerv1.ExplainRequest, *table.Table
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(bg.Names) != len(instance) {
-		return nil, nil, fmt.Errorf("the instance has %d values, the background has %d feature columns", len(instance), len(bg.Names))
-	}
 	o.Training = rowsDataset(bg, false)
 	tab, err := f.tabularInstance(instance, bg.Names)
 	if err != nil {

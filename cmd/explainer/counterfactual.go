@@ -55,9 +55,6 @@ func (f *explainFlags) buildCounterfactual() (*explainerv1.ExplainRequest, *tabl
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(bg.Names) != len(instance) {
-		return nil, nil, fmt.Errorf("the instance has %d values, -background has %d feature columns", len(instance), len(bg.Names))
-	}
 	o := &explainerv1.CounterfactualOptions{
 		Data:           rowsDataset(bg, false),
 		MinProbability: f.cf.minProbability,
@@ -85,20 +82,6 @@ func (f *explainFlags) buildCounterfactual() (*explainerv1.ExplainRequest, *tabl
 		Instance: &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: tab}},
 		Method:   &explainerv1.ExplainRequest_Counterfactual{Counterfactual: o},
 	}, nil, nil
-}
-
-// backgroundAndInstance reads -background (its columns renamed by
-// -feature-names) and the instance (lime, kernelshap, counterfactual).
-func (f *explainFlags) backgroundAndInstance() (*table.Table, []float64, error) {
-	bg, err := readTable(f.background, f.targetColumn)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := f.renameFeatures(bg, f.background); err != nil {
-		return nil, nil, err
-	}
-	instance, err := f.readInstance()
-	return bg, instance, err
 }
 
 // featureIndex reads a feature by name, or else by index.

@@ -325,9 +325,6 @@ func parseJSONRow(s string) ([]float64, error) {
 
 // limeRequest builds the LIME request from the flags.
 func (f *explainFlags) limeRequest(instance []float64, bg *table.Table) (*explainerv1.ExplainRequest, error) {
-	if len(bg.Names) != len(instance) {
-		return nil, fmt.Errorf("the instance has %d values, the background has %d feature columns", len(instance), len(bg.Names))
-	}
 	o := &explainerv1.LimeOptions{
 		NumSamples:           uint32(f.numSamples),
 		NumFeatures:          uint32(f.numFeatures),

@@ -134,6 +134,24 @@ func (f *explainFlags) buildLocal() (*explainerv1.ExplainRequest, *table.Table, 
 	return req, nil, err
 }
 
+// backgroundAndInstance reads -background (its columns renamed by
+// -feature-names) and the instance, one value a column (lime, kernelshap,
+// anchors, counterfactual).
+func (f *explainFlags) backgroundAndInstance() (*table.Table, []float64, error) {
+	bg, err := readTable(f.background, f.targetColumn)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := f.renameFeatures(bg, f.background); err != nil {
+		return nil, nil, err
+	}
+	instance, err := f.readInstance()
+	if err == nil && len(bg.Names) != len(instance) {
+		err = fmt.Errorf("the instance has %d values, the background has %d feature columns", len(instance), len(bg.Names))
+	}
+	return bg, instance, err
+}
+
 // buildGlobal explains a data set (permutation, sensitivity).
 func (f *explainFlags) buildGlobal() (*explainerv1.ExplainRequest, *table.Table, error) {
 	data, err := f.readData()
@@ -287,9 +305,6 @@ func parseBackgroundSummary(s string) (*explainerv1.BackgroundSummary, error) {
 const maxSummaryRows = explain.MaxBackgroundRows
 
 func (f *explainFlags) kernelSHAPRequest(instance []float64, bg *table.Table) (*explainerv1.ExplainRequest, error) {
-	if len(bg.Names) != len(instance) {
-		return nil, fmt.Errorf("the instance has %d values, the background has %d feature columns", len(instance), len(bg.Names))
-	}
 	labels, err := parseIndices("-labels", f.labels)
 	if err != nil {
 		return nil, err
