@@ -276,7 +276,8 @@ func writeChartPNG(w io.Writer, exp *explainerv1.Explanation, top int) error {
 // writeExplanationPNG writes the PNG of -png and -output png: the image
 // with its map for an image explanation (inst is the image), else the
 // attribution chart.
-func writeExplanationPNG(w io.Writer, exp *explainerv1.Explanation, inst *explainerv1.ImageInstance, top int) error {
+func writeExplanationPNG(w io.Writer, exp *explainerv1.Explanation, v view) error {
+	inst, top := v.image, v.top
 	if isAnchors(exp.GetMethod()) {
 		return writeAnchorPNG(w, exp, inst)
 	}
@@ -290,7 +291,7 @@ func writeExplanationPNG(w io.Writer, exp *explainerv1.Explanation, inst *explai
 		return errors.New("an image explanation is drawn over its image: give -image")
 	}
 	if isCurveMethod(exp.GetMethod()) {
-		return writeEffectsPNG(w, exp)
+		return writeEffectsPNG(w, exp, v.data)
 	}
 	return writeChartPNG(w, exp, top)
 }

@@ -179,7 +179,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	v := f.view()
-	v.image = req.GetInstance().GetImage()
+	v.image, v.data = req.GetInstance().GetImage(), data
 	return f.writeOutputs(stdout, exp, v)
 }
 
@@ -187,7 +187,7 @@ func explainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // result on stdout as -output says.
 func (f *explainFlags) writeOutputs(stdout io.Writer, exp *explainerv1.Explanation, v view) error {
 	if f.png != "" {
-		if err := writePNGFile(f.png, exp, v.image, v.top); err != nil {
+		if err := writePNGFile(f.png, exp, v); err != nil {
 			return err
 		}
 	}

@@ -66,7 +66,7 @@ type htmlLabel struct {
 // writeHTML renders exp as a self-contained HTML page: see htmlPage.
 func writeHTML(w io.Writer, exp *explainerv1.Explanation, v view) error {
 	var chart bytes.Buffer
-	if err := writeExplanationPNG(&chart, exp, v.image, v.top); err != nil {
+	if err := writeExplanationPNG(&chart, exp, v); err != nil {
 		return fmt.Errorf("-output html: %w", err)
 	}
 	page := struct {

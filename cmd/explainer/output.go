@@ -52,6 +52,9 @@ type view struct {
 	// image is the explained image (-image), drawn under its map in the
 	// PNG and HTML views.
 	image *explainerv1.ImageInstance
+	// data is the data set of a global method (-data), whose values the
+	// partial dependence chart marks in its rug; nil draws the grid's.
+	data *table.Table
 }
 
 // render writes exp as a table, JSON, an HTML page or a PNG.
@@ -66,7 +69,7 @@ func render(w io.Writer, format string, exp *explainerv1.Explanation, v view) er
 	case "html":
 		return writeHTML(w, exp, v)
 	case "png":
-		return writeExplanationPNG(w, exp, v.image, v.top)
+		return writeExplanationPNG(w, exp, v)
 	}
 	return checkOutput(format)
 }

@@ -236,13 +236,14 @@ var (
 // panel per label and feature: thin ICE lines with the average in bold
 // over them (a pair: one line per value of the second feature), or the
 // ALE curve with a marker at each bin edge; under each, a rug of the
-// grid's points or the bin edges.
-func writeEffectsPNG(w io.Writer, exp *explainerv1.Explanation) error {
+// data's deciles of the feature (the grid's points when data is nil), as
+// scikit-learn draws them, or of the bin edges.
+func writeEffectsPNG(w io.Writer, exp *explainerv1.Explanation, data *table.Table) error {
 	var plots []*plot.Plot
 	for _, l := range exp.GetLabels() {
 		name := className(exp, l.GetLabel(), l.GetClassName())
 		for _, pd := range l.GetPartialDependence() {
-			p, err := pdPanel(fmt.Sprintf("label %d (%s)", l.GetLabel(), name), pd)
+			p, err := pdPanel(fmt.Sprintf("label %d (%s)", l.GetLabel(), name), pd, deciles(data, int(pd.GetFeatureIndex())))
 			if err != nil {
 				return err
 			}
@@ -286,7 +287,31 @@ func writeEffectsPNG(w io.Writer, exp *explainerv1.Explanation) error {
 	return err
 }
 
-func pdPanel(title string, pd *explainerv1.PartialDependence) (*plot.Plot, error) {
+// deciles returns the 10th to 90th percentiles of feature j in data
+// (linear between order statistics, as numpy's percentile), or nil: the
+// marks of scikit-learn's PartialDependenceDisplay.
+func deciles(data *table.Table, j int) []float64 {
+	if data == nil || j >= len(data.Names) || len(data.Rows) == 0 {
+		return nil
+	}
+	col := make([]float64, len(data.Rows))
+	for i, r := range data.Rows {
+		col[i] = r[j]
+	}
+	slices.Sort(col)
+	out := make([]float64, 9)
+	for k := range out {
+		pos := float64(k+1) / 10 * float64(len(col)-1)
+		lo := int(pos)
+		hi := min(lo+1, len(col)-1)
+		out[k] = col[lo] + (pos-float64(lo))*(col[hi]-col[lo])
+	}
+	return out
+}
+
+// pdPanel draws one partial dependence; its rug marks values, the data's
+// deciles of the feature, or the grid's points when values is nil.
+func pdPanel(title string, pd *explainerv1.PartialDependence, values []float64) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title + " · partial dependence"
 	p.X.Label.Text = pd.GetFeature()
@@ -343,7 +368,10 @@ func pdPanel(title string, pd *explainerv1.PartialDependence) (*plot.Plot, error
 			}
 		}
 	}
-	p.Add(rug(grid))
+	if values == nil {
+		values = grid
+	}
+	p.Add(rug(values))
 	return p, nil
 }
 

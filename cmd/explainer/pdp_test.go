@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/explainer-sidecar/explainer/internal/table"
 )
 
 // TestExplainPDPAndALE runs -method pdp and -method ale against the demo
@@ -147,5 +149,39 @@ func TestParseCurveFeatures(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%q: %v, %v; want %v", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// The rug marks the data's deciles as numpy's percentile computes them
+// (np.percentile(x, [10, ..., 90])), so that the chart shows where the
+// data lies as scikit-learn's PartialDependenceDisplay does.
+func TestPDPRugDeciles(t *testing.T) {
+	tests := []struct {
+		col  []float64
+		want []float64
+	}{
+		{[]float64{10, 0, 9, 1, 8, 2, 7, 3, 6, 4, 5}, []float64{1, 2, 3, 4, 5, 6, 7, 8, 9}},
+		// np.percentile(np.arange(10), np.arange(10, 100, 10))
+		{[]float64{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}, []float64{0.9, 1.8, 2.7, 3.6, 4.5, 5.4, 6.3, 7.2, 8.1}},
+		{[]float64{3}, []float64{3, 3, 3, 3, 3, 3, 3, 3, 3}},
+	}
+	for _, tt := range tests {
+		data := &table.Table{Names: []string{"a", "b"}}
+		for _, v := range tt.col {
+			data.Rows = append(data.Rows, []float64{-v, v})
+		}
+		got := deciles(data, 1)
+		if len(got) != len(tt.want) {
+			t.Fatalf("deciles(%v) = %v, want %v", tt.col, got, tt.want)
+		}
+		for k := range got {
+			if math.Abs(got[k]-tt.want[k]) > 1e-12 {
+				t.Errorf("deciles(%v) = %v, want %v", tt.col, got, tt.want)
+				break
+			}
+		}
+	}
+	if deciles(nil, 0) != nil {
+		t.Error("deciles of no data set should be nil (the rug then marks the grid)")
 	}
 }

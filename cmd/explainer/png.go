@@ -343,12 +343,12 @@ func tintColor(v float64) color.RGBA {
 
 // writePNGFile writes the PNG explanation to path: see
 // writeExplanationPNG.
-func writePNGFile(path string, exp *explainerv1.Explanation, inst *explainerv1.ImageInstance, top int) error {
+func writePNGFile(path string, exp *explainerv1.Explanation, v view) error {
 	file, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("-png: %w", err)
 	}
-	if err := writeExplanationPNG(file, exp, inst, top); err != nil {
+	if err := writeExplanationPNG(file, exp, v); err != nil {
 		file.Close()
 		return fmt.Errorf("-png %s: %w", path, err)
 	}

@@ -212,11 +212,11 @@ func TestPNGKeepsColoursAndChecksShapes(t *testing.T) {
 	if err := writePNG(&buf, &explainerv1.Explanation{Method: "occlusion"}, grayInstance(3, 4, 0)); err == nil {
 		t.Error("an occlusion without maps was drawn")
 	}
-	if err := writeExplanationPNG(&buf, occlusionExplanation(), nil, 10); err == nil || !strings.Contains(err.Error(), "give -image") {
+	if err := writeExplanationPNG(&buf, occlusionExplanation(), view{top: 10}); err == nil || !strings.Contains(err.Error(), "give -image") {
 		t.Errorf("an occlusion map without its image: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "out.png")
-	if err := writePNGFile(path, occlusionExplanation(), grayInstance(5, 5, 10), 10); err != nil {
+	if err := writePNGFile(path, occlusionExplanation(), view{image: grayInstance(5, 5, 10), top: 10}); err != nil {
 		t.Fatal(err)
 	}
 }
