@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 
@@ -57,8 +58,26 @@ func parseALE(ctx context.Context, o *explainerv1.AleOptions, info predictor.Mod
 		}
 		features = append(features, int(j))
 	}
+	var categorical []int
+	for i, c := range o.GetCategoricalFeatures() {
+		j := int(c.GetIndex())
+		if j >= p {
+			return r, 0, invalidArgument("%s.categorical_features[%d].index: %d is out of range [0,%d)", field, i, j, p)
+		}
+		categorical = append(categorical, j)
+	}
+	if len(features) == 0 && len(categorical) > 0 {
+		for j := range p {
+			if !slices.Contains(categorical, j) {
+				features = append(features, j)
+			}
+		}
+		if len(features) == 0 {
+			return r, 0, invalidArgument("%s.categorical_features: every feature is categorical; ALE is defined for numeric features only", field)
+		}
+	}
 	r = explain.ALERequest{
-		Data: d.rows, FeatureNames: d.names, Features: features,
+		Data: d.rows, FeatureNames: d.names, Features: features, Categorical: categorical,
 		Bins: int(o.GetBins()), MinBinPoints: int(o.GetMinBinPoints()), Labels: labels,
 	}
 	rows, err := explain.ALERows(r)

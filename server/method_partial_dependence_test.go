@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -313,6 +314,13 @@ func TestPartialDependenceLimits(t *testing.T) {
 		{"ale one row", aleRequest(rows[:1], false, nil), "ale.data: has 1 rows, needs at least 2"},
 		{"ale feature", aleRequest(rows, false, func(o *explainerv1.AleOptions) { o.Features = []uint32{9} }), "ale.features[0]: feature 9 is out of range [0,5)"},
 		{"ale repeated feature", aleRequest(rows, false, func(o *explainerv1.AleOptions) { o.Features = []uint32{1, 1} }), "ale.features[1]: repeats feature 1"},
+		{"ale categorical feature", aleRequest(rows, false, func(o *explainerv1.AleOptions) {
+			o.Features = []uint32{0, 2}
+			o.CategoricalFeatures = []*explainerv1.CategoricalFeature{{Index: 2}}
+		}), "ale.features[1]: feature 2 is categorical; ALE is defined for numeric features only"},
+		{"ale categorical index", aleRequest(rows, false, func(o *explainerv1.AleOptions) {
+			o.CategoricalFeatures = []*explainerv1.CategoricalFeature{{Index: 7}}
+		}), "ale.categorical_features[0].index: 7 is out of range [0,5)"},
 		{"ale min bin points", aleRequest(rows, false, func(o *explainerv1.AleOptions) { o.Bins, o.MinBinPoints = 0, 41 }), "ale.min_bin_points: 41 is outside [1, 40]"},
 	}
 	for _, tt := range tests {
@@ -325,5 +333,27 @@ func TestPartialDependenceLimits(t *testing.T) {
 	}
 	if n := fake.Sent(); n != 0 {
 		t.Errorf("%d model calls for refused requests", n)
+	}
+}
+
+// With features unset, ALE computes every feature but the categorical
+// ones, which it has no order of values for.
+func TestALESkipsCategoricalFeatures(t *testing.T) {
+	_, newClient := predictV1Model(t, nil)
+	sc := startSidecar(t, newClient)
+	rows := trainingRows()[:40]
+	req := aleRequest(rows, false, func(o *explainerv1.AleOptions) {
+		o.CategoricalFeatures = []*explainerv1.CategoricalFeature{{Index: 1}, {Index: 3}}
+	})
+	resp, err := sc.client.Explain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint32
+	for _, a := range resp.GetExplanation().GetLabels()[0].GetAccumulatedLocalEffects() {
+		got = append(got, a.GetFeatureIndex())
+	}
+	if want := []uint32{0, 2, 4}; !slices.Equal(got, want) {
+		t.Errorf("ALE of features %v, want %v (every feature but the categorical 1 and 3)", got, want)
 	}
 }

@@ -64,10 +64,19 @@ func (f *explainFlags) buildCurves() (*explainerv1.ExplainRequest, *table.Table,
 	if err != nil {
 		return nil, nil, err
 	}
+	cats, err := parseIndices("-categorical", f.categorical)
+	if err != nil {
+		return nil, nil, err
+	}
+	var categorical []*explainerv1.CategoricalFeature
+	for _, c := range cats {
+		categorical = append(categorical, &explainerv1.CategoricalFeature{Index: c})
+	}
 	names := &explainerv1.Dataset{FeatureNames: data.Names}
 	req := &explainerv1.ExplainRequest{Model: f.model}
 	if f.method == "ale" {
-		o := &explainerv1.AleOptions{Data: names, Streamed: true, Bins: uint32(f.bins), MinBinPoints: uint32(f.minBinPoints), Labels: labels}
+		o := &explainerv1.AleOptions{Data: names, Streamed: true, Bins: uint32(f.bins), MinBinPoints: uint32(f.minBinPoints), Labels: labels,
+			CategoricalFeatures: categorical}
 		for _, fs := range features {
 			if len(fs) != 1 {
 				return nil, nil, fmt.Errorf("-features %q: ALE takes single features, not pairs", f.curveFlags.features)
@@ -83,19 +92,10 @@ func (f *explainFlags) buildCurves() (*explainerv1.ExplainRequest, *table.Table,
 	}
 	o := &explainerv1.PartialDependenceOptions{
 		Data: names, Streamed: true, GridResolution: uint32(f.gridResolution),
-		Kind: explainerv1.PdpKind(kind), Centered: f.centered, Labels: labels,
+		Kind: explainerv1.PdpKind(kind), Centered: f.centered, Labels: labels, CategoricalFeatures: categorical,
 	}
 	for _, fs := range features {
 		o.Features = append(o.Features, &explainerv1.PdpFeatures{Features: fs})
-	}
-	if f.categorical != "" {
-		cats, err := parseIndices("-categorical", f.categorical)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, c := range cats {
-			o.CategoricalFeatures = append(o.CategoricalFeatures, &explainerv1.CategoricalFeature{Index: c})
-		}
 	}
 	req.Method = &explainerv1.ExplainRequest_PartialDependence{PartialDependence: o}
 	return req, data, nil

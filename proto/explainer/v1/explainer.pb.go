@@ -3415,9 +3415,13 @@ type AleOptions struct {
 	// alibi's min_bin_points, used when bins is 0. Default 4.
 	MinBinPoints uint32 `protobuf:"varint,5,opt,name=min_bin_points,json=minBinPoints,proto3" json:"min_bin_points,omitempty"`
 	// The labels (classes) to report. Default all.
-	Labels        []uint32 `protobuf:"varint,6,rep,packed,name=labels,proto3" json:"labels,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Labels []uint32 `protobuf:"varint,6,rep,packed,name=labels,proto3" json:"labels,omitempty"`
+	// Categorical features: ALE needs an order of a feature's values, so
+	// naming one in features is refused; with features unset, every other
+	// feature is computed.
+	CategoricalFeatures []*CategoricalFeature `protobuf:"bytes,7,rep,name=categorical_features,json=categoricalFeatures,proto3" json:"categorical_features,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *AleOptions) Reset() {
@@ -3488,6 +3492,13 @@ func (x *AleOptions) GetMinBinPoints() uint32 {
 func (x *AleOptions) GetLabels() []uint32 {
 	if x != nil {
 		return x.Labels
+	}
+	return nil
+}
+
+func (x *AleOptions) GetCategoricalFeatures() []*CategoricalFeature {
+	if x != nil {
+		return x.CategoricalFeatures
 	}
 	return nil
 }
@@ -7275,7 +7286,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	" \x01(\bR\bcentered\x12\x16\n" +
 	"\x06labels\x18\v \x03(\rR\x06labelsB\x13\n" +
 	"\x11_lower_percentileB\x13\n" +
-	"\x11_upper_percentile\"\xc1\x01\n" +
+	"\x11_upper_percentile\"\x96\x02\n" +
 	"\n" +
 	"AleOptions\x12)\n" +
 	"\x04data\x18\x01 \x01(\v2\x15.explainer.v1.DatasetR\x04data\x12\x1a\n" +
@@ -7283,7 +7294,8 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\bfeatures\x18\x03 \x03(\rR\bfeatures\x12\x12\n" +
 	"\x04bins\x18\x04 \x01(\rR\x04bins\x12$\n" +
 	"\x0emin_bin_points\x18\x05 \x01(\rR\fminBinPoints\x12\x16\n" +
-	"\x06labels\x18\x06 \x03(\rR\x06labels\"\xc1\x04\n" +
+	"\x06labels\x18\x06 \x03(\rR\x06labels\x12S\n" +
+	"\x14categorical_features\x18\a \x03(\v2 .explainer.v1.CategoricalFeatureR\x13categoricalFeatures\"\xc1\x04\n" +
 	"\rAnchorOptions\x12\x1c\n" +
 	"\tthreshold\x18\x01 \x01(\x01R\tthreshold\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\x01R\x05delta\x12\x18\n" +
@@ -7788,65 +7800,66 @@ var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	20,  // 52: explainer.v1.PartialDependenceOptions.categorical_features:type_name -> explainer.v1.CategoricalFeature
 	7,   // 53: explainer.v1.PartialDependenceOptions.kind:type_name -> explainer.v1.PdpKind
 	30,  // 54: explainer.v1.AleOptions.data:type_name -> explainer.v1.Dataset
-	30,  // 55: explainer.v1.AnchorOptions.training:type_name -> explainer.v1.Dataset
-	24,  // 56: explainer.v1.AnchorOptions.segmentation:type_name -> explainer.v1.Segmentation
-	27,  // 57: explainer.v1.AnchorOptions.fill:type_name -> explainer.v1.Fill
-	30,  // 58: explainer.v1.CounterfactualOptions.data:type_name -> explainer.v1.Dataset
-	41,  // 59: explainer.v1.CounterfactualOptions.ranges:type_name -> explainer.v1.FeatureRange
-	44,  // 60: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
-	45,  // 61: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
-	47,  // 62: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
-	57,  // 63: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	77,  // 64: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
-	1,   // 65: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
-	6,   // 66: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
-	55,  // 67: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
-	56,  // 68: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
-	8,   // 69: explainer.v1.Explanation.stop_reason:type_name -> explainer.v1.StopReason
-	52,  // 70: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
-	64,  // 71: explainer.v1.Explanation.counterfactuals:type_name -> explainer.v1.Counterfactual
-	48,  // 72: explainer.v1.Explanation.batch:type_name -> explainer.v1.BatchExplanation
-	47,  // 73: explainer.v1.BatchExplanation.explanations:type_name -> explainer.v1.Explanation
-	49,  // 74: explainer.v1.BatchExplanation.summaries:type_name -> explainer.v1.BatchSummary
-	50,  // 75: explainer.v1.BatchSummary.features:type_name -> explainer.v1.GlobalAttribution
-	47,  // 76: explainer.v1.InstanceExplanation.explanation:type_name -> explainer.v1.Explanation
-	53,  // 77: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
-	54,  // 78: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
-	66,  // 79: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
-	58,  // 80: explainer.v1.LabelExplanation.partial_dependence:type_name -> explainer.v1.PartialDependence
-	60,  // 81: explainer.v1.LabelExplanation.accumulated_local_effects:type_name -> explainer.v1.AccumulatedLocalEffects
-	61,  // 82: explainer.v1.LabelExplanation.anchor:type_name -> explainer.v1.Anchor
-	59,  // 83: explainer.v1.PartialDependence.individual:type_name -> explainer.v1.IceCurve
-	62,  // 84: explainer.v1.Anchor.predicates:type_name -> explainer.v1.AnchorPredicate
-	63,  // 85: explainer.v1.Anchor.covered_true:type_name -> explainer.v1.AnchorExample
-	63,  // 86: explainer.v1.Anchor.covered_false:type_name -> explainer.v1.AnchorExample
-	67,  // 87: explainer.v1.AnchorPredicate.spans:type_name -> explainer.v1.TextSpan
-	65,  // 88: explainer.v1.Counterfactual.changes:type_name -> explainer.v1.FeatureChange
-	67,  // 89: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
-	70,  // 90: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
-	71,  // 91: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
-	69,  // 92: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
-	9,   // 93: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	75,  // 94: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
-	47,  // 95: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	76,  // 96: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
-	47,  // 97: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
-	51,  // 98: explainer.v1.ExplainStreamResponse.instance:type_name -> explainer.v1.InstanceExplanation
-	9,   // 99: explainer.v1.ExplainJobRequest.request:type_name -> explainer.v1.ExplainRequest
-	75,  // 100: explainer.v1.ExplainJobResponse.progress:type_name -> explainer.v1.Progress
-	47,  // 101: explainer.v1.ExplainJobResponse.partial:type_name -> explainer.v1.Explanation
-	47,  // 102: explainer.v1.ExplainJobResponse.result:type_name -> explainer.v1.Explanation
-	9,   // 103: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	68,  // 104: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	73,  // 105: explainer.v1.ExplainerService.ExplainJob:input_type -> explainer.v1.ExplainJobRequest
-	46,  // 106: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	72,  // 107: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	74,  // 108: explainer.v1.ExplainerService.ExplainJob:output_type -> explainer.v1.ExplainJobResponse
-	106, // [106:109] is the sub-list for method output_type
-	103, // [103:106] is the sub-list for method input_type
-	103, // [103:103] is the sub-list for extension type_name
-	103, // [103:103] is the sub-list for extension extendee
-	0,   // [0:103] is the sub-list for field type_name
+	20,  // 55: explainer.v1.AleOptions.categorical_features:type_name -> explainer.v1.CategoricalFeature
+	30,  // 56: explainer.v1.AnchorOptions.training:type_name -> explainer.v1.Dataset
+	24,  // 57: explainer.v1.AnchorOptions.segmentation:type_name -> explainer.v1.Segmentation
+	27,  // 58: explainer.v1.AnchorOptions.fill:type_name -> explainer.v1.Fill
+	30,  // 59: explainer.v1.CounterfactualOptions.data:type_name -> explainer.v1.Dataset
+	41,  // 60: explainer.v1.CounterfactualOptions.ranges:type_name -> explainer.v1.FeatureRange
+	44,  // 61: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
+	45,  // 62: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
+	47,  // 63: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
+	57,  // 64: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
+	77,  // 65: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	1,   // 66: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
+	6,   // 67: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
+	55,  // 68: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
+	56,  // 69: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
+	8,   // 70: explainer.v1.Explanation.stop_reason:type_name -> explainer.v1.StopReason
+	52,  // 71: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
+	64,  // 72: explainer.v1.Explanation.counterfactuals:type_name -> explainer.v1.Counterfactual
+	48,  // 73: explainer.v1.Explanation.batch:type_name -> explainer.v1.BatchExplanation
+	47,  // 74: explainer.v1.BatchExplanation.explanations:type_name -> explainer.v1.Explanation
+	49,  // 75: explainer.v1.BatchExplanation.summaries:type_name -> explainer.v1.BatchSummary
+	50,  // 76: explainer.v1.BatchSummary.features:type_name -> explainer.v1.GlobalAttribution
+	47,  // 77: explainer.v1.InstanceExplanation.explanation:type_name -> explainer.v1.Explanation
+	53,  // 78: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
+	54,  // 79: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
+	66,  // 80: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
+	58,  // 81: explainer.v1.LabelExplanation.partial_dependence:type_name -> explainer.v1.PartialDependence
+	60,  // 82: explainer.v1.LabelExplanation.accumulated_local_effects:type_name -> explainer.v1.AccumulatedLocalEffects
+	61,  // 83: explainer.v1.LabelExplanation.anchor:type_name -> explainer.v1.Anchor
+	59,  // 84: explainer.v1.PartialDependence.individual:type_name -> explainer.v1.IceCurve
+	62,  // 85: explainer.v1.Anchor.predicates:type_name -> explainer.v1.AnchorPredicate
+	63,  // 86: explainer.v1.Anchor.covered_true:type_name -> explainer.v1.AnchorExample
+	63,  // 87: explainer.v1.Anchor.covered_false:type_name -> explainer.v1.AnchorExample
+	67,  // 88: explainer.v1.AnchorPredicate.spans:type_name -> explainer.v1.TextSpan
+	65,  // 89: explainer.v1.Counterfactual.changes:type_name -> explainer.v1.FeatureChange
+	67,  // 90: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
+	70,  // 91: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
+	71,  // 92: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
+	69,  // 93: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
+	9,   // 94: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
+	75,  // 95: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	47,  // 96: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
+	76,  // 97: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	47,  // 98: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
+	51,  // 99: explainer.v1.ExplainStreamResponse.instance:type_name -> explainer.v1.InstanceExplanation
+	9,   // 100: explainer.v1.ExplainJobRequest.request:type_name -> explainer.v1.ExplainRequest
+	75,  // 101: explainer.v1.ExplainJobResponse.progress:type_name -> explainer.v1.Progress
+	47,  // 102: explainer.v1.ExplainJobResponse.partial:type_name -> explainer.v1.Explanation
+	47,  // 103: explainer.v1.ExplainJobResponse.result:type_name -> explainer.v1.Explanation
+	9,   // 104: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	68,  // 105: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	73,  // 106: explainer.v1.ExplainerService.ExplainJob:input_type -> explainer.v1.ExplainJobRequest
+	46,  // 107: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	72,  // 108: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	74,  // 109: explainer.v1.ExplainerService.ExplainJob:output_type -> explainer.v1.ExplainJobResponse
+	107, // [107:110] is the sub-list for method output_type
+	104, // [104:107] is the sub-list for method input_type
+	104, // [104:104] is the sub-list for extension type_name
+	104, // [104:104] is the sub-list for extension extendee
+	0,   // [0:104] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }

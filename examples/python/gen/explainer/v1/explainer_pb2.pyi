@@ -65,20 +65,22 @@ class AccumulatedLocalEffects(_message.Message):
     def __init__(self, feature_index: _Optional[int] = ..., feature: _Optional[str] = ..., edges: _Optional[_Iterable[float]] = ..., effects: _Optional[_Iterable[float]] = ..., std_errors: _Optional[_Iterable[float]] = ..., bin_counts: _Optional[_Iterable[int]] = ..., constant: _Optional[float] = ...) -> None: ...
 
 class AleOptions(_message.Message):
-    __slots__ = ["bins", "data", "features", "labels", "min_bin_points", "streamed"]
+    __slots__ = ["bins", "categorical_features", "data", "features", "labels", "min_bin_points", "streamed"]
     BINS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORICAL_FEATURES_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     MIN_BIN_POINTS_FIELD_NUMBER: _ClassVar[int]
     STREAMED_FIELD_NUMBER: _ClassVar[int]
     bins: int
+    categorical_features: _containers.RepeatedCompositeFieldContainer[CategoricalFeature]
     data: Dataset
     features: _containers.RepeatedScalarFieldContainer[int]
     labels: _containers.RepeatedScalarFieldContainer[int]
     min_bin_points: int
     streamed: bool
-    def __init__(self, data: _Optional[_Union[Dataset, _Mapping]] = ..., streamed: bool = ..., features: _Optional[_Iterable[int]] = ..., bins: _Optional[int] = ..., min_bin_points: _Optional[int] = ..., labels: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(self, data: _Optional[_Union[Dataset, _Mapping]] = ..., streamed: bool = ..., features: _Optional[_Iterable[int]] = ..., bins: _Optional[int] = ..., min_bin_points: _Optional[int] = ..., labels: _Optional[_Iterable[int]] = ..., categorical_features: _Optional[_Iterable[_Union[CategoricalFeature, _Mapping]]] = ...) -> None: ...
 
 class Anchor(_message.Message):
     __slots__ = ["coverage", "covered_false", "covered_true", "precision", "predicates", "threshold_met"]
