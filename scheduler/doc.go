@@ -105,8 +105,10 @@
 // Each call copies its inputs into buffers of the goroutine that sends it,
 // so a Predict that fails or is cancelled returns without waiting for the
 // model, and its caller may reuse its rows at once. The buffers are reused
-// for the next call: a Client must not keep the rows it is given after
-// Score returns (the predictor package's clients encode them first). The
+// for the next call, and kept for the next worker when one ends (at most
+// InFlight buffers of at most twice MaxBatchBytes each stay while the model is
+// idle): a Client must not keep the rows it is given after Score returns
+// (the predictor package's clients encode them first). The
 // scores are copied into an array of each Predict call's own, so jobs that
 // share calls share no memory.
 package scheduler

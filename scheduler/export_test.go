@@ -28,3 +28,19 @@ func OnBuild(s *Scheduler, f func(rows map[*Job]int)) {
 		f(rows)
 	}
 }
+
+// Spare returns the buffers kept for the next workers, as the values each
+// can hold.
+func Spare(s *Scheduler) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	caps := make([]int, len(s.spare))
+	for i, b := range s.spare {
+		caps[i] = cap(b.values)
+	}
+	return caps
+}
+
+// WaitIdle waits until every worker has ended. No Predict may start while
+// it waits.
+func WaitIdle(s *Scheduler) { s.wg.Wait() }

@@ -38,6 +38,11 @@ type Scheduler struct {
 	seq      uint64
 	inflight map[*call]struct{}
 	closed   bool
+	// spare holds the buffers of workers that ended, for the next ones
+	// (at most InFlight, none over the bytes cap): workers end whenever no
+	// row waits, which in a job that scores its rows in rounds is after
+	// every round.
+	spare []*buffers
 
 	// Test hooks, called with mu held: after a request is queued, after a
 	// call is built.
@@ -249,10 +254,11 @@ type answer struct {
 // jobs, and goes on while rows are waiting.
 func (s *Scheduler) work() {
 	var cur *call
-	var buf buffers
+	buf := s.takeBuffers()
+	defer s.keepBuffers(buf)
 	err := group.Do(func() error {
 		for s.next(&cur) {
-			s.copyIn(cur, &buf)
+			s.copyIn(cur, buf)
 			s.send(cur)
 			close(cur.sent)
 		}
@@ -548,6 +554,36 @@ type buffers struct {
 	values []float64
 	rows   [][]float64
 	texts  []string
+}
+
+// takeBuffers returns spare buffers, or new ones.
+func (s *Scheduler) takeBuffers() *buffers {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.spare); n > 0 {
+		buf := s.spare[n-1]
+		s.spare[n-1] = nil
+		s.spare = s.spare[:n-1]
+		return buf
+	}
+	return new(buffers)
+}
+
+// keepBuffers keeps buf for a later worker, unless InFlight buffers are
+// kept already or buf grew past twice the bytes cap (allocations round
+// up; a lone row over the cap makes it larger): an idle Scheduler holds at
+// most 2 × InFlight × MaxBatchBytes of them.
+func (s *Scheduler) keepBuffers(buf *buffers) {
+	if limit := 2 * s.o.maxBytes; 8*cap(buf.values) > limit || cap(buf.rows) > limit/8 {
+		return
+	}
+	clear(buf.texts[:cap(buf.texts)]) // the texts are the jobs'
+	buf.texts = buf.texts[:0]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.spare) < s.o.inFlight {
+		s.spare = append(s.spare, buf)
+	}
 }
 
 // copyIn copies the call's inputs out of the requests, in segment order,

@@ -280,6 +280,27 @@ func replay(b *testing.B, kc *predictor.KServeV2, calls []mbCall, inFlight int) 
 	return time.Since(start)
 }
 
+// limeLoop is the model calls of lime's loop over a batch's instances:
+// one call of each instance's perRow samples, one instance after another
+// (lime's explain_instance calls predict_fn once), made of the rows the
+// sidecar sent. Replayed one at a time, they take what lime's loop needs
+// of the model alone, without lime's own work: a lower bound of the
+// loop's time. Nil when instances is 0.
+func limeLoop(recorded []mbCall, instances, perRow int) []mbCall {
+	if instances == 0 {
+		return nil
+	}
+	var rows [][]float64
+	for _, c := range recorded {
+		rows = append(rows, c.rows...)
+	}
+	calls := make([]mbCall, instances)
+	for i := range calls {
+		calls[i].rows = rows[i*perRow : (i+1)*perRow]
+	}
+	return calls
+}
+
 // median is the median of v (which it sorts).
 func median(v []float64) float64 {
 	slices.Sort(v)
@@ -315,6 +336,13 @@ func modelBoundIdeal(rows, bytes, rowCap, maxBytes, inFlight int, latency, perRo
 type mbCase struct {
 	name string
 	req  *explainerv1.ExplainRequest
+	// nocapOnly: too slow to run at a 64-row cap (100 LIME rows there are
+	// 7813 calls, 39 s of the model per explanation).
+	nocapOnly bool
+	// loop, when > 0: the request is a batch of loop instances of
+	// loopRows samples each, also compared with lime's loop over them
+	// (one call per instance, one instance after another).
+	loop, loopRows int
 }
 
 func modelBoundCases() []mbCase {
@@ -347,40 +375,45 @@ func modelBoundCases() []mbCase {
 		return r
 	}
 	tab := &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: &explainerv1.TabularInstance{Values: inst}}}
+	batch := benchRequest(inst, 5000)
+	batch.GetLime().Labels = []uint32{1}
+	toBatch(batch, data[:100])
 	return []mbCase{
 		// 5000 samples × 30 features: one call without a row cap.
-		{"lime", benchRequest(inst, 5000)},
+		{name: "lime", req: benchRequest(inst, 5000)},
+		// issue 11's 100 LIME rows in one job, 5000 samples each.
+		{name: "lime_batch100", req: batch, nocapOnly: true, loop: 100, loopRows: 5000},
 		// lime's default 5000 samples of a 30-word text.
-		{"lime_text", req(text, func(r *explainerv1.ExplainRequest) {
+		{name: "lime_text", req: req(text, func(r *explainerv1.ExplainRequest) {
 			r.Method = &explainerv1.ExplainRequest_LimeText{LimeText: &explainerv1.LimeTextOptions{NumSamples: 5000, Seed: &seed}}
 		})},
 		// lime's default 1000 samples of a 32×32×3 image, 4×4 grid.
-		{"lime_image", req(image, func(r *explainerv1.ExplainRequest) {
+		{name: "lime_image", req: req(image, func(r *explainerv1.ExplainRequest) {
 			r.Method = &explainerv1.ExplainRequest_LimeImage{LimeImage: &explainerv1.LimeImageOptions{
 				Segmentation: &explainerv1.Segmentation{Kind: &explainerv1.Segmentation_Grid{Grid: &explainerv1.GridSegmentation{Rows: 4, Cols: 4}}},
 				NumSamples:   1000, Seed: &seed,
 			}}
 		})},
 		// 2048 coalitions × 10 background rows × 30 features.
-		{"kernel_shap", req(tab, func(r *explainerv1.ExplainRequest) {
+		{name: "kernel_shap", req: req(tab, func(r *explainerv1.ExplainRequest) {
 			r.Method = &explainerv1.ExplainRequest_KernelShap{KernelShap: &explainerv1.KernelShapOptions{
 				Background: &explainerv1.Dataset{NumRows: 10, Values: bg}, NumSamples: 2048, Seed: &seed,
 			}}
 		})},
 		// issue 11's permutation: 143 rows × 30 features × 10 repeats.
-		{"permutation", req(nil, func(r *explainerv1.ExplainRequest) {
+		{name: "permutation", req: req(nil, func(r *explainerv1.ExplainRequest) {
 			r.Method = &explainerv1.ExplainRequest_Permutation{Permutation: &explainerv1.PermutationOptions{Data: dataset, Repeats: 10, Seed: &seed}}
 		})},
 		// 2 × 143 rows × 30 features.
-		{"sensitivity", req(nil, func(r *explainerv1.ExplainRequest) {
+		{name: "sensitivity", req: req(nil, func(r *explainerv1.ExplainRequest) {
 			r.Method = &explainerv1.ExplainRequest_Sensitivity{Sensitivity: &explainerv1.SensitivityOptions{Data: dataset}}
 		})},
 		// 32×32×3 image, 4×4 window, stride 1: 841 windows.
-		{"occlusion_image", req(image, func(r *explainerv1.ExplainRequest) {
+		{name: "occlusion_image", req: req(image, func(r *explainerv1.ExplainRequest) {
 			r.Method = &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{Window: []uint32{4, 4}, Strides: []uint32{1, 1}}}
 		})},
 		// a 500-word text, one word at a time.
-		{"occlusion_text", req(long, func(r *explainerv1.ExplainRequest) {
+		{name: "occlusion_text", req: req(long, func(r *explainerv1.ExplainRequest) {
 			r.Method = &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{}}
 		})},
 	}
@@ -426,7 +459,10 @@ func mbDataset(n int) ([][]float64, []float64) {
 //     model always has 4 calls);
 //   - cpu-ms/op: the sidecar's CPU time per explanation (user + system of
 //     this process, which holds the sidecar and its client; the model runs
-//     in another).
+//     in another);
+//   - x_lime_loop, for the 100-row LIME batch (no row cap only): wall time
+//     ÷ the time lime's loop over the rows needs of the model alone (one
+//     call of 5000 rows per row, one after another; see limeLoop).
 func BenchmarkMethodsModelBound(b *testing.B) {
 	for _, setting := range []struct {
 		name string
@@ -440,6 +476,9 @@ func BenchmarkMethodsModelBound(b *testing.B) {
 			}
 			defer conn.Close()
 			for _, tc := range modelBoundCases() {
+				if tc.nocapOnly && setting.cap > 0 {
+					continue
+				}
 				b.Run(tc.name, func(b *testing.B) {
 					cc := &countingClient{KServeV2: predictor.NewKServeV2(conn, "model")}
 					sc := startSidecar(b, func(string) predictor.Client { return cc }, WithInFlight(mbInFlight))
@@ -454,7 +493,8 @@ func BenchmarkMethodsModelBound(b *testing.B) {
 					// straight to the model (the model and the transport
 					// alone, without the sidecar), off the clock: the two are
 					// compared under the same load of this shared machine.
-					var walls, ratios, cpus []float64
+					loop := limeLoop(recorded, tc.loop, tc.loopRows)
+					var walls, ratios, loopRatios, cpus []float64
 					calls0, rows0, bytes0, _, busy0 := cc.snapshot()
 					var busyWall time.Duration
 					for b.Loop() {
@@ -468,6 +508,9 @@ func BenchmarkMethodsModelBound(b *testing.B) {
 						busyWall += wall
 						b.StopTimer()
 						direct := replay(b, cc.KServeV2, recorded, mbInFlight)
+						if loop != nil {
+							loopRatios = append(loopRatios, float64(wall)/float64(replay(b, cc.KServeV2, loop, 1)))
+						}
 						b.StartTimer()
 						walls = append(walls, float64(wall))
 						ratios = append(ratios, float64(wall)/float64(direct))
@@ -488,6 +531,9 @@ func BenchmarkMethodsModelBound(b *testing.B) {
 					b.ReportMetric(float64(maxRows), "max-rows")
 					b.ReportMetric(float64(busy-busy0)/float64(busyWall), "inflight")
 					b.ReportMetric(median(cpus)/1e6, "cpu-ms/op")
+					if loop != nil {
+						b.ReportMetric(median(loopRatios), "x_lime_loop")
+					}
 				})
 			}
 		})
