@@ -15,11 +15,14 @@
 //     (one protojson ExplainJobResponse per line), for curl.
 //   - KServe's v1 explainer protocol: POST /v1/models/{name}:explain with
 //     {"instances": [...], "parameters": {...}} answers {"explanations":
-//     [...]}, each instance one Explain call through the transcoder; GET
-//     /v1/models/{name} is readiness, GET / liveness.
+//     [...]}: the instances are one batch job (ExplainRequest.batch,
+//     WithBatches) when they can share one, else each is a job of its own,
+//     through the transcoder either way; GET /v1/models/{name} is
+//     readiness, GET / liveness.
 //
-// Concurrency: a Handler is safe for concurrent requests. The instances of
-// one :explain run at once, at most WithMaxInstancesInFlight of them; a
+// Concurrency: a Handler is safe for concurrent requests. The jobs of one
+// :explain's instances run at once, at most WithMaxInstancesInFlight of
+// them; a
 // request's goroutines end before its handler returns, and a client that goes
 // away cancels its calls.
 package httpapi

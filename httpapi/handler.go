@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 	"github.com/explainer-sidecar/explainer/server"
 )
 
@@ -51,6 +52,7 @@ type options struct {
 	ready       func(context.Context) bool
 	maxInFlight int
 	log         *slog.Logger
+	batch       func(*explainerv1.ExplainRequest, []*explainerv1.Instance) *explainerv1.ExplainRequest
 }
 
 // Option configures a Handler.
@@ -83,6 +85,15 @@ func WithMaxInstancesInFlight(n int) Option {
 			o.maxInFlight = n
 		}
 	}
+}
+
+// WithBatches makes :explain send its instances as one batch job when
+// batch, given the request without an instance and the instances, returns
+// one (the sidecar passes server.Server.BatchRequest), so that they share
+// the work done once per job and the model's calls; when it returns nil,
+// each instance is a job of its own. Default: a job per instance.
+func WithBatches(batch func(req *explainerv1.ExplainRequest, instances []*explainerv1.Instance) *explainerv1.ExplainRequest) Option {
+	return func(o *options) { o.batch = batch }
 }
 
 // WithLogger sets the logger of failures the client is not told about

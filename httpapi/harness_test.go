@@ -97,7 +97,7 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 		append([]server.Option{server.WithDefaultModel(cfg.modelName)}, cfg.server...)...)
 	gs := grpc.NewServer(append(server.GRPCServerOptions(nil), cfg.grpc...)...)
 	srv.Register(gs)
-	h, err := New(gs, append([]Option{WithModel(cfg.modelName), WithReady(srv.Ready)}, cfg.handler...)...)
+	h, err := New(gs, append([]Option{WithModel(cfg.modelName), WithReady(srv.Ready), WithBatches(srv.BatchRequest)}, cfg.handler...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

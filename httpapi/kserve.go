@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -72,12 +73,14 @@ type explainBody struct {
 	Parameters json.RawMessage   `json:"parameters"`
 }
 
-// explain serves POST /v1/models/{model}:explain: each instance is one
-// Explain call through the transcoder, with the request's headers (bearer
-// token, request id, deadline), at most maxInFlight at once. The answer is
-// {"explanations": [...]}, one protojson Explanation per instance in order;
-// if any instance fails, the answer is the first failure's status and
-// message (prefixed with the instance), and the others are cancelled.
+// explain serves POST /v1/models/{model}:explain: the instances are one
+// batch Explain call when WithBatches makes one of them, else each is one
+// Explain call, at most maxInFlight at once; calls go through the
+// transcoder with the request's headers (bearer token, request id,
+// deadline). The answer is {"explanations": [...]}, one protojson
+// Explanation per instance in order; if any instance fails, the answer is
+// the first failure's status and message (prefixed with the instance),
+// and the others are cancelled.
 func (h *Handler) explain(w http.ResponseWriter, r *http.Request) {
 	var body explainBody
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
@@ -103,13 +106,23 @@ func (h *Handler) explain(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, kserveError{Error: "parameters: " + err.Error(), Code: "invalid_argument"})
 		return
 	}
-	reqs := make([]*explainerv1.ExplainRequest, len(body.Instances))
+	insts := make([]*explainerv1.Instance, len(body.Instances))
 	for i, raw := range body.Instances {
 		inst, err := decodeInstance(raw, layout)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, kserveError{Error: fmt.Sprintf("instances[%d]: %v", i, err), Code: "invalid_argument"})
 			return
 		}
+		insts[i] = inst
+	}
+	if h.opts.batch != nil {
+		if req := h.opts.batch(base, insts); req != nil {
+			h.explainBatch(w, r, req)
+			return
+		}
+	}
+	reqs := make([]*explainerv1.ExplainRequest, len(insts))
+	for i, inst := range insts {
 		req := proto.Clone(base).(*explainerv1.ExplainRequest)
 		req.Instance = inst // the model is the sidecar's default unless parameters name one
 		reqs[i] = req
@@ -138,6 +151,36 @@ func (h *Handler) explain(w http.ResponseWriter, r *http.Request) {
 		h.opts.log.ErrorContext(r.Context(), "explain failed", "error", err)
 		writeJSON(w, http.StatusInternalServerError, kserveError{Error: "internal error", Code: "internal"})
 		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]json.RawMessage{"explanations": exps})
+}
+
+// explainBatch answers :explain with one batch job: its instances'
+// explanations, or its error, naming the instance at fault as the jobs of
+// single instances do.
+func (h *Handler) explainBatch(w http.ResponseWriter, r *http.Request, req *explainerv1.ExplainRequest) {
+	exp, cerr := h.call(r.Context(), r.Header, req)
+	if cerr != nil {
+		msg := cerr.Message
+		if rest, ok := strings.CutPrefix(msg, "batch instance "); ok {
+			if n, m, ok := strings.Cut(rest, ": "); ok {
+				if i, err := strconv.Atoi(n); err == nil {
+					msg = fmt.Sprintf("instances[%d]: %s", i, m)
+				}
+			}
+		}
+		writeJSON(w, cerr.status, kserveError{Error: msg, Code: cerr.Code})
+		return
+	}
+	exps := make([]json.RawMessage, len(exp.GetBatch().GetExplanations()))
+	for i, e := range exp.GetBatch().GetExplanations() {
+		b, err := marshalJSON.Marshal(e)
+		if err != nil {
+			h.opts.log.ErrorContext(r.Context(), "explain failed", "error", err)
+			writeJSON(w, http.StatusInternalServerError, kserveError{Error: "internal error", Code: "internal"})
+			return
+		}
+		exps[i] = b
 	}
 	writeJSON(w, http.StatusOK, map[string][]json.RawMessage{"explanations": exps})
 }

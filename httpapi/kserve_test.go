@@ -126,12 +126,26 @@ func TestKServeExplain(t *testing.T) {
 	}{
 		{"a tabular row", `{"instances": [` + jsonRow(row) + `]}`,
 			[]*explainerv1.ExplainRequest{methodRequests()["lime"]}},
+		// Rows go as one batch job: instance i with the seed + i, each
+		// explaining its own top label as alone.
 		{"rows", `{"instances": [` + jsonRow(row) + `, ` + jsonRow(dataRows(2)[1]) + `]}`,
 			[]*explainerv1.ExplainRequest{methodRequests()["lime"], func() *explainerv1.ExplainRequest {
 				r := methodRequests()["lime"]
 				r.Instance = tabular(dataRows(2)[1])
+				r.GetLime().Seed = seed(8)
 				return r
 			}()}},
+		{"texts", `{"instances": ["` + testText + `", "bad service"], "parameters": {"method": "lime_text", "lime_text": {"num_samples": 300, "seed": 9}}}`,
+			[]*explainerv1.ExplainRequest{methodRequests()["lime_text"], func() *explainerv1.ExplainRequest {
+				r := methodRequests()["lime_text"]
+				r.Instance = &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{Text: "bad service"}}}
+				r.GetLimeText().Seed = seed(10)
+				return r
+			}()}},
+		// Occlusion has no top_labels to keep each image's own label: a
+		// job per image.
+		{"images, occlusion", `{"instances": [{"b64": "` + pngB64(t, img) + `"}, {"b64": "` + pngB64(t, img) + `"}], "parameters": {"method": "occlusion", "occlusion": {"window": [4, 4], "strides": [2, 2]}}}`,
+			[]*explainerv1.ExplainRequest{methodRequests()["occlusion"], methodRequests()["occlusion"]}},
 		{"kernel_shap by parameters", `{"instances": [` + jsonRow(row) + `], "parameters": ` + mustJSON(t, methodRequests()["kernel_shap"], "kernel_shap") + `}`,
 			[]*explainerv1.ExplainRequest{methodRequests()["kernel_shap"]}},
 		{"a text", `{"instances": ["` + testText + `"], "parameters": {"method": "lime_text", "lime_text": {"num_samples": 300, "seed": 9}}}`,
@@ -203,6 +217,10 @@ func TestKServeExplainErrors(t *testing.T) {
 			kserveError{Error: `parameters: lime: invalid value for uint32 field numSamples: "many"`, Code: "invalid_argument"}},
 		{"bad layout", "model", `{"instances": [[1]], "parameters": {"image_layout": "nhwc"}}`, auth, 400,
 			kserveError{Error: `parameters: image_layout: "nhwc": want "hwc" or "chw"`, Code: "invalid_argument"}},
+		// The batch job names its instance as "batch instance 1"; :explain
+		// names it as the jobs of single instances do.
+		{"the server refuses an instance of a batch", "model", `{"instances": ["good food", ""], "parameters": {"method": "lime_text"}}`, auth, 400,
+			kserveError{Error: "instances[1]: instance.text: has no words", Code: "invalid_argument"}},
 		{"the server refuses an instance", "model", `{"instances": [` + jsonRow(row) + `, ` + jsonRow(row[:4]) + `]}`, auth, 400,
 			kserveError{Error: "instances[1]: ", Code: "invalid_argument"}},
 	} {

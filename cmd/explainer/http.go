@@ -73,6 +73,7 @@ func (c *serveConfig) startHTTP(srv *server.Server, metrics *server.Metrics, sec
 	h, err := httpapi.New(gs,
 		httpapi.WithModel(model),
 		httpapi.WithReady(srv.Ready),
+		httpapi.WithBatches(srv.BatchRequest),
 		httpapi.WithMaxInstancesInFlight(c.maxConcurrentJobs),
 		httpapi.WithLogger(log))
 	if err != nil {
