@@ -160,6 +160,9 @@ func TestKServeExplainerArguments(t *testing.T) {
 				t.Fatalf("explanation is not the protojson Explanation: %v", err)
 			}
 			tt.check(t, exp)
+			if tt.model == "breast_cancer" {
+				explainRows(t, base+"/v1/models/"+tt.model+":explain", breastCancerRows(t, batchRows))
+			}
 
 			// The same sidecar's JSON API, every method of the model's kind.
 			for method, req := range tt.methods {
@@ -216,19 +219,30 @@ func breastCancerData(t *testing.T, n int) string {
 // a JSON array, without its target column.
 func breastCancerRow(t *testing.T) string {
 	t.Helper()
+	return breastCancerRows(t, 1)
+}
+
+// breastCancerRows is the first n data rows of testdata/breast_cancer.csv
+// as JSON arrays, without their target column, separated by commas.
+func breastCancerRows(t *testing.T, n int) string {
+	t.Helper()
 	b, err := os.ReadFile("../../testdata/breast_cancer.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(b), "\n")
-	header, first := strings.Split(lines[0], ","), strings.Split(lines[1], ",")
-	var values []string
-	for i, h := range header {
-		if h != "target" {
-			values = append(values, first[i])
+	header := strings.Split(lines[0], ",")
+	rows := make([]string, n)
+	for k := range rows {
+		var values []string
+		for i, v := range strings.Split(lines[1+k], ",") {
+			if header[i] != "target" {
+				values = append(values, v)
+			}
 		}
+		rows[k] = "[" + strings.Join(values, ", ") + "]"
 	}
-	return "[" + strings.Join(values, ", ") + "]"
+	return strings.Join(rows, ", ")
 }
 
 // freePort returns a port free on every interface: KServe's --http_port
@@ -263,5 +277,49 @@ func waitReady(t *testing.T, url string, exited <-chan struct{}, logs *tailBuffe
 		if time.Now().After(deadline) {
 			t.Fatalf("%s not ready after %v\n%s", url, readyTimeout, lastLines(logs.String(), 20))
 		}
+	}
+}
+
+// batchRows is how many rows explainRows posts.
+const batchRows = 20
+
+// explainRows posts batchRows rows to :explain, which sends them as one
+// batch job: row i is explained with the seed 3 + i (a job per row would
+// give every row the seed 3), each row its own top label, in order.
+func explainRows(t *testing.T, url, rows string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(`{"instances": [`+rows+`], "parameters": {"lime": {"num_samples": 300, "seed": 3}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var answer struct {
+		Explanations []json.RawMessage `json:"explanations"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &answer) != nil || len(answer.Explanations) != batchRows {
+		t.Fatalf("%d rows: HTTP %d %.300s: want %d explanations", batchRows, resp.StatusCode, body, batchRows)
+	}
+	labels := map[uint32]int{}
+	for i, raw := range answer.Explanations {
+		exp := &explainerv1.Explanation{}
+		if err := protojson.Unmarshal(raw, exp); err != nil {
+			t.Fatalf("row %d: not an Explanation: %v", i, err)
+		}
+		if exp.GetSeed() != uint64(3+i) {
+			t.Errorf("row %d: seed %d, want %d: the rows did not go as one batch job", i, exp.GetSeed(), 3+i)
+		}
+		scores := exp.GetInstanceScores()
+		if len(exp.GetLabels()) != 1 || len(scores) != 2 {
+			t.Fatalf("row %d: %d labels, %d scores", i, len(exp.GetLabels()), len(scores))
+		}
+		label := exp.GetLabels()[0].GetLabel()
+		if top := uint32(map[bool]int{true: 1, false: 0}[scores[1] > scores[0]]); label != top {
+			t.Errorf("row %d explains label %d, not its top label %d (scores %v)", i, label, top, scores)
+		}
+		labels[label]++
+	}
+	if len(labels) < 2 {
+		t.Errorf("labels %v: want rows of both classes, each explaining its own", labels)
 	}
 }
