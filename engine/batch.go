@@ -49,7 +49,8 @@ type Batch struct {
 // fill its calls with the rows of many instances (100 LIME rows of 1000
 // samples against a model taking 13 000 rows a call, 4 in flight: 21
 // calls at 32, 67 at 8), few enough that sampling and fitting overlap the
-// model's calls.
+// model's calls. The server runs more when the model takes more rows a
+// call (see server.WithBatchConcurrency).
 const DefaultBatchConcurrency = 32
 
 // BatchOptions are the batch-level settings; Options apply to every

@@ -80,7 +80,7 @@ type stackConfig struct {
 	modelName string
 }
 
-func startStack(t *testing.T, cfg stackConfig) *stack {
+func startStack(t testing.TB, cfg stackConfig) *stack {
 	t.Helper()
 	fake := predictortest.NewPredictServer(modelScore)
 	fake.TextScore = textScore

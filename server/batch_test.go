@@ -515,24 +515,56 @@ func TestBatchLIMEImage(t *testing.T) {
 	})
 }
 
-// TestBatchConcurrency: the instances at once shrink with what each holds.
+// TestBatchConcurrency: by default, enough instances run at once for two
+// rounds of full calls, at least 32; fewer when they would hold too much.
 func TestBatchConcurrency(t *testing.T) {
+	const capped, noCap = 64, 13107 // rows a call: a 64-row cap; 3 MiB of 30 values a row
+	for _, tc := range []struct {
+		name    string
+		limit   int
+		spec    jobSpec
+		perCall int
+		want    int
+	}{
+		{"lime 5000 × 30", 0, jobSpec{Spec: engine.Spec{Rows: 5000, Players: 30}}, capped, 32},
+		{"lime 5000 × 30, no row cap", 0, jobSpec{Spec: engine.Spec{Rows: 5000, Players: 30}}, noCap, 32}, // 2 × 4 × 13107 ÷ 5000 = 21
+		{"lime 500 × 30, no row cap", 0, jobSpec{Spec: engine.Spec{Rows: 500, Players: 30}}, noCap, 210},  // ⌈2 × 4 × 13107 ÷ 500⌉
+		{"lime 500 × 5, 1000 rows a call", 0, jobSpec{Spec: engine.Spec{Rows: 500, Players: 5}}, 1000, 32},
+		{"flag", 4, jobSpec{Spec: engine.Spec{Rows: 500, Players: 30}}, noCap, 4},
+		{"lime 100000 × 200", 0, jobSpec{Spec: engine.Spec{Rows: 100000, Players: 200}}, capped, 1},
+		{"lime 100000 × 100", 0, jobSpec{Spec: engine.Spec{Rows: 100000, Players: 100}}, capped, 3},
+		{"lime 1000 × 100, no row cap: memory binds", 0, jobSpec{Spec: engine.Spec{Rows: 1000, Players: 100}}, 1 << 20, 335},
+		{"kernel_shap 2048 coalitions × 100 rows × 30", 0, jobSpec{Spec: engine.Spec{Rows: 2048, Players: 30}, values: (1 + 100*2049) * 30}, capped, 5},
+		{"lime_image 1000 × 16 of 224×224×3", 0, jobSpec{Spec: engine.Spec{Rows: 1000, Players: 16}, shape: []int{224, 224, 3}}, capped, 1},
+		{"lime_image 1000 × 16 of 32×32×3", 0, jobSpec{Spec: engine.Spec{Rows: 1000, Players: 16}, shape: []int{32, 32, 3}}, capped, 10},
+	} {
+		if got := batchConcurrency(tc.limit, &tc.spec, tc.perCall, 4); got != tc.want {
+			t.Errorf("%s: %d at once, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestCallRowsOf: the rows of a call are the batch size, or what the
+// bytes limit lets through when it binds first.
+func TestCallRowsOf(t *testing.T) {
+	s := New(nil) // the default --max-batch-bytes, 3 MiB
 	for _, tc := range []struct {
 		name  string
-		limit int
+		batch int
 		spec  jobSpec
 		want  int
 	}{
-		{"lime 5000 × 30", 0, jobSpec{Spec: engine.Spec{Rows: 5000, Players: 30}}, 32},
-		{"flag", 4, jobSpec{Spec: engine.Spec{Rows: 5000, Players: 30}}, 4},
-		{"lime 100000 × 200", 0, jobSpec{Spec: engine.Spec{Rows: 100000, Players: 200}}, 1},
-		{"lime 100000 × 100", 0, jobSpec{Spec: engine.Spec{Rows: 100000, Players: 100}}, 3},
-		{"kernel_shap 2048 coalitions × 100 rows × 30", 0, jobSpec{Spec: engine.Spec{Rows: 2048, Players: 30}, values: (1 + 100*2049) * 30}, 5},
-		{"lime_image 1000 × 16 of 224×224×3", 0, jobSpec{Spec: engine.Spec{Rows: 1000, Players: 16}, shape: []int{224, 224, 3}}, 1},
-		{"lime_image 1000 × 16 of 32×32×3", 0, jobSpec{Spec: engine.Spec{Rows: 1000, Players: 16}, shape: []int{32, 32, 3}}, 10},
+		{"64-row cap", 64, jobSpec{Spec: engine.Spec{Players: 30}}, 64},
+		{"no row cap, 30 features", 0, jobSpec{Spec: engine.Spec{Players: 30}}, 13107},
+		{"no row cap, 32×32×3 images", 0, jobSpec{Spec: engine.Spec{Players: 16}, shape: []int{32, 32, 3}}, 128},
+		{"no row cap, 1000×1000×3 images", 0, jobSpec{Spec: engine.Spec{Players: 16}, shape: []int{1000, 1000, 3}}, 1},
 	} {
-		if got := batchConcurrency(tc.limit, &tc.spec); got != tc.want {
-			t.Errorf("%s: %d at once, want %d", tc.name, got, tc.want)
+		info := predictor.ModelInfo{MaxBatchSize: tc.batch}
+		if tc.batch == 0 {
+			info.BatchRule = predictor.BatchNoLimit
+		}
+		if got := s.callRowsOf(info, &tc.spec); got != tc.want {
+			t.Errorf("%s: %d rows a call, want %d", tc.name, got, tc.want)
 		}
 	}
 }

@@ -124,13 +124,13 @@ const DefaultBatchConcurrency = engine.DefaultBatchConcurrency
 
 // WithBatchConcurrency caps the instances of one batch job
 // (ExplainRequest.batch) that run at once; fewer run when their samples ×
-// players together would exceed MaxBatchSampleValues. Default
-// DefaultBatchConcurrency (32); values < 1 are ignored. The instances
-// share the job's model calls, so a few running at once are enough to fill
-// the model's batches.
+// players together would exceed MaxBatchSampleValues. Default 0: enough
+// instances for two rounds of full model calls (the model's batch size, or
+// what fits in WithMaxBatchBytes, × WithInFlight, twice, ÷ an instance's
+// rows), at least DefaultBatchConcurrency (32); values < 0 are ignored.
 func WithBatchConcurrency(n int) Option {
 	return func(o *options) {
-		if n > 0 {
+		if n >= 0 {
 			o.batchConcurrency = n
 		}
 	}

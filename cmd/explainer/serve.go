@@ -83,7 +83,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxBatchSize, "max-batch-size", 0, "rows per model call; 0 = what the model server reports (max_batch_size, a fixed first input dimension, or no row cap: only -max-batch-bytes), else 64")
 	fs.IntVar(&c.maxBatchBytes, "max-batch-bytes", 0, "payload per model call in bytes, counted as 8 per value (images: 1.2 MB per 224×224×3); 0 = 3 MiB, under a model server's default 4 MiB receive limit; raise it for Triton (e.g. 64000000 with its default 2 GB limit) to send whole batches of images")
 	fs.IntVar(&c.inFlight, "in-flight", server.DefaultInFlight, "batches of one job in flight at once")
-	fs.IntVar(&c.batchConcurrency, "batch-concurrency", server.DefaultBatchConcurrency, "instances of one batch job explained at once (fewer when they would hold more than server.MaxBatchSampleValues)")
+	fs.IntVar(&c.batchConcurrency, "batch-concurrency", 0, "instances of one batch job explained at once (fewer when they would hold more than server.MaxBatchSampleValues); 0: enough for two rounds of full model calls, at least 32")
 	fs.IntVar(&c.maxConcurrentJobs, "max-concurrent-jobs", server.DefaultMaxConcurrentJobs, "jobs running at once; more wait in the queue")
 	fs.IntVar(&c.maxQueuedJobs, "max-queued-jobs", 2*server.DefaultMaxConcurrentJobs, "jobs waiting for a slot, first come first served; more are refused with RESOURCE_EXHAUSTED (jobs whose data is streamed never wait)")
 	fs.IntVar(&c.maxJobsPerStream, "max-jobs-per-stream", server.DefaultMaxJobsPerStream, "jobs one ExplainStream holds at once, running or queued; more are refused with RESOURCE_EXHAUSTED")
