@@ -475,12 +475,15 @@ func (o *outbox) enqueue(id string) {
 	}
 }
 
-// final queues a job's last event; progress still pending for it is dropped
-// so that nothing about the job follows its end.
+// final queues a job's last event. Progress still pending for it goes out
+// before it (run sends the coalesced events first), so that a client's
+// progress ends at the job's last count, not a call short of it; a pending
+// partial result is dropped, the final one superseding it. Nothing about
+// the job follows its end: its progress is reported before its model
+// calls return.
 func (o *outbox) final(id string, ev *explainerv1.ExplainStreamResponse) {
 	ev.JobId = id
 	o.mu.Lock()
-	delete(o.pending, id)
 	delete(o.partials, id)
 	o.finals = append(o.finals, ev)
 	o.unsent++
