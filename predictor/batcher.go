@@ -31,10 +31,31 @@ const (
 	NoRowCap = math.MaxInt32
 )
 
-// bytesPerValue is what MaxBatchBytes counts per input value: a float64, the
-// widest encoding any client sends (an INT64 in typed contents can take up
-// to 10 bytes as a varint; the 1 MiB headroom under 4 MiB covers that).
+// bytesPerValue is what MaxBatchBytes counts per input value of a Client
+// that does not say (see ValueSizer): a float64, the widest encoding any
+// client sends (an INT64 in typed contents can take up to 10 bytes as a
+// varint; the 1 MiB headroom under 4 MiB covers that).
 const bytesPerValue = 8
+
+// ValueSizer is a Client that knows how many bytes one input value takes
+// in its requests (KServeV2: 4 for an FP32 input), so that MaxBatchBytes
+// lets as many rows into a call as its payload allows.
+type ValueSizer interface {
+	// BytesPerValue is the bytes of one input value, or 0 when not known
+	// (yet).
+	BytesPerValue() int
+}
+
+// ValueBytes is what MaxBatchBytes counts per input value sent with c:
+// its BytesPerValue when c is a ValueSizer that knows, else 8.
+func ValueBytes(c Client) int {
+	if vs, ok := c.(ValueSizer); ok {
+		if n := vs.BytesPerValue(); n > 0 {
+			return n
+		}
+	}
+	return bytesPerValue
+}
 
 // BatcherOption configures a Batcher.
 type BatcherOption func(*batcherOptions)
@@ -81,9 +102,9 @@ func WithSharedInFlight(other *Batcher) BatcherOption {
 	return func(o *batcherOptions) { o.sharedSem = other.sem }
 }
 
-// WithMaxBatchBytes caps the payload of one batch, in bytes, counted as 8
-// bytes per input value, or for PredictText as the length of each text plus
-// 4. A row or text larger than the cap is still sent, alone.
+// WithMaxBatchBytes caps the payload of one batch, in bytes, counted per
+// input value as the Client sends it (ValueBytes: 4 for a KServe v2 FP32
+// input, else 8), or for PredictText as the length of each text plus 4. A row or text larger than the cap is still sent, alone.
 // Default DefaultMaxBatchBytes (3 MiB). Values below 1 keep the default.
 func WithMaxBatchBytes(bytes int) BatcherOption {
 	return func(o *batcherOptions) {
@@ -218,7 +239,7 @@ func (b *Batcher) Predict(ctx context.Context, rows [][]float64) ([][]float64, e
 	}
 	per := b.o.maxRows
 	if width > 0 {
-		byBytes := b.o.maxBytes / (bytesPerValue * width)
+		byBytes := b.o.maxBytes / (ValueBytes(b.c) * width)
 		per = max(1, min(per, byBytes))
 	}
 	bounds := make([]int, 0, (n-1)/per+2) // ⌈n/per⌉ + 1 without overflowing n+per

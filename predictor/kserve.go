@@ -89,6 +89,19 @@ type KServeV2 struct {
 	text    atomic.Pointer[tensors] // for ScoreText
 }
 
+// BytesPerValue implements ValueSizer: 4 for an FP32 input (raw or typed
+// contents), 8 for FP64 and INT64, 0 before the model's metadata is known.
+func (k *KServeV2) BytesPerValue() int {
+	t := k.tensors.Load()
+	switch {
+	case t == nil:
+		return 0
+	case t.datatype == FP32:
+		return 4
+	}
+	return 8
+}
+
 // tensors is what a ModelInferRequest needs from the metadata.
 type tensors struct {
 	input, datatype, output string
@@ -549,6 +562,11 @@ func (k *KServeV2) Describe(ctx context.Context) (ModelInfo, error) {
 		return ModelInfo{}, k.translate(ctx, "ModelMetadata", err)
 	}
 	info, in := metadataInfo(k.model, md, k.o.input, k.o.output)
+	if t, err := k.tabular(md); err == nil {
+		// Score's tensors, from the same metadata: BytesPerValue knows the
+		// input's datatype before the first call.
+		k.tensors.CompareAndSwap(nil, t)
+	}
 	cfg, err := k.c.ModelConfig(ctx, &kservev2.ModelConfigRequest{Name: k.model, Version: k.o.version})
 	configured := true
 	switch {

@@ -35,7 +35,8 @@
 // never waits for a batch to fill, and its calls are those a Batcher would
 // make. Calls fill up because rows queue while the slots are busy. A call
 // carries at most MaxBatchSize rows (none when 0) and MaxBatchBytes of
-// payload (8 bytes per value, a text's length plus 4; a row over it goes
+// payload (predictor.ValueBytes per value: 4 for a KServe v2 FP32 input,
+// else 8; a text's length plus 4; a row over it goes
 // alone), all of one lane: rows of one width, or of one instance shape, or
 // texts. Rows of different lanes never share a call.
 //

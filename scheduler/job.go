@@ -11,13 +11,10 @@ import (
 	"github.com/explainer-sidecar/explainer/predictor"
 )
 
-// bytesPerValue and bytesPerText count payload as predictor.Batcher does: a
-// float64 per input value; a text's length plus its 4-byte length prefix in
-// a KServe BYTES tensor.
-const (
-	bytesPerValue = 8
-	bytesPerText  = 4
-)
+// bytesPerText counts a text's payload as predictor.Batcher does: its
+// length plus its 4-byte length prefix in a KServe BYTES tensor. Values
+// count predictor.ValueBytes each.
+const bytesPerText = 4
 
 // Job is one explanation run's model: it implements explain.Model and
 // explain.TextModel by queueing its rows on the Scheduler, which packs them
@@ -102,7 +99,7 @@ func (j *Job) Predict(ctx context.Context, rows [][]float64) ([][]float64, error
 		lane = key.String()
 	}
 	r := &request{job: j, ctx: ctx, op: op, lane: lane, shape: j.o.shape,
-		rows: rows, width: width, rowBytes: bytesPerValue * width, n: len(rows)}
+		rows: rows, width: width, rowBytes: predictor.ValueBytes(j.s.c) * width, n: len(rows)}
 	return j.s.do(ctx, r)
 }
 

@@ -40,8 +40,9 @@ func WithMaxBatchSize(rows int) Option {
 }
 
 // WithMaxBatchBytes caps the payload of one model call, in bytes, counted as
-// the Batcher counts it: 8 bytes per input value, or for texts the length of
-// each text plus 4. A row or text larger than the cap is still sent, alone.
+// the Batcher counts it: predictor.ValueBytes per input value (4 for a
+// KServe v2 FP32 input, else 8), or for texts the length of each text plus
+// 4. A row or text larger than the cap is still sent, alone.
 // Default predictor.DefaultMaxBatchBytes (3 MiB). Values below 1 keep the
 // default.
 func WithMaxBatchBytes(bytes int) Option {

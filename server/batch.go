@@ -216,7 +216,7 @@ func (s *Server) runBatch(ctx context.Context, req *explainerv1.ExplainRequest, 
 		exps = make([]*explainerv1.Explanation, b.n)
 	}
 	bo := engine.BatchOptions{
-		Concurrency: batchConcurrency(s.opts.batchConcurrency, bj.first, s.callRowsOf(info, bj.first), s.opts.inFlight),
+		Concurrency: batchConcurrency(s.opts.batchConcurrency, bj.first, s.callRowsOf(info, bj.first, predictor.ValueBytes(entry.client)), s.opts.inFlight),
 		Pick:        pick,
 		Done: func(i int, o *engine.Outcome) {
 			exp := enc.explanation(o.Result)
@@ -275,8 +275,8 @@ func batchConcurrency(limit int, first *jobSpec, perCall, inFlight int) int {
 
 // callRowsOf is how many of spec's rows one model call takes: the model's
 // batch size, or fewer when the bytes limit binds first (a row of an image
-// is its pixels, else one value per player, 8 bytes each).
-func (s *Server) callRowsOf(info predictor.ModelInfo, spec *jobSpec) int {
+// is its pixels, else one value per player, valueBytes each).
+func (s *Server) callRowsOf(info predictor.ModelInfo, spec *jobSpec, valueBytes int) int {
 	width := max(1, spec.Players)
 	if spec.shape != nil {
 		width = 1
@@ -288,7 +288,7 @@ func (s *Server) callRowsOf(info predictor.ModelInfo, spec *jobSpec) int {
 	if bytes <= 0 {
 		bytes = predictor.DefaultMaxBatchBytes // the scheduler's default
 	}
-	return max(1, min(s.batchSize(info), bytes/(8*width)))
+	return max(1, min(s.batchSize(info), bytes/(max(1, valueBytes)*width)))
 }
 
 // instanceValues estimates the values one running instance of spec holds.

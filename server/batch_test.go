@@ -545,7 +545,8 @@ func TestBatchConcurrency(t *testing.T) {
 }
 
 // TestCallRowsOf: the rows of a call are the batch size, or what the
-// bytes limit lets through when it binds first.
+// bytes limit lets through when it binds first (at 8 bytes a value; an
+// FP32 input's 4 doubles the rows: TestBatchSizeFromModelServer).
 func TestCallRowsOf(t *testing.T) {
 	s := New(nil) // the default --max-batch-bytes, 3 MiB
 	for _, tc := range []struct {
@@ -563,7 +564,7 @@ func TestCallRowsOf(t *testing.T) {
 		if tc.batch == 0 {
 			info.BatchRule = predictor.BatchNoLimit
 		}
-		if got := s.callRowsOf(info, &tc.spec); got != tc.want {
+		if got := s.callRowsOf(info, &tc.spec, 8); got != tc.want {
 			t.Errorf("%s: %d rows a call, want %d", tc.name, got, tc.want)
 		}
 	}

@@ -122,8 +122,9 @@ func TestBatchSizeFromModelServer(t *testing.T) {
 	}{
 		// 5000 × 30 float64 = 1.2 MB, under the default 3 MiB: one call.
 		{"max_batch_size 0, dims [-1, 30]", 5000, 0, 0, false, false, nil, 1, 5000, "no cap", "variable first input dimension"},
-		// The bytes cap splits: 1000 rows of 30 float64 per call.
-		{"no cap, --max-batch-bytes 240000", 5000, 0, 0, false, false, []Option{WithMaxBatchBytes(1000 * 30 * 8)}, 5, 1000, "no cap", "no row cap"},
+		// The bytes cap splits, counting the 4 bytes an FP32 input value
+		// takes: 2000 rows of 30 values per call (1000 at 8 bytes a value).
+		{"no cap, --max-batch-bytes 240000", 5000, 0, 0, false, false, []Option{WithMaxBatchBytes(1000 * 30 * 8)}, 3, 2000, "no cap", "no row cap"},
 		{"max_batch_size 0, dims [8, 30]", 1000, 0, 8, false, false, nil, 125, 8, "8", "fixed first input dimension"},
 		{"ModelConfig UNIMPLEMENTED", 1000, 0, 0, true, false, nil, 16, 64, "64", "default: the model server does not say"},
 		{"max_batch_size 100", 1000, 100, 0, false, false, nil, 10, 100, "100", "max_batch_size"},

@@ -159,8 +159,9 @@ func startFakeModel(b *testing.B, cfg mbFakeConfig) string {
 }
 
 // countingClient counts the calls, rows and payload bytes (as the
-// scheduler counts them: 8 per value, a text's length plus 4) sent to the
-// model, and the time calls were at the model. While recording it keeps a
+// scheduler counts them: predictor.ValueBytes per value, 4 for the fake's
+// FP32 input; a text's length plus 4) sent to the model, and the time
+// calls were at the model. While recording it keeps a
 // copy of every call, for replay.
 type countingClient struct {
 	*predictor.KServeV2
@@ -199,21 +200,22 @@ func (c *countingClient) count(call mbCall, bytes int) func() {
 	}
 }
 
-func rowBytes(rows [][]float64) int {
+// rowBytes is rows' payload as the scheduler counts it.
+func (c *countingClient) rowBytes(rows [][]float64) int {
 	n := 0
 	for _, r := range rows {
-		n += 8 * len(r)
+		n += predictor.ValueBytes(c) * len(r)
 	}
 	return n
 }
 
 func (c *countingClient) Score(ctx context.Context, rows [][]float64) ([][]float64, error) {
-	defer c.count(mbCall{rows: slices.Clone(rows)}, rowBytes(rows))()
+	defer c.count(mbCall{rows: slices.Clone(rows)}, c.rowBytes(rows))()
 	return c.KServeV2.Score(ctx, rows)
 }
 
 func (c *countingClient) ScoreShaped(ctx context.Context, rows [][]float64, shape []int) ([][]float64, error) {
-	defer c.count(mbCall{rows: slices.Clone(rows), shape: shape}, rowBytes(rows))()
+	defer c.count(mbCall{rows: slices.Clone(rows), shape: shape}, c.rowBytes(rows))()
 	return c.KServeV2.ScoreShaped(ctx, rows, shape)
 }
 

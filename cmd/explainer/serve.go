@@ -81,7 +81,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.protocol, "protocol", "kserve-v2", "model server protocol: kserve-v2 (Triton, KServe over gRPC), predict-v1, kserve-v1-http (KServe v1 REST) or kserve-v2-http (Open Inference Protocol REST); default kserve-v1-http with --predictor_host")
 	fs.StringVar(&c.model, "model", "", "model explained when a request names none")
 	fs.IntVar(&c.maxBatchSize, "max-batch-size", 0, "rows per model call; 0 = what the model server reports (max_batch_size, a fixed first input dimension, or no row cap: only -max-batch-bytes), else 64")
-	fs.IntVar(&c.maxBatchBytes, "max-batch-bytes", 0, "payload per model call in bytes, counted as 8 per value (images: 1.2 MB per 224×224×3); 0 = 3 MiB, under a model server's default 4 MiB receive limit; raise it for Triton (e.g. 64000000 with its default 2 GB limit) to send whole batches of images")
+	fs.IntVar(&c.maxBatchBytes, "max-batch-bytes", 0, "payload per model call in bytes, counted as sent: 4 per value for a KServe v2 FP32 input, else 8 (images: 0.6 or 1.2 MB per 224×224×3); 0 = 3 MiB, under a model server's default 4 MiB receive limit; raise it for Triton (e.g. 64000000 with its default 2 GB limit) to send whole batches of images")
 	fs.IntVar(&c.inFlight, "in-flight", server.DefaultInFlight, "batches of one job in flight at once")
 	fs.IntVar(&c.batchConcurrency, "batch-concurrency", 0, "instances of one batch job explained at once (fewer when they would hold more than server.MaxBatchSampleValues); 0: enough for two rounds of full model calls, at least 32")
 	fs.IntVar(&c.maxConcurrentJobs, "max-concurrent-jobs", server.DefaultMaxConcurrentJobs, "jobs running at once; more wait in the queue")
