@@ -220,11 +220,13 @@ func trainingStats(t *explainerv1.TrainingData, p int, names []string, categoric
 				}
 			}
 		}
-		stats, err := sampler.StatsFromData(data, names, categorical, kind)
-		if err != nil {
-			return nil, invalidArgument("lime.training.dataset: %v", err)
-		}
-		return stats, nil
+		return trainingStatsMemo.get(ds.GetValues(), p, names, categorical, kind, func() (*sampler.Stats, error) {
+			stats, err := sampler.StatsFromData(data, names, categorical, kind)
+			if err != nil {
+				return nil, invalidArgument("lime.training.dataset: %v", err)
+			}
+			return stats, nil
+		})
 	case t.GetStatistics() != nil:
 		return statsFromProto(t.GetStatistics(), p, categorical, kind != "")
 	}
