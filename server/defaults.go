@@ -27,9 +27,9 @@ import (
 //     segmentation or fill replaces the template's.
 //   - The first template's model, auto_sampling and evaluation are the
 //     defaults of every request.
-//   - A tabular instance without feature names takes those of the method's
-//     data set (lime's training data set, kernel_shap's background) when
-//     their numbers match.
+//   - A tabular instance, or a batch of rows, without feature names takes
+//     those of the method's data set (lime's training data set,
+//     kernel_shap's background) when their numbers match.
 //
 // A proto3 field without presence cannot tell "unset" from its zero value,
 // so a request cannot set such an option back to zero when a template sets
@@ -128,14 +128,10 @@ func (s *Server) applyDefaults(req *explainerv1.ExplainRequest) *explainerv1.Exp
 	return out
 }
 
-// nameInstance gives a tabular instance without feature names those of the
-// method's data set, when their numbers match. It replaces the instance
-// rather than changing it.
+// nameInstance gives a tabular instance, or a batch's rows, without
+// feature names those of the method's data set, when their numbers match.
+// It replaces the instance or the batch rather than changing it.
 func nameInstance(req *explainerv1.ExplainRequest) {
-	tab := req.GetInstance().GetTabular()
-	if tab == nil || len(tab.GetFeatureNames()) > 0 {
-		return
-	}
 	var names []string
 	switch {
 	case req.GetLime() != nil:
@@ -143,12 +139,27 @@ func nameInstance(req *explainerv1.ExplainRequest) {
 	case req.GetKernelShap() != nil:
 		names = req.GetKernelShap().GetBackground().GetFeatureNames()
 	}
-	if len(names) == 0 || len(names) != len(tab.GetValues()) {
+	if len(names) == 0 {
 		return
 	}
-	req.Instance = &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: &explainerv1.TabularInstance{
-		Values:              tab.GetValues(),
-		FeatureNames:        names,
-		CategoricalFeatures: tab.GetCategoricalFeatures(),
-	}}}
+	if tab := req.GetInstance().GetTabular(); tab != nil && len(tab.GetFeatureNames()) == 0 && len(names) == len(tab.GetValues()) {
+		req.Instance = &explainerv1.Instance{Kind: &explainerv1.Instance_Tabular{Tabular: &explainerv1.TabularInstance{
+			Values:              tab.GetValues(),
+			FeatureNames:        names,
+			CategoricalFeatures: tab.GetCategoricalFeatures(),
+		}}}
+	}
+	// A batch's rows, alike (KServe's :explain sends its rows as a batch).
+	b := req.GetBatch().GetTabular()
+	rows := b.GetRows()
+	if b == nil || len(rows.GetFeatureNames()) > 0 || rows.GetNumRows() == 0 || len(rows.GetValues()) != int(rows.GetNumRows())*len(names) {
+		return
+	}
+	named := &explainerv1.Dataset{NumRows: rows.GetNumRows(), Values: rows.GetValues(), FeatureNames: names}
+	req.Batch = &explainerv1.InstanceBatch{
+		Kind: &explainerv1.InstanceBatch_Tabular{Tabular: &explainerv1.TabularBatch{
+			Rows: named, Streamed: b.GetStreamed(), CategoricalFeatures: b.GetCategoricalFeatures(),
+		}},
+		SubmodularPick: req.GetBatch().GetSubmodularPick(),
+	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,6 +72,26 @@ func TestRequestDefaultsFillWhatTheRequestLeavesUnset(t *testing.T) {
 		if n := len(e.GetLabels()[0].GetAttributions()); n != 3 {
 			t.Errorf("%d attributions, want the template's num_features 3", n)
 		}
+	})
+	t.Run("a batch's rows take the names too", func(t *testing.T) {
+		// As KServe's :explain sends rows: a batch, labels left to each row.
+		one := uint32(1)
+		got, err := withDefaults.client.Explain(context.Background(), &explainerv1.ExplainRequest{
+			Method: &explainerv1.ExplainRequest_Lime{Lime: &explainerv1.LimeOptions{TopLabels: one}},
+			Batch: &explainerv1.InstanceBatch{Kind: &explainerv1.InstanceBatch_Tabular{Tabular: &explainerv1.TabularBatch{
+				Rows: &explainerv1.Dataset{NumRows: 2, Values: append(slices.Clone(testInstance), testInstance...)},
+			}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exps := got.GetExplanation().GetBatch().GetExplanations()
+		if len(exps) != 2 {
+			t.Fatalf("%d explanations, want 2", len(exps))
+		}
+		// Instance 0 has the seed, as the single request: the same numbers
+		// and the same named features.
+		sameExplanation(t, "instance 0", exps[0], want.GetExplanation())
 	})
 	t.Run("ExplainStream", func(t *testing.T) {
 		stream, err := withDefaults.client.ExplainStream(context.Background())
