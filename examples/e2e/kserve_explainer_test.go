@@ -318,6 +318,10 @@ func explainRows(t *testing.T, url, rows string) {
 			t.Errorf("row %d explains label %d, not its top label %d (scores %v)", i, label, top, scores)
 		}
 		labels[label]++
+		// The rows take the training data's feature names, as one row does.
+		if f := exp.GetLabels()[0].GetAttributions()[0].GetFeature(); !strings.Contains(f, "mean ") && !strings.Contains(f, "worst ") && !strings.Contains(f, " error") {
+			t.Errorf("row %d: feature %q is not named after testdata/breast_cancer.csv's columns", i, f)
+		}
 	}
 	if len(labels) < 2 {
 		t.Errorf("labels %v: want rows of both classes, each explaining its own", labels)
