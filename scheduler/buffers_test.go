@@ -11,7 +11,8 @@ import (
 )
 
 // Workers end whenever no row waits; their call buffers are kept for the
-// next ones, at most InFlight of them and none over the bytes cap, and a
+// next ones, at most InFlight of them and none over twice the bytes cap
+// (allocations round up), and a
 // kept buffer's old rows never reach a later call.
 func TestSpareBuffers(t *testing.T) {
 	const width, maxBytes, inFlight = 4, 8 * 4 * 16, 2

@@ -165,8 +165,8 @@ func WithMaxBatchSize(n int) Option {
 // predictor.WithMaxBatchBytes). Default predictor.DefaultMaxBatchBytes
 // (3 MiB, under a model server's default 4 MiB receive limit): five
 // 224×224×3 images for a KServe v2 FP32 input, two at 8 bytes a value.
-// Raise it for a model server that accepts larger
-// messages (Triton does), with the channel's message limit to match.
+// Raise it for a model server that accepts larger messages (Triton does),
+// with the channel's message limit to match.
 func WithMaxBatchBytes(n int) Option {
 	return func(o *options) {
 		if n > 0 {
