@@ -22,7 +22,6 @@
 //
 // Concurrency: a Handler is safe for concurrent requests. The jobs of one
 // :explain's instances run at once, at most WithMaxInstancesInFlight of
-// them; a
-// request's goroutines end before its handler returns, and a client that goes
-// away cancels its calls.
+// them; a request's goroutines end before its handler returns, and a
+// client that goes away cancels its calls.
 package httpapi

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -162,12 +161,8 @@ func (h *Handler) explainBatch(w http.ResponseWriter, r *http.Request, req *expl
 	exp, cerr := h.call(r.Context(), r.Header, req)
 	if cerr != nil {
 		msg := cerr.Message
-		if rest, ok := strings.CutPrefix(msg, "batch instance "); ok {
-			if n, m, ok := strings.Cut(rest, ": "); ok {
-				if i, err := strconv.Atoi(n); err == nil {
-					msg = fmt.Sprintf("instances[%d]: %s", i, m)
-				}
-			}
+		if i, rest, ok := server.BatchInstanceError(msg); ok {
+			msg = fmt.Sprintf("instances[%d]: %s", i, rest)
 		}
 		writeJSON(w, cerr.status, kserveError{Error: msg, Code: cerr.Code})
 		return

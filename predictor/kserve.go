@@ -354,41 +354,28 @@ func toInt64(v float64, row int) (int64, error) {
 
 // encodeRaw encodes rows as little-endian bytes of datatype.
 func encodeRaw(rows [][]float64, width int, datatype string) ([]byte, error) {
-	le := binary.LittleEndian
-	switch datatype {
-	case FP32:
-		buf := make([]byte, len(rows)*width*4)
-		off := 0
-		for _, r := range rows {
-			b := buf[off : off+4*len(r)]
-			for j, v := range r {
-				le.PutUint32(b[4*j:], math.Float32bits(float32(v)))
-			}
-			off += len(b)
-		}
-		return buf, nil
-	case FP64:
-		buf := make([]byte, len(rows)*width*8)
-		off := 0
-		for _, r := range rows {
-			b := buf[off : off+8*len(r)]
-			for j, v := range r {
-				le.PutUint64(b[8*j:], math.Float64bits(v))
-			}
-			off += len(b)
-		}
-		return buf, nil
+	size := 4
+	if datatype != FP32 {
+		size = 8
 	}
-	buf := make([]byte, len(rows)*width*8) // INT64
+	buf := make([]byte, len(rows)*width*size)
+	le := binary.LittleEndian
 	off := 0
 	for i, r := range rows {
 		for _, v := range r {
-			x, err := toInt64(v, i)
-			if err != nil {
-				return nil, err
+			switch datatype {
+			case FP32:
+				le.PutUint32(buf[off:], math.Float32bits(float32(v)))
+			case FP64:
+				le.PutUint64(buf[off:], math.Float64bits(v))
+			default: // INT64
+				x, err := toInt64(v, i)
+				if err != nil {
+					return nil, err
+				}
+				le.PutUint64(buf[off:], uint64(x))
 			}
-			le.PutUint64(buf[off:], uint64(x))
-			off += 8
+			off += size
 		}
 	}
 	return buf, nil

@@ -36,9 +36,9 @@
 // make. Calls fill up because rows queue while the slots are busy. A call
 // carries at most MaxBatchSize rows (none when 0) and MaxBatchBytes of
 // payload (predictor.ValueBytes per value: 4 for a KServe v2 FP32 input,
-// else 8; a text's length plus 4; a row over it goes
-// alone), all of one lane: rows of one width, or of one instance shape, or
-// texts. Rows of different lanes never share a call.
+// else 8; a text's length plus 4; a row over it goes alone), all of one
+// lane: rows of one width, or of one instance shape, or texts. Rows of
+// different lanes never share a call.
 //
 // # Fairness
 //
@@ -107,9 +107,9 @@
 // so a Predict that fails or is cancelled returns without waiting for the
 // model, and its caller may reuse its rows at once. The buffers are reused
 // for the next call, and kept for the next worker when one ends (at most
-// InFlight buffers of at most twice MaxBatchBytes each stay while the model is
-// idle): a Client must not keep the rows it is given after Score returns
-// (the predictor package's clients encode them first). The
-// scores are copied into an array of each Predict call's own, so jobs that
-// share calls share no memory.
+// InFlight buffers of at most twice a full call's values stay while the
+// model is idle): a Client must not keep the rows it is given after Score
+// returns (the predictor package's clients encode them first). The scores
+// are copied into an array of each Predict call's own, so jobs that share
+// calls share no memory.
 package scheduler

@@ -39,9 +39,8 @@ type Scheduler struct {
 	inflight map[*call]struct{}
 	closed   bool
 	// spare holds the buffers of workers that ended, for the next ones
-	// (at most InFlight, none over the bytes cap): workers end whenever no
-	// row waits, which in a job that scores its rows in rounds is after
-	// every round.
+	// (see keepBuffers): workers end whenever no row waits, which in a job
+	// that scores its rows in rounds is after every round.
 	spare []*buffers
 
 	// Test hooks, called with mu held: after a request is queued, after a
@@ -570,11 +569,14 @@ func (s *Scheduler) takeBuffers() *buffers {
 }
 
 // keepBuffers keeps buf for a later worker, unless InFlight buffers are
-// kept already or buf grew past twice the bytes cap (allocations round
-// up; a lone row over the cap makes it larger): an idle Scheduler holds at
-// most 2 × InFlight × MaxBatchBytes of them.
+// kept already or buf holds more than twice the values of a full call
+// (allocations round up; a lone row over the cap makes it larger): an
+// idle Scheduler holds at most InFlight × 2 × the values of a full call.
 func (s *Scheduler) keepBuffers(buf *buffers) {
-	if limit := 2 * s.o.maxBytes; 8*cap(buf.values) > limit || cap(buf.rows) > limit/8 {
+	// A full call's values: MaxBatchBytes counts predictor.ValueBytes
+	// each, whatever the float64s the buffer holds them in take.
+	limit := 2 * s.o.maxBytes / predictor.ValueBytes(s.c)
+	if cap(buf.values) > limit || cap(buf.rows) > limit {
 		return
 	}
 	clear(buf.texts[:cap(buf.texts)]) // the texts are the jobs'

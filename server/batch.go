@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -250,9 +251,33 @@ func (s *Server) runBatch(ctx context.Context, req *explainerv1.ExplainRequest, 
 func instanceError(method string, i int, err error) error {
 	err = requestError(method, err)
 	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
-		return status.Errorf(st.Code(), "batch instance %d: %s", i, st.Message())
+		return status.Errorf(st.Code(), "%s%d: %s", batchInstancePrefix, i, st.Message())
 	}
-	return fmt.Errorf("batch instance %d: %w", i, err)
+	return fmt.Errorf("%s%d: %w", batchInstancePrefix, i, err)
+}
+
+// batchInstancePrefix starts the message of an error of one instance of a
+// batch, before its index.
+const batchInstancePrefix = "batch instance "
+
+// BatchInstanceError splits the message of a batch job's error into the
+// instance it names and the rest, when it names one ("batch instance 3:
+// instance.text: has no words"): KServe's :explain reports it as its
+// instances[3].
+func BatchInstanceError(msg string) (instance int, rest string, ok bool) {
+	s, ok := strings.CutPrefix(msg, batchInstancePrefix)
+	if !ok {
+		return 0, "", false
+	}
+	n, rest, ok := strings.Cut(s, ": ")
+	if !ok {
+		return 0, "", false
+	}
+	i, err := strconv.Atoi(n)
+	if err != nil {
+		return 0, "", false
+	}
+	return i, rest, true
 }
 
 // batchConcurrency is the instances a batch of first's instances runs at

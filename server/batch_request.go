@@ -47,43 +47,42 @@ func (s *Server) BatchRequest(req *explainerv1.ExplainRequest, instances []*expl
 }
 
 // instanceBatch is instances as one InstanceBatch, or nil when they differ
-// in more than their values, texts or pixels.
+// in more than their values, texts or pixels. The batch shares the
+// instances' values, texts and images.
 func instanceBatch(instances []*explainerv1.Instance) *explainerv1.InstanceBatch {
 	switch first := instances[0].GetKind().(type) {
 	case *explainerv1.Instance_Tabular:
-		shape := proto.CloneOf(first.Tabular)
-		shape.Values = nil
-		rows := &explainerv1.Dataset{NumRows: uint32(len(instances)), FeatureNames: shape.GetFeatureNames()}
+		shape := without(first.Tabular, "values")
+		rows := &explainerv1.Dataset{NumRows: uint32(len(instances)), FeatureNames: first.Tabular.GetFeatureNames()}
 		for _, inst := range instances {
 			t := inst.GetTabular()
-			if t == nil || len(t.GetValues()) != len(first.Tabular.GetValues()) || !sameBut(t, shape, "values") {
+			if t == nil || len(t.GetValues()) != len(first.Tabular.GetValues()) || !proto.Equal(without(t, "values"), shape) {
 				return nil
 			}
 			rows.Values = append(rows.Values, t.GetValues()...)
 		}
 		return &explainerv1.InstanceBatch{Kind: &explainerv1.InstanceBatch_Tabular{Tabular: &explainerv1.TabularBatch{
-			Rows: rows, CategoricalFeatures: shape.GetCategoricalFeatures(),
+			Rows: rows, CategoricalFeatures: first.Tabular.GetCategoricalFeatures(),
 		}}}
 	case *explainerv1.Instance_Text:
-		shape := &explainerv1.TextInstance{SplitExpression: first.Text.GetSplitExpression()}
+		shape := without(first.Text, "text")
 		texts := make([]string, len(instances))
 		for i, inst := range instances {
 			t := inst.GetText()
-			if t == nil || !sameBut(t, shape, "text") {
+			if t == nil || !proto.Equal(without(t, "text"), shape) {
 				return nil
 			}
 			texts[i] = t.GetText()
 		}
 		return &explainerv1.InstanceBatch{Kind: &explainerv1.InstanceBatch_Text{Text: &explainerv1.TextBatch{
-			Texts: texts, SplitExpression: shape.GetSplitExpression(),
+			Texts: texts, SplitExpression: first.Text.GetSplitExpression(),
 		}}}
 	case *explainerv1.Instance_Image:
-		shape := proto.CloneOf(first.Image)
-		shape.Values = nil
+		shape := without(first.Image, "values")
 		images := make([]*explainerv1.ImageInstance, len(instances))
 		for i, inst := range instances {
 			im := inst.GetImage()
-			if im == nil || !sameBut(im, shape, "values") {
+			if im == nil || !proto.Equal(without(im, "values"), shape) {
 				return nil
 			}
 			images[i] = im
@@ -93,11 +92,17 @@ func instanceBatch(instances []*explainerv1.Instance) *explainerv1.InstanceBatch
 	return nil
 }
 
-// sameBut tells whether m equals shape in every field but the one named
-// (which shape leaves unset).
-func sameBut(m, shape proto.Message, field protoreflect.Name) bool {
-	c := proto.CloneOf(m)
-	r := c.ProtoReflect()
-	r.Clear(r.Descriptor().Fields().ByName(field))
-	return proto.Equal(c, shape)
+// without is a shallow copy of m without the field named: its other
+// fields share m's values (none is copied, nor changed), so that instances
+// compare by what they have besides their values, texts or pixels.
+func without(m proto.Message, field protoreflect.Name) proto.Message {
+	r := m.ProtoReflect()
+	c := r.New()
+	r.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Name() != field {
+			c.Set(fd, v)
+		}
+		return true
+	})
+	return c.Interface()
 }
