@@ -215,7 +215,9 @@ func kmeansPlusPlus(data [][]float64, k int, rng *rand.Rand) [][]float64 {
 				cand[i] = min(closest[i], sqDistBelow(r, c, closest[i]))
 				p += cand[i]
 			}
-			if p < bestPot {
+			// The first trial always counts: with values so large that
+			// squared distances overflow, every potential is +Inf (or NaN).
+			if bestID < 0 || p < bestPot {
 				bestPot, bestID = p, id
 				bestDist, cand = cand, bestDist
 			}

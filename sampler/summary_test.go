@@ -530,3 +530,32 @@ func FuzzSummarizeKMeans(f *testing.F) {
 		}
 	})
 }
+
+// Values so large that squared distances overflow make every k-means++
+// potential +Inf: the summary is still made (FuzzParseLIME found an index
+// of −1 here), of at most k rows whose values are values of the data's
+// columns (shap snaps each feature), weighing 1 together.
+func TestKMeansOverflowingDistances(t *testing.T) {
+	data := [][]float64{{1e200, 0}, {-1e200, 0}, {0, 1e200}, {0, -1e200}, {1e200, 1e200}, {3, 4}}
+	for _, k := range []int{2, 4} {
+		rows, weights, err := SummarizeKMeans(data, k, rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatalf("k=%d: %v", k, err)
+		}
+		if len(rows) == 0 || len(rows) > k || len(weights) != len(rows) {
+			t.Fatalf("k=%d: %d rows, %d weights", k, len(rows), len(weights))
+		}
+		var total float64
+		for i, r := range rows {
+			for j, v := range r {
+				if !slices.ContainsFunc(data, func(d []float64) bool { return d[j] == v }) {
+					t.Errorf("k=%d: row %d's value %v is not in column %d", k, i, v, j)
+				}
+			}
+			total += weights[i]
+		}
+		if math.Abs(total-1) > 1e-12 {
+			t.Errorf("k=%d: weights sum to %v, want 1", k, total)
+		}
+	}
+}
