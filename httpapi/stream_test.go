@@ -185,6 +185,14 @@ func TestExplainJobCancelledWhenTheClientGoesAway(t *testing.T) {
 	st := startStack(t, stackConfig{model: func(p *predictortest.PredictServer) {
 		p.MaxBatchSize = 10
 		p.Delay = 20 * time.Millisecond
+		// Calls after the first two hang until cancelled, so a call is in
+		// flight whenever the client goes away, however slow the machine.
+		p.Fault = func(call int, _ [][]float64) ([][]float64, error) {
+			if call >= 2 {
+				return nil, predictortest.ErrHang
+			}
+			return nil, nil
+		}
 	}})
 	body, _ := marshalJSON.Marshal(&explainerv1.ExplainJobRequest{Request: methodRequests()["lime"]}) // 500 rows: about 1 s
 	cctx, cancel := context.WithCancel(ctx(t))
