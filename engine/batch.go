@@ -75,8 +75,12 @@ type BatchOutcome struct {
 	// (else -1), and PickedCount the instances the model predicts it for.
 	Picked, PickedCount int
 	// Summaries are one per label every instance explains, in the first
-	// instance's order of labels.
+	// instance's order of labels, for methods with attributions.
 	Summaries []Summary
+	// Anchors and Counterfactuals are the global views of those methods'
+	// batches; nil for the others.
+	Anchors         *explain.AnchorSummary
+	Counterfactuals *explain.CounterfactualSummary
 }
 
 // Summary is a batch's global view of one label.
@@ -162,11 +166,17 @@ func ExplainBatch(ctx context.Context, b *Batch, models Models, opts Options, bo
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sums, err := summarize(b, out, bo.Pick)
+	results := make([]*explain.Result, len(out.Outcomes))
+	for i, o := range out.Outcomes {
+		results[i] = o.Result
+	}
+	sums, err := summarize(b, results, bo.Pick)
 	if err != nil {
 		return nil, err
 	}
 	out.Summaries = sums
+	out.Anchors = explain.SummarizeAnchors(results, b.Key, b.Names)
+	out.Counterfactuals = explain.SummarizeCounterfactuals(results)
 	return out, nil
 }
 
@@ -197,11 +207,7 @@ func mostPredicted(scores [][]float64) (label, count int) {
 }
 
 // summarize builds the summaries of the labels every instance explains.
-func summarize(b *Batch, out *BatchOutcome, pick int) ([]Summary, error) {
-	results := make([]*explain.Result, len(out.Outcomes))
-	for i, o := range out.Outcomes {
-		results[i] = o.Result
-	}
+func summarize(b *Batch, results []*explain.Result, pick int) ([]Summary, error) {
 	var sums []Summary
 	for _, l := range results[0].Labels {
 		everywhere := true
@@ -214,6 +220,9 @@ func summarize(b *Batch, out *BatchOutcome, pick int) ([]Summary, error) {
 		feats, err := explain.Summarize(results, l.Label, b.Key, b.Names)
 		if err != nil {
 			return nil, err
+		}
+		if len(feats) == 0 {
+			continue // a method without attributions (anchors)
 		}
 		s := Summary{Label: l.Label, Features: feats}
 		if pick > 0 {

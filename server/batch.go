@@ -75,7 +75,19 @@ func batchOf(parse func(context.Context, *parseInput) (*jobSpec, error)) batchPa
 		if b.texts != nil {
 			bj.Key = explain.KeyDescription
 		}
+		bj.Names = b.names // rows' (nil for texts and images)
 		return bj, nil
+	}
+}
+
+// withoutPick is parse for a method whose results have no attributions:
+// a batch of it has no SP-LIME pick, for the reason why.
+func withoutPick(parse batchParse, why string) batchParse {
+	return func(ctx context.Context, in *parseInput, b *batchInstances) (*batchJob, error) {
+		if in.req.GetBatch().GetSubmodularPick() > 0 {
+			return nil, invalidArgument("batch.submodular_pick: %s to pick instances by", why)
+		}
+		return parse(ctx, in, b)
 	}
 }
 
@@ -112,20 +124,25 @@ func singleRequest(req *explainerv1.ExplainRequest, inst *explainerv1.Instance, 
 	return out
 }
 
-// namesLabels tells whether the request's options choose the labels
-// (labels or top_labels); when they do not, a batch picks one label.
-func namesLabels(req *explainerv1.ExplainRequest) bool {
+// picksLabel tells whether a batch of req picks the label its instances
+// explain: the method's options have labels and the request names none
+// (labels or top_labels). Methods without labels (anchors explain each
+// instance's own prediction, counterfactuals leave it) pick none.
+func picksLabel(req *explainerv1.ExplainRequest) bool {
 	o := methodOptions(req)
 	if o == nil {
 		return false
 	}
 	fields := o.Descriptor().Fields()
+	if fields.ByName("labels") == nil {
+		return false
+	}
 	for _, name := range []protoreflect.Name{"labels", "top_labels"} {
 		if f := fields.ByName(name); f != nil && o.Has(f) {
-			return true
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // batchMethodNames lists the methods that take a batch.
@@ -173,7 +190,7 @@ func (s *Server) parseBatch(ctx context.Context, req *explainerv1.ExplainRequest
 		return "", nil, nil, opts, err
 	}
 	bj.Method, bj.Seed, bj.Instances = name, seed, b.n
-	bj.PickLabel, bj.Score = !namesLabels(req), b.score
+	bj.PickLabel, bj.Score = picksLabel(req), b.score
 	instance := bj.Instance
 	bj.Instance = func(ctx context.Context, i int, labels []int) (*engine.Spec, error) {
 		spec, err := instance(ctx, i, labels)
@@ -362,5 +379,27 @@ func batchProto(out *engine.BatchOutcome, exps []*explainerv1.Explanation, info 
 		}
 		bp.Summaries = append(bp.Summaries, sp)
 	}
+	if a := out.Anchors; a != nil {
+		bp.Anchors = &explainerv1.AnchorBatchSummary{
+			Anchors: uint32(a.Anchors), ThresholdMet: uint32(a.ThresholdMet),
+			MeanPrecision: a.MeanPrecision, MeanCoverage: a.MeanCoverage, MeanPredicates: a.MeanPredicates,
+			Features: ruleFeaturesProto(a.Features),
+		}
+	}
+	if c := out.Counterfactuals; c != nil {
+		bp.Counterfactuals = &explainerv1.CounterfactualBatchSummary{
+			Searched: uint32(c.Searched), Found: uint32(c.Found),
+			MeanSparsity: c.MeanSparsity, MeanProximity: c.MeanProximity,
+			Features: ruleFeaturesProto(c.Features),
+		}
+	}
 	return bp
+}
+
+func ruleFeaturesProto(feats []explain.RuleFeature) []*explainerv1.RuleFeature {
+	out := make([]*explainerv1.RuleFeature, len(feats))
+	for i, f := range feats {
+		out[i] = &explainerv1.RuleFeature{Index: uint32(f.Index), Feature: f.Name, Count: uint32(f.Count), MeanScaled: f.MeanScaled}
+	}
+	return out
 }

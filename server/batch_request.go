@@ -35,7 +35,7 @@ func (s *Server) BatchRequest(req *explainerv1.ExplainRequest, instances []*expl
 	}
 	out := proto.CloneOf(full)
 	out.Batch = batch
-	if !namesLabels(out) {
+	if picksLabel(out) {
 		o := methodOptions(out)
 		f := o.Descriptor().Fields().ByName("top_labels")
 		if f == nil {

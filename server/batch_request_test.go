@@ -32,6 +32,7 @@ func TestBatchRequest(t *testing.T) {
 	limeImage := &explainerv1.ExplainRequest{Method: &explainerv1.ExplainRequest_LimeImage{LimeImage: &explainerv1.LimeImageOptions{}}}
 	occlusion := &explainerv1.ExplainRequest{Method: &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{}}}
 	anchors := &explainerv1.ExplainRequest{Method: &explainerv1.ExplainRequest_Anchors{Anchors: &explainerv1.AnchorOptions{}}}
+	sensitivity := &explainerv1.ExplainRequest{Method: &explainerv1.ExplainRequest_Sensitivity{Sensitivity: &explainerv1.SensitivityOptions{}}}
 	evaluated := proto.CloneOf(lime)
 	evaluated.Evaluation = &explainerv1.Evaluation{}
 	noMethod := &explainerv1.ExplainRequest{Model: "m"}
@@ -74,7 +75,11 @@ func TestBatchRequest(t *testing.T) {
 		{"a row and a text", plain, lime, []*explainerv1.Instance{row(1), text("b", "")}, nil, false},
 		{"images of two sizes", plain, limeImage, []*explainerv1.Instance{image(2, 3), image(3, 2)}, nil, false},
 		{"no top_labels to keep each image's label", plain, occlusion, []*explainerv1.Instance{image(2, 3), image(2, 3)}, nil, false},
-		{"a method without batches", plain, anchors, []*explainerv1.Instance{row(1), row(2)}, nil, false},
+		{"anchors: each instance's own prediction, no label to keep", plain, anchors, []*explainerv1.Instance{row(1), row(2)},
+			&explainerv1.InstanceBatch{Kind: &explainerv1.InstanceBatch_Tabular{Tabular: &explainerv1.TabularBatch{
+				Rows: &explainerv1.Dataset{NumRows: 2, Values: []float64{1, 2}},
+			}}}, false},
+		{"a method without batches", plain, sensitivity, []*explainerv1.Instance{row(1), row(2)}, nil, false},
 		{"an evaluation", plain, evaluated, []*explainerv1.Instance{row(1), row(2)}, nil, false},
 		{"no method", plain, noMethod, []*explainerv1.Instance{row(1), row(2)}, nil, false},
 	}
@@ -101,7 +106,10 @@ func TestBatchRequest(t *testing.T) {
 				t.Errorf("instance set: %v", got.GetInstance())
 			}
 			o := methodOptions(got)
-			top := o.Get(o.Descriptor().Fields().ByName("top_labels")).Uint()
+			var top uint64
+			if f := o.Descriptor().Fields().ByName("top_labels"); f != nil {
+				top = o.Get(f).Uint()
+			}
 			if want := map[bool]uint64{true: 1, false: 0}[tt.topLabels]; top != want {
 				t.Errorf("top_labels %d, want %d", top, want)
 			}

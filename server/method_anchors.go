@@ -15,7 +15,9 @@ import (
 // AnchorImage). The instance's kind picks the sampler; each beam round
 // streams as a partial result.
 
-func init() { register("anchors", method{parse: parseAnchorsJob}) }
+func init() {
+	register("anchors", method{parse: parseAnchorsJob, batch: withoutPick(batchOf(parseAnchorsJob), "anchors gives rules, not attributions")})
+}
 
 // defaultAnchorSegments is AnchorOptions.segmentation's default: SLIC with
 // 25 segments.

@@ -229,8 +229,6 @@ func TestAnchorsRejects(t *testing.T) {
 			r.AutoSampling = &explainerv1.AutoSampling{}
 			return r
 		}(), "auto_sampling"},
-		{"batch", &explainerv1.ExplainRequest{Model: "model", Method: &explainerv1.ExplainRequest_Anchors{Anchors: &explainerv1.AnchorOptions{}},
-			Batch: &explainerv1.InstanceBatch{Kind: &explainerv1.InstanceBatch_Text{Text: &explainerv1.TextBatch{Texts: []string{"a b"}}}}}, "batch"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

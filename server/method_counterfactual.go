@@ -15,7 +15,9 @@ import (
 // search (explain.Counterfactuals). Each generation streams as a partial
 // result with the best counterfactuals so far.
 
-func init() { register("counterfactual", method{parse: parseCounterfactualJob}) }
+func init() {
+	register("counterfactual", method{parse: parseCounterfactualJob, batch: withoutPick(batchOf(parseCounterfactualJob), "counterfactuals have no attributions")})
+}
 
 func parseCounterfactualJob(ctx context.Context, in *parseInput) (*jobSpec, error) {
 	r, err := parseCounterfactual(ctx, in)

@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
@@ -333,6 +334,10 @@ type jsonSummary struct {
 	ClassName   string             `json:"class_name,omitempty"`
 	LabelCount  uint32             `json:"label_count,omitempty"`
 	Labels      []jsonBatchSummary `json:"labels"`
+	// Anchors and Counterfactuals are those methods' global views, in the
+	// API's protojson with its field names.
+	Anchors         json.RawMessage `json:"anchors,omitempty"`
+	Counterfactuals json.RawMessage `json:"counterfactuals,omitempty"`
 }
 
 type jsonBatchSummary struct {
@@ -395,7 +400,11 @@ func (o *batchOutput) finish(exp *explainerv1.Explanation) error {
 	case "jsonl":
 		return nil
 	case "json":
-		out := jsonBatch{Summary: o.summary(exp)}
+		sum, err := o.summary(exp)
+		if err != nil {
+			return err
+		}
+		out := jsonBatch{Summary: sum}
 		for i, e := range o.got {
 			inst, err := instanceJSON(o.rows[i], e)
 			if err != nil {
@@ -412,7 +421,7 @@ func (o *batchOutput) finish(exp *explainerv1.Explanation) error {
 	return nil
 }
 
-func (o *batchOutput) summary(exp *explainerv1.Explanation) jsonSummary {
+func (o *batchOutput) summary(exp *explainerv1.Explanation) (jsonSummary, error) {
 	b := exp.GetBatch()
 	s := jsonSummary{
 		Method: exp.GetMethod(), Model: exp.GetModel(), Seed: exp.GetSeed(), Instances: b.GetInstances(),
@@ -442,8 +451,19 @@ func (o *batchOutput) summary(exp *explainerv1.Explanation) jsonSummary {
 		}
 		s.Labels = append(s.Labels, js)
 	}
-	return s
+	var err error
+	if a := b.GetAnchors(); a != nil {
+		s.Anchors, err = snakeJSON.Marshal(a)
+	}
+	if c := b.GetCounterfactuals(); c != nil && err == nil {
+		s.Counterfactuals, err = snakeJSON.Marshal(c)
+	}
+	return s, err
 }
+
+// snakeJSON is protojson with the proto's field names and zeros kept, as
+// the batch summary's own fields are written.
+var snakeJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
 
 // writeTable prints one line per instance (its label and strongest
 // features) and each summarised label's features by mean |weight|.
@@ -457,6 +477,10 @@ func (o *batchOutput) writeTable(exp *explainerv1.Explanation) {
 	}
 	fmt.Fprintln(o.w)
 	for i, e := range o.got {
+		if line, ok := ruleLine(exp, e); ok {
+			fmt.Fprintf(o.w, "row %d  %s\n", o.rows[i], line)
+			continue
+		}
 		var parts []string
 		for _, l := range e.GetLabels() {
 			var top []string
@@ -483,6 +507,78 @@ func (o *batchOutput) writeTable(exp *explainerv1.Explanation) {
 			}
 			fmt.Fprintf(o.w, "SP-LIME picks rows %s (coverage %.3f of %.3f)\n", strings.Join(picked, ", "), s.GetCoverage(), s.GetTotalImportance())
 		}
+	}
+	writeRuleSummary(o.w, b)
+}
+
+// ruleLine is an anchors or counterfactual instance's line of a batch
+// table: its rule, or its closest valid counterfactual; ok is false for
+// the other methods.
+func ruleLine(batch, e *explainerv1.Explanation) (line string, ok bool) {
+	e = withClassNames(e, batch)
+	if isAnchors(e.GetMethod()) {
+		var parts []string
+		for _, l := range e.GetLabels() {
+			a := l.GetAnchor()
+			parts = append(parts, fmt.Sprintf("%s (precision %.3f, coverage %.3f%s)", anchorRule(e, l), a.GetPrecision(), a.GetCoverage(),
+				map[bool]string{true: "", false: ", threshold NOT met"}[a.GetThresholdMet()]))
+		}
+		return strings.Join(parts, "; "), true
+	}
+	if e.GetMethod() != "counterfactual" {
+		return "", false
+	}
+	for _, cf := range e.GetCounterfactuals() {
+		if !cf.GetValid() {
+			continue
+		}
+		changes := make([]string, len(cf.GetChanges()))
+		for k, ch := range cf.GetChanges() {
+			changes[k] = fmt.Sprintf("%s %.4g → %.4g", ch.GetFeature(), ch.GetFrom(), ch.GetTo())
+		}
+		return fmt.Sprintf("→ %s %.3f · proximity %.3f · %s", className(e, cf.GetLabel(), ""), scoreOf(cf), cf.GetProximity(), strings.Join(changes, ", ")), true
+	}
+	return "no valid counterfactual", true
+}
+
+// withClassNames is e with the batch's class names when it has none (a
+// batch's instances leave them to the batch's explanation).
+func withClassNames(e, batch *explainerv1.Explanation) *explainerv1.Explanation {
+	if len(e.GetClassNames()) > 0 || len(batch.GetClassNames()) == 0 {
+		return e
+	}
+	c := proto.CloneOf(e)
+	c.ClassNames = batch.GetClassNames()
+	return c
+}
+
+// writeRuleSummary prints a batch's anchors or counterfactuals summary:
+// the means, then the features by how many instances' rules or closest
+// counterfactuals use them.
+func writeRuleSummary(w io.Writer, b *explainerv1.BatchExplanation) {
+	var feats []*explainerv1.RuleFeature
+	scaled := false
+	if a := b.GetAnchors(); a != nil {
+		fmt.Fprintf(w, "\nanchors over %d instances: %d met the threshold · mean precision %.3f · mean coverage %.3f · %.2f predicates\n",
+			a.GetAnchors(), a.GetThresholdMet(), a.GetMeanPrecision(), a.GetMeanCoverage(), a.GetMeanPredicates())
+		fmt.Fprintln(w, "features the rules use, by instances")
+		feats = a.GetFeatures()
+	} else if c := b.GetCounterfactuals(); c != nil {
+		fmt.Fprintf(w, "\ncounterfactuals over %d instances: %d found · closest valid: mean sparsity %.2f · mean proximity %.3f (MAD units)\n",
+			c.GetSearched(), c.GetFound(), c.GetMeanSparsity(), c.GetMeanProximity())
+		fmt.Fprintln(w, "features the closest counterfactuals change, by instances, with the mean change in MAD units")
+		feats, scaled = c.GetFeatures(), true
+	}
+	top := uint32(0)
+	for _, f := range feats {
+		top = max(top, f.GetCount())
+	}
+	for _, f := range feats {
+		change := ""
+		if scaled {
+			change = fmt.Sprintf(" %+8.3f", f.GetMeanScaled())
+		}
+		fmt.Fprintf(w, "  %-32s %5d%s  %s\n", f.GetFeature(), f.GetCount(), change, bar(float64(f.GetCount()), float64(top)))
 	}
 }
 

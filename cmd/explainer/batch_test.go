@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -208,5 +209,73 @@ func TestExplainBatchErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestExplainBatchRules: -rows with anchors and counterfactuals: the
+// table gives each row's rule or closest valid counterfactual and the
+// batch's summary; json's summary carries the API's anchors or
+// counterfactuals summary, its counts agreeing with the instances.
+func TestExplainBatchRules(t *testing.T) {
+	addr, _ := startServe(t)
+	base := []string{"explain", "-server", addr, "-background", breastCancerCSV, "-instance-file", breastCancerCSV, "-rows", "0:4", "-seed", "2"}
+	for _, tc := range []struct {
+		method string
+		args   []string
+		table  []string
+	}{
+		{"anchors", []string{"-coverage-samples", "1000"}, []string{"row 3  IF ", " THEN ", "anchors over 4 instances: ", "features the rules use"}},
+		{"counterfactual", []string{"-population", "64", "-count", "1"}, []string{"row 3  → ", "proximity ", "counterfactuals over 4 instances: ", "mean sparsity"}},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			args := append(append(append([]string{}, base...), "-method", tc.method), tc.args...)
+			out, _, err := runCLI(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tc.table {
+				if !strings.Contains(out, want) {
+					t.Errorf("table lacks %q:\n%s", want, out)
+				}
+			}
+			js, _, err := runCLI(t, append(args, "-output", "json")...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b jsonBatch
+			if err := json.Unmarshal([]byte(js), &b); err != nil {
+				t.Fatalf("not JSON: %v\n%s", err, js)
+			}
+			fields := map[string]json.RawMessage{}
+			for name, v := range map[string]json.RawMessage{"anchors": b.Summary.Anchors, "counterfactuals": b.Summary.Counterfactuals} {
+				if v != nil {
+					fields[name] = v
+				}
+			}
+			raw, _ := json.Marshal(fields)
+			sum := &explainerv1.BatchExplanation{}
+			if err := protojson.Unmarshal(raw, sum); err != nil {
+				t.Fatalf("summary is not the API's: %v\n%s", err, raw)
+			}
+			var met, found uint32
+			for _, inst := range b.Instances {
+				e := decodeInstance(t, inst).Explanation
+				if len(e.GetLabels()) > 0 && e.GetLabels()[0].GetAnchor().GetThresholdMet() {
+					met++
+				}
+				if slices.ContainsFunc(e.GetCounterfactuals(), (*explainerv1.Counterfactual).GetValid) {
+					found++
+				}
+			}
+			a, c := sum.GetAnchors(), sum.GetCounterfactuals()
+			switch {
+			case len(b.Instances) != 4 || b.Summary.LabelPicked:
+				t.Errorf("%d instances, label picked %v", len(b.Instances), b.Summary.LabelPicked)
+			case tc.method == "anchors" && (a.GetAnchors() != 4 || a.GetThresholdMet() != met || len(a.GetFeatures()) == 0):
+				t.Errorf("anchors summary %v, %d met", a, met)
+			case tc.method == "counterfactual" && (c.GetSearched() != 4 || c.GetFound() != found || found == 0 || len(c.GetFeatures()) == 0):
+				t.Errorf("counterfactuals summary %v, %d found", c, found)
+			}
+		})
 	}
 }

@@ -595,7 +595,8 @@ type ExplainRequest struct {
 	// deletion / insertion curves. Unset runs none. Not with batch.
 	Evaluation *Evaluation `protobuf:"bytes,4,opt,name=evaluation,proto3" json:"evaluation,omitempty"`
 	// Many instances explained by one job with the method's options, instead
-	// of instance: lime, lime_text, lime_image, kernel_shap and occlusion.
+	// of instance: lime, lime_text, lime_image, kernel_shap, occlusion,
+	// anchors and counterfactual.
 	// Instance i is explained exactly as a single request with seed
 	// seed + i (and, when the options name no labels, the batch's label)
 	// would be; the work they share is done once (LIME's training
@@ -4476,10 +4477,15 @@ type BatchExplanation struct {
 	// The picked label, and the instances the model predicts it for.
 	Label      uint32 `protobuf:"varint,4,opt,name=label,proto3" json:"label,omitempty"`
 	LabelCount uint32 `protobuf:"varint,5,opt,name=label_count,json=labelCount,proto3" json:"label_count,omitempty"`
-	// Per label that every instance explains: the global summary.
-	Summaries     []*BatchSummary `protobuf:"bytes,6,rep,name=summaries,proto3" json:"summaries,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Per label that every instance explains: the global summary (methods
+	// with attributions).
+	Summaries []*BatchSummary `protobuf:"bytes,6,rep,name=summaries,proto3" json:"summaries,omitempty"`
+	// Anchors: the global view of the instances' rules.
+	Anchors *AnchorBatchSummary `protobuf:"bytes,7,opt,name=anchors,proto3" json:"anchors,omitempty"`
+	// Counterfactuals: the global view of what changes the decisions.
+	Counterfactuals *CounterfactualBatchSummary `protobuf:"bytes,8,opt,name=counterfactuals,proto3" json:"counterfactuals,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *BatchExplanation) Reset() {
@@ -4554,6 +4560,267 @@ func (x *BatchExplanation) GetSummaries() []*BatchSummary {
 	return nil
 }
 
+func (x *BatchExplanation) GetAnchors() *AnchorBatchSummary {
+	if x != nil {
+		return x.Anchors
+	}
+	return nil
+}
+
+func (x *BatchExplanation) GetCounterfactuals() *CounterfactualBatchSummary {
+	if x != nil {
+		return x.Counterfactuals
+	}
+	return nil
+}
+
+// AnchorBatchSummary is a batch's global view of its anchors: which
+// features the model's decisions rest on across the instances.
+type AnchorBatchSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Instances with an anchor, and those whose anchor reached the
+	// threshold.
+	Anchors      uint32 `protobuf:"varint,1,opt,name=anchors,proto3" json:"anchors,omitempty"`
+	ThresholdMet uint32 `protobuf:"varint,2,opt,name=threshold_met,json=thresholdMet,proto3" json:"threshold_met,omitempty"`
+	// Means over the anchors.
+	MeanPrecision  float64 `protobuf:"fixed64,3,opt,name=mean_precision,json=meanPrecision,proto3" json:"mean_precision,omitempty"`
+	MeanCoverage   float64 `protobuf:"fixed64,4,opt,name=mean_coverage,json=meanCoverage,proto3" json:"mean_coverage,omitempty"`
+	MeanPredicates float64 `protobuf:"fixed64,5,opt,name=mean_predicates,json=meanPredicates,proto3" json:"mean_predicates,omitempty"`
+	// The features the anchors use (a row's feature in any of its bins, a
+	// word, a segment), by decreasing count.
+	Features      []*RuleFeature `protobuf:"bytes,6,rep,name=features,proto3" json:"features,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnchorBatchSummary) Reset() {
+	*x = AnchorBatchSummary{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnchorBatchSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnchorBatchSummary) ProtoMessage() {}
+
+func (x *AnchorBatchSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnchorBatchSummary.ProtoReflect.Descriptor instead.
+func (*AnchorBatchSummary) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *AnchorBatchSummary) GetAnchors() uint32 {
+	if x != nil {
+		return x.Anchors
+	}
+	return 0
+}
+
+func (x *AnchorBatchSummary) GetThresholdMet() uint32 {
+	if x != nil {
+		return x.ThresholdMet
+	}
+	return 0
+}
+
+func (x *AnchorBatchSummary) GetMeanPrecision() float64 {
+	if x != nil {
+		return x.MeanPrecision
+	}
+	return 0
+}
+
+func (x *AnchorBatchSummary) GetMeanCoverage() float64 {
+	if x != nil {
+		return x.MeanCoverage
+	}
+	return 0
+}
+
+func (x *AnchorBatchSummary) GetMeanPredicates() float64 {
+	if x != nil {
+		return x.MeanPredicates
+	}
+	return 0
+}
+
+func (x *AnchorBatchSummary) GetFeatures() []*RuleFeature {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+// CounterfactualBatchSummary is a batch's global view of its
+// counterfactuals: each instance's closest valid counterfactual.
+type CounterfactualBatchSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Instances searched, and those with a valid counterfactual.
+	Searched uint32 `protobuf:"varint,1,opt,name=searched,proto3" json:"searched,omitempty"`
+	Found    uint32 `protobuf:"varint,2,opt,name=found,proto3" json:"found,omitempty"`
+	// Means over the instances with one: the closest valid
+	// counterfactual's sparsity and proximity.
+	MeanSparsity  float64 `protobuf:"fixed64,3,opt,name=mean_sparsity,json=meanSparsity,proto3" json:"mean_sparsity,omitempty"`
+	MeanProximity float64 `protobuf:"fixed64,4,opt,name=mean_proximity,json=meanProximity,proto3" json:"mean_proximity,omitempty"`
+	// The features those counterfactuals change, by decreasing count.
+	Features      []*RuleFeature `protobuf:"bytes,5,rep,name=features,proto3" json:"features,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CounterfactualBatchSummary) Reset() {
+	*x = CounterfactualBatchSummary{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CounterfactualBatchSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CounterfactualBatchSummary) ProtoMessage() {}
+
+func (x *CounterfactualBatchSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CounterfactualBatchSummary.ProtoReflect.Descriptor instead.
+func (*CounterfactualBatchSummary) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CounterfactualBatchSummary) GetSearched() uint32 {
+	if x != nil {
+		return x.Searched
+	}
+	return 0
+}
+
+func (x *CounterfactualBatchSummary) GetFound() uint32 {
+	if x != nil {
+		return x.Found
+	}
+	return 0
+}
+
+func (x *CounterfactualBatchSummary) GetMeanSparsity() float64 {
+	if x != nil {
+		return x.MeanSparsity
+	}
+	return 0
+}
+
+func (x *CounterfactualBatchSummary) GetMeanProximity() float64 {
+	if x != nil {
+		return x.MeanProximity
+	}
+	return 0
+}
+
+func (x *CounterfactualBatchSummary) GetFeatures() []*RuleFeature {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+// RuleFeature is one feature of a batch's rules or counterfactuals.
+type RuleFeature struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature's index (a word's: in the first instance that has it).
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Its name (the word, for texts; the description, for segments).
+	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// Instances whose anchor, or closest valid counterfactual, has it.
+	Count uint32 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	// Counterfactuals: the mean of its scaled change (FeatureChange.scaled)
+	// over those instances; its sign says which way it moves.
+	MeanScaled    float64 `protobuf:"fixed64,4,opt,name=mean_scaled,json=meanScaled,proto3" json:"mean_scaled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleFeature) Reset() {
+	*x = RuleFeature{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleFeature) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleFeature) ProtoMessage() {}
+
+func (x *RuleFeature) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleFeature.ProtoReflect.Descriptor instead.
+func (*RuleFeature) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RuleFeature) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RuleFeature) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *RuleFeature) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *RuleFeature) GetMeanScaled() float64 {
+	if x != nil {
+		return x.MeanScaled
+	}
+	return 0
+}
+
 // BatchSummary is one label's global view over a batch's instances.
 type BatchSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4580,7 +4847,7 @@ type BatchSummary struct {
 
 func (x *BatchSummary) Reset() {
 	*x = BatchSummary{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4592,7 +4859,7 @@ func (x *BatchSummary) String() string {
 func (*BatchSummary) ProtoMessage() {}
 
 func (x *BatchSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4605,7 +4872,7 @@ func (x *BatchSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSummary.ProtoReflect.Descriptor instead.
 func (*BatchSummary) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{40}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *BatchSummary) GetLabel() uint32 {
@@ -4674,7 +4941,7 @@ type GlobalAttribution struct {
 
 func (x *GlobalAttribution) Reset() {
 	*x = GlobalAttribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4686,7 +4953,7 @@ func (x *GlobalAttribution) String() string {
 func (*GlobalAttribution) ProtoMessage() {}
 
 func (x *GlobalAttribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4699,7 +4966,7 @@ func (x *GlobalAttribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalAttribution.ProtoReflect.Descriptor instead.
 func (*GlobalAttribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GlobalAttribution) GetIndex() uint32 {
@@ -4757,7 +5024,7 @@ type InstanceExplanation struct {
 
 func (x *InstanceExplanation) Reset() {
 	*x = InstanceExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4769,7 +5036,7 @@ func (x *InstanceExplanation) String() string {
 func (*InstanceExplanation) ProtoMessage() {}
 
 func (x *InstanceExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4782,7 +5049,7 @@ func (x *InstanceExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceExplanation.ProtoReflect.Descriptor instead.
 func (*InstanceExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{42}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *InstanceExplanation) GetIndex() uint32 {
@@ -4816,7 +5083,7 @@ type EvaluationReport struct {
 
 func (x *EvaluationReport) Reset() {
 	*x = EvaluationReport{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4828,7 +5095,7 @@ func (x *EvaluationReport) String() string {
 func (*EvaluationReport) ProtoMessage() {}
 
 func (x *EvaluationReport) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4841,7 +5108,7 @@ func (x *EvaluationReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluationReport.ProtoReflect.Descriptor instead.
 func (*EvaluationReport) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{43}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *EvaluationReport) GetStability() *Stability {
@@ -4898,7 +5165,7 @@ type Stability struct {
 
 func (x *Stability) Reset() {
 	*x = Stability{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4910,7 +5177,7 @@ func (x *Stability) String() string {
 func (*Stability) ProtoMessage() {}
 
 func (x *Stability) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4923,7 +5190,7 @@ func (x *Stability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stability.ProtoReflect.Descriptor instead.
 func (*Stability) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{44}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Stability) GetRuns() uint32 {
@@ -5009,7 +5276,7 @@ type FidelityCurves struct {
 
 func (x *FidelityCurves) Reset() {
 	*x = FidelityCurves{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5021,7 +5288,7 @@ func (x *FidelityCurves) String() string {
 func (*FidelityCurves) ProtoMessage() {}
 
 func (x *FidelityCurves) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5034,7 +5301,7 @@ func (x *FidelityCurves) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FidelityCurves.ProtoReflect.Descriptor instead.
 func (*FidelityCurves) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{45}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *FidelityCurves) GetLabel() uint32 {
@@ -5122,7 +5389,7 @@ type SegmentMap struct {
 
 func (x *SegmentMap) Reset() {
 	*x = SegmentMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5134,7 +5401,7 @@ func (x *SegmentMap) String() string {
 func (*SegmentMap) ProtoMessage() {}
 
 func (x *SegmentMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5147,7 +5414,7 @@ func (x *SegmentMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentMap.ProtoReflect.Descriptor instead.
 func (*SegmentMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{46}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SegmentMap) GetHeight() uint32 {
@@ -5194,7 +5461,7 @@ type AttributionMap struct {
 
 func (x *AttributionMap) Reset() {
 	*x = AttributionMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5206,7 +5473,7 @@ func (x *AttributionMap) String() string {
 func (*AttributionMap) ProtoMessage() {}
 
 func (x *AttributionMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5219,7 +5486,7 @@ func (x *AttributionMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributionMap.ProtoReflect.Descriptor instead.
 func (*AttributionMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{47}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AttributionMap) GetLabel() uint32 {
@@ -5292,7 +5559,7 @@ type LabelExplanation struct {
 
 func (x *LabelExplanation) Reset() {
 	*x = LabelExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5304,7 +5571,7 @@ func (x *LabelExplanation) String() string {
 func (*LabelExplanation) ProtoMessage() {}
 
 func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5317,7 +5584,7 @@ func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelExplanation.ProtoReflect.Descriptor instead.
 func (*LabelExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{48}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *LabelExplanation) GetLabel() uint32 {
@@ -5435,7 +5702,7 @@ type PartialDependence struct {
 
 func (x *PartialDependence) Reset() {
 	*x = PartialDependence{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5447,7 +5714,7 @@ func (x *PartialDependence) String() string {
 func (*PartialDependence) ProtoMessage() {}
 
 func (x *PartialDependence) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5460,7 +5727,7 @@ func (x *PartialDependence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartialDependence.ProtoReflect.Descriptor instead.
 func (*PartialDependence) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{49}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PartialDependence) GetFeatureIndex() uint32 {
@@ -5551,7 +5818,7 @@ type IceCurve struct {
 
 func (x *IceCurve) Reset() {
 	*x = IceCurve{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5563,7 +5830,7 @@ func (x *IceCurve) String() string {
 func (*IceCurve) ProtoMessage() {}
 
 func (x *IceCurve) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5576,7 +5843,7 @@ func (x *IceCurve) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IceCurve.ProtoReflect.Descriptor instead.
 func (*IceCurve) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{50}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *IceCurve) GetValues() []float64 {
@@ -5612,7 +5879,7 @@ type AccumulatedLocalEffects struct {
 
 func (x *AccumulatedLocalEffects) Reset() {
 	*x = AccumulatedLocalEffects{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5624,7 +5891,7 @@ func (x *AccumulatedLocalEffects) String() string {
 func (*AccumulatedLocalEffects) ProtoMessage() {}
 
 func (x *AccumulatedLocalEffects) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5637,7 +5904,7 @@ func (x *AccumulatedLocalEffects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccumulatedLocalEffects.ProtoReflect.Descriptor instead.
 func (*AccumulatedLocalEffects) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{51}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *AccumulatedLocalEffects) GetFeatureIndex() uint32 {
@@ -5714,7 +5981,7 @@ type Anchor struct {
 
 func (x *Anchor) Reset() {
 	*x = Anchor{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5726,7 +5993,7 @@ func (x *Anchor) String() string {
 func (*Anchor) ProtoMessage() {}
 
 func (x *Anchor) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5739,7 +6006,7 @@ func (x *Anchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Anchor.ProtoReflect.Descriptor instead.
 func (*Anchor) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{52}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Anchor) GetPredicates() []*AnchorPredicate {
@@ -5803,7 +6070,7 @@ type AnchorPredicate struct {
 
 func (x *AnchorPredicate) Reset() {
 	*x = AnchorPredicate{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[53]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5815,7 +6082,7 @@ func (x *AnchorPredicate) String() string {
 func (*AnchorPredicate) ProtoMessage() {}
 
 func (x *AnchorPredicate) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[53]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5828,7 +6095,7 @@ func (x *AnchorPredicate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorPredicate.ProtoReflect.Descriptor instead.
 func (*AnchorPredicate) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{53}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *AnchorPredicate) GetIndex() uint32 {
@@ -5881,7 +6148,7 @@ type AnchorExample struct {
 
 func (x *AnchorExample) Reset() {
 	*x = AnchorExample{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[54]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5893,7 +6160,7 @@ func (x *AnchorExample) String() string {
 func (*AnchorExample) ProtoMessage() {}
 
 func (x *AnchorExample) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[54]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5906,7 +6173,7 @@ func (x *AnchorExample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorExample.ProtoReflect.Descriptor instead.
 func (*AnchorExample) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{54}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *AnchorExample) GetValues() []float64 {
@@ -5953,7 +6220,7 @@ type Counterfactual struct {
 
 func (x *Counterfactual) Reset() {
 	*x = Counterfactual{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[55]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5965,7 +6232,7 @@ func (x *Counterfactual) String() string {
 func (*Counterfactual) ProtoMessage() {}
 
 func (x *Counterfactual) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[55]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5978,7 +6245,7 @@ func (x *Counterfactual) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counterfactual.ProtoReflect.Descriptor instead.
 func (*Counterfactual) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{55}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Counterfactual) GetValues() []float64 {
@@ -6050,7 +6317,7 @@ type FeatureChange struct {
 
 func (x *FeatureChange) Reset() {
 	*x = FeatureChange{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[56]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6062,7 +6329,7 @@ func (x *FeatureChange) String() string {
 func (*FeatureChange) ProtoMessage() {}
 
 func (x *FeatureChange) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[56]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6075,7 +6342,7 @@ func (x *FeatureChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureChange.ProtoReflect.Descriptor instead.
 func (*FeatureChange) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{56}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *FeatureChange) GetIndex() uint32 {
@@ -6147,7 +6414,7 @@ type Attribution struct {
 
 func (x *Attribution) Reset() {
 	*x = Attribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[57]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6159,7 +6426,7 @@ func (x *Attribution) String() string {
 func (*Attribution) ProtoMessage() {}
 
 func (x *Attribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[57]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6172,7 +6439,7 @@ func (x *Attribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribution.ProtoReflect.Descriptor instead.
 func (*Attribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{57}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Attribution) GetIndex() uint32 {
@@ -6251,7 +6518,7 @@ type TextSpan struct {
 
 func (x *TextSpan) Reset() {
 	*x = TextSpan{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[58]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6263,7 +6530,7 @@ func (x *TextSpan) String() string {
 func (*TextSpan) ProtoMessage() {}
 
 func (x *TextSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[58]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6276,7 +6543,7 @@ func (x *TextSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextSpan.ProtoReflect.Descriptor instead.
 func (*TextSpan) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{58}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *TextSpan) GetStart() uint32 {
@@ -6310,7 +6577,7 @@ type ExplainStreamRequest struct {
 
 func (x *ExplainStreamRequest) Reset() {
 	*x = ExplainStreamRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[59]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6322,7 +6589,7 @@ func (x *ExplainStreamRequest) String() string {
 func (*ExplainStreamRequest) ProtoMessage() {}
 
 func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[59]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6335,7 +6602,7 @@ func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamRequest.ProtoReflect.Descriptor instead.
 func (*ExplainStreamRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{59}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ExplainStreamRequest) GetKind() isExplainStreamRequest_Kind {
@@ -6433,7 +6700,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[60]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6445,7 +6712,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[60]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6458,7 +6725,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{60}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *DataChunk) GetJobId() string {
@@ -6511,7 +6778,7 @@ type StartJob struct {
 
 func (x *StartJob) Reset() {
 	*x = StartJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[61]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6523,7 +6790,7 @@ func (x *StartJob) String() string {
 func (*StartJob) ProtoMessage() {}
 
 func (x *StartJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[61]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6536,7 +6803,7 @@ func (x *StartJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartJob.ProtoReflect.Descriptor instead.
 func (*StartJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{61}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *StartJob) GetJobId() string {
@@ -6565,7 +6832,7 @@ type CancelJob struct {
 
 func (x *CancelJob) Reset() {
 	*x = CancelJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[62]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6577,7 +6844,7 @@ func (x *CancelJob) String() string {
 func (*CancelJob) ProtoMessage() {}
 
 func (x *CancelJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[62]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6590,7 +6857,7 @@ func (x *CancelJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJob.ProtoReflect.Descriptor instead.
 func (*CancelJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{62}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CancelJob) GetJobId() string {
@@ -6621,7 +6888,7 @@ type ExplainStreamResponse struct {
 
 func (x *ExplainStreamResponse) Reset() {
 	*x = ExplainStreamResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[63]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6633,7 +6900,7 @@ func (x *ExplainStreamResponse) String() string {
 func (*ExplainStreamResponse) ProtoMessage() {}
 
 func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[63]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6646,7 +6913,7 @@ func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamResponse.ProtoReflect.Descriptor instead.
 func (*ExplainStreamResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{63}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ExplainStreamResponse) GetJobId() string {
@@ -6763,7 +7030,7 @@ type ExplainJobRequest struct {
 
 func (x *ExplainJobRequest) Reset() {
 	*x = ExplainJobRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[64]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6775,7 +7042,7 @@ func (x *ExplainJobRequest) String() string {
 func (*ExplainJobRequest) ProtoMessage() {}
 
 func (x *ExplainJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[64]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6788,7 +7055,7 @@ func (x *ExplainJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainJobRequest.ProtoReflect.Descriptor instead.
 func (*ExplainJobRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{64}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ExplainJobRequest) GetRequest() *ExplainRequest {
@@ -6815,7 +7082,7 @@ type ExplainJobResponse struct {
 
 func (x *ExplainJobResponse) Reset() {
 	*x = ExplainJobResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[65]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6827,7 +7094,7 @@ func (x *ExplainJobResponse) String() string {
 func (*ExplainJobResponse) ProtoMessage() {}
 
 func (x *ExplainJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[65]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6840,7 +7107,7 @@ func (x *ExplainJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainJobResponse.ProtoReflect.Descriptor instead.
 func (*ExplainJobResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{65}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ExplainJobResponse) GetEvent() isExplainJobResponse_Event {
@@ -6920,7 +7187,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[66]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6932,7 +7199,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[66]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6945,7 +7212,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{66}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *Progress) GetSamplesScored() uint64 {
@@ -7015,7 +7282,7 @@ type JobError struct {
 
 func (x *JobError) Reset() {
 	*x = JobError{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[67]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7027,7 +7294,7 @@ func (x *JobError) String() string {
 func (*JobError) ProtoMessage() {}
 
 func (x *JobError) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[67]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7040,7 +7307,7 @@ func (x *JobError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobError.ProtoReflect.Descriptor instead.
 func (*JobError) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{67}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *JobError) GetCode() int32 {
@@ -7390,7 +7657,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x0fcounterfactuals\x18\x18 \x03(\v2\x1c.explainer.v1.CounterfactualR\x0fcounterfactuals\x12#\n" +
 	"\rfeatures_done\x18\x19 \x01(\rR\ffeaturesDone\x12%\n" +
 	"\x0efeatures_total\x18\x1a \x01(\rR\rfeaturesTotal\x124\n" +
-	"\x05batch\x18\x17 \x01(\v2\x1e.explainer.v1.BatchExplanationR\x05batch\"\x83\x02\n" +
+	"\x05batch\x18\x17 \x01(\v2\x1e.explainer.v1.BatchExplanationR\x05batch\"\x93\x03\n" +
 	"\x10BatchExplanation\x12\x1c\n" +
 	"\tinstances\x18\x01 \x01(\rR\tinstances\x12=\n" +
 	"\fexplanations\x18\x02 \x03(\v2\x19.explainer.v1.ExplanationR\fexplanations\x12!\n" +
@@ -7398,7 +7665,28 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x05label\x18\x04 \x01(\rR\x05label\x12\x1f\n" +
 	"\vlabel_count\x18\x05 \x01(\rR\n" +
 	"labelCount\x128\n" +
-	"\tsummaries\x18\x06 \x03(\v2\x1a.explainer.v1.BatchSummaryR\tsummaries\"\xdf\x01\n" +
+	"\tsummaries\x18\x06 \x03(\v2\x1a.explainer.v1.BatchSummaryR\tsummaries\x12:\n" +
+	"\aanchors\x18\a \x01(\v2 .explainer.v1.AnchorBatchSummaryR\aanchors\x12R\n" +
+	"\x0fcounterfactuals\x18\b \x01(\v2(.explainer.v1.CounterfactualBatchSummaryR\x0fcounterfactuals\"\xff\x01\n" +
+	"\x12AnchorBatchSummary\x12\x18\n" +
+	"\aanchors\x18\x01 \x01(\rR\aanchors\x12#\n" +
+	"\rthreshold_met\x18\x02 \x01(\rR\fthresholdMet\x12%\n" +
+	"\x0emean_precision\x18\x03 \x01(\x01R\rmeanPrecision\x12#\n" +
+	"\rmean_coverage\x18\x04 \x01(\x01R\fmeanCoverage\x12'\n" +
+	"\x0fmean_predicates\x18\x05 \x01(\x01R\x0emeanPredicates\x125\n" +
+	"\bfeatures\x18\x06 \x03(\v2\x19.explainer.v1.RuleFeatureR\bfeatures\"\xd1\x01\n" +
+	"\x1aCounterfactualBatchSummary\x12\x1a\n" +
+	"\bsearched\x18\x01 \x01(\rR\bsearched\x12\x14\n" +
+	"\x05found\x18\x02 \x01(\rR\x05found\x12#\n" +
+	"\rmean_sparsity\x18\x03 \x01(\x01R\fmeanSparsity\x12%\n" +
+	"\x0emean_proximity\x18\x04 \x01(\x01R\rmeanProximity\x125\n" +
+	"\bfeatures\x18\x05 \x03(\v2\x19.explainer.v1.RuleFeatureR\bfeatures\"t\n" +
+	"\vRuleFeature\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\rR\x05count\x12\x1f\n" +
+	"\vmean_scaled\x18\x04 \x01(\x01R\n" +
+	"meanScaled\"\xdf\x01\n" +
 	"\fBatchSummary\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\rR\x05label\x12\x1d\n" +
 	"\n" +
@@ -7663,86 +7951,89 @@ func file_explainer_v1_explainer_proto_rawDescGZIP() []byte {
 }
 
 var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_explainer_v1_explainer_proto_goTypes = []any{
-	(ImageLayout)(0),                 // 0: explainer.v1.ImageLayout
-	(FeatureSelection)(0),            // 1: explainer.v1.FeatureSelection
-	(Discretizer)(0),                 // 2: explainer.v1.Discretizer
-	(Regressor)(0),                   // 3: explainer.v1.Regressor
-	(FillKind)(0),                    // 4: explainer.v1.FillKind
-	(Link)(0),                        // 5: explainer.v1.Link
-	(Scoring)(0),                     // 6: explainer.v1.Scoring
-	(PdpKind)(0),                     // 7: explainer.v1.PdpKind
-	(StopReason)(0),                  // 8: explainer.v1.StopReason
-	(*ExplainRequest)(nil),           // 9: explainer.v1.ExplainRequest
-	(*InstanceBatch)(nil),            // 10: explainer.v1.InstanceBatch
-	(*TabularBatch)(nil),             // 11: explainer.v1.TabularBatch
-	(*TextBatch)(nil),                // 12: explainer.v1.TextBatch
-	(*ImageBatch)(nil),               // 13: explainer.v1.ImageBatch
-	(*AutoSampling)(nil),             // 14: explainer.v1.AutoSampling
-	(*Evaluation)(nil),               // 15: explainer.v1.Evaluation
-	(*Instance)(nil),                 // 16: explainer.v1.Instance
-	(*ImageInstance)(nil),            // 17: explainer.v1.ImageInstance
-	(*TextInstance)(nil),             // 18: explainer.v1.TextInstance
-	(*TabularInstance)(nil),          // 19: explainer.v1.TabularInstance
-	(*CategoricalFeature)(nil),       // 20: explainer.v1.CategoricalFeature
-	(*LimeOptions)(nil),              // 21: explainer.v1.LimeOptions
-	(*TrainingData)(nil),             // 22: explainer.v1.TrainingData
-	(*LimeTextOptions)(nil),          // 23: explainer.v1.LimeTextOptions
-	(*Segmentation)(nil),             // 24: explainer.v1.Segmentation
-	(*GridSegmentation)(nil),         // 25: explainer.v1.GridSegmentation
-	(*SlicSegmentation)(nil),         // 26: explainer.v1.SlicSegmentation
-	(*Fill)(nil),                     // 27: explainer.v1.Fill
-	(*LimeImageOptions)(nil),         // 28: explainer.v1.LimeImageOptions
-	(*OcclusionOptions)(nil),         // 29: explainer.v1.OcclusionOptions
-	(*Dataset)(nil),                  // 30: explainer.v1.Dataset
-	(*FeatureGroup)(nil),             // 31: explainer.v1.FeatureGroup
-	(*KernelShapOptions)(nil),        // 32: explainer.v1.KernelShapOptions
-	(*BackgroundSummary)(nil),        // 33: explainer.v1.BackgroundSummary
-	(*PermutationOptions)(nil),       // 34: explainer.v1.PermutationOptions
-	(*SensitivityOptions)(nil),       // 35: explainer.v1.SensitivityOptions
-	(*PdpFeatures)(nil),              // 36: explainer.v1.PdpFeatures
-	(*FeatureGrid)(nil),              // 37: explainer.v1.FeatureGrid
-	(*PartialDependenceOptions)(nil), // 38: explainer.v1.PartialDependenceOptions
-	(*AleOptions)(nil),               // 39: explainer.v1.AleOptions
-	(*AnchorOptions)(nil),            // 40: explainer.v1.AnchorOptions
-	(*FeatureRange)(nil),             // 41: explainer.v1.FeatureRange
-	(*CounterfactualOptions)(nil),    // 42: explainer.v1.CounterfactualOptions
-	(*TrainingStatistics)(nil),       // 43: explainer.v1.TrainingStatistics
-	(*FeatureDistribution)(nil),      // 44: explainer.v1.FeatureDistribution
-	(*FeatureBins)(nil),              // 45: explainer.v1.FeatureBins
-	(*ExplainResponse)(nil),          // 46: explainer.v1.ExplainResponse
-	(*Explanation)(nil),              // 47: explainer.v1.Explanation
-	(*BatchExplanation)(nil),         // 48: explainer.v1.BatchExplanation
-	(*BatchSummary)(nil),             // 49: explainer.v1.BatchSummary
-	(*GlobalAttribution)(nil),        // 50: explainer.v1.GlobalAttribution
-	(*InstanceExplanation)(nil),      // 51: explainer.v1.InstanceExplanation
-	(*EvaluationReport)(nil),         // 52: explainer.v1.EvaluationReport
-	(*Stability)(nil),                // 53: explainer.v1.Stability
-	(*FidelityCurves)(nil),           // 54: explainer.v1.FidelityCurves
-	(*SegmentMap)(nil),               // 55: explainer.v1.SegmentMap
-	(*AttributionMap)(nil),           // 56: explainer.v1.AttributionMap
-	(*LabelExplanation)(nil),         // 57: explainer.v1.LabelExplanation
-	(*PartialDependence)(nil),        // 58: explainer.v1.PartialDependence
-	(*IceCurve)(nil),                 // 59: explainer.v1.IceCurve
-	(*AccumulatedLocalEffects)(nil),  // 60: explainer.v1.AccumulatedLocalEffects
-	(*Anchor)(nil),                   // 61: explainer.v1.Anchor
-	(*AnchorPredicate)(nil),          // 62: explainer.v1.AnchorPredicate
-	(*AnchorExample)(nil),            // 63: explainer.v1.AnchorExample
-	(*Counterfactual)(nil),           // 64: explainer.v1.Counterfactual
-	(*FeatureChange)(nil),            // 65: explainer.v1.FeatureChange
-	(*Attribution)(nil),              // 66: explainer.v1.Attribution
-	(*TextSpan)(nil),                 // 67: explainer.v1.TextSpan
-	(*ExplainStreamRequest)(nil),     // 68: explainer.v1.ExplainStreamRequest
-	(*DataChunk)(nil),                // 69: explainer.v1.DataChunk
-	(*StartJob)(nil),                 // 70: explainer.v1.StartJob
-	(*CancelJob)(nil),                // 71: explainer.v1.CancelJob
-	(*ExplainStreamResponse)(nil),    // 72: explainer.v1.ExplainStreamResponse
-	(*ExplainJobRequest)(nil),        // 73: explainer.v1.ExplainJobRequest
-	(*ExplainJobResponse)(nil),       // 74: explainer.v1.ExplainJobResponse
-	(*Progress)(nil),                 // 75: explainer.v1.Progress
-	(*JobError)(nil),                 // 76: explainer.v1.JobError
-	(*durationpb.Duration)(nil),      // 77: google.protobuf.Duration
+	(ImageLayout)(0),                   // 0: explainer.v1.ImageLayout
+	(FeatureSelection)(0),              // 1: explainer.v1.FeatureSelection
+	(Discretizer)(0),                   // 2: explainer.v1.Discretizer
+	(Regressor)(0),                     // 3: explainer.v1.Regressor
+	(FillKind)(0),                      // 4: explainer.v1.FillKind
+	(Link)(0),                          // 5: explainer.v1.Link
+	(Scoring)(0),                       // 6: explainer.v1.Scoring
+	(PdpKind)(0),                       // 7: explainer.v1.PdpKind
+	(StopReason)(0),                    // 8: explainer.v1.StopReason
+	(*ExplainRequest)(nil),             // 9: explainer.v1.ExplainRequest
+	(*InstanceBatch)(nil),              // 10: explainer.v1.InstanceBatch
+	(*TabularBatch)(nil),               // 11: explainer.v1.TabularBatch
+	(*TextBatch)(nil),                  // 12: explainer.v1.TextBatch
+	(*ImageBatch)(nil),                 // 13: explainer.v1.ImageBatch
+	(*AutoSampling)(nil),               // 14: explainer.v1.AutoSampling
+	(*Evaluation)(nil),                 // 15: explainer.v1.Evaluation
+	(*Instance)(nil),                   // 16: explainer.v1.Instance
+	(*ImageInstance)(nil),              // 17: explainer.v1.ImageInstance
+	(*TextInstance)(nil),               // 18: explainer.v1.TextInstance
+	(*TabularInstance)(nil),            // 19: explainer.v1.TabularInstance
+	(*CategoricalFeature)(nil),         // 20: explainer.v1.CategoricalFeature
+	(*LimeOptions)(nil),                // 21: explainer.v1.LimeOptions
+	(*TrainingData)(nil),               // 22: explainer.v1.TrainingData
+	(*LimeTextOptions)(nil),            // 23: explainer.v1.LimeTextOptions
+	(*Segmentation)(nil),               // 24: explainer.v1.Segmentation
+	(*GridSegmentation)(nil),           // 25: explainer.v1.GridSegmentation
+	(*SlicSegmentation)(nil),           // 26: explainer.v1.SlicSegmentation
+	(*Fill)(nil),                       // 27: explainer.v1.Fill
+	(*LimeImageOptions)(nil),           // 28: explainer.v1.LimeImageOptions
+	(*OcclusionOptions)(nil),           // 29: explainer.v1.OcclusionOptions
+	(*Dataset)(nil),                    // 30: explainer.v1.Dataset
+	(*FeatureGroup)(nil),               // 31: explainer.v1.FeatureGroup
+	(*KernelShapOptions)(nil),          // 32: explainer.v1.KernelShapOptions
+	(*BackgroundSummary)(nil),          // 33: explainer.v1.BackgroundSummary
+	(*PermutationOptions)(nil),         // 34: explainer.v1.PermutationOptions
+	(*SensitivityOptions)(nil),         // 35: explainer.v1.SensitivityOptions
+	(*PdpFeatures)(nil),                // 36: explainer.v1.PdpFeatures
+	(*FeatureGrid)(nil),                // 37: explainer.v1.FeatureGrid
+	(*PartialDependenceOptions)(nil),   // 38: explainer.v1.PartialDependenceOptions
+	(*AleOptions)(nil),                 // 39: explainer.v1.AleOptions
+	(*AnchorOptions)(nil),              // 40: explainer.v1.AnchorOptions
+	(*FeatureRange)(nil),               // 41: explainer.v1.FeatureRange
+	(*CounterfactualOptions)(nil),      // 42: explainer.v1.CounterfactualOptions
+	(*TrainingStatistics)(nil),         // 43: explainer.v1.TrainingStatistics
+	(*FeatureDistribution)(nil),        // 44: explainer.v1.FeatureDistribution
+	(*FeatureBins)(nil),                // 45: explainer.v1.FeatureBins
+	(*ExplainResponse)(nil),            // 46: explainer.v1.ExplainResponse
+	(*Explanation)(nil),                // 47: explainer.v1.Explanation
+	(*BatchExplanation)(nil),           // 48: explainer.v1.BatchExplanation
+	(*AnchorBatchSummary)(nil),         // 49: explainer.v1.AnchorBatchSummary
+	(*CounterfactualBatchSummary)(nil), // 50: explainer.v1.CounterfactualBatchSummary
+	(*RuleFeature)(nil),                // 51: explainer.v1.RuleFeature
+	(*BatchSummary)(nil),               // 52: explainer.v1.BatchSummary
+	(*GlobalAttribution)(nil),          // 53: explainer.v1.GlobalAttribution
+	(*InstanceExplanation)(nil),        // 54: explainer.v1.InstanceExplanation
+	(*EvaluationReport)(nil),           // 55: explainer.v1.EvaluationReport
+	(*Stability)(nil),                  // 56: explainer.v1.Stability
+	(*FidelityCurves)(nil),             // 57: explainer.v1.FidelityCurves
+	(*SegmentMap)(nil),                 // 58: explainer.v1.SegmentMap
+	(*AttributionMap)(nil),             // 59: explainer.v1.AttributionMap
+	(*LabelExplanation)(nil),           // 60: explainer.v1.LabelExplanation
+	(*PartialDependence)(nil),          // 61: explainer.v1.PartialDependence
+	(*IceCurve)(nil),                   // 62: explainer.v1.IceCurve
+	(*AccumulatedLocalEffects)(nil),    // 63: explainer.v1.AccumulatedLocalEffects
+	(*Anchor)(nil),                     // 64: explainer.v1.Anchor
+	(*AnchorPredicate)(nil),            // 65: explainer.v1.AnchorPredicate
+	(*AnchorExample)(nil),              // 66: explainer.v1.AnchorExample
+	(*Counterfactual)(nil),             // 67: explainer.v1.Counterfactual
+	(*FeatureChange)(nil),              // 68: explainer.v1.FeatureChange
+	(*Attribution)(nil),                // 69: explainer.v1.Attribution
+	(*TextSpan)(nil),                   // 70: explainer.v1.TextSpan
+	(*ExplainStreamRequest)(nil),       // 71: explainer.v1.ExplainStreamRequest
+	(*DataChunk)(nil),                  // 72: explainer.v1.DataChunk
+	(*StartJob)(nil),                   // 73: explainer.v1.StartJob
+	(*CancelJob)(nil),                  // 74: explainer.v1.CancelJob
+	(*ExplainStreamResponse)(nil),      // 75: explainer.v1.ExplainStreamResponse
+	(*ExplainJobRequest)(nil),          // 76: explainer.v1.ExplainJobRequest
+	(*ExplainJobResponse)(nil),         // 77: explainer.v1.ExplainJobResponse
+	(*Progress)(nil),                   // 78: explainer.v1.Progress
+	(*JobError)(nil),                   // 79: explainer.v1.JobError
+	(*durationpb.Duration)(nil),        // 80: google.protobuf.Duration
 }
 var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	16,  // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
@@ -7809,57 +8100,61 @@ var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	44,  // 61: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
 	45,  // 62: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
 	47,  // 63: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
-	57,  // 64: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	77,  // 65: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	60,  // 64: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
+	80,  // 65: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
 	1,   // 66: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
 	6,   // 67: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
-	55,  // 68: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
-	56,  // 69: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
+	58,  // 68: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
+	59,  // 69: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
 	8,   // 70: explainer.v1.Explanation.stop_reason:type_name -> explainer.v1.StopReason
-	52,  // 71: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
-	64,  // 72: explainer.v1.Explanation.counterfactuals:type_name -> explainer.v1.Counterfactual
+	55,  // 71: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
+	67,  // 72: explainer.v1.Explanation.counterfactuals:type_name -> explainer.v1.Counterfactual
 	48,  // 73: explainer.v1.Explanation.batch:type_name -> explainer.v1.BatchExplanation
 	47,  // 74: explainer.v1.BatchExplanation.explanations:type_name -> explainer.v1.Explanation
-	49,  // 75: explainer.v1.BatchExplanation.summaries:type_name -> explainer.v1.BatchSummary
-	50,  // 76: explainer.v1.BatchSummary.features:type_name -> explainer.v1.GlobalAttribution
-	47,  // 77: explainer.v1.InstanceExplanation.explanation:type_name -> explainer.v1.Explanation
-	53,  // 78: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
-	54,  // 79: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
-	66,  // 80: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
-	58,  // 81: explainer.v1.LabelExplanation.partial_dependence:type_name -> explainer.v1.PartialDependence
-	60,  // 82: explainer.v1.LabelExplanation.accumulated_local_effects:type_name -> explainer.v1.AccumulatedLocalEffects
-	61,  // 83: explainer.v1.LabelExplanation.anchor:type_name -> explainer.v1.Anchor
-	59,  // 84: explainer.v1.PartialDependence.individual:type_name -> explainer.v1.IceCurve
-	62,  // 85: explainer.v1.Anchor.predicates:type_name -> explainer.v1.AnchorPredicate
-	63,  // 86: explainer.v1.Anchor.covered_true:type_name -> explainer.v1.AnchorExample
-	63,  // 87: explainer.v1.Anchor.covered_false:type_name -> explainer.v1.AnchorExample
-	67,  // 88: explainer.v1.AnchorPredicate.spans:type_name -> explainer.v1.TextSpan
-	65,  // 89: explainer.v1.Counterfactual.changes:type_name -> explainer.v1.FeatureChange
-	67,  // 90: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
-	70,  // 91: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
-	71,  // 92: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
-	69,  // 93: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
-	9,   // 94: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	75,  // 95: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
-	47,  // 96: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	76,  // 97: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
-	47,  // 98: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
-	51,  // 99: explainer.v1.ExplainStreamResponse.instance:type_name -> explainer.v1.InstanceExplanation
-	9,   // 100: explainer.v1.ExplainJobRequest.request:type_name -> explainer.v1.ExplainRequest
-	75,  // 101: explainer.v1.ExplainJobResponse.progress:type_name -> explainer.v1.Progress
-	47,  // 102: explainer.v1.ExplainJobResponse.partial:type_name -> explainer.v1.Explanation
-	47,  // 103: explainer.v1.ExplainJobResponse.result:type_name -> explainer.v1.Explanation
-	9,   // 104: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	68,  // 105: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	73,  // 106: explainer.v1.ExplainerService.ExplainJob:input_type -> explainer.v1.ExplainJobRequest
-	46,  // 107: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	72,  // 108: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	74,  // 109: explainer.v1.ExplainerService.ExplainJob:output_type -> explainer.v1.ExplainJobResponse
-	107, // [107:110] is the sub-list for method output_type
-	104, // [104:107] is the sub-list for method input_type
-	104, // [104:104] is the sub-list for extension type_name
-	104, // [104:104] is the sub-list for extension extendee
-	0,   // [0:104] is the sub-list for field type_name
+	52,  // 75: explainer.v1.BatchExplanation.summaries:type_name -> explainer.v1.BatchSummary
+	49,  // 76: explainer.v1.BatchExplanation.anchors:type_name -> explainer.v1.AnchorBatchSummary
+	50,  // 77: explainer.v1.BatchExplanation.counterfactuals:type_name -> explainer.v1.CounterfactualBatchSummary
+	51,  // 78: explainer.v1.AnchorBatchSummary.features:type_name -> explainer.v1.RuleFeature
+	51,  // 79: explainer.v1.CounterfactualBatchSummary.features:type_name -> explainer.v1.RuleFeature
+	53,  // 80: explainer.v1.BatchSummary.features:type_name -> explainer.v1.GlobalAttribution
+	47,  // 81: explainer.v1.InstanceExplanation.explanation:type_name -> explainer.v1.Explanation
+	56,  // 82: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
+	57,  // 83: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
+	69,  // 84: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
+	61,  // 85: explainer.v1.LabelExplanation.partial_dependence:type_name -> explainer.v1.PartialDependence
+	63,  // 86: explainer.v1.LabelExplanation.accumulated_local_effects:type_name -> explainer.v1.AccumulatedLocalEffects
+	64,  // 87: explainer.v1.LabelExplanation.anchor:type_name -> explainer.v1.Anchor
+	62,  // 88: explainer.v1.PartialDependence.individual:type_name -> explainer.v1.IceCurve
+	65,  // 89: explainer.v1.Anchor.predicates:type_name -> explainer.v1.AnchorPredicate
+	66,  // 90: explainer.v1.Anchor.covered_true:type_name -> explainer.v1.AnchorExample
+	66,  // 91: explainer.v1.Anchor.covered_false:type_name -> explainer.v1.AnchorExample
+	70,  // 92: explainer.v1.AnchorPredicate.spans:type_name -> explainer.v1.TextSpan
+	68,  // 93: explainer.v1.Counterfactual.changes:type_name -> explainer.v1.FeatureChange
+	70,  // 94: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
+	73,  // 95: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
+	74,  // 96: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
+	72,  // 97: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
+	9,   // 98: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
+	78,  // 99: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	47,  // 100: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
+	79,  // 101: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	47,  // 102: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
+	54,  // 103: explainer.v1.ExplainStreamResponse.instance:type_name -> explainer.v1.InstanceExplanation
+	9,   // 104: explainer.v1.ExplainJobRequest.request:type_name -> explainer.v1.ExplainRequest
+	78,  // 105: explainer.v1.ExplainJobResponse.progress:type_name -> explainer.v1.Progress
+	47,  // 106: explainer.v1.ExplainJobResponse.partial:type_name -> explainer.v1.Explanation
+	47,  // 107: explainer.v1.ExplainJobResponse.result:type_name -> explainer.v1.Explanation
+	9,   // 108: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	71,  // 109: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	76,  // 110: explainer.v1.ExplainerService.ExplainJob:input_type -> explainer.v1.ExplainJobRequest
+	46,  // 111: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	75,  // 112: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	77,  // 113: explainer.v1.ExplainerService.ExplainJob:output_type -> explainer.v1.ExplainJobResponse
+	111, // [111:114] is the sub-list for method output_type
+	108, // [108:111] is the sub-list for method input_type
+	108, // [108:108] is the sub-list for extension type_name
+	108, // [108:108] is the sub-list for extension extendee
+	0,   // [0:108] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }
@@ -7910,20 +8205,20 @@ func file_explainer_v1_explainer_proto_init() {
 	file_explainer_v1_explainer_proto_msgTypes[29].OneofWrappers = []any{}
 	file_explainer_v1_explainer_proto_msgTypes[31].OneofWrappers = []any{}
 	file_explainer_v1_explainer_proto_msgTypes[33].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[49].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[59].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[52].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[62].OneofWrappers = []any{
 		(*ExplainStreamRequest_Start)(nil),
 		(*ExplainStreamRequest_Cancel)(nil),
 		(*ExplainStreamRequest_Data)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[63].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[66].OneofWrappers = []any{
 		(*ExplainStreamResponse_Progress)(nil),
 		(*ExplainStreamResponse_Result)(nil),
 		(*ExplainStreamResponse_Error)(nil),
 		(*ExplainStreamResponse_Partial)(nil),
 		(*ExplainStreamResponse_Instance)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[65].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[68].OneofWrappers = []any{
 		(*ExplainJobResponse_Progress)(nil),
 		(*ExplainJobResponse_Partial)(nil),
 		(*ExplainJobResponse_Result)(nil),
@@ -7934,7 +8229,7 @@ func file_explainer_v1_explainer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_explainer_v1_explainer_proto_rawDesc), len(file_explainer_v1_explainer_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   68,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -98,6 +98,22 @@ class Anchor(_message.Message):
     threshold_met: bool
     def __init__(self, predicates: _Optional[_Iterable[_Union[AnchorPredicate, _Mapping]]] = ..., precision: _Optional[float] = ..., coverage: _Optional[float] = ..., threshold_met: bool = ..., covered_true: _Optional[_Iterable[_Union[AnchorExample, _Mapping]]] = ..., covered_false: _Optional[_Iterable[_Union[AnchorExample, _Mapping]]] = ...) -> None: ...
 
+class AnchorBatchSummary(_message.Message):
+    __slots__ = ["anchors", "features", "mean_coverage", "mean_precision", "mean_predicates", "threshold_met"]
+    ANCHORS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    MEAN_COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    MEAN_PREDICATES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_MET_FIELD_NUMBER: _ClassVar[int]
+    anchors: int
+    features: _containers.RepeatedCompositeFieldContainer[RuleFeature]
+    mean_coverage: float
+    mean_precision: float
+    mean_predicates: float
+    threshold_met: int
+    def __init__(self, anchors: _Optional[int] = ..., threshold_met: _Optional[int] = ..., mean_precision: _Optional[float] = ..., mean_coverage: _Optional[float] = ..., mean_predicates: _Optional[float] = ..., features: _Optional[_Iterable[_Union[RuleFeature, _Mapping]]] = ...) -> None: ...
+
 class AnchorExample(_message.Message):
     __slots__ = ["segments", "text", "values"]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
@@ -215,20 +231,24 @@ class BackgroundSummary(_message.Message):
     def __init__(self, kmeans: _Optional[int] = ..., sample: _Optional[int] = ...) -> None: ...
 
 class BatchExplanation(_message.Message):
-    __slots__ = ["explanations", "instances", "label", "label_count", "label_picked", "summaries"]
+    __slots__ = ["anchors", "counterfactuals", "explanations", "instances", "label", "label_count", "label_picked", "summaries"]
+    ANCHORS_FIELD_NUMBER: _ClassVar[int]
+    COUNTERFACTUALS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATIONS_FIELD_NUMBER: _ClassVar[int]
     INSTANCES_FIELD_NUMBER: _ClassVar[int]
     LABEL_COUNT_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     LABEL_PICKED_FIELD_NUMBER: _ClassVar[int]
     SUMMARIES_FIELD_NUMBER: _ClassVar[int]
+    anchors: AnchorBatchSummary
+    counterfactuals: CounterfactualBatchSummary
     explanations: _containers.RepeatedCompositeFieldContainer[Explanation]
     instances: int
     label: int
     label_count: int
     label_picked: bool
     summaries: _containers.RepeatedCompositeFieldContainer[BatchSummary]
-    def __init__(self, instances: _Optional[int] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ..., label_picked: bool = ..., label: _Optional[int] = ..., label_count: _Optional[int] = ..., summaries: _Optional[_Iterable[_Union[BatchSummary, _Mapping]]] = ...) -> None: ...
+    def __init__(self, instances: _Optional[int] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ..., label_picked: bool = ..., label: _Optional[int] = ..., label_count: _Optional[int] = ..., summaries: _Optional[_Iterable[_Union[BatchSummary, _Mapping]]] = ..., anchors: _Optional[_Union[AnchorBatchSummary, _Mapping]] = ..., counterfactuals: _Optional[_Union[CounterfactualBatchSummary, _Mapping]] = ...) -> None: ...
 
 class BatchSummary(_message.Message):
     __slots__ = ["class_name", "coverage", "features", "label", "picked", "total_importance"]
@@ -277,6 +297,20 @@ class Counterfactual(_message.Message):
     valid: bool
     values: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, values: _Optional[_Iterable[float]] = ..., scores: _Optional[_Iterable[float]] = ..., label: _Optional[int] = ..., valid: bool = ..., changes: _Optional[_Iterable[_Union[FeatureChange, _Mapping]]] = ..., sparsity: _Optional[int] = ..., proximity: _Optional[float] = ...) -> None: ...
+
+class CounterfactualBatchSummary(_message.Message):
+    __slots__ = ["features", "found", "mean_proximity", "mean_sparsity", "searched"]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    MEAN_PROXIMITY_FIELD_NUMBER: _ClassVar[int]
+    MEAN_SPARSITY_FIELD_NUMBER: _ClassVar[int]
+    SEARCHED_FIELD_NUMBER: _ClassVar[int]
+    features: _containers.RepeatedCompositeFieldContainer[RuleFeature]
+    found: int
+    mean_proximity: float
+    mean_sparsity: float
+    searched: int
+    def __init__(self, searched: _Optional[int] = ..., found: _Optional[int] = ..., mean_sparsity: _Optional[float] = ..., mean_proximity: _Optional[float] = ..., features: _Optional[_Iterable[_Union[RuleFeature, _Mapping]]] = ...) -> None: ...
 
 class CounterfactualOptions(_message.Message):
     __slots__ = ["count", "data", "desired_class", "immutable_features", "max_generations", "min_probability", "population", "ranges", "seed"]
@@ -918,6 +952,18 @@ class Progress(_message.Message):
     samples_scored: int
     samples_total: int
     def __init__(self, samples_scored: _Optional[int] = ..., samples_total: _Optional[int] = ..., model_calls: _Optional[int] = ..., instances_done: _Optional[int] = ..., instances_total: _Optional[int] = ...) -> None: ...
+
+class RuleFeature(_message.Message):
+    __slots__ = ["count", "feature", "index", "mean_scaled"]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    MEAN_SCALED_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    feature: str
+    index: int
+    mean_scaled: float
+    def __init__(self, index: _Optional[int] = ..., feature: _Optional[str] = ..., count: _Optional[int] = ..., mean_scaled: _Optional[float] = ...) -> None: ...
 
 class SegmentMap(_message.Message):
     __slots__ = ["height", "labels", "width"]

@@ -1,0 +1,186 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
+)
+
+// TestBatchRulesSameAsSingleRequests: anchors (rows and texts) and
+// counterfactuals take batches; instance i is the single request with
+// seed s + i, bit for bit; no label is picked (anchors explain each
+// instance's own prediction, counterfactuals move away from it), so the
+// model scores no label pass; and the batch's rows count the instances'.
+func TestBatchRulesSameAsSingleRequests(t *testing.T) {
+	rows := testRows(4)
+	cfRows := make([][]float64, 3)
+	for i := range cfRows {
+		cfRows[i] = append([]float64(nil), cfInstance...)
+		cfRows[i][4] += 0.1 * float64(i) // still class 0
+	}
+	textBatch := func(req *explainerv1.ExplainRequest, texts []string) *explainerv1.ExplainRequest {
+		req.Instance = nil
+		req.Batch = &explainerv1.InstanceBatch{Kind: &explainerv1.InstanceBatch_Text{Text: &explainerv1.TextBatch{Texts: texts}}}
+		return req
+	}
+	tests := []struct {
+		name   string
+		text   bool
+		batch  *explainerv1.ExplainRequest
+		single func(i int, seed uint64) *explainerv1.ExplainRequest
+	}{
+		{"anchors of rows", false, toBatch(anchorsRequest(tabularInst(testInstance), nil), rows), func(i int, seed uint64) *explainerv1.ExplainRequest {
+			return anchorsRequest(tabularInst(rows[i]), func(o *explainerv1.AnchorOptions) { o.Seed = &seed })
+		}},
+		{"anchors of texts", true, textBatch(anchorsRequest(textInst("x"), nil), batchTexts[:3]), func(i int, seed uint64) *explainerv1.ExplainRequest {
+			return anchorsRequest(textInst(batchTexts[i]), func(o *explainerv1.AnchorOptions) { o.Seed = &seed })
+		}},
+		{"counterfactuals", false, toBatch(counterfactualRequest(cfInstance, nil), cfRows), func(i int, seed uint64) *explainerv1.ExplainRequest {
+			return counterfactualRequest(cfRows[i], func(o *explainerv1.CounterfactualOptions) { o.Seed = &seed })
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var newClient ClientFunc
+			var rowsScored func() int
+			if tt.text {
+				fake, c := textBatchClient(t)
+				newClient, rowsScored = c, fake.Rows
+			} else {
+				fake, c := predictV1Model(t, nil)
+				newClient, rowsScored = c, fake.Rows
+			}
+			sc := startSidecar(t, newClient)
+			resp, err := sc.client.Explain(context.Background(), tt.batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp := resp.GetExplanation()
+			b := exp.GetBatch()
+			n := len(b.GetExplanations())
+			if b.GetLabelPicked() || b.GetInstances() != uint32(n) || n == 0 {
+				t.Fatalf("%d instances, %d explanations, label picked %v", b.GetInstances(), n, b.GetLabelPicked())
+			}
+			if len(b.GetSummaries()) != 0 {
+				t.Errorf("summaries %v: these methods have no attributions to summarise", b.GetSummaries())
+			}
+			// Every row the model scored is an instance's: no label pass.
+			var samples uint64
+			for i, e := range b.GetExplanations() {
+				samples += e.GetNumSamples()
+				if len(e.GetCounterfactuals()) == 0 && (len(e.GetLabels()) == 0 || e.GetLabels()[0].GetAnchor() == nil) {
+					t.Errorf("instance %d has neither anchor nor counterfactuals: %v", i, e)
+				}
+			}
+			if got := rowsScored(); uint64(got) != exp.GetNumSamples() || samples != exp.GetNumSamples() {
+				t.Errorf("the model scored %d rows, the batch says %d, its instances %d", got, exp.GetNumSamples(), samples)
+			}
+			checkRuleSummary(t, b, tt.text)
+			before := rowsScored()
+			for i, got := range b.GetExplanations() {
+				want, err := sc.client.Explain(context.Background(), tt.single(i, exp.GetSeed()+uint64(i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameExplanation(t, fmt.Sprintf("instance %d", i), got, want.GetExplanation())
+			}
+			if rowsScored() == before {
+				t.Error("the single requests scored nothing")
+			}
+		})
+	}
+}
+
+// TestBatchRulesRefusePick: SP-LIME picks instances by their attributions,
+// which anchors and counterfactuals do not have.
+func TestBatchRulesRefusePick(t *testing.T) {
+	_, newClient := predictV1Model(t, nil)
+	sc := startSidecar(t, newClient)
+	for _, req := range []*explainerv1.ExplainRequest{
+		toBatch(anchorsRequest(tabularInst(testInstance), nil), testRows(3)),
+		toBatch(counterfactualRequest(cfInstance, nil), testRows(3)),
+	} {
+		req.Batch.SubmodularPick = 2
+		_, err := sc.client.Explain(context.Background(), req)
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "batch.submodular_pick: ") {
+			t.Errorf("%T: err = %v, want INVALID_ARGUMENT naming batch.submodular_pick", req.GetMethod(), err)
+		}
+	}
+}
+
+// checkRuleSummary recounts a batch's anchor or counterfactual summary
+// from its instances' explanations.
+func checkRuleSummary(t *testing.T, b *explainerv1.BatchExplanation, byWord bool) {
+	t.Helper()
+	counts := map[string]uint32{}
+	scaled := map[string]float64{}
+	var met, found uint32
+	var precision, proximity float64
+	for _, e := range b.GetExplanations() {
+		seen := map[string]bool{}
+		count := func(key string, s float64) {
+			if !seen[key] {
+				seen[key] = true
+				counts[key]++
+				scaled[key] += s
+			}
+		}
+		for _, l := range e.GetLabels() {
+			a := l.GetAnchor()
+			precision += a.GetPrecision()
+			if a.GetThresholdMet() {
+				met++
+			}
+			for _, p := range a.GetPredicates() {
+				key := fmt.Sprintf("x%d", p.GetIndex())
+				if byWord {
+					key = p.GetDescription()
+				}
+				count(key, 0)
+			}
+		}
+		for _, cf := range e.GetCounterfactuals() {
+			if cf.GetValid() {
+				found++
+				proximity += cf.GetProximity()
+				for _, c := range cf.GetChanges() {
+					count(c.GetFeature(), c.GetScaled())
+				}
+				break
+			}
+		}
+	}
+	n := len(b.GetExplanations())
+	var feats []*explainerv1.RuleFeature
+	if a := b.GetAnchors(); a != nil {
+		feats = a.GetFeatures()
+		if a.GetAnchors() != uint32(n) || a.GetThresholdMet() != met || math.Abs(a.GetMeanPrecision()-precision/float64(n)) > 1e-12 {
+			t.Errorf("anchors summary %v: want %d anchors, %d met, mean precision %g", a, n, met, precision/float64(n))
+		}
+	} else if c := b.GetCounterfactuals(); c != nil {
+		feats = c.GetFeatures()
+		if c.GetSearched() != uint32(n) || c.GetFound() != found || found == 0 || math.Abs(c.GetMeanProximity()-proximity/float64(found)) > 1e-12 {
+			t.Errorf("counterfactuals summary %v: want %d searched, %d found, mean proximity %g", c, n, found, proximity/float64(max(found, 1)))
+		}
+	} else {
+		t.Fatal("no anchors or counterfactuals summary")
+	}
+	if len(feats) != len(counts) || len(feats) == 0 {
+		t.Errorf("summary features %v, want %d: %v", feats, len(counts), counts)
+	}
+	for i, f := range feats {
+		if f.GetCount() != counts[f.GetFeature()] || math.Abs(f.GetMeanScaled()-scaled[f.GetFeature()]/float64(f.GetCount())) > 1e-12 {
+			t.Errorf("feature %v: want count %d, mean scaled %g", f, counts[f.GetFeature()], scaled[f.GetFeature()]/float64(counts[f.GetFeature()]))
+		}
+		if i > 0 && f.GetCount() > feats[i-1].GetCount() {
+			t.Errorf("features not by decreasing count: %v", feats)
+		}
+	}
+}
