@@ -469,9 +469,7 @@ var snakeJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: t
 // features) and each summarised label's features by mean |weight|.
 func (o *batchOutput) writeTable(exp *explainerv1.Explanation) {
 	b := exp.GetBatch()
-	fmt.Fprintf(o.w, "%s · %s · %d instances · %d samples in %d model calls · seed %d · %s\n",
-		exp.GetModel(), exp.GetMethod(), b.GetInstances(), exp.GetNumSamples(), exp.GetModelCalls(), exp.GetSeed(),
-		exp.GetElapsed().AsDuration().Round(100_000))
+	fmt.Fprintf(o.w, "%s · %s · %d instances · %s\n", exp.GetModel(), exp.GetMethod(), b.GetInstances(), runLine(exp))
 	if b.GetLabelPicked() {
 		fmt.Fprintf(o.w, "every instance explains label %s, the model's prediction for %d of them\n", labelName(b.GetLabel(), exp.GetClassNames()), b.GetLabelCount())
 	}

@@ -77,8 +77,7 @@ func writeHTML(w io.Writer, exp *explainerv1.Explanation, v view) error {
 		Labels              []htmlLabel
 	}{
 		Model: exp.GetModel(), Method: exp.GetMethod(),
-		Meta: fmt.Sprintf("%d samples in %d model calls · seed %d · %s", exp.GetNumSamples(), exp.GetModelCalls(), exp.GetSeed(),
-			exp.GetElapsed().AsDuration().Round(100_000)),
+		Meta: runLine(exp),
 		// The PNG is the file's own bytes, base64: a safe data URL.
 		Chart:   template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(chart.Bytes())),
 		Feature: "feature", Value: valueHeader(exp.GetMethod()),

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/explainer-sidecar/explainer/internal/table"
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
@@ -117,13 +118,23 @@ func ranked(method string, attrs []*explainerv1.Attribution, top int) (shown, re
 	return sorted[:top], sorted[top:]
 }
 
+// runLine is the part of a result's header after its method: samples,
+// model calls, the seed (for a method that has one) and the time taken.
+func runLine(exp *explainerv1.Explanation) string {
+	seed := fmt.Sprintf(" · seed %d", exp.GetSeed())
+	fd := (&explainerv1.ExplainRequest{}).ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(exp.GetMethod()))
+	if fd != nil && fd.Message() != nil && fd.Message().Fields().ByName("seed") == nil {
+		seed = "" // deterministic: partial dependence, ALE
+	}
+	return fmt.Sprintf("%d samples in %d model calls%s · %s", exp.GetNumSamples(), exp.GetModelCalls(), seed,
+		exp.GetElapsed().AsDuration().Round(100_000))
+}
+
 // writeTable prints each label's attributions, largest first, with bars:
 // negative weights grow left of the axis, positive ones right, scaled to
 // the largest |weight| shown. At most top rows per label (0: all).
 func writeTable(w io.Writer, exp *explainerv1.Explanation, top int) {
-	fmt.Fprintf(w, "%s · %s · %d samples in %d model calls · seed %d · %s\n",
-		exp.GetModel(), exp.GetMethod(), exp.GetNumSamples(), exp.GetModelCalls(), exp.GetSeed(),
-		exp.GetElapsed().AsDuration().Round(100_000))
+	fmt.Fprintf(w, "%s · %s · %s\n", exp.GetModel(), exp.GetMethod(), runLine(exp))
 	writeAutoLine(w, exp)
 	if writeCurveTables(w, exp) {
 		return

@@ -58,6 +58,10 @@ func TestExplainPDPAndALE(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
 	}
+	// Partial dependence has no seed: its header names none.
+	if header, _, _ := strings.Cut(table, "\n"); !strings.Contains(header, " model calls · ") || strings.Contains(header, "seed") {
+		t.Errorf("header %q: want the model calls and no seed", header)
+	}
 
 	pngPath = filepath.Join(dir, "ale.png")
 	out, _, err = runCLI(t, "explain", "-server", addr, "-method", "ale", "-data", breastCancerCSV,
