@@ -170,6 +170,39 @@ class TabularTest(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 15)
         self.assertIn("cancelled on the sidecar (CANCELLED", logs.output[0])
 
+    def test_pandas(self):
+        """DataFrames in (columns name the features, target= names a column)
+        and to_frame out, with the real pandas (installed in CI); the numbers
+        are those of the same request made with arrays."""
+        try:
+            import pandas as pd
+        except ImportError:
+            if os.environ.get("CI"):
+                raise
+            self.skipTest("pandas is missing")
+        df = pd.DataFrame(self.X, columns=self.names)
+        e = self.ex.lime(df.iloc[0], training=df, seed=7, num_samples=1000, num_features=4)
+        arrays = self.ex.lime(self.X[0], training=self.X, feature_names=self.names, seed=7,
+                              num_samples=1000, num_features=4)
+        self.assertEqual(e.label().as_dict(), arrays.label().as_dict())
+        frame = e.to_frame()
+        self.assertIsInstance(frame, pd.DataFrame)
+        self.assertEqual(list(frame.columns), ["label", "class_name", "feature", "index", "weight", "std_error", "std"])
+        self.assertEqual(frame["weight"].tolist(), [a.weight for a in e.label().attributions])
+        self.assertTrue(set(frame["class_name"]) <= {"malignant", "benign"})
+
+        with_target = df.assign(target=self.y)
+        imp = self.ex.permutation(with_target, target="target", repeats=2, seed=3)
+        self.assertEqual(imp.label().as_dict(),
+                         self.ex.permutation(self.X, target=self.y, feature_names=self.names,
+                                             repeats=2, seed=3).label().as_dict())
+        self.assertNotIn("target", [a.feature for a in imp.label().attributions])
+
+        b = self.ex.lime(df.iloc[:2], training=df, seed=7, num_samples=500, num_features=3)
+        bf = b.to_frame()
+        self.assertEqual(sorted(set(bf["instance"])), [0, 1])
+        self.assertEqual(len(bf), 2 * 3)
+
     def test_errors(self):
         with self.assertRaises(ExplainError) as cm:
             self.ex.lime(self.X[0][:5], training=self.X[:, :5], num_samples=100)
