@@ -218,8 +218,10 @@ func explainCommand() *command {
 	c := &command{
 		name: "explain",
 		summary: `Ask a running sidecar (explainer serve) to explain one prediction (lime,
-kernelshap, occlusion) or a model over a data set (permutation,
-sensitivity), and print the result as a table, JSON, HTML or a PNG chart.`,
+kernelshap, occlusion, anchors, counterfactual), many in one batch job
+(--rows, --texts, several --image), or a model over a data set
+(permutation, sensitivity, pdp, ale), and print the result as a table,
+JSON, HTML or a PNG chart.`,
 		examples: `# LIME of row 0 of a CSV (header row first), the CSV as training data
 explainer explain --server 127.0.0.1:50051 --instance-file train.csv --row 0 --background train.csv
 # KernelSHAP of the same row against 50 background rows, with a bar chart and a waterfall
@@ -229,7 +231,11 @@ explainer explain --model sentiment --text "the food was great" --output html > 
 # permutation importance over held-out data
 explainer explain --method permutation --data held_out.csv --target-column target --repeats 10 --png importance.png
 # an occlusion heatmap of an image
-explainer explain --method occlusion --image cat.png --window 16 --stride 8 --png heatmap.png`,
+explainer explain --method occlusion --image cat.png --window 16 --stride 8 --png heatmap.png
+# partial dependence with ICE curves of two features, as a chart
+explainer explain --method pdp --data held_out.csv --features "0,worst area" --kind both --png pdp.png
+# rows 0 to 99 in one batch job, one JSON object a row
+explainer explain --instance-file held_out.csv --rows 0:100 --background train.csv --output jsonl`,
 	}
 	c.groups = []flagGroup{
 		{"The sidecar", []string{"server", "model", "timeout", "tls", "tls-ca", "tls-cert", "tls-key", "tls-server-name", "token", "token-file"}},
