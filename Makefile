@@ -9,7 +9,7 @@ PROTOC_GEN_GO_VERSION  := v1.36.12
 PROTOC_GEN_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION    := v0.8.2
 
-.PHONY: all build test race lint generate check-generated breaking baseline demo bench soak tools python-stubs python-smoke python-client-test
+.PHONY: all build test race lint generate check-generated breaking baseline demo bench bench-lime-loop soak tools python-stubs python-smoke python-client-test
 
 all: build test lint
 
@@ -74,6 +74,13 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-lime-loop: lime's own loop over 100 rows against one batch job of
+## the sidecar, on the same fake model server (20 ms a call). Needs
+## LIME_SRC: a directory holding marcotcr/lime's lime package (not
+## installable here: no PyPI).
+bench-lime-loop:
+	examples/bench/lime_loop.sh
 
 ## soak: the built sidecar under concurrent streams, cancellations and
 ## model server restarts for SOAK_DURATION, then SIGTERM (build tag soak:
