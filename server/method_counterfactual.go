@@ -8,6 +8,7 @@ import (
 
 	"github.com/explainer-sidecar/explainer/engine"
 	"github.com/explainer-sidecar/explainer/explain"
+	"github.com/explainer-sidecar/explainer/predictor"
 )
 
 // counterfactual: the rows closest to a tabular instance (MAD-scaled L1)
@@ -16,11 +17,31 @@ import (
 // result with the best counterfactuals so far.
 
 func init() {
-	register("counterfactual", method{parse: parseCounterfactualJob, batch: withoutPick(batchOf(parseCounterfactualJob), "counterfactuals have no attributions")})
+	register("counterfactual", method{parse: parseCounterfactualJob, batch: withoutPick(counterfactualBatch, "counterfactuals have no attributions")})
+}
+
+// counterfactualBatch loads the data set once, and each instance is its
+// single request over it: the data set (up to MaxDataRows rows) is read,
+// never written, so the running instances share one copy instead of
+// holding one each.
+func counterfactualBatch(ctx context.Context, in *parseInput, b *batchInstances) (*batchJob, error) {
+	d, err := loadCounterfactualData(ctx, in.req.GetCounterfactual(), in.info)
+	if err != nil {
+		return nil, err
+	}
+	return batchOf(func(ctx context.Context, in *parseInput) (*jobSpec, error) {
+		return counterfactualJob(ctx, in, d)
+	})(ctx, in, b)
 }
 
 func parseCounterfactualJob(ctx context.Context, in *parseInput) (*jobSpec, error) {
-	r, err := parseCounterfactual(ctx, in)
+	return counterfactualJob(ctx, in, nil)
+}
+
+// counterfactualJob is the job of a counterfactual request, over d, or
+// over the request's data set when d is nil.
+func counterfactualJob(ctx context.Context, in *parseInput, d *dataset) (*jobSpec, error) {
+	r, err := parseCounterfactual(ctx, in, d)
 	if err != nil {
 		return nil, err
 	}
@@ -41,11 +62,27 @@ func parseCounterfactualJob(ctx context.Context, in *parseInput) (*jobSpec, erro
 	}, values: r.Population * len(r.Instance)}, nil
 }
 
+// loadCounterfactualData loads and checks the data set of o.
+func loadCounterfactualData(ctx context.Context, o *explainerv1.CounterfactualOptions, info predictor.ModelInfo) (*dataset, error) {
+	const field = "counterfactual"
+	if o.GetData() == nil {
+		return nil, invalidArgument("%s.data: required: the data set gives each feature's scale, range and categories", field)
+	}
+	d, err := loadDataset(ctx, field, o.GetData(), false, nil, info, false)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(d.rows); n < explain.MinCounterfactualDataRows {
+		return nil, invalidArgument("%s.data.num_rows: %d is outside [%d, %d]", field, n, explain.MinCounterfactualDataRows, MaxDataRows)
+	}
+	return d, nil
+}
+
 // parseCounterfactual validates a counterfactual request: the instance
-// and its categorical features, the data set, the model's classes, and
-// (through explain's Validate, whose errors name the options' fields) the
-// counts, indices and ranges.
-func parseCounterfactual(ctx context.Context, in *parseInput) (explain.CounterfactualRequest, error) {
+// and its categorical features, the data set (d, already loaded, or the
+// request's), the model's classes, and (through explain's Validate, whose
+// errors name the options' fields) the counts, indices and ranges.
+func parseCounterfactual(ctx context.Context, in *parseInput, d *dataset) (explain.CounterfactualRequest, error) {
 	const field = "counterfactual"
 	var r explain.CounterfactualRequest
 	o := in.req.GetCounterfactual()
@@ -70,15 +107,10 @@ func parseCounterfactual(ctx context.Context, in *parseInput) (explain.Counterfa
 			categorical = append(categorical, idx)
 		}
 	}
-	if o.GetData() == nil {
-		return r, invalidArgument("%s.data: required: the data set gives each feature's scale, range and categories", field)
-	}
-	d, err := loadDataset(ctx, field, o.GetData(), false, nil, in.info, false)
-	if err != nil {
-		return r, err
-	}
-	if n := len(d.rows); n < explain.MinCounterfactualDataRows {
-		return r, invalidArgument("%s.data.num_rows: %d is outside [%d, %d]", field, n, explain.MinCounterfactualDataRows, MaxDataRows)
+	if d == nil {
+		if d, err = loadCounterfactualData(ctx, o, in.info); err != nil {
+			return r, err
+		}
 	}
 	if w := len(d.rows[0]); w != p {
 		return r, invalidArgument("%s.data: rows have %d features, the instance %d", field, w, p)
