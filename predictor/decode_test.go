@@ -60,6 +60,11 @@ func TestDecodeResponse(t *testing.T) {
 			RawOutputContents: [][]byte{make([]byte, 8), fp32Bytes(0.5, 0.5)}}, [][]float64{{0.5, 0.5}}, ""},
 		{"zero rows", &kservev2.ModelInferResponse{Outputs: outs(tensor("FP32", 0, 2)), RawOutputContents: [][]byte{{}}},
 			[][]float64{}, ""},
+		// Halves 0.25, 0.75 (0x3400, 0x3a00), 1 and the smallest subnormal, little-endian.
+		{"raw FP16 [2,2]", &kservev2.ModelInferResponse{Outputs: outs(tensor("FP16", 2, 2)),
+			RawOutputContents: [][]byte{{0x00, 0x34, 0x00, 0x3a, 0x00, 0x3c, 0x01, 0x00}}}, [][]float64{{0.25, 0.75}, {1, 0x1p-24}}, ""},
+		{"typed FP16", &kservev2.ModelInferResponse{Outputs: outs(typed(tensor("FP16", 1, 2),
+			&kservev2.InferTensorContents{Fp32Contents: []float32{0.5, 0.5}}))}, nil, "FP16 output must come in raw_output_contents"},
 
 		{"nil response", nil, nil, "no output tensor"},
 		{"no outputs", &kservev2.ModelInferResponse{}, nil, "no output tensor"},
@@ -76,7 +81,7 @@ func TestDecodeResponse(t *testing.T) {
 		{"typed in the wrong field", &kservev2.ModelInferResponse{Outputs: outs(typed(tensor("FP32", 1, 2),
 			&kservev2.InferTensorContents{Fp64Contents: []float64{0.1, 0.9}}))}, nil, "contents hold 0 values"},
 		{"INT64 output", &kservev2.ModelInferResponse{Outputs: outs(tensor("INT64", 1)),
-			RawOutputContents: [][]byte{make([]byte, 8)}}, nil, "not FP32 or FP64"},
+			RawOutputContents: [][]byte{make([]byte, 8)}}, nil, "not FP32, FP64 or FP16"},
 		{"no shape", &kservev2.ModelInferResponse{Outputs: outs(tensor("FP32")),
 			RawOutputContents: [][]byte{fp32Bytes(1)}}, nil, "no shape"},
 		{"negative dim", &kservev2.ModelInferResponse{Outputs: outs(tensor("FP32", -1, 2)),

@@ -9,10 +9,10 @@ func BenchmarkEncodeRaw(b *testing.B) {
 	for i := range rows {
 		rows[i] = make([]float64, 3072)
 		for j := range rows[i] {
-			rows[i][j] = float64(i+j) / 7
+			rows[i][j] = float64((i+j)%1785) / 7 // in [0, 255): UINT8 takes them too
 		}
 	}
-	for _, dt := range []string{FP32, FP64, INT64} {
+	for _, dt := range []string{FP32, FP64, INT64, FP16, UINT8} {
 		b.Run(dt, func(b *testing.B) {
 			b.SetBytes(int64(len(rows) * 3072 * 8))
 			for b.Loop() {

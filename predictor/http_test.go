@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/explainer-sidecar/explainer/predictor"
+	"github.com/explainer-sidecar/explainer/predictor/predictortest"
 )
 
 // fakeHTTP is an in-process KServe model server over HTTP, v1 and v2 REST,
@@ -244,12 +245,13 @@ func (f *fakeHTTP) v2Infer(w http.ResponseWriter, r *http.Request, body []byte) 
 	case in.Name == "x":
 		var flat []float64
 		if bin != nil {
-			size := 4
-			if in.Datatype == "FP64" || in.Datatype == "INT64" {
-				size = 8
-			}
+			size := map[string]int{"FP64": 8, "INT64": 8, "FP32": 4, "FP16": 2, "UINT8": 1}[in.Datatype]
 			for i := 0; i+size <= len(bin); i += size {
 				switch in.Datatype {
+				case "FP16":
+					flat = append(flat, predictortest.HalfValue(binary.LittleEndian.Uint16(bin[i:])))
+				case "UINT8":
+					flat = append(flat, float64(bin[i]))
 				case "FP32":
 					flat = append(flat, float64(math.Float32frombits(binary.LittleEndian.Uint32(bin[i:]))))
 				case "FP64":
@@ -449,8 +451,11 @@ func TestKServeV1HTTPScalars(t *testing.T) {
 // TestKServeV2HTTP sends every input data type as JSON and binary, and
 // reads JSON and binary outputs.
 func TestKServeV2HTTP(t *testing.T) {
-	rows := [][]float64{{0.1, -2.4, 3.6}, {1e6 + 0.3, 7, -0.5000001}}
-	for _, datatype := range []string{"FP32", "FP64", "INT64"} {
+	for _, datatype := range []string{"FP32", "FP64", "INT64", "FP16", "UINT8"} {
+		rows := [][]float64{{0.1, -2.4, 3.6}, {1e6 + 0.3, 7, -0.5000001}}
+		if datatype == "FP16" || datatype == "UINT8" {
+			rows = halfAndByteRows
+		}
 		for _, binIn := range []bool{false, true} {
 			for _, binOut := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s/binary-in=%v/binary-out=%v", datatype, binIn, binOut), func(t *testing.T) {
@@ -469,8 +474,10 @@ func TestKServeV2HTTP(t *testing.T) {
 							switch datatype {
 							case "FP32":
 								v = float64(float32(v))
-							case "INT64":
+							case "INT64", "UINT8":
 								v = math.Round(v)
+							case "FP16":
+								v = halfOf[v]
 							}
 							seen[i] = append(seen[i], v)
 						}

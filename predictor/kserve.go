@@ -48,10 +48,13 @@ func WithOutputName(name string) KServeOption {
 	return func(o *kserveOptions) { o.output = name }
 }
 
-// WithInputDatatype sets the input tensor's data type: FP32, FP64 or INT64.
-// Default: the input's data type in the model's metadata. FP32 rounds each
-// value to the nearest float32; INT64 rounds to the nearest integer, and a
-// non-finite or out-of-range value fails the batch with ErrInvalidInput.
+// WithInputDatatype sets the input tensor's data type: FP32, FP64, INT64,
+// FP16 or UINT8. Default: the input's data type in the model's metadata.
+// FP32 and FP16 round each value to the nearest float32 or half; INT64 and
+// UINT8 round to the nearest integer. A value the type cannot hold (beyond
+// ±65504 for FP16, outside [0, 255] for UINT8, non-finite for the integers
+// and FP16) fails the batch with ErrInvalidInput. FP16 goes in raw
+// contents only (the protocol has no typed field for it).
 func WithInputDatatype(datatype string) KServeOption {
 	return func(o *kserveOptions) { o.datatype = datatype }
 }
@@ -90,16 +93,15 @@ type KServeV2 struct {
 }
 
 // BytesPerValue implements ValueSizer: 4 for an FP32 input (raw or typed
-// contents), 8 for FP64 and INT64, 0 before the model's metadata is known.
+// contents), 2 for FP16, 1 for UINT8, 8 for FP64 and INT64, 0 before the
+// model's metadata is known. (A typed UINT8 value travels as a uint32
+// varint: 1 or 2 bytes.)
 func (k *KServeV2) BytesPerValue() int {
 	t := k.tensors.Load()
-	switch {
-	case t == nil:
+	if t == nil {
 		return 0
-	case t.datatype == FP32:
-		return 4
 	}
-	return 8
+	return valueSize(t.datatype)
 }
 
 // tensors is what a ModelInferRequest needs from the metadata.
@@ -181,10 +183,8 @@ func (k *KServeV2) tabular(md *kservev2.ModelMetadataResponse) (*tensors, error)
 	case t.datatype == "":
 		return nil, fmt.Errorf("predictor: ModelMetadata: %w: the model has no input named %q", ErrRejected, t.input)
 	}
-	switch t.datatype {
-	case FP32, FP64, INT64:
-	default:
-		return nil, fmt.Errorf("predictor: ModelMetadata: %w: input %q has an unsupported data type, want FP32, FP64 or INT64", ErrRejected, t.input)
+	if err := CheckInputDatatype(t.datatype); err != nil {
+		return nil, fmt.Errorf("predictor: ModelMetadata: %w: input %q: %v", ErrRejected, t.input, err)
 	}
 	if t.output == "" && len(md.GetOutputs()) > 0 {
 		t.output = md.GetOutputs()[0].GetName()
@@ -354,12 +354,22 @@ func toInt64(v float64, row int) (int64, error) {
 
 // encodeRaw encodes rows as little-endian bytes of datatype.
 func encodeRaw(rows [][]float64, width int, datatype string) ([]byte, error) {
-	size := 4
-	if datatype != FP32 {
-		size = 8
-	}
+	size := valueSize(datatype)
 	buf := make([]byte, len(rows)*width*size)
 	le := binary.LittleEndian
+	if datatype == FP16 {
+		// A loop of its own: the conversion is most of the cost.
+		for i, r := range rows {
+			for j, v := range r {
+				h, ok := float16Bits(v)
+				if !ok {
+					return nil, errFloat16(v, i)
+				}
+				le.PutUint16(buf[2*(i*width+j):], h)
+			}
+		}
+		return buf, nil
+	}
 	off := 0
 	for i, r := range rows {
 		for _, v := range r {
@@ -368,6 +378,12 @@ func encodeRaw(rows [][]float64, width int, datatype string) ([]byte, error) {
 				le.PutUint32(buf[off:], math.Float32bits(float32(v)))
 			case FP64:
 				le.PutUint64(buf[off:], math.Float64bits(v))
+			case UINT8:
+				x, err := toUint8(v, i)
+				if err != nil {
+					return nil, err
+				}
+				buf[off] = x
 			default: // INT64
 				x, err := toInt64(v, i)
 				if err != nil {
@@ -397,6 +413,19 @@ func encodeTyped(rows [][]float64, width int, datatype string) (*kservev2.InferT
 		for _, r := range rows {
 			c.Fp64Contents = append(c.Fp64Contents, r...)
 		}
+	case UINT8:
+		c.UintContents = make([]uint32, 0, len(rows)*width)
+		for i, r := range rows {
+			for _, v := range r {
+				x, err := toUint8(v, i)
+				if err != nil {
+					return nil, err
+				}
+				c.UintContents = append(c.UintContents, uint32(x))
+			}
+		}
+	case FP16:
+		return nil, invalidInput("an FP16 input goes in raw contents only (the protocol has no typed FP16 field): leave raw contents on")
 	default: // INT64
 		c.Int64Contents = make([]int64, 0, len(rows)*width)
 		for i, r := range rows {
@@ -442,10 +471,10 @@ func decodeResponse(resp *kservev2.ModelInferResponse, name string) ([][]float64
 	return decodeOutput(outs[idx], raw[idx], true)
 }
 
-// decodeOutput decodes one FP32 or FP64 output tensor of shape [N, C] (or
-// [N], one class; further dimensions are flattened into C) from raw, when
-// hasRaw, or else from its typed contents. It allocates only for the values
-// actually present, whatever the shape claims.
+// decodeOutput decodes one FP32, FP64 or FP16 (raw only) output tensor of
+// shape [N, C] (or [N], one class; further dimensions are flattened into
+// C) from raw, when hasRaw, or else from its typed contents. It allocates
+// only for the values actually present, whatever the shape claims.
 func decodeOutput(o *kservev2.ModelInferResponse_InferOutputTensor, raw []byte, hasRaw bool) ([][]float64, error) {
 	var size int
 	switch o.GetDatatype() {
@@ -453,8 +482,13 @@ func decodeOutput(o *kservev2.ModelInferResponse_InferOutputTensor, raw []byte, 
 		size = 4
 	case FP64:
 		size = 8
+	case FP16:
+		if !hasRaw {
+			return nil, badOutput("an FP16 output must come in raw_output_contents")
+		}
+		size = 2
 	default:
-		return nil, badOutput("output data type is not FP32 or FP64")
+		return nil, badOutput("output data type is not FP32, FP64 or FP16")
 	}
 	var count int
 	var fp32 []float32
@@ -508,6 +542,10 @@ func decodeOutput(o *kservev2.ModelInferResponse_InferOutputTensor, raw []byte, 
 	case hasRaw && size == 4:
 		for i := range flat {
 			flat[i] = float64(math.Float32frombits(le.Uint32(raw[4*i:])))
+		}
+	case hasRaw && size == 2:
+		for i := range flat {
+			flat[i] = float16Value(le.Uint16(raw[2*i:]))
 		}
 	case hasRaw:
 		for i := range flat {
@@ -591,8 +629,7 @@ func metadataInfo(model string, md *kservev2.ModelMetadataResponse, input, outpu
 		info.InputKind = InputText
 	case len(s) == 2: // [batch, features]
 		info.NumFeatures = int(max(s[1], 0))
-		switch in.GetDatatype() {
-		case FP32, FP64, INT64:
+		if CheckInputDatatype(in.GetDatatype()) == nil {
 			info.InputKind = InputTabular
 		}
 	case len(s) == 4: // [batch, C, H, W] or [batch, H, W, C]

@@ -70,6 +70,62 @@ func TestKServeRoundTrip(t *testing.T) {
 	}
 }
 
+// halfAndByteRows fit FP16 and UINT8; halfOf gives each value's nearest
+// half (numpy's float16 of it).
+var (
+	halfAndByteRows = [][]float64{{0.1, 2.4, 3.6}, {200.3, 7, 0.5000001}}
+	halfOf          = map[float64]float64{0.1: 0.0999755859375, 2.4: 2.400390625, 3.6: 3.599609375, 200.3: 200.25, 7: 7, 0.5000001: 0.5}
+)
+
+// TestKServeHalfAndByteInputs: FP16 and UINT8 inputs (Triton's TensorRT
+// and image models) reach the model as the nearest half and the nearest
+// byte, raw or (UINT8) typed; FP16 typed, an FP16 value beyond ±65504 and
+// a UINT8 value outside [0, 255] fail before anything is sent.
+func TestKServeHalfAndByteInputs(t *testing.T) {
+	for _, tc := range []struct {
+		datatype string
+		raw      bool
+		convert  func(float64) float64
+		bad      float64 // a value the type cannot hold
+	}{
+		{predictor.FP16, true, func(v float64) float64 { return halfOf[v] }, 7e4},
+		{predictor.UINT8, true, math.Round, 255.5},
+		{predictor.UINT8, false, math.Round, -1},
+	} {
+		t.Run(fmt.Sprintf("%s/raw=%v", tc.datatype, tc.raw), func(t *testing.T) {
+			fake := predictortest.NewKServeServer(firstAndSum)
+			fake.InputDatatype = tc.datatype
+			fake.OutputFP64 = true
+			c := predictor.NewKServeV2(serve(t, fake).Conn, "model", predictor.WithRawContents(tc.raw))
+			got, err := c.Score(context.Background(), halfAndByteRows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := make([][]float64, len(halfAndByteRows))
+			for i, r := range halfAndByteRows {
+				for _, v := range r {
+					sent[i] = append(sent[i], tc.convert(v))
+				}
+			}
+			if want := firstAndSum(sent); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("scores %v, want %v", got, want)
+			}
+			if _, err := c.Score(context.Background(), [][]float64{{1, tc.bad, 2}}); !errors.Is(err, predictor.ErrInvalidInput) {
+				t.Errorf("%v: %v, want ErrInvalidInput", tc.bad, err)
+			}
+			if fake.Calls() != 1 {
+				t.Errorf("%d calls, want 1 (the bad row is not sent)", fake.Calls())
+			}
+		})
+	}
+	fake := predictortest.NewKServeServer(firstAndSum)
+	fake.InputDatatype = predictor.FP16
+	c := predictor.NewKServeV2(serve(t, fake).Conn, "model", predictor.WithRawContents(false))
+	if _, err := c.Score(context.Background(), halfAndByteRows); !errors.Is(err, predictor.ErrInvalidInput) || fake.Calls() != 0 {
+		t.Errorf("typed FP16: %v after %d calls, want ErrInvalidInput before any", err, fake.Calls())
+	}
+}
+
 func TestKServeInt64InputRejectsNonFinite(t *testing.T) {
 	fake := predictortest.NewKServeServer(firstAndSum)
 	fake.InputDatatype = predictor.INT64

@@ -87,10 +87,10 @@ func NewKServeV2HTTP(baseURL, model string, opts ...HTTPOption) (*KServeV2HTTP, 
 	if err != nil {
 		return nil, err
 	}
-	switch h.o.kserve.datatype {
-	case "", FP32, FP64, INT64:
-	default:
-		return nil, fmt.Errorf("predictor: input data type %q: want FP32, FP64 or INT64", h.o.kserve.datatype)
+	if d := h.o.kserve.datatype; d != "" {
+		if err := CheckInputDatatype(d); err != nil {
+			return nil, fmt.Errorf("predictor: input %w", err)
+		}
 	}
 	p := "/v2/models/" + url.PathEscape(model)
 	if v := h.o.kserve.version; v != "" {
@@ -218,7 +218,8 @@ func (k *KServeV2HTTP) score(ctx context.Context, rows [][]float64, width int, d
 }
 
 // jsonNumbers encodes rows as a flat JSON array of numbers of datatype:
-// FP32 rounded to float32, INT64 to the nearest integer.
+// FP32 rounded to float32, FP16 to a half, INT64 and UINT8 to the nearest
+// integer.
 func jsonNumbers(rows [][]float64, width int, datatype string) ([]byte, error) {
 	buf := make([]byte, 0, 2+len(rows)*width*20)
 	buf = append(buf, '[')
@@ -237,8 +238,21 @@ func jsonNumbers(rows [][]float64, width int, datatype string) ([]byte, error) {
 				}
 				buf = strconv.AppendInt(buf, x, 10)
 				continue
+			case UINT8:
+				x, err := toUint8(v, i)
+				if err != nil {
+					return nil, err
+				}
+				buf = strconv.AppendUint(buf, uint64(x), 10)
+				continue
 			case FP32:
 				v = float64(float32(v))
+			case FP16:
+				h, err := toFloat16(v, i)
+				if err != nil {
+					return nil, err
+				}
+				v = float16Value(h)
 			}
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, invalidInput("row %d of the batch: a non-finite value cannot be sent as JSON", i)
@@ -399,15 +413,18 @@ func decodeInferReply(op string, rep *httpReply, name string) ([][]float64, erro
 		return nil, badOutput("%s: output has no shape", op)
 	}
 	if !hasRaw {
-		if o.Datatype != FP32 && o.Datatype != FP64 {
-			return nil, badOutput("%s: output data type is not FP32 or FP64", op)
+		if o.Datatype == FP16 {
+			// Halves as JSON numbers: decimal already, read as FP32 would be.
+			t.Datatype = FP32
+		} else if o.Datatype != FP32 && o.Datatype != FP64 {
+			return nil, badOutput("%s: output data type is not FP32, FP64 or FP16", op)
 		}
 		flat, err := flattenNumbers(o.Data)
 		if err != nil {
 			return nil, badOutput("%s: output %q: %v", op, o.Name, err)
 		}
 		t.Contents = &kservev2.InferTensorContents{}
-		if o.Datatype == FP32 {
+		if t.Datatype == FP32 {
 			t.Contents.Fp32Contents = make([]float32, len(flat))
 			for i, v := range flat {
 				t.Contents.Fp32Contents[i] = float32(v)

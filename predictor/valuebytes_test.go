@@ -10,14 +10,14 @@ import (
 
 // MaxBatchBytes counts an input value as the client sends it: a KServe v2
 // FP32 input takes 4 bytes, so twice the rows of an FP64 input fit in a
-// call; predict.v1 sends doubles (8). The datatype is known once Describe
-// or the first call has read the model's metadata.
+// call, FP16 2 and UINT8 1; predict.v1 sends doubles (8). The datatype is
+// known once Describe or the first call has read the model's metadata.
 func TestValueBytes(t *testing.T) {
-	const width, rows = 4, 200
-	const maxBytes = 50 * width * 8 // 50 rows at 8 bytes a value, 100 at 4
+	const width, rows = 4, 500
+	const maxBytes = 50 * width * 8 // 50 rows at 8 bytes a value, 100 at 4, 200 at 2, 400 at 1
 	in := make([][]float64, rows)
 	for i := range in {
-		in[i] = []float64{float64(i), 1, 2, 3}
+		in[i] = []float64{float64(i % 200), 1, 2, 3} // exact in UINT8 and FP16
 	}
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -31,11 +31,9 @@ func TestValueBytes(t *testing.T) {
 			fake := predictortest.NewKServeServer(firstAndSum)
 			return predictor.NewKServeV2(serve(t, fake).Conn, "model"), &fake.Model
 		}, 8, 4, 100},
-		{"kserve FP64", func(t *testing.T) (predictor.Client, *predictortest.Model) {
-			fake := predictortest.NewKServeServer(firstAndSum)
-			fake.InputDatatype = predictor.FP64
-			return predictor.NewKServeV2(serve(t, fake).Conn, "model"), &fake.Model
-		}, 8, 8, 50},
+		{"kserve FP64", kserveOf(predictor.FP64), 8, 8, 50},
+		{"kserve FP16", kserveOf(predictor.FP16), 8, 2, 200},
+		{"kserve UINT8", kserveOf(predictor.UINT8), 8, 1, 400},
 		{"kserve FP32 named by an option", func(t *testing.T) (predictor.Client, *predictortest.Model) {
 			fake := predictortest.NewKServeServer(firstAndSum)
 			return predictor.NewKServeV2(serve(t, fake).Conn, "model",
@@ -65,5 +63,14 @@ func TestValueBytes(t *testing.T) {
 				t.Errorf("largest call %d rows, want %d", got, tc.wantRows)
 			}
 		})
+	}
+}
+
+// kserveOf is a KServe v2 client of a fake whose input is of datatype.
+func kserveOf(datatype string) func(t *testing.T) (predictor.Client, *predictortest.Model) {
+	return func(t *testing.T) (predictor.Client, *predictortest.Model) {
+		fake := predictortest.NewKServeServer(firstAndSum)
+		fake.InputDatatype = datatype
+		return predictor.NewKServeV2(serve(t, fake).Conn, "model"), &fake.Model
 	}
 }

@@ -566,3 +566,54 @@ func TestImageSizeCheckedAgainstTritonShape(t *testing.T) {
 		t.Errorf("an 8×8 image: %v", err)
 	}
 }
+
+// TestImageMethodsOnHalfAndByteModels: image models on Triton often take
+// UINT8 pixels or FP16 tensors. LIME and occlusion run on both; with whole
+// pixel values (exact in all three types) the explanations equal those of
+// an FP32 model, and a call of the same bytes carries twice (FP16) or four
+// times (UINT8) the images.
+func TestImageMethodsOnHalfAndByteModels(t *testing.T) {
+	const h, w = 8, 8
+	img := testImage(h, w, 1, 3)
+	for i := range img {
+		img[i] = float32(math.Round(float64(img[i]) * 255))
+	}
+	weights := make([]float64, h*w)
+	for i := range weights {
+		weights[i] = float64(i%5-2) / 100
+	}
+	requests := map[string]*explainerv1.ExplainRequest{
+		"lime_image": limeImageRequest(img, h, w, 1, explainerv1.ImageLayout_IMAGE_LAYOUT_HWC, func(o *explainerv1.LimeImageOptions) { o.NumSamples = 200 }),
+		"occlusion":  occlusionRequest(img, h, w, 1, nil),
+	}
+	want := map[string]*explainerv1.Explanation{}
+	for _, tc := range []struct {
+		datatype string
+		perCall  int // images in a call of 64 × 4 × 10 bytes
+	}{
+		{predictor.FP32, 10}, {predictor.FP16, 20}, {predictor.UINT8, 40},
+	} {
+		t.Run(tc.datatype, func(t *testing.T) {
+			for _, method := range []string{"lime_image", "occlusion"} {
+				fake, newClient := kserveModel(t, func(k *predictortest.KServeServer) {
+					k.InstanceShape, k.NumFeatures, k.Score = []int64{h, w, 1}, 0, imageLinearScore(weights)
+					k.InputDatatype = tc.datatype
+				})
+				sc := startSidecar(t, newClient, WithMaxBatchBytes(h*w*4*10))
+				resp, err := sc.client.Explain(context.Background(), requests[method])
+				if err != nil {
+					t.Fatalf("%s: %v", method, err)
+				}
+				got := resp.GetExplanation()
+				if fake.MaxBatch() != tc.perCall {
+					t.Errorf("%s: calls of up to %d images, want %d", method, fake.MaxBatch(), tc.perCall)
+				}
+				if tc.datatype == predictor.FP32 {
+					want[method] = got
+				} else if want[method] != nil {
+					sameExplanation(t, method, got, want[method])
+				}
+			}
+		})
+	}
+}

@@ -36,7 +36,6 @@ import (
 
 const (
 	mbLatency  = 20 * time.Millisecond // L, per call
-	mbPerRow   = 2 * time.Microsecond  // c, per row (instance) of a call
 	mbInFlight = DefaultInFlight       // --in-flight
 	mbFeatures = 30
 	// mbFakeEnv, when set in a test binary's environment, makes
@@ -52,6 +51,27 @@ type mbFakeConfig struct {
 	MaxBatchSize int
 	Latency      time.Duration
 	PerRow       time.Duration
+	// InputDatatype, when set, is the input's data type instead of FP32.
+	InputDatatype string
+}
+
+// mbPerRowEnv sets c, the fake model's cost per row of a call (a Go
+// duration, "50us"); 2 µs, a small tabular model's, when unset. A GPU
+// model costs more per row (a ResNet-50 image about 0.4 ms at a large
+// batch), which the sweep in the README measures.
+const mbPerRowEnv = "MODELBOUND_PER_ROW"
+
+// mbPerRow is c, per row (instance) of a call.
+func mbPerRow(b *testing.B) time.Duration {
+	v := os.Getenv(mbPerRowEnv)
+	if v == "" {
+		return 2 * time.Microsecond
+	}
+	c, err := time.ParseDuration(v)
+	if err != nil || c < 0 {
+		b.Fatalf("%s=%q: want a duration such as 50us", mbPerRowEnv, v)
+	}
+	return c
 }
 
 // TestModelBoundFakeModel is not a test: it is the fake model server of
@@ -70,6 +90,9 @@ func TestModelBoundFakeModel(t *testing.T) {
 	fake := predictortest.NewKServeServer(mbScore())
 	fake.TextScore = cueScore
 	fake.MaxBatchSize = cfg.MaxBatchSize
+	if cfg.InputDatatype != "" {
+		fake.InputDatatype = cfg.InputDatatype
+	}
 	fake.ClassNames = []string{"no", "yes"}
 	// Each inference call takes L + c·rows from the moment it arrives: the
 	// fake's own decoding and scoring are part of that time, not added.
@@ -345,9 +368,14 @@ type mbCase struct {
 	// loopRows samples each, also compared with lime's loop over them
 	// (one call per instance, one instance after another).
 	loop, loopRows int
+	// image: the method explains an image, and also runs against models
+	// that take FP16 or UINT8 images.
+	image bool
 }
 
-func modelBoundCases() []mbCase {
+// modelBoundCases are the benchmark's requests; the image's values are in
+// [0, 1] times pixelScale (255 for a UINT8 model).
+func modelBoundCases(pixelScale float32) []mbCase {
 	inst := make([]float64, mbFeatures)
 	for j := range inst {
 		inst[j] = float64(j) / 7
@@ -367,8 +395,12 @@ func modelBoundCases() []mbCase {
 	text := &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{Text: strings.Join(words, " ")}}}
 	long := &explainerv1.Instance{Kind: &explainerv1.Instance_Text{Text: &explainerv1.TextInstance{Text: distinctWords(500, 6)}}}
 	const h, w, c = 32, 32, 3
+	pixels := testImage(h, w, c, 1)
+	for i := range pixels {
+		pixels[i] *= pixelScale
+	}
 	image := &explainerv1.Instance{Kind: &explainerv1.Instance_Image{Image: &explainerv1.ImageInstance{
-		Height: h, Width: w, Channels: c, Values: testImage(h, w, c, 1),
+		Height: h, Width: w, Channels: c, Values: pixels,
 	}}}
 	dataset := &explainerv1.Dataset{NumRows: uint32(len(data)), Values: flat(data), Targets: targets}
 	req := func(inst *explainerv1.Instance, set func(*explainerv1.ExplainRequest)) *explainerv1.ExplainRequest {
@@ -395,7 +427,7 @@ func modelBoundCases() []mbCase {
 				Segmentation: &explainerv1.Segmentation{Kind: &explainerv1.Segmentation_Grid{Grid: &explainerv1.GridSegmentation{Rows: 4, Cols: 4}}},
 				NumSamples:   1000, Seed: &seed,
 			}}
-		})},
+		}), image: true},
 		// 2048 coalitions × 10 background rows × 30 features.
 		{name: "kernel_shap", req: req(tab, func(r *explainerv1.ExplainRequest) {
 			r.Method = &explainerv1.ExplainRequest_KernelShap{KernelShap: &explainerv1.KernelShapOptions{
@@ -413,7 +445,7 @@ func modelBoundCases() []mbCase {
 		// 32×32×3 image, 4×4 window, stride 1: 841 windows.
 		{name: "occlusion_image", req: req(image, func(r *explainerv1.ExplainRequest) {
 			r.Method = &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{Window: []uint32{4, 4}, Strides: []uint32{1, 1}}}
-		})},
+		}), image: true},
 		// a 500-word text, one word at a time.
 		{name: "occlusion_text", req: req(long, func(r *explainerv1.ExplainRequest) {
 			r.Method = &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{}}
@@ -446,8 +478,10 @@ func mbDataset(n int) ([][]float64, []float64) {
 // the whole sidecar against a model server that takes L = 20 ms + c = 2 µs
 // per row per call, --in-flight 4, in two settings: a row cap of 64
 // (max_batch_size 64) and no row cap (max_batch_size 0, input [-1, -1]:
-// only --max-batch-bytes, 3 MiB, splits). It reports, as medians over the
-// explanations (run it with -benchtime 3x or more):
+// only --max-batch-bytes, 3 MiB, splits); the image methods also without a
+// row cap against models whose input is FP16 (a TensorRT plan) or UINT8
+// (pixels 0 to 255), 2 and 1 bytes a value. It reports, as medians over
+// the explanations (run it with -benchtime 3x or more):
 //
 //   - x_ideal: wall time (wall-ms) ÷ the model-bound ideal (ideal-ms): the
 //     rows the method scores in k = max(⌈rows ÷ cap⌉, ⌈bytes ÷ 3 MiB⌉)
@@ -467,18 +501,21 @@ func mbDataset(n int) ([][]float64, []float64) {
 //     call of 5000 rows per row, one after another; see limeLoop).
 func BenchmarkMethodsModelBound(b *testing.B) {
 	for _, setting := range []struct {
-		name string
-		cap  int
-	}{{"cap=64", 64}, {"nocap", 0}} {
+		name     string
+		cap      int
+		datatype string  // the model's input, FP32 when ""
+		scale    float32 // of the image's values in [0, 1]
+	}{{"cap=64", 64, "", 1}, {"nocap", 0, "", 1}, {"nocap-fp16", 0, predictor.FP16, 1}, {"nocap-uint8", 0, predictor.UINT8, 255}} {
 		b.Run(setting.name, func(b *testing.B) {
-			target := startFakeModel(b, mbFakeConfig{MaxBatchSize: setting.cap, Latency: mbLatency, PerRow: mbPerRow})
+			perRow := mbPerRow(b)
+			target := startFakeModel(b, mbFakeConfig{MaxBatchSize: setting.cap, Latency: mbLatency, PerRow: perRow, InputDatatype: setting.datatype})
 			conn, err := predictor.Dial(target, predictor.WithInsecure())
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer conn.Close()
-			for _, tc := range modelBoundCases() {
-				if tc.nocapOnly && setting.cap > 0 {
+			for _, tc := range modelBoundCases(setting.scale) {
+				if (tc.nocapOnly && setting.cap > 0) || (setting.datatype != "" && !tc.image) {
 					continue
 				}
 				b.Run(tc.name, func(b *testing.B) {
@@ -521,7 +558,7 @@ func BenchmarkMethodsModelBound(b *testing.B) {
 					n := float64(b.N)
 					perRows := int(math.Round(float64(rows-rows0) / n))
 					perBytes := int(math.Round(float64(bytes-bytes0) / n))
-					k, ideal := modelBoundIdeal(perRows, perBytes, setting.cap, predictor.DefaultMaxBatchBytes, mbInFlight, mbLatency, mbPerRow)
+					k, ideal := modelBoundIdeal(perRows, perBytes, setting.cap, predictor.DefaultMaxBatchBytes, mbInFlight, mbLatency, perRow)
 					wall := median(walls)
 					b.ReportMetric(wall/float64(ideal), "x_ideal")
 					b.ReportMetric(median(ratios), "x_direct")

@@ -306,6 +306,8 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"demo", "-output", "yaml", "-num-samples", "100"}, `-output "yaml": want table, json, html or png`},
 		{[]string{"demo", "-feature-selection", "best"}, `-feature-selection "best"`},
 		{[]string{"serve", "-protocol", "http", "-listen", "127.0.0.1:0"}, `unknown --protocol "http"`},
+		{[]string{"serve", "-protocol", "kserve-v2", "-input-datatype", "FP8", "-listen", "127.0.0.1:0"}, `-input-datatype: data type "FP8": want FP32, FP64, INT64, FP16 or UINT8`},
+		{[]string{"serve", "-protocol", "kserve-v2-http", "-predictor", "http://127.0.0.1:1", "-input-datatype", "BF16", "-listen", "127.0.0.1:0"}, `data type "BF16": want FP32, FP64, INT64, FP16 or UINT8`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

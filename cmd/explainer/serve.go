@@ -95,7 +95,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.softmax, "softmax", false, "kserve-v2: the model returns logits; turn them into probabilities")
 	fs.StringVar(&c.inputName, "input-name", "", "kserve-v2: input tensor name (default: the first input in the model metadata)")
 	fs.StringVar(&c.outputName, "output-name", "", "kserve-v2: output tensor name (default: the first output in the model metadata)")
-	fs.StringVar(&c.inputDatatype, "input-datatype", "", "kserve-v2: FP32, FP64 or INT64 (default: from the model metadata)")
+	fs.StringVar(&c.inputDatatype, "input-datatype", "", "kserve-v2: FP32, FP64, INT64, FP16 or UINT8 (default: from the model metadata)")
 	fs.StringVar(&c.modelVersion, "model-version", "", "kserve-v2: model version (default: the server's choice)")
 	fs.DurationVar(&c.healthInterval, "health-interval", 5*time.Second, "how often the model server's readiness is checked")
 	fs.DurationVar(&c.startupTimeout, "startup-timeout", 60*time.Second, "at start-up, how long to wait for the model server to be ready (the --model's readiness) before serving; past it the sidecar serves anyway, its explainer health NOT_SERVING until the model is ready; 0 = do not wait")
@@ -290,6 +290,11 @@ func (c *serveConfig) clientFunc(conn grpc.ClientConnInterface) (server.ClientFu
 	case "predict-v1":
 		return func(model string) predictor.Client { return predictor.NewPredictV1(conn, model) }, nil
 	case "kserve-v2":
+		if d := c.inputDatatype; d != "" {
+			if err := predictor.CheckInputDatatype(d); err != nil {
+				return nil, fmt.Errorf("-input-datatype: %w", err)
+			}
+		}
 		opts := c.kserveOptions()
 		return func(model string) predictor.Client { return predictor.NewKServeV2(conn, model, opts...) }, nil
 	}

@@ -35,7 +35,8 @@ type KServeServer struct {
 	// "OUTPUT0".
 	InputName, OutputName string
 	// InputDatatype is the input's data type in the metadata, and the only
-	// one accepted: "FP32" (default), "FP64" or "INT64".
+	// one accepted: "FP32" (default), "FP64", "INT64", "FP16" (raw only,
+	// as Triton takes it) or "UINT8".
 	InputDatatype string
 	// InstanceShape, when set, is what ModelMetadata reports for one
 	// instance of the input ([-1, InstanceShape...], as Triton lists an
@@ -283,6 +284,10 @@ func (s *KServeServer) decodeInput(req *kservev2.ModelInferRequest) ([][]float64
 	switch s.InputDatatype {
 	case "FP32":
 		size = 4
+	case "FP16":
+		size = 2
+	case "UINT8":
+		size = 1
 	case "FP64", "INT64":
 	default:
 		return nil, status.Errorf(codes.InvalidArgument, "predictortest does not decode data-type '%s'", s.InputDatatype)
@@ -295,6 +300,8 @@ func (s *KServeServer) decodeInput(req *kservev2.ModelInferRequest) ([][]float64
 		if len(raw) != 1 || len(raw[0]) != n*f*size {
 			return nil, status.Errorf(codes.InvalidArgument, "unexpected raw input size for input '%s'", s.InputName)
 		}
+	case s.InputDatatype == "FP16":
+		return nil, status.Errorf(codes.InvalidArgument, "input '%s': FP16 data must be in raw_input_contents", s.InputName)
 	default:
 		got := len(c.GetFp32Contents())
 		switch s.InputDatatype {
@@ -302,6 +309,8 @@ func (s *KServeServer) decodeInput(req *kservev2.ModelInferRequest) ([][]float64
 			got = len(c.GetFp64Contents())
 		case "INT64":
 			got = len(c.GetInt64Contents())
+		case "UINT8":
+			got = len(c.GetUintContents())
 		}
 		if got != n*f {
 			return nil, status.Errorf(codes.InvalidArgument, "unexpected number of typed contents for input '%s'", s.InputName)
@@ -313,6 +322,16 @@ func (s *KServeServer) decodeInput(req *kservev2.ModelInferRequest) ([][]float64
 		switch {
 		case len(raw) > 0 && size == 4:
 			flat[i] = float64(math.Float32frombits(le.Uint32(raw[0][4*i:])))
+		case len(raw) > 0 && size == 2:
+			flat[i] = HalfValue(le.Uint16(raw[0][2*i:]))
+		case len(raw) > 0 && size == 1:
+			flat[i] = float64(raw[0][i])
+		case s.InputDatatype == "UINT8":
+			v := c.GetUintContents()[i]
+			if v > 255 {
+				return nil, status.Errorf(codes.InvalidArgument, "input '%s': UINT8 value %d out of range", s.InputName, v)
+			}
+			flat[i] = float64(v)
 		case len(raw) > 0 && s.InputDatatype == "FP64":
 			flat[i] = math.Float64frombits(le.Uint64(raw[0][8*i:]))
 		case len(raw) > 0:
@@ -330,6 +349,25 @@ func (s *KServeServer) decodeInput(req *kservev2.ModelInferRequest) ([][]float64
 		rows[i] = flat[i*f : (i+1)*f : (i+1)*f]
 	}
 	return rows, nil
+}
+
+// HalfValue is the value of IEEE 754 half-precision bits h, widened bit by
+// bit to a float32 (every half is one exactly): how the fakes read an FP16
+// input.
+func HalfValue(h uint16) float64 {
+	sign := uint32(h&0x8000) << 16
+	exp, man := uint32(h>>10)&0x1f, uint32(h&0x3ff)
+	switch {
+	case exp == 0x1f: // Inf, NaN
+		return float64(math.Float32frombits(sign | 0x7f800000 | man<<13))
+	case exp != 0:
+		return float64(math.Float32frombits(sign | (exp+127-15)<<23 | man<<13))
+	}
+	v := float64(man) / (1 << 24) // zero or subnormal
+	if sign != 0 {
+		v = -v
+	}
+	return v
 }
 
 // decodeText decodes the one BYTES input of req.
