@@ -950,3 +950,26 @@ func TestHTTPSharedTransport(t *testing.T) {
 		t.Errorf("%d connections, want 1", n)
 	}
 }
+
+// TestKServeV2HTTPValueBytes: with binary inputs, MaxBatchBytes counts a
+// value as its data type's bytes once Describe has read the metadata; JSON
+// numbers count 8.
+func TestKServeV2HTTPValueBytes(t *testing.T) {
+	s := startHTTP(t, &fakeHTTP{binaryOut: true})
+	for _, tc := range []struct {
+		binary   bool
+		datatype string
+		want     int
+	}{{true, "FP32", 4}, {true, "FP16", 2}, {true, "UINT8", 1}, {true, "FP64", 8}, {false, "FP16", 8}} {
+		c := newV2(t, s.URL, predictor.WithBinaryInputs(tc.binary), predictor.WithInputDatatype(tc.datatype))
+		if got := predictor.ValueBytes(c); got != 8 {
+			t.Errorf("%s binary %v: %d bytes a value before Describe, want 8", tc.datatype, tc.binary, got)
+		}
+		if _, err := c.Describe(ctx10s(t)); err != nil {
+			t.Fatal(err)
+		}
+		if got := predictor.ValueBytes(c); got != tc.want {
+			t.Errorf("%s binary %v: %d bytes a value, want %d", tc.datatype, tc.binary, got, tc.want)
+		}
+	}
+}

@@ -76,6 +76,18 @@ type KServeV2HTTP struct {
 	text    atomic.Pointer[tensors] // for ScoreText
 }
 
+// BytesPerValue implements ValueSizer: with WithBinaryInputs, the bytes of
+// the input's data type (4 for FP32, 2 for FP16, 1 for UINT8, 8 for FP64
+// and INT64) once the metadata is known; 0 (MaxBatchBytes counts 8) for
+// JSON numbers, whose length varies.
+func (k *KServeV2HTTP) BytesPerValue() int {
+	t := k.tensors.Load()
+	if t == nil || !k.h.o.binaryIn {
+		return 0
+	}
+	return valueSize(t.datatype)
+}
+
 // NewKServeV2HTTP returns a client of the Open Inference Protocol's REST
 // API at baseURL ("http://host:port" or "https://host:port", with an
 // optional path prefix) for the named model. Plaintext is asked for by the
@@ -498,6 +510,11 @@ func (k *KServeV2HTTP) Describe(ctx context.Context) (ModelInfo, error) {
 		return ModelInfo{}, err
 	}
 	info, in := metadataInfo(k.h.model, md, k.o.input, k.o.output)
+	if t, err := k.meta.tabular(md); err == nil {
+		// Score's tensors, from the same metadata, as KServeV2.Describe
+		// keeps them: BytesPerValue knows the data type before any call.
+		k.tensors.CompareAndSwap(nil, t)
+	}
 
 	const op = "v2 config"
 	rep, err := k.h.do(ctx, op, http.MethodGet, k.modelPath+"/config", nil, nil)
