@@ -300,3 +300,53 @@ func TestMaxBatchSize(t *testing.T) {
 		}
 	}
 }
+
+// TestImageDigitsHalfAndBytes explains a digit on the Python server's
+// digits_uint8 (the CNN behind a UINT8 input of the digits' own 0..16
+// pixels) and digits_fp16 (behind FP16 input and output tensors, as a
+// TensorRT FP16 plan) with occlusion, against digits_cnn's FP32 map. The
+// occluded pixels are 0 and the others whole sixteenths: exact in all
+// three types, so the UINT8 model sees the FP32 model's input (its pixels
+// × 16) and gives its scores; FP16 rounds the scores to halves (about 5e-4
+// near 1).
+func TestImageDigitsHalfAndBytes(t *testing.T) {
+	t.Parallel()
+	s := kserveStack(t)
+	d := loadDigits(t)[0]
+	occlusion := func(model string, scale float64) *explainerv1.Explanation {
+		in := imageInstance(d)
+		for i, v := range d.Pixels {
+			in.GetImage().Values[i] = float32(v * scale)
+		}
+		exp, _ := explainStream(t, s.sidecar.client, &explainerv1.ExplainRequest{
+			Model: model, Instance: in,
+			Method: &explainerv1.ExplainRequest_Occlusion{Occlusion: &explainerv1.OcclusionOptions{
+				Window: []uint32{2, 2}, Strides: []uint32{1, 1}, Labels: []uint32{uint32(d.Label)},
+			}},
+		})
+		checkBatching(t, exp, kserveMaxBatch)
+		if len(exp.GetMaps()) != 1 || len(exp.GetMaps()[0].GetValues()) != len(d.Pixels) {
+			t.Fatalf("%s: maps %v", model, exp.GetMaps())
+		}
+		return exp
+	}
+	want := occlusion("digits_cnn", 1)
+	for _, tc := range []struct {
+		model string
+		scale float64
+		tol   float64
+	}{{"digits_uint8", 16, 1e-6}, {"digits_fp16", 1, 2e-3}} {
+		t.Run(tc.model, func(t *testing.T) {
+			got := occlusion(tc.model, tc.scale)
+			checkScores(t, "instance_scores", got.GetInstanceScores(), want.GetInstanceScores(), tc.tol)
+			worst := 0.0
+			for p, v := range got.GetMaps()[0].GetValues() {
+				worst = max(worst, math.Abs(v-want.GetMaps()[0].GetValues()[p]))
+			}
+			if worst > tc.tol {
+				t.Errorf("the map differs from the FP32 model's by up to %v, want ≤ %v", worst, tc.tol)
+			}
+			t.Logf("worst |Δ| from the FP32 map %.2g; %d images in %d calls", worst, got.GetNumSamples(), got.GetModelCalls())
+		})
+	}
+}

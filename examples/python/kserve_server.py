@@ -7,6 +7,13 @@
   digits (pixels / 16, so in [0, 1]). Input "input__0" FP32 [-1, 1, 8, 8]
   (NCHW; any [N, ...] holding 64 values per image is taken); output
   "output__0" FP32 [-1, 10], softmax probabilities.
+- digits_uint8: digits_cnn on the digits' own pixel values, 0..16, as
+  bytes: input "pixels" UINT8 [-1, 1, 8, 8] (raw, or uint_contents),
+  output "output__0" FP32 [-1, 10]. As an image model that takes pixels.
+- digits_fp16: digits_cnn behind half-precision tensors, as a TensorRT
+  FP16 plan takes and gives them: input "input__0" FP16 [-1, 1, 8, 8] (raw
+  contents only), widened to float32 for the network (the CPU build of
+  torch has no half convolutions), output "output__0" FP16 [-1, 10].
 - sentiment: a bag-of-words classifier trained at start-up on
   data/sentiment.tsv. Input "text" BYTES [-1, 1], one UTF-8 sentence per
   element (raw contents with 4-byte little-endian length prefixes, or
@@ -191,11 +198,16 @@ def bytes_elements(raw, n):
 class Model:
     """One hosted model: its tensors, batch limit and scoring function."""
 
+    # Numeric input data types: numpy's little-endian dtype, and the typed
+    # contents field (None: raw contents only, as Triton takes FP16).
+    NUMERIC = {"FP32": ("<f4", "fp32_contents"), "FP16": ("<f2", None), "UINT8": ("u1", "uint_contents")}
+
     def __init__(self, name, input_name, input_datatype, input_shape,
-                 output_name, num_classes, max_batch_size, score):
+                 output_name, num_classes, max_batch_size, score, output_datatype="FP32"):
         self.name = name
         self.input = (input_name, input_datatype, input_shape)
         self.output = (output_name, num_classes)
+        self.output_datatype = output_datatype  # FP32 or FP16
         self.max_batch_size = max_batch_size
         self.score = score  # the decoded input tensor -> [N, classes] float32
 
@@ -205,7 +217,7 @@ class Model:
             name=self.name, versions=[VERSION], platform="pytorch",
             inputs=[pb.ModelMetadataResponse.TensorMetadata(name=name, datatype=datatype, shape=shape)],
             outputs=[pb.ModelMetadataResponse.TensorMetadata(
-                name=self.output[0], datatype="FP32", shape=[-1, self.output[1]])],
+                name=self.output[0], datatype=self.output_datatype, shape=[-1, self.output[1]])],
         )
 
     def config(self):
@@ -215,7 +227,8 @@ class Model:
 
     def decode(self, request):
         """Checks the request's one input against the metadata and returns
-        the batch size and the input: float32 [N, 64] or a list of str."""
+        the batch size and the input: [N, values] in the input's data type
+        (float32, float16 or uint8), or a list of str."""
         name, datatype, shape = self.input
         if len(request.inputs) != 1:
             raise Rejected(f"model {self.name} takes 1 input ({name}), got {len(request.inputs)}")
@@ -248,16 +261,22 @@ class Model:
         want = math.prod(shape[1:])
         if per_item != want:
             raise Rejected(f"input {name} takes {want} values per item (shape {shape}), got shape {list(t.shape)}")
+        dtype, field = self.NUMERIC[datatype]
+        size = np.dtype(dtype).itemsize
         if raw:
-            if len(raw[0]) != n * want * 4:
-                raise Rejected(f"raw input of {len(raw[0])} bytes, shape {list(t.shape)} needs {n * want * 4}")
-            x = np.frombuffer(raw[0], dtype="<f4").astype(np.float32).reshape(n, want)  # a writable copy for torch
+            if len(raw[0]) != n * want * size:
+                raise Rejected(f"raw input of {len(raw[0])} bytes, shape {list(t.shape)} needs {n * want * size}")
+            x = np.frombuffer(raw[0], dtype=dtype).reshape(n, want).copy()  # a writable copy for torch
+        elif field is None:
+            raise Rejected(f"input {name} is {datatype}: send it in raw_input_contents")
         else:
-            values = t.contents.fp32_contents
+            values = getattr(t.contents, field)
             if len(values) != n * want:
-                raise Rejected(f"input {name} holds {len(values)} fp32_contents, shape {list(t.shape)} needs {n * want}")
-            x = np.array(values, dtype=np.float32).reshape(n, want)
-        if not np.isfinite(x).all():
+                raise Rejected(f"input {name} holds {len(values)} {field}, shape {list(t.shape)} needs {n * want}")
+            if datatype == "UINT8" and any(v > 255 for v in values):
+                raise Rejected(f"input {name} is UINT8: a value above 255")
+            x = np.array(values, dtype=np.dtype(dtype)).reshape(n, want)
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
             raise Rejected(f"input {name} holds a non-finite value")
         return n, x
 
@@ -272,10 +291,11 @@ class Model:
         else:
             with torch.inference_mode():
                 p = self.score(x).numpy()
+        dtype = self.NUMERIC[self.output_datatype][0]
         return pb.ModelInferResponse(
             model_name=self.name, model_version=VERSION, id=request.id,
-            outputs=[pb.ModelInferResponse.InferOutputTensor(name=out_name, datatype="FP32", shape=[n, classes])],
-            raw_output_contents=[p.astype("<f4").tobytes()],
+            outputs=[pb.ModelInferResponse.InferOutputTensor(name=out_name, datatype=self.output_datatype, shape=[n, classes])],
+            raw_output_contents=[p.astype(dtype).tobytes()],
         )
 
 
@@ -373,11 +393,20 @@ def main():
     def digits(x):
         return torch.softmax(cnn(torch.from_numpy(x).reshape(-1, 1, 8, 8)), dim=1)
 
+    def digit_bytes(x):  # pixels 0..16, as load_digits gives them
+        return digits(x.astype(np.float32) / 16)
+
+    def digits_half(x):  # float16 in and out
+        return digits(x.astype(np.float32)).half()
+
     def texts(batch):
         return torch.softmax(sentiment(batch), dim=1)
 
     models = [
         Model("digits_cnn", "input__0", "FP32", [-1, 1, 8, 8], "output__0", 10, args.max_batch_size, digits),
+        Model("digits_uint8", "pixels", "UINT8", [-1, 1, 8, 8], "output__0", 10, args.max_batch_size, digit_bytes),
+        Model("digits_fp16", "input__0", "FP16", [-1, 1, 8, 8], "output__0", 10, args.max_batch_size, digits_half,
+              output_datatype="FP16"),
         Model("sentiment", "text", "BYTES", [-1, 1], "probabilities", 2, args.max_batch_size, texts),
     ]
     if args.triton_examples:
