@@ -85,10 +85,14 @@ func BenchmarkConcurrentJobs(b *testing.B) {
 			ideal := max((time.Duration(minCalls)*latency+time.Duration(total)*perRow)/inFlight,
 				latency+time.Duration(min(total, maxBatch))*perRow)
 			rows := tagged(0, r, width)
-			for _, mode := range []string{"scheduler", "batchers"} {
+			for _, mode := range []string{"scheduler", "linger", "batchers"} {
 				b.Run(fmt.Sprintf("jobs=%d/rows=%d/%s", n, r, mode), func(b *testing.B) {
 					m := newSlowModel(inFlight, maxBatch, latency, perRow)
-					s := scheduler.New(m, scheduler.WithMaxBatchSize(maxBatch), scheduler.WithInFlight(inFlight))
+					linger := time.Duration(0)
+					if mode == "linger" {
+						linger = latency // a call's fixed latency
+					}
+					s := scheduler.New(m, scheduler.WithMaxBatchSize(maxBatch), scheduler.WithInFlight(inFlight), scheduler.WithLinger(linger))
 					defer s.Close()
 					ctx := context.Background()
 					var jobTime atomic.Int64
@@ -99,7 +103,7 @@ func BenchmarkConcurrentJobs(b *testing.B) {
 							var model interface {
 								Predict(context.Context, [][]float64) ([][]float64, error)
 							}
-							if mode == "scheduler" {
+							if mode != "batchers" {
 								model = s.NewJob()
 							} else {
 								model = predictor.NewBatcher(m, predictor.WithMaxBatchSize(maxBatch), predictor.WithInFlight(inFlight))

@@ -33,10 +33,13 @@
 //
 // Calls go out as soon as one of the InFlight slots is free: a lone job
 // never waits for a batch to fill, and its calls are those a Batcher would
-// make. Calls fill up because rows queue while the slots are busy. A call
+// make. Calls fill up because rows queue while the slots are busy; with
+// WithLinger a call that would go out less than full while another is in
+// flight waits a while for more (fewer, fuller calls for a GPU). A call
 // carries at most MaxBatchSize rows (none when 0) and MaxBatchBytes of
-// payload (predictor.ValueBytes per value: 4 for a KServe v2 FP32 input,
-// else 8; a text's length plus 4; a row over it goes alone), all of one
+// payload (predictor.ValueBytes per value: 4 for a KServe v2 FP32 input, 2
+// for FP16, 1 for UINT8, else 8; a text's length plus 4; a row over it goes
+// alone), all of one
 // lane: rows of one width, or of one instance shape, or texts. Rows of
 // different lanes never share a call.
 //

@@ -14,6 +14,7 @@ type options struct {
 	maxBytes   int
 	inFlight   int
 	numClasses int
+	linger     time.Duration
 	observer   func(Call)
 }
 
@@ -60,6 +61,22 @@ func WithInFlight(calls int) Option {
 	return func(o *options) {
 		if calls > 0 {
 			o.inFlight = calls
+		}
+	}
+}
+
+// WithLinger lets a call that would go out less than full wait up to d for
+// more rows while another call of the model is in flight, as Triton's
+// dynamic batcher waits max_queue_delay: the model is busy meanwhile, so
+// the wait costs it no idle slot, and its calls come fuller and fewer (a
+// GPU runs one full batch more cheaply than two half ones). A call goes out
+// at once when its rows fill it, when no other call is in flight, or when
+// d has passed. Default 0: a call goes out as soon as a slot is free.
+// Negative values keep the default.
+func WithLinger(d time.Duration) Option {
+	return func(o *options) {
+		if d >= 0 {
+			o.linger = d
 		}
 	}
 }

@@ -30,7 +30,10 @@ type Scheduler struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the workers
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// more is signalled (with mu held) when rows are queued, a call comes
+	// back or the Scheduler closes: what a lingering worker waits for.
+	more     *sync.Cond
 	active   []*Job // jobs with rows waiting, a ring: the next call starts at active[turn]
 	turn     int
 	queued   int // rows waiting, of all jobs
@@ -58,7 +61,9 @@ func New(c predictor.Client, opts ...Option) *Scheduler {
 		opt(&o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Scheduler{c: c, o: o, ctx: ctx, cancel: cancel, inflight: make(map[*call]struct{})}
+	s := &Scheduler{c: c, o: o, ctx: ctx, cancel: cancel, inflight: make(map[*call]struct{})}
+	s.more = sync.NewCond(&s.mu)
+	return s
 }
 
 // Calls returns the number of model calls sent so far, whatever their
@@ -85,6 +90,7 @@ func (s *Scheduler) Close() {
 				s.fail(sg.r, ErrClosed)
 			}
 		}
+		s.more.Broadcast()
 	}
 	s.mu.Unlock()
 	s.cancel()
@@ -108,6 +114,7 @@ func (s *Scheduler) do(ctx context.Context, r *request) ([][]float64, error) {
 	}
 	s.queued += r.n
 	s.spawn()
+	s.more.Broadcast()
 	if s.enqueued != nil {
 		s.enqueued()
 	}
@@ -308,7 +315,9 @@ func (s *Scheduler) next(cur **call) bool {
 		delete(s.inflight, done)
 		done.cancel()
 		*cur = nil
+		s.more.Broadcast()
 	}
+	s.linger()
 	if s.closed || len(s.active) == 0 {
 		s.workers--
 		return false
@@ -319,6 +328,44 @@ func (s *Scheduler) next(cur **call) bool {
 	s.build(c)
 	s.spawn() // rows left: another call may go out at once
 	return true
+}
+
+// linger waits, at most WithLinger's time, while the rows waiting would not
+// fill a call and another call is in flight. Caller holds s.mu, which the
+// wait releases.
+func (s *Scheduler) linger() {
+	if s.o.linger <= 0 || !s.underfilled() {
+		return
+	}
+	expired := false
+	t := time.AfterFunc(s.o.linger, func() {
+		s.mu.Lock()
+		expired = true
+		s.more.Broadcast()
+		s.mu.Unlock()
+	})
+	defer t.Stop()
+	for !expired && s.underfilled() {
+		s.more.Wait()
+	}
+}
+
+// underfilled tells whether a call built now would go out less than full
+// while the model has another call: rows wait, fewer than the next call's
+// room, and a call is in flight. Caller holds s.mu.
+func (s *Scheduler) underfilled() bool {
+	if s.closed || s.queued == 0 || len(s.inflight) == 0 || len(s.active) == 0 {
+		return false
+	}
+	head := s.active[s.turn%len(s.active)].queue[0]
+	room := s.o.maxRows
+	if room == 0 {
+		room = math.MaxInt
+	}
+	if !head.text && head.rowBytes > 0 {
+		room = min(room, max(1, s.o.maxBytes/head.rowBytes))
+	}
+	return s.queued < room
 }
 
 // build fills c with the rows of the next call. Caller holds s.mu; there is

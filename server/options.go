@@ -56,6 +56,7 @@ type options struct {
 	defaults          *requestDefaults
 	classNames        []string
 	batchConcurrency  int
+	batchLinger       time.Duration
 }
 
 func defaultOptions() options {
@@ -136,12 +137,26 @@ func WithBatchConcurrency(n int) Option {
 	}
 }
 
-// WithInFlight sets how many batches of one job are sent to the model server
-// at once. Default DefaultInFlight; values < 1 are ignored.
+// WithInFlight sets how many calls of one model are at the model server at
+// once, shared by all the jobs of that model. Default DefaultInFlight;
+// values < 1 are ignored.
 func WithInFlight(n int) Option {
 	return func(o *options) {
 		if n > 0 {
 			o.inFlight = n
+		}
+	}
+}
+
+// WithBatchLinger lets a model call that would go out less than full wait
+// up to d for more rows while another call of the model is in flight
+// (scheduler.WithLinger; Triton's max_queue_delay): fewer, fuller calls
+// for a GPU model, at up to d more latency per call. Default 0: a call
+// goes out as soon as a slot is free. Values < 0 are ignored.
+func WithBatchLinger(d time.Duration) Option {
+	return func(o *options) {
+		if d >= 0 {
+			o.batchLinger = d
 		}
 	}
 }

@@ -247,6 +247,7 @@ func (s *Server) scheduler(e *modelEntry, info predictor.ModelInfo) *scheduler.S
 			scheduler.WithMaxBatchSize(s.batchSize(info)),
 			scheduler.WithInFlight(s.opts.inFlight),
 			scheduler.WithMaxBatchBytes(s.opts.maxBatchBytes),
+			scheduler.WithLinger(s.opts.batchLinger),
 		}
 		if info.NumClasses > 0 {
 			opts = append(opts, scheduler.WithNumClasses(info.NumClasses))

@@ -298,7 +298,7 @@ explainer serve --predictor 127.0.0.1:8500 --predictor-plaintext --protocol pred
 			{"Listener", []string{"listen", "reflection", "health-listen", "metrics-listen"}},
 			{"Model server", []string{"predictor", "protocol", "model", "predictor-plaintext", "health-interval", "startup-timeout",
 				"softmax", "input-name", "output-name", "input-datatype", "model-version"}},
-			{"Batching and limits", []string{"max-batch-size", "max-batch-bytes", "in-flight", "max-concurrent-jobs", "max-queued-jobs", "batch-concurrency", "max-jobs-per-stream", "data-idle-timeout", "job-timeout", "drain-timeout"}},
+			{"Batching and limits", []string{"max-batch-size", "max-batch-bytes", "in-flight", "batch-linger", "max-concurrent-jobs", "max-queued-jobs", "batch-concurrency", "max-jobs-per-stream", "data-idle-timeout", "job-timeout", "drain-timeout"}},
 			{"TLS and tokens", []string{"tls-cert", "tls-key", "tls-client-ca", "auth-tokens", "predictor-ca", "predictor-cert", "predictor-key", "predictor-server-name"}},
 			{"HTTP API and KServe", []string{"http-listen", "model_name", "predictor_host", "predictor_protocol", "predictor_use_ssl", "http_port", "workers"}},
 			{"Request defaults", []string{"training-data", "method", "class-names", "explain-config"}},

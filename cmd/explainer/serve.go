@@ -34,6 +34,7 @@ type serveConfig struct {
 	maxBatchSize      int
 	maxBatchBytes     int
 	inFlight          int
+	batchLinger       time.Duration
 	batchConcurrency  int
 	maxConcurrentJobs int
 	jobTimeout        time.Duration
@@ -81,8 +82,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.protocol, "protocol", "kserve-v2", "model server protocol: kserve-v2 (Triton, KServe over gRPC), predict-v1, kserve-v1-http (KServe v1 REST) or kserve-v2-http (Open Inference Protocol REST); default kserve-v1-http with --predictor_host")
 	fs.StringVar(&c.model, "model", "", "model explained when a request names none")
 	fs.IntVar(&c.maxBatchSize, "max-batch-size", 0, "rows per model call; 0 = what the model server reports (max_batch_size, a fixed first input dimension, or no row cap: only -max-batch-bytes), else 64")
-	fs.IntVar(&c.maxBatchBytes, "max-batch-bytes", 0, "payload per model call in bytes, counted as sent: 4 per value for a KServe v2 FP32 input, else 8 (images: 0.6 or 1.2 MB per 224×224×3); 0 = 3 MiB, under a model server's default 4 MiB receive limit; raise it for Triton (e.g. 64000000 with its default 2 GB limit) to send whole batches of images")
-	fs.IntVar(&c.inFlight, "in-flight", server.DefaultInFlight, "batches of one job in flight at once")
+	fs.IntVar(&c.maxBatchBytes, "max-batch-bytes", 0, "payload per model call in bytes, counted as sent: 4 per value for a KServe v2 FP32 input, 2 for FP16, 1 for UINT8, else 8 (images: 0.6 or 1.2 MB per 224×224×3); 0 = 3 MiB, under a model server's default 4 MiB receive limit; raise it for Triton (e.g. 64000000 with its default 2 GB limit) to send whole batches of images")
+	fs.IntVar(&c.inFlight, "in-flight", server.DefaultInFlight, "calls of one model at the model server at once, shared by all its jobs")
+	fs.DurationVar(&c.batchLinger, "batch-linger", 0, "how long a model call that would go out less than full may wait for more rows while another call of the model is in flight (Triton's max_queue_delay): fewer, fuller calls for a GPU model; 0 = send as soon as a call slot is free")
 	fs.IntVar(&c.batchConcurrency, "batch-concurrency", 0, "instances of one batch job explained at once (fewer when they would hold more than server.MaxBatchSampleValues); 0: enough for two rounds of full model calls, at least 32")
 	fs.IntVar(&c.maxConcurrentJobs, "max-concurrent-jobs", server.DefaultMaxConcurrentJobs, "jobs running at once; more wait in the queue")
 	fs.IntVar(&c.maxQueuedJobs, "max-queued-jobs", 2*server.DefaultMaxConcurrentJobs, "jobs waiting for a slot, first come first served; more are refused with RESOURCE_EXHAUSTED (jobs whose data is streamed never wait)")
@@ -399,6 +401,7 @@ func serveOn(ctx context.Context, lis net.Listener, newClient server.ClientFunc,
 		server.WithMaxBatchSize(cfg.maxBatchSize),
 		server.WithMaxBatchBytes(cfg.maxBatchBytes),
 		server.WithInFlight(cfg.inFlight),
+		server.WithBatchLinger(cfg.batchLinger),
 		server.WithBatchConcurrency(cfg.batchConcurrency),
 		server.WithMaxConcurrentJobs(cfg.maxConcurrentJobs),
 		server.WithMaxQueuedJobs(cfg.maxQueuedJobs),

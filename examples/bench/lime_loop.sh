@@ -6,6 +6,8 @@
 #
 #   LIME_SRC=/path/to/lime-checkout examples/bench/lime_loop.sh [lime_loop.py flags]
 #
+# SIDECAR_FLAGS adds flags to the sidecar's serve (--batch-linger 20ms).
+#
 # LIME_SRC holds marcotcr/lime's `lime` package (lime is not installable
 # here: no PyPI). Run by hand (make bench-lime-loop); its figures are in
 # the README's Performance section.
@@ -31,7 +33,7 @@ model=$(sed -n 's/^serving //p' "$tmp/fake.log" | head -1)
 
 sidecar=127.0.0.1:${SIDECAR_PORT:-50097}
 "$tmp/explainer" serve --listen "$sidecar" --predictor "$model" --predictor-plaintext \
-  --protocol kserve-v2 --model model >"$tmp/sidecar.log" 2>&1 &
+  --protocol kserve-v2 --model model ${SIDECAR_FLAGS:-} >"$tmp/sidecar.log" 2>&1 &
 pids+=($!)
 timeout 60 bash -c "until (exec 3<>/dev/tcp/${sidecar%:*}/${sidecar#*:}) 2>/dev/null; do sleep 0.1; done" ||
   { cat "$tmp/sidecar.log"; exit 1; }
