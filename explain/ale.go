@@ -102,7 +102,7 @@ func ALE(ctx context.Context, m Model, req ALERequest) (*Result, error) {
 		return nil, err
 	}
 	N, p := len(req.Data), len(req.Data[0])
-	names := featureNames(req.FeatureNames, p)
+	names := FeatureNames(req.FeatureNames, p)
 	res := &Result{Method: "ale", NumSamples: N * evals}
 
 	var labels []int

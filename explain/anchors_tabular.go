@@ -32,6 +32,11 @@ type AnchorTabularRequest struct {
 	// Training are the rows samples are drawn from: 2 to
 	// MaxAnchorTrainingRows rows of len(Instance) finite values.
 	Training [][]float64
+	// Discretizer, when set, is Training's quartile discretizer made
+	// before (sampler.NewQuartileDiscretizer over Training, FeatureNames
+	// and Categorical), so that the instances of a batch, or requests with
+	// the same training rows, sort the rows once. Nil: made here.
+	Discretizer *sampler.Discretizer
 	AnchorConfig
 }
 
@@ -104,10 +109,15 @@ func newAnchorTabular(m Model, req AnchorTabularRequest) (*anchorTabular, error)
 		}
 		isCat[f] = true
 	}
-	names := featureNames(req.FeatureNames, p)
-	disc, err := sampler.NewQuartileDiscretizer(req.Training, names, req.Categorical)
-	if err != nil {
-		return nil, &RequestError{Field: "training", Reason: err.Error()}
+	names := FeatureNames(req.FeatureNames, p)
+	disc := req.Discretizer
+	if disc == nil {
+		var err error
+		if disc, err = sampler.NewQuartileDiscretizer(req.Training, names, req.Categorical); err != nil {
+			return nil, &RequestError{Field: "training", Reason: err.Error()}
+		}
+	} else if len(disc.Boundaries) != p {
+		return nil, invalid("discretizer", "has %d features, the instance %d", len(disc.Boundaries), p)
 	}
 	stats := &sampler.Stats{Discretizer: disc, Categorical: map[int]sampler.Frequencies{}}
 	for _, f := range req.Categorical {

@@ -658,3 +658,39 @@ func TestAnchorsMaxSize(t *testing.T) {
 		t.Errorf("anchor %+v, want both predicates with precision 1", a)
 	}
 }
+
+// TestAnchorsTabularSharedDiscretizer: a discretizer made before (as the
+// server remembers it for a batch or repeated training rows) gives the
+// search made with its own, and one of another width is refused.
+func TestAnchorsTabularSharedDiscretizer(t *testing.T) {
+	var train [][]float64
+	for i := range 40 {
+		train = append(train, []float64{float64(i % 9), float64(i % 4), math.Sin(float64(i))})
+	}
+	var calls atomic.Int64
+	model := countingRows{&calls, func(r []float64) float64 { return 1 / (1 + math.Exp(-(r[0]-4)-2*r[2])) }}
+	req := AnchorTabularRequest{Instance: []float64{6, 1, 0.5}, Training: train, Categorical: []int{1}, AnchorConfig: AnchorConfig{Seed: 3}}
+	own, err := AnchorsTabular(context.Background(), model, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disc, err := sampler.NewQuartileDiscretizer(train, FeatureNames(nil, 3), []int{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Discretizer = disc
+	shared, err := AnchorsTabular(context.Background(), model, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(own.Labels, shared.Labels) {
+		t.Errorf("with a shared discretizer %+v, with its own %+v", shared.Labels[0].Anchor, own.Labels[0].Anchor)
+	}
+	narrow := *disc
+	narrow.Boundaries = narrow.Boundaries[:2]
+	req.Discretizer = &narrow
+	var re *RequestError
+	if _, err := AnchorsTabular(context.Background(), model, req); !errors.As(err, &re) || re.Field != "discretizer" {
+		t.Errorf("a discretizer of 2 features for 3: %v, want a RequestError on discretizer", err)
+	}
+}

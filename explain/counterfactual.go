@@ -328,7 +328,7 @@ func newCFSearch(m Model, req CounterfactualRequest) (*cfSearch, error) {
 	}
 	p := len(req.Instance)
 	s := &cfSearch{
-		req: req, m: m, x0: req.Instance, names: featureNames(req.FeatureNames, p),
+		req: req, m: m, x0: req.Instance, names: FeatureNames(req.FeatureNames, p),
 		scale: make([]float64, p), lo: make([]float64, p), hi: make([]float64, p), cats: make([][]float64, p),
 		rng: rand.New(rand.NewPCG(req.Seed, counterfactualSeedStream)),
 	}

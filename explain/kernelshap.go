@@ -270,7 +270,7 @@ func KernelSHAP(ctx context.Context, m Model, req KernelSHAPRequest) (*Result, e
 		Seed:           req.Seed,
 		Labels:         make([]LabelResult, 0, len(labels)),
 	}
-	names := featureNames(req.FeatureNames, p)
+	names := FeatureNames(req.FeatureNames, p)
 	phi := make([]float64, players)
 	se := make([]float64, players)
 	for _, label := range labels {

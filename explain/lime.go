@@ -94,7 +94,7 @@ func LIME(ctx context.Context, m Model, req LIMERequest) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("explain: lime: %w", err)
 	}
-	descriptions := tab.Describe(req.Instance, featureNames(req.FeatureNames, p), req.CategoryNames)
+	descriptions := tab.Describe(req.Instance, FeatureNames(req.FeatureNames, p), req.CategoryNames)
 	target := make([]float64, n)
 	res := &Result{
 		Method:         "lime",
@@ -203,7 +203,9 @@ func distancesToFirst(dst []float64, rows [][]float64, first []float64) {
 	}
 }
 
-func featureNames(names []string, p int) []string {
+// FeatureNames is names, or when nil the names the estimators give p
+// unnamed features: "x0", "x1", ....
+func FeatureNames(names []string, p int) []string {
 	if names != nil {
 		return names
 	}

@@ -153,7 +153,7 @@ func PartialDependence(ctx context.Context, m Model, req PartialDependenceReques
 		return nil, err
 	}
 	N, p := len(req.Data), len(req.Data[0])
-	names := featureNames(req.FeatureNames, p)
+	names := FeatureNames(req.FeatureNames, p)
 	evals := 0
 	for _, e := range entries {
 		evals += e.points

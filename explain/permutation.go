@@ -300,7 +300,7 @@ func (req *PermutationRequest) prepare() (*permutationRun, error) {
 	if req.FeatureNames != nil && len(req.FeatureNames) != p {
 		return nil, invalid("feature_names", "has %d names for %d features", len(req.FeatureNames), p)
 	}
-	names := featureNames(req.FeatureNames, p)
+	names := FeatureNames(req.FeatureNames, p)
 	run := &permutationRun{req: req}
 	if req.Groups == nil {
 		for j := range p {

@@ -79,7 +79,7 @@ func Sensitivity(ctx context.Context, m Model, req SensitivityRequest) (*Result,
 		return nil, err
 	}
 	N, p := len(req.Data), len(req.Data[0])
-	names := featureNames(req.FeatureNames, p)
+	names := FeatureNames(req.FeatureNames, p)
 	res := &Result{Method: "sensitivity", NumSamples: 2 * N * p}
 	// outs[2j] and outs[2j+1] hold the outputs at x + h_j e_j and
 	// x − h_j e_j until both are in.

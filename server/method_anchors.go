@@ -63,15 +63,38 @@ func parseAnchorsJob(_ context.Context, in *parseInput) (*jobSpec, error) {
 	if o.GetMaskString() != "" || o.GetSampleProbability() != 0 || o.GetSegmentation() != nil || o.GetFill() != nil {
 		return nil, invalidArgument("%s: mask_string, sample_probability, segmentation and fill apply to texts and images, not rows", field)
 	}
+	disc, err := anchorDiscretizer(o.GetTraining().GetValues(), training, names, categorical)
+	if err != nil {
+		return nil, err
+	}
 	r := explain.AnchorTabularRequest{
 		Instance: values, FeatureNames: names, Categorical: categorical, CategoryNames: categoryNames,
-		Training: training, AnchorConfig: cfg,
+		Training: training, Discretizer: disc, AnchorConfig: cfg,
 	}
 	return anchorSpec(cfg, len(values), func(ctx context.Context, m engine.Scorer, c explain.AnchorConfig) (*explain.Result, error) {
 		r := r
 		r.AnchorConfig = c
 		return explain.AnchorsTabular(ctx, m, r)
 	}), nil
+}
+
+// anchorDiscretizer is the quartile discretizer of the training rows
+// (values, flat), remembered by content as LIME's statistics are: the
+// instances of a batch, and :explain's requests with serve's
+// --training-data, sort the rows once.
+func anchorDiscretizer(values []float64, training [][]float64, names []string, categorical []int) (*sampler.Discretizer, error) {
+	names = explain.FeatureNames(names, len(training[0]))
+	stats, err := trainingStatsMemo.get(values, len(training[0]), names, categorical, "anchors", func() (*sampler.Stats, error) {
+		disc, err := sampler.NewQuartileDiscretizer(training, names, categorical)
+		if err != nil {
+			return nil, invalidArgument("anchors.training: %v", err)
+		}
+		return &sampler.Stats{Discretizer: disc}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return stats.Discretizer, nil
 }
 
 // anchorSpec is the job of an anchor search: run explains with the run's

@@ -92,3 +92,72 @@ func BenchmarkTrainingStats(b *testing.B) {
 		}
 	})
 }
+
+// Anchors remember the quartile discretizer of their training rows in the
+// same memo, apart from LIME's statistics of the same rows (which hold
+// more than the discretizer).
+func TestAnchorDiscretizerMemo(t *testing.T) {
+	const rows, p = 40, 3
+	values := make([]float64, rows*p)
+	for i := range values {
+		values[i] = math.Cos(float64(i)) * 5 // distinct from every other test's data
+	}
+	training := make([][]float64, rows)
+	for i := range training {
+		training[i] = values[i*p : (i+1)*p]
+	}
+	first, err := anchorDiscretizer(values, training, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := anchorDiscretizer(append([]float64(nil), values...), training, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first {
+		t.Error("the same training rows made a new discretizer")
+	}
+	if named, _ := anchorDiscretizer(values, training, []string{"a", "b", "c"}, nil); named == first {
+		t.Error("named features got the unnamed rows' discretizer (its bins' names differ)")
+	}
+	td := &explainerv1.TrainingData{Source: &explainerv1.TrainingData_Dataset{Dataset: &explainerv1.Dataset{NumRows: rows, Values: values}}}
+	stats, err := trainingStats(td, p, nil, nil, true, explainerv1.Discretizer_DISCRETIZER_QUARTILE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Discretizer == first {
+		t.Error("LIME's statistics and anchors' discretizer are one entry")
+	}
+	if got := first.Names[0][0]; got[:2] != "x0" {
+		t.Errorf("bin name %q: want the estimators' default feature name x0", got)
+	}
+}
+
+// BenchmarkAnchorDiscretizer: anchors' quartiles of 20,000 rows of 30
+// features, made and remembered, as BenchmarkTrainingStats.
+func BenchmarkAnchorDiscretizer(b *testing.B) {
+	const rows, p = 20000, 30
+	values := make([]float64, rows*p)
+	for i := range values {
+		values[i] = math.Sin(float64(i)*1.7) * float64(i%p+1)
+	}
+	training := make([][]float64, rows)
+	for i := range training {
+		training[i] = values[i*p : (i+1)*p]
+	}
+	b.Run("made", func(b *testing.B) {
+		for b.Loop() {
+			values[0]++ // a new data set each time
+			if _, err := anchorDiscretizer(values, training, nil, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("remembered", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := anchorDiscretizer(values, training, nil, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
