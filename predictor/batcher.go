@@ -104,7 +104,8 @@ func WithSharedInFlight(other *Batcher) BatcherOption {
 
 // WithMaxBatchBytes caps the payload of one batch, in bytes, counted per
 // input value as the Client sends it (ValueBytes: 4 for a KServe v2 FP32
-// input, else 8), or for PredictText as the length of each text plus 4.
+// input, 2 for FP16, 1 for UINT8, else 8), or for PredictText as the
+// length of each text plus 4.
 // A row or text larger than the cap is still sent, alone.
 // Default DefaultMaxBatchBytes (3 MiB). Values below 1 keep the default.
 func WithMaxBatchBytes(bytes int) BatcherOption {

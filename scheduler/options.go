@@ -42,8 +42,9 @@ func WithMaxBatchSize(rows int) Option {
 
 // WithMaxBatchBytes caps the payload of one model call, in bytes, counted as
 // the Batcher counts it: predictor.ValueBytes per input value (4 for a
-// KServe v2 FP32 input, else 8), or for texts the length of each text plus
-// 4. A row or text larger than the cap is still sent, alone.
+// KServe v2 FP32 input, 2 for FP16, 1 for UINT8, else 8), or for texts the
+// length of each text plus 4. A row or text larger than the cap is still
+// sent, alone.
 // Default predictor.DefaultMaxBatchBytes (3 MiB). Values below 1 keep the
 // default.
 func WithMaxBatchBytes(bytes int) Option {
