@@ -47,41 +47,39 @@ func valueSize(datatype string) int {
 
 // float16Bits returns v rounded to the nearest IEEE 754 half-precision
 // value (ties to even), as its bits, and false when v is not finite or
-// rounds beyond the largest half (65504): the model would see ±Inf. It
-// works on v's bits (an image call converts millions of values).
+// rounds beyond the largest half (65504): the model would see ±Inf. An
+// image call converts millions of values, so it takes the hardware's
+// float32 conversion, made round-to-odd so that rounding twice rounds as
+// once, then F. Giesen's branch-light float32-to-half rounding.
 func float16Bits(v float64) (uint16, bool) {
-	b := math.Float64bits(v)
-	sign := uint16(b>>48) & 0x8000
-	exp := int(b>>52&0x7ff) - 1023
-	frac := b & (1<<52 - 1)
+	f := float32(v)
+	x := math.Float32bits(f)
+	sign := x & 0x80000000
+	x ^= sign
+	if float64(f) != v && x < 0x7f800000 {
+		// Round to odd: v's float32 truncation, its last bit set.
+		if math.Abs(float64(f)) > math.Abs(v) {
+			x--
+		}
+		x |= 1
+	}
+	var h uint32
 	switch {
-	case exp == 1024: // Inf, NaN
+	case x >= (127+16)<<23: // 65536 or more, Inf, NaN
 		return 0, false
-	case exp > 15:
-		return 0, false
-	case exp < -25: // below half the smallest subnormal: ±0
-		return sign, true
+	case x < (127-14)<<23: // below the smallest normal half: a subnormal or 0
+		const magic = ((127 - 15) + (23 - 10) + 1) << 23 // 0.5, whose ulp is the smallest subnormal's
+		h = math.Float32bits(math.Float32frombits(x)+math.Float32frombits(magic)) - magic
+	default:
+		odd := (x >> 13) & 1
+		x -= (127 - 15) << 23 // rebias the exponent
+		x += 0xfff + odd      // round to nearest even
+		h = x >> 13
 	}
-	// The half's bits below the sign: the significand shifted right by
-	// shift, the exponent field added for a normal half. A carry out of the
-	// significand's 10 bits moves into the exponent field, as it should
-	// (to the smallest normal, the next binade, or Inf).
-	var m, shift uint64
-	var field uint16
-	if exp >= -14 {
-		m, shift, field = frac, 42, uint16(exp+15)<<10
-	} else {
-		m, shift = frac|1<<52, uint64(42+(-14-exp)) // subnormal: the implicit 1 shifts in
-	}
-	q, rest, half := m>>shift, m&(1<<shift-1), uint64(1)<<(shift-1)
-	if rest > half || (rest == half && q&1 == 1) {
-		q++
-	}
-	h := field + uint16(q)
 	if h >= 0x7c00 {
 		return 0, false
 	}
-	return sign | h, true
+	return uint16(sign>>16) | uint16(h), true
 }
 
 // float16Value is the value of the half-precision bits h.

@@ -3,6 +3,7 @@ package predictor
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -36,7 +37,11 @@ func TestFloat16Bits(t *testing.T) {
 		{math.Inf(1), 0, false},
 		{math.NaN(), 0, false},
 		{-70000, 0, false},
-		{2047.5, 0x6800, true}, // the tie between 2047 and 2048: to even (2048)
+		{2047.5, 0x6800, true},                // the tie between 2047 and 2048: to even (2048)
+		{1 + 0x1p-11 + 0x1p-40, 0x3c01, true}, // just above a tie, which float32 would round onto it
+		{1 + 0x1p-11 - 0x1p-40, 0x3c00, true}, // just below
+		{65519.999999, 0x7bff, true},          // float32 rounds it to 65520, a tie that overflows
+		{0x1p-25 + 0x1p-60, 0x0001, true},     // just above half the smallest subnormal
 	} {
 		got, ok := float16Bits(tc.v)
 		if ok != tc.ok || (ok && got != tc.want) {
@@ -116,5 +121,57 @@ func TestEncodeRawHalfAndBytes(t *testing.T) {
 	c, err := encodeTyped([][]float64{{3, 7.6}}, 2, UINT8)
 	if err != nil || len(c.GetUintContents()) != 2 || c.GetUintContents()[1] != 8 {
 		t.Errorf("typed UINT8: %v, %v; want uint_contents [3 8]", c, err)
+	}
+}
+
+// halfReference rounds v to a half by its exponent and fraction, one
+// rounding in float64 (math.RoundToEven): the oracle of TestFloat16Random.
+func halfReference(v float64) (uint16, bool) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, false
+	}
+	var sign uint16
+	if math.Signbit(v) {
+		sign = 0x8000
+	}
+	a := math.Abs(v)
+	if a < 0x1p-14 {
+		return sign | uint16(math.RoundToEven(a*0x1p24)), true
+	}
+	frac, exp := math.Frexp(a)
+	e := exp - 1
+	m := math.RoundToEven((2*frac - 1) * 1024)
+	if m == 1024 {
+		m, e = 0, e+1
+	}
+	if e > 15 {
+		return 0, false
+	}
+	return sign | uint16(e+15)<<10 | uint16(m), true
+}
+
+// TestFloat16Random: a million float64 values spread over the halves'
+// range (and past it), and as many just off the midpoints between halves,
+// where rounding twice would go wrong, round as the oracle rounds them.
+func TestFloat16Random(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	check := func(v float64) {
+		got, ok := float16Bits(v)
+		want, wantOK := halfReference(v)
+		if ok != wantOK || (ok && got != want) {
+			t.Fatalf("float16Bits(%v) = %#04x, %v; the oracle %#04x, %v", v, got, ok, want, wantOK)
+		}
+	}
+	for range 1_000_000 {
+		v := math.Ldexp(rng.Float64(), rng.IntN(50)-30) // 2^-31 to 2^20
+		if rng.IntN(2) == 0 {
+			v = -v
+		}
+		check(v)
+		h := uint16(rng.IntN(0x7bff))
+		mid := (float16Value(h) + float16Value(h+1)) / 2
+		check(math.Nextafter(mid, math.Inf(1)))
+		check(math.Nextafter(mid, math.Inf(-1)))
+		check(mid)
 	}
 }
