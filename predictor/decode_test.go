@@ -193,6 +193,7 @@ func FuzzDecodeOutput(f *testing.F) {
 	f.Add(fp64Bytes(1, 2), "FP64", uint8(2), int64(1), int64(2), int64(1), false)
 	f.Add(make([]byte, 8), "INT64", uint8(1), int64(1), int64(0), int64(0), true)
 	f.Add([]byte{}, "FP32", uint8(0), int64(0), int64(0), int64(0), true)
+	f.Add([]byte{0x00, 0x3c, 0x00, 0x38}, "FP16", uint8(2), int64(1), int64(2), int64(1), true)
 	f.Fuzz(func(t *testing.T, data []byte, datatype string, rank uint8, d0, d1, d2 int64, raw bool) {
 		shape := []int64{d0, d1, d2}[:min(int(rank), 3)]
 		o := tensor(datatype, shape...)
@@ -227,11 +228,7 @@ func FuzzDecodeOutput(f *testing.F) {
 			n += len(r)
 		}
 		if raw {
-			size := 4
-			if datatype == FP64 {
-				size = 8
-			}
-			if n*size != c {
+			if size := valueSize(datatype); n*size != c {
 				t.Fatalf("%d values from %d bytes of %s", n, c, datatype)
 			}
 		}
