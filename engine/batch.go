@@ -65,12 +65,25 @@ type BatchOptions struct {
 	// Done, when not nil, is called once per instance as it finishes, in
 	// any order, on the instance's goroutine (calls may overlap).
 	Done func(i int, out *Outcome)
+	// Skip, when not nil, is asked about an instance's own error (of its
+	// spec or its run; never a cancellation): true leaves the instance out
+	// (its Outcome nil, its error in BatchOutcome.Failed, reported to
+	// Failed) and the batch goes on; false ends the batch, as every error
+	// does without Skip.
+	Skip func(err error) bool
+	// Failed, when not nil, is called once per instance Skip left out, as
+	// Done is.
+	Failed func(i int, err error)
 }
 
 // BatchOutcome is a finished batch.
 type BatchOutcome struct {
-	// Outcomes are the instances', in instance order.
+	// Outcomes are the instances', in instance order; nil for an instance
+	// left out (see BatchOptions.Skip).
 	Outcomes []*Outcome
+	// Failed are the errors of the instances left out, by instance; empty
+	// when none was.
+	Failed map[int]error
 	// Picked is the label every instance explains when Batch.PickLabel
 	// (else -1), and PickedCount the instances the model predicts it for.
 	Picked, PickedCount int
@@ -101,9 +114,10 @@ type Summary struct {
 // bo.Concurrency at once, each with models (all instances score on
 // models.Primary, so that its scheduler fills the model's calls with the
 // rows of many instances), and summarises them. The first error (an
-// instance's, Prepare's, the label pass's) cancels the other instances
-// and is returned; so is ctx's error when it ends first, even if some
-// instances finished (they were reported to bo.Done).
+// instance's that bo.Skip does not skip, Prepare's, the label pass's)
+// cancels the other instances and is returned; so is ctx's error when it
+// ends first, even if some instances finished (they were reported to
+// bo.Done). The summaries are over the instances explained.
 func ExplainBatch(ctx context.Context, b *Batch, models Models, opts Options, bo BatchOptions) (*BatchOutcome, error) {
 	if b.Instances < 1 {
 		return nil, fmt.Errorf("engine: batch of %d instances", b.Instances)
@@ -134,6 +148,17 @@ func ExplainBatch(ctx context.Context, b *Batch, models Models, opts Options, bo
 		conc = DefaultBatchConcurrency
 	}
 	g.SetLimit(conc)
+	failed := make([]error, b.Instances) // each goroutine its own element
+	skip := func(i int, err error) bool {
+		if bo.Skip == nil || gctx.Err() != nil || !bo.Skip(err) {
+			return false
+		}
+		failed[i] = err
+		if bo.Failed != nil {
+			bo.Failed(i, err)
+		}
+		return true
+	}
 	for i := range b.Instances {
 		if gctx.Err() != nil {
 			break
@@ -144,10 +169,16 @@ func ExplainBatch(ctx context.Context, b *Batch, models Models, opts Options, bo
 			}
 			spec, err := b.Instance(gctx, i, labels)
 			if err != nil {
+				if skip(i, err) {
+					return nil
+				}
 				return err
 			}
 			o, err := Explain(gctx, spec, models, opts)
 			if err != nil {
+				if skip(i, err) {
+					return nil
+				}
 				return err
 			}
 			if gctx.Err() != nil { // a cancelled auto-sampled instance returns its last round
@@ -166,13 +197,28 @@ func ExplainBatch(ctx context.Context, b *Batch, models Models, opts Options, bo
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	results := make([]*explain.Result, len(out.Outcomes))
+	var results []*explain.Result // of the instances explained
+	var kept []int                // their indices
+	out.Failed = map[int]error{}
 	for i, o := range out.Outcomes {
-		results[i] = o.Result
+		if o == nil {
+			out.Failed[i] = failed[i]
+			continue
+		}
+		results = append(results, o.Result)
+		kept = append(kept, i)
+	}
+	if len(results) == 0 {
+		return out, nil
 	}
 	sums, err := summarize(b, results, bo.Pick)
 	if err != nil {
 		return nil, err
+	}
+	for _, s := range sums {
+		for k, j := range s.Pick {
+			s.Pick[k] = kept[j] // an index among results is one among the instances
+		}
 	}
 	out.Summaries = sums
 	out.Anchors = explain.SummarizeAnchors(results, b.Key, b.Names)

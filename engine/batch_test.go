@@ -286,3 +286,78 @@ func TestExplainBatchSummaries(t *testing.T) {
 		t.Errorf("pick %v (coverage %g), want %v (%g)", s.Pick, s.Coverage, pick, cov)
 	}
 }
+
+// TestExplainBatchSkip: with Skip, the instances whose errors it skips
+// are left out and reported, the others are explained as without them,
+// and the summaries and the pick are over the explained ones (the pick's
+// indices are the instances'); an error Skip refuses still ends the batch.
+func TestExplainBatchSkip(t *testing.T) {
+	rows := toyRows(8)
+	bad := errors.New("a bad instance")
+	worse := errors.New("the model is down")
+	batch := func(fail map[int]error) *Batch {
+		b := toyBatch(rows, true)
+		inner := b.Instance
+		b.Instance = func(ctx context.Context, i int, labels []int) (*Spec, error) {
+			if err := fail[i]; err != nil {
+				return nil, err
+			}
+			return inner(ctx, i, labels)
+		}
+		return b
+	}
+	m := Models{Primary: &linearModel{w: []float64{1, -2, 0.5}}}
+	var mu sync.Mutex
+	reported := map[int]error{}
+	bo := BatchOptions{
+		Pick: 2,
+		Skip: func(err error) bool { return errors.Is(err, bad) },
+		Failed: func(i int, err error) {
+			mu.Lock()
+			reported[i] = err
+			mu.Unlock()
+		},
+	}
+	out, err := ExplainBatch(context.Background(), batch(map[int]error{1: bad, 5: bad}), m, Options{}, bo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := ExplainBatch(context.Background(), batch(nil), m, Options{}, BatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []*explain.Result
+	var kept []int
+	for i, o := range out.Outcomes {
+		switch {
+		case i == 1 || i == 5:
+			if o != nil || !errors.Is(out.Failed[i], bad) || !errors.Is(reported[i], bad) {
+				t.Errorf("instance %d: outcome %v, failed %v, reported %v; want it left out", i, o, out.Failed[i], reported[i])
+			}
+		case o == nil:
+			t.Fatalf("instance %d left out", i)
+		default:
+			if !reflect.DeepEqual(o.Result, all.Outcomes[i].Result) {
+				t.Errorf("instance %d differs from the batch without failures", i)
+			}
+			results = append(results, o.Result)
+			kept = append(kept, i)
+		}
+	}
+	if len(out.Failed) != 2 {
+		t.Errorf("failed %v, want instances 1 and 5", out.Failed)
+	}
+	s := out.Summaries[0]
+	want, _ := explain.Summarize(results, s.Label, explain.KeyIndex, []string{"a", "b", "c"})
+	w, _, _ := explain.ExplanationMatrix(results, s.Label)
+	pick, _, _ := explain.SubmodularPick(w, 2)
+	for k, j := range pick {
+		pick[k] = kept[j]
+	}
+	if !reflect.DeepEqual(s.Features, want) || !reflect.DeepEqual(s.Pick, pick) {
+		t.Errorf("summary %+v pick %v, want %+v pick %v (over the explained instances)", s.Features, s.Pick, want, pick)
+	}
+	if _, err := ExplainBatch(context.Background(), batch(map[int]error{1: bad, 4: worse}), m, Options{}, bo); !errors.Is(err, worse) {
+		t.Errorf("err = %v, want the error Skip refuses", err)
+	}
+}

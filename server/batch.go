@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -236,6 +238,14 @@ func (s *Server) runBatch(ctx context.Context, req *explainerv1.ExplainRequest, 
 	bo := engine.BatchOptions{
 		Concurrency: batchConcurrency(s.opts.batchConcurrency, bj.first, s.callRowsOf(info, bj.first, predictor.ValueBytes(entry.client)), s.opts.inFlight),
 		Pick:        pick,
+		Failed: func(i int, err error) {
+			done.Add(1)
+			if exps != nil {
+				exps[i] = &explainerv1.Explanation{}
+			} else {
+				io.instance(&explainerv1.InstanceExplanation{Index: uint32(i), Error: instanceErrorProto(name, i, err)})
+			}
+		},
 		Done: func(i int, o *engine.Outcome) {
 			exp := enc.explanation(o.Result)
 			if c := o.Convergence; c != nil {
@@ -253,15 +263,47 @@ func (s *Server) runBatch(ctx context.Context, req *explainerv1.ExplainRequest, 
 			}
 		},
 	}
+	if req.GetBatch().GetSkipFailed() {
+		bo.Skip = func(err error) bool { return instanceErrorProto(name, 0, err) != nil }
+	}
 	out, err := engine.ExplainBatch(ctx, &bj.Batch, models.engine(), opts, bo)
 	if err != nil {
 		return nil, requestError(name, err)
 	}
-	exp := explanationProto(&explain.Result{Method: out.Outcomes[0].Result.Method, Seed: seed}, enc.model, info,
+	method := name // the results' name of it, when an instance was explained
+	for _, o := range out.Outcomes {
+		if o != nil {
+			method = o.Result.Method
+			break
+		}
+	}
+	exp := explanationProto(&explain.Result{Method: method, Seed: seed}, enc.model, info,
 		uint64(models.primary.job.Calls()), time.Since(start))
 	exp.NumSamples = uint64(models.primary.requested.Load())
 	exp.Batch = batchProto(out, exps, info)
+	for _, i := range slices.Sorted(maps.Keys(out.Failed)) {
+		exp.Batch.Failures = append(exp.Batch.Failures, instanceErrorProto(name, i, out.Failed[i]))
+	}
 	return exp, nil
+}
+
+// instanceErrorProto is instance i's error as InstanceBatch.skip_failed
+// reports it, or nil when it is not the instance's own (a refused request,
+// INVALID_ARGUMENT or FAILED_PRECONDITION) and so ends the batch.
+func instanceErrorProto(method string, i int, err error) *explainerv1.InstanceError {
+	st, ok := status.FromError(requestError(method, err))
+	if !ok {
+		return nil
+	}
+	code := map[codes.Code]string{codes.InvalidArgument: "INVALID_ARGUMENT", codes.FailedPrecondition: "FAILED_PRECONDITION"}[st.Code()]
+	if code == "" {
+		return nil
+	}
+	msg := st.Message()
+	if _, rest, ok := BatchInstanceError(msg); ok {
+		msg = rest // the index has a field of its own
+	}
+	return &explainerv1.InstanceError{Index: uint32(i), Code: code, Message: msg}
 }
 
 // instanceError names instance i in a request error of its parse.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -232,5 +233,89 @@ func TestCounterfactualBatchSharesTheDataSet(t *testing.T) {
 	t.Logf("allocated per instance: %.0f bytes in the batch, %.0f parsed alone (the data set: %.0f)", shared, alone, copyBytes)
 	if shared > copyBytes/10 || alone < copyBytes {
 		t.Errorf("allocated per instance %.0f bytes in the batch, %.0f alone; want under %.0f and over %.0f", shared, alone, copyBytes/10, copyBytes)
+	}
+}
+
+// TestBatchSkipFailed: with skip_failed, texts without words are left out
+// with their error (unary: an empty explanation and a failure; stream: an
+// instance event with the error), the others are explained as their single
+// requests with seed s + i, and the summary counts only them. Without it
+// the first such text ends the batch, naming it.
+func TestBatchSkipFailed(t *testing.T) {
+	_, newClient := textBatchClient(t)
+	sc := startSidecar(t, newClient)
+	texts := []string{batchTexts[0], "!!! ...", batchTexts[1], "— ?", batchTexts[2]}
+	seed := uint64(9)
+	req := func(skip bool) *explainerv1.ExplainRequest {
+		return &explainerv1.ExplainRequest{
+			Model: "model",
+			Batch: &explainerv1.InstanceBatch{Kind: &explainerv1.InstanceBatch_Text{Text: &explainerv1.TextBatch{Texts: texts}}, SkipFailed: skip},
+			Method: &explainerv1.ExplainRequest_LimeText{LimeText: &explainerv1.LimeTextOptions{
+				NumSamples: 200, NumFeatures: 3, Seed: &seed, Labels: []uint32{1},
+			}},
+		}
+	}
+	failed := map[int]bool{1: true, 3: true}
+
+	if _, err := sc.client.Explain(context.Background(), req(false)); status.Code(err) != codes.InvalidArgument ||
+		!regexp.MustCompile(`^batch instance [13]: instance.text: has no words`).MatchString(status.Convert(err).Message()) {
+		t.Fatalf("without skip_failed: %v, want INVALID_ARGUMENT naming instance 1 or 3 (they run at once)", err)
+	}
+
+	resp, err := sc.client.Explain(context.Background(), req(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := resp.GetExplanation().GetBatch()
+	if len(b.GetExplanations()) != len(texts) || len(b.GetFailures()) != 2 {
+		t.Fatalf("%d explanations, failures %v; want %d and instances 1, 3", len(b.GetExplanations()), b.GetFailures(), len(texts))
+	}
+	for k, f := range b.GetFailures() {
+		if want := []uint32{1, 3}[k]; f.GetIndex() != want || f.GetCode() != "INVALID_ARGUMENT" || !strings.Contains(f.GetMessage(), "has no words") ||
+			strings.Contains(f.GetMessage(), "batch instance") {
+			t.Errorf("failure %d: %v, want instance %d, INVALID_ARGUMENT, no words (the index in its own field)", k, f, want)
+		}
+	}
+	for i, got := range b.GetExplanations() {
+		if failed[i] {
+			if len(got.GetLabels()) != 0 {
+				t.Errorf("instance %d left out, yet explained: %v", i, got)
+			}
+			continue
+		}
+		s := seed + uint64(i)
+		want, err := sc.client.Explain(context.Background(), &explainerv1.ExplainRequest{
+			Model: "model", Instance: textInst(texts[i]),
+			Method: &explainerv1.ExplainRequest_LimeText{LimeText: &explainerv1.LimeTextOptions{NumSamples: 200, NumFeatures: 3, Seed: &s, Labels: []uint32{1}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameExplanation(t, fmt.Sprintf("instance %d", i), got, want.GetExplanation())
+	}
+	for _, f := range b.GetSummaries()[0].GetFeatures() {
+		if f.GetCount() > 3 {
+			t.Errorf("summary feature %q counted in %d instances, 3 were explained", f.GetFeature(), f.GetCount())
+		}
+	}
+
+	run := runStream(t, context.Background(), sc, req(true))
+	if run.code != codes.OK {
+		t.Fatalf("stream: %v %s", run.code, run.msg)
+	}
+	events := map[uint32]*explainerv1.InstanceExplanation{}
+	for _, e := range run.instances {
+		events[e.GetIndex()] = e
+	}
+	for i := range texts {
+		e := events[uint32(i)]
+		switch {
+		case e == nil:
+			t.Errorf("stream: no event for instance %d", i)
+		case failed[i] && (e.GetError().GetCode() != "INVALID_ARGUMENT" || e.GetExplanation() != nil):
+			t.Errorf("stream: instance %d: %v, want its error alone", i, e)
+		case !failed[i] && (e.GetError() != nil || e.GetExplanation() == nil):
+			t.Errorf("stream: instance %d: %v, want its explanation", i, e)
+		}
 	}
 }

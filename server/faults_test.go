@@ -82,10 +82,11 @@ func withoutElapsed(exp *explainerv1.Explanation) *explainerv1.Explanation {
 
 // faultRun is how one job ended.
 type faultRun struct {
-	exp     *explainerv1.Explanation
-	code    codes.Code
-	msg     string
-	elapsed time.Duration
+	exp       *explainerv1.Explanation
+	code      codes.Code
+	msg       string
+	elapsed   time.Duration
+	instances []*explainerv1.InstanceExplanation // a batch's, on the stream
 }
 
 // runUnary runs req with Explain under ctx.
@@ -128,6 +129,8 @@ func runStream(t *testing.T, ctx context.Context, sc *sidecar, req *explainerv1.
 			t.Fatalf("event for job %q, want \"j\"", msg.GetJobId())
 		}
 		switch ev := msg.GetEvent().(type) {
+		case *explainerv1.ExplainStreamResponse_Instance:
+			run.instances = append(run.instances, ev.Instance)
 		case *explainerv1.ExplainStreamResponse_Result:
 			finals++
 			run.exp, run.code = ev.Result, codes.OK

@@ -26,12 +26,14 @@ type batchFlags struct {
 	rows  string // -rows A:B or all
 	texts string // -texts FILE
 	pick  uint   // -submodular-pick B
+	skip  bool   // -skip-failed
 }
 
 func (f *batchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.rows, "rows", "", "with a CSV -instance-file: explain these data rows in one batch job: A:B (rows A to B−1, from 0), A: (to the end) or all")
 	fs.StringVar(&f.texts, "texts", "", "explain every non-empty line of this file (one text a line) in one batch job")
 	fs.UintVar(&f.pick, "submodular-pick", 0, "batch: also pick this many instances whose explanations cover the important features (SP-LIME)")
+	fs.BoolVar(&f.skip, "skip-failed", false, "batch: leave out an instance whose own request is refused (a text without words) with its error, and go on with the others")
 }
 
 // imageList is -image: one file, or several for a batch job.
@@ -242,11 +244,11 @@ func (f *explainFlags) explainBatch(ctx context.Context, conn *grpc.ClientConn, 
 	if err != nil {
 		return err
 	}
-	req.Batch.SubmodularPick = uint32(f.pick)
+	req.Batch.SubmodularPick, req.Batch.SkipFailed = uint32(f.pick), f.skip
 	if err := f.checkFlags.apply(req); err != nil {
 		return err
 	}
-	out := &batchOutput{format: f.output, w: stdout, rows: rows, got: make([]*explainerv1.Explanation, len(rows))}
+	out := &batchOutput{format: f.output, w: stdout, rows: rows, got: make([]*explainerv1.Explanation, len(rows)), failed: make([]*explainerv1.InstanceError, len(rows))}
 	exp, err := explainBatchOnStream(ctx, explainerv1.NewExplainerServiceClient(conn), req, newProgress(f.progress, stderr), out.instance)
 	if err != nil {
 		return err
@@ -324,6 +326,7 @@ type jsonSummary struct {
 	Model      string  `json:"model"`
 	Seed       uint64  `json:"seed"`
 	Instances  uint32  `json:"instances"`
+	Failed     int     `json:"failed,omitempty"` // left out by -skip-failed
 	NumSamples uint64  `json:"num_samples"`
 	ModelCalls uint64  `json:"model_calls"`
 	ElapsedMS  float64 `json:"elapsed_ms"`
@@ -364,22 +367,26 @@ type batchOutput struct {
 	w      io.Writer
 	rows   []int
 	got    []*explainerv1.Explanation
-	next   int // jsonl: the first instance not yet written
+	failed []*explainerv1.InstanceError // instances left out (-skip-failed)
+	next   int                          // jsonl: the first instance not yet written
 }
+
+// arrived tells whether instance i has come, explained or left out.
+func (o *batchOutput) arrived(i int) bool { return o.got[i] != nil || o.failed[i] != nil }
 
 func (o *batchOutput) instance(ie *explainerv1.InstanceExplanation) error {
 	i := int(ie.GetIndex())
-	if i >= len(o.got) || o.got[i] != nil {
-		return fmt.Errorf("the sidecar sent instance %d twice or out of range", i)
+	if i >= len(o.got) || o.arrived(i) || (ie.GetExplanation() == nil) == (ie.GetError() == nil) {
+		return fmt.Errorf("the sidecar sent instance %d twice, out of range, or with neither or both an explanation and an error", i)
 	}
-	o.got[i] = ie.GetExplanation()
+	o.got[i], o.failed[i] = ie.GetExplanation(), ie.GetError()
 	if o.format != "jsonl" {
 		return nil
 	}
 	enc := json.NewEncoder(o.w)
 	enc.SetEscapeHTML(false)
-	for ; o.next < len(o.got) && o.got[o.next] != nil; o.next++ {
-		line, err := instanceJSON(o.rows[o.next], o.got[o.next])
+	for ; o.next < len(o.got) && o.arrived(o.next); o.next++ {
+		line, err := o.instanceJSON(o.next)
 		if err != nil {
 			return err
 		}
@@ -390,9 +397,18 @@ func (o *batchOutput) instance(ie *explainerv1.InstanceExplanation) error {
 	return nil
 }
 
+// instanceJSON is instance i's JSON: its explanation's, or its row and
+// error when it was left out.
+func (o *batchOutput) instanceJSON(i int) (json.RawMessage, error) {
+	if f := o.failed[i]; f != nil {
+		return json.Marshal(map[string]any{"row": o.rows[i], "error": map[string]string{"code": f.GetCode(), "message": f.GetMessage()}})
+	}
+	return instanceJSON(o.rows[i], o.got[i])
+}
+
 func (o *batchOutput) finish(exp *explainerv1.Explanation) error {
-	for i, e := range o.got {
-		if e == nil {
+	for i := range o.got {
+		if !o.arrived(i) {
 			return fmt.Errorf("the sidecar sent no explanation of instance %d (row %d)", i, o.rows[i])
 		}
 	}
@@ -405,8 +421,8 @@ func (o *batchOutput) finish(exp *explainerv1.Explanation) error {
 			return err
 		}
 		out := jsonBatch{Summary: sum}
-		for i, e := range o.got {
-			inst, err := instanceJSON(o.rows[i], e)
+		for i := range o.got {
+			inst, err := o.instanceJSON(i)
 			if err != nil {
 				return err
 			}
@@ -427,7 +443,7 @@ func (o *batchOutput) summary(exp *explainerv1.Explanation) (jsonSummary, error)
 		Method: exp.GetMethod(), Model: exp.GetModel(), Seed: exp.GetSeed(), Instances: b.GetInstances(),
 		NumSamples: exp.GetNumSamples(), ModelCalls: exp.GetModelCalls(),
 		ElapsedMS:   float64(exp.GetElapsed().AsDuration().Microseconds()) / 1000,
-		LabelPicked: b.GetLabelPicked(), Labels: []jsonBatchSummary{},
+		LabelPicked: b.GetLabelPicked(), Labels: []jsonBatchSummary{}, Failed: len(b.GetFailures()),
 	}
 	if b.GetLabelPicked() {
 		l := b.GetLabel()
@@ -475,6 +491,10 @@ func (o *batchOutput) writeTable(exp *explainerv1.Explanation) {
 	}
 	fmt.Fprintln(o.w)
 	for i, e := range o.got {
+		if f := o.failed[i]; f != nil {
+			fmt.Fprintf(o.w, "row %d  left out: %s: %s\n", o.rows[i], f.GetCode(), f.GetMessage())
+			continue
+		}
 		if line, ok := ruleLine(exp, e); ok {
 			fmt.Fprintf(o.w, "row %d  %s\n", o.rows[i], line)
 			continue
@@ -490,7 +510,7 @@ func (o *batchOutput) writeTable(exp *explainerv1.Explanation) {
 		fmt.Fprintf(o.w, "row %d  %s\n", o.rows[i], strings.Join(parts, "; "))
 	}
 	for _, s := range b.GetSummaries() {
-		fmt.Fprintf(o.w, "\nlabel %s over %d instances: mean |weight| ± standard error\n", labelName(s.GetLabel(), exp.GetClassNames()), b.GetInstances())
+		fmt.Fprintf(o.w, "\nlabel %s over %d instances: mean |weight| ± standard error\n", labelName(s.GetLabel(), exp.GetClassNames()), int(b.GetInstances())-len(b.GetFailures()))
 		maxAbs := 0.0
 		for _, g := range s.GetFeatures() {
 			maxAbs = max(maxAbs, g.GetMeanAbs())

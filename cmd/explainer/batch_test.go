@@ -147,6 +147,55 @@ func TestExplainBatchTexts(t *testing.T) {
 	}
 }
 
+// TestExplainBatchSkipFailed: with -skip-failed a line without words is
+// left out: jsonl writes its row and error in its place, the table says
+// so, and the other lines are explained; without it the batch fails.
+func TestExplainBatchSkipFailed(t *testing.T) {
+	fake := predictortest.NewPredictServer(nil)
+	fake.TextScore = greatScore
+	addr := serveFake(t, fake)
+	path := filepath.Join(t.TempDir(), "texts.txt")
+	if err := os.WriteFile(path, []byte("a great place\n?!\ngreat staff, great food\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"explain", "-server", addr, "-texts", path, "-num-samples", "200", "-seed", "3"}
+	if _, _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "batch instance 1: instance.text: has no words") {
+		t.Fatalf("without -skip-failed: %v, want the batch refused naming instance 1", err)
+	}
+	out, _, err := runCLI(t, append(args, "-skip-failed", "-output", "jsonl")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []map[string]json.RawMessage
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, l)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3:\n%s", len(lines), out)
+	}
+	var failure struct{ Code, Message string }
+	if err := json.Unmarshal(lines[1]["error"], &failure); err != nil || string(lines[1]["row"]) != "1" ||
+		failure.Code != "INVALID_ARGUMENT" || !strings.Contains(failure.Message, "has no words") || lines[1]["labels"] != nil {
+		t.Errorf("line 1: %s, want row 1 with its error alone", out)
+	}
+	for _, i := range []int{0, 2} {
+		if lines[i]["error"] != nil || lines[i]["labels"] == nil {
+			t.Errorf("line %d: want an explanation: %s", i, out)
+		}
+	}
+	table, _, err := runCLI(t, append(args, "-skip-failed")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table, "row 1  left out: INVALID_ARGUMENT: instance.text: has no words") || !strings.Contains(table, "over 2 instances") {
+		t.Errorf("table:\n%s\nwant row 1 left out and the summary over the 2 others", table)
+	}
+}
+
 // TestExplainBatchImages: several -image files make one batch job.
 func TestExplainBatchImages(t *testing.T) {
 	fake := predictortest.NewPredictServer(func(rows [][]float64) [][]float64 {

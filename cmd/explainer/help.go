@@ -242,7 +242,7 @@ explainer explain --instance-file held_out.csv --rows 0:100 --background train.c
 		{"What to explain", []string{"method", "instance", "instance-file", "row", "background", "data", "target-column", "feature-names",
 			"text", "split", "mask-string", "positional", "image", "image-layout", "layout"}},
 		{"Output", []string{"output", "num-features", "png", "class-names", "progress"}},
-		{"Batches: many instances in one job", []string{"rows", "texts", "submodular-pick"}},
+		{"Batches: many instances in one job", []string{"rows", "texts", "submodular-pick", "skip-failed"}},
 		{"Sampling (lime, kernelshap, permutation)", []string{"num-samples", "seed", "labels", "top-labels"}},
 	}
 	for _, m := range cliMethods {

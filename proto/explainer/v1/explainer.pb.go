@@ -887,8 +887,16 @@ type InstanceBatch struct {
 	// the important features (lime's SubmodularPick), for each summarised
 	// label. 0 picks none; at most the instances.
 	SubmodularPick uint32 `protobuf:"varint,4,opt,name=submodular_pick,json=submodularPick,proto3" json:"submodular_pick,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Leave out an instance whose own request is refused (INVALID_ARGUMENT
+	// or FAILED_PRECONDITION: a text without words, a fit that is not
+	// finite) and go on with the others: it is reported with its error
+	// (InstanceExplanation.error on ExplainStream, BatchExplanation.failures)
+	// and left out of the summaries and the pick. Errors of the batch's own
+	// options, of the model server, and cancellation still end the batch.
+	// Default false: the first instance's error ends the batch.
+	SkipFailed    bool `protobuf:"varint,5,opt,name=skip_failed,json=skipFailed,proto3" json:"skip_failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InstanceBatch) Reset() {
@@ -960,6 +968,13 @@ func (x *InstanceBatch) GetSubmodularPick() uint32 {
 		return x.SubmodularPick
 	}
 	return 0
+}
+
+func (x *InstanceBatch) GetSkipFailed() bool {
+	if x != nil {
+		return x.SkipFailed
+	}
+	return false
 }
 
 type isInstanceBatch_Kind interface {
@@ -4484,8 +4499,11 @@ type BatchExplanation struct {
 	Anchors *AnchorBatchSummary `protobuf:"bytes,7,opt,name=anchors,proto3" json:"anchors,omitempty"`
 	// Counterfactuals: the global view of what changes the decisions.
 	Counterfactuals *CounterfactualBatchSummary `protobuf:"bytes,8,opt,name=counterfactuals,proto3" json:"counterfactuals,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The instances left out by InstanceBatch.skip_failed, in instance
+	// order; their explanations (Explain) are empty.
+	Failures      []*InstanceError `protobuf:"bytes,9,rep,name=failures,proto3" json:"failures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BatchExplanation) Reset() {
@@ -4574,6 +4592,78 @@ func (x *BatchExplanation) GetCounterfactuals() *CounterfactualBatchSummary {
 	return nil
 }
 
+func (x *BatchExplanation) GetFailures() []*InstanceError {
+	if x != nil {
+		return x.Failures
+	}
+	return nil
+}
+
+// InstanceError is why an instance of a batch was left out.
+type InstanceError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The instance's index in the batch.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The gRPC code its single request would get, as google.rpc.Code names
+	// it: "INVALID_ARGUMENT" or "FAILED_PRECONDITION".
+	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	// The error's message.
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstanceError) Reset() {
+	*x = InstanceError{}
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceError) ProtoMessage() {}
+
+func (x *InstanceError) ProtoReflect() protoreflect.Message {
+	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceError.ProtoReflect.Descriptor instead.
+func (*InstanceError) Descriptor() ([]byte, []int) {
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *InstanceError) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *InstanceError) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *InstanceError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // AnchorBatchSummary is a batch's global view of its anchors: which
 // features the model's decisions rest on across the instances.
 type AnchorBatchSummary struct {
@@ -4595,7 +4685,7 @@ type AnchorBatchSummary struct {
 
 func (x *AnchorBatchSummary) Reset() {
 	*x = AnchorBatchSummary{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4607,7 +4697,7 @@ func (x *AnchorBatchSummary) String() string {
 func (*AnchorBatchSummary) ProtoMessage() {}
 
 func (x *AnchorBatchSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[40]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4620,7 +4710,7 @@ func (x *AnchorBatchSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorBatchSummary.ProtoReflect.Descriptor instead.
 func (*AnchorBatchSummary) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{40}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *AnchorBatchSummary) GetAnchors() uint32 {
@@ -4684,7 +4774,7 @@ type CounterfactualBatchSummary struct {
 
 func (x *CounterfactualBatchSummary) Reset() {
 	*x = CounterfactualBatchSummary{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4696,7 +4786,7 @@ func (x *CounterfactualBatchSummary) String() string {
 func (*CounterfactualBatchSummary) ProtoMessage() {}
 
 func (x *CounterfactualBatchSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[41]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4709,7 +4799,7 @@ func (x *CounterfactualBatchSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CounterfactualBatchSummary.ProtoReflect.Descriptor instead.
 func (*CounterfactualBatchSummary) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{41}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CounterfactualBatchSummary) GetSearched() uint32 {
@@ -4765,7 +4855,7 @@ type RuleFeature struct {
 
 func (x *RuleFeature) Reset() {
 	*x = RuleFeature{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4777,7 +4867,7 @@ func (x *RuleFeature) String() string {
 func (*RuleFeature) ProtoMessage() {}
 
 func (x *RuleFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[42]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4790,7 +4880,7 @@ func (x *RuleFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleFeature.ProtoReflect.Descriptor instead.
 func (*RuleFeature) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{42}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RuleFeature) GetIndex() uint32 {
@@ -4847,7 +4937,7 @@ type BatchSummary struct {
 
 func (x *BatchSummary) Reset() {
 	*x = BatchSummary{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4859,7 +4949,7 @@ func (x *BatchSummary) String() string {
 func (*BatchSummary) ProtoMessage() {}
 
 func (x *BatchSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[43]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4872,7 +4962,7 @@ func (x *BatchSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSummary.ProtoReflect.Descriptor instead.
 func (*BatchSummary) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{43}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *BatchSummary) GetLabel() uint32 {
@@ -4941,7 +5031,7 @@ type GlobalAttribution struct {
 
 func (x *GlobalAttribution) Reset() {
 	*x = GlobalAttribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4953,7 +5043,7 @@ func (x *GlobalAttribution) String() string {
 func (*GlobalAttribution) ProtoMessage() {}
 
 func (x *GlobalAttribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[44]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4966,7 +5056,7 @@ func (x *GlobalAttribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalAttribution.ProtoReflect.Descriptor instead.
 func (*GlobalAttribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{44}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GlobalAttribution) GetIndex() uint32 {
@@ -5016,15 +5106,17 @@ type InstanceExplanation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The instance's index in the batch.
 	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	// Its explanation.
-	Explanation   *Explanation `protobuf:"bytes,2,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	// Its explanation, unless it was left out (InstanceBatch.skip_failed).
+	Explanation *Explanation `protobuf:"bytes,2,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	// Why it was left out; unset for an explained instance.
+	Error         *InstanceError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InstanceExplanation) Reset() {
 	*x = InstanceExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5036,7 +5128,7 @@ func (x *InstanceExplanation) String() string {
 func (*InstanceExplanation) ProtoMessage() {}
 
 func (x *InstanceExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[45]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5049,7 +5141,7 @@ func (x *InstanceExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceExplanation.ProtoReflect.Descriptor instead.
 func (*InstanceExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{45}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *InstanceExplanation) GetIndex() uint32 {
@@ -5062,6 +5154,13 @@ func (x *InstanceExplanation) GetIndex() uint32 {
 func (x *InstanceExplanation) GetExplanation() *Explanation {
 	if x != nil {
 		return x.Explanation
+	}
+	return nil
+}
+
+func (x *InstanceExplanation) GetError() *InstanceError {
+	if x != nil {
+		return x.Error
 	}
 	return nil
 }
@@ -5083,7 +5182,7 @@ type EvaluationReport struct {
 
 func (x *EvaluationReport) Reset() {
 	*x = EvaluationReport{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5095,7 +5194,7 @@ func (x *EvaluationReport) String() string {
 func (*EvaluationReport) ProtoMessage() {}
 
 func (x *EvaluationReport) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[46]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5108,7 +5207,7 @@ func (x *EvaluationReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluationReport.ProtoReflect.Descriptor instead.
 func (*EvaluationReport) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{46}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *EvaluationReport) GetStability() *Stability {
@@ -5165,7 +5264,7 @@ type Stability struct {
 
 func (x *Stability) Reset() {
 	*x = Stability{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5177,7 +5276,7 @@ func (x *Stability) String() string {
 func (*Stability) ProtoMessage() {}
 
 func (x *Stability) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[47]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5190,7 +5289,7 @@ func (x *Stability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stability.ProtoReflect.Descriptor instead.
 func (*Stability) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{47}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Stability) GetRuns() uint32 {
@@ -5276,7 +5375,7 @@ type FidelityCurves struct {
 
 func (x *FidelityCurves) Reset() {
 	*x = FidelityCurves{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5288,7 +5387,7 @@ func (x *FidelityCurves) String() string {
 func (*FidelityCurves) ProtoMessage() {}
 
 func (x *FidelityCurves) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[48]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5301,7 +5400,7 @@ func (x *FidelityCurves) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FidelityCurves.ProtoReflect.Descriptor instead.
 func (*FidelityCurves) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{48}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *FidelityCurves) GetLabel() uint32 {
@@ -5389,7 +5488,7 @@ type SegmentMap struct {
 
 func (x *SegmentMap) Reset() {
 	*x = SegmentMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5401,7 +5500,7 @@ func (x *SegmentMap) String() string {
 func (*SegmentMap) ProtoMessage() {}
 
 func (x *SegmentMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[49]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5414,7 +5513,7 @@ func (x *SegmentMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentMap.ProtoReflect.Descriptor instead.
 func (*SegmentMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{49}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SegmentMap) GetHeight() uint32 {
@@ -5461,7 +5560,7 @@ type AttributionMap struct {
 
 func (x *AttributionMap) Reset() {
 	*x = AttributionMap{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5473,7 +5572,7 @@ func (x *AttributionMap) String() string {
 func (*AttributionMap) ProtoMessage() {}
 
 func (x *AttributionMap) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[50]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5486,7 +5585,7 @@ func (x *AttributionMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributionMap.ProtoReflect.Descriptor instead.
 func (*AttributionMap) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{50}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AttributionMap) GetLabel() uint32 {
@@ -5559,7 +5658,7 @@ type LabelExplanation struct {
 
 func (x *LabelExplanation) Reset() {
 	*x = LabelExplanation{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5571,7 +5670,7 @@ func (x *LabelExplanation) String() string {
 func (*LabelExplanation) ProtoMessage() {}
 
 func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[51]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5584,7 +5683,7 @@ func (x *LabelExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelExplanation.ProtoReflect.Descriptor instead.
 func (*LabelExplanation) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{51}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *LabelExplanation) GetLabel() uint32 {
@@ -5702,7 +5801,7 @@ type PartialDependence struct {
 
 func (x *PartialDependence) Reset() {
 	*x = PartialDependence{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5714,7 +5813,7 @@ func (x *PartialDependence) String() string {
 func (*PartialDependence) ProtoMessage() {}
 
 func (x *PartialDependence) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[52]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5727,7 +5826,7 @@ func (x *PartialDependence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartialDependence.ProtoReflect.Descriptor instead.
 func (*PartialDependence) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{52}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PartialDependence) GetFeatureIndex() uint32 {
@@ -5818,7 +5917,7 @@ type IceCurve struct {
 
 func (x *IceCurve) Reset() {
 	*x = IceCurve{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[53]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5830,7 +5929,7 @@ func (x *IceCurve) String() string {
 func (*IceCurve) ProtoMessage() {}
 
 func (x *IceCurve) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[53]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5843,7 +5942,7 @@ func (x *IceCurve) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IceCurve.ProtoReflect.Descriptor instead.
 func (*IceCurve) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{53}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *IceCurve) GetValues() []float64 {
@@ -5879,7 +5978,7 @@ type AccumulatedLocalEffects struct {
 
 func (x *AccumulatedLocalEffects) Reset() {
 	*x = AccumulatedLocalEffects{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[54]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5891,7 +5990,7 @@ func (x *AccumulatedLocalEffects) String() string {
 func (*AccumulatedLocalEffects) ProtoMessage() {}
 
 func (x *AccumulatedLocalEffects) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[54]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5904,7 +6003,7 @@ func (x *AccumulatedLocalEffects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccumulatedLocalEffects.ProtoReflect.Descriptor instead.
 func (*AccumulatedLocalEffects) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{54}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *AccumulatedLocalEffects) GetFeatureIndex() uint32 {
@@ -5981,7 +6080,7 @@ type Anchor struct {
 
 func (x *Anchor) Reset() {
 	*x = Anchor{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[55]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5993,7 +6092,7 @@ func (x *Anchor) String() string {
 func (*Anchor) ProtoMessage() {}
 
 func (x *Anchor) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[55]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6006,7 +6105,7 @@ func (x *Anchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Anchor.ProtoReflect.Descriptor instead.
 func (*Anchor) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{55}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Anchor) GetPredicates() []*AnchorPredicate {
@@ -6070,7 +6169,7 @@ type AnchorPredicate struct {
 
 func (x *AnchorPredicate) Reset() {
 	*x = AnchorPredicate{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[56]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6082,7 +6181,7 @@ func (x *AnchorPredicate) String() string {
 func (*AnchorPredicate) ProtoMessage() {}
 
 func (x *AnchorPredicate) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[56]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6095,7 +6194,7 @@ func (x *AnchorPredicate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorPredicate.ProtoReflect.Descriptor instead.
 func (*AnchorPredicate) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{56}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *AnchorPredicate) GetIndex() uint32 {
@@ -6148,7 +6247,7 @@ type AnchorExample struct {
 
 func (x *AnchorExample) Reset() {
 	*x = AnchorExample{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[57]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6160,7 +6259,7 @@ func (x *AnchorExample) String() string {
 func (*AnchorExample) ProtoMessage() {}
 
 func (x *AnchorExample) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[57]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6173,7 +6272,7 @@ func (x *AnchorExample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorExample.ProtoReflect.Descriptor instead.
 func (*AnchorExample) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{57}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *AnchorExample) GetValues() []float64 {
@@ -6220,7 +6319,7 @@ type Counterfactual struct {
 
 func (x *Counterfactual) Reset() {
 	*x = Counterfactual{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[58]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6232,7 +6331,7 @@ func (x *Counterfactual) String() string {
 func (*Counterfactual) ProtoMessage() {}
 
 func (x *Counterfactual) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[58]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6245,7 +6344,7 @@ func (x *Counterfactual) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counterfactual.ProtoReflect.Descriptor instead.
 func (*Counterfactual) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{58}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Counterfactual) GetValues() []float64 {
@@ -6317,7 +6416,7 @@ type FeatureChange struct {
 
 func (x *FeatureChange) Reset() {
 	*x = FeatureChange{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[59]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6329,7 +6428,7 @@ func (x *FeatureChange) String() string {
 func (*FeatureChange) ProtoMessage() {}
 
 func (x *FeatureChange) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[59]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6342,7 +6441,7 @@ func (x *FeatureChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureChange.ProtoReflect.Descriptor instead.
 func (*FeatureChange) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{59}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *FeatureChange) GetIndex() uint32 {
@@ -6414,7 +6513,7 @@ type Attribution struct {
 
 func (x *Attribution) Reset() {
 	*x = Attribution{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[60]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6426,7 +6525,7 @@ func (x *Attribution) String() string {
 func (*Attribution) ProtoMessage() {}
 
 func (x *Attribution) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[60]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6439,7 +6538,7 @@ func (x *Attribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribution.ProtoReflect.Descriptor instead.
 func (*Attribution) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{60}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Attribution) GetIndex() uint32 {
@@ -6518,7 +6617,7 @@ type TextSpan struct {
 
 func (x *TextSpan) Reset() {
 	*x = TextSpan{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[61]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6530,7 +6629,7 @@ func (x *TextSpan) String() string {
 func (*TextSpan) ProtoMessage() {}
 
 func (x *TextSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[61]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6543,7 +6642,7 @@ func (x *TextSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextSpan.ProtoReflect.Descriptor instead.
 func (*TextSpan) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{61}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *TextSpan) GetStart() uint32 {
@@ -6577,7 +6676,7 @@ type ExplainStreamRequest struct {
 
 func (x *ExplainStreamRequest) Reset() {
 	*x = ExplainStreamRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[62]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6589,7 +6688,7 @@ func (x *ExplainStreamRequest) String() string {
 func (*ExplainStreamRequest) ProtoMessage() {}
 
 func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[62]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6602,7 +6701,7 @@ func (x *ExplainStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamRequest.ProtoReflect.Descriptor instead.
 func (*ExplainStreamRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{62}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ExplainStreamRequest) GetKind() isExplainStreamRequest_Kind {
@@ -6700,7 +6799,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[63]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6712,7 +6811,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[63]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6725,7 +6824,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{63}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *DataChunk) GetJobId() string {
@@ -6778,7 +6877,7 @@ type StartJob struct {
 
 func (x *StartJob) Reset() {
 	*x = StartJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[64]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6790,7 +6889,7 @@ func (x *StartJob) String() string {
 func (*StartJob) ProtoMessage() {}
 
 func (x *StartJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[64]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6803,7 +6902,7 @@ func (x *StartJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartJob.ProtoReflect.Descriptor instead.
 func (*StartJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{64}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *StartJob) GetJobId() string {
@@ -6832,7 +6931,7 @@ type CancelJob struct {
 
 func (x *CancelJob) Reset() {
 	*x = CancelJob{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[65]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6844,7 +6943,7 @@ func (x *CancelJob) String() string {
 func (*CancelJob) ProtoMessage() {}
 
 func (x *CancelJob) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[65]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6857,7 +6956,7 @@ func (x *CancelJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJob.ProtoReflect.Descriptor instead.
 func (*CancelJob) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{65}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CancelJob) GetJobId() string {
@@ -6888,7 +6987,7 @@ type ExplainStreamResponse struct {
 
 func (x *ExplainStreamResponse) Reset() {
 	*x = ExplainStreamResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[66]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6900,7 +6999,7 @@ func (x *ExplainStreamResponse) String() string {
 func (*ExplainStreamResponse) ProtoMessage() {}
 
 func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[66]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6913,7 +7012,7 @@ func (x *ExplainStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStreamResponse.ProtoReflect.Descriptor instead.
 func (*ExplainStreamResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{66}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ExplainStreamResponse) GetJobId() string {
@@ -7030,7 +7129,7 @@ type ExplainJobRequest struct {
 
 func (x *ExplainJobRequest) Reset() {
 	*x = ExplainJobRequest{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[67]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7042,7 +7141,7 @@ func (x *ExplainJobRequest) String() string {
 func (*ExplainJobRequest) ProtoMessage() {}
 
 func (x *ExplainJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[67]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7055,7 +7154,7 @@ func (x *ExplainJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainJobRequest.ProtoReflect.Descriptor instead.
 func (*ExplainJobRequest) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{67}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ExplainJobRequest) GetRequest() *ExplainRequest {
@@ -7082,7 +7181,7 @@ type ExplainJobResponse struct {
 
 func (x *ExplainJobResponse) Reset() {
 	*x = ExplainJobResponse{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[68]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7094,7 +7193,7 @@ func (x *ExplainJobResponse) String() string {
 func (*ExplainJobResponse) ProtoMessage() {}
 
 func (x *ExplainJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[68]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7107,7 +7206,7 @@ func (x *ExplainJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainJobResponse.ProtoReflect.Descriptor instead.
 func (*ExplainJobResponse) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{68}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ExplainJobResponse) GetEvent() isExplainJobResponse_Event {
@@ -7187,7 +7286,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[69]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7199,7 +7298,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[69]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7212,7 +7311,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{69}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *Progress) GetSamplesScored() uint64 {
@@ -7282,7 +7381,7 @@ type JobError struct {
 
 func (x *JobError) Reset() {
 	*x = JobError{}
-	mi := &file_explainer_v1_explainer_proto_msgTypes[70]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7294,7 +7393,7 @@ func (x *JobError) String() string {
 func (*JobError) ProtoMessage() {}
 
 func (x *JobError) ProtoReflect() protoreflect.Message {
-	mi := &file_explainer_v1_explainer_proto_msgTypes[70]
+	mi := &file_explainer_v1_explainer_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7307,7 +7406,7 @@ func (x *JobError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobError.ProtoReflect.Descriptor instead.
 func (*JobError) Descriptor() ([]byte, []int) {
-	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{70}
+	return file_explainer_v1_explainer_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *JobError) GetCode() int32 {
@@ -7351,12 +7450,14 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"evaluation\x18\x04 \x01(\v2\x18.explainer.v1.EvaluationR\n" +
 	"evaluation\x121\n" +
 	"\x05batch\x18\x05 \x01(\v2\x1b.explainer.v1.InstanceBatchR\x05batchB\b\n" +
-	"\x06method\"\xd9\x01\n" +
+	"\x06method\"\xfa\x01\n" +
 	"\rInstanceBatch\x126\n" +
 	"\atabular\x18\x01 \x01(\v2\x1a.explainer.v1.TabularBatchH\x00R\atabular\x12-\n" +
 	"\x04text\x18\x02 \x01(\v2\x17.explainer.v1.TextBatchH\x00R\x04text\x120\n" +
 	"\x05image\x18\x03 \x01(\v2\x18.explainer.v1.ImageBatchH\x00R\x05image\x12'\n" +
-	"\x0fsubmodular_pick\x18\x04 \x01(\rR\x0esubmodularPickB\x06\n" +
+	"\x0fsubmodular_pick\x18\x04 \x01(\rR\x0esubmodularPick\x12\x1f\n" +
+	"\vskip_failed\x18\x05 \x01(\bR\n" +
+	"skipFailedB\x06\n" +
 	"\x04kind\"\xaa\x01\n" +
 	"\fTabularBatch\x12)\n" +
 	"\x04rows\x18\x01 \x01(\v2\x15.explainer.v1.DatasetR\x04rows\x12\x1a\n" +
@@ -7657,7 +7758,7 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\x0fcounterfactuals\x18\x18 \x03(\v2\x1c.explainer.v1.CounterfactualR\x0fcounterfactuals\x12#\n" +
 	"\rfeatures_done\x18\x19 \x01(\rR\ffeaturesDone\x12%\n" +
 	"\x0efeatures_total\x18\x1a \x01(\rR\rfeaturesTotal\x124\n" +
-	"\x05batch\x18\x17 \x01(\v2\x1e.explainer.v1.BatchExplanationR\x05batch\"\x93\x03\n" +
+	"\x05batch\x18\x17 \x01(\v2\x1e.explainer.v1.BatchExplanationR\x05batch\"\xcc\x03\n" +
 	"\x10BatchExplanation\x12\x1c\n" +
 	"\tinstances\x18\x01 \x01(\rR\tinstances\x12=\n" +
 	"\fexplanations\x18\x02 \x03(\v2\x19.explainer.v1.ExplanationR\fexplanations\x12!\n" +
@@ -7667,7 +7768,12 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"labelCount\x128\n" +
 	"\tsummaries\x18\x06 \x03(\v2\x1a.explainer.v1.BatchSummaryR\tsummaries\x12:\n" +
 	"\aanchors\x18\a \x01(\v2 .explainer.v1.AnchorBatchSummaryR\aanchors\x12R\n" +
-	"\x0fcounterfactuals\x18\b \x01(\v2(.explainer.v1.CounterfactualBatchSummaryR\x0fcounterfactuals\"\xff\x01\n" +
+	"\x0fcounterfactuals\x18\b \x01(\v2(.explainer.v1.CounterfactualBatchSummaryR\x0fcounterfactuals\x127\n" +
+	"\bfailures\x18\t \x03(\v2\x1b.explainer.v1.InstanceErrorR\bfailures\"S\n" +
+	"\rInstanceError\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xff\x01\n" +
 	"\x12AnchorBatchSummary\x12\x18\n" +
 	"\aanchors\x18\x01 \x01(\rR\aanchors\x12#\n" +
 	"\rthreshold_met\x18\x02 \x01(\rR\fthresholdMet\x12%\n" +
@@ -7701,10 +7807,11 @@ const file_explainer_v1_explainer_proto_rawDesc = "" +
 	"\bmean_abs\x18\x03 \x01(\x01R\ameanAbs\x12\x1b\n" +
 	"\tstd_error\x18\x04 \x01(\x01R\bstdError\x12\x12\n" +
 	"\x04mean\x18\x05 \x01(\x01R\x04mean\x12\x14\n" +
-	"\x05count\x18\x06 \x01(\rR\x05count\"h\n" +
+	"\x05count\x18\x06 \x01(\rR\x05count\"\x9b\x01\n" +
 	"\x13InstanceExplanation\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12;\n" +
-	"\vexplanation\x18\x02 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\"\xc1\x01\n" +
+	"\vexplanation\x18\x02 \x01(\v2\x19.explainer.v1.ExplanationR\vexplanation\x121\n" +
+	"\x05error\x18\x03 \x01(\v2\x1b.explainer.v1.InstanceErrorR\x05error\"\xc1\x01\n" +
 	"\x10EvaluationReport\x125\n" +
 	"\tstability\x18\x01 \x01(\v2\x17.explainer.v1.StabilityR\tstability\x124\n" +
 	"\x06curves\x18\x02 \x03(\v2\x1c.explainer.v1.FidelityCurvesR\x06curves\x12\x1f\n" +
@@ -7951,7 +8058,7 @@ func file_explainer_v1_explainer_proto_rawDescGZIP() []byte {
 }
 
 var file_explainer_v1_explainer_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
+var file_explainer_v1_explainer_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_explainer_v1_explainer_proto_goTypes = []any{
 	(ImageLayout)(0),                   // 0: explainer.v1.ImageLayout
 	(FeatureSelection)(0),              // 1: explainer.v1.FeatureSelection
@@ -8002,38 +8109,39 @@ var file_explainer_v1_explainer_proto_goTypes = []any{
 	(*ExplainResponse)(nil),            // 46: explainer.v1.ExplainResponse
 	(*Explanation)(nil),                // 47: explainer.v1.Explanation
 	(*BatchExplanation)(nil),           // 48: explainer.v1.BatchExplanation
-	(*AnchorBatchSummary)(nil),         // 49: explainer.v1.AnchorBatchSummary
-	(*CounterfactualBatchSummary)(nil), // 50: explainer.v1.CounterfactualBatchSummary
-	(*RuleFeature)(nil),                // 51: explainer.v1.RuleFeature
-	(*BatchSummary)(nil),               // 52: explainer.v1.BatchSummary
-	(*GlobalAttribution)(nil),          // 53: explainer.v1.GlobalAttribution
-	(*InstanceExplanation)(nil),        // 54: explainer.v1.InstanceExplanation
-	(*EvaluationReport)(nil),           // 55: explainer.v1.EvaluationReport
-	(*Stability)(nil),                  // 56: explainer.v1.Stability
-	(*FidelityCurves)(nil),             // 57: explainer.v1.FidelityCurves
-	(*SegmentMap)(nil),                 // 58: explainer.v1.SegmentMap
-	(*AttributionMap)(nil),             // 59: explainer.v1.AttributionMap
-	(*LabelExplanation)(nil),           // 60: explainer.v1.LabelExplanation
-	(*PartialDependence)(nil),          // 61: explainer.v1.PartialDependence
-	(*IceCurve)(nil),                   // 62: explainer.v1.IceCurve
-	(*AccumulatedLocalEffects)(nil),    // 63: explainer.v1.AccumulatedLocalEffects
-	(*Anchor)(nil),                     // 64: explainer.v1.Anchor
-	(*AnchorPredicate)(nil),            // 65: explainer.v1.AnchorPredicate
-	(*AnchorExample)(nil),              // 66: explainer.v1.AnchorExample
-	(*Counterfactual)(nil),             // 67: explainer.v1.Counterfactual
-	(*FeatureChange)(nil),              // 68: explainer.v1.FeatureChange
-	(*Attribution)(nil),                // 69: explainer.v1.Attribution
-	(*TextSpan)(nil),                   // 70: explainer.v1.TextSpan
-	(*ExplainStreamRequest)(nil),       // 71: explainer.v1.ExplainStreamRequest
-	(*DataChunk)(nil),                  // 72: explainer.v1.DataChunk
-	(*StartJob)(nil),                   // 73: explainer.v1.StartJob
-	(*CancelJob)(nil),                  // 74: explainer.v1.CancelJob
-	(*ExplainStreamResponse)(nil),      // 75: explainer.v1.ExplainStreamResponse
-	(*ExplainJobRequest)(nil),          // 76: explainer.v1.ExplainJobRequest
-	(*ExplainJobResponse)(nil),         // 77: explainer.v1.ExplainJobResponse
-	(*Progress)(nil),                   // 78: explainer.v1.Progress
-	(*JobError)(nil),                   // 79: explainer.v1.JobError
-	(*durationpb.Duration)(nil),        // 80: google.protobuf.Duration
+	(*InstanceError)(nil),              // 49: explainer.v1.InstanceError
+	(*AnchorBatchSummary)(nil),         // 50: explainer.v1.AnchorBatchSummary
+	(*CounterfactualBatchSummary)(nil), // 51: explainer.v1.CounterfactualBatchSummary
+	(*RuleFeature)(nil),                // 52: explainer.v1.RuleFeature
+	(*BatchSummary)(nil),               // 53: explainer.v1.BatchSummary
+	(*GlobalAttribution)(nil),          // 54: explainer.v1.GlobalAttribution
+	(*InstanceExplanation)(nil),        // 55: explainer.v1.InstanceExplanation
+	(*EvaluationReport)(nil),           // 56: explainer.v1.EvaluationReport
+	(*Stability)(nil),                  // 57: explainer.v1.Stability
+	(*FidelityCurves)(nil),             // 58: explainer.v1.FidelityCurves
+	(*SegmentMap)(nil),                 // 59: explainer.v1.SegmentMap
+	(*AttributionMap)(nil),             // 60: explainer.v1.AttributionMap
+	(*LabelExplanation)(nil),           // 61: explainer.v1.LabelExplanation
+	(*PartialDependence)(nil),          // 62: explainer.v1.PartialDependence
+	(*IceCurve)(nil),                   // 63: explainer.v1.IceCurve
+	(*AccumulatedLocalEffects)(nil),    // 64: explainer.v1.AccumulatedLocalEffects
+	(*Anchor)(nil),                     // 65: explainer.v1.Anchor
+	(*AnchorPredicate)(nil),            // 66: explainer.v1.AnchorPredicate
+	(*AnchorExample)(nil),              // 67: explainer.v1.AnchorExample
+	(*Counterfactual)(nil),             // 68: explainer.v1.Counterfactual
+	(*FeatureChange)(nil),              // 69: explainer.v1.FeatureChange
+	(*Attribution)(nil),                // 70: explainer.v1.Attribution
+	(*TextSpan)(nil),                   // 71: explainer.v1.TextSpan
+	(*ExplainStreamRequest)(nil),       // 72: explainer.v1.ExplainStreamRequest
+	(*DataChunk)(nil),                  // 73: explainer.v1.DataChunk
+	(*StartJob)(nil),                   // 74: explainer.v1.StartJob
+	(*CancelJob)(nil),                  // 75: explainer.v1.CancelJob
+	(*ExplainStreamResponse)(nil),      // 76: explainer.v1.ExplainStreamResponse
+	(*ExplainJobRequest)(nil),          // 77: explainer.v1.ExplainJobRequest
+	(*ExplainJobResponse)(nil),         // 78: explainer.v1.ExplainJobResponse
+	(*Progress)(nil),                   // 79: explainer.v1.Progress
+	(*JobError)(nil),                   // 80: explainer.v1.JobError
+	(*durationpb.Duration)(nil),        // 81: google.protobuf.Duration
 }
 var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	16,  // 0: explainer.v1.ExplainRequest.instance:type_name -> explainer.v1.Instance
@@ -8100,61 +8208,63 @@ var file_explainer_v1_explainer_proto_depIdxs = []int32{
 	44,  // 61: explainer.v1.TrainingStatistics.categorical:type_name -> explainer.v1.FeatureDistribution
 	45,  // 62: explainer.v1.TrainingStatistics.bins:type_name -> explainer.v1.FeatureBins
 	47,  // 63: explainer.v1.ExplainResponse.explanation:type_name -> explainer.v1.Explanation
-	60,  // 64: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
-	80,  // 65: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
+	61,  // 64: explainer.v1.Explanation.labels:type_name -> explainer.v1.LabelExplanation
+	81,  // 65: explainer.v1.Explanation.elapsed:type_name -> google.protobuf.Duration
 	1,   // 66: explainer.v1.Explanation.feature_selection:type_name -> explainer.v1.FeatureSelection
 	6,   // 67: explainer.v1.Explanation.scoring:type_name -> explainer.v1.Scoring
-	58,  // 68: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
-	59,  // 69: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
+	59,  // 68: explainer.v1.Explanation.segments:type_name -> explainer.v1.SegmentMap
+	60,  // 69: explainer.v1.Explanation.maps:type_name -> explainer.v1.AttributionMap
 	8,   // 70: explainer.v1.Explanation.stop_reason:type_name -> explainer.v1.StopReason
-	55,  // 71: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
-	67,  // 72: explainer.v1.Explanation.counterfactuals:type_name -> explainer.v1.Counterfactual
+	56,  // 71: explainer.v1.Explanation.evaluation:type_name -> explainer.v1.EvaluationReport
+	68,  // 72: explainer.v1.Explanation.counterfactuals:type_name -> explainer.v1.Counterfactual
 	48,  // 73: explainer.v1.Explanation.batch:type_name -> explainer.v1.BatchExplanation
 	47,  // 74: explainer.v1.BatchExplanation.explanations:type_name -> explainer.v1.Explanation
-	52,  // 75: explainer.v1.BatchExplanation.summaries:type_name -> explainer.v1.BatchSummary
-	49,  // 76: explainer.v1.BatchExplanation.anchors:type_name -> explainer.v1.AnchorBatchSummary
-	50,  // 77: explainer.v1.BatchExplanation.counterfactuals:type_name -> explainer.v1.CounterfactualBatchSummary
-	51,  // 78: explainer.v1.AnchorBatchSummary.features:type_name -> explainer.v1.RuleFeature
-	51,  // 79: explainer.v1.CounterfactualBatchSummary.features:type_name -> explainer.v1.RuleFeature
-	53,  // 80: explainer.v1.BatchSummary.features:type_name -> explainer.v1.GlobalAttribution
-	47,  // 81: explainer.v1.InstanceExplanation.explanation:type_name -> explainer.v1.Explanation
-	56,  // 82: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
-	57,  // 83: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
-	69,  // 84: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
-	61,  // 85: explainer.v1.LabelExplanation.partial_dependence:type_name -> explainer.v1.PartialDependence
-	63,  // 86: explainer.v1.LabelExplanation.accumulated_local_effects:type_name -> explainer.v1.AccumulatedLocalEffects
-	64,  // 87: explainer.v1.LabelExplanation.anchor:type_name -> explainer.v1.Anchor
-	62,  // 88: explainer.v1.PartialDependence.individual:type_name -> explainer.v1.IceCurve
-	65,  // 89: explainer.v1.Anchor.predicates:type_name -> explainer.v1.AnchorPredicate
-	66,  // 90: explainer.v1.Anchor.covered_true:type_name -> explainer.v1.AnchorExample
-	66,  // 91: explainer.v1.Anchor.covered_false:type_name -> explainer.v1.AnchorExample
-	70,  // 92: explainer.v1.AnchorPredicate.spans:type_name -> explainer.v1.TextSpan
-	68,  // 93: explainer.v1.Counterfactual.changes:type_name -> explainer.v1.FeatureChange
-	70,  // 94: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
-	73,  // 95: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
-	74,  // 96: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
-	72,  // 97: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
-	9,   // 98: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
-	78,  // 99: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
-	47,  // 100: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
-	79,  // 101: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
-	47,  // 102: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
-	54,  // 103: explainer.v1.ExplainStreamResponse.instance:type_name -> explainer.v1.InstanceExplanation
-	9,   // 104: explainer.v1.ExplainJobRequest.request:type_name -> explainer.v1.ExplainRequest
-	78,  // 105: explainer.v1.ExplainJobResponse.progress:type_name -> explainer.v1.Progress
-	47,  // 106: explainer.v1.ExplainJobResponse.partial:type_name -> explainer.v1.Explanation
-	47,  // 107: explainer.v1.ExplainJobResponse.result:type_name -> explainer.v1.Explanation
-	9,   // 108: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
-	71,  // 109: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
-	76,  // 110: explainer.v1.ExplainerService.ExplainJob:input_type -> explainer.v1.ExplainJobRequest
-	46,  // 111: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
-	75,  // 112: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
-	77,  // 113: explainer.v1.ExplainerService.ExplainJob:output_type -> explainer.v1.ExplainJobResponse
-	111, // [111:114] is the sub-list for method output_type
-	108, // [108:111] is the sub-list for method input_type
-	108, // [108:108] is the sub-list for extension type_name
-	108, // [108:108] is the sub-list for extension extendee
-	0,   // [0:108] is the sub-list for field type_name
+	53,  // 75: explainer.v1.BatchExplanation.summaries:type_name -> explainer.v1.BatchSummary
+	50,  // 76: explainer.v1.BatchExplanation.anchors:type_name -> explainer.v1.AnchorBatchSummary
+	51,  // 77: explainer.v1.BatchExplanation.counterfactuals:type_name -> explainer.v1.CounterfactualBatchSummary
+	49,  // 78: explainer.v1.BatchExplanation.failures:type_name -> explainer.v1.InstanceError
+	52,  // 79: explainer.v1.AnchorBatchSummary.features:type_name -> explainer.v1.RuleFeature
+	52,  // 80: explainer.v1.CounterfactualBatchSummary.features:type_name -> explainer.v1.RuleFeature
+	54,  // 81: explainer.v1.BatchSummary.features:type_name -> explainer.v1.GlobalAttribution
+	47,  // 82: explainer.v1.InstanceExplanation.explanation:type_name -> explainer.v1.Explanation
+	49,  // 83: explainer.v1.InstanceExplanation.error:type_name -> explainer.v1.InstanceError
+	57,  // 84: explainer.v1.EvaluationReport.stability:type_name -> explainer.v1.Stability
+	58,  // 85: explainer.v1.EvaluationReport.curves:type_name -> explainer.v1.FidelityCurves
+	70,  // 86: explainer.v1.LabelExplanation.attributions:type_name -> explainer.v1.Attribution
+	62,  // 87: explainer.v1.LabelExplanation.partial_dependence:type_name -> explainer.v1.PartialDependence
+	64,  // 88: explainer.v1.LabelExplanation.accumulated_local_effects:type_name -> explainer.v1.AccumulatedLocalEffects
+	65,  // 89: explainer.v1.LabelExplanation.anchor:type_name -> explainer.v1.Anchor
+	63,  // 90: explainer.v1.PartialDependence.individual:type_name -> explainer.v1.IceCurve
+	66,  // 91: explainer.v1.Anchor.predicates:type_name -> explainer.v1.AnchorPredicate
+	67,  // 92: explainer.v1.Anchor.covered_true:type_name -> explainer.v1.AnchorExample
+	67,  // 93: explainer.v1.Anchor.covered_false:type_name -> explainer.v1.AnchorExample
+	71,  // 94: explainer.v1.AnchorPredicate.spans:type_name -> explainer.v1.TextSpan
+	69,  // 95: explainer.v1.Counterfactual.changes:type_name -> explainer.v1.FeatureChange
+	71,  // 96: explainer.v1.Attribution.spans:type_name -> explainer.v1.TextSpan
+	74,  // 97: explainer.v1.ExplainStreamRequest.start:type_name -> explainer.v1.StartJob
+	75,  // 98: explainer.v1.ExplainStreamRequest.cancel:type_name -> explainer.v1.CancelJob
+	73,  // 99: explainer.v1.ExplainStreamRequest.data:type_name -> explainer.v1.DataChunk
+	9,   // 100: explainer.v1.StartJob.request:type_name -> explainer.v1.ExplainRequest
+	79,  // 101: explainer.v1.ExplainStreamResponse.progress:type_name -> explainer.v1.Progress
+	47,  // 102: explainer.v1.ExplainStreamResponse.result:type_name -> explainer.v1.Explanation
+	80,  // 103: explainer.v1.ExplainStreamResponse.error:type_name -> explainer.v1.JobError
+	47,  // 104: explainer.v1.ExplainStreamResponse.partial:type_name -> explainer.v1.Explanation
+	55,  // 105: explainer.v1.ExplainStreamResponse.instance:type_name -> explainer.v1.InstanceExplanation
+	9,   // 106: explainer.v1.ExplainJobRequest.request:type_name -> explainer.v1.ExplainRequest
+	79,  // 107: explainer.v1.ExplainJobResponse.progress:type_name -> explainer.v1.Progress
+	47,  // 108: explainer.v1.ExplainJobResponse.partial:type_name -> explainer.v1.Explanation
+	47,  // 109: explainer.v1.ExplainJobResponse.result:type_name -> explainer.v1.Explanation
+	9,   // 110: explainer.v1.ExplainerService.Explain:input_type -> explainer.v1.ExplainRequest
+	72,  // 111: explainer.v1.ExplainerService.ExplainStream:input_type -> explainer.v1.ExplainStreamRequest
+	77,  // 112: explainer.v1.ExplainerService.ExplainJob:input_type -> explainer.v1.ExplainJobRequest
+	46,  // 113: explainer.v1.ExplainerService.Explain:output_type -> explainer.v1.ExplainResponse
+	76,  // 114: explainer.v1.ExplainerService.ExplainStream:output_type -> explainer.v1.ExplainStreamResponse
+	78,  // 115: explainer.v1.ExplainerService.ExplainJob:output_type -> explainer.v1.ExplainJobResponse
+	113, // [113:116] is the sub-list for method output_type
+	110, // [110:113] is the sub-list for method input_type
+	110, // [110:110] is the sub-list for extension type_name
+	110, // [110:110] is the sub-list for extension extendee
+	0,   // [0:110] is the sub-list for field type_name
 }
 
 func init() { file_explainer_v1_explainer_proto_init() }
@@ -8205,20 +8315,20 @@ func file_explainer_v1_explainer_proto_init() {
 	file_explainer_v1_explainer_proto_msgTypes[29].OneofWrappers = []any{}
 	file_explainer_v1_explainer_proto_msgTypes[31].OneofWrappers = []any{}
 	file_explainer_v1_explainer_proto_msgTypes[33].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[52].OneofWrappers = []any{}
-	file_explainer_v1_explainer_proto_msgTypes[62].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[53].OneofWrappers = []any{}
+	file_explainer_v1_explainer_proto_msgTypes[63].OneofWrappers = []any{
 		(*ExplainStreamRequest_Start)(nil),
 		(*ExplainStreamRequest_Cancel)(nil),
 		(*ExplainStreamRequest_Data)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[66].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[67].OneofWrappers = []any{
 		(*ExplainStreamResponse_Progress)(nil),
 		(*ExplainStreamResponse_Result)(nil),
 		(*ExplainStreamResponse_Error)(nil),
 		(*ExplainStreamResponse_Partial)(nil),
 		(*ExplainStreamResponse_Instance)(nil),
 	}
-	file_explainer_v1_explainer_proto_msgTypes[68].OneofWrappers = []any{
+	file_explainer_v1_explainer_proto_msgTypes[69].OneofWrappers = []any{
 		(*ExplainJobResponse_Progress)(nil),
 		(*ExplainJobResponse_Partial)(nil),
 		(*ExplainJobResponse_Result)(nil),
@@ -8229,7 +8339,7 @@ func file_explainer_v1_explainer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_explainer_v1_explainer_proto_rawDesc), len(file_explainer_v1_explainer_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   71,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -231,10 +231,11 @@ class BackgroundSummary(_message.Message):
     def __init__(self, kmeans: _Optional[int] = ..., sample: _Optional[int] = ...) -> None: ...
 
 class BatchExplanation(_message.Message):
-    __slots__ = ["anchors", "counterfactuals", "explanations", "instances", "label", "label_count", "label_picked", "summaries"]
+    __slots__ = ["anchors", "counterfactuals", "explanations", "failures", "instances", "label", "label_count", "label_picked", "summaries"]
     ANCHORS_FIELD_NUMBER: _ClassVar[int]
     COUNTERFACTUALS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATIONS_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
     INSTANCES_FIELD_NUMBER: _ClassVar[int]
     LABEL_COUNT_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -243,12 +244,13 @@ class BatchExplanation(_message.Message):
     anchors: AnchorBatchSummary
     counterfactuals: CounterfactualBatchSummary
     explanations: _containers.RepeatedCompositeFieldContainer[Explanation]
+    failures: _containers.RepeatedCompositeFieldContainer[InstanceError]
     instances: int
     label: int
     label_count: int
     label_picked: bool
     summaries: _containers.RepeatedCompositeFieldContainer[BatchSummary]
-    def __init__(self, instances: _Optional[int] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ..., label_picked: bool = ..., label: _Optional[int] = ..., label_count: _Optional[int] = ..., summaries: _Optional[_Iterable[_Union[BatchSummary, _Mapping]]] = ..., anchors: _Optional[_Union[AnchorBatchSummary, _Mapping]] = ..., counterfactuals: _Optional[_Union[CounterfactualBatchSummary, _Mapping]] = ...) -> None: ...
+    def __init__(self, instances: _Optional[int] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ..., label_picked: bool = ..., label: _Optional[int] = ..., label_count: _Optional[int] = ..., summaries: _Optional[_Iterable[_Union[BatchSummary, _Mapping]]] = ..., anchors: _Optional[_Union[AnchorBatchSummary, _Mapping]] = ..., counterfactuals: _Optional[_Union[CounterfactualBatchSummary, _Mapping]] = ..., failures: _Optional[_Iterable[_Union[InstanceError, _Mapping]]] = ...) -> None: ...
 
 class BatchSummary(_message.Message):
     __slots__ = ["class_name", "coverage", "features", "label", "picked", "total_importance"]
@@ -688,24 +690,38 @@ class Instance(_message.Message):
     def __init__(self, tabular: _Optional[_Union[TabularInstance, _Mapping]] = ..., text: _Optional[_Union[TextInstance, _Mapping]] = ..., image: _Optional[_Union[ImageInstance, _Mapping]] = ...) -> None: ...
 
 class InstanceBatch(_message.Message):
-    __slots__ = ["image", "submodular_pick", "tabular", "text"]
+    __slots__ = ["image", "skip_failed", "submodular_pick", "tabular", "text"]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    SKIP_FAILED_FIELD_NUMBER: _ClassVar[int]
     SUBMODULAR_PICK_FIELD_NUMBER: _ClassVar[int]
     TABULAR_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     image: ImageBatch
+    skip_failed: bool
     submodular_pick: int
     tabular: TabularBatch
     text: TextBatch
-    def __init__(self, tabular: _Optional[_Union[TabularBatch, _Mapping]] = ..., text: _Optional[_Union[TextBatch, _Mapping]] = ..., image: _Optional[_Union[ImageBatch, _Mapping]] = ..., submodular_pick: _Optional[int] = ...) -> None: ...
+    def __init__(self, tabular: _Optional[_Union[TabularBatch, _Mapping]] = ..., text: _Optional[_Union[TextBatch, _Mapping]] = ..., image: _Optional[_Union[ImageBatch, _Mapping]] = ..., submodular_pick: _Optional[int] = ..., skip_failed: bool = ...) -> None: ...
+
+class InstanceError(_message.Message):
+    __slots__ = ["code", "index", "message"]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    index: int
+    message: str
+    def __init__(self, index: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class InstanceExplanation(_message.Message):
-    __slots__ = ["explanation", "index"]
+    __slots__ = ["error", "explanation", "index"]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    error: InstanceError
     explanation: Explanation
     index: int
-    def __init__(self, index: _Optional[int] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., error: _Optional[_Union[InstanceError, _Mapping]] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ["code", "message"]
