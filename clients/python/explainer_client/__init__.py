@@ -16,6 +16,7 @@ from explainer_client._results import (
     BatchSummary,
     Explanation,
     GlobalAttribution,
+    InstanceFailure,
     LabelExplanation,
     Progress,
 )
@@ -24,6 +25,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Attribution", "BatchExplanation", "BatchSummary", "ExplainError", "Explainer",
-    "Explanation", "GlobalAttribution", "LabelExplanation", "PANDAS_MISSING", "Progress",
+    "Explanation", "GlobalAttribution", "InstanceFailure", "LabelExplanation", "PANDAS_MISSING", "Progress",
     "pb", "run_job",
 ]

@@ -199,7 +199,7 @@ class Explainer:
              num_samples: int = 0, num_features: int = 10, labels: Sequence[int] = (),
              top_labels: int = 0, seed: Optional[int] = None, model: Optional[str] = None,
              progress=None, timeout=None, auto_sampling=None, evaluation=None,
-             submodular_pick: int = 0, **options):
+             submodular_pick: int = 0, skip_failed: bool = False, **options):
         """Tabular LIME of row (or of every row of a 2-D table: a batch),
         sampling from training (a DataFrame or array: the sidecar computes
         its statistics). options: LimeOptions' other fields
@@ -212,14 +212,14 @@ class Explainer:
             top_labels=top_labels, seed=seed,
             training=pb.TrainingData(dataset=dataset(train, names))), options)
         req = pb.ExplainRequest(lime=opts)
-        self._tabular(req, rows, names, batch, categorical(categorical_features, names), submodular_pick)
+        self._tabular(req, rows, names, batch, categorical(categorical_features, names), submodular_pick, skip_failed)
         return self._run(req, model, progress, timeout, auto_sampling, evaluation)
 
     def kernel_shap(self, row, background, *, feature_names=None, num_samples: int = 0,
                     labels: Sequence[int] = (), top_labels: int = 0, seed: Optional[int] = None,
                     link: Optional[str] = None, background_weights=None, summarize: Optional[str] = None,
                     model: Optional[str] = None, progress=None, timeout=None, auto_sampling=None,
-                    evaluation=None, submodular_pick: int = 0, **options):
+                    evaluation=None, submodular_pick: int = 0, skip_failed: bool = False, **options):
         """KernelSHAP of row (or of every row of a 2-D table) against
         background (1 to 1000 rows, or more with summarize="kmeans:K" or
         "sample:K"). link: "identity" or "logit"."""
@@ -235,7 +235,7 @@ class Explainer:
                 raise ValueError(f'summarize={summarize!r}: want "kmeans:K" or "sample:K"')
             setattr(opts.background_summary, kind, int(k))
         req = pb.ExplainRequest(kernel_shap=opts)
-        self._tabular(req, rows, names, batch, [], submodular_pick)
+        self._tabular(req, rows, names, batch, [], submodular_pick, skip_failed)
         return self._run(req, model, progress, timeout, auto_sampling, evaluation)
 
     def permutation(self, data, target, *, feature_names=None, scoring: Optional[str] = None,
@@ -274,9 +274,10 @@ class Explainer:
                   labels: Sequence[int] = (), top_labels: int = 0, seed: Optional[int] = None,
                   mask_string: str = "", split_expression: str = "", model: Optional[str] = None,
                   progress=None, timeout=None, auto_sampling=None, evaluation=None,
-                  submodular_pick: int = 0, **options):
+                  submodular_pick: int = 0, skip_failed: bool = False, **options):
         """LIME of a text (or of every text of a list: a batch), word by
-        word."""
+        word. skip_failed: a batch leaves out a text the sidecar refuses (one
+        without words) and explains the others (BatchExplanation.failures)."""
         opts = set_options(pb.LimeTextOptions(
             num_samples=num_samples, num_features=num_features, labels=list(labels),
             top_labels=top_labels, seed=seed, mask_string=mask_string), options)
@@ -287,6 +288,7 @@ class Explainer:
             req.batch.text.CopyFrom(pb.TextBatch(texts=[str(t) for t in text],
                                                  split_expression=split_expression))
             req.batch.submodular_pick = submodular_pick
+            req.batch.skip_failed = skip_failed
         return self._run(req, model, progress, timeout, auto_sampling, evaluation)
 
     def explain(self, request: pb.ExplainRequest, *, progress=None, timeout=None):
@@ -296,10 +298,11 @@ class Explainer:
     # --- plumbing ---
 
     @staticmethod
-    def _tabular(req, rows, names, batch, cats, submodular_pick):
+    def _tabular(req, rows, names, batch, cats, submodular_pick, skip_failed):
         if batch:
             req.batch.tabular.CopyFrom(pb.TabularBatch(rows=dataset(rows, names), categorical_features=cats))
             req.batch.submodular_pick = submodular_pick
+            req.batch.skip_failed = skip_failed
         else:
             req.instance.tabular.CopyFrom(pb.TabularInstance(
                 values=rows[0].tolist(), feature_names=names, categorical_features=cats))
@@ -355,6 +358,7 @@ def run_job(stub, request, progress=None, timeout=None, cancel_wait=5.0, chunks=
             outgoing.put(c)
 
     instances: Dict[int, pb.Explanation] = {}
+    failures: Dict[int, pb.InstanceError] = {}  # instances left out (skip_failed)
     batch = request.HasField("batch")
 
     def next_event(deadline=None):
@@ -381,14 +385,17 @@ def run_job(stub, request, progress=None, timeout=None, cancel_wait=5.0, chunks=
                 if kind == "progress" and progress is not None:
                     progress(Progress.from_proto(item.progress))
                 elif kind == "instance":
-                    instances[item.instance.index] = item.instance.explanation
+                    if item.instance.HasField("error"):
+                        failures[item.instance.index] = item.instance.error
+                    else:
+                        instances[item.instance.index] = item.instance.explanation
                 elif kind == "error":
                     done = True
                     raise ExplainError(_CODES.get(item.error.code, grpc.StatusCode.UNKNOWN), item.error.message)
                 elif kind == "result":
                     done = True
                     if batch:
-                        return BatchExplanation.from_proto(item.result, instances)
+                        return BatchExplanation.from_proto(item.result, instances, failures)
                     return Explanation.from_proto(item.result)
         except KeyboardInterrupt:
             # Cancel the job, give it cancel_wait seconds to end (a second

@@ -203,12 +203,24 @@ class BatchSummary:
 
 
 @dataclass
+class InstanceFailure:
+    """An instance of a batch left out (skip_failed): its index, the
+    gRPC code its single request would get ("INVALID_ARGUMENT") and why."""
+
+    index: int
+    code: str
+    message: str
+
+
+@dataclass
 class BatchExplanation:
     """A batch job's result: every instance's explanation, in instance
-    order, and the global summaries."""
+    order (each with its index; with skip_failed, the instances left out
+    are in failures instead), and the global summaries."""
 
     explanations: List[Explanation]
     summaries: List[BatchSummary]
+    failures: List[InstanceFailure] = field(default_factory=list)
     label_picked: bool = False
     label: int = 0
     label_count: int = 0
@@ -221,15 +233,22 @@ class BatchExplanation:
     raw: Optional[pb.Explanation] = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_proto(cls, e: pb.Explanation, instances: Dict[int, pb.Explanation]) -> "BatchExplanation":
-        """e is the job's result; instances the InstanceExplanation events
-        by index (ExplainStream sends them apart from the result)."""
+    def from_proto(cls, e: pb.Explanation, instances: Dict[int, pb.Explanation],
+                   failures: Optional[Dict[int, Any]] = None) -> "BatchExplanation":
+        """e is the job's result; instances and failures the
+        InstanceExplanation events by index (ExplainStream sends them apart
+        from the result)."""
         b = e.batch
+        failed = dict(failures or {})
+        for f in b.failures:  # Explain lists them in the result
+            failed.setdefault(f.index, f)
         got = dict(instances)
         for i, x in enumerate(b.explanations):  # Explain puts them in the result
-            got.setdefault(i, x)
+            if i not in failed:
+                got.setdefault(i, x)
         names = list(e.class_names)
         return cls(
+            failures=[InstanceFailure(i, failed[i].code, failed[i].message) for i in sorted(failed)],
             explanations=[Explanation.from_proto(got[i], index=i) for i in sorted(got)],
             summaries=[BatchSummary(
                 s.label, s.class_name or (names[s.label] if s.label < len(names) else ""),

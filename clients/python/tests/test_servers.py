@@ -219,6 +219,19 @@ class TextTest(unittest.TestCase):
             b = ex.lime_text(["the food was wonderful", "awful food"], num_samples=300, seed=7)
             self.assertEqual(len(b), 2)
 
+    def test_skip_failed(self):
+        """A text without words is left out of a batch with skip_failed, its
+        error in failures; without it the batch fails."""
+        texts = ["the food was wonderful", "?!", "awful food"]
+        with Explainer(TEXT, timeout=120) as ex:
+            with self.assertRaises(ExplainError) as cm:
+                ex.lime_text(texts, num_samples=200, seed=7)
+            self.assertEqual(cm.exception.code.name, "INVALID_ARGUMENT")
+            b = ex.lime_text(texts, num_samples=200, seed=7, skip_failed=True)
+            self.assertEqual([x.index for x in b], [0, 2])
+            self.assertEqual([(f.index, f.code) for f in b.failures], [(1, "INVALID_ARGUMENT")])
+            self.assertIn("has no words", b.failures[0].message)
+
 
 if __name__ == "__main__":
     unittest.main()

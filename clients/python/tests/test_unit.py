@@ -238,6 +238,18 @@ class ResultTest(unittest.TestCase):
         self.assertEqual(b.summaries[0].class_name, "b")
         self.assertEqual(b.summaries[0].features[0].mean_abs, 0.4)
 
+    def test_batch_failures(self):
+        """Explain's result lists the instances left out (skip_failed) and
+        leaves their explanations empty: they are failures, not instances."""
+        r = pb.Explanation(method="lime_text")
+        for i in range(3):
+            r.batch.explanations.append(explanation_proto() if i != 1 else pb.Explanation())
+        r.batch.failures.add(index=1, code="INVALID_ARGUMENT", message="instance.text: has no words")
+        b = BatchExplanation.from_proto(r, {})
+        self.assertEqual([x.index for x in b], [0, 2])
+        self.assertEqual([(f.index, f.code, f.message) for f in b.failures],
+                         [(1, "INVALID_ARGUMENT", "instance.text: has no words")])
+
     def test_to_frame(self):
         e = Explanation.from_proto(explanation_proto())
         try:
