@@ -106,6 +106,17 @@ def dataset(arr: np.ndarray, names=(), targets=None, weights=None) -> pb.Dataset
     return d
 
 
+def _indexer(names):
+    """A feature given by name or index, as its index."""
+    def index(f):
+        if isinstance(f, str):
+            if f not in names:
+                raise ValueError(f"no feature named {f!r}; the features: {names}")
+            return names.index(f)
+        return int(f)
+    return index
+
+
 def categorical(spec, names) -> list:
     """categorical_features: {index or name: [category names] or None} or
     a list of indices or names."""
@@ -290,6 +301,84 @@ class Explainer:
             req.batch.submodular_pick = submodular_pick
             req.batch.skip_failed = skip_failed
         return self._run(req, model, progress, timeout, auto_sampling, evaluation)
+
+    def anchors(self, instance, training=None, *, feature_names=None, categorical_features=None,
+                threshold: float = 0, seed: Optional[int] = None, model: Optional[str] = None,
+                progress=None, timeout=None, skip_failed: bool = False, **options):
+        """Anchors (alibi's AnchorTabular/AnchorText): a rule under which the
+        model keeps its prediction, in each label's .anchor. instance is a row
+        (rows drawn from training, a DataFrame or array) or a text; a 2-D
+        table or a list of texts is a batch. threshold: the precision the
+        rule must reach (default 0.95). options: AnchorOptions' other fields
+        (beam_size=, coverage_samples=, ...)."""
+        req = pb.ExplainRequest(anchors=set_options(pb.AnchorOptions(threshold=threshold, seed=seed), options))
+        if isinstance(instance, str):
+            req.instance.text.CopyFrom(pb.TextInstance(text=instance))
+        elif isinstance(instance, (list, tuple)) and instance and all(isinstance(t, str) for t in instance):
+            req.batch.text.CopyFrom(pb.TextBatch(texts=list(instance)))
+            req.batch.skip_failed = skip_failed
+        else:
+            if training is None:
+                raise TypeError("anchors of a row need training= rows to draw samples from")
+            rows, names, batch = rows_of(instance, feature_names)
+            train, tnames = table(training, names or None)
+            names = names or tnames
+            req.anchors.training.CopyFrom(dataset(train, names))  # req holds a copy of the options
+            self._tabular(req, rows, names, batch, categorical(categorical_features, names), 0, skip_failed)
+        return self._run(req, model, progress, timeout, None, None)
+
+    def counterfactual(self, row, data, *, desired_class: Optional[int] = None, min_probability: float = 0,
+                       count: int = 0, immutable=(), ranges=None, feature_names=None,
+                       categorical_features=None, seed: Optional[int] = None, model: Optional[str] = None,
+                       progress=None, timeout=None, skip_failed: bool = False, **options):
+        """The closest rows (L1 in MAD units) the model puts in desired_class
+        (default: any other class) with at least min_probability, in
+        .counterfactuals, closest first. data (a DataFrame or array) gives
+        each feature's scale and range. immutable: features (names or
+        indices) never changed; ranges: {feature: (min, max)}. A 2-D table of
+        rows is a batch."""
+        rows, names, batch = rows_of(row, feature_names)
+        arr, dnames = table(data, names or None)
+        names = names or dnames
+        index = _indexer(names)
+        opts = set_options(pb.CounterfactualOptions(
+            desired_class=desired_class, min_probability=min_probability, count=count, seed=seed,
+            data=dataset(arr, names), immutable_features=[index(f) for f in immutable]), options)
+        for f, (lo, hi) in (ranges or {}).items():
+            opts.ranges.add(feature=index(f), min=float(lo), max=float(hi))
+        req = pb.ExplainRequest(counterfactual=opts)
+        self._tabular(req, rows, names, batch, categorical(categorical_features, names), 0, skip_failed)
+        return self._run(req, model, progress, timeout, None, None)
+
+    def partial_dependence(self, data, features, *, grid_resolution: int = 0, kind: str = "average",
+                           centered: bool = False, labels: Sequence[int] = (), feature_names=None,
+                           categorical_features=None, model: Optional[str] = None, progress=None,
+                           timeout=None, **options) -> Explanation:
+        """scikit-learn's partial_dependence(method="brute") over data: for
+        each of features (a name or index, or a pair for 2-D), each label's
+        .partial_dependence curves: the average and, with kind="individual"
+        or "both", every row's (ICE)."""
+        arr, names = table(data, feature_names)
+        index = _indexer(names)
+        opts = set_options(pb.PartialDependenceOptions(
+            grid_resolution=grid_resolution, centered=centered, labels=list(labels), data=dataset(arr, names),
+            categorical_features=categorical(categorical_features, names)), dict(kind=kind, **options))
+        for f in features:
+            opts.features.add(features=[index(x) for x in (f if isinstance(f, (tuple, list)) else (f,))])
+        return self._run(pb.ExplainRequest(partial_dependence=opts), model, progress, timeout, None, None)
+
+    def ale(self, data, features=(), *, bins: int = 0, labels: Sequence[int] = (), feature_names=None,
+            categorical_features=None, model: Optional[str] = None, progress=None, timeout=None,
+            **options) -> Explanation:
+        """Accumulated local effects (alibi's ALE) of features (names or
+        indices; default every numeric one) over data, in each label's .ale
+        curves."""
+        arr, names = table(data, feature_names)
+        index = _indexer(names)
+        opts = set_options(pb.AleOptions(
+            bins=bins, labels=list(labels), data=dataset(arr, names), features=[index(f) for f in features],
+            categorical_features=categorical(categorical_features, names)), options)
+        return self._run(pb.ExplainRequest(ale=opts), model, progress, timeout, None, None)
 
     def explain(self, request: pb.ExplainRequest, *, progress=None, timeout=None):
         """Runs any ExplainRequest (the API's message) on ExplainStream."""

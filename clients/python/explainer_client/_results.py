@@ -80,6 +80,106 @@ class Attribution:
 
 
 @dataclass
+class Anchor:
+    """A rule under which the model keeps its prediction: predicates (their
+    descriptions, "worst area > 1084.00" or a word) and the features they
+    are on, with the rule's precision and coverage."""
+
+    predicates: List[str]
+    features: List[int]
+    precision: float
+    coverage: float
+    threshold_met: bool
+
+    @classmethod
+    def from_proto(cls, a: pb.Anchor) -> "Anchor":
+        return cls([p.description for p in a.predicates], [p.index for p in a.predicates],
+                   a.precision, a.coverage, a.threshold_met)
+
+    def __str__(self) -> str:
+        return "IF " + " AND ".join(self.predicates) if self.predicates else "(any instance)"
+
+
+@dataclass
+class Change:
+    """One feature a counterfactual changes; scaled is the change in MAD
+    units."""
+
+    index: int
+    feature: str
+    from_: float
+    to: float
+    scaled: float
+
+
+@dataclass
+class Counterfactual:
+    """A row the model puts in label (valid when it reaches the requested
+    class and probability), its changes, sparsity (features changed) and
+    proximity (L1 in MAD units)."""
+
+    values: List[float]
+    scores: List[float]
+    label: int
+    valid: bool
+    changes: List[Change]
+    sparsity: int
+    proximity: float
+
+    @classmethod
+    def from_proto(cls, c: pb.Counterfactual) -> "Counterfactual":
+        return cls(list(c.values), list(c.scores), c.label, c.valid,
+                   [Change(ch.index, ch.feature, getattr(ch, "from"), ch.to, ch.scaled) for ch in c.changes],
+                   c.sparsity, c.proximity)
+
+
+@dataclass
+class PartialDependenceCurve:
+    """scikit-learn's partial dependence of one feature (or a pair: the
+    second feature's grid in second_grid, average row-major): average over
+    the rows per grid point, its standard errors, and each row's curve
+    (individual, ICE) when asked."""
+
+    feature_index: int
+    feature: str
+    grid: List[float]
+    average: List[float]
+    average_std_error: List[float]
+    individual: List[List[float]]
+    second_feature_index: Optional[int] = None
+    second_feature: str = ""
+    second_grid: List[float] = field(default_factory=list)
+    centered: bool = False
+
+    @classmethod
+    def from_proto(cls, p: pb.PartialDependence) -> "PartialDependenceCurve":
+        return cls(p.feature_index, p.feature, list(p.grid), list(p.average), list(p.average_std_error),
+                   [list(c.values) for c in p.individual],
+                   p.second_feature_index if p.HasField("second_feature_index") else None,
+                   p.second_feature, list(p.second_grid), p.centered)
+
+
+@dataclass
+class ALECurve:
+    """Accumulated local effects of one feature: the effect at each bin
+    edge (centred: its mean over the rows is 0), their standard errors, the
+    rows per bin and the mean score (constant)."""
+
+    feature_index: int
+    feature: str
+    edges: List[float]
+    effects: List[float]
+    std_errors: List[float]
+    bin_counts: List[int]
+    constant: float
+
+    @classmethod
+    def from_proto(cls, a: pb.AccumulatedLocalEffects) -> "ALECurve":
+        return cls(a.feature_index, a.feature, list(a.edges), list(a.effects), list(a.std_errors),
+                   list(a.bin_counts), a.constant)
+
+
+@dataclass
 class LabelExplanation:
     """The explanation of one label (class); attributions by decreasing
     |weight|."""
@@ -93,12 +193,18 @@ class LabelExplanation:
     local_prediction: float = 0.0
     base_value: float = 0.0
     model_value: float = 0.0
+    anchor: Optional[Anchor] = None  # anchors
+    partial_dependence: List[PartialDependenceCurve] = field(default_factory=list)
+    ale: List[ALECurve] = field(default_factory=list)
 
     @classmethod
     def from_proto(cls, le: pb.LabelExplanation, class_names=()) -> "LabelExplanation":
         name = le.class_name or (class_names[le.label] if le.label < len(class_names) else "")
         return cls(le.label, name, le.prediction, [Attribution.from_proto(a) for a in le.attributions],
-                   le.intercept, le.score, le.local_prediction, le.base_value, le.model_value)
+                   le.intercept, le.score, le.local_prediction, le.base_value, le.model_value,
+                   Anchor.from_proto(le.anchor) if le.HasField("anchor") else None,
+                   [PartialDependenceCurve.from_proto(p) for p in le.partial_dependence],
+                   [ALECurve.from_proto(a) for a in le.accumulated_local_effects])
 
     def as_dict(self) -> Dict[str, float]:
         """{feature: weight}, in the attributions' order."""
@@ -128,6 +234,7 @@ class Explanation:
     stop_reason: str = ""
     rounds: int = 0
     precision: float = 0.0
+    counterfactuals: List[Counterfactual] = field(default_factory=list)  # closest first
     index: Optional[int] = None  # the instance's index, in a batch
     raw: Optional[pb.Explanation] = field(default=None, repr=False, compare=False)
 
@@ -143,7 +250,8 @@ class Explanation:
             scoring=_enum_name(pb.Scoring, e.scoring, "SCORING_"),
             baseline_score=e.baseline_score,
             stop_reason=_enum_name(pb.StopReason, e.stop_reason, "STOP_REASON_"),
-            rounds=e.rounds, precision=e.precision, index=index, raw=e,
+            rounds=e.rounds, precision=e.precision,
+            counterfactuals=[Counterfactual.from_proto(c) for c in e.counterfactuals], index=index, raw=e,
         )
 
     def label(self, label=None) -> LabelExplanation:

@@ -203,6 +203,49 @@ class TabularTest(unittest.TestCase):
         self.assertEqual(sorted(set(bf["instance"])), [0, 1])
         self.assertEqual(len(bf), 2 * 3)
 
+    def test_anchors(self):
+        """An anchor of a row, sampled from the training rows: the model's
+        class, a rule whose precision met the threshold."""
+        e = self.ex.anchors(self.X[0], training=self.X, feature_names=self.names, seed=1,
+                            coverage_samples=1000)
+        le = e.label()
+        self.assertEqual(e.method, "anchors")
+        self.assertEqual(le.label, 0)  # row 0 is malignant
+        a = le.anchor
+        self.assertTrue(a.predicates and a.threshold_met and a.precision >= 0.95, a)
+        self.assertEqual(len(a.predicates), len(a.features))
+        self.assertTrue(str(a).startswith("IF "), str(a))
+
+    def test_counterfactual(self):
+        """Counterfactuals of row 0 in the other class, mean radius kept, a
+        range held: each valid, the immutable feature unchanged."""
+        e = self.ex.counterfactual(self.X[0], self.X, feature_names=self.names, min_probability=0.6, count=2,
+                                   immutable=["mean radius"], ranges={"worst texture": (10, 40)}, seed=3,
+                                   population=64)
+        self.assertTrue(e.counterfactuals)
+        wt = self.names.index("worst texture")
+        for c in e.counterfactuals:
+            self.assertTrue(c.valid and c.label == 1 and c.scores[1] >= 0.6, c)
+            self.assertEqual(c.values[0], self.X[0][0])
+            self.assertTrue(10 <= c.values[wt] <= 40)
+            self.assertEqual(c.sparsity, len(c.changes))
+            self.assertNotIn("mean radius", [ch.feature for ch in c.changes])
+
+    def test_partial_dependence_and_ale(self):
+        pd = self.ex.partial_dependence(self.X, ["worst radius", ("mean texture", "worst area")], feature_names=self.names,
+                                        grid_resolution=5, kind="both", labels=[1])
+        curves = pd.label(1).partial_dependence
+        self.assertEqual([c.feature for c in curves], ["worst radius", "mean texture"])
+        self.assertEqual(curves[1].second_feature, "worst area")
+        self.assertIsNone(curves[0].second_feature_index)
+        self.assertEqual(len(curves[0].individual), len(self.X))
+        self.assertEqual(len(curves[0].average), len(curves[0].grid))
+        ale = self.ex.ale(self.X, ["worst radius"], feature_names=self.names, bins=5, labels=[1])
+        c = ale.label(1).ale[0]
+        self.assertEqual(c.feature, "worst radius")
+        self.assertEqual(len(c.edges), len(c.effects))
+        self.assertEqual(sum(c.bin_counts), len(self.X))
+
     def test_errors(self):
         with self.assertRaises(ExplainError) as cm:
             self.ex.lime(self.X[0][:5], training=self.X[:, :5], num_samples=100)
@@ -218,6 +261,12 @@ class TextTest(unittest.TestCase):
             self.assertTrue({"awful", "terrible"} & set(words), words)
             b = ex.lime_text(["the food was wonderful", "awful food"], num_samples=300, seed=7)
             self.assertEqual(len(b), 2)
+
+    def test_anchors_text(self):
+        with Explainer(TEXT, timeout=120) as ex:
+            e = ex.anchors("terrible service and awful food", seed=1)
+            a = e.label().anchor
+            self.assertTrue(a.threshold_met and set(a.predicates) & {"terrible", "awful"}, a)
 
     def test_skip_failed(self):
         """A text without words is left out of a batch with skip_failed, its
