@@ -106,6 +106,28 @@ def dataset(arr: np.ndarray, names=(), targets=None, weights=None) -> pb.Dataset
     return d
 
 
+def image_instance(image, layout: str = "hwc") -> pb.ImageInstance:
+    """An ImageInstance of an H×W×C (or H×W) array, or C×H×W with
+    layout="chw"; the values go as float32, in that order."""
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[:, :, None] if layout == "hwc" else arr[None, :, :]
+    if arr.ndim != 3 or layout not in ("hwc", "chw"):
+        raise ValueError(f"an image is a 2-D or 3-D array in layout hwc or chw; got shape {arr.shape}, layout {layout!r}")
+    h, w, c = arr.shape if layout == "hwc" else (arr.shape[1], arr.shape[2], arr.shape[0])
+    return pb.ImageInstance(height=h, width=w, channels=c, values=arr.ravel().tolist(),
+                            layout=pb.IMAGE_LAYOUT_HWC if layout == "hwc" else pb.IMAGE_LAYOUT_CHW)
+
+
+def _images(req, image, layout, submodular_pick, skip_failed):
+    """Puts one image in req's instance, or a list of them in its batch."""
+    if isinstance(image, (list, tuple)):
+        req.batch.image.images.extend(image_instance(x, layout) for x in image)
+        req.batch.submodular_pick, req.batch.skip_failed = submodular_pick, skip_failed
+    else:
+        req.instance.image.CopyFrom(image_instance(image, layout))
+
+
 def _indexer(names):
     """A feature given by name or index, as its index."""
     def index(f):
@@ -301,6 +323,39 @@ class Explainer:
             req.batch.submodular_pick = submodular_pick
             req.batch.skip_failed = skip_failed
         return self._run(req, model, progress, timeout, auto_sampling, evaluation)
+
+    def lime_image(self, image, *, layout: str = "hwc", num_samples: int = 0, num_features: int = 0,
+                   labels: Sequence[int] = (), top_labels: int = 0, seed: Optional[int] = None,
+                   model: Optional[str] = None, progress=None, timeout=None, auto_sampling=None,
+                   evaluation=None, submodular_pick: int = 0, skip_failed: bool = False, **options):
+        """LIME of an image (an H×W×C or H×W array, or C×H×W with
+        layout="chw"; a list of images of one size is a batch): each
+        label's attributions are per segment, e.segments the segment of each
+        pixel. options: LimeImageOptions' other fields (segmentation={"grid":
+        {"rows": 4, "cols": 4}} or {"slic": {"num_segments": 50}},
+        fill={"kind": "blur"}, ...)."""
+        opts = set_options(pb.LimeImageOptions(
+            num_samples=num_samples, num_features=num_features, labels=list(labels),
+            top_labels=top_labels, seed=seed), options)
+        req = pb.ExplainRequest(lime_image=opts)
+        _images(req, image, layout, submodular_pick, skip_failed)
+        return self._run(req, model, progress, timeout, auto_sampling, evaluation)
+
+    def occlusion(self, instance, *, window: Sequence[int] = (), strides: Sequence[int] = (),
+                  baseline: float = 0, labels: Sequence[int] = (), layout: str = "hwc",
+                  mask_string: str = "", model: Optional[str] = None, progress=None, timeout=None,
+                  skip_failed: bool = False):
+        """Captum's Occlusion of an image (as lime_image takes it; a list of
+        images is a batch), in e.maps (label: an H×W array), or of a text (a
+        str), per token in each label's attributions."""
+        opts = pb.OcclusionOptions(window=list(window), strides=list(strides), baseline=baseline,
+                                   labels=list(labels), mask_string=mask_string)
+        req = pb.ExplainRequest(occlusion=opts)
+        if isinstance(instance, str):
+            req.instance.text.CopyFrom(pb.TextInstance(text=instance))
+        else:
+            _images(req, instance, layout, 0, skip_failed)
+        return self._run(req, model, progress, timeout, None, None)
 
     def anchors(self, instance, training=None, *, feature_names=None, categorical_features=None,
                 threshold: float = 0, seed: Optional[int] = None, model: Optional[str] = None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+import numpy as np
+
 from explainer_client._gen.explainer.v1 import explainer_pb2 as pb
 
 PANDAS_MISSING = (
@@ -235,6 +237,9 @@ class Explanation:
     rounds: int = 0
     precision: float = 0.0
     counterfactuals: List[Counterfactual] = field(default_factory=list)  # closest first
+    # Images: occlusion's map per label (H×W), LIME's segment of each pixel.
+    maps: Dict[int, Any] = field(default_factory=dict)
+    segments: Any = None
     index: Optional[int] = None  # the instance's index, in a batch
     raw: Optional[pb.Explanation] = field(default=None, repr=False, compare=False)
 
@@ -251,7 +256,11 @@ class Explanation:
             baseline_score=e.baseline_score,
             stop_reason=_enum_name(pb.StopReason, e.stop_reason, "STOP_REASON_"),
             rounds=e.rounds, precision=e.precision,
-            counterfactuals=[Counterfactual.from_proto(c) for c in e.counterfactuals], index=index, raw=e,
+            counterfactuals=[Counterfactual.from_proto(c) for c in e.counterfactuals],
+            maps={m.label: np.asarray(m.values).reshape(m.height, m.width) for m in e.maps},
+            segments=(np.asarray(e.segments.labels).reshape(e.segments.height, e.segments.width)
+                      if e.HasField("segments") else None),
+            index=index, raw=e,
         )
 
     def label(self, label=None) -> LabelExplanation:

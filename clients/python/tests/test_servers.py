@@ -1,6 +1,7 @@
 """The package against the example model servers behind sidecars built
-from this checkout: sklearn_server.py (predict.v1, breast cancer) and
-http_server.py (KServe v1 over HTTP, sentiment). Skipped (not failed) when
+from this checkout: sklearn_server.py (predict.v1, breast cancer),
+http_server.py (KServe v1 over HTTP, sentiment) and kserve_server.py
+(KServe v2, the digits CNN). Skipped (not failed) when
 the servers' packages or Go are missing, unless CI is set."""
 
 import os
@@ -18,21 +19,22 @@ import explainer_client._client as client_mod
 from servers import Servers, wait_serving
 
 SERVERS = None
-TABULAR = TEXT = None
+TABULAR = TEXT = IMAGE = None
 
 
 def missing():
     try:
         import sklearn  # noqa: F401
+        import torch  # noqa: F401
     except ImportError:
-        return "scikit-learn is missing"
+        return "scikit-learn or torch is missing"
     if not os.environ.get("EXPLAINER_BIN") and shutil.which("go") is None:
         return "go is missing (or set EXPLAINER_BIN)"
     return None
 
 
 def setUpModule():
-    global SERVERS, TABULAR, TEXT
+    global SERVERS, TABULAR, TEXT, IMAGE
     why = missing()
     if why:
         if os.environ.get("CI"):
@@ -45,8 +47,11 @@ def setUpModule():
         http = SERVERS.model_server("http_server.py")
         TABULAR = SERVERS.sidecar(binary, sk, "predict-v1", "breast_cancer")
         TEXT = SERVERS.sidecar(binary, f"http://{http}", "kserve-v1-http", "sentiment", plaintext=False)
+        images = SERVERS.model_server("kserve_server.py")
+        IMAGE = SERVERS.sidecar(binary, images, "kserve-v2", "digits_cnn")
         wait_serving(TABULAR)
         wait_serving(TEXT)
+        wait_serving(IMAGE)
     except BaseException:
         SERVERS.stop()
         raise
@@ -280,6 +285,46 @@ class TextTest(unittest.TestCase):
             self.assertEqual([x.index for x in b], [0, 2])
             self.assertEqual([(f.index, f.code) for f in b.failures], [(1, "INVALID_ARGUMENT")])
             self.assertIn("has no words", b.failures[0].message)
+
+
+class ImageTest(unittest.TestCase):
+    """An 8×8 digit (pixels / 16) on the digits CNN: LIME per segment of a
+    4×4 grid, occlusion as a map, and a batch of two digits."""
+
+    @classmethod
+    def setUpClass(cls):
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        cls.images, cls.targets = d.images / 16.0, d.target
+        cls.ex = Explainer(IMAGE, timeout=120)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ex.close()
+
+    def test_lime_image(self):
+        img = self.images[0]
+        e = self.ex.lime_image(img, segmentation={"grid": {"rows": 4, "cols": 4}}, fill={"kind": "constant"},
+                               num_samples=300, seed=7)
+        self.assertEqual(e.label().label, self.targets[0])  # the model's prediction, a 0
+        self.assertEqual(len(e.label().attributions), 16)
+        self.assertEqual(e.segments.shape, (8, 8))
+        self.assertEqual(sorted(set(e.segments.ravel().tolist())), list(range(16)))
+        b = self.ex.lime_image([self.images[0], self.images[1]], segmentation={"grid": {"rows": 2, "cols": 2}},
+                               num_samples=200, seed=7)
+        self.assertEqual([x.index for x in b], [0, 1])
+
+    def test_occlusion(self):
+        img = self.images[0]
+        e = self.ex.occlusion(img, window=(2, 2), strides=(1, 1))
+        label = e.labels[0].label if e.labels else next(iter(e.maps))
+        m = e.maps[label]
+        self.assertEqual(m.shape, (8, 8))
+        # Occluding ink lowers the digit's score more than occluding the
+        # blank border: more attribution on the ink.
+        ink = img > 0
+        self.assertGreater(m[ink].mean(), np.abs(m[~ink]).mean())
 
 
 if __name__ == "__main__":

@@ -238,6 +238,16 @@ class ResultTest(unittest.TestCase):
         self.assertEqual(b.summaries[0].class_name, "b")
         self.assertEqual(b.summaries[0].features[0].mean_abs, 0.4)
 
+    def test_image_instance(self):
+        from explainer_client._client import image_instance
+        hwc = image_instance(np.arange(6).reshape(2, 3))  # H×W: one channel
+        self.assertEqual((hwc.height, hwc.width, hwc.channels, hwc.layout), (2, 3, 1, pb.IMAGE_LAYOUT_HWC))
+        self.assertEqual(list(hwc.values), [0, 1, 2, 3, 4, 5])
+        chw = image_instance(np.zeros((3, 2, 4)), layout="chw")
+        self.assertEqual((chw.height, chw.width, chw.channels, chw.layout), (2, 4, 3, pb.IMAGE_LAYOUT_CHW))
+        with self.assertRaises(ValueError):
+            image_instance(np.zeros(5))
+
     def test_batch_failures(self):
         """Explain's result lists the instances left out (skip_failed) and
         leaves their explanations empty: they are failures, not instances."""
