@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	explainerv1 "github.com/explainer-sidecar/explainer/proto/explainer/v1"
 )
 
@@ -146,6 +148,11 @@ func writeEvaluation(w io.Writer, exp *explainerv1.Explanation) {
 // one. The others are deterministic, and stability runs do not apply.
 func seeded(req *explainerv1.ExplainRequest) bool {
 	r := req.ProtoReflect()
-	fd := r.WhichOneof(r.Descriptor().Oneofs().ByName("method"))
-	return fd != nil && fd.Message().Fields().ByName("seed") != nil
+	return hasSeed(r.WhichOneof(r.Descriptor().Oneofs().ByName("method")))
+}
+
+// hasSeed tells whether the method of the oneof case fd takes a seed (its
+// options message has one); false for nil.
+func hasSeed(fd protoreflect.FieldDescriptor) bool {
+	return fd != nil && fd.Message() != nil && fd.Message().Fields().ByName("seed") != nil
 }

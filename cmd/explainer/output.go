@@ -123,7 +123,7 @@ func ranked(method string, attrs []*explainerv1.Attribution, top int) (shown, re
 func runLine(exp *explainerv1.Explanation) string {
 	seed := fmt.Sprintf(" · seed %d", exp.GetSeed())
 	fd := (&explainerv1.ExplainRequest{}).ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(exp.GetMethod()))
-	if fd != nil && fd.Message() != nil && fd.Message().Fields().ByName("seed") == nil {
+	if fd != nil && !hasSeed(fd) {
 		seed = "" // deterministic: partial dependence, ALE
 	}
 	return fmt.Sprintf("%d samples in %d model calls%s · %s", exp.GetNumSamples(), exp.GetModelCalls(), seed,
